@@ -1,0 +1,52 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "SwiftRocketMQ",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "CommitLog", targets: ["CommitLog"]),
+        .library(name: "IndexFile", targets: ["IndexFile"]),
+        .library(name: "Replication", targets: ["Replication"]),
+        .library(name: "Node", targets: ["Node"]),
+        .executable(name: "bench", targets: ["bench"]),
+        .executable(name: "mqnamesrv", targets: ["mqnamesrv"]),
+        .executable(name: "mqbroker", targets: ["mqbroker"]),
+        .executable(name: "mqadmin", targets: ["mqadmin"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // System libraries: liburing (io_uring) and libdeflate (PCLMUL CRC32, RocketMQ's body checksum).
+        .systemLibrary(
+            name: "CLiburing", pkgConfig: "liburing",
+            providers: [.apt(["liburing-dev"])]),
+        .systemLibrary(
+            name: "CLibdeflate", pkgConfig: "libdeflate",
+            providers: [.apt(["libdeflate-dev"])]),
+
+        // The storage engine: bytes, files and the OS; nothing of ours above it.
+        .target(name: "CommitLog", dependencies: ["CLiburing", "CLibdeflate"]),
+        // Consume queues, the key index, dispatch and the MessageStore facade (next issue).
+        .target(name: "IndexFile", dependencies: ["CommitLog"]),
+        // The put pipeline and replication (later issues).
+        .target(name: "Replication", dependencies: ["IndexFile"]),
+        // Remoting, NameServer, Broker and the Swift client (later issues).
+        .target(name: "Node", dependencies: ["Replication"]),
+
+        .executableTarget(
+            name: "bench",
+            dependencies: [
+                "CommitLog", "Node",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]),
+        .executableTarget(name: "mqnamesrv", dependencies: ["Node"]),
+        .executableTarget(name: "mqbroker", dependencies: ["Node"]),
+        .executableTarget(name: "mqadmin", dependencies: ["Node"]),
+
+        .testTarget(name: "CommitLogTests", dependencies: ["CommitLog"]),
+    ]
+)

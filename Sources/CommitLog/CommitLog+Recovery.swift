@@ -1,0 +1,145 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What recovery found when the log opened.
+public struct RecoveryReport: Sendable, Equatable {
+    /// True when the `abort` file was present: the last run did not shut down cleanly.
+    public var abnormal = false
+    /// The file the scan started at.
+    public var startOffset: UInt64 = 0
+    /// End of the last valid record: the log's new end.
+    public var endOffset: UInt64 = 0
+    /// Records checked.
+    public var recordsScanned = 0
+    /// Bytes after the end that held something other than zeros (a torn or corrupt tail).
+    public var truncatedTail = false
+    /// The first invalid record, when the scan stopped at one.
+    public var corruption: String?
+}
+
+extension CommitLog {
+    var abortPath: String { settings.storePathRootDir + "/abort" }
+
+    func takeLock() throws(StoreError) {
+        let path = settings.storePathRootDir + "/lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StoreError(.io, "\(path): cannot open", cause: SyscallError(name: "open", errno: errno)) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(fd)
+            throw StoreError(.locked, "\(settings.storePathRootDir) is in use by another process (lock file held)")
+        }
+        lockFD = fd
+    }
+
+    func markRunning() throws(StoreError) {
+        let fd = open(abortPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StoreError(.io, "\(abortPath): cannot create", cause: SyscallError(name: "open", errno: errno)) }
+        var text = Array("\(getpid())".utf8)
+        _ = write(fd, &text, text.count)
+        Glibc.close(fd)
+        do { try fsyncDirectory(settings.storePathRootDir) } catch {
+            throw StoreError(.io, "\(settings.storePathRootDir): cannot sync directory", cause: error)
+        }
+    }
+
+    /// Scans from a safe starting file to the last valid record, truncates everything after it (files
+    /// beyond are deleted; the rest of its file is zeroed) and sets every position to that end.
+    func recover() throws(StoreError) {
+        var report = RecoveryReport()
+        report.abnormal = fileExists(abortPath)
+        let files = queue.all
+        guard !files.isEmpty else {
+            recoveryReport = report
+            return
+        }
+        let startIndex = report.abnormal ? abnormalStartIndex(files) : max(0, files.count - 3)
+        report.startOffset = files[startIndex].fileFromOffset
+        var end = report.startOffset
+        var lastTimestamp: Int64 = 0
+        scan: for file in files[startIndex...] {
+            var position = 0
+            end = file.fileFromOffset
+            while position < file.fileSize {
+                let bytes = file.bytes(from: position, to: file.fileSize)
+                switch RecordDecoder.check(bytes, expectedPhysicalOffset: Int64(file.fileFromOffset) + Int64(position),
+                                           checkCRC: settings.checkCRCOnRecover) {
+                case .message(let header):
+                    position += header.totalSize
+                    end = file.fileFromOffset + UInt64(position)
+                    lastTimestamp = header.storeTimestamp
+                    report.recordsScanned += 1
+                case .blank:
+                    end = file.fileEndOffset
+                    continue scan
+                case .endOfData:
+                    break scan
+                case .corrupt(let field, let detail):
+                    report.corruption = "\(file.path) @\(position): bad \(field): \(detail); truncating the log to \(end)"
+                    break scan
+                }
+            }
+            break  // a file without a blank at its end: nothing after it can be trusted
+        }
+        report.endOffset = end
+        try truncate(at: end, report: &report)
+        recoveryReport = report
+        if let corruption = report.corruption { log("commitlog recovery: \(corruption)") }
+        log("commitlog recovery (\(report.abnormal ? "abnormal" : "normal")): scanned \(report.recordsScanned) records from \(report.startOffset), end \(end)")
+        wroteAtomic.store(end, ordering: .releasing)
+        committedAtomic.store(end, ordering: .releasing)
+        flushedAtomic.store(end, ordering: .releasing)
+        lastStoreTimestamp.store(lastTimestamp, ordering: .relaxed)
+        appendLock.withLock { state in
+            state.wrote = end
+            state.file = queue.file(containing: end)
+        }
+    }
+
+    /// Abnormal recovery starts at the newest file whose first record is valid and no newer than the
+    /// checkpoint's bound (everything before it was flushed); else at the first file.
+    private func abnormalStartIndex(_ files: [MappedFile]) -> Int {
+        let bound = checkpoint.minTimestamp
+        guard bound > 0 else { return 0 }
+        for index in files.indices.reversed() {
+            let file = files[index]
+            if case .message(let header) = RecordDecoder.check(file.bytes(from: 0, to: file.fileSize),
+                                                                expectedPhysicalOffset: Int64(file.fileFromOffset)),
+               header.storeTimestamp > 0, header.storeTimestamp <= bound {
+                return index
+            }
+        }
+        return 0
+    }
+
+    /// Cuts the log at `end`: later files are deleted, the rest of the file holding `end` is zeroed (so no
+    /// stale record can ever be read as live), and what stays is made durable.
+    private func truncate(at end: UInt64, report: inout RecoveryReport) throws(StoreError) {
+        let fileSize = UInt64(settings.mappedFileSizeCommitLog)
+        let keepUpTo = end - end % fileSize  // the file holding `end` stays
+        for file in queue.removeFiles(startingAtOrAfter: keepUpTo + fileSize) {
+            report.truncatedTail = report.truncatedTail || !isZero(file.bytes(from: 0, to: min(file.fileSize, 4096)))
+            file.unlinkFromDisk()
+        }
+        guard let file = queue.file(containing: end) else { return }
+        let position = Int(end - file.fileFromOffset)
+        let tailProbe = file.bytes(from: position, to: min(file.fileSize, position + 4096))
+        do {
+            if report.abnormal || report.corruption != nil || !isZero(tailProbe) {
+                report.truncatedTail = report.truncatedTail || !isZero(tailProbe)
+                try file.zeroTail(from: position, io: settings.fileIO)
+            }
+            // After a crash the page cache may still hold unflushed bytes: make them durable now.
+            if report.abnormal {
+                for kept in queue.all.suffix(2) { try settings.fileIO.fdatasync(kept.fd) }
+            }
+            try fsyncDirectory(settings.storePathCommitLog)
+        } catch {
+            throw StoreError(.io, "\(file.path): cannot truncate at \(position)", cause: error)
+        }
+    }
+
+    private func isZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.allSatisfy { $0 == 0 }
+    }
+}

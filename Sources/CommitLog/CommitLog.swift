@@ -1,0 +1,313 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// RocketMQ's offset message id: store host, port and physical offset (32 hex digits for IPv4).
+public struct MessageID: Hashable, Sendable {
+    public var storeHost: HostAddress
+    public var physicalOffset: UInt64
+
+    /// Upper-case hex, built only when asked for.
+    public var hexString: String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(28)
+        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) } }
+        if storeHost.isIPv6 {
+            put(storeHost.high)
+            put(storeHost.low)
+        } else {
+            put(UInt32(truncatingIfNeeded: storeHost.high >> 32))
+        }
+        put(storeHost.port)
+        put(physicalOffset)
+        let digits: [Character] = Array("0123456789ABCDEF")
+        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
+    }
+}
+
+/// Where one appended record went.
+public struct AppendResult: Sendable, Equatable {
+    public var physicalOffset: UInt64
+    public var size: Int
+    public var storeTimestamp: Int64
+    public var queueOffset: Int64
+    public var storeHost: HostAddress
+    /// Offset just past the record: the position it is durable at.
+    @inlinable public var nextOffset: UInt64 { physicalOffset + UInt64(size) }
+    public var messageID: MessageID { MessageID(storeHost: storeHost, physicalOffset: physicalOffset) }
+}
+
+/// Where one appended batch went (its records lie back to back from `physicalOffset`).
+public struct BatchAppendResult: Sendable, Equatable {
+    public var physicalOffset: UInt64
+    public var totalSize: Int
+    public var count: Int
+    public var storeTimestamp: Int64
+    @inlinable public var nextOffset: UInt64 { physicalOffset + UInt64(totalSize) }
+}
+
+/// Stored bytes handed out without a copy: the file stays mapped while this value lives.
+public struct MappedRegion: @unchecked Sendable {
+    public let file: MappedFile
+    public let physicalOffset: UInt64
+    public let bytes: UnsafeRawBufferPointer
+}
+
+/// One validated record read back from the log.
+public struct StoredRecord: @unchecked Sendable {
+    public let region: MappedRegion
+    public let header: StoredRecordHeader
+    public var body: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: region.bytes[header.body]) }
+    public var topic: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: region.bytes[header.topic]) }
+    public var properties: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: region.bytes[header.properties]) }
+    public var topicString: String { String(decoding: topic, as: UTF8.self) }
+    @inlinable public var nextOffset: UInt64 { region.physicalOffset + UInt64(header.totalSize) }
+}
+
+/// The append-only log of every message: fixed-size mapped segments, one short append lock, flush by
+/// `flushDiskType` on the chosen io path, recovery on open, retention in the background.
+///
+/// Positions (global byte offsets), each never moving backwards while open:
+/// - `wroteOffset`: appended (in the mapping, or in the io_uring arena);
+/// - `committedOffset`: in the page cache, readable through the mapping (= wrote on the mmap path);
+/// - `flushedOffset`: durable;
+/// - `confirmOffset`: set from above (replication) and otherwise equal to the flush-mode's visible end.
+public final class CommitLog: @unchecked Sendable {
+    public let settings: CommitLogSettings
+    public let queue: MappedFileQueue
+    public let checkpoint: StoreCheckpoint
+    let allocator: AllocateMappedFileService
+    let waiters: DurabilityWaiters
+
+    struct AppendState {
+        var file: MappedFile?
+        var wrote: UInt64 = 0
+    }
+    let appendLock = Mutex(AppendState())
+    let wroteAtomic = Atomic<UInt64>(0)
+    let committedAtomic = Atomic<UInt64>(0)
+    let flushedAtomic = Atomic<UInt64>(0)
+    let lastStoreTimestamp = Atomic<Int64>(0)
+    let flushFailedFlag = Atomic<Bool>(false)
+    let diskFullFlag = Atomic<Bool>(false)
+    let closedFlag = Atomic<Bool>(true)
+
+    var flushEngine: FlushEngine?
+    var retention: CleanCommitLogService?
+    var lockFD: Int32 = -1
+    /// What recovery found when the log opened.
+    public internal(set) var recoveryReport = RecoveryReport()
+    let log: @Sendable (String) -> Void
+
+    /// Opens (and recovers) the log under `settings.storePathRootDir`.
+    /// - Parameter log: where the store's rare log lines go (recovery, truncation, failures).
+    /// - Throws: `StoreError` with `.locked` when another process holds the store, `.corruptRecord` for a
+    ///   segment of the wrong size, `.badConfig` for bad settings.
+    public init(settings: CommitLogSettings, log: @escaping @Sendable (String) -> Void = { _ in }) throws(StoreError) {
+        self.settings = try settings.validated()
+        self.log = log
+        queue = MappedFileQueue(directory: settings.storePathCommitLog, fileSize: settings.mappedFileSizeCommitLog)
+        do { try makeDirectories(settings.storePathRootDir) } catch {
+            throw StoreError(.io, "\(settings.storePathRootDir): cannot create", cause: error)
+        }
+        checkpoint = try StoreCheckpoint(path: settings.storePathRootDir + "/checkpoint", io: settings.fileIO)
+        allocator = AllocateMappedFileService(queue: queue, io: settings.fileIO, warmUp: settings.warmMapedFileEnable)
+        waiters = DurabilityWaiters(capacity: settings.pendingWaitersMax)
+        try takeLock()
+        try queue.load()
+        try recover()
+        try markRunning()
+        allocator.start()
+        flushEngine = try FlushEngine.start(for: self)
+        retention = CleanCommitLogService.start(for: self)
+        closedFlag.store(false, ordering: .releasing)
+    }
+
+    deinit {
+        if !closedFlag.load(ordering: .acquiring) { close() }
+        if lockFD >= 0 { Glibc.close(lockFD) }
+    }
+
+    /// Installs the function that hears when a `SYNC_FLUSH` put became durable (or timed out, or failed).
+    /// Call once, before the first put. It runs on a store thread: keep it short (complete a promise).
+    public func onDurable(_ handler: @escaping @Sendable (_ token: UInt64, _ status: DurabilityStatus) -> Void) {
+        waiters.handler = handler
+    }
+
+    // MARK: Positions
+
+    public var wroteOffset: UInt64 { wroteAtomic.load(ordering: .acquiring) }
+    public var committedOffset: UInt64 { committedAtomic.load(ordering: .acquiring) }
+    public var flushedOffset: UInt64 { flushedAtomic.load(ordering: .acquiring) }
+    /// The first offset still stored (retention moves it forward).
+    public var minOffset: UInt64 { queue.first?.fileFromOffset ?? recoveryReport.endOffset }
+    /// Durability waiters currently outstanding.
+    public var pendingDurabilityWaiters: Int { waiters.outstanding }
+    /// True once an fdatasync failed: appends are refused, reads go on.
+    public var isFlushFailed: Bool { flushFailedFlag.load(ordering: .relaxed) }
+    public var isDiskFull: Bool { diskFullFlag.load(ordering: .relaxed) }
+
+    // MARK: Append
+
+    /// Appends one message under the append lock.
+    /// - Returns: the record's physical offset, size, store timestamp and message id.
+    /// - Throws: `StoreError` (.messageTooLarge, .topicTooLong, .propertiesTooLong, .diskFull, .storeClosed,
+    ///   .flushFailed, .createMappedFileFailed); nothing is stored then.
+    /// - Thread: any. **Durability:** none on return; see `put(_:token:)` for SYNC_FLUSH waits.
+    public func append(_ message: MessageView) throws(StoreError) -> AppendResult {
+        let size = try checkedSize(of: message)
+        let bodyCRC = rocketCRC32(message.body)
+        return try appendLock.withLock { (state) throws(StoreError) -> AppendResult in
+            let position = try reserve(&state, bytes: size)
+            let timestamp = wallClockMillis()
+            let target = writePointer(at: position, in: state.file!)
+            MessageRecord.encode(message, size: size, bodyCRC: bodyCRC, storeHost: settings.storeHost,
+                                 physicalOffset: Int64(position), storeTimestamp: timestamp, into: target)
+            state.wrote = position + UInt64(size)
+            publish(wrote: state.wrote, storeTimestamp: timestamp)
+            return AppendResult(physicalOffset: position, size: size, storeTimestamp: timestamp,
+                                queueOffset: message.queueOffset, storeHost: settings.storeHost)
+        }
+    }
+
+    /// Appends and, under `SYNC_FLUSH`, registers for the durability callback (`onDurable`) with `token`.
+    /// - Returns: the result and whether a callback will follow (false under ASYNC_FLUSH: done now).
+    /// - Throws: as `append`, plus `.waitersFull` (nothing stored) when `pendingWaitersMax` are waiting.
+    public func put(_ message: MessageView, token: UInt64) throws(StoreError) -> (AppendResult, durabilityPending: Bool) {
+        guard settings.flushDiskType == .syncFlush else { return (try append(message), false) }
+        guard waiters.reserve() else { throw waitersFull() }
+        let result: AppendResult
+        do { result = try append(message) } catch {
+            waiters.cancelReservation()
+            throw error
+        }
+        waiters.add(DurabilityWaiter(offset: result.nextOffset, token: token,
+                                     deadlineNanos: monotonicNanos() + UInt64(settings.syncFlushTimeoutMillis) * 1_000_000))
+        return (result, true)
+    }
+
+    /// Appends a batch under one lock: all of it in one file, or a blank and all of it in the next.
+    /// Each message keeps the queue offset its view carries.
+    public func appendBatch<Messages: Collection>(_ messages: Messages) throws(StoreError) -> BatchAppendResult
+    where Messages.Element == MessageView {
+        let count = messages.count
+        guard count > 0 else { throw StoreError(.messageTooLarge, "empty batch") }
+        return try withUnsafeTemporaryAllocation(of: (size: Int, crc: UInt32).self, capacity: count) { (prepared) throws(StoreError) -> BatchAppendResult in
+            var total = 0
+            for (index, message) in messages.enumerated() {
+                let size = try checkedSize(of: message)
+                prepared[index] = (size, rocketCRC32(message.body))
+                total += size
+            }
+            guard total <= settings.recordSizeMax else {
+                throw StoreError(.messageTooLarge, "batch of \(count) is \(total) bytes, above \(settings.recordSizeMax)")
+            }
+            return try appendLock.withLock { (state) throws(StoreError) -> BatchAppendResult in
+                let first = try reserve(&state, bytes: total)
+                let timestamp = wallClockMillis()
+                var position = first
+                for (index, message) in messages.enumerated() {
+                    let (size, crc) = prepared[index]
+                    MessageRecord.encode(message, size: size, bodyCRC: crc, storeHost: settings.storeHost,
+                                         physicalOffset: Int64(position), storeTimestamp: timestamp,
+                                         into: writePointer(at: position, in: state.file!))
+                    position += UInt64(size)
+                }
+                state.wrote = position
+                publish(wrote: position, storeTimestamp: timestamp)
+                return BatchAppendResult(physicalOffset: first, totalSize: total, count: count, storeTimestamp: timestamp)
+            }
+        }
+    }
+
+    /// Validates limits and returns the record size. Error text is built only on failure.
+    func checkedSize(of message: MessageView) throws(StoreError) -> Int {
+        if message.body.count > settings.maxMessageSize { throw tooLarge(message.body.count) }
+        if message.topic.count > MessageRecord.topicLengthMax || message.topic.count == 0 { throw badTopic(message.topic.count) }
+        if message.properties.count > MessageRecord.propertiesLengthMax { throw badProperties(message.properties.count) }
+        let size = MessageRecord.size(of: message, storeHost: settings.storeHost)
+        if size > settings.recordSizeMax { throw tooLarge(message.body.count) }
+        return size
+    }
+
+    @usableFromInline @inline(never)
+    func tooLarge(_ bodySize: Int) -> StoreError {
+        StoreError(.messageTooLarge, "message body of \(bodySize) bytes exceeds maxMessageSize \(settings.maxMessageSize)")
+    }
+    @usableFromInline @inline(never)
+    func badTopic(_ length: Int) -> StoreError {
+        StoreError(.topicTooLong, "topic of \(length) bytes; it must have 1 to \(MessageRecord.topicLengthMax)")
+    }
+    @usableFromInline @inline(never)
+    func badProperties(_ length: Int) -> StoreError {
+        StoreError(.propertiesTooLong, "properties of \(length) bytes exceed \(MessageRecord.propertiesLengthMax)")
+    }
+    @usableFromInline @inline(never)
+    func waitersFull() -> StoreError {
+        StoreError(.waitersFull, "\(settings.pendingWaitersMax) puts already wait for a flush (pendingWaitersMax); nothing stored")
+    }
+
+    /// Under the append lock: makes room for `bytes` in the current file (writing a blank and rolling to
+    /// the next file when it does not fit) and returns the position to write at.
+    func reserve(_ state: inout AppendState, bytes: Int) throws(StoreError) -> UInt64 {
+        if let refusal = refusal() { throw refusal }
+        if state.file == nil || state.wrote == state.file!.fileEndOffset {
+            state.file = try nextFile(at: state.wrote)
+        }
+        var file = state.file!
+        let left = Int(file.fileEndOffset - state.wrote)
+        if bytes + MessageRecord.endOfFileMinBlankBytes > left {
+            try flushEngine?.waitForArenaRoom(end: file.fileEndOffset)
+            let target = writePointer(at: state.wrote, in: file)
+            MessageRecord.encodeBlank(remainingBytes: left, into: target)
+            if flushEngine?.arena != nil { memset(target + 8, 0, left - 8) }  // the ring writes these bytes too
+            state.wrote = file.fileEndOffset
+            publish(wrote: state.wrote, storeTimestamp: lastStoreTimestamp.load(ordering: .relaxed))
+            file = try nextFile(at: state.wrote)
+            state.file = file
+        }
+        try flushEngine?.waitForArenaRoom(end: state.wrote + UInt64(bytes))
+        return state.wrote
+    }
+
+    func refusal() -> StoreError? {
+        if closedFlag.load(ordering: .relaxed) { return StoreError(.storeClosed, "the commit log is closed") }
+        if flushFailedFlag.load(ordering: .relaxed) {
+            return StoreError(.flushFailed, "an earlier fdatasync failed; appends are refused, reads go on")
+        }
+        if diskFullFlag.load(ordering: .relaxed) {
+            return StoreError(.diskFull, "disk usage is above diskSpaceWarningLevelRatio \(settings.diskSpaceWarningLevelRatio)%; appends are refused until space is freed")
+        }
+        return nil
+    }
+
+    private func nextFile(at offset: UInt64) throws(StoreError) -> MappedFile {
+        if let existing = queue.last, existing.fileFromOffset <= offset, offset < existing.fileEndOffset {
+            return existing
+        }
+        let file = try allocator.take(offset: offset)
+        queue.append(file)
+        return file
+    }
+
+    /// Where the bytes of `position ..< position + count` are written: the mapping, or the io_uring arena.
+    @inline(__always)
+    func writePointer(at position: UInt64, in file: MappedFile) -> UnsafeMutableRawPointer {
+        if let arena = flushEngine?.arena { return arena.pointer(at: position) }
+        assert(position >= file.fileFromOffset && position < file.fileEndOffset, "write outside the current file")
+        return file.base + Int(position - file.fileFromOffset)
+    }
+
+    @inline(__always)
+    func publish(wrote: UInt64, storeTimestamp: Int64) {
+        lastStoreTimestamp.store(storeTimestamp, ordering: .relaxed)
+        if flushEngine?.arena == nil {
+            wroteAtomic.store(wrote, ordering: .releasing)
+            committedAtomic.store(wrote, ordering: .releasing)
+        } else {
+            wroteAtomic.store(wrote, ordering: .sequentiallyConsistent)
+        }
+        flushEngine?.appended()
+    }
+}

@@ -1,0 +1,86 @@
+/// `flushDiskType`: when an append counts as done.
+public enum FlushDiskType: String, Sendable, CaseIterable {
+    /// Acknowledge at once; a background thread flushes every `flushIntervalCommitLog`.
+    case asyncFlush = "ASYNC_FLUSH"
+    /// Acknowledge after an fdatasync covers the record (group commit).
+    case syncFlush = "SYNC_FLUSH"
+}
+
+/// The io path of the commit log.
+public enum IOPath: String, Sendable, CaseIterable {
+    /// memcpy into the shared mapping; flush by msync or fdatasync.
+    case mmap
+    /// append into a registered buffer; WRITE (+ linked FDATASYNC) through io_uring; reads from the mapping.
+    case ioUring = "io_uring"
+}
+
+/// Everything the commit log needs, as one immutable value. Names keep their `broker.conf` spelling.
+public struct CommitLogSettings: Sendable {
+    public var storePathRootDir: String
+    /// Defaults to `<storePathRootDir>/commitlog`.
+    public var storePathCommitLog: String
+    public var mappedFileSizeCommitLog: Int = 1 << 30
+    public var flushDiskType: FlushDiskType = .asyncFlush
+    public var ioPath: IOPath = .mmap
+    public var flushMethod: FlushMethod = .msync
+    public var flushIntervalCommitLogMillis: Int = 500
+    public var flushCommitLogLeastPages: Int = 4
+    public var flushCommitLogThoroughIntervalMillis: Int = 10_000
+    public var syncFlushTimeoutMillis: Int = 5_000
+    /// Largest body accepted (`maxMessageSize`); a record may add up to 64 KiB of headers and properties.
+    public var maxMessageSize: Int = 4 * 1024 * 1024
+    public var warmMapedFileEnable: Bool = false
+    public var checkCRCOnRecover: Bool = true
+    /// Durability waiters held at once; past it a SYNC_FLUSH put fails fast instead of queueing.
+    public var pendingWaitersMax: Int = 65_536
+    /// Size of the io_uring write arena (a power of two, at least twice the largest record).
+    public var ioUringArenaSizeBytes: Int = 32 << 20
+    public var ioUringQueueDepth: Int = 64
+    /// The broker's address, stored in every record and in offset message ids.
+    public var storeHost: HostAddress = .loopback
+
+    // Retention and disk protection.
+    /// Hours of the day (0-23) when expired files are deleted (`deleteWhen`, "04" or "04;16").
+    public var deleteWhen: [Int] = [4]
+    public var fileReservedTimeHours: Int = 72
+    public var diskMaxUsedSpaceRatio: Int = 75
+    public var diskSpaceCleanForciblyRatio: Int = 85
+    public var diskSpaceWarningLevelRatio: Int = 90
+    public var cleanFileForciblyEnable: Bool = true
+    public var cleanResourceIntervalMillis: Int = 10_000
+    /// Commit-log files deleted per cleanup run at most (`deleteFileBatchMax`).
+    public var deleteFileBatchMax: Int = 10
+
+    /// Syscalls behind durability, replaceable by a scripted one in tests.
+    public var fileIO: FileIO = .system
+
+    public init(storePathRootDir: String) {
+        self.storePathRootDir = storePathRootDir
+        self.storePathCommitLog = storePathRootDir + "/commitlog"
+    }
+
+    /// The largest record the log accepts: body plus 64 KiB for headers, topic and properties.
+    public var recordSizeMax: Int { maxMessageSize + 64 * 1024 }
+
+    /// Checks the combination once, before anything opens.
+    public func validated() throws(StoreError) -> CommitLogSettings {
+        func bad(_ text: String) -> StoreError { StoreError(.badConfig, text) }
+        guard mappedFileSizeCommitLog >= 4096 else { throw bad("mappedFileSizeCommitLog must be at least 4096") }
+        guard recordSizeMax + MessageRecord.endOfFileMinBlankBytes <= mappedFileSizeCommitLog else {
+            throw bad("mappedFileSizeCommitLog \(mappedFileSizeCommitLog) cannot hold a record of maxMessageSize \(maxMessageSize) + 64 KiB")
+        }
+        guard maxMessageSize > 0 else { throw bad("maxMessageSize must be positive") }
+        guard pendingWaitersMax > 0 else { throw bad("pendingWaitersMax must be positive") }
+        guard syncFlushTimeoutMillis > 0 else { throw bad("syncFlushTimeout must be positive") }
+        guard flushIntervalCommitLogMillis > 0 else { throw bad("flushIntervalCommitLog must be positive") }
+        if ioPath == .ioUring {
+            guard ioUringArenaSizeBytes.nonzeroBitCount == 1 else { throw bad("ioUringArenaSizeBytes must be a power of two") }
+            guard ioUringArenaSizeBytes >= 2 * recordSizeMax else {
+                throw bad("ioUringArenaSizeBytes \(ioUringArenaSizeBytes) must be at least twice maxMessageSize + 64 KiB")
+            }
+        }
+        guard (0...100).contains(diskMaxUsedSpaceRatio) else { throw bad("diskMaxUsedSpaceRatio must be 0-100") }
+        guard deleteWhen.allSatisfy({ (0...23).contains($0) }) else { throw bad("deleteWhen hours must be 0-23") }
+        return self
+    }
+}

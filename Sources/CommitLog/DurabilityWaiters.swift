@@ -1,0 +1,130 @@
+import Synchronization
+
+/// One put waiting to become durable: the log offset its record ends at, the caller's token, a deadline.
+struct DurabilityWaiter {
+    var offset: UInt64
+    var token: UInt64
+    var deadlineNanos: UInt64
+}
+
+/// The group-commit hand-off: appenders add waiters to `pending`; the flusher swaps `pending` into
+/// `inflight` *before* it reads the position it flushes to (so every swapped waiter is covered), and
+/// completes `inflight` after the flush; a watcher completes whatever passes its deadline first.
+/// Every list is preallocated to `pendingWaitersMax`: a put reserves a slot before it appends and fails
+/// fast when none is left, so adding never allocates and never overflows.
+final class DurabilityWaiters: @unchecked Sendable {
+    struct Lists {
+        var pending: ContiguousArray<DurabilityWaiter>
+        var inflight: ContiguousArray<DurabilityWaiter>
+    }
+    let capacity: Int
+    private let lists: Mutex<Lists>
+    private let reserved = Atomic<Int>(0)
+    /// Set once before the log starts; called on the flush, ring or watcher thread.
+    var handler: @Sendable (_ token: UInt64, _ status: DurabilityStatus) -> Void = { _, _ in }
+    /// Wakes the flusher when a waiter arrives and it is idle.
+    let wake: ConditionLock = ConditionLock()
+    let flusherIdle = Atomic<Bool>(false)
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        var pending = ContiguousArray<DurabilityWaiter>()
+        pending.reserveCapacity(capacity)
+        var inflight = ContiguousArray<DurabilityWaiter>()
+        inflight.reserveCapacity(capacity)
+        lists = Mutex(Lists(pending: pending, inflight: inflight))
+    }
+
+    /// A fresh list with full capacity, for a thread's private swap buffer.
+    func makeBuffer() -> ContiguousArray<DurabilityWaiter> {
+        var buffer = ContiguousArray<DurabilityWaiter>()
+        buffer.reserveCapacity(capacity)
+        return buffer
+    }
+
+    @inline(__always)
+    func reserve() -> Bool {
+        let before = reserved.wrappingAdd(1, ordering: .relaxed).oldValue
+        if before < capacity { return true }
+        reserved.wrappingSubtract(1, ordering: .relaxed)
+        return false
+    }
+
+    @inline(__always) func cancelReservation() { reserved.wrappingSubtract(1, ordering: .relaxed) }
+
+    var outstanding: Int { reserved.load(ordering: .relaxed) }
+
+    /// Adds a waiter for which a slot was reserved; wakes the flusher if it sleeps.
+    @inline(__always)
+    func add(_ waiter: DurabilityWaiter) {
+        lists.withLock { $0.pending.append(waiter) }
+        if flusherIdle.load(ordering: .sequentiallyConsistent) {
+            wake.withLock { wake.signal() }
+        }
+    }
+
+    var hasPending: Bool { lists.withLock { !$0.pending.isEmpty } }
+
+    /// Moves every pending waiter into the in-flight list. Call before reading the flush target.
+    func beginRound() {
+        lists.withLock { lists in
+            if lists.inflight.isEmpty {
+                swap(&lists.pending, &lists.inflight)
+            } else {
+                lists.inflight.append(contentsOf: lists.pending)
+                lists.pending.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    /// Completes the in-flight waiters whose records end at or before `flushed` with `status`; with a
+    /// failure, completes every in-flight and pending waiter.
+    func endRound(_ status: DurabilityStatus, upTo flushed: UInt64, scratch: inout ContiguousArray<DurabilityWaiter>) {
+        lists.withLock { lists in
+            if status != .putOK {
+                swap(&lists.inflight, &scratch)
+                scratch.append(contentsOf: lists.pending)
+                lists.pending.removeAll(keepingCapacity: true)
+            } else if lists.inflight.allSatisfy({ $0.offset <= flushed }) {
+                swap(&lists.inflight, &scratch)
+            } else {
+                lists.inflight.removeAll { waiter in
+                    guard waiter.offset <= flushed else { return false }
+                    scratch.append(waiter)
+                    return true
+                }
+            }
+        }
+        complete(&scratch, status)
+    }
+
+    /// Completes waiters past their deadline with FLUSH_DISK_TIMEOUT; returns the earliest deadline left.
+    func expire(now: UInt64, scratch: inout ContiguousArray<DurabilityWaiter>) -> UInt64? {
+        let earliest: UInt64? = lists.withLock { lists in
+            var earliest: UInt64 = .max
+            func sweep(_ list: inout ContiguousArray<DurabilityWaiter>) {
+                list.removeAll { waiter in
+                    if waiter.deadlineNanos <= now {
+                        scratch.append(waiter)
+                        return true
+                    }
+                    earliest = min(earliest, waiter.deadlineNanos)
+                    return false
+                }
+            }
+            sweep(&lists.pending)
+            sweep(&lists.inflight)
+            return earliest == .max ? nil : earliest
+        }
+        complete(&scratch, .flushDiskTimeout)
+        return earliest
+    }
+
+    private func complete(_ scratch: inout ContiguousArray<DurabilityWaiter>, _ status: DurabilityStatus) {
+        for waiter in scratch {
+            reserved.wrappingSubtract(1, ordering: .relaxed)
+            handler(waiter.token, status)
+        }
+        scratch.removeAll(keepingCapacity: true)
+    }
+}

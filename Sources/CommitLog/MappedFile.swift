@@ -1,0 +1,154 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLiburing
+
+/// The 20-digit, zero-padded file name of a log segment starting at `offset`.
+public func offsetFileName(_ offset: UInt64) -> String {
+    let digits = String(offset)
+    return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+}
+
+/// One fixed-size segment of a log: created at full size (fallocate), mapped shared, named by its first
+/// byte's global offset. Readers share it (a `final class`: ARC is the reference count), so a deleted
+/// file stays mapped until the last reader lets go, and `deinit` unmaps it.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    /// Global offset of this file's first byte.
+    public let fileFromOffset: UInt64
+    public let fileSize: Int
+    public let fd: Int32
+    public let base: UnsafeMutableRawPointer
+
+    /// Opens an existing segment; its size must be `fileSize`.
+    public init(openExisting path: String, fileFromOffset: UInt64, fileSize: Int) throws(StoreError) {
+        let fd: Int32
+        do { fd = try syscall("open") { open(path, O_RDWR | O_CLOEXEC) } } catch {
+            throw StoreError(.io, "\(path): cannot open", cause: error)
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, Int(info.st_size) == fileSize else {
+            close(fd)
+            throw StoreError(.corruptRecord, "\(path): size \(info.st_size) is not mappedFileSize \(fileSize)")
+        }
+        self.path = path
+        self.fileFromOffset = fileFromOffset
+        self.fileSize = fileSize
+        self.fd = fd
+        self.base = try MappedFile.map(fd: fd, size: fileSize, path: path)
+    }
+
+    /// Creates a segment at full size: written under a temporary name, reserved with fallocate, made
+    /// durable and renamed, so a crash never leaves a short segment behind.
+    public init(create path: String, fileFromOffset: UInt64, fileSize: Int, io: FileIO, warmUp: Bool) throws(StoreError) {
+        let temporary = path + ".tmp"
+        let fd: Int32
+        do { fd = try syscall("open") { open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } } catch {
+            throw StoreError(error.isDiskFull ? .diskFull : .createMappedFileFailed, "\(path): cannot create", cause: error)
+        }
+        do {
+            try io.fallocate(fd, 0, fileSize)
+            try io.fdatasync(fd)
+            _ = try syscall("rename") { rename(temporary, path) }
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw StoreError(error.isDiskFull ? .diskFull : .createMappedFileFailed,
+                             "\(path): cannot reserve \(fileSize) bytes", cause: error)
+        }
+        self.path = path
+        self.fileFromOffset = fileFromOffset
+        self.fileSize = fileSize
+        self.fd = fd
+        do { self.base = try MappedFile.map(fd: fd, size: fileSize, path: path) } catch {
+            close(fd)
+            throw error
+        }
+        if warmUp { self.warmUp() }
+    }
+
+    private static func map(fd: Int32, size: Int, path: String) throws(StoreError) -> UnsafeMutableRawPointer {
+        guard let address = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), address != MAP_FAILED else {
+            throw StoreError(.io, "\(path): mmap of \(size) bytes failed",
+                             cause: SyscallError(name: "mmap", errno: errno))
+        }
+        return address
+    }
+
+    deinit {
+        munmap(base, fileSize)
+        close(fd)
+    }
+
+    /// Global offset just past this file.
+    @inlinable public var fileEndOffset: UInt64 { fileFromOffset + UInt64(fileSize) }
+
+    /// Touches every page so appends do not fault on fresh pages (`warmMapedFileEnable`).
+    func warmUp() {
+        let page = Int(getpagesize())
+        var at = 0
+        while at < fileSize {
+            base.storeBytes(of: 0, toByteOffset: at, as: UInt8.self)
+            at += page
+        }
+        _ = madvise(base, fileSize, MADV_WILLNEED)
+    }
+
+    /// Bytes `[from, to)` of this file as a buffer over the mapping (no copy).
+    @inlinable
+    public func bytes(from: Int, to: Int) -> UnsafeRawBufferPointer {
+        precondition(from >= 0 && from <= to && to <= fileSize, "range outside the mapped file")
+        return UnsafeRawBufferPointer(start: base + from, count: to - from)
+    }
+
+    /// Forces `[from, to)` (file positions) to disk with msync or fdatasync.
+    func flush(from: Int, to: Int, method: FlushMethod, io: FileIO) throws(SyscallError) {
+        guard to > from else { return }
+        switch method {
+        case .fdatasync:
+            try io.fdatasync(fd)
+        case .msync:
+            let page = Int(getpagesize())
+            let start = from - from % page
+            try io.msync(base + start, to - start)
+        }
+    }
+
+    /// Zeroes the file from `position` to its end, so bytes left behind a truncation can never be read
+    /// as records. Whole pages are returned to the file system as zeroed (unwritten) extents.
+    func zeroTail(from position: Int, io: FileIO) throws(SyscallError) {
+        let page = Int(getpagesize())
+        let pageEnd = min(fileSize, (position + page - 1) / page * page)
+        if pageEnd > position { memset(base + position, 0, pageEnd - position) }
+        if pageEnd < fileSize {
+            let length = fileSize - pageEnd
+            if cliburing_fallocate(fd, cliburing_falloc_zero_range(), off_t(pageEnd), off_t(length)) != 0 {
+                // tmpfs and some others lack ZERO_RANGE: punch a hole, then reserve the blocks again.
+                if cliburing_fallocate(fd, cliburing_falloc_punch_hole(), off_t(pageEnd), off_t(length)) == 0 {
+                    try io.fallocate(fd, pageEnd, length)
+                } else {
+                    memset(base + pageEnd, 0, length)
+                }
+            }
+        }
+        try io.msync(base + (position - position % page), pageEnd - (position - position % page))
+        try io.fdatasync(fd)
+    }
+
+    /// Last modification time in ms since the epoch (retention's file age).
+    public var lastModifiedMillis: Int64 {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return 0 }
+        return Int64(info.st_mtim.tv_sec) * 1000 + Int64(info.st_mtim.tv_nsec / 1_000_000)
+    }
+
+    /// Removes the file's name; the mapping lives on until the last reader drops its reference.
+    func unlinkFromDisk() {
+        unlink(path)
+    }
+}
+
+/// How the `mmap` io path makes bytes durable.
+public enum FlushMethod: String, Sendable, CaseIterable {
+    case msync, fdatasync
+}

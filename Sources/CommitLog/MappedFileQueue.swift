@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// The ordered segments of one log directory. Lookups take a short lock and return a retained file.
+public final class MappedFileQueue: @unchecked Sendable {
+    public let directory: String
+    public let fileSize: Int
+    private let files = Mutex<[MappedFile]>([])
+
+    public init(directory: String, fileSize: Int) {
+        self.directory = directory
+        self.fileSize = fileSize
+    }
+
+    /// Opens every segment in the directory, oldest first; checks names and sizes.
+    func load() throws(StoreError) {
+        do { try makeDirectories(directory) } catch {
+            throw StoreError(.io, "\(directory): cannot create", cause: error)
+        }
+        var loaded: [MappedFile] = []
+        let names = (listDirectory(directory) ?? []).sorted()
+        for name in names {
+            if name.hasSuffix(".tmp") {
+                unlink(directory + "/" + name)  // a creation interrupted by a crash
+                continue
+            }
+            guard name.count == 20, let offset = UInt64(name) else { continue }
+            guard offset % UInt64(fileSize) == 0 else {
+                throw StoreError(.corruptRecord, "\(directory)/\(name): offset is not a multiple of file size \(fileSize)")
+            }
+            if let previous = loaded.last, previous.fileEndOffset != offset {
+                throw StoreError(.corruptRecord, "\(directory)/\(name): gap after \(offsetFileName(previous.fileFromOffset))")
+            }
+            loaded.append(try MappedFile(openExisting: directory + "/" + name, fileFromOffset: offset, fileSize: fileSize))
+        }
+        files.withLock { $0 = loaded }
+    }
+
+    public var first: MappedFile? { files.withLock { $0.first } }
+    public var last: MappedFile? { files.withLock { $0.last } }
+    public var count: Int { files.withLock { $0.count } }
+    public var all: [MappedFile] { files.withLock { $0 } }
+
+    /// The segment holding global `offset`, if it still exists.
+    public func file(containing offset: UInt64) -> MappedFile? {
+        files.withLock { files -> MappedFile? in
+            guard let first = files.first, offset >= first.fileFromOffset else { return nil }
+            let index = Int((offset - first.fileFromOffset) / UInt64(fileSize))
+            return index < files.count ? files[index] : nil
+        }
+    }
+
+    func append(_ file: MappedFile) {
+        files.withLock { files in
+            precondition(files.last.map { $0.fileEndOffset == file.fileFromOffset } ?? true, "segment gap")
+            files.append(file)
+        }
+    }
+
+    /// Drops every segment that starts at or after `offset` (recovery's truncation).
+    func removeFiles(startingAtOrAfter offset: UInt64) -> [MappedFile] {
+        files.withLock { files in
+            let removed = files.filter { $0.fileFromOffset >= offset }
+            files.removeAll { $0.fileFromOffset >= offset }
+            return removed
+        }
+    }
+
+    /// Drops the oldest segment if it is `file` (retention never leaves holes).
+    func removeFirst(_ file: MappedFile) -> Bool {
+        files.withLock { files in
+            guard let first = files.first, first === file, files.count > 1 else { return false }
+            files.removeFirst()
+            return true
+        }
+    }
+}
+
+/// Creates the next segment in the background so a roll-over never waits for fallocate (RocketMQ's
+/// `AllocateMappedFileService`). One request at a time: the file after the one just taken.
+final class AllocateMappedFileService: @unchecked Sendable {
+    private let condition = ConditionLock()
+    private var requested: UInt64?
+    private var inProgress: UInt64?
+    private var ready: (offset: UInt64, result: Result<MappedFile, StoreError>)?
+    private var stopping = false
+    private var thread: StoreThread?
+    private let queue: MappedFileQueue
+    private let io: FileIO
+    private let warmUp: Bool
+
+    init(queue: MappedFileQueue, io: FileIO, warmUp: Bool) {
+        self.queue = queue
+        self.io = io
+        self.warmUp = warmUp
+    }
+
+    func start() {
+        thread = StoreThread(name: "allocate-file") { [self] in run() }
+    }
+
+    func stop() {
+        condition.withLock {
+            stopping = true
+            condition.broadcast()
+        }
+        thread?.join()
+        thread = nil
+        // A prepared but unused file is left on disk: it is all zeros and recovery treats it as empty.
+    }
+
+    private func path(for offset: UInt64) -> String { queue.directory + "/" + offsetFileName(offset) }
+
+    private func run() {
+        condition.lock()
+        while !stopping {
+            guard let offset = requested else {
+                condition.wait(untilNanos: monotonicNanos() + 1_000_000_000)
+                continue
+            }
+            requested = nil
+            inProgress = offset
+            condition.unlock()
+            let result: Result<MappedFile, StoreError>
+            do {
+                result = .success(try MappedFile(create: path(for: offset), fileFromOffset: offset,
+                                                  fileSize: queue.fileSize, io: io, warmUp: warmUp))
+            } catch { result = .failure(error) }
+            condition.lock()
+            inProgress = nil
+            ready = (offset, result)
+            condition.broadcast()
+        }
+        condition.unlock()
+    }
+
+    /// The segment for `offset`: the pre-allocated one when ready, else created now (waiting at most 5 s
+    /// for one in progress). Then asks for the one after it.
+    func take(offset: UInt64) throws(StoreError) -> MappedFile {
+        let file: MappedFile = try condition.withLock { () throws(StoreError) -> MappedFile in
+            let deadline = monotonicNanos() + 5_000_000_000
+            while inProgress == offset && monotonicNanos() < deadline {
+                condition.wait(untilNanos: deadline)
+            }
+            if inProgress == offset {
+                throw StoreError(.createMappedFileFailed, "\(path(for: offset)): not created within 5 s")
+            }
+            if requested == offset { requested = nil }
+            if let prepared = ready {
+                ready = nil
+                if prepared.offset == offset, case .success(let file) = prepared.result { return file }
+                // A failed attempt (the disk may have room now) or a file for another offset: start over.
+                if case .success(let stale) = prepared.result { stale.unlinkFromDisk() }
+            }
+            return try MappedFile(create: path(for: offset), fileFromOffset: offset, fileSize: queue.fileSize,
+                                  io: io, warmUp: warmUp)
+        }
+        condition.withLock {
+            if thread != nil {
+                requested = offset + UInt64(queue.fileSize)
+                condition.broadcast()
+            }
+        }
+        return file
+    }
+}

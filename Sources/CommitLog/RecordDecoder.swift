@@ -1,0 +1,134 @@
+/// The parsed fixed fields of one stored record and where its variable parts lie.
+public struct StoredRecordHeader: Sendable, Equatable {
+    public var totalSize: Int
+    public var magic: UInt32
+    public var bodyCRC: UInt32
+    public var queueID: Int32
+    public var flag: Int32
+    public var queueOffset: Int64
+    public var physicalOffset: Int64
+    public var sysFlag: Int32
+    public var bornTimestamp: Int64
+    public var bornHost: HostAddress
+    public var storeTimestamp: Int64
+    public var storeHost: HostAddress
+    public var reconsumeTimes: Int32
+    public var preparedTransactionOffset: Int64
+    /// Byte ranges inside the record.
+    public var body: Range<Int>
+    public var topic: Range<Int>
+    public var properties: Range<Int>
+}
+
+/// What one position of the log holds.
+public enum RecordCheck: Sendable, Equatable {
+    /// A valid message record.
+    case message(StoredRecordHeader)
+    /// The blank record that ends a file; `size` bytes to the file's end.
+    case blank(size: Int)
+    /// Zeros where a record would start: the written data ends here.
+    case endOfData
+    /// Not a valid record: which field, and what is wrong with it.
+    case corrupt(field: String, detail: String)
+}
+
+public enum RecordDecoder {
+    /// Checks the record at the start of `bytes` (which runs to the end of its file, or of the readable
+    /// data). With `expectedPhysicalOffset`, a record whose PHYSICALOFFSET field differs is corrupt too:
+    /// that closes the window where a stale record left behind a truncation could pass as live.
+    public static func check(
+        _ bytes: UnsafeRawBufferPointer, expectedPhysicalOffset: Int64? = nil, checkCRC: Bool = true
+    ) -> RecordCheck {
+        guard bytes.count >= 8, let base = bytes.baseAddress else {
+            if bytes.allSatisfy({ $0 == 0 }) { return .endOfData }
+            return .corrupt(field: "TOTALSIZE", detail: "only \(bytes.count) bytes left, a record needs 8 or more")
+        }
+        let totalSize = Int(loadBigEndian(Int32.self, at: 0, in: base))
+        let magic = loadBigEndian(UInt32.self, at: 4, in: base)
+        if magic == MessageRecord.blankMagic {
+            guard totalSize == bytes.count else {
+                return .corrupt(field: "TOTALSIZE", detail: "blank record says \(totalSize) bytes, file has \(bytes.count) left")
+            }
+            return .blank(size: totalSize)
+        }
+        if totalSize == 0 && magic == 0 { return .endOfData }
+        guard magic == MessageRecord.magicV1 || magic == MessageRecord.magicV2 else {
+            return .corrupt(field: "MAGICCODE", detail: "0x\(String(magic, radix: 16)) is no record magic")
+        }
+        let minimum = MessageRecord.fixedOverheadIPv4
+        guard totalSize >= minimum else {
+            return .corrupt(field: "TOTALSIZE", detail: "\(totalSize) is below the \(minimum)-byte minimum")
+        }
+        guard totalSize <= bytes.count else {
+            return .corrupt(field: "TOTALSIZE", detail: "\(totalSize) runs past the \(bytes.count) bytes left")
+        }
+        return parse(base, totalSize: totalSize, magic: magic, expectedPhysicalOffset: expectedPhysicalOffset,
+                     checkCRC: checkCRC)
+    }
+
+    static func parse(
+        _ base: UnsafeRawPointer, totalSize: Int, magic: UInt32, expectedPhysicalOffset: Int64?, checkCRC: Bool
+    ) -> RecordCheck {
+        let sysFlag = loadBigEndian(Int32.self, at: 36, in: base)
+        let bornV6 = sysFlag & MessageRecord.bornHostV6Flag != 0
+        let storeV6 = sysFlag & MessageRecord.storeHostV6Flag != 0
+        let physicalOffset = loadBigEndian(Int64.self, at: 28, in: base)
+        if let expected = expectedPhysicalOffset, physicalOffset != expected {
+            return .corrupt(field: "PHYSICALOFFSET", detail: "says \(physicalOffset), record lies at \(expected)")
+        }
+        var at = 48
+        let bornHost = HostAddress.load(from: base, at: at, ipv6: bornV6)
+        at += bornV6 ? 20 : 8
+        let storeTimestamp = loadBigEndian(Int64.self, at: at, in: base)
+        at += 8
+        let storeHost = HostAddress.load(from: base, at: at, ipv6: storeV6)
+        at += storeV6 ? 20 : 8
+        let reconsumeTimes = loadBigEndian(Int32.self, at: at, in: base)
+        let preparedTransactionOffset = loadBigEndian(Int64.self, at: at + 4, in: base)
+        let bodyLength = Int(loadBigEndian(Int32.self, at: at + 12, in: base))
+        at += 16
+        guard bodyLength >= 0, at + bodyLength <= totalSize else {
+            return .corrupt(field: "BODYLENGTH", detail: "\(bodyLength) does not fit in a \(totalSize)-byte record")
+        }
+        let body = at ..< at + bodyLength
+        at += bodyLength
+        let topicLength: Int
+        if magic == MessageRecord.magicV2 {
+            guard at + 2 <= totalSize else { return .corrupt(field: "TOPICLENGTH", detail: "past the record's end") }
+            topicLength = Int(loadBigEndian(Int16.self, at: at, in: base))
+            at += 2
+        } else {
+            guard at + 1 <= totalSize else { return .corrupt(field: "TOPICLENGTH", detail: "past the record's end") }
+            topicLength = Int(loadBigEndian(Int8.self, at: at, in: base))
+            at += 1
+        }
+        guard topicLength > 0, at + topicLength + 2 <= totalSize else {
+            return .corrupt(field: "TOPICLENGTH", detail: "\(topicLength) does not fit in a \(totalSize)-byte record")
+        }
+        let topic = at ..< at + topicLength
+        at += topicLength
+        let propertiesLength = Int(loadBigEndian(Int16.self, at: at, in: base))
+        at += 2
+        guard propertiesLength >= 0 else {
+            return .corrupt(field: "PROPERTIESLENGTH", detail: "\(propertiesLength) is negative")
+        }
+        guard at + propertiesLength == totalSize else {
+            return .corrupt(field: "TOTALSIZE", detail: "\(totalSize) differs from the \(at + propertiesLength) bytes its fields add up to")
+        }
+        let bodyCRC = loadBigEndian(UInt32.self, at: 8, in: base)
+        if checkCRC && bodyLength > 0 {
+            let computed = rocketCRC32(UnsafeRawBufferPointer(start: base + body.lowerBound, count: bodyLength))
+            if computed != bodyCRC {
+                return .corrupt(field: "BODYCRC", detail: "stored \(bodyCRC), body computes to \(computed)")
+            }
+        }
+        return .message(StoredRecordHeader(
+            totalSize: totalSize, magic: magic, bodyCRC: bodyCRC,
+            queueID: loadBigEndian(Int32.self, at: 12, in: base), flag: loadBigEndian(Int32.self, at: 16, in: base),
+            queueOffset: loadBigEndian(Int64.self, at: 20, in: base), physicalOffset: physicalOffset,
+            sysFlag: sysFlag, bornTimestamp: loadBigEndian(Int64.self, at: 40, in: base), bornHost: bornHost,
+            storeTimestamp: storeTimestamp, storeHost: storeHost, reconsumeTimes: reconsumeTimes,
+            preparedTransactionOffset: preparedTransactionOffset,
+            body: body, topic: topic, properties: at ..< at + propertiesLength))
+    }
+}

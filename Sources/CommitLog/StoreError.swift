@@ -1,0 +1,33 @@
+/// An operating error of the store (bad input, full disk, closed store, corrupt file, failed I/O).
+/// Programmer errors trap instead. The text says what, where and what happens next, and is built only
+/// on the error path.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public enum Code: String, Sendable {
+        case messageTooLarge, topicTooLong, propertiesTooLong, diskFull, storeClosed, corruptRecord
+        case flushFailed, createMappedFileFailed, waitersFull, io, locked, badConfig
+    }
+    public var code: Code
+    public var message: String
+    /// The syscall that failed, when one did.
+    public var cause: SyscallError?
+
+    public init(_ code: Code, _ message: String, cause: SyscallError? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String {
+        cause.map { "\(code): \(message) (\($0))" } ?? "\(code): \(message)"
+    }
+}
+
+/// What a put's durability wait ended with (RocketMQ's `PutMessageStatus` for the flush part).
+public enum DurabilityStatus: UInt8, Sendable {
+    /// Durable as the flush mode promises.
+    case putOK
+    /// Stored, but not confirmed durable within `syncFlushTimeout` (response code 10).
+    case flushDiskTimeout
+    /// `fdatasync` failed: the store refuses appends from now on.
+    case flushFailed
+}

@@ -1,0 +1,2 @@
+// Remoting, NameServer, Broker and the Swift client arrive with later issues.
+import Replication
