@@ -33,10 +33,29 @@ public final class MappedFileQueue: @unchecked Sendable {
             if let previous = loaded.last, previous.fileEndOffset != offset {
                 throw StoreError(.corruptRecord, "\(directory)/\(name): gap after \(offsetFileName(previous.fileFromOffset))")
             }
-            loaded.append(try MappedFile(openExisting: directory + "/" + name, fileFromOffset: offset, fileSize: fileSize))
+            let path = directory + "/" + name
+            if name == names.last(where: { $0.count == 20 && UInt64($0) != nil }) { try extendShortLastFile(path) }
+            loaded.append(try MappedFile(openExisting: path, fileFromOffset: offset, fileSize: fileSize))
         }
         files.withLock { $0 = loaded }
     }
+
+    /// A last segment cut short (a crash while the file system grew it, or a copy cut off) is extended
+    /// with zeros to full size: the missing bytes were never durable, and recovery finds the valid end.
+    private func extendShortLastFile(_ path: String) throws(StoreError) {
+        var info = stat()
+        guard stat(path, &info) == 0, Int(info.st_size) < fileSize else { return }
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError(.io, "\(path): cannot open", cause: SyscallError(name: "open", errno: errno)) }
+        defer { close(fd) }
+        guard ftruncate(fd, off_t(fileSize)) == 0 else {
+            throw StoreError(.io, "\(path): cannot extend a short last file", cause: SyscallError(name: "ftruncate", errno: errno))
+        }
+        repairedShortFile = path
+    }
+
+    /// The short last segment that `load` extended, if any.
+    public private(set) var repairedShortFile: String?
 
     public var first: MappedFile? { files.withLock { $0.first } }
     public var last: MappedFile? { files.withLock { $0.last } }

@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CommitLog
+import Synchronization
+
+/// The crash test's child: appends under SYNC_FLUSH from several producers forever and prints
+/// `ACK <offset> <size> <producer> <sequence>` for each put acknowledged as durable. The test kills it.
+struct CrashChild: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "crash-child", shouldDisplay: false)
+
+    @Option var dir: String
+    @Option var io: String = "mmap"
+    @Option var producers: Int = 4
+    @Option var size: Int = 200
+    @Option var fileSize: Int = 256 * 1024
+    @Option var firstSequence: Int = 0
+
+    func run() throws {
+        var settings = CommitLogSettings(storePathRootDir: dir)
+        settings.ioPath = try parseIOPath(io)
+        settings.flushDiskType = .syncFlush
+        settings.mappedFileSizeCommitLog = fileSize
+        settings.maxMessageSize = 4096
+        settings.ioUringArenaSizeBytes = 1 << 20
+        let log = try CommitLog(settings: settings)
+        let gates = (0..<producers).map { _ in Gate() }
+        let statuses = Mutex([DurabilityStatus](repeating: .putOK, count: producers))
+        log.onDurable { token, status in
+            statuses.withLock { $0[Int(token)] = status }
+            gates[Int(token)].signal()
+        }
+        writeLine("READY \(log.recoveryReport.endOffset)")
+        let topic = Array("CrashTopic".utf8)
+        let size = size, firstSequence = firstSequence
+        let threads = (0..<producers).map { producer in
+            StoreThread(name: "crash-\(producer)") {
+                var body = [UInt8](repeating: 0, count: size)
+                var sequence = firstSequence
+                while true {
+                    body.withUnsafeMutableBytes { fillBody($0, producer: producer, sequence: sequence) }
+                    let appended: AppendResult? = topic.withUnsafeBytes { topicBytes in
+                        body.withUnsafeBytes { bodyBytes in
+                            let view = MessageView(topic: topicBytes, body: bodyBytes, queueID: Int32(producer),
+                                                   queueOffset: Int64(sequence))
+                            return try? log.put(view, token: UInt64(producer)).0
+                        }
+                    }
+                    guard let appended else { return }
+                    gates[producer].wait()
+                    if statuses.withLock({ $0[producer] }) == .putOK {
+                        writeLine("ACK \(appended.physicalOffset) \(appended.size) \(producer) \(sequence)")
+                    }
+                    sequence += 1
+                }
+            }
+        }
+        for thread in threads { thread.join() }
+    }
+}

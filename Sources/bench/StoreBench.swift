@@ -1,0 +1,200 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CommitLog
+import Histogram
+import Synchronization
+
+/// `bench store`: N producer threads append M messages to a fresh commit log and report msgs/s, MB/s
+/// and append-to-durable latency, beside a baseline measured in the same run on the same disk.
+struct StoreBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Append throughput and latency of the commit log, with a baseline from the same run.",
+        discussion: """
+            Latency is append-to-durable: under --flush sync until the group commit's fdatasync covers the \
+            record; under --flush async until the append returns (the background flusher makes it durable \
+            later). Baseline: sync = one writer doing write + fdatasync of the same record size; async = memcpy \
+            of the same records into an already-mapped, freshly allocated file.
+            """)
+
+    @Option(help: "mmap or io_uring") var io: String = "mmap"
+    @Option(help: "async or sync (flushDiskType)") var flush: String = "async"
+    @Option(help: "Body size in bytes") var size: Int = 1024
+    @Option(help: "Producer threads") var producers: Int = 4
+    @Option(help: "Messages in all") var messages: Int = 200_000
+    @Option(help: "Store directory (default: a fresh temporary one, removed afterwards)") var dir: String?
+    @Option(help: "mappedFileSizeCommitLog in bytes") var fileSize: Int = 1 << 30
+    @Option(help: "Seconds the baseline runs at most") var baselineSeconds: Double = 3
+    @Flag(help: "Touch every page of a new file before use (warmMapedFileEnable)") var warm = false
+    @Flag(help: "Print one JSON object instead of text") var json = false
+
+    func validate() throws {
+        guard size > 0, producers > 0, messages >= producers else {
+            throw ValidationError("--size, --producers must be positive and --messages at least --producers")
+        }
+    }
+
+    func run() throws {
+        let ioPath = try parseIOPath(io)
+        let flushType = try parseFlush(flush)
+        let root = dir ?? makeTemporaryDirectory("bench-store")
+        defer { if dir == nil { removeTree(root) } }
+        var settings = CommitLogSettings(storePathRootDir: root)
+        settings.ioPath = ioPath
+        settings.flushDiskType = flushType
+        settings.mappedFileSizeCommitLog = fileSize
+        settings.warmMapedFileEnable = warm
+        settings.maxMessageSize = max(size, 4096)
+        var arena = 32 << 20
+        while arena < 2 * settings.recordSizeMax { arena <<= 1 }
+        settings.ioUringArenaSizeBytes = arena
+
+        let result = try measure(settings)
+        let recordSize = result.recordSize
+        let baseline = flushType == .syncFlush
+            ? syncBaseline(directory: root, recordSize: recordSize)
+            : memcpyBaseline(directory: root, recordSize: recordSize, count: messages)
+        report(result, baseline: baseline, ioPath: ioPath, flushType: flushType)
+    }
+
+    struct Measurement {
+        var elapsedSeconds: Double
+        var recordSize: Int
+        var histogram: Histogram<UInt64>
+        var failed: Int
+    }
+
+    private func measure(_ settings: CommitLogSettings) throws -> Measurement {
+        let log = try CommitLog(settings: settings)
+        defer { log.close() }
+        let gates = (0..<producers).map { _ in Gate() }
+        log.onDurable { token, _ in gates[Int(token)].signal() }
+        let topic = Array("BenchmarkTest".utf8)
+        let properties = Array("TAGS\u{1}TagA\u{2}WAIT\u{1}true\u{2}".utf8)
+        var bodyBytes = [UInt8](repeating: 0, count: size)
+        bodyBytes.withUnsafeMutableBytes { fillBody($0, producer: 0, sequence: 0) }
+        let body = bodyBytes
+        let recordSize = topic.withUnsafeBytes { t in body.withUnsafeBytes { b in properties.withUnsafeBytes { p in
+            MessageRecord.size(of: MessageView(topic: t, body: b, properties: p), storeHost: settings.storeHost)
+        } } }
+        let histograms = Mutex([Histogram<UInt64>]())
+        let failures = Atomic<Int>(0)
+        let perProducer = messages / producers
+        let sync = settings.flushDiskType == .syncFlush
+        let start = monotonicNanos()
+        let threads = (0..<producers).map { producer in
+            StoreThread(name: "producer-\(producer)") {
+                var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+                topic.withUnsafeBytes { t in body.withUnsafeBytes { b in properties.withUnsafeBytes { p in
+                    var view = MessageView(topic: t, body: b, properties: p, queueID: Int32(producer))
+                    for sequence in 0..<perProducer {
+                        view.queueOffset = Int64(sequence)
+                        let began = monotonicNanos()
+                        do {
+                            if sync {
+                                _ = try log.put(view, token: UInt64(producer))
+                                gates[producer].wait()
+                            } else {
+                                _ = try log.append(view)
+                            }
+                            _ = histogram.record(monotonicNanos() - began)
+                        } catch {
+                            failures.wrappingAdd(1, ordering: .relaxed)
+                        }
+                    }
+                } } }
+                histograms.withLock { $0.append(histogram) }
+            }
+        }
+        for thread in threads { thread.join() }
+        let elapsed = Double(monotonicNanos() - start) / 1e9
+        var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        histograms.withLock { for histogram in $0 { merged.add(histogram) } }
+        return Measurement(elapsedSeconds: elapsed, recordSize: recordSize, histogram: merged,
+                           failed: failures.load(ordering: .relaxed))
+    }
+
+    /// One writer: write(2) a record, fdatasync, repeat, for up to `baselineSeconds`.
+    private func syncBaseline(directory: String, recordSize: Int) -> Double {
+        let path = directory + "/baseline-sync"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return 0 }
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        let record = [UInt8](repeating: 7, count: recordSize)
+        let deadline = monotonicNanos() + UInt64(baselineSeconds * 1e9)
+        let start = monotonicNanos()
+        var count = 0
+        while count < messages && monotonicNanos() < deadline {
+            _ = record.withUnsafeBytes { write(fd, $0.baseAddress, recordSize) }
+            fdatasync(fd)
+            count += 1
+        }
+        return Double(count) / (Double(monotonicNanos() - start) / 1e9)
+    }
+
+    /// memcpy of the same records into an already-mapped, freshly allocated file.
+    private func memcpyBaseline(directory: String, recordSize: Int, count: Int) -> Double {
+        let path = directory + "/baseline-memcpy"
+        let mapSize = min(fileSize, max(recordSize * count, 1 << 20))
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0, ftruncate(fd, off_t(mapSize)) == 0,
+              let base = mmap(nil, mapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else { return 0 }
+        defer {
+            munmap(base, mapSize)
+            close(fd)
+            unlink(path)
+        }
+        let record = [UInt8](repeating: 7, count: recordSize)
+        let deadline = monotonicNanos() + UInt64(baselineSeconds * 1e9)
+        let start = monotonicNanos()
+        var position = 0
+        var done = 0
+        record.withUnsafeBytes { source in
+            while done < count {
+                if position + recordSize > mapSize { position = 0 }
+                (base + position).copyMemory(from: source.baseAddress!, byteCount: recordSize)
+                position += recordSize
+                done += 1
+                if done & 1023 == 0 && monotonicNanos() > deadline { break }
+            }
+        }
+        return Double(done) / (Double(monotonicNanos() - start) / 1e9)
+    }
+
+    private func report(_ m: Measurement, baseline: Double, ioPath: IOPath, flushType: FlushDiskType) {
+        let done = Double(m.histogram.totalCount)
+        let tps = done / m.elapsedSeconds
+        let mbps = tps * Double(m.recordSize) / 1_048_576
+        func micros(_ percentile: Double) -> Double { Double(m.histogram.valueAtPercentile(percentile)) / 1000 }
+        let maxMicros = Double(m.histogram.max) / 1000
+        let ratio = baseline > 0 ? tps / baseline : 0
+        if json {
+            print("""
+                {"io":"\(ioPath.rawValue)","flush":"\(flushType.rawValue)","size":\(size),"record_size":\(m.recordSize),\
+                "producers":\(producers),"messages":\(Int(done)),"failed":\(m.failed),"tps":\(fmt(tps)),"mbps":\(fmt(mbps)),\
+                "p50_us":\(fmt(micros(50))),"p99_us":\(fmt(micros(99))),"p999_us":\(fmt(micros(99.9))),"max_us":\(fmt(maxMicros)),\
+                "baseline_tps":\(fmt(baseline)),"ratio":\(fmt(ratio, 4))}
+                """)
+            return
+        }
+        let baselineName = flushType == .syncFlush ? "single-writer write+fdatasync" : "memcpy into a mapped file"
+        print("bench store: io=\(ioPath.rawValue) flush=\(flushType.rawValue) body=\(size) B (record \(m.recordSize) B) producers=\(producers) messages=\(Int(done)) failed=\(m.failed)")
+        print("  throughput: \(fmt(tps, 0)) msgs/s, \(fmt(mbps, 1)) MB/s in \(fmt(m.elapsedSeconds, 2)) s")
+        print("  append-to-durable latency (us): p50 \(fmt(micros(50))) p99 \(fmt(micros(99))) p99.9 \(fmt(micros(99.9))) max \(fmt(maxMicros))")
+        print("  baseline (\(baselineName)): \(fmt(baseline, 0)) msgs/s; ratio \(fmt(ratio, 3))x")
+    }
+}
+
+func fmt(_ value: Double, _ digits: Int = 2) -> String {
+    guard value.isFinite else { return "0" }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    if digits == 0 { return String(Int(rounded)) }
+    return String(rounded)
+}
