@@ -8,6 +8,11 @@ public struct MessageID: Hashable, Sendable {
     public var storeHost: HostAddress
     public var physicalOffset: UInt64
 
+    public init(storeHost: HostAddress, physicalOffset: UInt64) {
+        self.storeHost = storeHost
+        self.physicalOffset = physicalOffset
+    }
+
     /// Upper-case hex, built only when asked for.
     public var hexString: String {
         var bytes: [UInt8] = []

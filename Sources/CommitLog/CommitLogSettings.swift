@@ -59,15 +59,16 @@ public struct CommitLogSettings: Sendable {
         self.storePathCommitLog = storePathRootDir + "/commitlog"
     }
 
-    /// The largest record the log accepts: body plus 64 KiB for headers, topic and properties.
-    public var recordSizeMax: Int { maxMessageSize + 64 * 1024 }
+    /// The largest record the log accepts: the largest body plus the largest header (IPv6 hosts and a
+    /// V2 topic length), topic (255 bytes) and properties (32,767 bytes).
+    public var recordSizeMax: Int { maxMessageSize + MessageRecord.fixedOverheadIPv4 + 24 + 1 + MessageRecord.topicLengthMax + MessageRecord.propertiesLengthMax }
 
     /// Checks the combination once, before anything opens.
     public func validated() throws(StoreError) -> CommitLogSettings {
         func bad(_ text: String) -> StoreError { StoreError(.badConfig, text) }
         guard mappedFileSizeCommitLog >= 4096 else { throw bad("mappedFileSizeCommitLog must be at least 4096") }
         guard recordSizeMax + MessageRecord.endOfFileMinBlankBytes <= mappedFileSizeCommitLog else {
-            throw bad("mappedFileSizeCommitLog \(mappedFileSizeCommitLog) cannot hold a record of maxMessageSize \(maxMessageSize) + 64 KiB")
+            throw bad("mappedFileSizeCommitLog \(mappedFileSizeCommitLog) cannot hold the largest record (\(recordSizeMax) bytes for maxMessageSize \(maxMessageSize))")
         }
         guard maxMessageSize > 0 else { throw bad("maxMessageSize must be positive") }
         guard pendingWaitersMax > 0 else { throw bad("pendingWaitersMax must be positive") }
@@ -76,7 +77,7 @@ public struct CommitLogSettings: Sendable {
         if ioPath == .ioUring {
             guard ioUringArenaSizeBytes.nonzeroBitCount == 1 else { throw bad("ioUringArenaSizeBytes must be a power of two") }
             guard ioUringArenaSizeBytes >= 2 * recordSizeMax else {
-                throw bad("ioUringArenaSizeBytes \(ioUringArenaSizeBytes) must be at least twice maxMessageSize + 64 KiB")
+                throw bad("ioUringArenaSizeBytes \(ioUringArenaSizeBytes) must be at least twice the largest record (\(recordSizeMax) bytes)")
             }
         }
         guard (0...100).contains(diskMaxUsedSpaceRatio) else { throw bad("diskMaxUsedSpaceRatio must be 0-100") }
