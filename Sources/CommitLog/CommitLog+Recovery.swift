@@ -84,12 +84,12 @@ extension CommitLog {
         report.endOffset = end
         try truncate(at: end, report: &report)
         recoveryReport = report
-        if let corruption = report.corruption { log("commitlog recovery: \(corruption)") }
-        log("commitlog recovery (\(report.abnormal ? "abnormal" : "normal")): scanned \(report.recordsScanned) records from \(report.startOffset), end \(end)")
-        wroteAtomic.store(end, ordering: .releasing)
-        committedAtomic.store(end, ordering: .releasing)
-        flushedAtomic.store(end, ordering: .releasing)
-        lastStoreTimestamp.store(lastTimestamp, ordering: .relaxed)
+        if let corruption = report.corruption { shared.log("commitlog recovery: \(corruption)") }
+        shared.log("commitlog recovery (\(report.abnormal ? "abnormal" : "normal")): scanned \(report.recordsScanned) records from \(report.startOffset), end \(end)")
+        shared.wroteAtomic.store(end, ordering: .releasing)
+        shared.committedAtomic.store(end, ordering: .releasing)
+        shared.flushedAtomic.store(end, ordering: .releasing)
+        shared.lastStoreTimestamp.store(lastTimestamp, ordering: .relaxed)
         appendLock.withLock { state in
             state.wrote = end
             state.file = queue.file(containing: end)

@@ -17,14 +17,28 @@ public func diskUsedPercent(_ path: String) -> Int? {
 }
 
 extension CommitLog {
+    /// One retention pass, as the background service runs it every `cleanResourceInterval`; see
+    /// `deleteExpiredFiles`. `usedPercent` and `hour` replace the measured values (tests).
+    @discardableResult
+    public func runRetention(nowMillis: Int64 = wallClockMillis(), usedPercent: Int? = nil, hour: Int? = nil) -> Int {
+        shared.runRetention(nowMillis: nowMillis, usedPercent: usedPercent, hour: hour)
+    }
+
+    /// Deletes the oldest files whose age passed `fileReservedTime` (any age with `force`).
+    @discardableResult
+    public func deleteExpiredFiles(nowMillis: Int64, force: Bool) -> Int {
+        shared.deleteExpiredFiles(nowMillis: nowMillis, force: force)
+    }
+}
+
+extension LogShared {
     /// One retention pass, as the background service runs it every `cleanResourceInterval`:
     /// marks the disk full above `diskSpaceWarningLevelRatio` (appends refused until it drops below
     /// `diskSpaceCleanForciblyRatio`), and deletes expired files at a `deleteWhen` hour or above
     /// `diskMaxUsedSpaceRatio`, and any old file above the forced-clean ratio.
     /// - Parameters: `usedPercent` and `hour` replace the measured values (tests).
     /// - Returns: files deleted.
-    @discardableResult
-    public func runRetention(nowMillis: Int64 = wallClockMillis(), usedPercent: Int? = nil, hour: Int? = nil) -> Int {
+    func runRetention(nowMillis: Int64, usedPercent: Int?, hour: Int?) -> Int {
         let used = usedPercent ?? diskUsedPercent(settings.storePathCommitLog) ?? 0
         if used >= settings.diskSpaceWarningLevelRatio {
             if !diskFullFlag.exchange(true, ordering: .relaxed) {
@@ -42,14 +56,13 @@ extension CommitLog {
     /// Deletes the oldest files whose age passed `fileReservedTime` (any age with `force`), oldest first,
     /// stopping at the first one to keep; never the file being written, never unflushed data.
     /// Readers holding a deleted file keep their mapping until they let go.
-    @discardableResult
-    public func deleteExpiredFiles(nowMillis: Int64, force: Bool) -> Int {
+    func deleteExpiredFiles(nowMillis: Int64, force: Bool) -> Int {
         let reservedMillis = Int64(settings.fileReservedTimeHours) * 3_600_000
         var deleted = 0
         while deleted < settings.deleteFileBatchMax {
             let files = queue.all
             guard files.count > 1, let oldest = files.first else { break }
-            guard oldest.fileEndOffset <= flushedOffset else { break }
+            guard oldest.fileEndOffset <= flushedAtomic.load(ordering: .acquiring) else { break }
             guard force || oldest.lastModifiedMillis + reservedMillis <= nowMillis else { break }
             guard queue.removeFirst(oldest) else { break }
             oldest.unlinkFromDisk()
@@ -67,11 +80,14 @@ extension CommitLog {
         return Int(parts.tm_hour)
     }
 
+}
+
+extension CommitLog {
     /// Stops the background threads after writing and flushing everything appended (every durability
     /// waiter is completed), flushes the checkpoint, removes the `abort` marker and releases the lock.
     /// Reads of `MappedRegion`s handed out before stay valid. Appends after this throw `.storeClosed`.
     public func close() {
-        guard !closedFlag.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        guard !shared.closedFlag.exchange(true, ordering: .sequentiallyConsistent) else { return }
         appendLock.withLock { _ in }  // appends in progress finish before the flushers drain
         flushEngine?.stop()
         retention?.stop()
@@ -94,16 +110,16 @@ final class CleanCommitLogService: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private var thread: StoreThread?
 
-    static func start(for log: CommitLog) -> CleanCommitLogService {
+    static func start(for log: LogShared) -> CleanCommitLogService {
         let service = CleanCommitLogService()
         let intervalNanos = UInt64(log.settings.cleanResourceIntervalMillis) * 1_000_000
-        service.thread = StoreThread(name: "clean-commitlog") { [weak log, service] in
+        service.thread = StoreThread(name: "clean-commitlog") { [log, service] in
             while !service.stopping.load(ordering: .acquiring) {
                 service.wake.withLock {
                     if !service.stopping.load(ordering: .relaxed) { service.wake.wait(untilNanos: monotonicNanos() + intervalNanos) }
                 }
-                guard !service.stopping.load(ordering: .acquiring), let log else { return }
-                log.runRetention()
+                guard !service.stopping.load(ordering: .acquiring) else { return }
+                _ = log.runRetention(nowMillis: wallClockMillis(), usedPercent: nil, hour: nil)
             }
         }
         return service

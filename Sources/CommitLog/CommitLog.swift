@@ -79,58 +79,54 @@ public struct StoredRecord: @unchecked Sendable {
 /// - `flushedOffset`: durable;
 /// - `confirmOffset`: set from above (replication) and otherwise equal to the flush-mode's visible end.
 public final class CommitLog: @unchecked Sendable {
-    public let settings: CommitLogSettings
-    public let queue: MappedFileQueue
-    public let checkpoint: StoreCheckpoint
+    /// What the log's background threads share with it; they hold this, never the log itself, so the
+    /// log can be released (and close itself) while they run.
+    let shared: LogShared
     let allocator: AllocateMappedFileService
-    let waiters: DurabilityWaiters
 
     struct AppendState {
         var file: MappedFile?
         var wrote: UInt64 = 0
     }
     let appendLock = Mutex(AppendState())
-    let wroteAtomic = Atomic<UInt64>(0)
-    let committedAtomic = Atomic<UInt64>(0)
-    let flushedAtomic = Atomic<UInt64>(0)
-    let lastStoreTimestamp = Atomic<Int64>(0)
-    let flushFailedFlag = Atomic<Bool>(false)
-    let diskFullFlag = Atomic<Bool>(false)
-    let closedFlag = Atomic<Bool>(true)
+
+    public var settings: CommitLogSettings { shared.settings }
+    public var queue: MappedFileQueue { shared.queue }
+    public var checkpoint: StoreCheckpoint { shared.checkpoint }
+    var waiters: DurabilityWaiters { shared.waiters }
 
     var flushEngine: FlushEngine?
     var retention: CleanCommitLogService?
     var lockFD: Int32 = -1
     /// What recovery found when the log opened.
     public internal(set) var recoveryReport = RecoveryReport()
-    let log: @Sendable (String) -> Void
 
     /// Opens (and recovers) the log under `settings.storePathRootDir`.
     /// - Parameter log: where the store's rare log lines go (recovery, truncation, failures).
     /// - Throws: `StoreError` with `.locked` when another process holds the store, `.corruptRecord` for a
     ///   segment of the wrong size, `.badConfig` for bad settings.
     public init(settings: CommitLogSettings, log: @escaping @Sendable (String) -> Void = { _ in }) throws(StoreError) {
-        self.settings = try settings.validated()
-        self.log = log
-        queue = MappedFileQueue(directory: settings.storePathCommitLog, fileSize: settings.mappedFileSizeCommitLog)
+        let settings = try settings.validated()
+        let queue = MappedFileQueue(directory: settings.storePathCommitLog, fileSize: settings.mappedFileSizeCommitLog)
         do { try makeDirectories(settings.storePathRootDir) } catch {
             throw StoreError(.io, "\(settings.storePathRootDir): cannot create", cause: error)
         }
-        checkpoint = try StoreCheckpoint(path: settings.storePathRootDir + "/checkpoint", io: settings.fileIO)
+        let checkpoint = try StoreCheckpoint(path: settings.storePathRootDir + "/checkpoint", io: settings.fileIO)
+        shared = LogShared(settings: settings, queue: queue, checkpoint: checkpoint, log: log)
         allocator = AllocateMappedFileService(queue: queue, io: settings.fileIO, warmUp: settings.warmMapedFileEnable)
-        waiters = DurabilityWaiters(capacity: settings.pendingWaitersMax)
         try takeLock()
         try queue.load()
         try recover()
         try markRunning()
         allocator.start()
-        flushEngine = try FlushEngine.start(for: self)
-        retention = CleanCommitLogService.start(for: self)
-        closedFlag.store(false, ordering: .releasing)
+        allocator.prepare(offset: shared.wroteAtomic.load(ordering: .relaxed), fileExists: queue.file(containing: shared.wroteAtomic.load(ordering: .relaxed)) != nil)
+        flushEngine = try FlushEngine.start(for: shared)
+        retention = CleanCommitLogService.start(for: shared)
+        shared.closedFlag.store(false, ordering: .releasing)
     }
 
     deinit {
-        if !closedFlag.load(ordering: .acquiring) { close() }
+        if !shared.closedFlag.load(ordering: .acquiring) { close() }
         if lockFD >= 0 { Glibc.close(lockFD) }
     }
 
@@ -142,16 +138,16 @@ public final class CommitLog: @unchecked Sendable {
 
     // MARK: Positions
 
-    public var wroteOffset: UInt64 { wroteAtomic.load(ordering: .acquiring) }
-    public var committedOffset: UInt64 { committedAtomic.load(ordering: .acquiring) }
-    public var flushedOffset: UInt64 { flushedAtomic.load(ordering: .acquiring) }
+    public var wroteOffset: UInt64 { shared.wroteAtomic.load(ordering: .acquiring) }
+    public var committedOffset: UInt64 { shared.committedAtomic.load(ordering: .acquiring) }
+    public var flushedOffset: UInt64 { shared.flushedAtomic.load(ordering: .acquiring) }
     /// The first offset still stored (retention moves it forward).
     public var minOffset: UInt64 { queue.first?.fileFromOffset ?? recoveryReport.endOffset }
     /// Durability waiters currently outstanding.
     public var pendingDurabilityWaiters: Int { waiters.outstanding }
     /// True once an fdatasync failed: appends are refused, reads go on.
-    public var isFlushFailed: Bool { flushFailedFlag.load(ordering: .relaxed) }
-    public var isDiskFull: Bool { diskFullFlag.load(ordering: .relaxed) }
+    public var isFlushFailed: Bool { shared.flushFailedFlag.load(ordering: .relaxed) }
+    public var isDiskFull: Bool { shared.diskFullFlag.load(ordering: .relaxed) }
 
     // MARK: Append
 
@@ -268,7 +264,7 @@ public final class CommitLog: @unchecked Sendable {
             MessageRecord.encodeBlank(remainingBytes: left, into: target)
             if flushEngine?.arena != nil { memset(target + 8, 0, left - 8) }  // the ring writes these bytes too
             state.wrote = file.fileEndOffset
-            publish(wrote: state.wrote, storeTimestamp: lastStoreTimestamp.load(ordering: .relaxed))
+            publish(wrote: state.wrote, storeTimestamp: shared.lastStoreTimestamp.load(ordering: .relaxed))
             file = try nextFile(at: state.wrote)
             state.file = file
         }
@@ -276,16 +272,7 @@ public final class CommitLog: @unchecked Sendable {
         return state.wrote
     }
 
-    func refusal() -> StoreError? {
-        if closedFlag.load(ordering: .relaxed) { return StoreError(.storeClosed, "the commit log is closed") }
-        if flushFailedFlag.load(ordering: .relaxed) {
-            return StoreError(.flushFailed, "an earlier fdatasync failed; appends are refused, reads go on")
-        }
-        if diskFullFlag.load(ordering: .relaxed) {
-            return StoreError(.diskFull, "disk usage is above diskSpaceWarningLevelRatio \(settings.diskSpaceWarningLevelRatio)%; appends are refused until space is freed")
-        }
-        return nil
-    }
+    func refusal() -> StoreError? { shared.refusal() }
 
     private func nextFile(at offset: UInt64) throws(StoreError) -> MappedFile {
         if let existing = queue.last, existing.fileFromOffset <= offset, offset < existing.fileEndOffset {
@@ -306,12 +293,12 @@ public final class CommitLog: @unchecked Sendable {
 
     @inline(__always)
     func publish(wrote: UInt64, storeTimestamp: Int64) {
-        lastStoreTimestamp.store(storeTimestamp, ordering: .relaxed)
+        shared.lastStoreTimestamp.store(storeTimestamp, ordering: .relaxed)
         if flushEngine?.arena == nil {
-            wroteAtomic.store(wrote, ordering: .releasing)
-            committedAtomic.store(wrote, ordering: .releasing)
+            shared.wroteAtomic.store(wrote, ordering: .releasing)
+            shared.committedAtomic.store(wrote, ordering: .releasing)
         } else {
-            wroteAtomic.store(wrote, ordering: .sequentiallyConsistent)
+            shared.wroteAtomic.store(wrote, ordering: .sequentiallyConsistent)
         }
         flushEngine?.appended()
     }

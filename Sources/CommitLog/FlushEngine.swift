@@ -11,7 +11,7 @@ import Synchronization
 ///   reaps completions and advances committed/flushed offsets.
 /// Under SYNC_FLUSH a watcher completes waiters still pending at their deadline (`FlushDiskWatcher`).
 final class FlushEngine: @unchecked Sendable {
-    unowned let log: CommitLog
+    let log: LogShared
     let arena: IOArena?
     private let ring: IORing?
     let stopping = Atomic<Bool>(false)
@@ -24,13 +24,13 @@ final class FlushEngine: @unchecked Sendable {
     private let arenaWaiters = Atomic<Int>(0)
     private let watcherWake = ConditionLock()
 
-    private init(log: CommitLog, arena: IOArena?, ring: IORing?) {
+    private init(log: LogShared, arena: IOArena?, ring: IORing?) {
         self.log = log
         self.arena = arena
         self.ring = ring
     }
 
-    static func start(for log: CommitLog) throws(StoreError) -> FlushEngine {
+    static func start(for log: LogShared) throws(StoreError) -> FlushEngine {
         let settings = log.settings
         let engine: FlushEngine
         if settings.ioPath == .ioUring {
@@ -303,7 +303,8 @@ final class FlushEngine: @unchecked Sendable {
         return true
     }
 
-    private func reap(tag: UInt64, result: Int32, _ state: inout RingState, scratch: inout ContiguousArray<DurabilityWaiter>) {
+    private func reap(tag: UInt64, result rawResult: Int32, _ state: inout RingState, scratch: inout ContiguousArray<DurabilityWaiter>) {
+        let result = log.settings.fileIO.ringResult(tag == IORing.writeTag ? .write : .fdatasync, rawResult)
         if tag == IORing.writeTag {
             state.writeExpected = false
             let committed = log.committedAtomic.load(ordering: .relaxed)

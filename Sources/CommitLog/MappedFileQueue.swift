@@ -155,6 +155,16 @@ final class AllocateMappedFileService: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Asks for the segment at `offset` in the background unless it exists (the first file of an empty
+    /// log, or the next one after recovery), so the first append does not wait for it either.
+    func prepare(offset: UInt64, fileExists: Bool) {
+        let next = fileExists ? offset - offset % UInt64(queue.fileSize) + UInt64(queue.fileSize) : offset
+        condition.withLock {
+            requested = next
+            condition.broadcast()
+        }
+    }
+
     /// The segment for `offset`: the pre-allocated one when ready, else created now (waiting at most 5 s
     /// for one in progress). Then asks for the one after it.
     func take(offset: UInt64) throws(StoreError) -> MappedFile {

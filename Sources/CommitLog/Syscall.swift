@@ -43,13 +43,20 @@ public struct FileIO: Sendable {
     public var fdatasync: @Sendable (_ fd: Int32) throws(SyscallError) -> Void
     /// `msync(MS_SYNC)` of a mapped range.
     public var msync: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) throws(SyscallError) -> Void
+    /// Sees each io_uring completion's result (bytes written, or 0 / -errno for FDATASYNC) before the
+    /// ring acts on it: the kernel runs those syscalls, so this is where a test scripts their failure.
+    public var ringResult: @Sendable (_ operation: RingOperation, _ result: Int32) -> Int32
+
+    public enum RingOperation: Sendable { case write, fdatasync }
 
     public init(
         fallocate: @escaping @Sendable (Int32, Int, Int) throws(SyscallError) -> Void,
         pwrite: @escaping @Sendable (Int32, UnsafeRawBufferPointer, Int) throws(SyscallError) -> Void,
         fdatasync: @escaping @Sendable (Int32) throws(SyscallError) -> Void,
-        msync: @escaping @Sendable (UnsafeMutableRawPointer, Int) throws(SyscallError) -> Void
+        msync: @escaping @Sendable (UnsafeMutableRawPointer, Int) throws(SyscallError) -> Void,
+        ringResult: @escaping @Sendable (RingOperation, Int32) -> Int32 = { _, result in result }
     ) {
+        self.ringResult = ringResult
         self.fallocate = fallocate
         self.pwrite = pwrite
         self.fdatasync = fdatasync

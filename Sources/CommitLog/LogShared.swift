@@ -1,0 +1,43 @@
+import Synchronization
+
+/// The state a commit log shares with its background threads (flush, ring, watcher). The threads hold
+/// this object, not the `CommitLog`, so releasing the log can close it without a thread touching a
+/// half-destroyed object.
+final class LogShared: @unchecked Sendable {
+    let settings: CommitLogSettings
+    let queue: MappedFileQueue
+    let checkpoint: StoreCheckpoint
+    let waiters: DurabilityWaiters
+    let log: @Sendable (String) -> Void
+
+    let wroteAtomic = Atomic<UInt64>(0)
+    let committedAtomic = Atomic<UInt64>(0)
+    let flushedAtomic = Atomic<UInt64>(0)
+    let lastStoreTimestamp = Atomic<Int64>(0)
+    let flushFailedFlag = Atomic<Bool>(false)
+    let diskFullFlag = Atomic<Bool>(false)
+    let closedFlag = Atomic<Bool>(true)
+
+    init(settings: CommitLogSettings, queue: MappedFileQueue, checkpoint: StoreCheckpoint,
+         log: @escaping @Sendable (String) -> Void) {
+        self.settings = settings
+        self.queue = queue
+        self.checkpoint = checkpoint
+        self.log = log
+        waiters = DurabilityWaiters(capacity: settings.pendingWaitersMax)
+    }
+
+    var isFlushFailed: Bool { flushFailedFlag.load(ordering: .relaxed) }
+
+    /// Why an append must be refused now, if it must. The text is built only then.
+    func refusal() -> StoreError? {
+        if closedFlag.load(ordering: .relaxed) { return StoreError(.storeClosed, "the commit log is closed") }
+        if flushFailedFlag.load(ordering: .relaxed) {
+            return StoreError(.flushFailed, "an earlier fdatasync failed; appends are refused, reads go on")
+        }
+        if diskFullFlag.load(ordering: .relaxed) {
+            return StoreError(.diskFull, "disk usage is above diskSpaceWarningLevelRatio \(settings.diskSpaceWarningLevelRatio)%; appends are refused until space is freed")
+        }
+        return nil
+    }
+}

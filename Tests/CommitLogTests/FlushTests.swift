@@ -1,0 +1,188 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommitLog
+import Synchronization
+import Testing
+
+/// A FileIO whose fdatasync/msync can be slowed down or made to fail, and which counts syncs.
+final class ScriptedIO: @unchecked Sendable {
+    let syncs = Atomic<Int>(0)
+    let syncDelayMicros = Atomic<Int>(0)
+    let failSyncs = Atomic<Bool>(false)
+    /// fallocate calls still allowed before ENOSPC (negative: unlimited).
+    let fallocatesLeft = Atomic<Int>(-1)
+
+    var fileIO: FileIO {
+        let system = FileIO.system
+        return FileIO(
+            fallocate: { [self] (fd, offset, length) throws(SyscallError) in
+                if fallocatesLeft.load(ordering: .relaxed) == 0 { throw SyscallError(name: "fallocate", errno: ENOSPC) }
+                if fallocatesLeft.load(ordering: .relaxed) > 0 { fallocatesLeft.wrappingSubtract(1, ordering: .relaxed) }
+                try system.fallocate(fd, offset, length)
+            },
+            pwrite: system.pwrite,
+            fdatasync: { [self] fd throws(SyscallError) in try sync { () throws(SyscallError) in try system.fdatasync(fd) } },
+            msync: { [self] (address, length) throws(SyscallError) in try sync { () throws(SyscallError) in try system.msync(address, length) } },
+            ringResult: { [self] operation, result in
+                guard operation == .fdatasync else { return result }
+                do throws(SyscallError) {
+                    try sync { () throws(SyscallError) in }
+                } catch {
+                    return -error.errno
+                }
+                return result
+            })
+    }
+
+    private func sync(_ body: () throws(SyscallError) -> Void) throws(SyscallError) {
+        syncs.wrappingAdd(1, ordering: .relaxed)
+        let delay = syncDelayMicros.load(ordering: .relaxed)
+        if delay > 0 { usleep(UInt32(delay)) }
+        if failSyncs.load(ordering: .relaxed) { throw SyscallError(name: "fdatasync", errno: EIO) }
+        try body()
+    }
+}
+
+/// SYNC_FLUSH group commit: every put is answered once, many share one sync, and failures are final.
+@Suite(.serialized) struct FlushTests {
+    @Test(arguments: [IOPath.mmap], [FlushMethod.msync, .fdatasync])
+    func groupCommitSharesOneSyncAmongManyPuts(io: IOPath, method: FlushMethod) throws {
+        let dir = TemporaryDirectory()
+        let scripted = ScriptedIO()
+        scripted.syncDelayMicros.store(2_000, ordering: .relaxed)  // a slow disk makes puts pile up
+        var settings = testSettings(dir.path, io: io, flush: .syncFlush, fileSize: 1 << 20)
+        settings.flushMethod = method
+        settings.fileIO = scripted.fileIO
+        let log = try CommitLog(settings: settings)
+        let recorder = DurabilityRecorder()
+        log.onDurable { recorder.record($0, $1) }
+        let before = scripted.syncs.load(ordering: .relaxed)
+        let threads = (0..<16).map { producer in
+            StoreThread(name: "p\(producer)") {
+                for sequence in 0..<20 {
+                    _ = try? log.put(TestMessage(size: 100, seed: sequence), token: UInt64(producer * 100 + sequence))
+                }
+            }
+        }
+        for thread in threads { thread.join() }
+        let statuses = recorder.wait(forCount: 320)
+        log.close()
+        #expect(statuses.count == 320)
+        #expect(statuses.values.allSatisfy { $0 == [.putOK] }, "every put answered exactly once, with PUT_OK")
+        let syncs = scripted.syncs.load(ordering: .relaxed) - before
+        #expect(syncs < 160, "320 puts took \(syncs) syncs: group commit should share them")
+        #expect(log.flushedOffset == log.wroteOffset)
+    }
+
+    @Test(arguments: IOPath.allCases)
+    func syncPutIsDurableWhenAnswered(io: IOPath) throws {
+        let dir = TemporaryDirectory()
+        let log = try CommitLog(settings: testSettings(dir.path, io: io, flush: .syncFlush))
+        defer { log.close() }
+        let recorder = DurabilityRecorder()
+        log.onDurable { recorder.record($0, $1) }
+        var results: [AppendResult] = []
+        for token in 0..<50 {
+            results.append(try log.put(TestMessage(size: 300, seed: token), token: UInt64(token)))
+            let statuses = recorder.wait(forCount: token + 1)
+            #expect(statuses[UInt64(token)] == [.putOK])
+            #expect(log.flushedOffset >= results.last!.nextOffset, "answered before the flush covered it")
+        }
+    }
+
+    @Test func slowFlushAnswersFlushDiskTimeoutAfterSyncFlushTimeout() throws {
+        let dir = TemporaryDirectory()
+        let scripted = ScriptedIO()
+        var settings = testSettings(dir.path, flush: .syncFlush)
+        settings.fileIO = scripted.fileIO
+        settings.syncFlushTimeoutMillis = 100
+        let log = try CommitLog(settings: settings)
+        let recorder = DurabilityRecorder()
+        log.onDurable { recorder.record($0, $1) }
+        _ = try log.put(TestMessage(size: 100, seed: 0), token: 0)  // the first file exists and is flushed
+        _ = recorder.wait(forCount: 1)
+        scripted.syncDelayMicros.store(600_000, ordering: .relaxed)
+        let began = monotonicNanos()
+        let result = try log.put(TestMessage(size: 100, seed: 1), token: 1)
+        let statuses = recorder.wait(forCount: 2)
+        let waitedMillis = (monotonicNanos() - began) / 1_000_000
+        #expect(statuses[1] == [.flushDiskTimeout])
+        #expect(waitedMillis >= 90 && waitedMillis < 550, "answered after \(waitedMillis) ms")
+        // The message is stored all the same, and no put is answered twice.
+        #expect(Array(try log.record(at: result.physicalOffset).body) == TestMessage(size: 100, seed: 1).body)
+        scripted.syncDelayMicros.store(0, ordering: .relaxed)
+        log.close()
+        #expect(recorder.wait(forCount: 3, seconds: 0.3)[1] == [.flushDiskTimeout])
+    }
+
+    @Test(arguments: IOPath.allCases)
+    func failedSyncFailsWaitersRefusesAppendsAndKeepsReads(io: IOPath) throws {
+        let dir = TemporaryDirectory()
+        let scripted = ScriptedIO()
+        var settings = testSettings(dir.path, io: io, flush: .syncFlush)
+        settings.fileIO = scripted.fileIO
+        let log = try CommitLog(settings: settings)
+        defer { log.close() }
+        let recorder = DurabilityRecorder()
+        log.onDurable { recorder.record($0, $1) }
+        let kept = try log.put(TestMessage(size: 100, seed: 1), token: 1)
+        #expect(recorder.wait(forCount: 1)[1] == [.putOK])
+        scripted.failSyncs.store(true, ordering: .relaxed)
+        _ = try log.put(TestMessage(size: 100, seed: 2), token: 2)
+        let statuses = recorder.wait(forCount: 2)
+        #expect(statuses[2] == [.flushFailed])
+        #expect(log.isFlushFailed)
+        do {
+            _ = try log.append(TestMessage(size: 100, seed: 3))
+            Issue.record("append after a failed fdatasync succeeded")
+        } catch {
+            #expect(error.code == .flushFailed)
+        }
+        #expect(Array(try log.record(at: kept.physicalOffset).body) == TestMessage(size: 100, seed: 1).body)
+    }
+
+    @Test func fullWaiterRingFailsFastAndStoresNothing() throws {
+        let dir = TemporaryDirectory()
+        let scripted = ScriptedIO()
+        var settings = testSettings(dir.path, flush: .syncFlush)
+        settings.fileIO = scripted.fileIO
+        settings.pendingWaitersMax = 4
+        let log = try CommitLog(settings: settings)
+        defer { log.close() }
+        let recorder = DurabilityRecorder()
+        log.onDurable { recorder.record($0, $1) }
+        _ = try log.put(TestMessage(size: 10, seed: 0), token: 0)
+        _ = recorder.wait(forCount: 1)
+        scripted.syncDelayMicros.store(300_000, ordering: .relaxed)  // the flusher now holds waiters a while
+        var accepted = 0
+        var refused = 0
+        for token in 1...8 {
+            let wrote = log.wroteOffset
+            do {
+                _ = try log.put(TestMessage(size: 10, seed: token), token: UInt64(token))
+                accepted += 1
+            } catch {
+                #expect(error.code == .waitersFull)
+                #expect(log.wroteOffset == wrote, "a refused put stored nothing")
+                refused += 1
+            }
+        }
+        #expect(accepted == 4)
+        #expect(refused == 4)
+        scripted.syncDelayMicros.store(0, ordering: .relaxed)
+        let statuses = recorder.wait(forCount: 5)
+        #expect(statuses.count == 5)
+    }
+
+    @Test(arguments: IOPath.allCases)
+    func asyncFlushMakesEverythingDurableWithinTheInterval(io: IOPath) throws {
+        let dir = TemporaryDirectory()
+        let log = try CommitLog(settings: testSettings(dir.path, io: io, flush: .asyncFlush))
+        defer { log.close() }
+        for seed in 0..<100 { _ = try log.append(TestMessage(size: 1000, seed: seed)) }
+        let deadline = monotonicNanos() + 5_000_000_000
+        while log.flushedOffset < log.wroteOffset && monotonicNanos() < deadline { usleep(5_000) }
+        #expect(log.flushedOffset == log.wroteOffset)
+    }
+}
