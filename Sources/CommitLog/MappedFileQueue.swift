@@ -34,13 +34,23 @@ public final class MappedFileQueue: @unchecked Sendable {
                 throw StoreError(.corruptRecord, "\(directory)/\(name): gap after \(offsetFileName(previous.fileFromOffset))")
             }
             let path = directory + "/" + name
-            if name == names.last(where: { $0.count == 20 && UInt64($0) != nil }) { try extendShortLastFile(path) }
+            let later = names.filter { $0 > name && $0.count == 20 && UInt64($0) != nil }
+            if later.allSatisfy({ startsEmpty(directory + "/" + $0) }) { try extendShortLastFile(path) }
             loaded.append(try MappedFile(openExisting: path, fileFromOffset: offset, fileSize: fileSize))
         }
         files.withLock { $0 = loaded }
     }
 
-    /// A last segment cut short (a crash while the file system grew it, or a copy cut off) is extended
+    /// True when the file's first record slot is zeros: a pre-allocated segment never written.
+    private func startsEmpty(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var head: UInt64 = 0
+        return pread(fd, &head, 8, 0) == 8 && head == 0
+    }
+
+    /// The last written segment cut short (a crash while the file system grew it, or a copy cut off) is extended
     /// with zeros to full size: the missing bytes were never durable, and recovery finds the valid end.
     private func extendShortLastFile(_ path: String) throws(StoreError) {
         var info = stat()
