@@ -50,7 +50,8 @@ struct CrashChild: ParsableCommand {
                     guard let appended else { return }
                     gates[producer].wait()
                     if statuses.withLock({ $0[producer] }) == .putOK {
-                        writeLine("ACK \(appended.physicalOffset) \(appended.size) \(producer) \(sequence)")
+                        let crc = body.withUnsafeBytes { rocketCRC32($0) }
+                        writeLine("ACK \(appended.physicalOffset) \(appended.size) \(producer) \(sequence) \(crc)")
                     }
                     sequence += 1
                 }
