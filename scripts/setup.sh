@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the system packages the build needs (liburing for io_uring, libdeflate for CRC32), if missing.
+set -euo pipefail
+missing=()
+for pkg in liburing libdeflate; do
+    pkg-config --exists "$pkg" 2>/dev/null || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing liburing-dev libdeflate-dev pkg-config (missing: ${missing[*]})"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq liburing-dev libdeflate-dev pkg-config >/dev/null
+fi
