@@ -1,0 +1,23 @@
+// swift-tools-version:6.1
+// Micro-benchmarks with malloc counts (ordo-one/benchmark). A package of its own, so `swift build` and
+// `swift test` at the root never build the benchmark plugin. Run: `swift package --disable-sandbox benchmark`.
+import PackageDescription
+
+let package = Package(
+    name: "Benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "SwiftRocketMQ", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "CommitLogBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CommitLog", package: "SwiftRocketMQ"),
+            ],
+            path: "Benchmarks/CommitLogBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+    ]
+)
