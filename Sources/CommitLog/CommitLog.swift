@@ -143,6 +143,8 @@ public final class CommitLog: @unchecked Sendable {
     public var flushedOffset: UInt64 { shared.flushedAtomic.load(ordering: .acquiring) }
     /// The first offset still stored (retention moves it forward).
     public var minOffset: UInt64 { queue.first?.fileFromOffset ?? recoveryReport.endOffset }
+    /// Flushes completed since open (msync/fdatasync rounds).
+    public var flushCount: Int { shared.flushCount.load(ordering: .relaxed) }
     /// Durability waiters currently outstanding.
     public var pendingDurabilityWaiters: Int { waiters.outstanding }
     /// True once an fdatasync failed: appends are refused, reads go on.

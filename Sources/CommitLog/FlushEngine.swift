@@ -101,6 +101,7 @@ final class FlushEngine: @unchecked Sendable {
             from = to
         }
         log.flushedAtomic.store(target, ordering: .releasing)
+        log.flushCount.wrappingAdd(1, ordering: .relaxed)
         if storeTimestamp > 0 { log.checkpoint.physicMsgTimestamp = storeTimestamp }
     }
 
@@ -319,6 +320,7 @@ final class FlushEngine: @unchecked Sendable {
             if result == 0 {
                 let target = min(state.syncTarget, log.committedAtomic.load(ordering: .relaxed))
                 log.flushedAtomic.store(target, ordering: .releasing)
+                log.flushCount.wrappingAdd(1, ordering: .relaxed)
                 log.checkpoint.physicMsgTimestamp = log.lastStoreTimestamp.load(ordering: .relaxed)
                 log.waiters.endRound(.putOK, upTo: target, scratch: &scratch)
             } else if result != -ECANCELED {

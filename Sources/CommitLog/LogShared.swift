@@ -17,6 +17,8 @@ final class LogShared: @unchecked Sendable {
     let flushFailedFlag = Atomic<Bool>(false)
     let diskFullFlag = Atomic<Bool>(false)
     let closedFlag = Atomic<Bool>(true)
+    /// Completed flushes (msync/fdatasync rounds): puts per flush shows how well group commit groups.
+    let flushCount = Atomic<Int>(0)
 
     init(settings: CommitLogSettings, queue: MappedFileQueue, checkpoint: StoreCheckpoint,
          log: @escaping @Sendable (String) -> Void) {

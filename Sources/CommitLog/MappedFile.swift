@@ -92,6 +92,9 @@ public final class MappedFile: @unchecked Sendable {
             at += page
         }
         _ = madvise(base, fileSize, MADV_WILLNEED)
+        // Writing the zeros back turns the file's unwritten extents into written ones now, in the
+        // background, so a later fdatasync carries data pages only, not extent conversions.
+        _ = msync(base, fileSize, MS_SYNC)
     }
 
     /// Bytes `[from, to)` of this file as a buffer over the mapping (no copy).

@@ -21,6 +21,7 @@ struct StoreBench: ParsableCommand {
 
     @Option(help: "mmap or io_uring") var io: String = "mmap"
     @Option(help: "async or sync (flushDiskType)") var flush: String = "async"
+    @Option(help: "How the mmap path flushes: msync or fdatasync") var flushMethod: String = "msync"
     @Option(help: "Body size in bytes") var size: Int = 1024
     @Option(help: "Producer threads") var producers: Int = 4
     @Option(help: "Messages in all") var messages: Int = 200_000
@@ -46,6 +47,10 @@ struct StoreBench: ParsableCommand {
         settings.flushDiskType = flushType
         settings.mappedFileSizeCommitLog = fileSize
         settings.warmMapedFileEnable = warm
+        guard let method = FlushMethod(rawValue: flushMethod) else {
+            throw ValidationError("--flush-method must be msync or fdatasync, not \(flushMethod)")
+        }
+        settings.flushMethod = method
         settings.maxMessageSize = max(size, 4096)
         var arena = 32 << 20
         while arena < 2 * settings.recordSizeMax { arena <<= 1 }
@@ -64,6 +69,7 @@ struct StoreBench: ParsableCommand {
         var recordSize: Int
         var histogram: Histogram<UInt64>
         var failed: Int
+        var flushes: Int
     }
 
     private func measure(_ settings: CommitLogSettings) throws -> Measurement {
@@ -110,10 +116,11 @@ struct StoreBench: ParsableCommand {
         }
         for thread in threads { thread.join() }
         let elapsed = Double(monotonicNanos() - start) / 1e9
+        let flushes = log.flushCount
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
         histograms.withLock { for histogram in $0 { merged.add(histogram) } }
         return Measurement(elapsedSeconds: elapsed, recordSize: recordSize, histogram: merged,
-                           failed: failures.load(ordering: .relaxed))
+                           failed: failures.load(ordering: .relaxed), flushes: flushes)
     }
 
     /// One writer: write(2) a record, fdatasync, repeat, for up to `baselineSeconds`.
@@ -178,7 +185,7 @@ struct StoreBench: ParsableCommand {
                 {"io":"\(ioPath.rawValue)","flush":"\(flushType.rawValue)","size":\(size),"record_size":\(m.recordSize),\
                 "producers":\(producers),"messages":\(Int(done)),"failed":\(m.failed),"tps":\(fmt(tps)),"mbps":\(fmt(mbps)),\
                 "p50_us":\(fmt(micros(50))),"p99_us":\(fmt(micros(99))),"p999_us":\(fmt(micros(99.9))),"max_us":\(fmt(maxMicros)),\
-                "baseline_tps":\(fmt(baseline)),"ratio":\(fmt(ratio, 4))}
+                "flushes":\(m.flushes),"baseline_tps":\(fmt(baseline)),"ratio":\(fmt(ratio, 4))}
                 """)
             return
         }
@@ -186,6 +193,9 @@ struct StoreBench: ParsableCommand {
         print("bench store: io=\(ioPath.rawValue) flush=\(flushType.rawValue) body=\(size) B (record \(m.recordSize) B) producers=\(producers) messages=\(Int(done)) failed=\(m.failed)")
         print("  throughput: \(fmt(tps, 0)) msgs/s, \(fmt(mbps, 1)) MB/s in \(fmt(m.elapsedSeconds, 2)) s")
         print("  append-to-durable latency (us): p50 \(fmt(micros(50))) p99 \(fmt(micros(99))) p99.9 \(fmt(micros(99.9))) max \(fmt(maxMicros))")
+        if flushType == .syncFlush && m.flushes > 0 {
+            print("  group commit: \(m.flushes) flushes, \(fmt(done / Double(m.flushes), 1)) puts per flush")
+        }
         print("  baseline (\(baselineName)): \(fmt(baseline, 0)) msgs/s; ratio \(fmt(ratio, 3))x")
     }
 }
