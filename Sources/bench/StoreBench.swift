@@ -56,11 +56,14 @@ struct StoreBench: ParsableCommand {
         while arena < 2 * settings.recordSizeMax { arena <<= 1 }
         settings.ioUringArenaSizeBytes = arena
 
-        let result = try measure(settings)
-        let recordSize = result.recordSize
+        // The baseline runs first, and both start with no dirty pages of the other's in the page cache.
+        let recordSize = recordSizeFor(settings)
+        sync()
         let baseline = flushType == .syncFlush
             ? syncBaseline(directory: root, recordSize: recordSize)
             : memcpyBaseline(directory: root, recordSize: recordSize, count: messages)
+        sync()
+        let result = try measure(settings)
         report(result, baseline: baseline, ioPath: ioPath, flushType: flushType)
     }
 
@@ -72,19 +75,27 @@ struct StoreBench: ParsableCommand {
         var flushes: Int
     }
 
+    private static let topic = Array("BenchmarkTest".utf8)
+    private static let properties = Array("TAGS\u{1}TagA\u{2}WAIT\u{1}true\u{2}".utf8)
+
+    private func recordSizeFor(_ settings: CommitLogSettings) -> Int {
+        let body = [UInt8](repeating: 0, count: size)
+        return StoreBench.topic.withUnsafeBytes { t in body.withUnsafeBytes { b in StoreBench.properties.withUnsafeBytes { p in
+            MessageRecord.size(of: MessageView(topic: t, body: b, properties: p), storeHost: settings.storeHost)
+        } } }
+    }
+
     private func measure(_ settings: CommitLogSettings) throws -> Measurement {
         let log = try CommitLog(settings: settings)
         defer { log.close() }
         let gates = (0..<producers).map { _ in Gate() }
         log.onDurable { token, _ in gates[Int(token)].signal() }
-        let topic = Array("BenchmarkTest".utf8)
-        let properties = Array("TAGS\u{1}TagA\u{2}WAIT\u{1}true\u{2}".utf8)
+        let topic = StoreBench.topic
+        let properties = StoreBench.properties
         var bodyBytes = [UInt8](repeating: 0, count: size)
         bodyBytes.withUnsafeMutableBytes { fillBody($0, producer: 0, sequence: 0) }
         let body = bodyBytes
-        let recordSize = topic.withUnsafeBytes { t in body.withUnsafeBytes { b in properties.withUnsafeBytes { p in
-            MessageRecord.size(of: MessageView(topic: t, body: b, properties: p), storeHost: settings.storeHost)
-        } } }
+        let recordSize = recordSizeFor(settings)
         let histograms = Mutex([Histogram<UInt64>]())
         let failures = Atomic<Int>(0)
         let perProducer = messages / producers
@@ -149,7 +160,8 @@ struct StoreBench: ParsableCommand {
         let path = directory + "/baseline-memcpy"
         let mapSize = min(fileSize, max(recordSize * count, 1 << 20))
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0, ftruncate(fd, off_t(mapSize)) == 0,
+        // Reserved with fallocate, as the log's own files are.
+        guard fd >= 0, (try? FileIO.system.fallocate(fd, 0, mapSize)) != nil,
               let base = mmap(nil, mapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else { return 0 }
         defer {
             munmap(base, mapSize)
