@@ -9,6 +9,7 @@ final class ChildProcess {
     let pid: pid_t
     private let output: Int32
     private var buffer: [UInt8] = []
+    private var reaped = false
 
     init(_ arguments: [String]) throws {
         var pipeFDs: [Int32] = [0, 0]
@@ -32,9 +33,7 @@ final class ChildProcess {
     }
 
     deinit {
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        killHard()
         close(output)
     }
 
@@ -54,8 +53,13 @@ final class ChildProcess {
         return lines
     }
 
+    /// SIGKILL, then wait until the process is gone (its store lock is released only then).
     func killHard() {
+        guard !reaped else { return }
         kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        reaped = true
     }
 
     /// Everything the child wrote before it died.
