@@ -98,7 +98,7 @@ struct StoreBench: ParsableCommand {
         let recordSize = recordSizeFor(settings)
         let histograms = Mutex([Histogram<UInt64>]())
         let failures = Atomic<Int>(0)
-        let perProducer = messages / producers
+        let messages = messages, producers = producers
         let sync = settings.flushDiskType == .syncFlush
         let start = monotonicNanos()
         let threads = (0..<producers).map { producer in
@@ -106,7 +106,8 @@ struct StoreBench: ParsableCommand {
                 var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
                 topic.withUnsafeBytes { t in body.withUnsafeBytes { b in properties.withUnsafeBytes { p in
                     var view = MessageView(topic: t, body: b, properties: p, queueID: Int32(producer))
-                    for sequence in 0..<perProducer {
+                    let count = messages / producers + (producer < messages % producers ? 1 : 0)
+                    for sequence in 0..<count {
                         view.queueOffset = Int64(sequence)
                         let began = monotonicNanos()
                         do {
