@@ -303,5 +303,30 @@ public final class CommitLog: @unchecked Sendable {
             shared.wroteAtomic.store(wrote, ordering: .sequentiallyConsistent)
         }
         flushEngine?.appended()
+        if flushEngine?.arena == nil { shared.notifyGrowth() }
+    }
+
+    /// The end of what readers may see under the flush mode: the committed offset, or under
+    /// `SYNC_FLUSH` the flushed one (consumers never see a message before it is durable).
+    public var visibleOffset: UInt64 {
+        settings.flushDiskType == .syncFlush ? flushedOffset : committedOffset
+    }
+
+    /// Parks the caller until `visibleOffset` passes `offset`, the deadline passes or the log closes.
+    /// - Returns: the visible offset then. **Thread:** a background reader (the dispatcher).
+    @discardableResult
+    public func waitForData(beyond offset: UInt64, untilNanos deadline: UInt64) -> UInt64 {
+        var visible = visibleOffset
+        if visible > offset { return visible }
+        shared.growthWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        defer { shared.growthWaiters.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+        shared.growth.withLock {
+            visible = visibleOffset
+            while visible <= offset && monotonicNanos() < deadline && !shared.closedFlag.load(ordering: .relaxed) {
+                shared.growth.wait(untilNanos: deadline)
+                visible = visibleOffset
+            }
+        }
+        return visible
     }
 }

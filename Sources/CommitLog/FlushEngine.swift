@@ -102,6 +102,7 @@ final class FlushEngine: @unchecked Sendable {
         }
         log.flushedAtomic.store(target, ordering: .releasing)
         log.flushCount.wrappingAdd(1, ordering: .relaxed)
+        if log.settings.flushDiskType == .syncFlush { log.notifyGrowth() }
         if storeTimestamp > 0 { log.checkpoint.physicMsgTimestamp = storeTimestamp }
     }
 
@@ -313,6 +314,7 @@ final class FlushEngine: @unchecked Sendable {
                 failFlush(SyscallError(name: "io_uring write", errno: -result))
             } else {
                 log.committedAtomic.store(committed + UInt64(result), ordering: .releasing)
+                log.notifyGrowth()
                 if arenaWaiters.load(ordering: .sequentiallyConsistent) > 0 { arenaRoom.withLock { arenaRoom.broadcast() } }
             }
         } else {
@@ -321,6 +323,7 @@ final class FlushEngine: @unchecked Sendable {
                 let target = min(state.syncTarget, log.committedAtomic.load(ordering: .relaxed))
                 log.flushedAtomic.store(target, ordering: .releasing)
                 log.flushCount.wrappingAdd(1, ordering: .relaxed)
+                log.notifyGrowth()
                 log.checkpoint.physicMsgTimestamp = log.lastStoreTimestamp.load(ordering: .relaxed)
                 log.waiters.endRound(.putOK, upTo: target, scratch: &scratch)
             } else if result != -ECANCELED {

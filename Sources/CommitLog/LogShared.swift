@@ -20,6 +20,16 @@ final class LogShared: @unchecked Sendable {
     /// Completed flushes (msync/fdatasync rounds): puts per flush shows how well group commit groups.
     let flushCount = Atomic<Int>(0)
 
+    /// Wakes a reader (the dispatcher) parked until the log grows; costs one atomic load per publish
+    /// when nobody is parked.
+    let growth = ConditionLock()
+    let growthWaiters = Atomic<Int>(0)
+
+    @inline(__always)
+    func notifyGrowth() {
+        if growthWaiters.load(ordering: .sequentiallyConsistent) > 0 { growth.withLock { growth.broadcast() } }
+    }
+
     init(settings: CommitLogSettings, queue: MappedFileQueue, checkpoint: StoreCheckpoint,
          log: @escaping @Sendable (String) -> Void) {
         self.settings = settings

@@ -105,7 +105,7 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Forces `[from, to)` (file positions) to disk with msync or fdatasync.
-    func flush(from: Int, to: Int, method: FlushMethod, io: FileIO) throws(SyscallError) {
+    public func flush(from: Int, to: Int, method: FlushMethod, io: FileIO) throws(SyscallError) {
         guard to > from else { return }
         switch method {
         case .fdatasync:
@@ -119,7 +119,7 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Zeroes the file from `position` to its end, so bytes left behind a truncation can never be read
     /// as records. Whole pages are returned to the file system as zeroed (unwritten) extents.
-    func zeroTail(from position: Int, io: FileIO) throws(SyscallError) {
+    public func zeroTail(from position: Int, io: FileIO) throws(SyscallError) {
         let page = Int(getpagesize())
         let pageEnd = min(fileSize, (position + page - 1) / page * page)
         if pageEnd > position { memset(base + position, 0, pageEnd - position) }
@@ -146,7 +146,7 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Removes the file's name; the mapping lives on until the last reader drops its reference.
-    func unlinkFromDisk() {
+    public func unlinkFromDisk() {
         unlink(path)
     }
 }

@@ -15,7 +15,7 @@ public final class MappedFileQueue: @unchecked Sendable {
     }
 
     /// Opens every segment in the directory, oldest first; checks names and sizes.
-    func load() throws(StoreError) {
+    public func load() throws(StoreError) {
         do { try makeDirectories(directory) } catch {
             throw StoreError(.io, "\(directory): cannot create", cause: error)
         }
@@ -81,7 +81,7 @@ public final class MappedFileQueue: @unchecked Sendable {
         }
     }
 
-    func append(_ file: MappedFile) {
+    public func append(_ file: MappedFile) {
         files.withLock { files in
             precondition(files.last.map { $0.fileEndOffset == file.fileFromOffset } ?? true, "segment gap")
             files.append(file)
@@ -89,7 +89,7 @@ public final class MappedFileQueue: @unchecked Sendable {
     }
 
     /// Drops every segment that starts at or after `offset` (recovery's truncation).
-    func removeFiles(startingAtOrAfter offset: UInt64) -> [MappedFile] {
+    public func removeFiles(startingAtOrAfter offset: UInt64) -> [MappedFile] {
         files.withLock { files in
             let removed = files.filter { $0.fileFromOffset >= offset }
             files.removeAll { $0.fileFromOffset >= offset }
@@ -98,7 +98,7 @@ public final class MappedFileQueue: @unchecked Sendable {
     }
 
     /// Drops the oldest segment if it is `file` (retention never leaves holes).
-    func removeFirst(_ file: MappedFile) -> Bool {
+    public func removeFirst(_ file: MappedFile) -> Bool {
         files.withLock { files in
             guard let first = files.first, first === file, files.count > 1 else { return false }
             files.removeFirst()

@@ -19,7 +19,7 @@ public struct SyscallError: Error, CustomStringConvertible, Sendable, Equatable 
 /// One syscall policy in one place: retry `EINTR`; trap on `EBADF`/`EFAULT` (a bad descriptor or pointer
 /// is a programming error, and carrying on could write somewhere else); throw the rest with the name.
 @inline(__always)
-func syscall<T: FixedWidthInteger>(_ name: StaticString, _ body: () -> T) throws(SyscallError) -> T {
+public func syscall<T: FixedWidthInteger>(_ name: StaticString, _ body: () -> T) throws(SyscallError) -> T {
     while true {
         let result = body()
         if result != -1 { return result }
@@ -114,14 +114,14 @@ public func wallClockMillis() -> Int64 {
 }
 
 /// `fsync` of a directory, so a created, renamed or deleted entry survives a crash.
-func fsyncDirectory(_ path: String) throws(SyscallError) {
+public func fsyncDirectory(_ path: String) throws(SyscallError) {
     let fd = try syscall("open(dir)") { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
     defer { close(fd) }
     _ = try syscall("fsync(dir)") { fsync(fd) }
 }
 
 /// Creates `path` and its parents (mkdir -p).
-func makeDirectories(_ path: String) throws(SyscallError) {
+public func makeDirectories(_ path: String) throws(SyscallError) {
     var current = path.hasPrefix("/") ? "" : "."
     for component in path.split(separator: "/") {
         current += "/" + component
@@ -132,7 +132,7 @@ func makeDirectories(_ path: String) throws(SyscallError) {
 }
 
 /// Names in a directory (no "." and ".."), or nil when it does not exist.
-func listDirectory(_ path: String) -> [String]? {
+public func listDirectory(_ path: String) -> [String]? {
     guard let dir = opendir(path) else { return nil }
     defer { closedir(dir) }
     var names: [String] = []
@@ -145,4 +145,4 @@ func listDirectory(_ path: String) -> [String]? {
     return names
 }
 
-func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+public func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }

@@ -1,0 +1,59 @@
+import CommitLog
+
+/// RocketMQ's property keys the store reads.
+public enum MessageConst {
+    public static let tags = "TAGS"
+    public static let keys = "KEYS"
+    public static let uniqueKey = "UNIQ_KEY"
+    public static let delayLevel = "DELAY"
+    public static let realTopic = "REAL_TOPIC"
+    public static let realQueueID = "REAL_QID"
+}
+
+/// The value of `key` in a RocketMQ properties string (`key 0x01 value 0x02 ...`), without copying.
+public func propertyValue(_ properties: UnsafeRawBufferPointer, _ key: StaticString) -> UnsafeRawBufferPointer? {
+    let keyBytes = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
+    var start = 0
+    let count = properties.count
+    while start < count {
+        var separator = start
+        while separator < count && properties[separator] != 1 { separator += 1 }
+        var end = separator
+        while end < count && properties[end] != 2 { end += 1 }
+        if separator < count && separator - start == keyBytes.count
+            && memcmpEqual(properties, start, keyBytes) {
+            return UnsafeRawBufferPointer(rebasing: properties[(separator + 1)..<end])
+        }
+        start = end + 1
+    }
+    return nil
+}
+
+@inline(__always)
+private func memcmpEqual(_ haystack: UnsafeRawBufferPointer, _ at: Int, _ needle: UnsafeRawBufferPointer) -> Bool {
+    for index in 0..<needle.count where haystack[at + index] != needle[index] { return false }
+    return true
+}
+
+/// Java's `String.hashCode` (31 * h + c over UTF-16 code units, 32-bit wrapping). ASCII bytes are hashed
+/// directly; other text goes through UTF-16 as Java sees it.
+public func javaHashCode(_ utf8: UnsafeRawBufferPointer) -> Int32 {
+    var hash: Int32 = 0
+    for byte in utf8 {
+        if byte >= 0x80 { return javaHashCode(String(decoding: utf8, as: UTF8.self)) }
+        hash = 31 &* hash &+ Int32(byte)
+    }
+    return hash
+}
+
+public func javaHashCode(_ text: String) -> Int32 {
+    var hash: Int32 = 0
+    for unit in text.utf16 { hash = 31 &* hash &+ Int32(unit) }
+    return hash
+}
+
+/// The consume-queue tags code of a message: Java hash of its TAGS, or 0 without tags.
+public func tagsCode(properties: UnsafeRawBufferPointer) -> Int64 {
+    guard let tags = propertyValue(properties, "TAGS"), tags.count > 0 else { return 0 }
+    return Int64(javaHashCode(tags))
+}

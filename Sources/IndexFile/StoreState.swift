@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommitLog
+import Synchronization
+
+/// What the store's parts share: consume queues, the index, the queue-offset table behind puts.
+final class StoreState: @unchecked Sendable {
+    let config: MessageStoreConfig
+    let commitLog: CommitLog
+    let index: IndexService
+    let log: @Sendable (String) -> Void
+    /// Next queue offset per (topic, queue); held across the append so offsets follow log order.
+    let putLock = Mutex(QueueTable<Int64>())
+    private let queueTable = Mutex(QueueTable<ConsumeQueue>())
+    var arriving: @Sendable (String, Int32, Int64) -> Void = { _, _, _ in }
+    /// Store time of the last dispatched message (for the checkpoint's logicsMsgTimestamp).
+    let lastDispatchedTimestamp = Atomic<Int64>(0)
+
+    var queueRoot: String { config.storePathRootDir + "/consumequeue" }
+    var manifestPath: String { config.storePathRootDir + "/config/consumeQueueManifest.json" }
+
+    init(config: MessageStoreConfig, commitLog: CommitLog, log: @escaping @Sendable (String) -> Void) {
+        self.config = config
+        self.commitLog = commitLog
+        self.log = log
+        index = IndexService(directory: config.storePathRootDir + "/index", hashSlotNum: config.maxHashSlotNum,
+                             indexNum: config.maxIndexNum, io: config.commitLog.fileIO)
+    }
+
+    func queue(topic: String, queueID: Int32) -> ConsumeQueue? {
+        queueTable.withLock { $0.value(topic: topic, queueID: queueID) }
+    }
+
+    var allQueues: [ConsumeQueue] { queueTable.withLock { $0.all.map(\.value) } }
+
+    /// The queue for a dispatched record, created on first use (no allocation once it exists).
+    func queueForDispatch(topic: UnsafeRawBufferPointer, queueID: Int32) -> ConsumeQueue {
+        queueTable.withLock { table in
+            (try? table.withValue(topic: topic, queueID: queueID, make: {
+                let name = String(decoding: topic, as: UTF8.self)
+                return ConsumeQueue(topic: name, queueID: queueID, directory: queueRoot + "/" + name + "/" + String(queueID),
+                                    fileSize: config.mappedFileSizeConsumeQueue, io: config.commitLog.fileIO)
+            }) { (queue) throws(StoreError) in queue })!
+        }
+    }
+
+    /// Loads and checks every consume queue and the index against the recovered log.
+    /// - Returns: the log offset dispatch must resume from.
+    func recover() throws(StoreError) -> UInt64 {
+        let report = commitLog.recoveryReport
+        let manifest = StoreManifest.load(manifestPath)
+        var rebuildAll = false
+        var maxQueueEnd: Int64 = 0
+        for topic in (listDirectory(queueRoot) ?? []) {
+            for name in listDirectory(queueRoot + "/" + topic) ?? [] {
+                guard let queueID = Int32(name) else { continue }
+                let directory = queueRoot + "/" + topic + "/" + name
+                let queue = ConsumeQueue(topic: topic, queueID: queueID, directory: directory,
+                                         fileSize: config.mappedFileSizeConsumeQueue, io: config.commitLog.fileIO)
+                do {
+                    try queue.recover()
+                    try queue.truncate(physicalEnd: Int64(commitLog.wroteOffset))
+                } catch {
+                    log("consumequeue \(topic)/\(queueID): \(error); rebuilding it from the commit log")
+                    _ = system("rm -rf '\(directory)'")
+                    rebuildAll = true
+                    continue
+                }
+                maxQueueEnd = max(maxQueueEnd, queue.maxPhysicOffset)
+                queueTable.withLock { $0.set(topic: topic, queueID: queueID, queue) }
+            }
+        }
+        for entry in manifest?.queues ?? [] where queue(topic: entry.topic, queueID: entry.queueID) == nil {
+            log("consumequeue \(entry.topic)/\(entry.queueID) is missing; rebuilding it from the commit log")
+            rebuildAll = true
+        }
+        try index.load(abnormal: report.abnormal, indexMsgTimestamp: commitLog.checkpoint.indexMsgTimestamp)
+        let minimum = commitLog.minOffset
+        var from: UInt64
+        if rebuildAll {
+            from = minimum
+        } else if report.abnormal || manifest == nil {
+            // After a crash only what the checkpoint vouches for is trusted: start where commit-log
+            // recovery started (bounded by the time of the last flushed queue units) or earlier.
+            from = min(report.startOffset, UInt64(max(0, maxQueueEnd)))
+            if config.messageIndexEnable { from = min(from, UInt64(max(0, index.endPhyOffset))) }
+        } else {
+            from = min(manifest!.dispatchedOffset, commitLog.wroteOffset)
+        }
+        from = max(from, minimum)
+        // Dispatch resumes at a record boundary: the start of the file holding `from`, when `from` is
+        // not the end of a dispatched record we can vouch for.
+        if from != manifest?.dispatchedOffset || rebuildAll || report.abnormal {
+            from = from - from % UInt64(config.commitLog.mappedFileSizeCommitLog)
+            from = max(from, minimum)
+        }
+        StoreManifest.remove(manifestPath)  // only a clean close writes it again
+        return from
+    }
+
+    /// Sets the next queue offset of every queue to its max offset (after dispatch caught up).
+    func rebuildQueueOffsets() {
+        let queues = allQueues
+        putLock.withLock { table in
+            for queue in queues { table.set(topic: queue.topic, queueID: queue.queueID, queue.maxOffset) }
+        }
+    }
+
+    /// Flushes every queue and the index, then records in the checkpoint how far they are durable.
+    func flushQueues(leastPages: Int) {
+        let timestamp = lastDispatchedTimestamp.load(ordering: .acquiring)
+        var failed = false
+        for queue in allQueues {
+            do { try queue.flush(leastPages: leastPages) } catch {
+                failed = true
+                log("consumequeue \(queue.topic)/\(queue.queueID): flush failed: \(error)")
+            }
+        }
+        if leastPages == 0 && !failed {
+            if let indexEnd = index.flushAll() { commitLog.checkpoint.indexMsgTimestamp = indexEnd }
+            if timestamp > 0 { commitLog.checkpoint.logicsMsgTimestamp = timestamp }
+            try? commitLog.checkpoint.flush()
+        }
+    }
+
+    func closeQueues(dispatchedOffset: UInt64) {
+        flushQueues(leastPages: 0)
+        let queues = allQueues.map { StoreManifest.Queue(topic: $0.topic, queueID: $0.queueID) }
+        StoreManifest(dispatchedOffset: dispatchedOffset, queues: queues).save(manifestPath)
+    }
+
+    /// Deletes queue files and index files that only point below the commit log's min offset.
+    func deleteExpired() {
+        let minimum = Int64(commitLog.minOffset)
+        for queue in allQueues { _ = queue.deleteExpired(commitLogMinOffset: minimum) }
+        _ = index.deleteExpired(commitLogMinOffset: minimum)
+    }
+
+    func deleteTopic(_ topic: String) {
+        let removed = queueTable.withLock { table -> [ConsumeQueue] in
+            let queues = table.all.filter { $0.topic == topic }.map(\.value)
+            table.remove(topic: topic)
+            return queues
+        }
+        putLock.withLock { $0.remove(topic: topic) }
+        for queue in removed { for file in queue.files.all { file.unlinkFromDisk() } }
+        _ = system("rm -rf '\(queueRoot)/\(topic)'")
+    }
+}
+
+/// `config/consumeQueueManifest.json`, written at a clean close: how far dispatch got and which queues
+/// existed, so the next start resumes exactly and notices a queue directory that went missing.
+struct StoreManifest {
+    struct Queue { var topic: String; var queueID: Int32 }
+    var dispatchedOffset: UInt64
+    var queues: [Queue]
+
+    func save(_ path: String) {
+        var text = "{\"dispatchedOffset\":\(dispatchedOffset),\"queues\":["
+        text += queues.map { "[\(jsonString($0.topic)),\($0.queueID)]" }.joined(separator: ",")
+        text += "]}\n"
+        try? writeFileAtomically(path, text)
+    }
+
+    static func load(_ path: String) -> StoreManifest? {
+        guard let text = readTextFile(path), let json = try? JSONValue.parse(text),
+              let offset = json["dispatchedOffset"]?.int else { return nil }
+        let queues: [Queue] = (json["queues"]?.array ?? []).compactMap { pair in
+            guard let items = pair.array, items.count == 2, let topic = items[0].string, let id = items[1].int else { return nil }
+            return Queue(topic: topic, queueID: Int32(id))
+        }
+        return StoreManifest(dispatchedOffset: UInt64(max(0, offset)), queues: queues)
+    }
+
+    static func remove(_ path: String) {
+        if fileExists(path) { unlink(path) }
+    }
+}
