@@ -48,5 +48,6 @@ let package = Package(
         .executableTarget(name: "mqadmin", dependencies: ["Node"]),
 
         .testTarget(name: "CommitLogTests", dependencies: ["CommitLog"]),
+        .testTarget(name: "IndexFileTests", dependencies: ["IndexFile", "CommitLog"]),
     ]
 )

@@ -107,6 +107,11 @@ public final class ConsumeQueue: @unchecked Sendable {
             file = existing
         } else {
             let from = logical - logical % UInt64(fileSize)
+            if files.count == 0 {
+                do { try makeDirectories(files.directory) } catch {
+                    throw StoreError(error.isDiskFull ? .diskFull : .io, "\(files.directory): cannot create", cause: error)
+                }
+            }
             file = try MappedFile(create: files.directory + "/" + offsetFileName(from), fileFromOffset: from,
                                   fileSize: fileSize, io: io, warmUp: false)
             files.append(file)

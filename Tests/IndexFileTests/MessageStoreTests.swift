@@ -1,0 +1,128 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommitLog
+import IndexFile
+import Testing
+
+/// The store's facade: queue offsets, get statuses, tag filters, keys, times.
+@Suite(.serialized) struct MessageStoreTests {
+    @Test func consumeQueueUnitIs20Bytes() {
+        #expect(ConsumeQueueUnit.size == 20)
+        #expect(IndexFile.headerSize == 40)
+        #expect(IndexFile.entrySize == 20)
+    }
+
+    @Test func javaHashCodeMatchesJava() {
+        // Values of "TagA".hashCode() and "中文".hashCode() in Java.
+        #expect(javaHashCode("TagA") == 2_598_919)
+        #expect(javaHashCode("中文") == 646_394)  // 0x4E2D * 31 + 0x6587
+        #expect(Array("TagA".utf8).withUnsafeBytes { javaHashCode($0) } == 2_598_919)
+    }
+
+    @Test(arguments: IOPath.allCases)
+    func putsGetQueueOffsetsAndGetReadsThemBack(io: IOPath) throws {
+        let dir = TemporaryDirectory()
+        let store = try MessageStore(config: storeConfig(dir.path, io: io))
+        defer { store.close() }
+        for index in 0..<100 {
+            let result = try store.put(Outgoing(topic: "TopicA", queueID: Int32(index % 4), body: Array("m\(index)".utf8),
+                                                tag: index % 2 == 0 ? "even" : "odd", keys: ["k\(index)"], uniqueKey: "U\(index)"))
+            #expect(result.queueOffset == Int64(index / 4))
+        }
+        store.waitForDispatch()
+        #expect(store.maxOffset(topic: "TopicA", queueID: 1) == 25)
+        let records = store.readAll(topic: "TopicA", queueID: 1)
+        #expect(records.map { String(decoding: $0.body, as: UTF8.self) } == stride(from: 1, to: 100, by: 4).map { "m\($0)" })
+        let even = store.readAll(topic: "TopicA", queueID: 2, tagsCodes: [javaHashCode("even")])
+        #expect(even.count == 25)
+        let odd = store.readAll(topic: "TopicA", queueID: 2, tagsCodes: [javaHashCode("odd")])
+        #expect(odd.isEmpty)
+    }
+
+    @Test func getAnswersRocketMQStatuses() throws {
+        let dir = TemporaryDirectory()
+        let store = try MessageStore(config: storeConfig(dir.path))
+        defer { store.close() }
+        #expect(store.get(topic: "Nope", queueID: 0, offset: 0, maxMsgNums: 32).status == .noMatchedLogicQueue)
+        for index in 0..<10 { _ = try store.put(Outgoing(topic: "T", queueID: 0, body: [UInt8(index)], tag: nil, keys: [])) }
+        store.waitForDispatch()
+        let found = store.get(topic: "T", queueID: 0, offset: 3, maxMsgNums: 4)
+        #expect(found.status == .found)
+        #expect(found.records.count == 4)
+        #expect(found.nextBeginOffset == 7)
+        #expect(found.queueOffsets == [3, 4, 5, 6])
+        #expect(store.get(topic: "T", queueID: 0, offset: 10, maxMsgNums: 4).status == .offsetOverflowOne)
+        let badly = store.get(topic: "T", queueID: 0, offset: 50, maxMsgNums: 4)
+        #expect(badly.status == .offsetOverflowBadly)
+        #expect(badly.nextBeginOffset == 0)
+        let filtered = store.get(topic: "T", queueID: 0, offset: 0, maxMsgNums: 4, tagsCodes: [12345])
+        #expect(filtered.status == .noMatchedMessage)
+        #expect(filtered.nextBeginOffset == 10)
+    }
+
+    @Test func offsetByTimeAndEarliestTime() throws {
+        let dir = TemporaryDirectory()
+        let store = try MessageStore(config: storeConfig(dir.path))
+        defer { store.close() }
+        for index in 0..<5 { _ = try store.put(Outgoing(topic: "T", queueID: 0, body: [UInt8(index)], tag: nil, keys: [])) }
+        usleep(30_000)
+        let middle = wallClockMillis()
+        usleep(30_000)
+        for index in 5..<10 { _ = try store.put(Outgoing(topic: "T", queueID: 0, body: [UInt8(index)], tag: nil, keys: [])) }
+        store.waitForDispatch()
+        #expect(store.offset(forTimestamp: middle, topic: "T", queueID: 0) == 5)
+        #expect(store.offset(forTimestamp: 0, topic: "T", queueID: 0) == 0)
+        #expect(store.offset(forTimestamp: .max, topic: "T", queueID: 0) == 10)
+        #expect(store.earliestMessageTime(topic: "T", queueID: 0)! < middle)
+    }
+
+    @Test func everyKeyIsFoundAcrossIndexFileRollOvers() throws {
+        let dir = TemporaryDirectory()
+        let store = try MessageStore(config: storeConfig(dir.path))
+        defer { store.close() }
+        // 3,000 messages with two keys each and a unique key: 9,000 entries over 4,000-entry files.
+        for index in 0..<3000 {
+            _ = try store.put(Outgoing(topic: "Keyed", queueID: Int32(index % 3), body: [1], tag: nil,
+                                       keys: ["order-\(index)", "user-\(index % 100)"], uniqueKey: "UNIQ\(index)"))
+        }
+        store.waitForDispatch()
+        for index in stride(from: 0, to: 3000, by: 7) {
+            let hits = store.queryMessage(topic: "Keyed", key: "order-\(index)", maxNum: 32)
+                .filter { propertiesText($0).contains("order-\(index) ") }
+            #expect(hits.count == 1, "order-\(index)")
+            let unique = store.queryMessage(topic: "Keyed", key: "UNIQ\(index)", maxNum: 32)
+                .filter { propertiesText($0).contains("UNIQ\(index)\u{2}") }
+            #expect(unique.count == 1, "UNIQ\(index)")
+        }
+        #expect(store.queryMessage(topic: "Keyed", key: "user-7", maxNum: 64).filter { propertiesText($0).contains("user-7\u{2}") }.count == 30)
+        #expect(store.queryMessage(topic: "Other", key: "order-1", maxNum: 32).isEmpty)
+    }
+
+    @Test func queueOffsetsContinueAfterRestart() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try MessageStore(config: storeConfig(dir.path))
+            for index in 0..<30 { _ = try store.put(Outgoing(topic: "T", queueID: 1, body: [UInt8(index)], tag: nil, keys: [])) }
+            store.close()
+        }
+        let store = try MessageStore(config: storeConfig(dir.path))
+        defer { store.close() }
+        #expect(store.maxOffset(topic: "T", queueID: 1) == 30)
+        #expect(try store.put(Outgoing(topic: "T", queueID: 1, body: [99], tag: nil, keys: [])).queueOffset == 30)
+    }
+
+    @Test func configFileFallsBackToBackupAndReadsFastjsonIntegerKeys() throws {
+        let dir = TemporaryDirectory()
+        let file = ConfigFile(path: dir.path + "/config/consumerOffset.json")
+        let first = try JSONValue.parse("{\"offsetTable\":{\"TopicTest@g\":{0:250,1:251}}}")
+        try file.persist(first)
+        try file.persist(try JSONValue.parse("{\"offsetTable\":{\"TopicTest@g\":{0:300,1:301}}}"))
+        #expect(file.load()?["offsetTable"]?["TopicTest@g"]?["1"]?.int == 301)
+        // A torn main file: the backup (the previous version) is used.
+        let fd = open(file.path, O_WRONLY | O_TRUNC)
+        _ = write(fd, "{\"offsetTable\":{", 16)
+        close(fd)
+        #expect(file.load()?["offsetTable"]?["TopicTest@g"]?["0"]?.int == 250)
+    }
+}
