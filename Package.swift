@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(
             name: "bench",
             dependencies: [
-                "CommitLog", "Node",
+                "CommitLog", "IndexFile", "Node",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
@@ -47,7 +47,9 @@ let package = Package(
         .executableTarget(name: "mqbroker", dependencies: ["Node"]),
         .executableTarget(name: "mqadmin", dependencies: ["Node"]),
 
-        .testTarget(name: "CommitLogTests", dependencies: ["CommitLog"]),
-        .testTarget(name: "IndexFileTests", dependencies: ["IndexFile", "CommitLog"]),
+        // Helpers shared by the test targets: temporary directories, seeded randomness, child processes.
+        .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),
+        .testTarget(name: "CommitLogTests", dependencies: ["CommitLog", "TestSupport"]),
+        .testTarget(name: "IndexFileTests", dependencies: ["IndexFile", "CommitLog", "TestSupport"]),
     ]
 )

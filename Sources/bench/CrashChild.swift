@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import CommitLog
+import IndexFile
 import Synchronization
 
 /// The crash test's child: appends under SYNC_FLUSH from several producers forever and prints
@@ -16,8 +17,10 @@ struct CrashChild: ParsableCommand {
     @Option var size: Int = 200
     @Option var fileSize: Int = 256 * 1024
     @Option var firstSequence: Int = 0
+    @Flag(help: "Put through MessageStore (queues and index) instead of the bare commit log") var store = false
 
     func run() throws {
+        if store { return try runStore() }
         var settings = CommitLogSettings(storePathRootDir: dir)
         settings.ioPath = try parseIOPath(io)
         settings.flushDiskType = .syncFlush
@@ -53,6 +56,38 @@ struct CrashChild: ParsableCommand {
                         let crc = body.withUnsafeBytes { rocketCRC32($0) }
                         writeLine("ACK \(appended.physicalOffset) \(appended.size) \(producer) \(sequence) \(crc)")
                     }
+                    sequence += 1
+                }
+            }
+        }
+        for thread in threads { thread.join() }
+    }
+
+    /// Through the MessageStore, async flush: prints `PUT <physicalOffset> <queueId> <queueOffset>` per put.
+    /// A SIGKILL then lands anywhere between the log append and the queue/index dispatch.
+    private func runStore() throws {
+        var config = MessageStoreConfig(storePathRootDir: dir)
+        config.commitLog.mappedFileSizeCommitLog = fileSize
+        config.commitLog.maxMessageSize = 4096
+        config.mappedFileSizeConsumeQueue = 500 * 20
+        config.maxHashSlotNum = 500
+        config.maxIndexNum = 2000
+        let messageStore = try MessageStore(config: config)
+        writeLine("READY \(messageStore.commitLog.wroteOffset)")
+        let size = size, firstSequence = firstSequence
+        let threads = (0..<producers).map { producer in
+            StoreThread(name: "crash-\(producer)") {
+                var body = [UInt8](repeating: 0, count: size)
+                var sequence = firstSequence
+                let topic = Array("CrashTopic".utf8)
+                while true {
+                    body.withUnsafeMutableBytes { fillBody($0, producer: producer, sequence: sequence) }
+                    let properties = Array("TAGS\u{1}tag\(sequence % 5)\u{2}KEYS\u{1}key-\(producer)-\(sequence)\u{2}".utf8)
+                    let put: PutMessageResult? = topic.withUnsafeBytes { t in body.withUnsafeBytes { b in properties.withUnsafeBytes { p in
+                        try? messageStore.put(MessageView(topic: t, body: b, properties: p, queueID: Int32(producer % 4)))
+                    } } }
+                    guard let put else { return }
+                    writeLine("PUT \(put.append.physicalOffset) \(producer % 4) \(put.queueOffset)")
                     sequence += 1
                 }
             }

@@ -4,6 +4,7 @@ import Glibc
 import CommitLog
 import Synchronization
 import Testing
+import TestSupport
 
 /// Append, read, batches and roll-over on both io paths.
 @Suite struct AppendTests {

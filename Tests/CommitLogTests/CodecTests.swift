@@ -1,5 +1,6 @@
 import CommitLog
 import Testing
+import TestSupport
 
 /// The stored-message record: RocketMQ's layout, byte for byte, and a decoder that names what is wrong.
 @Suite struct CodecTests {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CommitLog
 import Testing
+import TestSupport
 
 /// Disk full and retention: a clear error, nothing stored is lost, reads go on, and old files go.
 @Suite(.serialized) struct DiskAndRetentionTests {

@@ -4,6 +4,7 @@ import Glibc
 import CommitLog
 import Synchronization
 import Testing
+import TestSupport
 
 /// A FileIO whose fdatasync/msync can be slowed down or made to fail, and which counts syncs.
 final class ScriptedIO: @unchecked Sendable {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CommitLog
 import Testing
+import TestSupport
 
 /// Recovery: a clean restart keeps everything; a torn or bit-flipped tail is cut back to the last valid
 /// record, the bytes after it are zeroed, and nothing corrupt is ever served.

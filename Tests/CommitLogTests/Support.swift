@@ -4,16 +4,7 @@ import Glibc
 import CommitLog
 import Synchronization
 import Testing
-
-/// A fresh temporary directory, removed by `cleanup()`.
-struct TemporaryDirectory: ~Copyable {
-    let path: String
-    init(_ prefix: String = "commitlog-test") {
-        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-    }
-    deinit { _ = system("rm -rf '\(path)'") }
-}
+import TestSupport
 
 /// Settings for tests: small files so roll-overs happen, short intervals.
 func testSettings(_ root: String, io: IOPath = .mmap, flush: FlushDiskType = .asyncFlush, fileSize: Int = 64 * 1024) -> CommitLogSettings {
@@ -90,19 +81,6 @@ extension CommitLog {
         var records: [StoredRecord] = []
         try forEachRecord(from: minOffset) { records.append($0); return true }
         return records
-    }
-}
-
-/// splitmix64: one seed drives a test, and a failure prints it.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

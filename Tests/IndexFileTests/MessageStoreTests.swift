@@ -4,6 +4,7 @@ import Glibc
 import CommitLog
 import IndexFile
 import Testing
+import TestSupport
 
 /// The store's facade: queue offsets, get statuses, tag filters, keys, times.
 @Suite(.serialized) struct MessageStoreTests {

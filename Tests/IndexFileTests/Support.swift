@@ -4,15 +4,7 @@ import Glibc
 import CommitLog
 import IndexFile
 import Testing
-
-struct TemporaryDirectory: ~Copyable {
-    let path: String
-    init(_ prefix: String = "store-test") {
-        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-    }
-    deinit { _ = system("rm -rf '\(path)'") }
-}
+import TestSupport
 
 /// Small files everywhere so roll-overs, index roll-overs and retention happen in tests.
 func storeConfig(_ root: String, flush: FlushDiskType = .asyncFlush, io: IOPath = .mmap) -> MessageStoreConfig {
@@ -91,18 +83,6 @@ extension MessageStore {
             offset = result.nextBeginOffset
         }
         return records
-    }
-}
-
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

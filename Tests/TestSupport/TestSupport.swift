@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommitLog
+
+/// A fresh temporary directory, removed when the value goes away.
+public struct TemporaryDirectory: ~Copyable {
+    public let path: String
+    public init(_ prefix: String = "commitlog-test") {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+    deinit { _ = system("rm -rf '\(path)'") }
+}
+
+/// splitmix64: one seed drives a test, and a failure prints it.
+public struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A child process started with a pipe on its stdout.
+public final class ChildProcess {
+    public let pid: pid_t
+    private let output: Int32
+    private var buffer: [UInt8] = []
+    private var reaped = false
+
+    public init(_ arguments: [String]) throws {
+        var pipeFDs: [Int32] = [0, 0]
+        guard pipe(&pipeFDs) == 0 else { throw StoreError(.io, "pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+        posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, arguments[0], &actions, nil, &argv, environ)
+        posix_spawn_file_actions_destroy(&actions)
+        close(pipeFDs[1])
+        guard rc == 0 else {
+            close(pipeFDs[0])
+            throw StoreError(.io, "cannot start \(arguments[0]): errno \(rc)")
+        }
+        pid = child
+        output = pipeFDs[0]
+    }
+
+    deinit {
+        killHard()
+        close(output)
+    }
+
+    /// Complete lines read within `timeoutMillis` (none when the child is quiet or gone).
+    public func readLines(timeoutMillis: Int32) -> [String]? {
+        var poller = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, timeoutMillis) > 0 else { return [] }
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        let n = chunk.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
+        if n <= 0 { return nil }  // end of stream
+        buffer += chunk[0..<n]
+        var lines: [String] = []
+        while let newline = buffer.firstIndex(of: 10) {
+            lines.append(String(decoding: buffer[..<newline], as: UTF8.self))
+            buffer.removeSubrange(...newline)
+        }
+        return lines
+    }
+
+    /// SIGKILL, then wait until the process is gone (its store lock is released only then).
+    public func killHard() {
+        guard !reaped else { return }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        reaped = true
+    }
+
+    /// Everything the child wrote before it died.
+    public func drain() -> [String] {
+        var lines: [String] = []
+        let deadline = monotonicNanos() + 5_000_000_000
+        while monotonicNanos() < deadline, let more = readLines(timeoutMillis: 200) {
+            lines += more
+            if more.isEmpty { break }
+        }
+        return lines
+    }
+}
+
+/// The directory holding this test binary, where SwiftPM also puts the package's executables.
+public func builtExecutable(_ name: String) -> String? {
+    var path = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &path, path.count - 1)
+    guard n > 0 else { return nil }
+    var executable = String(decoding: path[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    while !executable.hasSuffix("/") && !executable.isEmpty { executable.removeLast() }
+    let candidate = executable + name
+    return access(candidate, X_OK) == 0 ? candidate : nil
+}
+
