@@ -159,10 +159,20 @@ public final class CommitLog: @unchecked Sendable {
     ///   .flushFailed, .createMappedFileFailed); nothing is stored then.
     /// - Thread: any. **Durability:** none on return; see `put(_:token:)` for SYNC_FLUSH waits.
     public func append(_ message: MessageView) throws(StoreError) -> AppendResult {
+        try append(message) { _ in }
+    }
+
+    /// Appends one message, letting the caller fill in its queue offset under the append lock, after room
+    /// was found (so nothing is assigned when the append fails). The layer above keeps its queue-offset
+    /// table consistent with log order this way, without a lock of its own around the append.
+    /// - Parameter assign: runs under the append lock; keep it short (a table lookup and increment).
+    public func append(_ message: MessageView, assign: (inout MessageView) -> Void) throws(StoreError) -> AppendResult {
         let size = try checkedSize(of: message)
         let bodyCRC = rocketCRC32(message.body)
         return try appendLock.withLock { (state) throws(StoreError) -> AppendResult in
             let position = try reserve(&state, bytes: size)
+            var message = message
+            assign(&message)
             let timestamp = wallClockMillis()
             let target = writePointer(at: position, in: state.file!)
             MessageRecord.encode(message, size: size, bodyCRC: bodyCRC, storeHost: settings.storeHost,
@@ -178,10 +188,16 @@ public final class CommitLog: @unchecked Sendable {
     /// - Returns: the result and whether a callback will follow (false under ASYNC_FLUSH: done now).
     /// - Throws: as `append`, plus `.waitersFull` (nothing stored) when `pendingWaitersMax` are waiting.
     public func put(_ message: MessageView, token: UInt64) throws(StoreError) -> (AppendResult, durabilityPending: Bool) {
-        guard settings.flushDiskType == .syncFlush else { return (try append(message), false) }
+        try put(message, token: token) { _ in }
+    }
+
+    /// `put` with the queue offset assigned under the append lock (see `append(_:assign:)`).
+    public func put(_ message: MessageView, token: UInt64, assign: (inout MessageView) -> Void) throws(StoreError)
+        -> (AppendResult, durabilityPending: Bool) {
+        guard settings.flushDiskType == .syncFlush else { return (try append(message, assign: assign), false) }
         guard waiters.reserve() else { throw waitersFull() }
         let result: AppendResult
-        do { result = try append(message) } catch {
+        do { result = try append(message, assign: assign) } catch {
             waiters.cancelReservation()
             throw error
         }
@@ -194,6 +210,13 @@ public final class CommitLog: @unchecked Sendable {
     /// Each message keeps the queue offset its view carries.
     public func appendBatch<Messages: Collection>(_ messages: Messages) throws(StoreError) -> BatchAppendResult
     where Messages.Element == MessageView {
+        try appendBatch(messages) { _ in nil }
+    }
+
+    /// A batch whose first queue offset is chosen under the append lock: `assign(count)` returns it (the
+    /// messages then get consecutive offsets), or nil to keep the offsets the views carry.
+    public func appendBatch<Messages: Collection>(_ messages: Messages, assign: (Int) -> Int64?) throws(StoreError)
+        -> BatchAppendResult where Messages.Element == MessageView {
         let count = messages.count
         guard count > 0 else { throw StoreError(.messageTooLarge, "empty batch") }
         return try withUnsafeTemporaryAllocation(of: (size: Int, crc: UInt32).self, capacity: count) { (prepared) throws(StoreError) -> BatchAppendResult in
@@ -208,9 +231,12 @@ public final class CommitLog: @unchecked Sendable {
             }
             return try appendLock.withLock { (state) throws(StoreError) -> BatchAppendResult in
                 let first = try reserve(&state, bytes: total)
+                let firstQueueOffset = assign(count)
                 let timestamp = wallClockMillis()
                 var position = first
-                for (index, message) in messages.enumerated() {
+                for (index, original) in messages.enumerated() {
+                    var message = original
+                    if let firstQueueOffset { message.queueOffset = firstQueueOffset + Int64(index) }
                     let (size, crc) = prepared[index]
                     MessageRecord.encode(message, size: size, bodyCRC: crc, storeHost: settings.storeHost,
                                          physicalOffset: Int64(position), storeTimestamp: timestamp,

@@ -66,30 +66,24 @@ public final class MessageStore: @unchecked Sendable {
     /// Assigns the next queue offset of (topic, queue) and appends, under one lock so queue offsets
     /// follow log order. Under SYNC_FLUSH the handler hears `token` when the record is durable.
     public func put(_ message: MessageView, token: UInt64 = 0) throws(StoreError) -> PutMessageResult {
-        var message = message
-        return try state.putLock.withLock { (table) throws(StoreError) -> PutMessageResult in
-            try table.withValue(topic: message.topic, queueID: message.queueID, make: { 0 }) { (next) throws(StoreError) in
-                message.queueOffset = next
-                let (append, pending) = try commitLog.put(message, token: token)
-                if !transactionPrepared(message.sysFlag) { next += 1 }
-                return PutMessageResult(append: append, queueOffset: message.queueOffset, durabilityPending: pending)
-            }
+        let offsets = state.queueOffsets
+        let (append, pending) = try commitLog.put(message, token: token) { message in
+            message.queueOffset = offsets.take(topic: message.topic, queueID: message.queueID,
+                                               count: transactionPrepared(message.sysFlag) ? 0 : 1)
         }
+        return PutMessageResult(append: append, queueOffset: append.queueOffset, durabilityPending: pending)
     }
 
     /// Puts a batch for one (topic, queue): consecutive queue offsets, one append.
     public func putBatch(_ messages: [MessageView]) throws(StoreError) -> (BatchAppendResult, firstQueueOffset: Int64) {
         guard let first = messages.first else { throw StoreError(.messageTooLarge, "empty batch") }
-        var batch = messages
-        return try state.putLock.withLock { (table) throws(StoreError) -> (BatchAppendResult, firstQueueOffset: Int64) in
-            try table.withValue(topic: first.topic, queueID: first.queueID, make: { 0 }) { (next) throws(StoreError) in
-                let start = next
-                for index in batch.indices { batch[index].queueOffset = start + Int64(index) }
-                let result = try commitLog.appendBatch(batch)
-                next += Int64(batch.count)
-                return (result, start)
-            }
+        let offsets = state.queueOffsets
+        var start: Int64 = 0
+        let result = try commitLog.appendBatch(messages) { count in
+            start = offsets.take(topic: first.topic, queueID: first.queueID, count: count)
+            return start
         }
+        return (result, start)
     }
 
     // MARK: Get

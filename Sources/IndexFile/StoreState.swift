@@ -10,8 +10,8 @@ final class StoreState: @unchecked Sendable {
     let commitLog: CommitLog
     let index: IndexService
     let log: @Sendable (String) -> Void
-    /// Next queue offset per (topic, queue); held across the append so offsets follow log order.
-    let putLock = Mutex(QueueTable<Int64>())
+    /// Next queue offset per (topic, queue), assigned under the commit log's append lock.
+    let queueOffsets = QueueOffsetTable()
     private let queueTable = Mutex(QueueTable<ConsumeQueue>())
     var arriving: @Sendable (String, Int32, Int64) -> Void = { _, _, _ in }
     /// Store time of the last dispatched message (for the checkpoint's logicsMsgTimestamp).
@@ -101,10 +101,7 @@ final class StoreState: @unchecked Sendable {
 
     /// Sets the next queue offset of every queue to its max offset (after dispatch caught up).
     func rebuildQueueOffsets() {
-        let queues = allQueues
-        putLock.withLock { table in
-            for queue in queues { table.set(topic: queue.topic, queueID: queue.queueID, queue.maxOffset) }
-        }
+        for queue in allQueues { queueOffsets.set(topic: queue.topic, queueID: queue.queueID, queue.maxOffset) }
     }
 
     /// Flushes every queue and the index, then records in the checkpoint how far they are durable.
@@ -143,7 +140,7 @@ final class StoreState: @unchecked Sendable {
             table.remove(topic: topic)
             return queues
         }
-        putLock.withLock { $0.remove(topic: topic) }
+        queueOffsets.remove(topic: topic)
         for queue in removed { for file in queue.files.all { file.unlinkFromDisk() } }
         _ = system("rm -rf '\(queueRoot)/\(topic)'")
     }
@@ -175,5 +172,32 @@ struct StoreManifest {
 
     static func remove(_ path: String) {
         if fileExists(path) { unlink(path) }
+    }
+}
+
+/// The next queue offset of every (topic, queue). `take` runs only under the commit log's append lock
+/// (in `CommitLog.append(_:assign:)`), so puts see log order; the other methods run before traffic or
+/// take the same protection by being rare and guarded by their own lock.
+final class QueueOffsetTable: @unchecked Sendable {
+    private var table = QueueTable<Int64>()
+    private let lock = Mutex(())
+
+    /// Returns the next offset and moves it on by `count`. Allocates only for a queue's first message.
+    @inline(__always)
+    func take(topic: UnsafeRawBufferPointer, queueID: Int32, count: Int) -> Int64 {
+        lock.withLock { _ in
+            (try? table.withValue(topic: topic, queueID: queueID, make: { 0 }) { (next) throws(StoreError) -> Int64 in
+                defer { next += Int64(count) }
+                return next
+            }) ?? 0
+        }
+    }
+
+    func set(topic: String, queueID: Int32, _ value: Int64) {
+        lock.withLock { _ in table.set(topic: topic, queueID: queueID, value) }
+    }
+
+    func remove(topic: String) {
+        lock.withLock { _ in table.remove(topic: topic) }
     }
 }

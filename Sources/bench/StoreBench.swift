@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import CommitLog
 import Histogram
+import IndexFile
 import Synchronization
 
 /// `bench store`: N producer threads append M messages to a fresh commit log and report msgs/s, MB/s
@@ -28,6 +29,7 @@ struct StoreBench: ParsableCommand {
     @Option(help: "Store directory (default: a fresh temporary one, removed afterwards)") var dir: String?
     @Option(help: "mappedFileSizeCommitLog in bytes") var fileSize: Int = 1 << 30
     @Option(help: "Seconds the baseline runs at most") var baselineSeconds: Double = 3
+    @Option(help: "store: through MessageStore (queues, index, dispatch); commitlog: the bare log") var layer: String = "store"
     @Flag(help: "Touch every page of a new file before use (warmMapedFileEnable)") var warm = false
     @Flag(help: "Print one JSON object instead of text") var json = false
 
@@ -35,6 +37,7 @@ struct StoreBench: ParsableCommand {
         guard size > 0, producers > 0, messages >= producers else {
             throw ValidationError("--size, --producers must be positive and --messages at least --producers")
         }
+        guard layer == "store" || layer == "commitlog" else { throw ValidationError("--layer must be store or commitlog") }
     }
 
     func run() throws {
@@ -73,6 +76,8 @@ struct StoreBench: ParsableCommand {
         var histogram: Histogram<UInt64>
         var failed: Int
         var flushes: Int
+        var dispatchLag: Histogram<UInt64>?
+        var readTPS: Double?
     }
 
     private static let topic = Array("BenchmarkTest".utf8)
@@ -86,8 +91,12 @@ struct StoreBench: ParsableCommand {
     }
 
     private func measure(_ settings: CommitLogSettings) throws -> Measurement {
-        let log = try CommitLog(settings: settings)
-        defer { log.close() }
+        // Through the MessageStore (queue offsets, dispatch into queues and index) or the bare log.
+        var storeConfig = MessageStoreConfig(storePathRootDir: settings.storePathRootDir)
+        storeConfig.commitLog = settings
+        let store = layer == "store" ? try MessageStore(config: storeConfig) : nil
+        let log = try store?.commitLog ?? CommitLog(settings: settings)
+        defer { store?.close() ?? log.close() }
         let gates = (0..<producers).map { _ in Gate() }
         log.onDurable { token, _ in gates[Int(token)].signal() }
         let topic = StoreBench.topic
@@ -98,8 +107,19 @@ struct StoreBench: ParsableCommand {
         let recordSize = recordSizeFor(settings)
         let histograms = Mutex([Histogram<UInt64>]())
         let failures = Atomic<Int>(0)
+        let producing = Atomic<Bool>(true)
         let messages = messages, producers = producers
         let sync = settings.flushDiskType == .syncFlush
+        let lagSampler = store.map { store in
+            StoreThread(name: "lag-sampler") {
+                var lag = Histogram<UInt64>(highestTrackableValue: 1 << 40, numberOfSignificantValueDigits: .three)
+                while producing.load(ordering: .relaxed) {
+                    _ = lag.record(store.dispatchBehindBytes / UInt64(recordSize))
+                    usleep(1000)
+                }
+                histograms.withLock { $0.insert(lag, at: 0) }
+            }
+        }
         let start = monotonicNanos()
         let threads = (0..<producers).map { producer in
             StoreThread(name: "producer-\(producer)") {
@@ -109,14 +129,19 @@ struct StoreBench: ParsableCommand {
                     let count = messages / producers + (producer < messages % producers ? 1 : 0)
                     for sequence in 0..<count {
                         view.queueOffset = Int64(sequence)
+                        view.queueID = Int32((producer + sequence) % StoreBench.queues)
                         let began = monotonicNanos()
                         do {
-                            if sync {
-                                _ = try log.put(view, token: UInt64(producer))
-                                gates[producer].wait()
+                            let pending: Bool
+                            if let store {
+                                pending = try store.put(view, token: UInt64(producer)).durabilityPending
+                            } else if sync {
+                                pending = try log.put(view, token: UInt64(producer)).durabilityPending
                             } else {
                                 _ = try log.append(view)
+                                pending = false
                             }
+                            if pending { gates[producer].wait() }
                             _ = histogram.record(monotonicNanos() - began)
                         } catch {
                             failures.wrappingAdd(1, ordering: .relaxed)
@@ -128,11 +153,45 @@ struct StoreBench: ParsableCommand {
         }
         for thread in threads { thread.join() }
         let elapsed = Double(monotonicNanos() - start) / 1e9
+        producing.store(false, ordering: .relaxed)
+        lagSampler?.join()
         let flushes = log.flushCount
+        var lag: Histogram<UInt64>?
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-        histograms.withLock { for histogram in $0 { merged.add(histogram) } }
+        histograms.withLock { all in
+            if store != nil { lag = all.removeFirst() }
+            for histogram in all { merged.add(histogram) }
+        }
+        let readTPS = store.map { measureReads($0) }
         return Measurement(elapsedSeconds: elapsed, recordSize: recordSize, histogram: merged,
-                           failed: failures.load(ordering: .relaxed), flushes: flushes)
+                           failed: failures.load(ordering: .relaxed), flushes: flushes, dispatchLag: lag, readTPS: readTPS)
+    }
+
+    static let queues = 8
+
+    /// Waits for dispatch to finish, then reads every queue back with 32-message gets (one thread per
+    /// producer, the queues shared among them): messages read per second.
+    private func measureReads(_ store: MessageStore) -> Double {
+        let deadline = monotonicNanos() + 120_000_000_000
+        while store.dispatchBehindBytes > 0 && monotonicNanos() < deadline { usleep(1000) }
+        let readers = min(producers, StoreBench.queues)
+        let total = Atomic<Int>(0)
+        let start = monotonicNanos()
+        let threads = (0..<readers).map { reader in
+            StoreThread(name: "reader-\(reader)") {
+                for queue in stride(from: reader, to: StoreBench.queues, by: readers) {
+                    var offset: Int64 = 0
+                    while true {
+                        let result = store.get(topic: "BenchmarkTest", queueID: Int32(queue), offset: offset, maxMsgNums: 32)
+                        guard result.status == .found else { break }
+                        total.wrappingAdd(result.records.count, ordering: .relaxed)
+                        offset = result.nextBeginOffset
+                    }
+                }
+            }
+        }
+        for thread in threads { thread.join() }
+        return Double(total.load(ordering: .relaxed)) / (Double(monotonicNanos() - start) / 1e9)
     }
 
     /// One writer: write(2) a record, fdatasync, repeat, for up to `baselineSeconds`.
@@ -198,14 +257,20 @@ struct StoreBench: ParsableCommand {
                 {"io":"\(ioPath.rawValue)","flush":"\(flushType.rawValue)","size":\(size),"record_size":\(m.recordSize),\
                 "producers":\(producers),"messages":\(Int(done)),"failed":\(m.failed),"tps":\(fmt(tps)),"mbps":\(fmt(mbps)),\
                 "p50_us":\(fmt(micros(50))),"p99_us":\(fmt(micros(99))),"p999_us":\(fmt(micros(99.9))),"max_us":\(fmt(maxMicros)),\
-                "flushes":\(m.flushes),"baseline_tps":\(fmt(baseline)),"ratio":\(fmt(ratio, 4))}
+                "flushes":\(m.flushes),"layer":"\(layer)",\
+                "dispatch_lag_p99_msgs":\(m.dispatchLag.map { String($0.valueAtPercentile(99)) } ?? "null"),\
+                "dispatch_lag_max_msgs":\(m.dispatchLag.map { String($0.max) } ?? "null"),\
+                "read_tps":\(m.readTPS.map { fmt($0) } ?? "null"),"baseline_tps":\(fmt(baseline)),"ratio":\(fmt(ratio, 4))}
                 """)
             return
         }
         let baselineName = flushType == .syncFlush ? "single-writer write+fdatasync" : "memcpy into a mapped file"
-        print("bench store: io=\(ioPath.rawValue) flush=\(flushType.rawValue) body=\(size) B (record \(m.recordSize) B) producers=\(producers) messages=\(Int(done)) failed=\(m.failed)")
+        print("bench store (\(layer)): io=\(ioPath.rawValue) flush=\(flushType.rawValue) body=\(size) B (record \(m.recordSize) B) producers=\(producers) messages=\(Int(done)) failed=\(m.failed)")
         print("  throughput: \(fmt(tps, 0)) msgs/s, \(fmt(mbps, 1)) MB/s in \(fmt(m.elapsedSeconds, 2)) s")
         print("  append-to-durable latency (us): p50 \(fmt(micros(50))) p99 \(fmt(micros(99))) p99.9 \(fmt(micros(99.9))) max \(fmt(maxMicros))")
+        if let lag = m.dispatchLag, let readTPS = m.readTPS {
+            print("  dispatch lag (messages): p50 \(lag.valueAtPercentile(50)) p99 \(lag.valueAtPercentile(99)) max \(lag.max); read (get of 32): \(fmt(readTPS, 0)) msgs/s")
+        }
         if flushType == .syncFlush && m.flushes > 0 {
             print("  group commit: \(m.flushes) flushes, \(fmt(done / Double(m.flushes), 1)) puts per flush")
         }
