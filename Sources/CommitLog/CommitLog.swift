@@ -328,7 +328,7 @@ public final class CommitLog: @unchecked Sendable {
         } else {
             shared.wroteAtomic.store(wrote, ordering: .sequentiallyConsistent)
         }
-        flushEngine?.appended()
+        flushEngine?.appended(wrote: wrote)
         if flushEngine?.arena == nil { shared.notifyGrowth() }
     }
 

@@ -30,6 +30,10 @@ public struct CommitLogSettings: Sendable {
     /// Largest body accepted (`maxMessageSize`); a record may add up to 64 KiB of headers and properties.
     public var maxMessageSize: Int = 4 * 1024 * 1024
     public var warmMapedFileEnable: Bool = false
+    /// mmap path: pages this far ahead of the write position are faulted in (MADV_POPULATE_WRITE) by a
+    /// background thread, so appends do not take page faults (and zero pages) inside the append lock.
+    /// 0 turns it off.
+    public var prefaultAheadBytes: Int = 32 << 20
     public var checkCRCOnRecover: Bool = true
     /// Durability waiters held at once; past it a SYNC_FLUSH put fails fast instead of queueing.
     public var pendingWaitersMax: Int = 65_536

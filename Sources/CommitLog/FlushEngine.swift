@@ -23,6 +23,9 @@ final class FlushEngine: @unchecked Sendable {
     private let arenaRoom = ConditionLock()
     private let arenaWaiters = Atomic<Int>(0)
     private let watcherWake = ConditionLock()
+    /// The mmap path's pre-faulter: woken when the write position passes `prefaultTrigger`.
+    private let prefaultWake = ConditionLock()
+    let prefaultTrigger = Atomic<UInt64>(0)
 
     private init(log: LogShared, arena: IOArena?, ring: IORing?) {
         self.log = log
@@ -45,6 +48,9 @@ final class FlushEngine: @unchecked Sendable {
             case .asyncFlush: engine.threads.append(StoreThread(name: "flush-realtime") { [engine] in engine.runRealTime() })
             case .syncFlush: engine.threads.append(StoreThread(name: "group-commit") { [engine] in engine.runGroupCommit() })
             }
+            if settings.prefaultAheadBytes > 0 {
+                engine.threads.append(StoreThread(name: "prefault") { [engine] in engine.runPrefault() })
+            }
         }
         if settings.flushDiskType == .syncFlush {
             engine.threads.append(StoreThread(name: "flush-watcher") { [engine] in engine.runWatcher() })
@@ -58,6 +64,7 @@ final class FlushEngine: @unchecked Sendable {
         ringWake.withLock { ringWake.broadcast() }
         log.waiters.wake.withLock { log.waiters.wake.broadcast() }
         watcherWake.withLock { watcherWake.broadcast() }
+        prefaultWake.withLock { prefaultWake.broadcast() }
         arenaRoom.withLock { arenaRoom.broadcast() }
         for thread in threads { thread.join() }
         threads.removeAll()
@@ -66,9 +73,46 @@ final class FlushEngine: @unchecked Sendable {
     // MARK: Hot-path hooks (appender threads, under the append lock)
 
     @inline(__always)
-    func appended() {
-        guard arena != nil, ringIdle.load(ordering: .sequentiallyConsistent) else { return }
+    func appended(wrote: UInt64) {
+        if arena == nil {
+            if wrote >= prefaultTrigger.load(ordering: .relaxed) {
+                prefaultTrigger.store(.max, ordering: .relaxed)  // one signal until the thread re-arms it
+                prefaultWake.withLock { prefaultWake.signal() }
+            }
+            return
+        }
+        guard ringIdle.load(ordering: .sequentiallyConsistent) else { return }
         ringWake.withLock { ringWake.signal() }
+    }
+
+    /// Keeps the pages from the write position to `prefaultAheadBytes` beyond it faulted in and writable.
+    /// MADV_POPULATE_WRITE prepares the page tables as a write would, without touching the bytes, so it
+    /// is safe while appenders write into the same pages.
+    private func runPrefault() {
+        let window = UInt64(log.settings.prefaultAheadBytes)
+        let page = UInt64(getpagesize())
+        var populated = log.wroteAtomic.load(ordering: .acquiring)
+        populated -= populated % page
+        let populateWrite: Int32 = 23  // MADV_POPULATE_WRITE (Linux 5.14)
+        while !stopping.load(ordering: .acquiring) {
+            let wrote = log.wroteAtomic.load(ordering: .acquiring)
+            if populated < wrote { populated = wrote - wrote % page }
+            let target = wrote + window
+            while populated < target, let file = log.queue.file(containing: populated) {
+                let end = min(target, file.fileEndOffset)
+                let start = Int(populated - file.fileFromOffset)
+                if madvise(file.base + start, Int(end - populated), populateWrite) != 0 { break }
+                populated = end
+            }
+            // Wake again when the writer is half a window from the populated end, or (when nothing could
+            // be populated: no file yet, or the end of the last one) after it moved on a quarter window.
+            prefaultTrigger.store(max(wrote + window / 4, populated - min(populated, window / 2)), ordering: .relaxed)
+            prefaultWake.withLock {
+                if !stopping.load(ordering: .relaxed) && prefaultTrigger.load(ordering: .relaxed) > log.wroteAtomic.load(ordering: .relaxed) {
+                    prefaultWake.wait(untilNanos: monotonicNanos() + 100_000_000)
+                }
+            }
+        }
     }
 
     /// Blocks the appender while the arena holds `size` bytes not yet written to the file.

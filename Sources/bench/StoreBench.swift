@@ -30,6 +30,7 @@ struct StoreBench: ParsableCommand {
     @Option(help: "mappedFileSizeCommitLog in bytes") var fileSize: Int = 1 << 30
     @Option(help: "Seconds the baseline runs at most") var baselineSeconds: Double = 3
     @Option(help: "store: through MessageStore (queues, index, dispatch); commitlog: the bare log") var layer: String = "store"
+    @Option(help: "mmap path: bytes faulted in ahead of the write position (0: off)") var prefaultAhead: Int = 32 << 20
     @Flag(help: "Touch every page of a new file before use (warmMapedFileEnable)") var warm = false
     @Flag(help: "Print one JSON object instead of text") var json = false
 
@@ -50,6 +51,7 @@ struct StoreBench: ParsableCommand {
         settings.flushDiskType = flushType
         settings.mappedFileSizeCommitLog = fileSize
         settings.warmMapedFileEnable = warm
+        settings.prefaultAheadBytes = prefaultAhead
         guard let method = FlushMethod(rawValue: flushMethod) else {
             throw ValidationError("--flush-method must be msync or fdatasync, not \(flushMethod)")
         }
