@@ -57,12 +57,23 @@ public struct MappedRegion: @unchecked Sendable {
     public let file: MappedFile
     public let physicalOffset: UInt64
     public let bytes: UnsafeRawBufferPointer
+
+    public init(file: MappedFile, physicalOffset: UInt64, bytes: UnsafeRawBufferPointer) {
+        self.file = file
+        self.physicalOffset = physicalOffset
+        self.bytes = bytes
+    }
 }
 
 /// One validated record read back from the log.
 public struct StoredRecord: @unchecked Sendable {
     public let region: MappedRegion
     public let header: StoredRecordHeader
+
+    public init(region: MappedRegion, header: StoredRecordHeader) {
+        self.region = region
+        self.header = header
+    }
     public var body: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: region.bytes[header.body]) }
     public var topic: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: region.bytes[header.topic]) }
     public var properties: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: region.bytes[header.properties]) }

@@ -43,6 +43,10 @@ public final class ConsumeQueue: @unchecked Sendable {
     private let maxPhysicOffsetAtomic = Atomic<Int64>(0)
     /// Bytes flushed (logical), for the flush service.
     private var flushedBytes: Int64 = 0
+    /// Set when its topic is deleted, so cached references stop being used.
+    let deleted = Atomic<Bool>(false)
+    /// The file the dispatcher last wrote into (only the dispatcher touches it).
+    private var writeFile: MappedFile?
 
     init(topic: String, queueID: Int32, directory: String, fileSize: Int, io: FileIO) {
         self.topic = topic
@@ -50,6 +54,12 @@ public final class ConsumeQueue: @unchecked Sendable {
         self.fileSize = (fileSize + ConsumeQueueUnit.size - 1) / ConsumeQueueUnit.size * ConsumeQueueUnit.size
         self.files = MappedFileQueue(directory: directory, fileSize: self.fileSize)
         self.io = io
+    }
+
+    /// True when `bytes` spell this queue's topic (no String is built).
+    func topicMatches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var topic = topic
+        return topic.withUTF8 { $0.count == bytes.count && ($0.count == 0 || memcmp($0.baseAddress!, bytes.baseAddress!, $0.count) == 0) }
     }
 
     public var maxOffset: Int64 { maxOffsetAtomic.load(ordering: .acquiring) }
@@ -103,7 +113,9 @@ public final class ConsumeQueue: @unchecked Sendable {
     private func write(_ unit: ConsumeQueueUnit, at offset: Int64) throws(StoreError) {
         let logical = UInt64(offset) * UInt64(ConsumeQueueUnit.size)
         let file: MappedFile
-        if let existing = files.file(containing: logical) {
+        if let cached = writeFile, logical >= cached.fileFromOffset, logical < cached.fileEndOffset {
+            file = cached
+        } else if let existing = files.file(containing: logical) {
             file = existing
         } else {
             let from = logical - logical % UInt64(fileSize)
@@ -116,6 +128,7 @@ public final class ConsumeQueue: @unchecked Sendable {
                                   fileSize: fileSize, io: io, warmUp: false)
             files.append(file)
         }
+        writeFile = file
         let at = Int(logical - file.fileFromOffset)
         storeBigEndian(unit.physicalOffset, at: at, in: file.base)
         storeBigEndian(unit.messageSize, at: at + 8, in: file.base)
@@ -155,6 +168,7 @@ public final class ConsumeQueue: @unchecked Sendable {
 
     /// Sets the end to `logical` bytes: later files are deleted and the rest of its file is zeroed.
     private func cut(atLogical logical: UInt64) throws(StoreError) {
+        writeFile = nil
         let keep = logical - logical % UInt64(fileSize)
         for file in files.removeFiles(startingAtOrAfter: keep + UInt64(fileSize)) { file.unlinkFromDisk() }
         if let file = files.file(containing: logical) {

@@ -50,30 +50,65 @@ final class Dispatcher: @unchecked Sendable {
         try? dispatch(upTo: log.visibleOffset)
     }
 
+    /// Dispatches records from `reputFrom` to `end`, walking each file's mapping directly (one file
+    /// look-up per file, not per record).
     private func dispatch(upTo end: UInt64) throws(StoreError) {
         var at = reputFrom
         let log = state.commitLog
         while at < end {
-            switch try log.readRecord(at: at, checkCRC: false) {
-            case .record(let record):
-                guard record.nextOffset <= end else { return }
-                try dispatch(record)
-                at = record.nextOffset
-            case .blank(let next):
-                at = next
-            case .end:
+            guard let file = log.queue.file(containing: at) else { return }
+            let stop = min(end, file.fileEndOffset)
+            while at < stop {
+                let position = Int(at - file.fileFromOffset)
+                let bytes = file.bytes(from: position, to: Int(stop - file.fileFromOffset))
+                switch RecordDecoder.check(bytes, expectedPhysicalOffset: Int64(at), checkCRC: false) {
+                case .message(let header):
+                    let region = MappedRegion(file: file, physicalOffset: at,
+                                              bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<header.totalSize]))
+                    try dispatch(StoredRecord(region: region, header: header))
+                    at += UInt64(header.totalSize)
+                case .blank:
+                    at = file.fileEndOffset
+                case .endOfData:
+                    reputAtomic.store(at, ordering: .releasing)
+                    return
+                case .corrupt(let field, let detail):
+                    // A blank is only whole against the file's end, which may lie past `stop`.
+                    if case .blank = RecordDecoder.check(file.bytes(from: position, to: file.fileSize), checkCRC: false) {
+                        at = file.fileEndOffset
+                    } else if at + UInt64(bytes.count) < file.fileEndOffset && stop == end {
+                        reputAtomic.store(at, ordering: .releasing)
+                        return  // a record past the visible end: wait for more
+                    } else {
+                        reputAtomic.store(at, ordering: .releasing)
+                        throw StoreError(.corruptRecord, "\(file.path) @\(position): bad \(field): \(detail)")
+                    }
+                }
                 reputAtomic.store(at, ordering: .releasing)
-                return
             }
-            reputAtomic.store(at, ordering: .releasing)
         }
+    }
+
+    /// A small direct-mapped cache in front of the store's queue table (only this thread uses it).
+    private var cache = [ConsumeQueue?](repeating: nil, count: 64)
+
+    private func cachedQueue(topic: UnsafeRawBufferPointer, queueID: Int32) -> ConsumeQueue {
+        var hash = UInt64(UInt32(bitPattern: queueID)) &* 0x9E37_79B9_7F4A_7C15
+        for byte in topic { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        let slot = Int(hash & 63)
+        if let queue = cache[slot], queue.queueID == queueID, !queue.deleted.load(ordering: .relaxed), queue.topicMatches(topic) {
+            return queue
+        }
+        let queue = state.queueForDispatch(topic: topic, queueID: queueID)
+        cache[slot] = queue
+        return queue
     }
 
     private func dispatch(_ record: StoredRecord) throws(StoreError) {
         let header = record.header
         let properties = record.properties
         if !transactionPrepared(header.sysFlag) {
-            let queue = state.queueForDispatch(topic: record.topic, queueID: header.queueID)
+            let queue = cachedQueue(topic: record.topic, queueID: header.queueID)
             let unit = ConsumeQueueUnit(physicalOffset: header.physicalOffset, messageSize: Int32(header.totalSize),
                                         tagsCode: tagsCode(properties: properties))
             if try queue.put(offset: header.queueOffset, unit: unit) {

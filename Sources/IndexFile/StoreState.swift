@@ -141,7 +141,10 @@ final class StoreState: @unchecked Sendable {
             return queues
         }
         queueOffsets.remove(topic: topic)
-        for queue in removed { for file in queue.files.all { file.unlinkFromDisk() } }
+        for queue in removed {
+            queue.deleted.store(true, ordering: .relaxed)
+            for file in queue.files.all { file.unlinkFromDisk() }
+        }
         _ = system("rm -rf '\(queueRoot)/\(topic)'")
     }
 }
