@@ -16,6 +16,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "CommitLog", package: "SwiftRocketMQ"),
+                .product(name: "IndexFile", package: "SwiftRocketMQ"),
             ],
             path: "Benchmarks/CommitLogBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
