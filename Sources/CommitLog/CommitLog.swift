@@ -261,6 +261,22 @@ public final class CommitLog: @unchecked Sendable {
         }
     }
 
+    /// `appendBatch` that, under `SYNC_FLUSH`, registers `token` for the durability callback once the
+    /// whole batch is durable.
+    public func putBatch<Messages: Collection>(_ messages: Messages, token: UInt64, assign: (Int) -> Int64?) throws(StoreError)
+        -> (BatchAppendResult, durabilityPending: Bool) where Messages.Element == MessageView {
+        guard settings.flushDiskType == .syncFlush else { return (try appendBatch(messages, assign: assign), false) }
+        guard waiters.reserve() else { throw waitersFull() }
+        let result: BatchAppendResult
+        do { result = try appendBatch(messages, assign: assign) } catch {
+            waiters.cancelReservation()
+            throw error
+        }
+        waiters.add(DurabilityWaiter(offset: result.nextOffset, token: token,
+                                     deadlineNanos: monotonicNanos() + UInt64(settings.syncFlushTimeoutMillis) * 1_000_000))
+        return (result, true)
+    }
+
     /// Validates limits and returns the record size. Error text is built only on failure.
     func checkedSize(of message: MessageView) throws(StoreError) -> Int {
         if message.body.count > settings.maxMessageSize { throw tooLarge(message.body.count) }

@@ -74,16 +74,18 @@ public final class MessageStore: @unchecked Sendable {
         return PutMessageResult(append: append, queueOffset: append.queueOffset, durabilityPending: pending)
     }
 
-    /// Puts a batch for one (topic, queue): consecutive queue offsets, one append.
-    public func putBatch(_ messages: [MessageView]) throws(StoreError) -> (BatchAppendResult, firstQueueOffset: Int64) {
+    /// Puts a batch for one (topic, queue): consecutive queue offsets, one append. Under SYNC_FLUSH the
+    /// handler hears `token` once the whole batch is durable.
+    public func putBatch(_ messages: [MessageView], token: UInt64 = 0) throws(StoreError)
+        -> (BatchAppendResult, firstQueueOffset: Int64, durabilityPending: Bool) {
         guard let first = messages.first else { throw StoreError(.messageTooLarge, "empty batch") }
         let offsets = state.queueOffsets
         var start: Int64 = 0
-        let result = try commitLog.appendBatch(messages) { count in
+        let (result, pending) = try commitLog.putBatch(messages, token: token) { count in
             start = offsets.take(topic: first.topic, queueID: first.queueID, count: count)
             return start
         }
-        return (result, start)
+        return (result, start, pending)
     }
 
     // MARK: Get

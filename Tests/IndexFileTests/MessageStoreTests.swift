@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CommitLog
 import IndexFile
+import Synchronization
 import Testing
 import TestSupport
 
@@ -172,5 +173,40 @@ import TestSupport
         var bytes = [UInt8](repeating: 0, count: 65_536)
         let n = read(fd, &bytes, bytes.count)
         return String(decoding: bytes[0..<max(0, n)], as: UTF8.self)
+    }
+}
+
+/// Batches get consecutive queue offsets and, under SYNC_FLUSH, one durability answer.
+@Suite struct BatchPutTests {
+    @Test func batchPutAssignsConsecutiveOffsetsAndAnswersOnceDurable() throws {
+        let dir = TemporaryDirectory()
+        let store = try MessageStore(config: storeConfig(dir.path, flush: .syncFlush))
+        defer { store.close() }
+        let answered = ConditionLock()
+        let statuses = Mutex<[DurabilityStatus]>([])
+        store.onDurable { _, status in
+            statuses.withLock { $0.append(status) }
+            answered.withLock { answered.broadcast() }
+        }
+        _ = try store.put(Outgoing(topic: "B", queueID: 0, body: [1], tag: nil, keys: []))
+        let topic = Array("B".utf8)
+        let bodies = (0..<5).map { [UInt8($0)] }
+        let result = try topic.withUnsafeBytes { t in
+            try bodies[0].withUnsafeBytes { b0 in try bodies[1].withUnsafeBytes { b1 in try bodies[2].withUnsafeBytes { b2 in
+                try bodies[3].withUnsafeBytes { b3 in try bodies[4].withUnsafeBytes { b4 in
+                    try store.putBatch([b0, b1, b2, b3, b4].map { MessageView(topic: t, body: $0) }, token: 9)
+                } }
+            } } }
+        }
+        #expect(result.firstQueueOffset == 1)
+        #expect(result.durabilityPending)
+        let deadline = monotonicNanos() + 5_000_000_000
+        answered.withLock {
+            while statuses.withLock({ $0.count }) < 2 && monotonicNanos() < deadline { answered.wait(untilNanos: deadline) }
+        }
+        #expect(statuses.withLock { $0 } == [.putOK, .putOK])
+        store.waitForDispatch()
+        #expect(store.maxOffset(topic: "B", queueID: 0) == 6)
+        #expect(store.readAll(topic: "B", queueID: 0).map { Array($0.body) } == [[1], [0], [1], [2], [3], [4]])
     }
 }
