@@ -105,30 +105,10 @@ extension CommitLog {
 }
 
 /// Runs `runRetention` every `cleanResourceInterval` on its own thread.
-final class CleanCommitLogService: @unchecked Sendable {
-    private let wake = ConditionLock()
-    private let stopping = Atomic<Bool>(false)
-    private var thread: StoreThread?
-
-    static func start(for log: LogShared) -> CleanCommitLogService {
-        let service = CleanCommitLogService()
-        let intervalNanos = UInt64(log.settings.cleanResourceIntervalMillis) * 1_000_000
-        service.thread = StoreThread(name: "clean-commitlog") { [log, service] in
-            while !service.stopping.load(ordering: .acquiring) {
-                service.wake.withLock {
-                    if !service.stopping.load(ordering: .relaxed) { service.wake.wait(untilNanos: monotonicNanos() + intervalNanos) }
-                }
-                guard !service.stopping.load(ordering: .acquiring) else { return }
-                _ = log.runRetention(nowMillis: wallClockMillis(), usedPercent: nil, hour: nil)
-            }
+enum CleanCommitLogService {
+    static func start(for log: LogShared) -> PeriodicThread {
+        PeriodicThread(name: "clean-commitlog", intervalNanos: UInt64(log.settings.cleanResourceIntervalMillis) * 1_000_000) {
+            _ = log.runRetention(nowMillis: wallClockMillis(), usedPercent: nil, hour: nil)
         }
-        return service
-    }
-
-    func stop() {
-        stopping.store(true, ordering: .releasing)
-        wake.withLock { wake.broadcast() }
-        thread?.join()
-        thread = nil
     }
 }

@@ -107,7 +107,7 @@ public final class CommitLog: @unchecked Sendable {
     var waiters: DurabilityWaiters { shared.waiters }
 
     var flushEngine: FlushEngine?
-    var retention: CleanCommitLogService?
+    var retention: PeriodicThread?
     var lockFD: Int32 = -1
     /// What recovery found when the log opened.
     public internal(set) var recoveryReport = RecoveryReport()
@@ -205,16 +205,11 @@ public final class CommitLog: @unchecked Sendable {
     /// `put` with the queue offset assigned under the append lock (see `append(_:assign:)`).
     public func put(_ message: MessageView, token: UInt64, assign: (inout MessageView) -> Void) throws(StoreError)
         -> (AppendResult, durabilityPending: Bool) {
-        guard settings.flushDiskType == .syncFlush else { return (try append(message, assign: assign), false) }
-        guard waiters.reserve() else { throw waitersFull() }
-        let result: AppendResult
-        do { result = try append(message, assign: assign) } catch {
-            waiters.cancelReservation()
-            throw error
+        let result = try awaitingDurability(token: token) { () throws(StoreError) in
+            let result = try append(message, assign: assign)
+            return (result, result.nextOffset)
         }
-        waiters.add(DurabilityWaiter(offset: result.nextOffset, token: token,
-                                     deadlineNanos: monotonicNanos() + UInt64(settings.syncFlushTimeoutMillis) * 1_000_000))
-        return (result, true)
+        return (result, settings.flushDiskType == .syncFlush)
     }
 
     /// Appends a batch under one lock: all of it in one file, or a blank and all of it in the next.
@@ -265,16 +260,26 @@ public final class CommitLog: @unchecked Sendable {
     /// whole batch is durable.
     public func putBatch<Messages: Collection>(_ messages: Messages, token: UInt64, assign: (Int) -> Int64?) throws(StoreError)
         -> (BatchAppendResult, durabilityPending: Bool) where Messages.Element == MessageView {
-        guard settings.flushDiskType == .syncFlush else { return (try appendBatch(messages, assign: assign), false) }
+        let result = try awaitingDurability(token: token) { () throws(StoreError) in
+            let result = try appendBatch(messages, assign: assign)
+            return (result, result.nextOffset)
+        }
+        return (result, settings.flushDiskType == .syncFlush)
+    }
+
+    /// Under SYNC_FLUSH: reserves a waiter slot (or fails fast, storing nothing), runs `append`, and
+    /// registers `token` for the durability answer at the end offset it returns.
+    private func awaitingDurability<R>(token: UInt64, _ append: () throws(StoreError) -> (R, UInt64)) throws(StoreError) -> R {
+        guard settings.flushDiskType == .syncFlush else { return try append().0 }
         guard waiters.reserve() else { throw waitersFull() }
-        let result: BatchAppendResult
-        do { result = try appendBatch(messages, assign: assign) } catch {
+        let appended: (R, UInt64)
+        do { appended = try append() } catch {
             waiters.cancelReservation()
             throw error
         }
-        waiters.add(DurabilityWaiter(offset: result.nextOffset, token: token,
+        waiters.add(DurabilityWaiter(offset: appended.1, token: token,
                                      deadlineNanos: monotonicNanos() + UInt64(settings.syncFlushTimeoutMillis) * 1_000_000))
-        return (result, true)
+        return appended.0
     }
 
     /// Validates limits and returns the record size. Error text is built only on failure.

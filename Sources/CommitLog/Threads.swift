@@ -74,3 +74,33 @@ public struct StoreThread: @unchecked Sendable {
 
     public func join() { pthread_join(handle, nil) }
 }
+
+/// A thread that runs `body` every `intervalNanos` until stopped (woken early by `stop`).
+public final class PeriodicThread: @unchecked Sendable {
+    private let wake = ConditionLock()
+    private var stopping = false
+    private var thread: StoreThread?
+
+    public init(name: String, intervalNanos: UInt64, _ body: @escaping @Sendable () -> Void) {
+        thread = StoreThread(name: name) { [self] in
+            while true {
+                let stop = wake.withLock { () -> Bool in
+                    if !stopping { wake.wait(untilNanos: monotonicNanos() + intervalNanos) }
+                    return stopping
+                }
+                if stop { return }
+                body()
+            }
+        }
+    }
+
+    /// Wakes the thread, lets a running `body` finish, and joins it.
+    public func stop() {
+        wake.withLock {
+            stopping = true
+            wake.broadcast()
+        }
+        thread?.join()
+        thread = nil
+    }
+}

@@ -127,43 +127,24 @@ final class Dispatcher: @unchecked Sendable {
     }
 }
 
-/// The store's periodic work on its own threads: flushing consume queues (and, every thorough interval,
+/// The store's periodic work on its own thread: flushing consume queues (and, every thorough interval,
 /// the index and the checkpoint), and deleting queue and index files the commit log no longer backs.
-final class StoreServices: @unchecked Sendable {
-    private let stopping = Atomic<Bool>(false)
-    private let wake = ConditionLock()
-    private var thread: StoreThread?
-
-    static func start(state: StoreState) -> StoreServices {
-        let services = StoreServices()
+enum StoreServices {
+    static func start(state: StoreState) -> PeriodicThread {
         let config = state.config
-        let intervalNanos = UInt64(config.flushIntervalConsumeQueueMillis) * 1_000_000
         let thoroughNanos = UInt64(config.flushConsumeQueueThoroughIntervalMillis) * 1_000_000
-        services.thread = StoreThread(name: "flush-cq") { [services, state] in
-            var lastThorough = monotonicNanos()
-            var lastMinOffset = state.commitLog.minOffset
-            while !services.stopping.load(ordering: .acquiring) {
-                services.wake.withLock {
-                    if !services.stopping.load(ordering: .relaxed) { services.wake.wait(untilNanos: monotonicNanos() + intervalNanos) }
-                }
-                let now = monotonicNanos()
-                let thorough = now - lastThorough >= thoroughNanos
-                state.flushQueues(leastPages: thorough ? 0 : config.flushConsumeQueueLeastPages)
-                if thorough { lastThorough = now }
-                let minOffset = state.commitLog.minOffset
-                if minOffset != lastMinOffset {
-                    state.deleteExpired()
-                    lastMinOffset = minOffset
-                }
+        let progress = Mutex((lastThorough: monotonicNanos(), lastMinOffset: state.commitLog.minOffset))
+        return PeriodicThread(name: "flush-cq", intervalNanos: UInt64(config.flushIntervalConsumeQueueMillis) * 1_000_000) {
+            let now = monotonicNanos()
+            let thorough = progress.withLock { now - $0.lastThorough >= thoroughNanos }
+            state.flushQueues(leastPages: thorough ? 0 : config.flushConsumeQueueLeastPages)
+            let minOffset = state.commitLog.minOffset
+            let moved = progress.withLock { progress -> Bool in
+                if thorough { progress.lastThorough = now }
+                defer { progress.lastMinOffset = minOffset }
+                return minOffset != progress.lastMinOffset
             }
+            if moved { state.deleteExpired() }
         }
-        return services
-    }
-
-    func stop() {
-        stopping.store(true, ordering: .releasing)
-        wake.withLock { wake.broadcast() }
-        thread?.join()
-        thread = nil
     }
 }

@@ -14,7 +14,7 @@ public final class MessageStore: @unchecked Sendable {
     public let commitLog: CommitLog
     let state: StoreState
     private var dispatcher: Dispatcher?
-    private var services: StoreServices?
+    private var services: PeriodicThread?
 
     /// Opens the store: the commit log recovers first, then consume queues and the index are checked
     /// against it (truncated past its end, rebuilt where missing), and dispatch catches up before this

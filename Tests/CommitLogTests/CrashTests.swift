@@ -29,23 +29,12 @@ struct Acknowledged {
         let rounds = 20
         for round in 0..<rounds {
             let io = round % 2 == 0 ? "mmap" : "io_uring"
-            let child = try ChildProcess([bench, "crash-child", "--dir", dir.path, "--io", io, "--producers", "4",
-                                          "--size", String(Int.random(in: 64...2048, using: &random)),
-                                          "--file-size", String(128 * 1024), "--first-sequence", String(round * 1_000_000)])
-            var lines: [String] = []
-            let readyDeadline = monotonicNanos() + 20_000_000_000
-            while !lines.contains(where: { $0.hasPrefix("READY") }) && monotonicNanos() < readyDeadline {
-                guard let more = child.readLines(timeoutMillis: 100) else { break }
-                lines += more
-            }
-            #expect(lines.contains { $0.hasPrefix("READY") }, "round \(round): the child did not start (seed \(seed))")
-            let killAt = monotonicNanos() + UInt64(Int.random(in: 20...400, using: &random)) * 1_000_000
-            while monotonicNanos() < killAt {
-                guard let more = child.readLines(timeoutMillis: 10) else { break }
-                lines += more
-            }
-            child.killHard()
-            lines += child.drain()
+            let (ready, lines) = try ChildProcess.runThenKill(
+                [bench, "crash-child", "--dir", dir.path, "--io", io, "--producers", "4",
+                 "--size", String(Int.random(in: 64...2048, using: &random)),
+                 "--file-size", String(128 * 1024), "--first-sequence", String(round * 1_000_000)],
+                afterMillis: Int.random(in: 20...400, using: &random))
+            #expect(ready, "round \(round): the child did not start (seed \(seed))")
             let acks = lines.compactMap(parseAck)
             acknowledged += acks
             try verify(dir.path, acknowledged, round: round, seed: seed)

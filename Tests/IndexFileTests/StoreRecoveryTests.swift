@@ -120,22 +120,11 @@ import TestSupport
         var random = SeededGenerator(seed: 7)
         var puts: [(physical: UInt64, queue: Int32, offset: Int64)] = []
         for round in 0..<6 {
-            let child = try ChildProcess([bench, "crash-child", "--store", "--dir", dir.path, "--producers", "4",
-                                          "--size", "300", "--file-size", String(256 * 1024),
-                                          "--first-sequence", String(round * 1_000_000)])
-            var lines: [String] = []
-            let readyDeadline = monotonicNanos() + 20_000_000_000
-            while !lines.contains(where: { $0.hasPrefix("READY") }) && monotonicNanos() < readyDeadline {
-                guard let more = child.readLines(timeoutMillis: 100) else { break }
-                lines += more
-            }
-            let killAt = monotonicNanos() + UInt64(Int.random(in: 100...600, using: &random)) * 1_000_000
-            while monotonicNanos() < killAt {
-                guard let more = child.readLines(timeoutMillis: 10) else { break }
-                lines += more
-            }
-            child.killHard()
-            lines += child.drain()
+            let (ready, lines) = try ChildProcess.runThenKill(
+                [bench, "crash-child", "--store", "--dir", dir.path, "--producers", "4", "--size", "300",
+                 "--file-size", String(256 * 1024), "--first-sequence", String(round * 1_000_000)],
+                afterMillis: Int.random(in: 100...600, using: &random))
+            #expect(ready, "round \(round): the child did not start")
             for line in lines where line.hasPrefix("PUT ") {
                 let parts = line.split(separator: " ")
                 if parts.count == 4, let physical = UInt64(parts[1]), let queue = Int32(parts[2]), let offset = Int64(parts[3]) {

@@ -107,3 +107,25 @@ public func builtExecutable(_ name: String) -> String? {
     return access(candidate, X_OK) == 0 ? candidate : nil
 }
 
+
+extension ChildProcess {
+    /// Starts `arguments`, waits (at most 20 s) for a line starting with `READY`, lets the child run
+    /// `millis` more, SIGKILLs it and returns every line it wrote, and whether it got ready.
+    public static func runThenKill(_ arguments: [String], afterMillis millis: Int) throws -> (ready: Bool, lines: [String]) {
+        let child = try ChildProcess(arguments)
+        var lines: [String] = []
+        let readyDeadline = monotonicNanos() + 20_000_000_000
+        while !lines.contains(where: { $0.hasPrefix("READY") }) && monotonicNanos() < readyDeadline {
+            guard let more = child.readLines(timeoutMillis: 100) else { break }
+            lines += more
+        }
+        let ready = lines.contains { $0.hasPrefix("READY") }
+        let killAt = monotonicNanos() + UInt64(millis) * 1_000_000
+        while ready && monotonicNanos() < killAt {
+            guard let more = child.readLines(timeoutMillis: 10) else { break }
+            lines += more
+        }
+        child.killHard()
+        return (ready, lines + child.drain())
+    }
+}
