@@ -210,3 +210,41 @@ import TestSupport
         #expect(store.readAll(topic: "B", queueID: 0).map { Array($0.body) } == [[1], [0], [1], [2], [3], [4]])
     }
 }
+
+/// Under SYNC_FLUSH a consumer never sees a message before it is durable: dispatch follows the flushed
+/// offset, not the written one.
+@Suite struct SyncVisibilityTests {
+    @Test func syncFlushDispatchesOnlyFlushedMessages() throws {
+        let dir = TemporaryDirectory()
+        let slow = Atomic<Int>(0)
+        var config = storeConfig(dir.path, flush: .syncFlush)
+        let system = FileIO.system
+        config.commitLog.fileIO = FileIO(
+            fallocate: system.fallocate, pwrite: system.pwrite,
+            fdatasync: { fd throws(SyscallError) in
+                usleep(UInt32(slow.load(ordering: .relaxed)))
+                try system.fdatasync(fd)
+            },
+            msync: { (address, length) throws(SyscallError) in
+                usleep(UInt32(slow.load(ordering: .relaxed)))
+                try system.msync(address, length)
+            })
+        let store = try MessageStore(config: config)
+        defer { store.close() }
+        let durable = Atomic<Int>(0)
+        store.onDurable { _, _ in durable.wrappingAdd(1, ordering: .relaxed) }
+        _ = try store.put(Outgoing(topic: "V", queueID: 0, body: [1], tag: nil, keys: []))
+        store.waitForDispatch()
+        slow.store(400_000, ordering: .relaxed)
+        usleep(150_000)  // let the flusher pass its idle wait and block in the slow sync with nothing pending
+        _ = try store.put(Outgoing(topic: "V", queueID: 0, body: [2], tag: nil, keys: []))
+        usleep(100_000)
+        if durable.load(ordering: .relaxed) < 2 {
+            #expect(store.maxOffset(topic: "V", queueID: 0) == 1, "an unflushed message was dispatched")
+        }
+        slow.store(0, ordering: .relaxed)
+        store.waitForDispatch()
+        #expect(durable.load(ordering: .relaxed) == 2)
+        #expect(store.maxOffset(topic: "V", queueID: 0) == 2)
+    }
+}
