@@ -244,6 +244,8 @@ import TestSupport
         }
         slow.store(0, ordering: .relaxed)
         store.waitForDispatch()
+        let deadline = monotonicNanos() + 5_000_000_000
+        while durable.load(ordering: .relaxed) < 2 && monotonicNanos() < deadline { usleep(1000) }
         #expect(durable.load(ordering: .relaxed) == 2)
         #expect(store.maxOffset(topic: "V", queueID: 0) == 2)
     }
