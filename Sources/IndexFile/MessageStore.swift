@@ -28,6 +28,7 @@ public final class MessageStore: @unchecked Sendable {
             let dispatcher = Dispatcher(state: state, from: from)
             try dispatcher.catchUp()
             state.rebuildQueueOffsets()
+            state.deleteExpired()  // queue min offsets follow the log's retained start again
             dispatcher.start()
             self.dispatcher = dispatcher
             services = StoreServices.start(state: state)

@@ -179,6 +179,17 @@ import TestSupport
         let dir = TemporaryDirectory()
         var config = storeConfig(dir.path)
         config.flushIntervalConsumeQueueMillis = 20
+        let minOffset = try deleteOldFilesAndCheck(config)
+        // After a restart the queue still starts at the first message the log holds.
+        let reopened = try MessageStore(config: config)
+        defer { reopened.close() }
+        #expect(reopened.minOffset(topic: "T", queueID: 0) == minOffset)
+        #expect(reopened.get(topic: "T", queueID: 0, offset: 0, maxMsgNums: 1).status == .offsetTooSmall)
+    }
+
+    /// Fills a queue over several log files, deletes the old files, checks the queue follows; returns its min offset.
+    func deleteOldFilesAndCheck(_ config: MessageStoreConfig) throws -> Int64 {
+        let dir = (path: config.storePathRootDir, ())
         let store = try MessageStore(config: config)
         defer { store.close() }
         for index in 0..<6000 {
@@ -203,5 +214,6 @@ import TestSupport
         #expect(Int64(first.records[0].physicalOffset) >= minPhysical)
         #expect((listDirectory(dir.path + "/consumequeue/T/0")?.count ?? 0) < filesBefore)
         #expect(store.queryMessage(topic: "T", key: "k5999", maxNum: 4).count == 1)
+        return minOffset
     }
 }
