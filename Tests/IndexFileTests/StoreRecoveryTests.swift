@@ -189,7 +189,7 @@ import TestSupport
 
     /// Fills a queue over several log files, deletes the old files, checks the queue follows; returns its min offset.
     func deleteOldFilesAndCheck(_ config: MessageStoreConfig) throws -> Int64 {
-        let dir = (path: config.storePathRootDir, ())
+        let root = config.storePathRootDir
         let store = try MessageStore(config: config)
         defer { store.close() }
         for index in 0..<6000 {
@@ -198,7 +198,7 @@ import TestSupport
         store.waitForDispatch()
         let deadline = monotonicNanos() + 10_000_000_000
         while store.commitLog.flushedOffset < store.commitLog.wroteOffset && monotonicNanos() < deadline { usleep(10_000) }
-        let filesBefore = listDirectory(dir.path + "/consumequeue/T/0")?.count ?? 0
+        let filesBefore = listDirectory(root + "/consumequeue/T/0")?.count ?? 0
         let deleted = store.commitLog.deleteExpiredFiles(nowMillis: wallClockMillis(), force: true)
         #expect(deleted >= 3)
         let minPhysical = Int64(store.commitLog.minOffset)
@@ -212,7 +212,7 @@ import TestSupport
         let first = store.get(topic: "T", queueID: 0, offset: minOffset, maxMsgNums: 1)
         #expect(first.status == .found)
         #expect(Int64(first.records[0].physicalOffset) >= minPhysical)
-        #expect((listDirectory(dir.path + "/consumequeue/T/0")?.count ?? 0) < filesBefore)
+        #expect((listDirectory(root + "/consumequeue/T/0")?.count ?? 0) < filesBefore)
         #expect(store.queryMessage(topic: "T", key: "k5999", maxNum: 4).count == 1)
         return minOffset
     }
