@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries: liburing (io_uring) and libdeflate (PCLMUL CRC32, RocketMQ's body checksum).
@@ -34,7 +35,13 @@ let package = Package(
         // The put pipeline and replication (later issues).
         .target(name: "Replication", dependencies: ["IndexFile"]),
         // Remoting, NameServer, Broker and the Swift client (later issues).
-        .target(name: "Node", dependencies: ["Replication"]),
+        .target(
+            name: "Node",
+            dependencies: [
+                "Replication", "IndexFile",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
 
         .executableTarget(
             name: "bench",
@@ -51,5 +58,13 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),
         .testTarget(name: "CommitLogTests", dependencies: ["CommitLog", "TestSupport"]),
         .testTarget(name: "IndexFileTests", dependencies: ["IndexFile", "CommitLog", "TestSupport"]),
+        .testTarget(
+            name: "NodeTests",
+            dependencies: [
+                "Node",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]),
     ]
 )

@@ -1,2 +1,0 @@
-// Remoting, NameServer, Broker and the Swift client arrive with later issues.
-import Replication

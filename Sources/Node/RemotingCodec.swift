@@ -1,0 +1,76 @@
+import NIOCore
+
+/// Splits the byte stream into remoting frames and decodes their headers. A frame longer than
+/// `maxFrameBytes` (RocketMQ's 16 MiB), a header longer than its frame, or a header that does not parse
+/// throws, and the pipeline closes that one connection.
+public struct RemotingFrameDecoder: ByteToMessageDecoder, Sendable {
+    public typealias InboundOut = RemotingCommand
+    public static let defaultMaxFrameBytes = 16 * 1024 * 1024
+    public let maxFrameBytes: Int
+
+    public init(maxFrameBytes: Int = RemotingFrameDecoder.defaultMaxFrameBytes) {
+        self.maxFrameBytes = maxFrameBytes
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let command = try decodeFrame(&buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(command))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while let command = try decodeFrame(&buffer) { context.fireChannelRead(wrapInboundOut(command)) }
+        return .needMoreData
+    }
+
+    /// One whole frame off the front of `buffer`, or nil when more bytes are needed.
+    public func decodeFrame(_ buffer: inout ByteBuffer) throws(RemotingDecodingError) -> RemotingCommand? {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return nil }
+        guard length >= 4 else { throw RemotingDecodingError(reason: "frame length \(length) is below the 4-byte header word") }
+        guard Int(length) + 4 <= maxFrameBytes else {
+            throw RemotingDecodingError(reason: "frame length \(length) exceeds the \(maxFrameBytes)-byte limit")
+        }
+        guard buffer.readableBytes >= Int(length) + 4 else { return nil }
+        buffer.moveReaderIndex(forwardBy: 4)
+        var frame = buffer.readSlice(length: Int(length))!
+        let headerWord = frame.readInteger(as: UInt32.self)!
+        let serializeByte = UInt8(headerWord >> 24)
+        let headerLength = Int(headerWord & 0x00FF_FFFF)
+        guard let type = SerializeType(rawValue: serializeByte) else {
+            throw RemotingDecodingError(reason: "unknown serialize type \(serializeByte)")
+        }
+        guard headerLength <= frame.readableBytes else {
+            throw RemotingDecodingError(reason: "header length \(headerLength) runs past the \(length)-byte frame")
+        }
+        let header = frame.readSlice(length: headerLength)!
+        var command = type == .json ? try RemotingCommand.decodeJSONHeader(header) : try RemotingCommand.decodeBinaryHeader(header)
+        command.serializeType = type
+        command.body = frame.readableBytes > 0 ? frame : nil
+        return command
+    }
+}
+
+/// Writes commands as frames, in the serialisation each command carries.
+public struct RemotingFrameEncoder: MessageToByteEncoder, Sendable {
+    public typealias OutboundIn = RemotingCommand
+    public init() {}
+
+    public func encode(data: RemotingCommand, out: inout ByteBuffer) throws {
+        RemotingFrameEncoder.write(data, into: &out)
+    }
+
+    public static func write(_ command: RemotingCommand, into out: inout ByteBuffer) {
+        let start = out.writerIndex
+        out.writeInteger(Int32(0))  // length, patched below
+        out.writeInteger(UInt32(0))  // header word, patched below
+        let headerStart = out.writerIndex
+        switch command.serializeType {
+        case .json: command.encodeJSONHeader(into: &out)
+        case .rocketmq: command.encodeBinaryHeader(into: &out)
+        }
+        let headerLength = out.writerIndex - headerStart
+        if var body = command.body { out.writeBuffer(&body) }
+        out.setInteger(Int32(out.writerIndex - start - 4), at: start)
+        out.setInteger(UInt32(command.serializeType.rawValue) << 24 | UInt32(headerLength), at: start + 4)
+    }
+}

@@ -1,0 +1,147 @@
+import NIOCore
+import NIOEmbedded
+import NIOTestUtils
+import Node
+import Testing
+
+/// The remoting frame codec: RocketMQ's byte layout, both header serialisations, and bad input that
+/// closes only the offending connection.
+@Suite struct RemotingCodecTests {
+    func bytes(_ hex: String) -> [UInt8] {
+        let digits = Array(hex.filter { !$0.isWhitespace })
+        return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(digits[$0...$0 + 1]), radix: 16)! }
+    }
+
+    @Test func binaryHeaderMatchesTheReferenceBytes() {
+        // Response code 0, JAVA, version 407, opaque 9, flag 1, no remark, extFields {"offset":"5"}.
+        var command = RemotingCommand(code: 0, opaque: 9, flag: 1, extFields: ["offset": "5"], serializeType: .rocketmq)
+        command.version = 407
+        var out = ByteBuffer()
+        RemotingFrameEncoder.write(command, into: &out)
+        #expect(Array(out.readableBytesView) == bytes("""
+            00000026 01000022 0000 00 0197 00000009 00000001 00000000 0000000d 0006 6f6666736574 00000001 35
+            """))
+    }
+
+    @Test func jsonHeaderIsJavaShaped() throws {
+        let command = RemotingCommand(code: 0, opaque: 3, flag: 1)
+        var out = ByteBuffer()
+        RemotingFrameEncoder.write(command, into: &out)
+        out.moveReaderIndex(forwardBy: 8)
+        #expect(String(buffer: out) == #"{"code":0,"flag":1,"language":"JAVA","opaque":3,"serializeTypeCurrentRPC":"JSON","version":407}"#)
+    }
+
+    @Test(arguments: [SerializeType.json, .rocketmq])
+    func roundTripKeepsEveryField(type: SerializeType) throws {
+        var body = ByteBuffer()
+        body.writeString("hello\u{1}world")
+        let command = RemotingCommand(code: 310, opaque: 77, flag: 2, remark: "ré\"mark",
+                                      extFields: ["a": "TopicTest", "b": "{\"x\":1}", "k": "\u{1}\u{2}"], body: body,
+                                      serializeType: type)
+        var out = ByteBuffer()
+        RemotingFrameEncoder.write(command, into: &out)
+        let decoded = try #require(try RemotingFrameDecoder().decodeFrame(&out))
+        #expect(decoded.code == 310)
+        #expect(decoded.opaque == 77)
+        #expect(decoded.isOneway)
+        #expect(decoded.remark == "ré\"mark")
+        #expect(decoded.extFields == command.extFields)
+        #expect(decoded.body.map { String(buffer: $0) } == "hello\u{1}world")
+        #expect(decoded.serializeType == type)
+        #expect(out.readableBytes == 0)
+    }
+
+    /// What the C client 1.2.3 sends: numbers where Java writes strings, a trailing newline, extra keys.
+    @Test func cClientHeaderValuesBecomeStrings() throws {
+        let json = #"{"code":310,"extFields":{"AccessKey":"","OnsChannel":"ALIYUN","Signature":"x","a":"G","b":"T","e":3,"f":0,"g":"1700000000000","m":"0","unitMode":false},"flag":0,"language":"CPP","opaque":5,"remark":"","version":63}"# + "\n"
+        var frame = ByteBuffer()
+        frame.writeInteger(Int32(4 + json.utf8.count))
+        frame.writeInteger(UInt32(json.utf8.count))
+        frame.writeString(json)
+        let decoded = try #require(try RemotingFrameDecoder().decodeFrame(&frame))
+        #expect(decoded.extFields["e"] == "3")
+        #expect(decoded.extFields["g"] == "1700000000000")
+        #expect(decoded.extFields["unitMode"] == "false")
+        #expect(decoded.language.name == "CPP")
+        #expect(decoded.version == 63)
+    }
+
+    @Test func decoderSplitsFramesFedByteByByteAndInBatches() throws {
+        let commands = (0..<5).map { index -> RemotingCommand in
+            var body = ByteBuffer()
+            body.writeRepeatingByte(UInt8(index), count: index * 10)
+            return RemotingCommand(code: Int32(index), opaque: Int32(index), extFields: ["i": "\(index)"], body: index == 0 ? nil : body,
+                                   serializeType: index % 2 == 0 ? .json : .rocketmq)
+        }
+        var stream = ByteBuffer()
+        for command in commands { RemotingFrameEncoder.write(command, into: &stream) }
+        for chunk in [1, 7, stream.readableBytes] {
+            let channel = EmbeddedChannel(handler: ByteToMessageHandler(RemotingFrameDecoder()))
+            var input = stream
+            while input.readableBytes > 0 {
+                let slice = input.readSlice(length: min(chunk, input.readableBytes))!
+                try channel.writeInbound(slice)
+            }
+            for index in 0..<5 {
+                let command = try #require(try channel.readInbound(as: RemotingCommand.self))
+                #expect(command.opaque == Int32(index))
+                #expect(command.extFields["i"] == "\(index)")
+                #expect((command.body?.readableBytes ?? 0) == index * 10)
+            }
+            #expect(try channel.finish().isClean)
+        }
+    }
+
+    @Test(arguments: [
+        ("oversized length", "7fffffff 00000002 7b7d"),
+        ("length below the header word", "00000002 0000"),
+        ("header past the frame", "00000008 000000ff 7b7d7b7d"),
+        ("not JSON", "00000008 00000004 6e6f6e65"),
+        ("unknown serialize type", "00000006 05000002 7b7d"),
+        ("JSON without code", "00000010 0000000c 7b226f706171756522 3a317d"),
+        ("binary ext length out of bounds", "0000001d 01000019 0000 00 0001 00000001 00000000 00000000 7fffffff 00000000"),
+    ])
+    func badFramesAreRejectedWithAReason(name: String, hex: String) throws {
+        var buffer = ByteBuffer(bytes: bytes(hex))
+        do {
+            _ = try RemotingFrameDecoder().decodeFrame(&buffer)
+            Issue.record("\(name) was accepted")
+        } catch {
+            #expect(!error.reason.isEmpty)
+        }
+    }
+
+    @Test func truncatedFrameWaitsForMoreBytes() throws {
+        var out = ByteBuffer()
+        RemotingFrameEncoder.write(RemotingCommand(code: 1, opaque: 1), into: &out)
+        var partial = out.getSlice(at: 0, length: out.readableBytes - 1)!
+        #expect(try RemotingFrameDecoder().decodeFrame(&partial) == nil)
+        #expect(partial.readableBytes == out.readableBytes - 1, "nothing consumed")
+    }
+
+    @Test func decoderPassesNIOsVerifier() throws {
+        var first = ByteBuffer()
+        RemotingFrameEncoder.write(RemotingCommand(code: 10, opaque: 1, extFields: ["x": "y"]), into: &first)
+        var second = ByteBuffer()
+        RemotingFrameEncoder.write(RemotingCommand(code: 11, opaque: 2, serializeType: .rocketmq), into: &second)
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            inputOutputPairs: [(first, [CommandSummary(code: 10, opaque: 1)]), (second, [CommandSummary(code: 11, opaque: 2)])],
+            decoderFactory: { SummaryDecoder() })
+    }
+}
+
+/// The verifier needs Equatable output.
+struct CommandSummary: Equatable {
+    var code: Int32
+    var opaque: Int32
+}
+
+struct SummaryDecoder: ByteToMessageDecoder {
+    typealias InboundOut = CommandSummary
+    var inner = RemotingFrameDecoder()
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let command = try inner.decodeFrame(&buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(CommandSummary(code: command.code, opaque: command.opaque)))
+        return .continue
+    }
+}
