@@ -1,0 +1,166 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Why a remote call failed.
+public enum RemotingError: Error, CustomStringConvertible, Sendable {
+    case connectFailed(address: String, reason: String)
+    case timeout(address: String, code: Int32, millis: Int64)
+    case connectionClosed(address: String)
+    case badAddress(String)
+
+    public var description: String {
+        switch self {
+        case .connectFailed(let address, let reason): "cannot connect to \(address): \(reason)"
+        case .timeout(let address, let code, let millis): "request \(code) to \(address) timed out after \(millis) ms"
+        case .connectionClosed(let address): "connection to \(address) closed before the response"
+        case .badAddress(let address): "bad address \(address): expected host:port"
+        }
+    }
+}
+
+/// A remoting client: one connection per address, requests multiplexed on it and matched to responses by
+/// opaque (responses may come in any order), a timeout per request, one-way sends.
+public final class RemotingClient: Sendable {
+    let group: EventLoopGroup
+    private let connections = Mutex<[String: EventLoopFuture<Channel>]>([:])
+    private let nextOpaque = Atomic<Int32>(1)
+    /// Requests the server sends on our connection (NOTIFY_CONSUMER_IDS_CHANGED...): code, fields, body.
+    let onServerRequest: @Sendable (RemotingCommand, Channel) -> Void
+
+    public init(group: EventLoopGroup, onServerRequest: @escaping @Sendable (RemotingCommand, Channel) -> Void = { _, _ in }) {
+        self.group = group
+        self.onServerRequest = onServerRequest
+    }
+
+    /// Sends `request` to `address` and waits for its response.
+    public func invoke(_ address: String, _ request: RemotingCommand, timeoutMillis: Int64 = 3_000) async throws -> RemotingCommand {
+        var request = request
+        request.opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
+        let channel = try await connection(to: address)
+        let promise = channel.eventLoop.makePromise(of: RemotingCommand.self)
+        let handler = try await channel.pipeline.handler(type: ClientHandler.self).get()
+        let sending = request
+        channel.eventLoop.execute {
+            handler.register(opaque: sending.opaque, promise: promise, timeout: .milliseconds(timeoutMillis),
+                             failure: .timeout(address: address, code: sending.code, millis: timeoutMillis))
+            channel.writeAndFlush(sending).whenFailure { error in
+                handler.fail(opaque: sending.opaque, with: RemotingError.connectionClosed(address: address))
+            }
+        }
+        return try await promise.futureResult.get()
+    }
+
+    /// Sends `request` without waiting for (or wanting) a response.
+    public func invokeOneway(_ address: String, _ request: RemotingCommand) async throws {
+        var request = request
+        request.opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
+        request.flag |= RemotingCommand.onewayFlag
+        let channel = try await connection(to: address)
+        try await channel.writeAndFlush(request)
+    }
+
+    /// Closes every connection.
+    public func close() async {
+        let all = connections.withLock { connections -> [EventLoopFuture<Channel>] in
+            defer { connections.removeAll() }
+            return Array(connections.values)
+        }
+        for future in all { try? await future.get().close() }
+    }
+
+    private func connection(to address: String) async throws -> Channel {
+        let future: EventLoopFuture<Channel> = try connections.withLock { connections in
+            if let existing = connections[address] { return existing }
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+                throw RemotingError.badAddress(address)
+            }
+            let host = String(address[..<colon])
+            let onServerRequest = onServerRequest
+            let connecting = ClientBootstrap(group: group)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.seconds(3))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            ByteToMessageHandler(RemotingFrameDecoder()),
+                            MessageToByteHandler(RemotingFrameEncoder()),
+                            ClientHandler(address: address, onServerRequest: onServerRequest),
+                        ])
+                    }
+                }
+                .connect(host: host, port: port)
+            connections[address] = connecting
+            return connecting
+        }
+        do {
+            let channel = try await future.get()
+            channel.closeFuture.whenComplete { [weak self] _ in self?.forget(address, future) }
+            return channel
+        } catch {
+            forget(address, future)
+            throw RemotingError.connectFailed(address: address, reason: "\(error)")
+        }
+    }
+
+    private func forget(_ address: String, _ future: EventLoopFuture<Channel>) {
+        connections.withLock { connections in
+            if connections[address] === future { connections[address] = nil }
+        }
+    }
+}
+
+/// Matches responses to waiting requests on one connection (event-loop confined).
+final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = RemotingCommand
+    let address: String
+    let onServerRequest: @Sendable (RemotingCommand, Channel) -> Void
+    private var pending: [Int32: (promise: EventLoopPromise<RemotingCommand>, timeout: Scheduled<Void>)] = [:]
+    private var channel: Channel?
+
+    init(address: String, onServerRequest: @escaping @Sendable (RemotingCommand, Channel) -> Void) {
+        self.address = address
+        self.onServerRequest = onServerRequest
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { channel = context.channel }
+
+    func register(opaque: Int32, promise: EventLoopPromise<RemotingCommand>, timeout: TimeAmount, failure: RemotingError) {
+        guard let channel else { return promise.fail(RemotingError.connectionClosed(address: address)) }
+        let scheduled = channel.eventLoop.scheduleTask(in: timeout) { [weak self] () -> Void in
+            self?.fail(opaque: opaque, with: failure)
+        }
+        pending[opaque] = (promise, scheduled)
+    }
+
+    func fail(opaque: Int32, with error: Error) {
+        guard let entry = pending.removeValue(forKey: opaque) else { return }
+        entry.timeout.cancel()
+        entry.promise.fail(error)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let command = unwrapInboundIn(data)
+        guard command.isResponse else {
+            onServerRequest(command, context.channel)
+            return
+        }
+        guard let entry = pending.removeValue(forKey: command.opaque) else { return }  // late (timed out) or one-way
+        entry.timeout.cancel()
+        entry.promise.succeed(command)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let failed = pending
+        pending.removeAll()
+        for (_, entry) in failed {
+            entry.timeout.cancel()
+            entry.promise.fail(RemotingError.connectionClosed(address: address))
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}

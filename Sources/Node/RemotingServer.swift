@@ -1,0 +1,97 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// RocketMQ's system response codes used by the remoting layer itself.
+public enum RemotingSysResponseCode {
+    public static let success: Int32 = 0
+    public static let systemError: Int32 = 1
+    public static let systemBusy: Int32 = 2
+    public static let requestCodeNotSupported: Int32 = 3
+}
+
+/// Where a request came from, for the processor (and for requests the server sends back on the same
+/// connection, such as NOTIFY_CONSUMER_IDS_CHANGED).
+public struct RequestContext: Sendable {
+    public let channel: Channel
+    public var eventLoop: EventLoop { channel.eventLoop }
+    public var remoteAddress: String { channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?" }
+}
+
+/// Answers requests. A response may come later (a held long-polling pull): the connection keeps serving
+/// other requests meanwhile. Return nil for no response (one-way requests).
+public protocol RemotingProcessor: Sendable {
+    func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?>
+}
+
+/// A TCP server speaking the remoting protocol: one pipeline per connection (frame decoder, encoder,
+/// dispatch to the processor). A connection that sends a bad frame is logged and closed; others go on.
+public final class RemotingServer<Processor: RemotingProcessor>: Sendable {
+    public let channel: Channel
+    let group: EventLoopGroup
+
+    /// Binds `host:port` (port 0 picks a free one; see `port`).
+    public init(host: String = "127.0.0.1", port: Int, group: EventLoopGroup, processor: Processor,
+                maxFrameBytes: Int = RemotingFrameDecoder.defaultMaxFrameBytes,
+                log: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        self.group = group
+        channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(RemotingFrameDecoder(maxFrameBytes: maxFrameBytes)),
+                        MessageToByteHandler(RemotingFrameEncoder()),
+                        ServerHandler(processor: processor, log: log),
+                    ])
+                }
+            }
+            .bind(host: host, port: port).get()
+    }
+
+    public var port: Int { channel.localAddress?.port ?? 0 }
+
+    public func close() async throws {
+        try await channel.close()
+    }
+}
+
+final class ServerHandler<Processor: RemotingProcessor>: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = RemotingCommand
+    typealias OutboundOut = RemotingCommand
+    let processor: Processor
+    let log: @Sendable (String) -> Void
+
+    init(processor: Processor, log: @escaping @Sendable (String) -> Void) {
+        self.processor = processor
+        self.log = log
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let request = unwrapInboundIn(data)
+        if request.isResponse { return }  // answers to requests this side sent one-way
+        let channel = context.channel
+        let future = processor.process(request, context: RequestContext(channel: channel))
+        future.whenComplete { result in
+            let response: RemotingCommand?
+            switch result {
+            case .success(let answer): response = answer
+            case .failure(let error):
+                response = .response(to: request, code: RemotingSysResponseCode.systemError, remark: "\(error)")
+            }
+            // C's one-way requests arrive without the one-way flag; answering them is harmless.
+            guard var response, !request.isOneway else { return }
+            response.opaque = request.opaque
+            response.flag |= RemotingCommand.responseFlag
+            response.serializeType = request.serializeType
+            channel.writeAndFlush(response, promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        log("remoting: closing \(context.remoteAddress.map { "\($0)" } ?? "?"): \(error)")
+        context.close(promise: nil)
+    }
+}

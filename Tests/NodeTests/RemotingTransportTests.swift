@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import NIOPosix
+import Node
+import Testing
+
+/// Echoes code 1 at once; holds code 2 for `hold` ms (a long poll); answers 3 for anything else.
+struct TestProcessor: RemotingProcessor {
+    func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
+        switch request.code {
+        case 1:
+            return context.eventLoop.makeSucceededFuture(.response(to: request, code: 0, extFields: request.extFields, body: request.body))
+        case 2:
+            let millis = Int64(request.extFields["hold"] ?? "0") ?? 0
+            return context.eventLoop.scheduleTask(in: .milliseconds(millis)) {
+                RemotingCommand.response(to: request, code: 0, extFields: ["held": "\(millis)"])
+            }.futureResult
+        default:
+            return context.eventLoop.makeSucceededFuture(.response(
+                to: request, code: RemotingSysResponseCode.requestCodeNotSupported, remark: " request type \(request.code) not supported"))
+        }
+    }
+}
+
+/// Real sockets on 127.0.0.1: multiplexing by opaque, held requests, timeouts, bad input.
+@Suite(.serialized) struct RemotingTransportTests {
+    func withServer(_ body: (String, RemotingClient) async throws -> Void) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let server = try await RemotingServer(port: 0, group: group, processor: TestProcessor())
+        let client = RemotingClient(group: group)
+        do {
+            try await body("127.0.0.1:\(server.port)", client)
+        } catch {
+            Issue.record("\(error)")
+        }
+        await client.close()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func heldRequestDoesNotBlockOthersOnTheSameConnection() async throws {
+        try await withServer { address, client in
+            async let held = client.invoke(address, RemotingCommand(code: 2, opaque: 0, extFields: ["hold": "500"]))
+            try await Task.sleep(for: .milliseconds(50))
+            let began = ContinuousClock.now
+            for index in 0..<20 {
+                let answer = try await client.invoke(address, RemotingCommand(code: 1, opaque: 0, extFields: ["i": "\(index)"]))
+                #expect(answer.extFields["i"] == "\(index)")
+            }
+            #expect(ContinuousClock.now - began < .milliseconds(400), "echoes waited behind the held request")
+            #expect(try await held.extFields["held"] == "500")
+        }
+    }
+
+    @Test func manyConcurrentRequestsAreMatchedByOpaque() async throws {
+        try await withServer { address, client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        let hold = index % 3 == 0 ? "\(index % 50)" : nil
+                        let request = hold.map { RemotingCommand(code: 2, opaque: 0, extFields: ["hold": $0]) }
+                            ?? RemotingCommand(code: 1, opaque: 0, extFields: ["i": "\(index)"])
+                        let answer = try await client.invoke(address, request)
+                        if let hold { #expect(answer.extFields["held"] == hold) } else { #expect(answer.extFields["i"] == "\(index)") }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test func unknownCodeIsAnsweredNotSupported() async throws {
+        try await withServer { address, client in
+            let answer = try await client.invoke(address, RemotingCommand(code: 9999, opaque: 0))
+            #expect(answer.code == RemotingSysResponseCode.requestCodeNotSupported)
+            #expect(answer.remark?.contains("9999") == true)
+        }
+    }
+
+    @Test func timeoutFailsTheCallAndALateResponseIsDropped() async throws {
+        try await withServer { address, client in
+            do {
+                _ = try await client.invoke(address, RemotingCommand(code: 2, opaque: 0, extFields: ["hold": "400"]), timeoutMillis: 100)
+                Issue.record("no timeout")
+            } catch let error as RemotingError {
+                guard case .timeout = error else { throw error }
+            }
+            try await Task.sleep(for: .milliseconds(400))
+            let answer = try await client.invoke(address, RemotingCommand(code: 1, opaque: 0, extFields: ["after": "late"]))
+            #expect(answer.extFields["after"] == "late")
+        }
+    }
+
+    @Test func garbageClosesOnlyThatConnection() async throws {
+        try await withServer { address, client in
+            let port = UInt16(address.split(separator: ":")[1])!
+            for garbage: [UInt8] in [[0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3], [0, 0, 0, 8, 0, 0, 0, 4] + Array("nope".utf8)] {
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var target = sockaddr_in()
+                target.sin_family = sa_family_t(AF_INET)
+                target.sin_port = port.bigEndian
+                target.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let connected = withUnsafePointer(to: &target) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                #expect(connected == 0)
+                _ = garbage.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                var timeout = timeval(tv_sec: 2, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                var byte: UInt8 = 0
+                #expect(read(fd, &byte, 1) == 0, "the server closes a connection that sent garbage")
+                close(fd)
+            }
+            let answer = try await client.invoke(address, RemotingCommand(code: 1, opaque: 0, extFields: ["still": "up"]))
+            #expect(answer.extFields["still"] == "up")
+        }
+    }
+
+    @Test func connectionRefusedIsAClearError() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = RemotingClient(group: group)
+        do {
+            _ = try await client.invoke("127.0.0.1:1", RemotingCommand(code: 1, opaque: 0))
+            Issue.record("connected to port 1")
+        } catch {
+            #expect("\(error)".contains("cannot connect to 127.0.0.1:1"))
+        }
+        await client.close()
+        try await group.shutdownGracefully()
+    }
+}
