@@ -16,7 +16,7 @@ run: setup
 # Every test: unit, codec, flush, recovery, SIGKILL crash loop, disk full, retention.
 test: setup
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 # The README's figure table: every io x flush combination at 128 B and 1 KiB, medians of 3 runs.
 bench-table: setup
