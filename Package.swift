@@ -50,7 +50,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
-        .executableTarget(name: "mqnamesrv", dependencies: ["Node"]),
+        .executableTarget(
+            name: "mqnamesrv",
+            dependencies: [
+                "Node", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(name: "mqbroker", dependencies: ["Node"]),
         .executableTarget(name: "mqadmin", dependencies: ["Node"]),
 
@@ -61,8 +66,9 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node",
+                "Node", "TestSupport", "CommitLog", "IndexFile",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),

@@ -22,6 +22,12 @@ public struct RequestContext: Sendable {
 /// other requests meanwhile. Return nil for no response (one-way requests).
 public protocol RemotingProcessor: Sendable {
     func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?>
+    /// A connection closed (a broker's channel going away drops it from the NameServer at once).
+    func connectionClosed(_ context: RequestContext)
+}
+
+extension RemotingProcessor {
+    public func connectionClosed(_ context: RequestContext) {}
 }
 
 /// A TCP server speaking the remoting protocol: one pipeline per connection (frame decoder, encoder,
@@ -88,6 +94,11 @@ final class ServerHandler<Processor: RemotingProcessor>: ChannelInboundHandler, 
             response.serializeType = request.serializeType
             channel.writeAndFlush(response, promise: nil)
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        processor.connectionClosed(RequestContext(channel: context.channel))
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

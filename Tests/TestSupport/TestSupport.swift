@@ -75,6 +75,24 @@ public final class ChildProcess {
         return lines
     }
 
+    /// SIGTERM, then waits up to `seconds` for the exit; returns its exit status (nil: killed by a
+    /// signal, or still running and then SIGKILLed).
+    public func terminate(seconds: Double = 10) -> Int32? {
+        guard !reaped else { return nil }
+        kill(pid, SIGTERM)
+        let deadline = monotonicNanos() + UInt64(seconds * 1e9)
+        var status: Int32 = 0
+        while monotonicNanos() < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid {
+                reaped = true
+                return status & 0x7F == 0 ? (status >> 8) & 0xFF : nil
+            }
+            usleep(10_000)
+        }
+        killHard()
+        return nil
+    }
+
     /// SIGKILL, then wait until the process is gone (its store lock is released only then).
     public func killHard() {
         guard !reaped else { return }

@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `.properties` file as RocketMQ reads `broker.conf` / `namesrv.properties`: `key=value` (or
+/// `key: value`, `key value`), `#`/`!` comments, surrounding spaces trimmed. Lines keep their numbers
+/// so errors can name them.
+public struct PropertiesFile: Sendable {
+    public struct Entry: Sendable {
+        public var key: String
+        public var value: String
+        public var line: Int
+    }
+    public let path: String
+    public var entries: [Entry] = []
+
+    public struct ConfigError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    public init(path: String, text: String) {
+        self.path = path
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.drop { $0 == " " || $0 == "\t" }.trimmingSuffix(while: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            guard let first = line.first, first != "#", first != "!" else { continue }
+            let separator = line.firstIndex { $0 == "=" || $0 == ":" } ?? line.firstIndex(of: " ")
+            let key = separator.map { String(line[..<$0]) } ?? String(line)
+            let value = separator.map { String(line[line.index(after: $0)...]) } ?? ""
+            entries.append(Entry(key: key.trimmingSuffix(while: { $0 == " " || $0 == "\t" }),
+                                 value: String(value.drop { $0 == " " || $0 == "\t" }), line: index + 1))
+        }
+    }
+
+    public static func load(_ path: String) throws(ConfigError) -> PropertiesFile {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ConfigError(description: "\(path): cannot open (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return PropertiesFile(path: path, text: String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Applies every entry through `apply`, which returns false for an unknown key (warned about) and
+    /// throws a message (with the allowed values) for a bad one; the error then names file, line and key.
+    public func apply(warn: (String) -> Void, _ apply: (String, String) throws(ConfigError) -> Bool) throws(ConfigError) {
+        for entry in entries {
+            do {
+                if try !apply(entry.key, entry.value) { warn("\(path):\(entry.line): unknown key \(entry.key), ignored") }
+            } catch {
+                throw ConfigError(description: "\(path):\(entry.line): \(entry.key) \(error.description)")
+            }
+        }
+    }
+
+    /// Parses an integer value or says what is allowed.
+    public static func integer(_ value: String, in range: ClosedRange<Int64> = Int64.min...Int64.max) throws(ConfigError) -> Int64 {
+        guard let number = Int64(value), range.contains(number) else {
+            throw ConfigError(description: "must be an integer in \(range.lowerBound)...\(range.upperBound), not \"\(value)\"")
+        }
+        return number
+    }
+}
+
+extension StringProtocol {
+    func trimmingSuffix(while predicate: (Character) -> Bool) -> String {
+        var text = String(self)
+        while let last = text.last, predicate(last) { text.removeLast() }
+        return text
+    }
+}
