@@ -1,0 +1,205 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommitLog
+import IndexFile
+import NIOCore
+import Synchronization
+
+/// One consumer group as heartbeats describe it.
+struct ConsumerGroupInfo {
+    var clients: [String: Channel] = [:]
+    var subscriptions: [String: Set<Int32>?] = [:]   // topic -> tag codes (nil: all)
+    var messageModel = 1
+}
+
+/// A pull waiting for messages (long polling).
+struct HeldPull {
+    var request: RemotingCommand
+    var channel: Channel
+    var offset: Int64
+    var promise: EventLoopPromise<RemotingCommand?>
+    var timeout: Scheduled<Void>
+}
+
+/// The broker's state over the MessageStore: topics, consumer offsets, groups, held pulls.
+public final class Broker: @unchecked Sendable {
+    public let config: BrokerConfig
+    public let store: MessageStore
+    let lock = Mutex(())
+    var topics: TopicConfigFile
+    var offsets: ConsumerOffsetFile
+    var groups: [String: ConsumerGroupInfo] = [:]
+    var held: [String: [UInt64: HeldPull]] = [:]
+    var nextHoldID: UInt64 = 0
+    let durability = Mutex<[UInt64: EventLoopPromise<DurabilityStatus>]>([:])
+    let nextToken = Atomic<UInt64>(1)
+    let log: @Sendable (String) -> Void
+    let storeHost: HostAddress
+
+    public init(config: BrokerConfig, log: @escaping @Sendable (String) -> Void) throws {
+        var config = config
+        storeHost = parseHost(config.brokerIP1, port: config.listenPort)
+        config.store.commitLog.storeHost = storeHost
+        self.config = config
+        self.log = log
+        store = try MessageStore(config: config.store, log: log)
+        topics = TopicConfigFile(storePathRootDir: config.store.storePathRootDir, log: log)
+        offsets = ConsumerOffsetFile(storePathRootDir: config.store.storePathRootDir, log: log)
+        if config.autoCreateTopicEnable && topics.topics["TBW102"] == nil {
+            topics.topics["TBW102"] = TopicConfig(topicName: "TBW102", readQueueNums: config.defaultTopicQueueNums,
+                                                  writeQueueNums: config.defaultTopicQueueNums, perm: 7)
+            try topics.persist()
+        }
+        store.onDurable { [weak self] token, status in
+            let promise = self?.durability.withLock { $0.removeValue(forKey: token) }
+            promise?.succeed(status)
+        }
+        store.onMessageArriving { [weak self] topic, queueID, _ in self?.wakeHeldPulls(topic: topic, queueID: queueID) }
+    }
+
+    /// Persists offsets and closes the store.
+    public func close() {
+        lock.withLock { _ in
+            try? offsets.persist()
+            for (_, pulls) in held { for (_, pull) in pulls { pull.timeout.cancel() } }
+        }
+        store.close()
+    }
+
+    func persistOffsets() {
+        lock.withLock { _ in
+            do { try offsets.persist() } catch { log("broker: cannot persist consumerOffset.json: \(error)") }
+        }
+    }
+
+    // MARK: Topics
+
+    func topicConfig(_ name: String) -> TopicConfig? { lock.withLock { _ in topics.topics[name] } }
+
+    /// Creates `name` (auto-create from a template, a retry topic, or an admin request). Returns true
+    /// when it was new (the caller re-registers with the NameServers).
+    @discardableResult
+    func createTopic(_ config: TopicConfig) -> Bool {
+        lock.withLock { _ in
+            guard topics.topics[config.topicName] == nil else { return false }
+            topics.topics[config.topicName] = config
+            do { try topics.persist() } catch { log("broker: cannot persist topics.json: \(error)") }
+            return true
+        }
+    }
+
+    /// RegisterBrokerBody JSON of every topic (and its CRC for the header).
+    func registrationBody() -> String {
+        lock.withLock { _ in
+            let table = topics.topics.keys.sorted().map { name -> String in
+                let t = topics.topics[name]!
+                return "\(jsonString(name)):{\"order\":\(t.order),\"perm\":\(t.perm),\"readQueueNums\":\(t.readQueueNums),\"topicFilterType\":\(jsonString(t.topicFilterType)),\"topicName\":\(jsonString(name)),\"topicSysFlag\":\(t.topicSysFlag),\"writeQueueNums\":\(t.writeQueueNums)}"
+            }
+            return "{\"filterServerList\":[],\"topicConfigSerializeWrapper\":{\"dataVersion\":{\"counter\":\(topics.dataVersion.counter),\"timestamp\":\(topics.dataVersion.timestamp)},\"topicConfigTable\":{\(table.joined(separator: ","))}}}"
+        }
+    }
+
+    // MARK: Consumers
+
+    /// Registers a heartbeat's consumer groups; returns the groups whose membership or subscriptions changed.
+    func heartbeat(clientID: String, channel: Channel, consumers: [(group: String, model: Int, subscriptions: [String: Set<Int32>?])]) -> [String] {
+        lock.withLock { _ in
+            var changed: [String] = []
+            for consumer in consumers {
+                var info = groups[consumer.group] ?? ConsumerGroupInfo()
+                let isNew = info.clients[clientID] == nil || info.subscriptions.keys.sorted() != consumer.subscriptions.keys.sorted()
+                info.clients[clientID] = channel
+                info.messageModel = consumer.model
+                for (topic, codes) in consumer.subscriptions { info.subscriptions[topic] = codes }
+                groups[consumer.group] = info
+                if isNew { changed.append(consumer.group) }
+            }
+            return changed
+        }
+    }
+
+    func unregister(clientID: String, group: String) -> Bool {
+        lock.withLock { _ in groups[group]?.clients.removeValue(forKey: clientID) != nil }
+    }
+
+    /// Removes every client on `channel`; returns the groups that lost one.
+    func channelClosed(_ channel: Channel) -> [String] {
+        lock.withLock { _ in
+            var changed: [String] = []
+            for (name, info) in groups {
+                let remaining = info.clients.filter { $0.value !== channel }
+                if remaining.count != info.clients.count {
+                    groups[name]!.clients = remaining
+                    changed.append(name)
+                }
+            }
+            return changed
+        }
+    }
+
+    func consumerIDs(group: String) -> [String] { lock.withLock { _ in groups[group]?.clients.keys.sorted() ?? [] } }
+    func channels(group: String) -> [Channel] { lock.withLock { _ in groups[group].map { Array($0.clients.values) } ?? [] } }
+    func subscription(group: String, topic: String) -> Set<Int32>?? { lock.withLock { _ in groups[group]?.subscriptions[topic] } }
+
+    // MARK: Offsets
+
+    func committedOffset(group: String, topic: String, queueID: Int32) -> Int64? {
+        lock.withLock { _ in offsets.offsets["\(topic)@\(group)"]?[queueID] }
+    }
+
+    func commitOffset(group: String, topic: String, queueID: Int32, offset: Int64) {
+        lock.withLock { _ in offsets.offsets["\(topic)@\(group)", default: [:]][queueID] = offset }
+    }
+
+    // MARK: Durability and long polling
+
+    /// A token whose durability answer completes `promise` (SYNC_FLUSH puts).
+    func durabilityToken(_ promise: EventLoopPromise<DurabilityStatus>) -> UInt64 {
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
+        durability.withLock { $0[token] = promise }
+        return token
+    }
+
+    func forgetToken(_ token: UInt64) { _ = durability.withLock { $0.removeValue(forKey: token) } }
+
+    /// Answers a held pull again (without suspending); set once by the processor.
+    nonisolated(unsafe) var pullRerun: (@Sendable (RemotingCommand, Channel) -> RemotingCommand)?
+
+    /// Parks a pull until a message arrives for its queue past `offset`, or `millis` pass.
+    func hold(_ pull: (RemotingCommand, Channel, Int64, EventLoopPromise<RemotingCommand?>), key: String, millis: Int64) {
+        let (request, channel, offset, promise) = pull
+        lock.withLock { _ in
+            let id = nextHoldID
+            nextHoldID += 1
+            let timeout = channel.eventLoop.scheduleTask(in: .milliseconds(millis)) { [weak self] () -> Void in
+                guard let self, let pull = self.lock.withLock({ _ in self.held[key]?.removeValue(forKey: id) }) else { return }
+                pull.promise.succeed(self.pullRerun?(pull.request, pull.channel))
+            }
+            held[key, default: [:]][id] = HeldPull(request: request, channel: channel, offset: offset, promise: promise, timeout: timeout)
+        }
+    }
+
+    func wakeHeldPulls(topic: String, queueID: Int32) {
+        let key = "\(topic)@\(queueID)"
+        let maxOffset = store.maxOffset(topic: topic, queueID: queueID)
+        let ready: [HeldPull] = lock.withLock { _ in
+            guard let pulls = held[key] else { return [] }
+            let due = pulls.filter { $0.value.offset < maxOffset }
+            for id in due.keys { held[key]!.removeValue(forKey: id) }
+            return Array(due.values)
+        }
+        guard let rerun = pullRerun else { return }
+        for pull in ready {
+            pull.timeout.cancel()
+            pull.channel.eventLoop.execute { pull.promise.succeed(rerun(pull.request, pull.channel)) }
+        }
+    }
+}
+
+/// `a.b.c.d` and a port as a HostAddress (0.0.0.0 when it does not parse).
+func parseHost(_ text: String, port: Int) -> HostAddress {
+    let parts = text.split(separator: ".").compactMap { UInt8($0) }
+    guard parts.count == 4 else { return HostAddress(ipv4: 0, 0, 0, 0, port: Int32(port)) }
+    return HostAddress(ipv4: parts[0], parts[1], parts[2], parts[3], port: Int32(port))
+}

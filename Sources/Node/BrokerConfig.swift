@@ -1,0 +1,83 @@
+import CommitLog
+import IndexFile
+
+/// `broker.conf`: RocketMQ's keys (and ours for the io path), validated with file:line:key errors.
+public struct BrokerConfig: Sendable {
+    public var brokerClusterName = "DefaultCluster"
+    public var brokerName = "broker-a"
+    public var brokerID: Int64 = 0
+    public var brokerRole = "ASYNC_MASTER"
+    public var brokerIP1 = "127.0.0.1"
+    public var listenPort = 10911
+    public var namesrvAddr: [String] = []
+    public var autoCreateTopicEnable = true
+    public var defaultTopicQueueNums = 8
+    public var maxReconsumeTimes = 16
+    public var registerNameServerPeriodMillis: Int64 = 30_000
+    public var store: MessageStoreConfig
+
+    public init(storePathRootDir: String) {
+        store = MessageStoreConfig(storePathRootDir: storePathRootDir)
+    }
+
+    /// Reads a `broker.conf`. Unknown keys are warned about; a bad value throws naming file, line, key
+    /// and the allowed values.
+    public static func load(_ path: String, warn: (String) -> Void) throws(PropertiesFile.ConfigError) -> BrokerConfig {
+        let file = try PropertiesFile.load(path)
+        var root = "/tmp/rmqstore"
+        for entry in file.entries where entry.key == "storePathRootDir" { root = entry.value }
+        var config = BrokerConfig(storePathRootDir: root)
+        try file.apply(warn: warn) { key, value throws(PropertiesFile.ConfigError) in try config.set(key, value) }
+        return config
+    }
+
+    /// Applies one key; false when the key is unknown.
+    public mutating func set(_ key: String, _ value: String) throws(PropertiesFile.ConfigError) -> Bool {
+        func choice(_ allowed: [String]) throws(PropertiesFile.ConfigError) -> String {
+            guard allowed.contains(value) else {
+                throw PropertiesFile.ConfigError(description: "must be \(allowed.joined(separator: " or ")), not \"\(value)\"")
+            }
+            return value
+        }
+        func boolean() throws(PropertiesFile.ConfigError) -> Bool { try choice(["true", "false"]) == "true" }
+        func integer(_ range: ClosedRange<Int64>) throws(PropertiesFile.ConfigError) -> Int64 { try PropertiesFile.integer(value, in: range) }
+        switch key {
+        case "brokerClusterName": brokerClusterName = value
+        case "brokerName": brokerName = value
+        case "brokerId": brokerID = try integer(0...1024)
+        case "brokerRole": brokerRole = try choice(["ASYNC_MASTER", "SYNC_MASTER", "SLAVE"])
+        case "brokerIP1": brokerIP1 = value
+        case "listenPort": listenPort = Int(try integer(0...65_535))
+        case "namesrvAddr": namesrvAddr = value.split(separator: ";").map { String($0).trimmingSuffix(while: { $0 == " " }) }.filter { !$0.isEmpty }
+        case "autoCreateTopicEnable": autoCreateTopicEnable = try boolean()
+        case "defaultTopicQueueNums": defaultTopicQueueNums = Int(try integer(1...1024))
+        case "maxReconsumeTimes": maxReconsumeTimes = Int(try integer(0...1000))
+        case "storePathRootDir":
+            store.commitLog.storePathRootDir = value
+            if store.commitLog.storePathCommitLog.hasSuffix("/commitlog") { store.commitLog.storePathCommitLog = value + "/commitlog" }
+        case "storePathCommitLog": store.commitLog.storePathCommitLog = value
+        case "flushDiskType": store.commitLog.flushDiskType = FlushDiskType(rawValue: try choice(["ASYNC_FLUSH", "SYNC_FLUSH"]))!
+        case "ioPath": store.commitLog.ioPath = IOPath(rawValue: try choice(["mmap", "io_uring"]))!
+        case "mappedFileSizeCommitLog": store.commitLog.mappedFileSizeCommitLog = Int(try integer(65_536...(1 << 34)))
+        case "mappedFileSizeConsumeQueue": store.mappedFileSizeConsumeQueue = Int(try integer(20...(1 << 30)))
+        case "maxMessageSize": store.commitLog.maxMessageSize = Int(try integer(1...(64 << 20)))
+        case "syncFlushTimeout": store.commitLog.syncFlushTimeoutMillis = Int(try integer(1...600_000))
+        case "flushIntervalCommitLog": store.commitLog.flushIntervalCommitLogMillis = Int(try integer(1...600_000))
+        case "warmMapedFileEnable": store.commitLog.warmMapedFileEnable = try boolean()
+        case "deleteWhen":
+            let hours = value.split(separator: ";").compactMap { Int($0) }
+            guard !hours.isEmpty, hours.allSatisfy({ (0...23).contains($0) }) else {
+                throw PropertiesFile.ConfigError(description: "must be hours 00-23 separated by ';', not \"\(value)\"")
+            }
+            store.commitLog.deleteWhen = hours
+        case "fileReservedTime": store.commitLog.fileReservedTimeHours = Int(try integer(1...100_000))
+        case "diskMaxUsedSpaceRatio": store.commitLog.diskMaxUsedSpaceRatio = Int(try integer(10...95))
+        case "messageIndexEnable": store.messageIndexEnable = try boolean()
+        case "brokerIP2", "haListenPort", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "rocketmqHome",
+             "storePathIndex", "storeCheckpoint", "abortFile", "brokerPermission", "longPollingEnable", "transientStorePoolEnable":
+            return true  // RocketMQ keys with no effect here (yet)
+        default: return false
+        }
+        return true
+    }
+}
