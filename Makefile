@@ -13,10 +13,12 @@ run: setup
 	.build/release/bench store --io mmap --flush async --size 1024 --producers 4 --messages 1000000
 	.build/release/bench store --io io_uring --flush sync --size 1024 --producers 32 --messages 50000
 
-# Every test: unit, codec, flush, recovery, SIGKILL crash loop, disk full, retention.
+# Every test: the Swift suites (codec, flush, recovery, SIGKILL loops, disk full, queues, index,
+# remoting, NameServer), then the official C++ client against real mqnamesrv/mqbroker processes.
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+	./scripts/compat-test.sh
 
 # The README's figure table: every io x flush combination at 128 B and 1 KiB, medians of 3 runs.
 bench-table: setup

@@ -56,7 +56,12 @@ let package = Package(
                 "Node", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "mqbroker", dependencies: ["Node"]),
+        .executableTarget(
+            name: "mqbroker",
+            dependencies: [
+                "Node", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(name: "mqadmin", dependencies: ["Node"]),
 
         // Helpers shared by the test targets: temporary directories, seeded randomness, child processes.

@@ -1,0 +1,218 @@
+"""Compatibility with the official RocketMQ C++ client 1.2.3 (PyPI `rocketmq` 0.4.4), driven from Python
+against real `mqnamesrv` and `mqbroker` processes on 127.0.0.1."""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+from rocketmq.client import Message, Producer, PullConsumer, PushConsumer
+
+BUILD = os.environ.get("BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_line(process, needle, seconds=30):
+    deadline = time.time() + seconds
+    lines = []
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return
+    raise RuntimeError("process did not print %r: %s" % (needle, "".join(lines)))
+
+
+class Cluster:
+    """One NameServer and one broker; restartable broker; everything stopped at the end."""
+
+    def __init__(self, flush="ASYNC_FLUSH"):
+        self.dir = tempfile.mkdtemp(prefix="compat-")
+        self.ns_port, self.broker_port = free_port(), free_port()
+        self.namesrv = "127.0.0.1:%d" % self.ns_port
+        with open(os.path.join(self.dir, "namesrv.properties"), "w") as f:
+            f.write("listenPort=%d\n" % self.ns_port)
+        with open(os.path.join(self.dir, "broker.conf"), "w") as f:
+            f.write("\n".join([
+                "brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=0", "brokerIP1=127.0.0.1",
+                "listenPort=%d" % self.broker_port, "namesrvAddr=%s" % self.namesrv,
+                "storePathRootDir=%s/store" % self.dir, "mappedFileSizeCommitLog=67108864",
+                "flushDiskType=%s" % flush, ""]))
+        self.ns = self._start([os.path.join(BUILD, "mqnamesrv"), "-c", os.path.join(self.dir, "namesrv.properties")],
+                              "boot success")
+        self.broker = None
+        self.start_broker()
+
+    def _start(self, argv, ready):
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_for_line(process, ready)
+        return process
+
+    def start_broker(self):
+        self.broker = self._start([os.path.join(BUILD, "mqbroker"), "-c", os.path.join(self.dir, "broker.conf")],
+                                  "boot success")
+
+    def stop_broker(self):
+        self.broker.send_signal(signal.SIGTERM)
+        assert self.broker.wait(timeout=30) == 0, "SIGTERM stops the broker with exit 0"
+
+    def close(self):
+        for process in (self.broker, self.ns):
+            if process and process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        subprocess.call(["rm", "-rf", self.dir])
+
+
+@pytest.fixture
+def cluster():
+    c = Cluster()
+    yield c
+    c.close()
+
+
+def producer(cluster, group="PG_COMPAT"):
+    p = Producer(group)
+    p.set_namesrv_addr(cluster.namesrv)
+    p.start()
+    return p
+
+
+def message(topic, body, tag="TagA", keys="", props=None):
+    m = Message(topic)
+    m.set_body(body)
+    m.set_tags(tag)
+    if keys:
+        m.set_keys(keys)
+    for k, v in (props or {}).items():
+        m.set_property(k, v)
+    return m
+
+
+class Received:
+    """A consumed message copied out of the client's memory (it is freed after the callback or pull)."""
+
+    def __init__(self, msg):
+        self.body, self.tags, self.keys, self.id = msg.body, msg.tags, msg.keys, msg.id
+        self.color = msg.get_property("color")
+
+    def get_property(self, name):
+        assert name == "color"
+        return self.color
+
+
+def pull_all(cluster, topic, group, expected, seconds=30):
+    c = PullConsumer(group)
+    c.set_namesrv_addr(cluster.namesrv)
+    c.start()
+    got = []
+    deadline = time.time() + seconds
+    try:
+        while len(got) < expected and time.time() < deadline:
+            got.extend(Received(m) for m in c.pull(topic))
+            if len(got) < expected:
+                time.sleep(0.2)
+    finally:
+        c.shutdown()
+    return got
+
+
+def push_collect(cluster, topic, group, expected, seconds=30, fail_first=0):
+    got, attempts = [], {}
+    def callback(msg):
+        body = bytes(msg.body)
+        attempts[body] = attempts.get(body, 0) + 1
+        if attempts[body] <= fail_first:
+            raise RuntimeError("fail on purpose: redeliver later")
+        got.append(Received(msg))
+    c = PushConsumer(group)
+    c.set_namesrv_addr(cluster.namesrv)
+    c.subscribe(topic, callback)
+    c.start()
+    deadline = time.time() + seconds
+    while len({m.body for m in got}) < expected and time.time() < deadline:
+        time.sleep(0.2)
+    return c, got
+
+
+def test_send_sync_then_pull_keeps_body_keys_tags_and_properties(cluster):
+    p = producer(cluster)
+    sent = {}
+    for i in range(20):
+        body = ("pull-%d" % i).encode()
+        result = p.send_sync(message("TopicPull", body, tag="Tag%d" % (i % 2), keys="k%d" % i, props={"color": "c%d" % i}))
+        assert result.status == 0
+        assert result.msg_id
+        sent[body] = i
+    p.shutdown()
+    got = pull_all(cluster, "TopicPull", "CG_PULL", 20)
+    assert sorted(m.body for m in got) == sorted(sent)
+    for m in got:
+        i = sent[m.body]
+        assert m.tags == ("Tag%d" % (i % 2)).encode()
+        assert m.keys == ("k%d" % i).encode()
+        assert m.get_property("color") == ("c%d" % i).encode()
+
+
+def test_push_consumer_clustering_gets_sync_oneway_and_orderly_sends(cluster):
+    p = producer(cluster)
+    bodies = set()
+    for i in range(10):
+        body = ("push-%d" % i).encode()
+        assert p.send_sync(message("TopicPush", body)).status == 0
+        bodies.add(body)
+    p.send_oneway(message("TopicPush", b"oneway"))
+    bodies.add(b"oneway")
+    assert p.send_orderly(message("TopicPush", b"orderly"), 1).status == 0
+    bodies.add(b"orderly")
+    p.shutdown()
+    consumer, got = push_collect(cluster, "TopicPush", "CG_PUSH", len(bodies))
+    consumer.shutdown()
+    assert {m.body for m in got} == bodies
+
+
+def test_offsets_survive_a_broker_restart(cluster):
+    p = producer(cluster)
+    for i in range(10):
+        assert p.send_sync(message("TopicOffsets", ("old-%d" % i).encode())).status == 0
+    consumer, got = push_collect(cluster, "TopicOffsets", "CG_OFFSETS", 10)
+    time.sleep(6)  # the client commits offsets every 5 s
+    consumer.shutdown()
+    p.shutdown()
+    assert len({m.body for m in got}) == 10
+    cluster.stop_broker()
+    cluster.start_broker()
+    p = producer(cluster, "PG_AFTER")
+    for i in range(5):
+        assert p.send_sync(message("TopicOffsets", ("new-%d" % i).encode())).status == 0
+    p.shutdown()
+    consumer, got = push_collect(cluster, "TopicOffsets", "CG_OFFSETS", 5, seconds=40)
+    time.sleep(2)
+    consumer.shutdown()
+    assert {m.body for m in got} == {("new-%d" % i).encode() for i in range(5)}, "old messages were delivered again"
+
+
+def test_garbage_on_both_ports_leaves_them_serving(cluster):
+    for port in (cluster.ns_port, cluster.broker_port):
+        for garbage in (b"\xff\xff\xff\xff\x01\x02", b"\x00\x00\x00\x08\x00\x00\x00\x04nope", b"\x00\x00"):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(garbage)
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(5)
+                try:
+                    s.recv(1)
+                except OSError:
+                    pass
+    p = producer(cluster)
+    assert p.send_sync(message("TopicAfterGarbage", b"still serving")).status == 0
+    p.shutdown()
+    assert [m.body for m in pull_all(cluster, "TopicAfterGarbage", "CG_GARBAGE", 1)] == [b"still serving"]
