@@ -148,6 +148,11 @@ public final class MessageStore: @unchecked Sendable {
 
     // MARK: Queries
 
+    /// The consume-queue unit at `offset` of a queue (the schedule service reads delivery times).
+    public func unit(topic: String, queueID: Int32, offset: Int64) -> ConsumeQueueUnit? {
+        state.queue(topic: topic, queueID: queueID)?.unit(at: offset)
+    }
+
     public func maxOffset(topic: String, queueID: Int32) -> Int64 { state.queue(topic: topic, queueID: queueID)?.maxOffset ?? 0 }
     public func minOffset(topic: String, queueID: Int32) -> Int64 { state.queue(topic: topic, queueID: queueID)?.minOffset ?? 0 }
 

@@ -18,6 +18,22 @@ public struct MessageStoreConfig: Sendable {
     public var maxFilterMessageSize: Int = 16_000
     /// Most offsets a query by key returns.
     public var maxMsgsNumBatch: Int = 64
+    /// Delay of each level, 1-based (`messageDelayLevel`: "1s 5s 10s 30s 1m 2m ... 2h").
+    public var messageDelayLevelMillis: [Int64] = MessageStoreConfig.parseDelayLevels("1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h")!
+
+    /// The topic delayed messages wait in, one queue per level (queue id = level - 1).
+    public static let scheduleTopic = "SCHEDULE_TOPIC_XXXX"
+
+    /// Parses RocketMQ's `messageDelayLevel` ("1s 5s 1m 2h ..."), nil when malformed.
+    public static func parseDelayLevels(_ text: String) -> [Int64]? {
+        let units: [Character: Int64] = ["s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000]
+        var levels: [Int64] = []
+        for word in text.split(separator: " ") {
+            guard let unit = word.last.flatMap({ units[$0] }), let count = Int64(word.dropLast()), count >= 0 else { return nil }
+            levels.append(count * unit)
+        }
+        return levels.isEmpty ? nil : levels
+    }
 
     public init(storePathRootDir: String) {
         commitLog = CommitLogSettings(storePathRootDir: storePathRootDir)

@@ -36,6 +36,7 @@ public final class Broker: @unchecked Sendable {
     let nextToken = Atomic<UInt64>(1)
     let log: @Sendable (String) -> Void
     let storeHost: HostAddress
+    let schedule: ScheduleService
 
     public init(config: BrokerConfig, log: @escaping @Sendable (String) -> Void) throws {
         var config = config
@@ -44,6 +45,7 @@ public final class Broker: @unchecked Sendable {
         self.config = config
         self.log = log
         store = try MessageStore(config: config.store, log: log)
+        schedule = ScheduleService(store: store, log: log)
         topics = TopicConfigFile(storePathRootDir: config.store.storePathRootDir, log: log)
         offsets = ConsumerOffsetFile(storePathRootDir: config.store.storePathRootDir, log: log)
         if config.autoCreateTopicEnable && topics.topics["TBW102"] == nil {
@@ -60,6 +62,7 @@ public final class Broker: @unchecked Sendable {
 
     /// Persists offsets and closes the store.
     public func close() {
+        schedule.stop()
         lock.withLock { _ in
             try? offsets.persist()
             for (_, pulls) in held { for (_, pull) in pulls { pull.timeout.cancel() } }

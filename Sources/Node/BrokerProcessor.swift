@@ -16,6 +16,7 @@ extension RequestCode {
     public static let viewMessageByID: Int32 = 33
     public static let unregisterClient: Int32 = 35
     public static let getConsumerListByGroup: Int32 = 38
+    public static let consumerSendMsgBack: Int32 = 36
     public static let notifyConsumerIdsChanged: Int32 = 40
     public static let sendMessageV2: Int32 = 310
     public static let sendBatchMessage: Int32 = 320
@@ -96,6 +97,8 @@ public struct BrokerProcessor: RemotingProcessor {
                 let timestamp = f["timestamp"].flatMap { Int64($0) } ?? 0
                 return ok(["offset": "\(broker.store.offset(forTimestamp: timestamp, topic: topic, queueID: queue))"])
             }
+        case RequestCode.consumerSendMsgBack:
+            return sendBack(request, context: context)
         case RequestCode.viewMessageByID:
             guard let offset = f["offset"].flatMap({ UInt64($0) }),
                   let record = try? broker.store.lookMessage(physicalOffset: offset) else { return fail(ResponseCode.systemError, "no message at offset \(f["offset"] ?? "?")") }
@@ -151,9 +154,15 @@ public struct BrokerProcessor: RemotingProcessor {
             return fail(ResponseCode.systemError, "request queueId[\(queueID)] is illegal, topic: \(topic) writeQueueNums: \(config.writeQueueNums)")
         }
         let batch = request.code == RequestCode.sendBatchMessage || ["true", "1"].contains(field("batch", "m") ?? "")
-        let properties = Array((field("properties", "i") ?? "").utf8)
+        var properties = Array((field("properties", "i") ?? "").utf8)
         let bornHost = context.channel.remoteAddress.map { parseHost($0.ipAddress ?? "", port: $0.port ?? 0) } ?? .loopback
-        let header = SendHeader(topic: Array(topic.utf8), queueID: queueID, sysFlag: Int32(field("sysFlag", "f") ?? "0") ?? 0,
+        var storeTopic = topic
+        var storeQueue = queueID
+        if let level = delayLevel(properties) {
+            guard !batch else { return fail(ResponseCode.messageIllegal, "batch messages cannot be delayed") }
+            (storeTopic, storeQueue, properties) = scheduled(properties, topic: topic, queueID: queueID, level: level)
+        }
+        let header = SendHeader(topic: Array(storeTopic.utf8), queueID: storeQueue, sysFlag: Int32(field("sysFlag", "f") ?? "0") ?? 0,
                                 bornTimestamp: Int64(field("bornTimestamp", "g") ?? "0") ?? 0, flag: Int32(field("flag", "h") ?? "0") ?? 0,
                                 reconsumeTimes: Int32(field("reconsumeTimes", "j") ?? "0") ?? 0, bornHost: bornHost)
         var body = request.body ?? ByteBuffer()
@@ -271,6 +280,76 @@ public struct BrokerProcessor: RemotingProcessor {
         case .diskFull, .storeClosed, .flushFailed, .waitersFull: ResponseCode.serviceNotAvailable
         default: ResponseCode.systemError
         }
+    }
+
+    // MARK: Delay and retry
+
+    /// The DELAY level of a properties string, when it asks for one.
+    func delayLevel(_ properties: [UInt8]) -> Int? {
+        guard properties.count > 6, let level = MessageProperties(properties)["DELAY"].flatMap({ Int($0) }), level > 0 else { return nil }
+        return min(level, broker.schedule.levels)
+    }
+
+    /// Where a delayed message waits: the schedule topic's queue for its level, with its real
+    /// destination in REAL_TOPIC/REAL_QID.
+    func scheduled(_ properties: [UInt8], topic: String, queueID: Int32, level: Int) -> (String, Int32, [UInt8]) {
+        var parsed = MessageProperties(properties)
+        parsed["DELAY"] = "\(level)"
+        parsed["REAL_TOPIC"] = topic
+        parsed["REAL_QID"] = "\(queueID)"
+        let levels = broker.schedule.levels
+        if broker.createTopic(TopicConfig(topicName: MessageStoreConfig.scheduleTopic, readQueueNums: levels, writeQueueNums: levels, perm: 6)) {
+            topicsChanged()
+        }
+        return (MessageStoreConfig.scheduleTopic, Int32(level - 1), parsed.bytes)
+    }
+
+    /// CONSUMER_SEND_MSG_BACK: a message the consumer failed goes to `%RETRY%<group>` after a growing
+    /// delay (level 3 + reconsumeTimes, or the one asked for), or to `%DLQ%<group>` once it was
+    /// retried `maxReconsumeTimes` times.
+    func sendBack(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
+        let f = request.extFields
+        func answer(_ code: Int32, _ remark: String? = nil) -> EventLoopFuture<RemotingCommand?> {
+            context.eventLoop.makeSucceededFuture(.response(to: request, code: code, remark: remark))
+        }
+        guard let offset = f["offset"].flatMap({ UInt64($0) }), let group = f["group"], !group.isEmpty else {
+            return answer(ResponseCode.systemError, "CONSUMER_SEND_MSG_BACK needs offset and group")
+        }
+        guard let record = try? broker.store.lookMessage(physicalOffset: offset) else {
+            return answer(ResponseCode.systemError, "look message by offset failed, \(offset)")
+        }
+        let header = record.header
+        var properties = MessageProperties(record.properties)
+        if properties["RETRY_TOPIC"] == nil { properties["RETRY_TOPIC"] = record.topicString }
+        if properties["ORIGIN_MESSAGE_ID"] == nil {
+            properties["ORIGIN_MESSAGE_ID"] = properties["UNIQ_KEY"] ?? MessageID(storeHost: header.storeHost, physicalOffset: offset).hexString
+        }
+        properties["DELAY"] = nil
+        let maxTimes = f["maxReconsumeTimes"].flatMap { Int32($0) } ?? Int32(broker.config.maxReconsumeTimes)
+        let requestedLevel = Int(f["delayLevel"] ?? "0") ?? 0
+        let reconsumeTimes = header.reconsumeTimes
+        var topic = "%RETRY%" + group
+        var queueID: Int32 = 0
+        var bytes: [UInt8]
+        if reconsumeTimes >= maxTimes || requestedLevel < 0 {
+            topic = "%DLQ%" + group
+            if broker.createTopic(TopicConfig(topicName: topic, readQueueNums: 1, writeQueueNums: 1, perm: 6)) { topicsChanged() }
+            bytes = properties.bytes
+        } else {
+            if broker.createTopic(TopicConfig(topicName: topic, readQueueNums: 1, writeQueueNums: 1, perm: 6)) { topicsChanged() }
+            let level = requestedLevel == 0 ? 3 + Int(reconsumeTimes) : requestedLevel
+            (topic, queueID, bytes) = scheduled(properties.bytes, topic: topic, queueID: 0, level: min(level, broker.schedule.levels))
+        }
+        let topicBytes = Array(topic.utf8)
+        let stored = topicBytes.withUnsafeBytes { t in bytes.withUnsafeBytes { p in
+            Result { () throws(StoreError) in
+                try broker.store.put(MessageView(topic: t, body: record.body, properties: p, queueID: queueID, flag: header.flag,
+                                                 sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp, bornHost: header.bornHost,
+                                                 reconsumeTimes: reconsumeTimes + 1))
+            }
+        } }
+        if case .failure(let error) = stored { return answer(responseCode(for: error), error.description) }
+        return answer(ResponseCode.success)
     }
 
     // MARK: PULL

@@ -33,6 +33,7 @@ public final class BrokerServer: Sendable {
             group.next().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in register() },
             group.next().scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in broker.persistOffsets() },
         ]
+        broker.schedule.start(on: group.next())
         await BrokerServer.registerAll(broker: broker, client: client, log: log)
     }
 

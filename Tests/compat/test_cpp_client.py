@@ -216,3 +216,66 @@ def test_garbage_on_both_ports_leaves_them_serving(cluster):
     assert p.send_sync(message("TopicAfterGarbage", b"still serving")).status == 0
     p.shutdown()
     assert [m.body for m in pull_all(cluster, "TopicAfterGarbage", "CG_GARBAGE", 1)] == [b"still serving"]
+
+
+def test_delayed_message_arrives_after_its_delay(cluster):
+    p = producer(cluster)
+    m = message("TopicDelay", b"later")
+    m.set_delay_time_level(2)  # 5 s
+    sent_at = time.time()
+    assert p.send_sync(m).status == 0
+    p.shutdown()
+    arrivals = []
+    def callback(msg):
+        arrivals.append((bytes(msg.body), time.time()))
+    c = PushConsumer("CG_DELAY")
+    c.set_namesrv_addr(cluster.namesrv)
+    c.subscribe("TopicDelay", callback)
+    c.start()
+    deadline = time.time() + 30
+    while not arrivals and time.time() < deadline:
+        time.sleep(0.1)
+    c.shutdown()
+    assert [body for body, _ in arrivals] == [b"later"]
+    assert arrivals[0][1] - sent_at >= 4.5, "delivered before its 5 s delay"
+
+
+def test_failing_listener_gets_messages_again_through_the_retry_topic(cluster):
+    p = producer(cluster)
+    bodies = {("retry-%d" % i).encode() for i in range(3)}
+    for body in sorted(bodies):
+        assert p.send_sync(message("TopicRetry", body)).status == 0
+    p.shutdown()
+    # Every message fails once: it comes back after the first retry delay (10 s).
+    consumer, got = push_collect(cluster, "TopicRetry", "CG_RETRY", len(bodies), seconds=45, fail_first=1)
+    consumer.shutdown()
+    assert {m.body for m in got} == bodies
+
+
+def test_broadcasting_consumers_each_get_every_message(cluster):
+    from rocketmq.client import MessageModel
+    warmup = producer(cluster, "PG_WARMUP")  # the topic exists (and has a route) before consumers start
+    assert warmup.send_sync(message("TopicBroadcast", b"warm-up")).status == 0
+    warmup.shutdown()
+    received = [[], []]
+    consumers = []
+    for index in range(2):
+        c = PushConsumer("CG_BROADCAST", message_model=MessageModel.BROADCASTING)
+        c.set_instance_name("instance-%d" % index)
+        c.set_namesrv_addr(cluster.namesrv)
+        c.subscribe("TopicBroadcast", lambda msg, index=index: received[index].append(bytes(msg.body)))
+        c.start()
+        consumers.append(c)
+    time.sleep(2)
+    p = producer(cluster)
+    for i in range(6):
+        assert p.send_sync(message("TopicBroadcast", ("b-%d" % i).encode())).status == 0
+    p.shutdown()
+    deadline = time.time() + 30
+    wanted = {("b-%d" % i).encode() for i in range(6)}
+    while any(not wanted <= set(r) for r in received) and time.time() < deadline:
+        time.sleep(0.2)
+    for c in consumers:
+        c.shutdown()
+    for r in received:
+        assert wanted <= set(r)
