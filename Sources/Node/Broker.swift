@@ -13,6 +13,13 @@ struct ConsumerGroupInfo {
     var messageModel = 1
 }
 
+/// A queue named in lock requests.
+struct LockedQueue: Hashable {
+    var topic: String
+    var brokerName: String
+    var queueID: Int32
+}
+
 /// A pull waiting for messages (long polling).
 struct HeldPull {
     var request: RemotingCommand
@@ -31,6 +38,9 @@ public final class Broker: @unchecked Sendable {
     var offsets: ConsumerOffsetFile
     var groups: [String: ConsumerGroupInfo] = [:]
     var held: [String: [UInt64: HeldPull]] = [:]
+    /// Orderly consumption: (group, queue) -> owner and when it last locked (expires after 60 s).
+    var locks: [String: [LockedQueue: (clientID: String, lastMillis: Int64)]] = [:]
+    static let lockMaxLiveMillis: Int64 = 60_000
     var nextHoldID: UInt64 = 0
     let durability = Mutex<[UInt64: EventLoopPromise<DurabilityStatus>]>([:])
     let nextToken = Atomic<UInt64>(1)
@@ -92,14 +102,19 @@ public final class Broker: @unchecked Sendable {
         }
     }
 
-    /// RegisterBrokerBody JSON of every topic (and its CRC for the header).
+    /// RegisterBrokerBody JSON of every topic.
     func registrationBody() -> String {
+        "{\"filterServerList\":[],\"topicConfigSerializeWrapper\":\(topicConfigWrapper())}"
+    }
+
+    /// TopicConfigSerializeWrapper JSON (also GET_ALL_TOPIC_CONFIG's body).
+    func topicConfigWrapper() -> String {
         lock.withLock { _ in
             let table = topics.topics.keys.sorted().map { name -> String in
                 let t = topics.topics[name]!
                 return "\(jsonString(name)):{\"order\":\(t.order),\"perm\":\(t.perm),\"readQueueNums\":\(t.readQueueNums),\"topicFilterType\":\(jsonString(t.topicFilterType)),\"topicName\":\(jsonString(name)),\"topicSysFlag\":\(t.topicSysFlag),\"writeQueueNums\":\(t.writeQueueNums)}"
             }
-            return "{\"filterServerList\":[],\"topicConfigSerializeWrapper\":{\"dataVersion\":{\"counter\":\(topics.dataVersion.counter),\"timestamp\":\(topics.dataVersion.timestamp)},\"topicConfigTable\":{\(table.joined(separator: ","))}}}"
+            return "{\"dataVersion\":{\"counter\":\(topics.dataVersion.counter),\"timestamp\":\(topics.dataVersion.timestamp)},\"topicConfigTable\":{\(table.joined(separator: ","))}}"
         }
     }
 
@@ -144,6 +159,72 @@ public final class Broker: @unchecked Sendable {
     func consumerIDs(group: String) -> [String] { lock.withLock { _ in groups[group]?.clients.keys.sorted() ?? [] } }
     func channels(group: String) -> [Channel] { lock.withLock { _ in groups[group].map { Array($0.clients.values) } ?? [] } }
     func subscription(group: String, topic: String) -> Set<Int32>?? { lock.withLock { _ in groups[group]?.subscriptions[topic] } }
+
+    // MARK: Locks (LOCK_BATCH_MQ / UNLOCK_BATCH_MQ)
+
+    /// Locks or renews every queue that is free, expired or already the caller's; returns those.
+    func tryLock(group: String, clientID: String, queues: [LockedQueue], now: Int64) -> [LockedQueue] {
+        lock.withLock { _ in
+            var table = locks[group] ?? [:]
+            var granted: [LockedQueue] = []
+            for queue in queues {
+                if let owner = table[queue], owner.clientID != clientID, now - owner.lastMillis < Broker.lockMaxLiveMillis { continue }
+                table[queue] = (clientID, now)
+                granted.append(queue)
+            }
+            locks[group] = table
+            return granted
+        }
+    }
+
+    func unlock(group: String, clientID: String, queues: [LockedQueue]) {
+        lock.withLock { _ in
+            for queue in queues where locks[group]?[queue]?.clientID == clientID { locks[group]![queue] = nil }
+        }
+    }
+
+    // MARK: Admin
+
+    func upsertTopic(_ config: TopicConfig) {
+        lock.withLock { _ in
+            topics.topics[config.topicName] = config
+            do { try topics.persist() } catch { log("broker: cannot persist topics.json: \(error)") }
+        }
+    }
+
+    func deleteTopic(_ name: String) {
+        lock.withLock { _ in
+            topics.topics[name] = nil
+            do { try topics.persist() } catch { log("broker: cannot persist topics.json: \(error)") }
+        }
+        store.deleteTopic(name)
+    }
+
+
+    /// The queues a group has committed offsets for (optionally of one topic).
+    func consumedQueues(group: String, topic: String?) -> [(String, Int32, Int64)] {
+        lock.withLock { _ in
+            offsets.offsets.flatMap { key, queues -> [(String, Int32, Int64)] in
+                guard key.hasSuffix("@" + group) else { return [] }
+                let name = String(key.dropLast(group.count + 1))
+                guard topic == nil || topic == name else { return [] }
+                return queues.sorted { $0.key < $1.key }.map { (name, $0.key, $0.value) }
+            }
+        }
+    }
+
+    /// GET_BROKER_RUNTIME_INFO keys (a subset of RocketMQ's, with the store's positions).
+    func runtimeInfo() -> [String: String] {
+        let log = store.commitLog
+        return [
+            "brokerVersionDesc": "V4_9_7", "brokerVersion": "407",
+            "dispatchBehindBytes": "\(store.dispatchBehindBytes)",
+            "commitLogMinOffset": "\(log.minOffset)", "commitLogMaxOffset": "\(log.wroteOffset)",
+            "remainHowManyDataToFlush": "\(log.wroteOffset - log.flushedOffset)",
+            "earliestMessageTimeStamp": "0", "pageCacheLockTimeMills": "0",
+            "msgPutTotalTodayNow": "0", "msgGetTotalTodayNow": "0",
+        ]
+    }
 
     // MARK: Offsets
 

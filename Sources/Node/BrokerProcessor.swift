@@ -16,7 +16,15 @@ extension RequestCode {
     public static let viewMessageByID: Int32 = 33
     public static let unregisterClient: Int32 = 35
     public static let getConsumerListByGroup: Int32 = 38
+    public static let queryMessage: Int32 = 12
+    public static let getAllTopicConfig: Int32 = 21
+    public static let getBrokerRuntimeInfo: Int32 = 28
     public static let consumerSendMsgBack: Int32 = 36
+    public static let lockBatchMQ: Int32 = 41
+    public static let unlockBatchMQ: Int32 = 42
+    public static let getTopicStatsInfo: Int32 = 202
+    public static let getConsumeStats: Int32 = 208
+    public static let deleteTopicInBroker: Int32 = 215
     public static let notifyConsumerIdsChanged: Int32 = 40
     public static let sendMessageV2: Int32 = 310
     public static let sendBatchMessage: Int32 = 320
@@ -99,6 +107,69 @@ public struct BrokerProcessor: RemotingProcessor {
             }
         case RequestCode.consumerSendMsgBack:
             return sendBack(request, context: context)
+        case RequestCode.lockBatchMQ, RequestCode.unlockBatchMQ:
+            let text = request.body.map { String(buffer: $0) } ?? "{}"
+            guard let json = try? JSONValue.parse(text), let group = json["consumerGroup"]?.string, let clientID = json["clientId"]?.string else {
+                return fail(ResponseCode.systemError, "lock body needs consumerGroup, clientId and mqSet")
+            }
+            let queues = (json["mqSet"]?.array ?? []).compactMap { mq -> LockedQueue? in
+                guard let topic = mq["topic"]?.string, let name = mq["brokerName"]?.string, let id = mq["queueId"]?.int else { return nil }
+                return LockedQueue(topic: topic, brokerName: name, queueID: Int32(id))
+            }
+            if request.code == RequestCode.unlockBatchMQ {
+                broker.unlock(group: group, clientID: clientID, queues: queues)
+                return ok()
+            }
+            let locked = broker.tryLock(group: group, clientID: clientID, queues: queues, now: wallClockMillis())
+            let set = locked.map { "{\"brokerName\":\(jsonString($0.brokerName)),\"queueId\":\($0.queueID),\"topic\":\(jsonString($0.topic))}" }
+            return ok(body: ByteBuffer(string: "{\"lockOKMQSet\":[\(set.joined(separator: ","))]}"))
+        case RequestCode.updateAndCreateTopic:
+            guard let topic = f["topic"], !topic.isEmpty, topic.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "%|_-".contains($0)) }),
+                  topic.utf8.count <= 127 else { return fail(ResponseCode.systemError, "The specified topic[\(f["topic"] ?? "")] is invalid: use ^[%|a-zA-Z0-9_-]+$, up to 127 characters.") }
+            guard topic != MessageStoreConfig.scheduleTopic, topic != "TBW102" else { return fail(ResponseCode.systemError, "The topic[\(topic)] is conflict with system topic.") }
+            var config = TopicConfig(topicName: topic, readQueueNums: Int(f["readQueueNums"] ?? "") ?? 8,
+                                     writeQueueNums: Int(f["writeQueueNums"] ?? "") ?? 8, perm: Int(f["perm"] ?? "") ?? 6)
+            config.order = ["true", "1"].contains(f["order"] ?? "")
+            broker.upsertTopic(config)
+            topicsChanged()
+            return ok()
+        case RequestCode.deleteTopicInBroker:
+            guard let topic = f["topic"], !topic.isEmpty else { return fail(ResponseCode.systemError, "DELETE_TOPIC_IN_BROKER needs topic") }
+            broker.deleteTopic(topic)
+            topicsChanged()
+            return ok()
+        case RequestCode.getAllTopicConfig:
+            return ok(body: ByteBuffer(string: broker.topicConfigWrapper()))
+        case RequestCode.queryMessage:
+            guard let topic = f["topic"], let key = f["key"] else { return fail(ResponseCode.systemError, "QUERY_MESSAGE needs topic and key") }
+            let maxNum = Int(f["maxNum"] ?? "32") ?? 32
+            let records = broker.store.queryMessage(topic: topic, key: key, maxNum: maxNum,
+                                                    begin: Int64(f["beginTimestamp"] ?? "0") ?? 0, end: Int64(f["endTimestamp"] ?? "") ?? .max)
+            guard !records.isEmpty else { return fail(ResponseCode.queryNotFound, "can not find message, maybe time range not correct") }
+            var body = ByteBuffer()
+            for record in records { body.writeBytes(record.region.bytes) }
+            return ok(["indexLastUpdateTimestamp": "\(wallClockMillis())", "indexLastUpdatePhyoffset": "\(broker.store.commitLog.wroteOffset)"], body: body)
+        case RequestCode.getBrokerRuntimeInfo:
+            let info = broker.runtimeInfo().sorted { $0.key < $1.key }.map { jsonString($0.key) + ":" + jsonString($0.value) }
+            return ok(body: ByteBuffer(string: "{\"table\":{\(info.joined(separator: ","))}}"))
+        case RequestCode.getTopicStatsInfo:
+            guard let topic = f["topic"], let config = broker.topicConfig(topic) else {
+                return fail(ResponseCode.topicNotExist, "topic[\(f["topic"] ?? "")] not exist")
+            }
+            let entries = (0..<Int32(config.writeQueueNums)).map { queue -> String in
+                let maxOffset = broker.store.maxOffset(topic: topic, queueID: queue)
+                let last = maxOffset > 0 ? broker.store.storeTime(topic: topic, queueID: queue, offset: maxOffset - 1) ?? 0 : 0
+                return "{\"brokerName\":\(jsonString(broker.config.brokerName)),\"queueId\":\(queue),\"topic\":\(jsonString(topic))}:{\"lastUpdateTimestamp\":\(last),\"maxOffset\":\(maxOffset),\"minOffset\":\(broker.store.minOffset(topic: topic, queueID: queue))}"
+            }
+            return ok(body: ByteBuffer(string: "{\"offsetTable\":{\(entries.joined(separator: ","))}}"))
+        case RequestCode.getConsumeStats:
+            guard let group = f["consumerGroup"] else { return fail(ResponseCode.systemError, "GET_CONSUME_STATS needs consumerGroup") }
+            let entries = broker.consumedQueues(group: group, topic: f["topic"]).map { (topic, queue, consumerOffset) -> String in
+                let brokerOffset = broker.store.maxOffset(topic: topic, queueID: queue)
+                let last = consumerOffset > 0 ? broker.store.storeTime(topic: topic, queueID: queue, offset: consumerOffset - 1) ?? 0 : 0
+                return "{\"brokerName\":\(jsonString(broker.config.brokerName)),\"queueId\":\(queue),\"topic\":\(jsonString(topic))}:{\"brokerOffset\":\(brokerOffset),\"consumerOffset\":\(consumerOffset),\"lastTimestamp\":\(last)}"
+            }
+            return ok(body: ByteBuffer(string: "{\"consumeTps\":0.0,\"offsetTable\":{\(entries.joined(separator: ","))}}"))
         case RequestCode.viewMessageByID:
             guard let offset = f["offset"].flatMap({ UInt64($0) }),
                   let record = try? broker.store.lookMessage(physicalOffset: offset) else { return fail(ResponseCode.systemError, "no message at offset \(f["offset"] ?? "?")") }

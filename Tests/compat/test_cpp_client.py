@@ -279,3 +279,33 @@ def test_broadcasting_consumers_each_get_every_message(cluster):
         c.shutdown()
     for r in received:
         assert wanted <= set(r)
+
+
+def test_send_batch_stores_each_message(cluster):
+    p = producer(cluster)
+    batch = [message("TopicBatch", ("batch-%d" % i).encode(), keys="bk%d" % i) for i in range(5)]
+    result = p.send_batch(batch)
+    assert result.status == 0
+    p.shutdown()
+    got = pull_all(cluster, "TopicBatch", "CG_BATCH", 5)
+    assert sorted(m.body for m in got) == sorted(("batch-%d" % i).encode() for i in range(5))
+    assert sorted(m.keys for m in got) == sorted(("bk%d" % i).encode() for i in range(5))
+
+
+def test_orderly_consumer_takes_queue_locks_and_keeps_order(cluster):
+    p = producer(cluster)
+    assert p.send_sync(message("TopicOrder", b"warm-up")).status == 0  # the topic and its route exist first
+    for i in range(20):
+        assert p.send_orderly(message("TopicOrder", ("o-%02d" % i).encode()), 7).status == 0
+    p.shutdown()
+    got = []
+    c = PushConsumer("CG_ORDER", orderly=True)
+    c.set_namesrv_addr(cluster.namesrv)
+    c.subscribe("TopicOrder", lambda msg: got.append(bytes(msg.body)))
+    c.start()
+    deadline = time.time() + 40
+    while len([b for b in got if b.startswith(b"o-")]) < 20 and time.time() < deadline:
+        time.sleep(0.2)
+    c.shutdown()
+    ordered = [b for b in got if b.startswith(b"o-")]
+    assert ordered == [("o-%02d" % i).encode() for i in range(20)]
