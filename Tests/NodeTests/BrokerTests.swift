@@ -1,0 +1,176 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommitLog
+import IndexFile
+import NIOCore
+import NIOPosix
+import Node
+import Testing
+import TestSupport
+
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+            _ = bind(fd, pointer, length)
+            return getsockname(fd, pointer, &length)
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+func writeText(_ path: String, _ text: String) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    _ = text.withCString { write(fd, $0, strlen($0)) }
+    close(fd)
+}
+
+/// A real mqnamesrv and mqbroker on 127.0.0.1.
+final class RunningBroker {
+    let nameServer: RunningNameServer
+    let directory = TemporaryDirectory("broker")
+    let port = freePort()
+    var process: ChildProcess?
+    var address: String { "127.0.0.1:\(port)" }
+
+    init(extraConfig: String = "") throws {
+        nameServer = try RunningNameServer()
+        writeText(directory.path + "/broker.conf", """
+            brokerName=broker-t
+            brokerIP1=127.0.0.1
+            listenPort=\(port)
+            namesrvAddr=\(nameServer.address)
+            storePathRootDir=\(directory.path)/store
+            mappedFileSizeCommitLog=16777216
+            maxMessageSize=65536
+            \(extraConfig)
+            """)
+        try start()
+    }
+
+    func start() throws {
+        guard let binary = builtExecutable("mqbroker") else { throw StoreError(.io, "mqbroker is not built") }
+        let child = try ChildProcess([binary, "-c", directory.path + "/broker.conf"])
+        var lines: [String] = []
+        let deadline = monotonicNanos() + 30_000_000_000
+        while !lines.contains(where: { $0.contains("boot success") }) && monotonicNanos() < deadline {
+            guard let more = child.readLines(timeoutMillis: 100) else { break }
+            lines += more
+        }
+        guard lines.contains(where: { $0.contains("boot success") }) else { throw StoreError(.io, "mqbroker did not start: \(lines)") }
+        process = child
+    }
+}
+
+/// The broker process over the wire: bad input answered or its connection closed, the rest served;
+/// admin requests; configuration errors.
+@Suite(.serialized) struct BrokerTests {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    func send(_ client: RemotingClient, _ broker: RunningBroker, topic: String, body: [UInt8], keys: String = "") async throws -> RemotingCommand {
+        var request = RemotingCommand(code: RequestCode.sendMessageV2, opaque: 0, extFields: [
+            "a": "PG", "b": topic, "c": "TBW102", "d": "4", "e": "0", "f": "0", "g": "\(wallClockMillis())", "h": "0",
+            "i": keys.isEmpty ? "" : "KEYS\u{1}\(keys)\u{2}", "j": "0", "k": "false", "m": "false"])
+        request.body = ByteBuffer(bytes: body)
+        return try await client.invoke(broker.address, request)
+    }
+
+    @Test func badRequestsGetClearErrorsAndNothingStoredIsLost() async throws {
+        let broker = try RunningBroker()
+        let client = RemotingClient(group: group)
+        let kept = try await send(client, broker, topic: "Good", body: Array("kept".utf8))
+        #expect(kept.code == 0)
+        #expect(kept.extFields["msgId"]?.count == 32)
+        #expect(kept.extFields["MSG_REGION"] == "DefaultRegion")
+        let oversized = try await send(client, broker, topic: "Good", body: [UInt8](repeating: 1, count: 70_000))
+        #expect(oversized.code == ResponseCode.messageIllegal)
+        #expect(oversized.remark?.contains("maxMessageSize") == true)
+        let illegal = try await send(client, broker, topic: "bad topic!", body: [1])
+        #expect(illegal.code == ResponseCode.systemError)
+        #expect(illegal.remark?.contains("illegal") == true)
+        let noTopic = try await client.invoke(broker.address, RemotingCommand(code: RequestCode.sendMessageV2, opaque: 0, extFields: ["a": "PG"]))
+        #expect(noTopic.code == ResponseCode.systemError)
+        let pullMissing = try await client.invoke(broker.address, RemotingCommand(code: RequestCode.pullMessage, opaque: 0, extFields: ["topic": "Good"]))
+        #expect(pullMissing.code == ResponseCode.systemError)
+        let unknown = try await client.invoke(broker.address, RemotingCommand(code: 7777, opaque: 0))
+        #expect(unknown.code == RemotingSysResponseCode.requestCodeNotSupported)
+        // A 2 GiB length and a header that is not JSON close only that connection.
+        for garbage: [UInt8] in [[0x7F, 0xFF, 0xFF, 0xFF, 0, 0, 0, 1], [0, 0, 0, 8, 0, 0, 0, 4] + Array("nope".utf8)] {
+            let raw = RemotingClient(group: group)
+            let port = UInt16(broker.port)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var target = sockaddr_in()
+            target.sin_family = sa_family_t(AF_INET)
+            target.sin_port = port.bigEndian
+            target.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &target) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            _ = garbage.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var byte: UInt8 = 0
+            #expect(read(fd, &byte, 1) == 0, "the broker closes a connection that sent a bad frame")
+            close(fd)
+            await raw.close()
+        }
+        // Everything stored is still there and the broker still serves.
+        let pull = try await client.invoke(broker.address, RemotingCommand(code: RequestCode.pullMessage, opaque: 0, extFields: [
+            "consumerGroup": "G", "topic": "Good", "queueId": "0", "queueOffset": "0", "maxMsgNums": "32", "sysFlag": "4",
+            "commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0"]))
+        #expect(pull.code == 0)
+        #expect(pull.extFields["maxOffset"] == "1")
+        #expect(try await send(client, broker, topic: "Good", body: Array("after".utf8)).code == 0)
+        await client.close()
+        #expect(broker.process?.terminate() == 0)
+    }
+
+    @Test func adminRequestsCreateQueryAndDeleteTopics() async throws {
+        let broker = try RunningBroker()
+        let client = RemotingClient(group: group)
+        let create = RemotingCommand(code: RequestCode.updateAndCreateTopic, opaque: 0, extFields: [
+            "topic": "AdminTopic", "defaultTopic": "TBW102", "readQueueNums": "3", "writeQueueNums": "3", "perm": "6",
+            "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false"])
+        #expect(try await client.invoke(broker.address, create).code == 0)
+        #expect(try await send(client, broker, topic: "AdminTopic", body: [1, 2], keys: "order-42").code == 0)
+        let stats = try await client.invoke(broker.address, RemotingCommand(code: RequestCode.getTopicStatsInfo, opaque: 0, extFields: ["topic": "AdminTopic"]))
+        #expect(stats.body.map { String(buffer: $0) }?.contains("\"queueId\":2") == true)
+        // The route reaches the NameServer once the broker re-registers.
+        var routed = false
+        let deadline = monotonicNanos() + 5_000_000_000
+        while !routed && monotonicNanos() < deadline {
+            let route = try await client.invoke(broker.nameServer.address, RemotingCommand(code: RequestCode.getRouteInfoByTopic, opaque: 0, extFields: ["topic": "AdminTopic"]))
+            routed = route.code == 0 && route.body.map { String(buffer: $0) }?.contains("\"readQueueNums\":3") == true
+            if !routed { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(routed)
+        try await Task.sleep(for: .milliseconds(300))  // dispatch into the index
+        let query = try await client.invoke(broker.address, RemotingCommand(code: RequestCode.queryMessage, opaque: 0, extFields: [
+            "topic": "AdminTopic", "key": "order-42", "maxNum": "8", "beginTimestamp": "0", "endTimestamp": "\(Int64.max)"]))
+        #expect(query.code == 0)
+        #expect((query.body?.readableBytes ?? 0) > 0)
+        let runtime = try await client.invoke(broker.address, RemotingCommand(code: RequestCode.getBrokerRuntimeInfo, opaque: 0))
+        #expect(runtime.body.map { String(buffer: $0) }?.contains("\"brokerVersionDesc\"") == true)
+        #expect(try await client.invoke(broker.address, RemotingCommand(code: RequestCode.deleteTopicInBroker, opaque: 0, extFields: ["topic": "AdminTopic"])).code == 0)
+        let gone = try await client.invoke(broker.address, RemotingCommand(code: RequestCode.getTopicStatsInfo, opaque: 0, extFields: ["topic": "AdminTopic"]))
+        #expect(gone.code == ResponseCode.topicNotExist)
+        await client.close()
+        _ = broker.process?.terminate()
+    }
+
+    @Test func badBrokerConfStopsStartUpNamingFileLineKeyAndAllowedValues() throws {
+        guard let binary = builtExecutable("mqbroker") else { Issue.record("mqbroker is not built"); return }
+        let directory = TemporaryDirectory("broker-conf")
+        writeText(directory.path + "/broker.conf", "brokerName=b\nsurpriseKey=1\nflushDiskType=SOMETIMES\n")
+        let process = try ChildProcess([binary, "-c", directory.path + "/broker.conf"])
+        var lines: [String] = []
+        let deadline = monotonicNanos() + 10_000_000_000
+        while monotonicNanos() < deadline, let more = process.readLines(timeoutMillis: 100) { lines += more }
+        #expect(lines.contains { $0.contains("broker.conf:2: unknown key surpriseKey") }, "\(lines)")
+        #expect(lines.contains { $0.contains("broker.conf:3: flushDiskType must be ASYNC_FLUSH or SYNC_FLUSH, not \"SOMETIMES\"") }, "\(lines)")
+    }
+}
