@@ -35,7 +35,7 @@ def wait_for_line(process, needle, seconds=30):
 class Cluster:
     """One NameServer and one broker; restartable broker; everything stopped at the end."""
 
-    def __init__(self, flush="ASYNC_FLUSH"):
+    def __init__(self, flush="ASYNC_FLUSH", extra=""):
         self.dir = tempfile.mkdtemp(prefix="compat-")
         self.ns_port, self.broker_port = free_port(), free_port()
         self.namesrv = "127.0.0.1:%d" % self.ns_port
@@ -46,7 +46,7 @@ class Cluster:
                 "brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=0", "brokerIP1=127.0.0.1",
                 "listenPort=%d" % self.broker_port, "namesrvAddr=%s" % self.namesrv,
                 "storePathRootDir=%s/store" % self.dir, "mappedFileSizeCommitLog=67108864",
-                "flushDiskType=%s" % flush, ""]))
+                "flushDiskType=%s" % flush, extra, ""]))
         self.ns = self._start([os.path.join(BUILD, "mqnamesrv"), "-c", os.path.join(self.dir, "namesrv.properties")],
                               "boot success")
         self.broker = None
@@ -309,3 +309,31 @@ def test_orderly_consumer_takes_queue_locks_and_keeps_order(cluster):
     c.shutdown()
     ordered = [b for b in got if b.startswith(b"o-")]
     assert ordered == [("o-%02d" % i).encode() for i in range(20)]
+
+
+def test_message_failed_past_max_reconsume_times_goes_to_the_dlq():
+    cluster = Cluster(extra="maxReconsumeTimes=1")
+    try:
+        p = producer(cluster)
+        assert p.send_sync(message("TopicDLQ", b"doomed")).status == 0
+        p.shutdown()
+        attempts = []
+        def always_fail(msg):
+            attempts.append(time.time())
+            raise RuntimeError("always fails")
+        c = PushConsumer("CG_DLQ")
+        c.set_namesrv_addr(cluster.namesrv)
+        c.subscribe("TopicDLQ", always_fail)
+        c.start()
+        # First delivery fails -> %RETRY% after 10 s; that fails too -> reconsumeTimes 1 >= 1 -> %DLQ%.
+        deadline = time.time() + 40
+        dead = []
+        while not dead and time.time() < deadline:
+            time.sleep(1)
+            if len(attempts) >= 2:
+                dead = pull_all(cluster, "%DLQ%CG_DLQ", "CG_DLQ_READER", 1, seconds=2)
+        c.shutdown()
+        assert len(attempts) >= 2, "the failed message was not redelivered"
+        assert [m.body for m in dead] == [b"doomed"]
+    finally:
+        cluster.close()
