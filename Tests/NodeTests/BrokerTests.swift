@@ -34,18 +34,21 @@ func writeText(_ path: String, _ text: String) {
 /// A real mqnamesrv and mqbroker on 127.0.0.1.
 final class RunningBroker {
     let nameServer: RunningNameServer
+    let otherNameServers: [RunningNameServer]
     let directory = TemporaryDirectory("broker")
     let port = freePort()
     var process: ChildProcess?
     var address: String { "127.0.0.1:\(port)" }
 
-    init(extraConfig: String = "") throws {
+    init(extraConfig: String = "", nameServers: Int = 1) throws {
         nameServer = try RunningNameServer()
+        otherNameServers = try (1..<nameServers).map { _ in try RunningNameServer() }
+        let addresses = ([nameServer] + otherNameServers).map(\.address).joined(separator: ";")
         writeText(directory.path + "/broker.conf", """
             brokerName=broker-t
             brokerIP1=127.0.0.1
             listenPort=\(port)
-            namesrvAddr=\(nameServer.address)
+            namesrvAddr=\(addresses)
             storePathRootDir=\(directory.path)/store
             mappedFileSizeCommitLog=16777216
             maxMessageSize=65536
@@ -160,6 +163,22 @@ final class RunningBroker {
         #expect(gone.code == ResponseCode.topicNotExist)
         await client.close()
         _ = broker.process?.terminate()
+    }
+
+    @Test func brokerRegistersWithEveryNameServerAndUnregistersOnSigterm() async throws {
+        let broker = try RunningBroker(nameServers: 2)
+        let client = RemotingClient(group: group)
+        for nameServer in [broker.nameServer] + broker.otherNameServers {
+            let route = try await client.invoke(nameServer.address, RemotingCommand(code: RequestCode.getRouteInfoByTopic, opaque: 0, extFields: ["topic": "TBW102"]))
+            #expect(route.code == 0, "TBW102 is routed by \(nameServer.address)")
+            #expect(route.body.map { String(buffer: $0) }?.contains("\"perm\":7") == true)
+        }
+        #expect(broker.process?.terminate() == 0)
+        for nameServer in [broker.nameServer] + broker.otherNameServers {
+            let route = try await client.invoke(nameServer.address, RemotingCommand(code: RequestCode.getRouteInfoByTopic, opaque: 0, extFields: ["topic": "TBW102"]))
+            #expect(route.code == ResponseCode.topicNotExist, "a stopped broker unregistered from \(nameServer.address)")
+        }
+        await client.close()
     }
 
     @Test func badBrokerConfStopsStartUpNamingFileLineKeyAndAllowedValues() throws {
