@@ -4,7 +4,7 @@ import Glibc
 import CommitLog
 
 /// Reads a whole text file, or nil.
-func readTextFile(_ path: String) -> String? {
+public func readTextFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import IndexFile
 
 /// A `.properties` file as RocketMQ reads `broker.conf` / `namesrv.properties`: `key=value` (or
 /// `key: value`, `key value`), `#`/`!` comments, surrounding spaces trimmed. Lines keep their numbers
@@ -32,17 +33,10 @@ public struct PropertiesFile: Sendable {
     }
 
     public static func load(_ path: String) throws(ConfigError) -> PropertiesFile {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ConfigError(description: "\(path): cannot open (\(String(cString: strerror(errno))))") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
+        guard let text = readTextFile(path) else {
+            throw ConfigError(description: "\(path): cannot open (\(String(cString: strerror(errno))))")
         }
-        return PropertiesFile(path: path, text: String(decoding: bytes, as: UTF8.self))
+        return PropertiesFile(path: path, text: text)
     }
 
     /// Applies every entry through `apply`, which returns false for an unknown key (warned about) and

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import CommitLog
 import IndexFile
+import Node
 import Synchronization
 
 /// The crash test's child: appends under SYNC_FLUSH from several producers forever and prints
@@ -34,7 +35,7 @@ struct CrashChild: ParsableCommand {
             statuses.withLock { $0[Int(token)] = status }
             gates[Int(token)].signal()
         }
-        writeLine("READY \(log.recoveryReport.endOffset)")
+        logLine("READY \(log.recoveryReport.endOffset)")
         let topic = Array("CrashTopic".utf8)
         let size = size, firstSequence = firstSequence
         let threads = (0..<producers).map { producer in
@@ -54,7 +55,7 @@ struct CrashChild: ParsableCommand {
                     gates[producer].wait()
                     if statuses.withLock({ $0[producer] }) == .putOK {
                         let crc = body.withUnsafeBytes { rocketCRC32($0) }
-                        writeLine("ACK \(appended.physicalOffset) \(appended.size) \(producer) \(sequence) \(crc)")
+                        logLine("ACK \(appended.physicalOffset) \(appended.size) \(producer) \(sequence) \(crc)")
                     }
                     sequence += 1
                 }
@@ -73,7 +74,7 @@ struct CrashChild: ParsableCommand {
         config.maxHashSlotNum = 500
         config.maxIndexNum = 2000
         let messageStore = try MessageStore(config: config)
-        writeLine("READY \(messageStore.commitLog.wroteOffset)")
+        logLine("READY \(messageStore.commitLog.wroteOffset)")
         let size = size, firstSequence = firstSequence
         let threads = (0..<producers).map { producer in
             StoreThread(name: "crash-\(producer)") {
@@ -87,7 +88,7 @@ struct CrashChild: ParsableCommand {
                         try? messageStore.put(MessageView(topic: t, body: b, properties: p, queueID: Int32(producer % 4)))
                     } } }
                     guard let put else { return }
-                    writeLine("PUT \(put.append.physicalOffset) \(producer % 4) \(put.queueOffset)")
+                    logLine("PUT \(put.append.physicalOffset) \(producer % 4) \(put.queueOffset)")
                     sequence += 1
                 }
             }

@@ -26,20 +26,6 @@ func fillBody(_ body: UnsafeMutableRawBufferPointer, producer: Int, sequence: In
     }
 }
 
-/// Writes a whole line to stdout with one write(2), so a SIGKILL never leaves half a line.
-func writeLine(_ line: String) {
-    var text = line
-    text.append("\n")
-    text.withUTF8 { bytes in
-        var done = 0
-        while done < bytes.count {
-            let n = write(1, bytes.baseAddress! + done, bytes.count - done)
-            if n <= 0 { return }
-            done += n
-        }
-    }
-}
-
 func parseIOPath(_ text: String) throws -> IOPath {
     guard let path = IOPath(rawValue: text) else { throw ValidationErrorText("--io must be mmap or io_uring, not \(text)") }
     return path

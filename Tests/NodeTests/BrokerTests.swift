@@ -105,21 +105,7 @@ final class RunningBroker {
         #expect(unknown.code == RemotingSysResponseCode.requestCodeNotSupported)
         // A 2 GiB length and a header that is not JSON close only that connection.
         for garbage: [UInt8] in [[0x7F, 0xFF, 0xFF, 0xFF, 0, 0, 0, 1], [0, 0, 0, 8, 0, 0, 0, 4] + Array("nope".utf8)] {
-            let raw = RemotingClient(group: group)
-            let port = UInt16(broker.port)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var target = sockaddr_in()
-            target.sin_family = sa_family_t(AF_INET)
-            target.sin_port = port.bigEndian
-            target.sin_addr.s_addr = inet_addr("127.0.0.1")
-            _ = withUnsafePointer(to: &target) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            _ = garbage.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var byte: UInt8 = 0
-            #expect(read(fd, &byte, 1) == 0, "the broker closes a connection that sent a bad frame")
-            close(fd)
-            await raw.close()
+            #expect(serverClosesAfterSending(garbage, toPort: broker.port), "the broker closes a connection that sent a bad frame")
         }
         // Everything stored is still there and the broker still serves.
         let pull = try await client.invoke(broker.address, RemotingCommand(code: RequestCode.pullMessage, opaque: 0, extFields: [

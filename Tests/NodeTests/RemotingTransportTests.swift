@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import Node
 import Testing
+import TestSupport
 
 /// Echoes code 1 at once; holds code 2 for `hold` ms (a long poll); answers 3 for anything else.
 struct TestProcessor: RemotingProcessor {
@@ -97,23 +98,9 @@ struct TestProcessor: RemotingProcessor {
 
     @Test func garbageClosesOnlyThatConnection() async throws {
         try await withServer { address, client in
-            let port = UInt16(address.split(separator: ":")[1])!
+            let port = Int(address.split(separator: ":")[1])!
             for garbage: [UInt8] in [[0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3], [0, 0, 0, 8, 0, 0, 0, 4] + Array("nope".utf8)] {
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                var target = sockaddr_in()
-                target.sin_family = sa_family_t(AF_INET)
-                target.sin_port = port.bigEndian
-                target.sin_addr.s_addr = inet_addr("127.0.0.1")
-                let connected = withUnsafePointer(to: &target) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-                #expect(connected == 0)
-                _ = garbage.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                var timeout = timeval(tv_sec: 2, tv_usec: 0)
-                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-                var byte: UInt8 = 0
-                #expect(read(fd, &byte, 1) == 0, "the server closes a connection that sent garbage")
-                close(fd)
+                #expect(serverClosesAfterSending(garbage, toPort: port), "the server closes a connection that sent garbage")
             }
             let answer = try await client.invoke(address, RemotingCommand(code: 1, opaque: 0, extFields: ["still": "up"]))
             #expect(answer.extFields["still"] == "up")

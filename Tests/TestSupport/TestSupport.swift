@@ -147,3 +147,23 @@ extension ChildProcess {
         return (ready, lines + child.drain())
     }
 }
+
+/// Connects to 127.0.0.1:`port`, writes `bytes`, and reports whether the server closed the connection
+/// (read returns 0) within `seconds` — what a server must do after a bad frame.
+public func serverClosesAfterSending(_ bytes: [UInt8], toPort port: Int, seconds: Int = 5) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var target = sockaddr_in()
+    target.sin_family = sa_family_t(AF_INET)
+    target.sin_port = UInt16(port).bigEndian
+    target.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &target) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return false }
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var byte: UInt8 = 0
+    return read(fd, &byte, 1) == 0
+}
