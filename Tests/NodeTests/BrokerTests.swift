@@ -167,6 +167,68 @@ final class RunningBroker {
         await client.close()
     }
 
+    func heartbeat(_ client: RemotingClient, _ broker: RunningBroker, clientID: String, group: String) async throws -> RemotingCommand {
+        let body = "{\"clientID\":\"\(clientID)\",\"consumerDataSet\":[{\"consumeFromWhere\":0,\"consumeType\":1,\"groupName\":\"\(group)\",\"messageModel\":1,\"subscriptionDataSet\":[{\"subString\":\"*\",\"subVersion\":\"1\",\"topic\":\"T\"}]}]}\n"
+        return try await client.invoke(broker.address, RemotingCommand(code: RequestCode.heartBeat, opaque: 0, body: ByteBuffer(string: body)))
+    }
+
+    @Test func membershipChangeNotifiesTheGroupsConsumers() async throws {
+        let broker = try RunningBroker()
+        let notified = NotificationBox()
+        let first = RemotingClient(group: group) { command, _ in
+            if command.code == RequestCode.notifyConsumerIdsChanged { notified.add(command.extFields["consumerGroup"] ?? "") }
+        }
+        let second = RemotingClient(group: group)
+        #expect(try await heartbeat(first, broker, clientID: "client-1", group: "G").code == 0)
+        #expect(try await heartbeat(second, broker, clientID: "client-2", group: "G").code == 0)
+        let list = try await first.invoke(broker.address, RemotingCommand(code: RequestCode.getConsumerListByGroup, opaque: 0, extFields: ["consumerGroup": "G"]))
+        #expect(list.body.map { String(buffer: $0) } == #"{"consumerIdList":["client-1","client-2"]}"#)
+        let deadline = monotonicNanos() + 5_000_000_000
+        while notified.count < 2 && monotonicNanos() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(notified.count >= 2, "client-1 hears of its own join and of client-2's")
+        let before = notified.count
+        await second.close()  // a closed connection removes its client and notifies the rest
+        while notified.count == before && monotonicNanos() < deadline + 5_000_000_000 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(notified.count > before)
+        let after = try await first.invoke(broker.address, RemotingCommand(code: RequestCode.getConsumerListByGroup, opaque: 0, extFields: ["consumerGroup": "G"]))
+        #expect(after.body.map { String(buffer: $0) } == #"{"consumerIdList":["client-1"]}"#)
+        // The retry topic exists and is routed.
+        let route = try await first.invoke(broker.nameServer.address, RemotingCommand(code: RequestCode.getRouteInfoByTopic, opaque: 0, extFields: ["topic": "%RETRY%G"]))
+        #expect(route.code == 0)
+        await first.close()
+        _ = broker.process?.terminate()
+    }
+
+    @Test func delayedMessageDueDuringARestartIsDeliveredOnce() async throws {
+        let broker = try RunningBroker()
+        let client = RemotingClient(group: group)
+        var request = RemotingCommand(code: RequestCode.sendMessageV2, opaque: 0, extFields: [
+            "a": "PG", "b": "Later", "c": "TBW102", "d": "4", "e": "0", "f": "0", "g": "0", "h": "0",
+            "i": "DELAY\u{1}2\u{2}", "j": "0", "k": "false", "m": "false"])
+        request.body = ByteBuffer(string: "due in 5 s")
+        #expect(try await client.invoke(broker.address, request).code == 0)
+        await client.close()
+        #expect(broker.process?.terminate() == 0)
+        try await Task.sleep(for: .seconds(6))  // due while the broker is down
+        try broker.start()
+        let reader = RemotingClient(group: group)
+        var found: [String] = []
+        let deadline = monotonicNanos() + 10_000_000_000
+        while found.isEmpty && monotonicNanos() < deadline {
+            let pull = try await reader.invoke(broker.address, RemotingCommand(code: RequestCode.pullMessage, opaque: 0, extFields: [
+                "consumerGroup": "R", "topic": "Later", "queueId": "0", "queueOffset": "0", "maxMsgNums": "32", "sysFlag": "4",
+                "commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0"]))
+            if pull.code == 0, let body = pull.body { found.append(String(buffer: body)) } else { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(found.count == 1)
+        #expect(found.first?.contains("due in 5 s") == true)
+        // Delivered once: the schedule's progress was kept, so it is not put again.
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await reader.invoke(broker.address, RemotingCommand(code: RequestCode.getMaxOffset, opaque: 0, extFields: ["topic": "Later", "queueId": "0"])).extFields["offset"] == "1")
+        await reader.close()
+        _ = broker.process?.terminate()
+    }
+
     @Test func badBrokerConfStopsStartUpNamingFileLineKeyAndAllowedValues() throws {
         guard let binary = builtExecutable("mqbroker") else { Issue.record("mqbroker is not built"); return }
         let directory = TemporaryDirectory("broker-conf")
@@ -178,4 +240,11 @@ final class RunningBroker {
         #expect(lines.contains { $0.contains("broker.conf:2: unknown key surpriseKey") }, "\(lines)")
         #expect(lines.contains { $0.contains("broker.conf:3: flushDiskType must be ASYNC_FLUSH or SYNC_FLUSH, not \"SOMETIMES\"") }, "\(lines)")
     }
+}
+
+final class NotificationBox: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var groups: [String] = []
+    func add(_ group: String) { lock.withLock { groups.append(group) } }
+    var count: Int { lock.withLock { groups.count } }
 }
