@@ -257,7 +257,10 @@ public final class Broker: @unchecked Sendable {
             let id = nextHoldID
             nextHoldID += 1
             let timeout = channel.eventLoop.scheduleTask(in: .milliseconds(millis)) { [weak self] () -> Void in
-                guard let self, let pull = self.lock.withLock({ _ in self.held[key]?.removeValue(forKey: id) }) else { return }
+                guard let self, let pull = self.lock.withLock({ _ -> HeldPull? in
+                    defer { if self.held[key]?.isEmpty == true { self.held[key] = nil } }
+                    return self.held[key]?.removeValue(forKey: id)
+                }) else { return }
                 pull.promise.succeed(self.pullRerun?(pull.request, pull.channel))
             }
             held[key, default: [:]][id] = HeldPull(request: request, channel: channel, offset: offset, promise: promise, timeout: timeout)
@@ -265,12 +268,16 @@ public final class Broker: @unchecked Sendable {
     }
 
     func wakeHeldPulls(topic: String, queueID: Int32) {
+        // Runs on the dispatch thread for every message: nothing to do (and nothing to build) when no
+        // pull is parked.
+        guard lock.withLock({ _ in !held.isEmpty }) else { return }
         let key = "\(topic)@\(queueID)"
         let maxOffset = store.maxOffset(topic: topic, queueID: queueID)
         let ready: [HeldPull] = lock.withLock { _ in
             guard let pulls = held[key] else { return [] }
             let due = pulls.filter { $0.value.offset < maxOffset }
             for id in due.keys { held[key]!.removeValue(forKey: id) }
+            if held[key]!.isEmpty { held[key] = nil }
             return Array(due.values)
         }
         guard let rerun = pullRerun else { return }
