@@ -9,7 +9,9 @@ public final class BrokerServer: Sendable {
     public let broker: Broker
     public let server: RemotingServer<BrokerProcessor>
     let client: RemotingClient
-    let tasks: [RepeatedTask]
+    let registration: RepeatedTask
+    /// consumerOffset.json every 5 s, on a store thread (it fsyncs).
+    let offsetPersister: PeriodicThread
     let log: @Sendable (String) -> Void
 
     public init(config: BrokerConfig, group: EventLoopGroup, log: @escaping @Sendable (String) -> Void) async throws {
@@ -29,11 +31,9 @@ public final class BrokerServer: Sendable {
             throw error
         }
         let period = TimeAmount.milliseconds(config.registerNameServerPeriodMillis)
-        tasks = [
-            group.next().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in register() },
-            group.next().scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in broker.persistOffsets() },
-        ]
-        broker.schedule.start(on: group.next())
+        registration = group.next().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in register() }
+        offsetPersister = PeriodicThread(name: "persist-offsets", intervalNanos: 5_000_000_000) { broker.persistOffsets() }
+        broker.schedule.start()
         await BrokerServer.registerAll(broker: broker, client: client, log: log)
     }
 
@@ -61,7 +61,8 @@ public final class BrokerServer: Sendable {
 
     /// Graceful stop: unregister from every NameServer, stop serving, flush and close the store.
     public func close() async {
-        for task in tasks { task.cancel() }
+        registration.cancel()
+        offsetPersister.stop()
         let config = broker.config
         for nameServer in config.namesrvAddr {
             let request = RemotingCommand(code: RequestCode.unregisterBroker, opaque: 0, extFields: [

@@ -12,7 +12,8 @@ final class ScheduleService: @unchecked Sendable {
     let lock = Mutex(())
     var offsets: DelayOffsetFile
     let log: @Sendable (String) -> Void
-    var tasks: [RepeatedTask] = []
+    /// Store threads, not event loops: delivery puts into the store and persisting fsyncs a file.
+    var threads: [PeriodicThread] = []
 
     init(store: MessageStore, log: @escaping @Sendable (String) -> Void) {
         self.store = store
@@ -20,15 +21,16 @@ final class ScheduleService: @unchecked Sendable {
         offsets = DelayOffsetFile(storePathRootDir: store.config.storePathRootDir, log: log)
     }
 
-    func start(on loop: EventLoop) {
-        tasks = [
-            loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { [self] _ in deliverDue() },
-            loop.scheduleRepeatedTask(initialDelay: .seconds(10), delay: .seconds(10)) { [self] _ in persist() },
+    func start() {
+        threads = [
+            PeriodicThread(name: "schedule", intervalNanos: 100_000_000) { [self] in deliverDue() },
+            PeriodicThread(name: "delay-offsets", intervalNanos: 10_000_000_000) { [self] in persist() },
         ]
     }
 
     func stop() {
-        for task in tasks { task.cancel() }
+        for thread in threads { thread.stop() }
+        threads.removeAll()
         persist()
     }
 
