@@ -118,6 +118,28 @@ final class RunningNameServer {
         _ = nameServer.process.terminate()
     }
 
+    @Test func badFramesCloseOneConnectionAndTheNameServerKeepsServing() async throws {
+        let nameServer = try RunningNameServer()
+        let client = RemotingClient(group: group)
+        #expect(try await client.invoke(nameServer.address, registration()).code == 0)
+        let port = Int(nameServer.address.split(separator: ":")[1])!
+        let frames: [[UInt8]] = [
+            [0x7F, 0xFF, 0xFF, 0xFF, 0, 0, 0, 1],                       // a 2 GiB length
+            [0, 0, 0, 8, 0, 0, 0, 4] + Array("nope".utf8),              // a header that is not JSON
+            [0, 0, 0, 8, 0, 0, 0, 0x40] + Array("{}{}".utf8),           // a header longer than its frame
+            [0, 0, 0, 6, 9, 0, 0, 2] + Array("{}".utf8),                // an unknown serialize type
+            [0, 0, 0, 0x10, 0, 0, 0, 0x0C] + Array("{\"opaque\":1}".utf8), // no code
+        ]
+        for frame in frames { #expect(serverClosesAfterSending(frame, toPort: port), "\(frame)") }
+        // A frame cut short is simply incomplete: the connection stays open until the peer goes.
+        #expect(try await route(client, nameServer.address, "TopicTest").code == 0, "routes survive bad frames")
+        let missing = try await client.invoke(nameServer.address, RemotingCommand(code: RequestCode.getRouteInfoByTopic, opaque: 0))
+        #expect(missing.code == ResponseCode.systemError)
+        #expect(missing.remark?.contains("topic") == true)
+        await client.close()
+        #expect(nameServer.process.terminate() == 0)
+    }
+
     @Test func badConfigValueStopsStartUpNamingFileLineAndKey() throws {
         guard let binary = builtExecutable("mqnamesrv") else { Issue.record("mqnamesrv is not built"); return }
         let directory = TemporaryDirectory("namesrv-conf")
