@@ -57,10 +57,7 @@ public final class ConsumeQueue: @unchecked Sendable {
     }
 
     /// True when `bytes` spell this queue's topic (no String is built).
-    func topicMatches(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        var topic = topic
-        return topic.withUTF8 { $0.count == bytes.count && ($0.count == 0 || memcmp($0.baseAddress!, bytes.baseAddress!, $0.count) == 0) }
-    }
+    func topicMatches(_ bytes: UnsafeRawBufferPointer) -> Bool { utf8Equals(topic, bytes) }
 
     public var maxOffset: Int64 { maxOffsetAtomic.load(ordering: .acquiring) }
     public var minOffset: Int64 { minOffsetAtomic.load(ordering: .acquiring) }

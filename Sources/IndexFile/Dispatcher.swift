@@ -93,9 +93,7 @@ final class Dispatcher: @unchecked Sendable {
     private var cache = [ConsumeQueue?](repeating: nil, count: 64)
 
     private func cachedQueue(topic: UnsafeRawBufferPointer, queueID: Int32) -> ConsumeQueue {
-        var hash = UInt64(UInt32(bitPattern: queueID)) &* 0x9E37_79B9_7F4A_7C15
-        for byte in topic { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        let slot = Int(hash & 63)
+        let slot = Int(QueueTable<ConsumeQueue>.hash(topic, queueID) & 63)
         if let queue = cache[slot], queue.queueID == queueID, !queue.deleted.load(ordering: .relaxed), queue.topicMatches(topic) {
             return queue
         }

@@ -18,10 +18,7 @@ struct QueueTable<Value: Sendable> {
         return (hash ^ UInt64(UInt32(bitPattern: queueID))) &* 0x0000_0100_0000_01B3
     }
 
-    private static func same(_ text: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        var text = text
-        return text.withUTF8 { $0.count == bytes.count && ($0.count == 0 || memcmp($0.baseAddress!, bytes.baseAddress!, $0.count) == 0) }
-    }
+    private static func same(_ text: String, _ bytes: UnsafeRawBufferPointer) -> Bool { utf8Equals(text, bytes) }
 
     /// Calls `body` with the value for the queue, creating it with `make` on first use.
     @inline(__always)
@@ -66,5 +63,12 @@ struct QueueTable<Value: Sendable> {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// True when `bytes` are exactly the UTF-8 of `text` (no String is built from the bytes).
+@inline(__always)
+func utf8Equals(_ text: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    var text = text
+    return text.withUTF8 { $0.count == bytes.count && ($0.count == 0 || memcmp($0.baseAddress!, bytes.baseAddress!, $0.count) == 0) }
+}
 
 extension QueueTable: @unchecked Sendable where Value: Sendable {}

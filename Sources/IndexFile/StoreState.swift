@@ -38,11 +38,16 @@ final class StoreState: @unchecked Sendable {
     func queueForDispatch(topic: UnsafeRawBufferPointer, queueID: Int32) -> ConsumeQueue {
         queueTable.withLock { table in
             (try? table.withValue(topic: topic, queueID: queueID, make: {
-                let name = String(decoding: topic, as: UTF8.self)
-                return ConsumeQueue(topic: name, queueID: queueID, directory: queueRoot + "/" + name + "/" + String(queueID),
-                                    fileSize: config.mappedFileSizeConsumeQueue, io: config.commitLog.fileIO)
+                makeQueue(topic: String(decoding: topic, as: UTF8.self), queueID: queueID)
             }) { (queue) throws(StoreError) in queue })!
         }
+    }
+
+    /// A consume queue object for `consumequeue/<topic>/<queueID>` (files are opened by `recover` or
+    /// created by the first put).
+    private func makeQueue(topic: String, queueID: Int32, directory: String? = nil) -> ConsumeQueue {
+        ConsumeQueue(topic: topic, queueID: queueID, directory: directory ?? queueRoot + "/" + topic + "/" + String(queueID),
+                     fileSize: config.mappedFileSizeConsumeQueue, io: config.commitLog.fileIO)
     }
 
     /// Loads and checks every consume queue and the index against the recovered log.
@@ -56,8 +61,7 @@ final class StoreState: @unchecked Sendable {
             for name in listDirectory(queueRoot + "/" + topic) ?? [] {
                 guard let queueID = Int32(name) else { continue }
                 let directory = queueRoot + "/" + topic + "/" + name
-                let queue = ConsumeQueue(topic: topic, queueID: queueID, directory: directory,
-                                         fileSize: config.mappedFileSizeConsumeQueue, io: config.commitLog.fileIO)
+                let queue = makeQueue(topic: topic, queueID: queueID, directory: directory)
                 do {
                     try queue.recover()
                     try queue.truncate(physicalEnd: Int64(commitLog.wroteOffset))
