@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "SwiftRocketMQ", path: ".."),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -17,6 +18,8 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "CommitLog", package: "SwiftRocketMQ"),
                 .product(name: "IndexFile", package: "SwiftRocketMQ"),
+                .product(name: "Node", package: "SwiftRocketMQ"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/CommitLogBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),

@@ -56,6 +56,17 @@ public struct BrokerProcessor: RemotingProcessor {
     }
 
     public func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
+        // SEND and PULL read their fields from the frame's bytes; the rest use the dictionary view.
+        switch request.code {
+        case RequestCode.sendMessage, RequestCode.sendMessageV2, RequestCode.sendBatchMessage:
+            return send(request, context: context)
+        case RequestCode.pullMessage:
+            let (response, held) = pull(request, channel: context.channel, mayHold: true)
+            if let response { return context.eventLoop.makeSucceededFuture(response) }
+            return held!
+        default:
+            break
+        }
         let f = request.extFields
         func fail(_ code: Int32, _ remark: String) -> EventLoopFuture<RemotingCommand?> {
             context.eventLoop.makeSucceededFuture(.response(to: request, code: code, remark: remark))
@@ -65,12 +76,6 @@ public struct BrokerProcessor: RemotingProcessor {
         }
         func queueID() -> Int32? { f["queueId"].flatMap { Int32($0) } }
         switch request.code {
-        case RequestCode.sendMessage, RequestCode.sendMessageV2, RequestCode.sendBatchMessage:
-            return send(request, context: context)
-        case RequestCode.pullMessage:
-            let (response, held) = pull(request, channel: context.channel, mayHold: true)
-            if let response { return context.eventLoop.makeSucceededFuture(response) }
-            return held!
         case RequestCode.heartBeat:
             return heartbeat(request, context: context)
         case RequestCode.unregisterClient:
@@ -195,56 +200,60 @@ public struct BrokerProcessor: RemotingProcessor {
     // MARK: SEND
 
     func send(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
-        let f = request.extFields
-        let v2 = request.code != RequestCode.sendMessage
-        func field(_ long: String, _ short: String) -> String? { v2 ? (f[short] ?? f[long]) : (f[long] ?? f[short]) }
+        let f = SendFields(request.wireFields)
         func fail(_ code: Int32, _ remark: String) -> EventLoopFuture<RemotingCommand?> {
             context.eventLoop.makeSucceededFuture(.response(to: request, code: code, remark: remark))
         }
-        guard let topic = field("topic", "b"), !topic.isEmpty else { return fail(ResponseCode.systemError, "The specified topic is blank.") }
-        guard topic.utf8.count <= (topic.hasPrefix("%RETRY%") || topic.hasPrefix("%DLQ%") ? 255 : 127),
-              topic.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "%|_-".contains($0)) }) else {
+        guard let topic = f.topic?.string, !topic.isEmpty else { return fail(ResponseCode.systemError, "The specified topic is blank.") }
+        guard topic.utf8.count <= (topic.hasPrefix("%RETRY%") || topic.hasPrefix("%DLQ%") ? 255 : 127), isLegalTopic(topic) else {
             return fail(ResponseCode.systemError, "The specified topic[\(topic)] contains illegal characters or is too long; allowing only ^[%|a-zA-Z0-9_-]+$ up to 127 characters.")
         }
         var config = broker.topicConfig(topic)
         if config == nil {
-            let template = broker.topicConfig(field("defaultTopic", "c") ?? "TBW102")
+            let template = broker.topicConfig(f.defaultTopic?.string ?? "TBW102")
             guard broker.config.autoCreateTopicEnable, let template, template.perm & 1 != 0 else {
                 return fail(ResponseCode.topicNotExist, "topic[\(topic)] not exist, apply first please!")
             }
-            let wanted = Int(field("defaultTopicQueueNums", "d") ?? "") ?? template.writeQueueNums
+            let wanted = f.defaultTopicQueueNums?.int64.map { Int($0) } ?? template.writeQueueNums
             let queues = max(1, min(wanted, template.writeQueueNums))
             let created = TopicConfig(topicName: topic, readQueueNums: queues, writeQueueNums: queues, perm: template.perm & ~1)
             if broker.createTopic(created) { topicsChanged() }
             config = broker.topicConfig(topic)
         }
         guard let config else { return fail(ResponseCode.topicNotExist, "topic[\(topic)] not exist, apply first please!") }
-        var queueID = Int32(field("queueId", "e") ?? "0") ?? 0
+        var queueID = f.queueID?.int32 ?? 0
         if queueID < 0 { queueID = Int32.random(in: 0..<Int32(max(1, config.writeQueueNums))) }
         guard queueID < max(config.writeQueueNums, config.readQueueNums) else {
             return fail(ResponseCode.systemError, "request queueId[\(queueID)] is illegal, topic: \(topic) writeQueueNums: \(config.writeQueueNums)")
         }
-        let batch = request.code == RequestCode.sendBatchMessage || ["true", "1"].contains(field("batch", "m") ?? "")
-        var properties = Array((field("properties", "i") ?? "").utf8)
-        let bornHost = context.channel.remoteAddress.map { parseHost($0.ipAddress ?? "", port: $0.port ?? 0) } ?? .loopback
-        var storeTopic = topic
-        var storeQueue = queueID
-        if let level = delayLevel(properties) {
-            guard !batch else { return fail(ResponseCode.messageIllegal, "batch messages cannot be delayed") }
-            (storeTopic, storeQueue, properties) = scheduled(properties, topic: topic, queueID: queueID, level: level)
-        }
-        let header = SendHeader(topic: Array(storeTopic.utf8), queueID: storeQueue, sysFlag: Int32(field("sysFlag", "f") ?? "0") ?? 0,
-                                bornTimestamp: Int64(field("bornTimestamp", "g") ?? "0") ?? 0, flag: Int32(field("flag", "h") ?? "0") ?? 0,
-                                reconsumeTimes: Int32(field("reconsumeTimes", "j") ?? "0") ?? 0, bornHost: bornHost)
-        var body = request.body ?? ByteBuffer()
-        let bytes = body.readBytes(length: body.readableBytes) ?? []
+        let batch = request.code == RequestCode.sendBatchMessage || f.batch?.bool == true
+        let header = SendHeader(queueID: queueID, sysFlag: f.sysFlag?.int32 ?? 0, bornTimestamp: f.bornTimestamp?.int64 ?? 0,
+                                flag: f.flag?.int32 ?? 0, reconsumeTimes: f.reconsumeTimes?.int32 ?? 0,
+                                bornHost: context.channel.remoteAddress.map(hostAddress) ?? .loopback)
         let promise = context.eventLoop.makePromise(of: DurabilityStatus.self)
         let token = broker.durabilityToken(promise)
-        let stored: Result<(PutMessageResult?, (BatchAppendResult, Int64)?, Bool), StoreError>
-        if batch {
-            stored = storeBatch(bytes, header: header, batchProperties: properties, token: token).map { (nil, ($0.0, $0.1), $0.2) }
-        } else {
-            stored = storeOne(bytes, header: header, properties: properties, token: token).map { ($0, nil, $0.durabilityPending) }
+        let body = request.body ?? ByteBuffer()
+        // Borrow the body and properties from the frame; only a delayed message builds new properties.
+        let stored = withFieldBytes(f.properties) { properties in
+            body.withUnsafeReadableBytes { bodyBytes -> Result<(PutMessageResult?, (BatchAppendResult, Int64)?, Bool), StoreError> in
+                if let level = delayLevel(properties) {
+                    guard !batch else { return .failure(StoreError(.messageTooLarge, "batch messages cannot be delayed")) }
+                    let (storeTopic, storeQueue, scheduledProperties) = scheduled(Array(properties), topic: topic, queueID: queueID, level: level)
+                    var delayed = header
+                    delayed.queueID = storeQueue
+                    return Array(storeTopic.utf8).withUnsafeBytes { t in scheduledProperties.withUnsafeBytes { p in
+                        storeOne(bodyBytes, topic: t, header: delayed, properties: p, token: token).map { ($0, nil, $0.durabilityPending) }
+                    } }
+                }
+                return f.topic!.withBytes { topicBytes in
+                    if batch {
+                        return storeBatch(bodyBytes, topic: topicBytes, header: header, batchProperties: properties, token: token)
+                            .map { (nil, ($0.0, $0.1), $0.2) }
+                    }
+                    return storeOne(bodyBytes, topic: topicBytes, header: header, properties: properties, token: token)
+                        .map { ($0, nil, $0.durabilityPending) }
+                }
+            }
         }
         switch stored {
         case .failure(let error):
@@ -266,16 +275,62 @@ public struct BrokerProcessor: RemotingProcessor {
                 msgID = batchMessageIDs(result)
                 queueOffset = first
             }
+            let serializeType = request.serializeType
             return promise.futureResult.map { status in
-                .response(to: request, code: status == .putOK ? ResponseCode.success : ResponseCode.flushDiskTimeout,
-                          extFields: ["msgId": msgID, "queueId": "\(queueID)", "queueOffset": "\(queueOffset)",
-                                      "MSG_REGION": "DefaultRegion", "TRACE_ON": "true"])
+                var fields = HeaderFields.Writer(capacity: 128)
+                fields.append("msgId", msgID)
+                fields.append("queueId", queueID)
+                fields.append("queueOffset", queueOffset)
+                fields.append("MSG_REGION", "DefaultRegion")
+                fields.append("TRACE_ON", "true")
+                var response = RemotingCommand(code: status == .putOK ? ResponseCode.success : ResponseCode.flushDiskTimeout,
+                                               fields: fields.fields, serializeType: serializeType)
+                response.opaque = request.opaque
+                response.flag = RemotingCommand.responseFlag
+                return response
+            }
+        }
+    }
+
+    /// SEND_MESSAGE's fields (long names) and SEND_MESSAGE_V2's (one letter), found in one pass.
+    struct SendFields {
+        var topic, queueID, sysFlag, bornTimestamp, flag, properties, reconsumeTimes, batch, defaultTopic, defaultTopicQueueNums: HeaderFields.Value?
+
+        init(_ fields: HeaderFields) {
+            fields.forEach { key, value in
+                if key.count == 1 {
+                    switch key[0] {
+                    case UInt8(ascii: "b"): topic = value
+                    case UInt8(ascii: "c"): defaultTopic = value
+                    case UInt8(ascii: "d"): defaultTopicQueueNums = value
+                    case UInt8(ascii: "e"): queueID = value
+                    case UInt8(ascii: "f"): sysFlag = value
+                    case UInt8(ascii: "g"): bornTimestamp = value
+                    case UInt8(ascii: "h"): flag = value
+                    case UInt8(ascii: "i"): properties = value
+                    case UInt8(ascii: "j"): reconsumeTimes = value
+                    case UInt8(ascii: "m"): batch = value
+                    default: break
+                    }
+                    return true
+                }
+                func named(_ text: StaticString) -> Bool { HeaderFields.Value.equal(key, text) }
+                if named("topic") { topic = value }
+                else if named("queueId") { queueID = value }
+                else if named("sysFlag") { sysFlag = value }
+                else if named("bornTimestamp") { bornTimestamp = value }
+                else if named("flag") { flag = value }
+                else if named("properties") { properties = value }
+                else if named("reconsumeTimes") { reconsumeTimes = value }
+                else if named("batch") { batch = value }
+                else if named("defaultTopic") { defaultTopic = value }
+                else if named("defaultTopicQueueNums") { defaultTopicQueueNums = value }
+                return true
             }
         }
     }
 
     struct SendHeader {
-        var topic: [UInt8]
         var queueID: Int32
         var sysFlag: Int32
         var bornTimestamp: Int64
@@ -284,20 +339,21 @@ public struct BrokerProcessor: RemotingProcessor {
         var bornHost: HostAddress
     }
 
-    func storeOne(_ body: [UInt8], header: SendHeader, properties: [UInt8], token: UInt64) -> Result<PutMessageResult, StoreError> {
-        header.topic.withUnsafeBytes { t in body.withUnsafeBytes { b in properties.withUnsafeBytes { p in
-            Result { () throws(StoreError) in
-                try broker.store.put(MessageView(topic: t, body: b, properties: p, queueID: header.queueID, flag: header.flag,
-                                                 sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp, bornHost: header.bornHost,
-                                                 reconsumeTimes: header.reconsumeTimes), token: token)
-            }
-        } } }
+    func storeOne(_ body: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, header: SendHeader, properties: UnsafeRawBufferPointer,
+                  token: UInt64) -> Result<PutMessageResult, StoreError> {
+        Result { () throws(StoreError) in
+            try broker.store.put(MessageView(topic: topic, body: body, properties: properties, queueID: header.queueID, flag: header.flag,
+                                             sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp, bornHost: header.bornHost,
+                                             reconsumeTimes: header.reconsumeTimes), token: token)
+        }
     }
 
     /// A batch body (§5.2): records of `TOTALSIZE MAGIC(0) BODYCRC(0) FLAG BODYLEN BODY PROPLEN PROPS`; each is stored
     /// with the batch's topic, queue and born fields and its own properties plus the batch-level ones.
-    func storeBatch(_ bytes: [UInt8], header: SendHeader, batchProperties: [UInt8], token: UInt64)
-        -> Result<(BatchAppendResult, Int64, Bool), StoreError> {
+    func storeBatch(_ raw: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, header: SendHeader, batchProperties raw2: UnsafeRawBufferPointer,
+                    token: UInt64) -> Result<(BatchAppendResult, Int64, Bool), StoreError> {
+        let bytes = Array(raw)
+        let batchProperties = Array(raw2)
         var messages: [(flag: Int32, body: [UInt8], properties: [UInt8])] = []
         var at = 0
         func int32(_ offset: Int) -> Int { Int(Int32(bitPattern: bytes[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) })) }
@@ -322,10 +378,10 @@ public struct BrokerProcessor: RemotingProcessor {
         // Borrow every message's bytes for the one append.
         func withViews<R>(_ index: Int, _ views: [MessageView], _ body: ([MessageView]) -> R) -> R {
             if index == messages.count { return body(views) }
-            return header.topic.withUnsafeBytes { t in messages[index].body.withUnsafeBytes { b in messages[index].properties.withUnsafeBytes { p in
-                withViews(index + 1, views + [MessageView(topic: t, body: b, properties: p, queueID: header.queueID, flag: messages[index].flag,
+            return messages[index].body.withUnsafeBytes { b in messages[index].properties.withUnsafeBytes { p in
+                withViews(index + 1, views + [MessageView(topic: topic, body: b, properties: p, queueID: header.queueID, flag: messages[index].flag,
                                                            sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp, bornHost: header.bornHost)], body)
-            } } }
+            } }
         }
         return withViews(0, []) { views in
             Result { () throws(StoreError) in
@@ -356,8 +412,14 @@ public struct BrokerProcessor: RemotingProcessor {
     // MARK: Delay and retry
 
     /// The DELAY level of a properties string, when it asks for one.
-    func delayLevel(_ properties: [UInt8]) -> Int? {
-        guard properties.count > 6, let level = MessageProperties(properties)["DELAY"].flatMap({ Int($0) }), level > 0 else { return nil }
+    func delayLevel(_ properties: UnsafeRawBufferPointer) -> Int? {
+        guard let raw = propertyValue(properties, "DELAY"), !raw.isEmpty, raw.count < 4 else { return nil }
+        var level = 0
+        for byte in raw {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            level = level * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        guard level > 0 else { return nil }
         return min(level, broker.schedule.levels)
     }
 
@@ -427,31 +489,31 @@ public struct BrokerProcessor: RemotingProcessor {
 
     /// Answers a pull now, or (with `mayHold` and nothing new) parks it and returns the future answer.
     func pull(_ request: RemotingCommand, channel: Channel, mayHold: Bool) -> (response: RemotingCommand?, held: EventLoopFuture<RemotingCommand?>?) {
-        let f = request.extFields
+        let f = PullFields(request.wireFields)
         func fail(_ code: Int32, _ remark: String) -> (RemotingCommand?, EventLoopFuture<RemotingCommand?>?) {
             (.response(to: request, code: code, remark: remark), nil)
         }
-        guard let group = f["consumerGroup"], let topic = f["topic"], let queueID = f["queueId"].flatMap({ Int32($0) }),
-              let offset = f["queueOffset"].flatMap({ Int64($0) }) else {
+        guard let group = f.consumerGroup?.string, let topic = f.topic?.string, let queueID = f.queueID?.int32,
+              let offset = f.queueOffset?.int64 else {
             return fail(ResponseCode.systemError, "PULL_MESSAGE needs consumerGroup, topic, queueId, queueOffset")
         }
         guard let config = broker.topicConfig(topic) else { return fail(ResponseCode.topicNotExist, "topic[\(topic)] not exist, apply first please!") }
         guard queueID >= 0, queueID < config.readQueueNums else {
             return fail(ResponseCode.systemError, "queueId[\(queueID)] is illegal, topic:[\(topic)] topicConfig.readQueueNums:[\(config.readQueueNums)]")
         }
-        let sysFlag = Int32(f["sysFlag"] ?? "0") ?? 0
+        let sysFlag = f.sysFlag?.int32 ?? 0
         let tagsCodes: Set<Int32>?
         if sysFlag & 0x4 != 0 {
-            tagsCodes = parseSubscription(f["subscription"] ?? "*")
+            tagsCodes = parseSubscription(f.subscription?.string ?? "*")
         } else if let registered = broker.subscription(group: group, topic: topic) {
             tagsCodes = registered
         } else {
             return fail(ResponseCode.subscriptionNotExist, "the consumer's subscription not exist")
         }
-        if mayHold && sysFlag & 0x1 != 0, let commit = f["commitOffset"].flatMap({ Int64($0) }), commit >= 0 {
+        if mayHold && sysFlag & 0x1 != 0, let commit = f.commitOffset?.int64, commit >= 0 {
             broker.commitOffset(group: group, topic: topic, queueID: queueID, offset: commit)
         }
-        let maxMsgNums = Int(f["maxMsgNums"] ?? "32") ?? 32
+        let maxMsgNums = f.maxMsgNums?.int64.map { Int($0) } ?? 32
         let result = broker.store.get(topic: topic, queueID: queueID, offset: offset, maxMsgNums: maxMsgNums, tagsCodes: tagsCodes)
         var code: Int32
         var next = result.nextBeginOffset
@@ -465,7 +527,7 @@ public struct BrokerProcessor: RemotingProcessor {
         case .offsetOverflowOne, .offsetFoundNull: code = ResponseCode.pullNotFound
         }
         if code == ResponseCode.pullNotFound && mayHold && sysFlag & 0x2 != 0 {
-            let millis = min(Int64(f["suspendTimeoutMillis"] ?? "15000") ?? 15_000, 60_000)
+            let millis = min(f.suspendTimeoutMillis?.int64 ?? 15_000, 60_000)
             let promise = channel.eventLoop.makePromise(of: RemotingCommand?.self)
             broker.hold((request, channel, offset, promise), key: "\(topic)@\(queueID)", millis: max(0, millis - 500))
             // A message may have arrived between the read and the hold.
@@ -474,13 +536,42 @@ public struct BrokerProcessor: RemotingProcessor {
         }
         var body: ByteBuffer?
         if code == ResponseCode.success {
-            var buffer = ByteBufferAllocator().buffer(capacity: result.totalBytes)
+            // The records go out as stored: one copy from the mapping into the frame, no re-encoding.
+            var buffer = channel.allocator.buffer(capacity: result.totalBytes)
             for region in result.records { buffer.writeBytes(region.bytes) }
             body = buffer
         }
-        return (.response(to: request, code: code, remark: result.status.rawValue,
-                          extFields: ["suggestWhichBrokerId": "0", "nextBeginOffset": "\(next)",
-                                      "minOffset": "\(result.minOffset)", "maxOffset": "\(result.maxOffset)"], body: body), nil)
+        var fields = HeaderFields.Writer(allocator: channel.allocator, capacity: 96)
+        fields.append("suggestWhichBrokerId", 0)
+        fields.append("nextBeginOffset", next)
+        fields.append("minOffset", result.minOffset)
+        fields.append("maxOffset", result.maxOffset)
+        var response = RemotingCommand(code: code, fields: fields.fields, body: body, serializeType: request.serializeType)
+        response.opaque = request.opaque
+        response.flag = RemotingCommand.responseFlag
+        response.remark = code == ResponseCode.success ? nil : result.status.rawValue
+        return (response, nil)
+    }
+
+    /// PULL_MESSAGE's fields, found in one pass.
+    struct PullFields {
+        var consumerGroup, topic, queueID, queueOffset, sysFlag, subscription, commitOffset, maxMsgNums, suspendTimeoutMillis: HeaderFields.Value?
+
+        init(_ fields: HeaderFields) {
+            fields.forEach { key, value in
+                func named(_ text: StaticString) -> Bool { HeaderFields.Value.equal(key, text) }
+                if named("consumerGroup") { consumerGroup = value }
+                else if named("topic") { topic = value }
+                else if named("queueId") { queueID = value }
+                else if named("queueOffset") { queueOffset = value }
+                else if named("sysFlag") { sysFlag = value }
+                else if named("subscription") { subscription = value }
+                else if named("commitOffset") { commitOffset = value }
+                else if named("maxMsgNums") { maxMsgNums = value }
+                else if named("suspendTimeoutMillis") { suspendTimeoutMillis = value }
+                return true
+            }
+        }
     }
 
     // MARK: HEART_BEAT
@@ -519,4 +610,47 @@ func parseSubscription(_ expression: String) -> Set<Int32>? {
     let tags = expression.split(separator: "|").map { $0.trimmingSuffix(while: { $0 == " " }) }.map { String($0.drop { $0 == " " }) }.filter { !$0.isEmpty }
     if tags.isEmpty || tags.contains("*") { return nil }
     return Set(tags.map { javaHashCode($0) })
+}
+
+/// Runs `body` with a field's bytes (empty when the field is missing).
+func withFieldBytes<R>(_ value: HeaderFields.Value?, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    guard let value else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+    return value.withBytes(body)
+}
+
+/// RocketMQ's legal topic characters: `^[%|a-zA-Z0-9_-]+$`.
+func isLegalTopic(_ topic: String) -> Bool {
+    topic.utf8.allSatisfy { byte in
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "|")
+            || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+    }
+}
+
+/// A peer's socket address as a stored host (no text in between).
+func hostAddress(_ address: SocketAddress) -> HostAddress {
+    switch address {
+    case .v4(let v4):
+        let raw = UInt32(bigEndian: v4.address.sin_addr.s_addr)
+        return HostAddress(ipv4: UInt8(raw >> 24), UInt8(truncatingIfNeeded: raw >> 16), UInt8(truncatingIfNeeded: raw >> 8),
+                           UInt8(truncatingIfNeeded: raw), port: Int32(UInt16(bigEndian: v4.address.sin_port)))
+    default:
+        return parseHost(address.ipAddress ?? "", port: address.port ?? 0)
+    }
+}
+
+extension RemotingCommand {
+    /// The fields as bytes whichever way the command was made (a dictionary is written out once).
+    var wireFields: HeaderFields {
+        if let fields { return fields }
+        var writer = HeaderFields.Writer()
+        for (key, value) in fieldTable ?? [:] {
+            guard !value.isEmpty else { continue }
+            writer.buffer.writeInteger(UInt16(key.utf8.count))
+            writer.buffer.writeString(key)
+            writer.buffer.writeInteger(UInt32(value.utf8.count))
+            writer.buffer.writeString(value)
+        }
+        return writer.fields
+    }
 }

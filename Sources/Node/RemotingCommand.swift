@@ -50,8 +50,16 @@ public struct RemotingCommand: Sendable {
     public var opaque: Int32
     public var flag: Int32 = 0
     public var remark: String?
-    /// The per-code header fields, always strings (RocketMQ's `extFields`).
-    public var extFields: [String: String] = [:]
+    /// The per-code header fields, always strings (RocketMQ's `extFields`). A decoded command keeps them as
+    /// the bytes they came in (`fields`); this dictionary view parses them on each read, so hot paths read
+    /// `fields` instead. Setting it replaces the raw bytes.
+    public var extFields: [String: String] {
+        get { fieldTable ?? fields?.dictionary ?? [:] }
+        set { fieldTable = newValue; fields = nil }
+    }
+    var fieldTable: [String: String]?
+    /// The header fields as on the wire (or as written by `HeaderFields.Writer`), when not a dictionary.
+    public var fields: HeaderFields?
     public var body: ByteBuffer?
     /// How the header came in; responses go back the same way.
     public var serializeType: SerializeType = .json
@@ -62,9 +70,24 @@ public struct RemotingCommand: Sendable {
         self.opaque = opaque
         self.flag = flag
         self.remark = remark
-        self.extFields = extFields
+        self.fieldTable = extFields.isEmpty ? nil : extFields
         self.body = body
         self.serializeType = serializeType
+    }
+
+    /// A command whose fields were written with `HeaderFields.Writer` (no dictionary; the client's hot path).
+    public init(code: Int32, fields: HeaderFields, body: ByteBuffer? = nil, serializeType: SerializeType = .rocketmq) {
+        self.code = code
+        self.opaque = 0
+        self.fields = fields
+        self.body = body
+        self.serializeType = serializeType
+    }
+
+    /// One field's value as text, from whichever form the fields are in.
+    public func field(_ key: StaticString) -> String? {
+        if let fieldTable { return fieldTable[key.description] }
+        return fields?[key]?.string
     }
 
     public var isResponse: Bool { flag & RemotingCommand.responseFlag != 0 }
@@ -89,16 +112,39 @@ public struct RemotingDecodingError: Error, CustomStringConvertible, Sendable {
 extension RemotingCommand {
     /// The header as Java writes it: alphabetical keys, every extFields value a string, no null members.
     func encodeJSONHeader(into buffer: inout ByteBuffer) {
-        var text = "{\"code\":\(code)"
-        if !extFields.isEmpty {
-            text += ",\"extFields\":{"
-            text += extFields.keys.sorted().map { jsonString($0) + ":" + jsonString(extFields[$0]!) }.joined(separator: ",")
-            text += "}"
+        buffer.writeString("{\"code\":\(code)")
+        if let fieldTable, !fieldTable.isEmpty {
+            buffer.writeString(",\"extFields\":{")
+            var first = true
+            for key in fieldTable.keys.sorted() {
+                if !first { buffer.writeString(",") }
+                first = false
+                buffer.writeString(jsonString(key) + ":" + jsonString(fieldTable[key]!))
+            }
+            buffer.writeString("}")
+        } else if let fields {
+            buffer.writeString(",\"extFields\":")
+            switch fields.format {
+            case .json:
+                var text = fields.bytes
+                buffer.writeBuffer(&text)
+            case .binary:
+                buffer.writeString("{")
+                var first = true
+                fields.forEach { key, value in
+                    if !first { buffer.writeString(",") }
+                    first = false
+                    JSONText.writeQuoted(key, into: &buffer)
+                    buffer.writeString(":")
+                    value.withBytes { JSONText.writeQuoted($0, into: &buffer) }
+                    return true
+                }
+                buffer.writeString("}")
+            }
         }
-        text += ",\"flag\":\(flag),\"language\":\(jsonString(language.name)),\"opaque\":\(opaque)"
-        if let remark { text += ",\"remark\":" + jsonString(remark) }
-        text += ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":\(version)}"
-        buffer.writeString(text)
+        buffer.writeString(",\"flag\":\(flag),\"language\":\"\(language.name)\",\"opaque\":\(opaque)")
+        if let remark { buffer.writeString(",\"remark\":" + jsonString(remark)) }
+        buffer.writeString(",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":\(version)}")
     }
 
     /// RocketMQ's binary header (§1.5 of the protocol reference).
@@ -108,44 +154,94 @@ extension RemotingCommand {
         buffer.writeInteger(Int16(truncatingIfNeeded: version))
         buffer.writeInteger(opaque)
         buffer.writeInteger(flag)
-        let remarkBytes = Array((remark ?? "").utf8)
-        buffer.writeInteger(Int32(remarkBytes.count))
-        buffer.writeBytes(remarkBytes)
+        if let remark {
+            let lengthIndex = buffer.writerIndex
+            buffer.writeInteger(Int32(0))
+            buffer.setInteger(Int32(buffer.writeString(remark)), at: lengthIndex)
+        } else {
+            buffer.writeInteger(Int32(0))
+        }
         let lengthIndex = buffer.writerIndex
         buffer.writeInteger(Int32(0))
         var extLength = 0
-        for key in extFields.keys.sorted() {
-            let value = extFields[key]!
-            guard !key.isEmpty, !value.isEmpty else { continue }  // empty values do not survive the binary form
-            extLength += buffer.writeInteger(Int16(key.utf8.count)) + buffer.writeString(key)
-            extLength += buffer.writeInteger(Int32(value.utf8.count)) + buffer.writeString(value)
+        if let fieldTable {
+            for key in fieldTable.keys.sorted() {
+                let value = fieldTable[key]!
+                guard !key.isEmpty, !value.isEmpty else { continue }  // empty values do not survive the binary form
+                extLength += buffer.writeInteger(Int16(key.utf8.count)) + buffer.writeString(key)
+                extLength += buffer.writeInteger(Int32(value.utf8.count)) + buffer.writeString(value)
+            }
+        } else if let fields {
+            switch fields.format {
+            case .binary:
+                var block = fields.bytes
+                extLength = buffer.writeBuffer(&block)
+            case .json:
+                fields.forEach { key, value in
+                    value.withBytes { bytes in
+                        guard !key.isEmpty, !bytes.isEmpty else { return }
+                        extLength += buffer.writeInteger(Int16(key.count)) + buffer.writeBytes(key)
+                        extLength += buffer.writeInteger(Int32(bytes.count)) + buffer.writeBytes(bytes)
+                    }
+                    return true
+                }
+            }
         }
         buffer.setInteger(Int32(extLength), at: lengthIndex)
     }
 
+    /// Reads a JSON header by scanning its bytes: the fixed members become properties, `extFields` stays as
+    /// its text (`fields`). Malformed text, or a header without code or opaque, throws.
     static func decodeJSONHeader(_ bytes: ByteBuffer) throws(RemotingDecodingError) -> RemotingCommand {
-        let text = String(buffer: bytes)
-        let json: JSONValue
-        do { json = try JSONValue.parse(text) } catch { throw RemotingDecodingError(reason: "header is not JSON (\(error))") }
-        guard case .object = json else { throw RemotingDecodingError(reason: "header is not a JSON object") }
-        guard let code = json["code"]?.int, let opaque = json["opaque"]?.int else {
-            throw RemotingDecodingError(reason: "header lacks code or opaque")
-        }
-        var command = RemotingCommand(code: Int32(truncatingIfNeeded: code), opaque: Int32(truncatingIfNeeded: opaque))
-        command.flag = Int32(truncatingIfNeeded: json["flag"]?.int ?? 0)
-        command.version = Int32(truncatingIfNeeded: json["version"]?.int ?? 0)
-        command.language = LanguageCode(name: json["language"]?.string ?? "OTHER")
-        command.remark = json["remark"]?.string
-        for (key, value) in json["extFields"]?.members ?? [] {
-            // Senders put numbers and booleans where Java writes strings: keep every value as text.
-            switch value {
-            case .string(let text): command.extFields[key] = text
-            case .integer(let number): command.extFields[key] = String(number)
-            case .number(let number): command.extFields[key] = String(number)
-            case .bool(let flag): command.extFields[key] = flag ? "true" : "false"
-            case .null, .object, .array: continue
+        var code: Int64?
+        var opaque: Int64?
+        var flag: Int64 = 0
+        var version: Int64 = 0
+        var language = LanguageCode.other
+        var remark: String?
+        var fields: HeaderFields?
+        let problem: String? = bytes.withUnsafeReadableBytes { raw -> String? in
+            var scanner = JSONText(raw)
+            guard scanner.consume(UInt8(ascii: "{")) else { return "header is not a JSON object" }
+            if scanner.consume(UInt8(ascii: "}")) { return nil }
+            while true {
+                guard let key = scanner.string(), scanner.consume(UInt8(ascii: ":")) else { return "header is not JSON (expected a member name at byte \(scanner.at))" }
+                scanner.skipSpace()
+                let valueAt = scanner.at
+                let keyBytes = UnsafeRawBufferPointer(rebasing: raw[key.start..<(key.start + key.count)])
+                func named(_ text: StaticString) -> Bool { HeaderFields.Value.equal(keyBytes, text) }
+                if let text = scanner.string() {
+                    let value = HeaderFields.Value(bytes: bytes, start: text.start, count: text.count, escaped: text.escaped)
+                    if named("remark") { remark = value.string }
+                    else if named("language") { language = value.withBytes { LanguageCode(bytes: $0) } }
+                    else if named("code") { code = value.int64 }
+                    else if named("opaque") { opaque = value.int64 }
+                    else if named("flag") { flag = value.int64 ?? 0 }
+                    else if named("version") { version = value.int64 ?? 0 }
+                } else {
+                    guard scanner.skipValue() else { return "header is not JSON (bad value at byte \(valueAt))" }
+                    let value = HeaderFields.Value(bytes: bytes, start: valueAt, count: scanner.at - valueAt, escaped: false)
+                    if named("code") { code = value.int64 }
+                    else if named("opaque") { opaque = value.int64 }
+                    else if named("flag") { flag = value.int64 ?? 0 }
+                    else if named("version") { version = value.int64 ?? 0 }
+                    else if named("extFields"), raw[valueAt] == UInt8(ascii: "{") {
+                        fields = HeaderFields(bytes: bytes.getSlice(at: bytes.readerIndex + valueAt, length: scanner.at - valueAt)!, format: .json)
+                    }
+                }
+                if scanner.consume(UInt8(ascii: ",")) { continue }
+                guard scanner.consume(UInt8(ascii: "}")), scanner.atEnd else { return "header is not JSON (expected , or } at byte \(scanner.at))" }
+                return nil
             }
         }
+        if let problem { throw RemotingDecodingError(reason: problem) }
+        guard let code, let opaque else { throw RemotingDecodingError(reason: "header lacks code or opaque") }
+        var command = RemotingCommand(code: Int32(truncatingIfNeeded: code), opaque: Int32(truncatingIfNeeded: opaque))
+        command.flag = Int32(truncatingIfNeeded: flag)
+        command.version = Int32(truncatingIfNeeded: version)
+        command.language = language
+        command.remark = remark
+        command.fields = fields
         return command
     }
 
@@ -157,7 +253,7 @@ extension RemotingCommand {
               let flag = buffer.readInteger(as: Int32.self), let remarkLength = buffer.readInteger(as: Int32.self) else {
             throw RemotingDecodingError(reason: "binary header shorter than its fixed 17 bytes")
         }
-        guard remarkLength >= 0, Int(remarkLength) <= headerLength, let remarkText = buffer.readString(length: Int(remarkLength)) else {
+        guard remarkLength >= 0, Int(remarkLength) <= headerLength, let remarkText = buffer.readSlice(length: Int(remarkLength)) else {
             throw RemotingDecodingError(reason: "binary header remark length \(remarkLength) is out of bounds")
         }
         guard let extLength = buffer.readInteger(as: Int32.self), extLength >= 0, Int(extLength) <= buffer.readableBytes else {
@@ -166,17 +262,58 @@ extension RemotingCommand {
         var command = RemotingCommand(code: Int32(code), opaque: opaque, flag: flag, serializeType: .rocketmq)
         command.language = LanguageCode(rawValue: language) ?? .other
         command.version = Int32(version)
-        command.remark = remarkLength > 0 ? remarkText : nil
+        command.remark = remarkLength > 0 ? String(buffer: remarkText) : nil
         var entries = buffer.readSlice(length: Int(extLength))!
+        if extLength > 0 { command.fields = HeaderFields(bytes: entries, format: .binary) }
         while entries.readableBytes > 0 {
-            guard let keyLength = entries.readInteger(as: Int16.self), keyLength >= 0,
-                  let key = entries.readString(length: Int(keyLength)),
-                  let valueLength = entries.readInteger(as: Int32.self), valueLength >= 0,
-                  let value = entries.readString(length: Int(valueLength)) else {
+            guard let keyLength = entries.readInteger(as: Int16.self), keyLength >= 0, entries.readableBytes >= Int(keyLength) + 4 else {
                 throw RemotingDecodingError(reason: "binary header extFields entry runs past its block")
             }
-            command.extFields[key] = value
+            entries.moveReaderIndex(forwardBy: Int(keyLength))
+            guard let valueLength = entries.readInteger(as: Int32.self), valueLength >= 0, entries.readableBytes >= Int(valueLength) else {
+                throw RemotingDecodingError(reason: "binary header extFields entry runs past its block")
+            }
+            entries.moveReaderIndex(forwardBy: Int(valueLength))
         }
         return command
+    }
+}
+
+extension LanguageCode {
+    /// The code named by `bytes` (a JSON header's `language`), OTHER when unknown; no allocation.
+    init(bytes: UnsafeRawBufferPointer) {
+        for code in LanguageCode.allCases {
+            var name = code.name
+            if name.withUTF8({ bytes.elementsEqual(UnsafeRawBufferPointer($0)) }) { self = code; return }
+        }
+        self = .other
+    }
+}
+
+extension JSONText {
+    /// Writes `bytes` (UTF-8) as a quoted JSON string, escaping quotes, backslashes and control characters.
+    static func writeQuoted(_ bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "\""))
+        var runStart = 0
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+            switch byte {
+            case UInt8(ascii: "\""): buffer.writeString("\\\"")
+            case UInt8(ascii: "\\"): buffer.writeString("\\\\")
+            case 0x0A: buffer.writeString("\\n")
+            case 0x09: buffer.writeString("\\t")
+            case 0x0D: buffer.writeString("\\r")
+            default:
+                func hex(_ digit: UInt8) -> UInt8 { digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10 }
+                buffer.writeString("\\u00")
+                buffer.writeInteger(hex(byte >> 4))
+                buffer.writeInteger(hex(byte & 0xF))
+            }
+            runStart = index + 1
+        }
+        buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart...]))
+        buffer.writeInteger(UInt8(ascii: "\""))
     }
 }

@@ -66,6 +66,45 @@ import Testing
         #expect(decoded.version == 63)
     }
 
+    /// SEND's hot path reads fields from the frame's bytes: escapes undone, numbers from strings or literals,
+    /// and a command whose fields were written with the Writer re-encodes into either header form.
+    @Test(arguments: [SerializeType.json, .rocketmq])
+    func rawFieldsReadWithoutADictionary(type: SerializeType) throws {
+        var writer = HeaderFields.Writer()
+        writer.append("b", "TopicTest")
+        writer.append("e", Int32(-3))
+        writer.append("g", Int64(1_700_000_000_123))
+        writer.append("i", "KEYS\u{1}k1 k2\u{2}UNIQ_KEY\u{1}ABC\u{2}quote\u{1}\"\\é😀")
+        writer.append("m", true)
+        let command = RemotingCommand(code: 310, fields: writer.fields, serializeType: type)
+        var out = ByteBuffer()
+        RemotingFrameEncoder.write(command, into: &out)
+        let decoded = try #require(try RemotingFrameDecoder().decodeFrame(&out))
+        let fields = try #require(decoded.fields)
+        #expect(fields["b"]?.string == "TopicTest")
+        #expect(fields["e"]?.int32 == -3)
+        #expect(fields["g"]?.int64 == 1_700_000_000_123)
+        #expect(fields["m"]?.bool == true)
+        #expect(fields["i"]?.string == "KEYS\u{1}k1 k2\u{2}UNIQ_KEY\u{1}ABC\u{2}quote\u{1}\"\\é😀")
+        #expect(fields["missing"] == nil)
+        #expect(decoded.extFields.count == 5)
+    }
+
+    @Test func jsonFieldValuesMayBeLiteralsNestedOrSurrogatePairs() throws {
+        let json = #"{"code":310,"extFields":{"e":3,"n":{"x":[1,{"y":"}"}]},"s":"\ud83d\ude00\u0001","t":true},"opaque":1}"#
+        var frame = ByteBuffer()
+        frame.writeInteger(Int32(4 + json.utf8.count))
+        frame.writeInteger(UInt32(json.utf8.count))
+        frame.writeString(json)
+        let decoded = try #require(try RemotingFrameDecoder().decodeFrame(&frame))
+        let fields = try #require(decoded.fields)
+        #expect(fields["e"]?.int64 == 3)
+        #expect(fields["n"]?.string == #"{"x":[1,{"y":"}"}]}"#)
+        #expect(fields["s"]?.string == "😀\u{1}")
+        #expect(fields["t"]?.bool == true)
+        #expect(fields["e"]?.bool == false)
+    }
+
     @Test func decoderSplitsFramesFedByteByByteAndInBatches() throws {
         let commands = (0..<5).map { index -> RemotingCommand in
             var body = ByteBuffer()
@@ -99,6 +138,9 @@ import Testing
         ("not JSON", "00000008 00000004 6e6f6e65"),
         ("unknown serialize type", "00000006 05000002 7b7d"),
         ("JSON without code", "00000010 0000000c 7b226f706171756522 3a317d"),
+        ("JSON cut inside extFields", "00000014 00000010 7b22636f6465223a312c22657874223a7b"),
+        ("JSON with trailing garbage", "0000000e 0000000a 7b2261223a317d787878"),
+        ("binary entry past its block", "0000001f 0100001b 0000 00 0001 00000001 00000000 00000000 00000006 0005 6b6579 0000"),
         ("binary ext length out of bounds", "0000001d 01000019 0000 00 0001 00000001 00000000 00000000 7fffffff 00000000"),
     ])
     func badFramesAreRejectedWithAReason(name: String, hex: String) throws {

@@ -13,6 +13,7 @@ let benchmarks: @Sendable () -> Void = {
     let zeroMallocs: [BenchmarkMetric: BenchmarkThresholds] = [
         .mallocCountTotal: .init(absolute: [.p90: 0]),
     ]
+    remotingBenchmarks(zeroMallocs)
 
     for size in [128, 1024] {
         Benchmark("CommitLog.encode.\(size)B", configuration: .init(

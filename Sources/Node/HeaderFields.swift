@@ -1,0 +1,319 @@
+import NIOCore
+
+/// A command's `extFields` kept as the bytes they came in (or were written) in, read without building a
+/// dictionary: a JSON object's text (`{"topic":"T",...}`) or the binary header's block of
+/// `keyLength(2) key valueLength(4) value` entries. SEND and PULL read their fields from here, so decoding
+/// them allocates nothing beyond the frame itself.
+public struct HeaderFields: Sendable {
+    public enum Format: Sendable { case json, binary }
+    /// The object text or the entry block, exactly as on the wire.
+    public let bytes: ByteBuffer
+    public let format: Format
+
+    public init(bytes: ByteBuffer, format: Format) {
+        self.bytes = bytes
+        self.format = format
+    }
+
+    /// One value: where it is in `bytes`, and whether it is a JSON string with escapes to undo.
+    public struct Value: Sendable {
+        let bytes: ByteBuffer
+        let start: Int
+        let count: Int
+        let escaped: Bool
+
+        /// The value as an integer (a JSON number, or a string holding one), nil if it is not one.
+        public var int64: Int64? {
+            withBytes { raw -> Int64? in
+                guard !raw.isEmpty else { return nil }
+                var index = 0
+                var negative = false
+                if raw[0] == UInt8(ascii: "-") || raw[0] == UInt8(ascii: "+") {
+                    negative = raw[0] == UInt8(ascii: "-")
+                    index = 1
+                }
+                guard index < raw.count else { return nil }
+                var value: Int64 = 0
+                while index < raw.count {
+                    let digit = raw[index] &- UInt8(ascii: "0")
+                    guard digit < 10 else { return nil }
+                    let (times, overflowTimes) = value.multipliedReportingOverflow(by: 10)
+                    let (sum, overflowSum) = negative ? times.subtractingReportingOverflow(Int64(digit)) : times.addingReportingOverflow(Int64(digit))
+                    guard !overflowTimes, !overflowSum else { return nil }
+                    value = sum
+                    index += 1
+                }
+                return value
+            }
+        }
+
+        public var int32: Int32? { int64.flatMap { Int32(exactly: $0) } }
+
+        /// "true"/"1" (RocketMQ's boolean fields come as strings).
+        public var bool: Bool { withBytes { raw in Self.equal(raw, "true") || Self.equal(raw, "1") } }
+
+        /// The value as text (allocates for values longer than 15 bytes).
+        public var string: String { withBytes { String(decoding: $0, as: UTF8.self) } }
+
+        /// The value's bytes (JSON escapes undone into stack space when there are any).
+        public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            try bytes.withUnsafeReadableBytes { all in
+                let raw = UnsafeRawBufferPointer(rebasing: all[start..<(start + count)])
+                guard escaped else { return try body(raw) }
+                return try withUnsafeTemporaryAllocation(byteCount: max(count, 1), alignment: 1) { scratch in
+                    let length = JSONText.unescape(raw, into: scratch)
+                    return try body(UnsafeRawBufferPointer(rebasing: scratch[0..<length]))
+                }
+            }
+        }
+
+        static func equal(_ raw: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+            raw.elementsEqual(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+    }
+
+    /// Calls `body` with each key (raw bytes) and its value, in wire order; stops when `body` returns false.
+    /// Malformed input ends the walk early (the decoder validated the structure already).
+    public func forEach(_ body: (UnsafeRawBufferPointer, Value) -> Bool) {
+        bytes.withUnsafeReadableBytes { raw in
+            switch format {
+            case .binary:
+                var at = 0
+                while at + 2 <= raw.count {
+                    let keyLength = Int(UInt16(raw[at]) << 8 | UInt16(raw[at + 1]))
+                    let keyStart = at + 2
+                    guard keyStart + keyLength + 4 <= raw.count else { return }
+                    let valueLengthAt = keyStart + keyLength
+                    let valueLength = Int(UInt32(raw[valueLengthAt]) << 24 | UInt32(raw[valueLengthAt + 1]) << 16
+                                          | UInt32(raw[valueLengthAt + 2]) << 8 | UInt32(raw[valueLengthAt + 3]))
+                    let valueStart = valueLengthAt + 4
+                    guard valueStart + valueLength <= raw.count else { return }
+                    let key = UnsafeRawBufferPointer(rebasing: raw[keyStart..<(keyStart + keyLength)])
+                    guard body(key, Value(bytes: bytes, start: valueStart, count: valueLength, escaped: false)) else { return }
+                    at = valueStart + valueLength
+                }
+            case .json:
+                var scanner = JSONText(raw)
+                guard scanner.consume(UInt8(ascii: "{")) else { return }
+                if scanner.consume(UInt8(ascii: "}")) { return }
+                while true {
+                    guard let key = scanner.string(), scanner.consume(UInt8(ascii: ":")) else { return }
+                    scanner.skipSpace()
+                    let valueAt = scanner.at
+                    let value: Value
+                    if let text = scanner.string() {
+                        value = Value(bytes: bytes, start: text.start, count: text.count, escaped: text.escaped)
+                    } else {
+                        guard scanner.skipValue() else { return }
+                        value = Value(bytes: bytes, start: valueAt, count: scanner.at - valueAt, escaped: false)
+                    }
+                    let keyBytes = UnsafeRawBufferPointer(rebasing: raw[key.start..<(key.start + key.count)])
+                    guard body(keyBytes, value) else { return }
+                    if scanner.consume(UInt8(ascii: ",")) { continue }
+                    return
+                }
+            }
+        }
+    }
+
+    /// The value of `key`, or nil.
+    public subscript(_ key: StaticString) -> Value? {
+        var found: Value?
+        forEach { name, value in
+            if Value.equal(name, key) { found = value; return false }
+            return true
+        }
+        return found
+    }
+
+    /// The fields as a dictionary (allocates; for requests off the hot path).
+    public var dictionary: [String: String] {
+        var result: [String: String] = [:]
+        forEach { key, value in
+            result[String(decoding: key, as: UTF8.self)] = value.string
+            return true
+        }
+        return result
+    }
+
+    /// Fields written in the binary layout, straight into a buffer (the client's hot path).
+    public struct Writer {
+        public var buffer: ByteBuffer
+
+        public init(allocator: ByteBufferAllocator = ByteBufferAllocator(), capacity: Int = 256) {
+            buffer = allocator.buffer(capacity: capacity)
+        }
+
+        public mutating func append(_ key: StaticString, _ value: String) {
+            var value = value
+            value.withUTF8 { append(key, UnsafeRawBufferPointer($0)) }
+        }
+
+        public mutating func append(_ key: StaticString, _ value: UnsafeRawBufferPointer) {
+            guard !value.isEmpty else { return }  // empty values do not survive the binary form
+            buffer.writeInteger(UInt16(key.utf8CodeUnitCount))
+            buffer.writeBytes(UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+            buffer.writeInteger(UInt32(value.count))
+            buffer.writeBytes(value)
+        }
+
+        public mutating func append(_ key: StaticString, _ value: some BinaryInteger) {
+            buffer.writeInteger(UInt16(key.utf8CodeUnitCount))
+            buffer.writeBytes(UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+            let lengthAt = buffer.writerIndex
+            buffer.writeInteger(UInt32(0))
+            let written = Self.writeDecimal(Int64(value), into: &buffer)
+            buffer.setInteger(UInt32(written), at: lengthAt)
+        }
+
+        public mutating func append(_ key: StaticString, _ value: Bool) {
+            append(key, value ? "true" : "false")
+        }
+
+        static func writeDecimal(_ value: Int64, into buffer: inout ByteBuffer) -> Int {
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+                var magnitude = value.magnitude
+                var count = 0
+                repeat {
+                    digits[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                    magnitude /= 10
+                    count += 1
+                } while magnitude > 0
+                var written = 0
+                if value < 0 { written += buffer.writeInteger(UInt8(ascii: "-")) }
+                written += buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(digits)[(20 - count)...]))
+                return written
+            }
+        }
+
+        public var fields: HeaderFields { HeaderFields(bytes: buffer, format: .binary) }
+    }
+}
+
+/// A forward-only JSON scanner over bytes: enough to walk the remoting header without building values.
+struct JSONText {
+    let raw: UnsafeRawBufferPointer
+    var at = 0
+
+    init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
+
+    mutating func skipSpace() {
+        while at < raw.count, raw[at] == 0x20 || raw[at] == 0x0A || raw[at] == 0x0D || raw[at] == 0x09 { at += 1 }
+    }
+
+    mutating func consume(_ byte: UInt8) -> Bool {
+        skipSpace()
+        guard at < raw.count, raw[at] == byte else { return false }
+        at += 1
+        return true
+    }
+
+    var atEnd: Bool { mutating get { skipSpace(); return at >= raw.count } }
+
+    /// A string token's contents (between the quotes), or nil (position unchanged) when none is here.
+    mutating func string() -> (start: Int, count: Int, escaped: Bool)? {
+        skipSpace()
+        guard at < raw.count, raw[at] == UInt8(ascii: "\"") else { return nil }
+        let start = at + 1
+        var index = start
+        var escaped = false
+        while index < raw.count {
+            let byte = raw[index]
+            if byte == UInt8(ascii: "\"") {
+                at = index + 1
+                return (start, index - start, escaped)
+            }
+            if byte == UInt8(ascii: "\\") {
+                escaped = true
+                index += 2
+            } else {
+                index += 1
+            }
+        }
+        return nil  // unterminated
+    }
+
+    /// Skips any value (string, number, literal, object, array); false when the text is malformed.
+    mutating func skipValue() -> Bool {
+        skipSpace()
+        guard at < raw.count else { return false }
+        switch raw[at] {
+        case UInt8(ascii: "\""):
+            return string() != nil
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = raw[at] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            at += 1
+            if consume(close) { return true }
+            while true {
+                if close == UInt8(ascii: "}") {
+                    guard string() != nil, consume(UInt8(ascii: ":")) else { return false }
+                }
+                guard skipValue() else { return false }
+                if consume(UInt8(ascii: ",")) { continue }
+                return consume(close)
+            }
+        default:
+            let start = at
+            scan: while at < raw.count {
+                switch raw[at] {
+                case UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: ","), UInt8(ascii: ":"),
+                     UInt8(ascii: "\""), 0x20, 0x09, 0x0A, 0x0D: break scan
+                default: at += 1
+                }
+            }
+            return at > start
+        }
+    }
+
+    /// Undoes JSON string escapes from `source` into `target` (at least `source.count` bytes); returns the length.
+    static func unescape(_ source: UnsafeRawBufferPointer, into target: UnsafeMutableRawBufferPointer) -> Int {
+        var read = 0
+        var written = 0
+        func put(_ byte: UInt8) { target[written] = byte; written += 1 }
+        func hex(_ at: Int) -> UInt32? {
+            guard at + 4 <= source.count else { return nil }
+            var value: UInt32 = 0
+            for index in at..<(at + 4) {
+                let byte = source[index]
+                let digit: UInt32
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+                default: return nil
+                }
+                value = value << 4 | digit
+            }
+            return value
+        }
+        while read < source.count {
+            let byte = source[read]
+            guard byte == UInt8(ascii: "\\"), read + 1 < source.count else {
+                put(byte)
+                read += 1
+                continue
+            }
+            let kind = source[read + 1]
+            read += 2
+            switch kind {
+            case UInt8(ascii: "n"): put(0x0A)
+            case UInt8(ascii: "t"): put(0x09)
+            case UInt8(ascii: "r"): put(0x0D)
+            case UInt8(ascii: "b"): put(0x08)
+            case UInt8(ascii: "f"): put(0x0C)
+            case UInt8(ascii: "u"):
+                guard var scalar = hex(read) else { put(UInt8(ascii: "?")); continue }
+                read += 4
+                if scalar >= 0xD800, scalar < 0xDC00, read + 6 <= source.count, source[read] == UInt8(ascii: "\\"),
+                   source[read + 1] == UInt8(ascii: "u"), let low = hex(read + 2), low >= 0xDC00, low < 0xE000 {
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    read += 6
+                }
+                let unicode = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+                for unit in UTF8.encode(unicode)! { put(unit) }
+            default: put(kind)  // \" \\ \/ and anything else: the character itself
+            }
+        }
+        return written
+    }
+}
