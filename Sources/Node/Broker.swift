@@ -129,7 +129,8 @@ public final class Broker: @unchecked Sendable {
                 let isNew = info.clients[clientID] == nil || info.subscriptions.keys.sorted() != consumer.subscriptions.keys.sorted()
                 info.clients[clientID] = channel
                 info.messageModel = consumer.model
-                for (topic, codes) in consumer.subscriptions { info.subscriptions[topic] = codes }
+                // The newest heartbeat's set wins: a topic no longer subscribed is dropped (as RocketMQ's updateSubscription).
+                info.subscriptions = consumer.subscriptions
                 groups[consumer.group] = info
                 if isNew { changed.append(consumer.group) }
             }
