@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Replication", "IndexFile",
+                "Replication", "IndexFile", "CLibdeflate",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
@@ -62,7 +62,9 @@ let package = Package(
                 "Node", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "mqadmin", dependencies: ["Node"]),
+        .executableTarget(
+            name: "mqadmin",
+            dependencies: ["Node", "CommitLog", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Helpers shared by the test targets: temporary directories, seeded randomness, child processes.
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),

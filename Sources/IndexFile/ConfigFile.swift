@@ -21,7 +21,7 @@ public func readTextFile(_ path: String) -> String? {
 /// Replaces `path` with `text` so a crash leaves the old or the new content, never a mix: the current
 /// file is kept as `<path>.bak`, the new one is written to a temporary file, synced, renamed over, and
 /// the directory synced.
-func writeFileAtomically(_ path: String, _ text: String) throws(StoreError) {
+public func writeFileAtomically(_ path: String, _ text: String) throws(StoreError) {
     let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
     do throws(SyscallError) {
         try makeDirectories(directory)

@@ -113,6 +113,11 @@ public enum JSONValue: Equatable, Sendable {
                 let key: String
                 if bytes[at] == UInt8(ascii: "\"") {
                     key = try string()
+                } else if bytes[at] == UInt8(ascii: "{") {
+                    // fastjson's object keys (TopicStatsTable, ConsumeStats): the key is the object's text.
+                    let start = at
+                    _ = try value()
+                    key = String(decoding: bytes[start..<at], as: UTF8.self)
                 } else {
                     // fastjson's bare integer keys.
                     let start = at

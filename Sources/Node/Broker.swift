@@ -44,6 +44,9 @@ public final class Broker: @unchecked Sendable {
     var nextHoldID: UInt64 = 0
     let durability = Mutex<[UInt64: EventLoopPromise<DurabilityStatus>]>([:])
     let nextToken = Atomic<UInt64>(1)
+    /// Messages stored and delivered since start (GET_BROKER_RUNTIME_INFO's msgPutTotalTodayNow / msgGetTotalTodayNow).
+    let putTotal = Atomic<Int64>(0)
+    let getTotal = Atomic<Int64>(0)
     let log: @Sendable (String) -> Void
     let storeHost: HostAddress
     let schedule: ScheduleService
@@ -223,7 +226,7 @@ public final class Broker: @unchecked Sendable {
             "commitLogMinOffset": "\(log.minOffset)", "commitLogMaxOffset": "\(log.wroteOffset)",
             "remainHowManyDataToFlush": "\(log.wroteOffset - log.flushedOffset)",
             "earliestMessageTimeStamp": "0", "pageCacheLockTimeMills": "0",
-            "msgPutTotalTodayNow": "0", "msgGetTotalTodayNow": "0",
+            "msgPutTotalTodayNow": "\(putTotal.load(ordering: .relaxed))", "msgGetTotalTodayNow": "\(getTotal.load(ordering: .relaxed))",
         ]
     }
 

@@ -270,10 +270,12 @@ public struct BrokerProcessor: RemotingProcessor {
             if let single {
                 msgID = single.append.messageID.hexString
                 queueOffset = single.queueOffset
+                broker.putTotal.wrappingAdd(1, ordering: .relaxed)
             } else {
                 let (result, first) = batchResult!
                 msgID = batchMessageIDs(result)
                 queueOffset = first
+                broker.putTotal.wrappingAdd(Int64(msgID.utf8.count / 33 + 1), ordering: .relaxed)
             }
             let serializeType = request.serializeType
             return promise.futureResult.map { status in
@@ -536,6 +538,7 @@ public struct BrokerProcessor: RemotingProcessor {
         }
         var body: ByteBuffer?
         if code == ResponseCode.success {
+            broker.getTotal.wrappingAdd(Int64(result.records.count), ordering: .relaxed)
             // The records go out as stored: one copy from the mapping into the frame, no re-encoding.
             var buffer = channel.allocator.buffer(capacity: result.totalBytes)
             for region in result.records { buffer.writeBytes(region.bytes) }

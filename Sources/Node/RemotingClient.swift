@@ -38,8 +38,11 @@ public final class RemotingClient: Sendable {
         var request = request
         request.opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
         let channel = try await connection(to: address)
+        let handler: ClientHandler
+        do { handler = try await channel.pipeline.handler(type: ClientHandler.self).get() } catch {
+            throw RemotingError.connectionClosed(address: address)  // closed between connect and send
+        }
         let promise = channel.eventLoop.makePromise(of: RemotingCommand.self)
-        let handler = try await channel.pipeline.handler(type: ClientHandler.self).get()
         let sending = request
         channel.eventLoop.execute {
             handler.register(opaque: sending.opaque, promise: promise, timeout: .milliseconds(timeoutMillis),
@@ -48,7 +51,12 @@ public final class RemotingClient: Sendable {
                 handler.fail(opaque: sending.opaque, with: RemotingError.connectionClosed(address: address))
             }
         }
-        return try await promise.futureResult.get()
+        // A cancelled task (a consumer stopping during a long-polling pull) stops waiting at once.
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            channel.eventLoop.execute { handler.fail(opaque: sending.opaque, with: CancellationError()) }
+        }
     }
 
     /// Sends `request` without waiting for (or wanting) a response.
@@ -117,6 +125,8 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     let onServerRequest: @Sendable (RemotingCommand, Channel) -> Void
     private var pending: [Int32: (promise: EventLoopPromise<RemotingCommand>, timeout: Scheduled<Void>)] = [:]
     private var channel: Channel?
+    /// Set once the connection closed: later registrations fail at once (nothing would ever answer them).
+    private var inactive = false
 
     init(address: String, onServerRequest: @escaping @Sendable (RemotingCommand, Channel) -> Void) {
         self.address = address
@@ -126,7 +136,7 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     func handlerAdded(context: ChannelHandlerContext) { channel = context.channel }
 
     func register(opaque: Int32, promise: EventLoopPromise<RemotingCommand>, timeout: TimeAmount, failure: RemotingError) {
-        guard let channel else { return promise.fail(RemotingError.connectionClosed(address: address)) }
+        guard let channel, !inactive else { return promise.fail(RemotingError.connectionClosed(address: address)) }
         let scheduled = channel.eventLoop.scheduleTask(in: timeout) { [weak self] () -> Void in
             self?.fail(opaque: opaque, with: failure)
         }
@@ -151,6 +161,7 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        inactive = true
         let failed = pending
         pending.removeAll()
         for (_, entry) in failed {

@@ -33,12 +33,13 @@ public final class ChildProcess {
     private var buffer: [UInt8] = []
     private var reaped = false
 
-    public init(_ arguments: [String]) throws {
+    public init(_ arguments: [String], mergeStandardError: Bool = false) throws {
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else { throw StoreError(.io, "pipe failed") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+        if mergeStandardError { posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2) }
         posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -166,4 +167,17 @@ public func serverClosesAfterSending(_ bytes: [UInt8], toPort port: Int, seconds
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     var byte: UInt8 = 0
     return read(fd, &byte, 1) == 0
+}
+
+extension ChildProcess {
+    /// Runs `arguments` to completion (at most `seconds`); returns the exit status (nil when killed) and
+    /// everything it wrote to stdout and stderr.
+    public static func run(_ arguments: [String], seconds: Double = 30) throws -> (status: Int32?, output: String) {
+        let child = try ChildProcess(arguments, mergeStandardError: true)
+        var lines: [String] = []
+        let deadline = monotonicNanos() + UInt64(seconds * 1e9)
+        while monotonicNanos() < deadline, let more = child.readLines(timeoutMillis: 100) { lines += more }
+        let status = child.terminate(seconds: 1)
+        return (status, (lines + child.drain()).joined(separator: "\n"))
+    }
 }

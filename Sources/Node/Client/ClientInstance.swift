@@ -1,0 +1,247 @@
+import CommitLog
+import IndexFile
+import NIOCore
+import NIOPosix
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Settings every client role shares.
+public struct ClientConfig: Sendable {
+    /// `host:port;host:port`: the NameServers, tried in turn when one does not answer.
+    public var namesrvAddr: String
+    public var instanceName: String = "DEFAULT"
+    /// How long a request may take.
+    public var timeoutMillis: Int64 = 3_000
+    public var pollNameServerIntervalMillis: Int64 = 30_000
+    public var heartbeatBrokerIntervalMillis: Int64 = 30_000
+    /// Header serialisation of our requests: the binary form by default (no JSON on the hot path).
+    public var serializeType: SerializeType = .rocketmq
+
+    public init(namesrvAddr: String) { self.namesrvAddr = namesrvAddr }
+
+    var nameServers: [String] { namesrvAddr.split(separator: ";").map { $0.trimmingCharacters(in: " ") }.filter { !$0.isEmpty } }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> String {
+        String(drop { $0 == set }.reversed().drop { $0 == set }.reversed())
+    }
+}
+
+/// A topic's route: which brokers host it, with how many queues, at which addresses.
+public struct TopicRoute: Sendable, Equatable {
+    public struct QueueData: Sendable, Equatable {
+        public var brokerName: String
+        public var readQueueNums: Int
+        public var writeQueueNums: Int
+        public var perm: Int
+    }
+    public struct BrokerData: Sendable, Equatable {
+        public var cluster: String
+        public var brokerName: String
+        public var brokerAddrs: [Int64: String]
+    }
+    public var queueDatas: [QueueData]
+    public var brokerDatas: [BrokerData]
+
+    /// Parses a TopicRouteData body (either JSON form: quoted or bare broker-id keys).
+    public static func parse(_ text: String) throws -> TopicRoute {
+        let json = try JSONValue.parse(text)
+        let queues = (json["queueDatas"]?.array ?? []).compactMap { item -> QueueData? in
+            guard let name = item["brokerName"]?.string else { return nil }
+            return QueueData(brokerName: name, readQueueNums: Int(item["readQueueNums"]?.int ?? 0),
+                             writeQueueNums: Int(item["writeQueueNums"]?.int ?? 0), perm: Int(item["perm"]?.int ?? 6))
+        }
+        let brokers = (json["brokerDatas"]?.array ?? []).compactMap { item -> BrokerData? in
+            guard let name = item["brokerName"]?.string else { return nil }
+            var addresses: [Int64: String] = [:]
+            for (key, value) in item["brokerAddrs"]?.members ?? [] {
+                if let id = Int64(key), let address = value.string { addresses[id] = address }
+            }
+            return BrokerData(cluster: item["cluster"]?.string ?? "", brokerName: name, brokerAddrs: addresses)
+        }
+        return TopicRoute(queueDatas: queues.sorted { $0.brokerName < $1.brokerName },
+                          brokerDatas: brokers.sorted { $0.brokerName < $1.brokerName })
+    }
+
+    public func masterAddress(_ brokerName: String) -> String? {
+        brokerDatas.first { $0.brokerName == brokerName }?.brokerAddrs[0]
+    }
+
+    /// The address to read from: the suggested id when present, else the lowest id.
+    public func readAddress(_ brokerName: String, suggested: Int64 = 0) -> String? {
+        guard let addresses = brokerDatas.first(where: { $0.brokerName == brokerName })?.brokerAddrs else { return nil }
+        return addresses[suggested] ?? addresses.min { $0.key < $1.key }?.value
+    }
+
+    /// Queues a producer may write: WRITE permission and a master address, ids 0..<writeQueueNums.
+    public func publishQueues(topic: String) -> [MessageQueue] {
+        queueDatas.filter { $0.perm & 2 != 0 && masterAddress($0.brokerName) != nil }.flatMap { data in
+            (0..<data.writeQueueNums).map { MessageQueue(topic: topic, brokerName: data.brokerName, queueID: Int32($0)) }
+        }
+    }
+
+    /// Queues a consumer reads: READ permission, ids 0..<readQueueNums.
+    public func subscribeQueues(topic: String) -> [MessageQueue] {
+        queueDatas.filter { $0.perm & 4 != 0 }.flatMap { data in
+            (0..<data.readQueueNums).map { MessageQueue(topic: topic, brokerName: data.brokerName, queueID: Int32($0)) }
+        }.sorted()
+    }
+
+    public var allAddresses: [String] { brokerDatas.flatMap { $0.brokerAddrs.values }.sorted() }
+}
+
+/// What a producer or consumer shares with its brokers: the remoting client, routes from the
+/// NameServers (with fail-over between them), the client id and periodic heartbeats.
+public final class ClientInstance: Sendable {
+    public let config: ClientConfig
+    public let clientID: String
+    let remoting: RemotingClient
+    let group: MultiThreadedEventLoopGroup
+    private let state = Mutex<State>(State())
+    /// Heartbeat body builder (the producer's and consumer's groups) and server-request handler, set once at start.
+    let heartbeatBody = Mutex<@Sendable () -> String>({ "{}" })
+    let serverRequests = ServerRequestHandler()
+    private let timers = Mutex<[Task<Void, Never>]>([])
+
+    struct State {
+        var routes: [String: TopicRoute] = [:]
+        var nameServerIndex = 0
+        var closed = false
+    }
+
+    public init(config: ClientConfig, threads: Int = 1) {
+        self.config = config
+        let pid = getpid()
+        clientID = "127.0.0.1@\(pid)#\(config.instanceName)#\(UInt32.random(in: 0...UInt32.max))"
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.group = group
+        let handler = serverRequests
+        remoting = RemotingClient(group: group) { command, _ in handler.handle(command) }
+    }
+
+    /// Starts route refresh and heartbeats.
+    func start() {
+        let refresh = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(self?.config.pollNameServerIntervalMillis ?? 30_000))
+                guard let self, !Task.isCancelled else { return }
+                await self.refreshRoutes()
+            }
+        }
+        let heartbeat = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(self?.config.heartbeatBrokerIntervalMillis ?? 30_000))
+                guard let self, !Task.isCancelled else { return }
+                await self.sendHeartbeats()
+            }
+        }
+        timers.withLock { $0 += [refresh, heartbeat] }
+    }
+
+    /// Adds a periodic task that ends with the instance.
+    func every(millis: Int64, _ body: @escaping @Sendable () async -> Void) {
+        let task = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(millis))
+                if Task.isCancelled { return }
+                await body()
+            }
+        }
+        timers.withLock { $0.append(task) }
+    }
+
+    public func shutdown() async {
+        let tasks = timers.withLock { tasks in defer { tasks.removeAll() }; return tasks }
+        for task in tasks { task.cancel() }
+        state.withLock { $0.closed = true }
+        await remoting.close()
+        try? await group.shutdownGracefully()
+    }
+
+    // MARK: Requests
+
+    /// Sends a request and returns the response (any code).
+    func invoke(_ address: String, code: Int32, fields: [String: String] = [:], body: ByteBuffer? = nil,
+                timeoutMillis: Int64? = nil) async throws -> RemotingCommand {
+        var request = RemotingCommand(code: code, opaque: 0, extFields: fields, body: body, serializeType: config.serializeType)
+        request.language = .other
+        return try await remoting.invoke(address, request, timeoutMillis: timeoutMillis ?? config.timeoutMillis)
+    }
+
+    /// Sends a request and insists on SUCCESS.
+    func call(_ address: String, code: Int32, fields: [String: String] = [:], body: ByteBuffer? = nil,
+              timeoutMillis: Int64? = nil) async throws -> RemotingCommand {
+        let response = try await invoke(address, code: code, fields: fields, body: body, timeoutMillis: timeoutMillis)
+        guard response.code == ResponseCode.success else {
+            throw ClientError.broker(code: response.code, remark: response.remark ?? "", address: address)
+        }
+        return response
+    }
+
+    /// Asks the NameServers in turn (starting with the last one that answered) until one answers.
+    public func callNameServer(code: Int32, fields: [String: String] = [:], body: ByteBuffer? = nil) async throws -> RemotingCommand {
+        let servers = config.nameServers
+        guard !servers.isEmpty else { throw ClientError.noNameServer("namesrvAddr is empty") }
+        let first = state.withLock { $0.nameServerIndex }
+        var failures: [String] = []
+        for step in 0..<servers.count {
+            let index = (first + step) % servers.count
+            do {
+                let response = try await invoke(servers[index], code: code, fields: fields, body: body)
+                state.withLock { $0.nameServerIndex = index }
+                return response
+            } catch let error as RemotingError {
+                failures.append("\(error)")
+            }
+        }
+        throw ClientError.noNameServer(failures.joined(separator: "; "))
+    }
+
+    // MARK: Routes
+
+    /// The route of `topic`, from the cache unless `refresh`; nil when the NameServers know no such topic.
+    public func route(_ topic: String, refresh: Bool = false) async throws -> TopicRoute? {
+        if !refresh, let cached = state.withLock({ $0.routes[topic] }) { return cached }
+        let response = try await callNameServer(code: RequestCode.getRouteInfoByTopic, fields: ["topic": topic])
+        guard response.code == ResponseCode.success, let body = response.body, body.readableBytes > 0 else {
+            if response.code == ResponseCode.topicNotExist || response.code == ResponseCode.success { return nil }
+            throw ClientError.broker(code: response.code, remark: response.remark ?? "", address: "NameServer")
+        }
+        let route = try TopicRoute.parse(String(buffer: body))
+        let changed = state.withLock { state -> Bool in
+            defer { state.routes[topic] = route }
+            return state.routes[topic] != route
+        }
+        if changed { await sendHeartbeats(to: route.allAddresses) }
+        return route
+    }
+
+    func forgetRoute(_ topic: String) { state.withLock { _ = $0.routes.removeValue(forKey: topic) } }
+
+    var knownTopics: [String] { state.withLock { Array($0.routes.keys) } }
+
+    func refreshRoutes() async {
+        for topic in knownTopics { _ = try? await route(topic, refresh: true) }
+    }
+
+    var brokerAddresses: [String] { state.withLock { Set($0.routes.values.flatMap(\.allAddresses)).sorted() } }
+
+    // MARK: Heartbeats
+
+    func sendHeartbeats(to addresses: [String]? = nil) async {
+        let body = heartbeatBody.withLock { $0 }()
+        for address in addresses ?? brokerAddresses {
+            _ = try? await invoke(address, code: RequestCode.heartBeat, body: ByteBuffer(string: body))
+        }
+    }
+
+}
+
+/// Where requests a broker sends us (NOTIFY_CONSUMER_IDS_CHANGED ...) go; set once a consumer starts.
+final class ServerRequestHandler: Sendable {
+    let body = Mutex<@Sendable (RemotingCommand) -> Void>({ _ in })
+    func handle(_ command: RemotingCommand) { body.withLock { $0 }(command) }
+}

@@ -1,0 +1,294 @@
+import CommitLog
+import IndexFile
+import NIOCore
+import Synchronization
+
+public enum SendStatus: String, Sendable {
+    case sendOK = "SEND_OK"
+    case flushDiskTimeout = "FLUSH_DISK_TIMEOUT"
+    case flushSlaveTimeout = "FLUSH_SLAVE_TIMEOUT"
+    case slaveNotAvailable = "SLAVE_NOT_AVAILABLE"
+}
+
+public struct SendResult: Sendable, CustomStringConvertible {
+    public var status: SendStatus
+    /// The producer-made id (UNIQ_KEY); comma-separated for a batch.
+    public var msgID: String
+    /// The broker's id (store host + commit-log offset).
+    public var offsetMsgID: String
+    public var queue: MessageQueue
+    public var queueOffset: Int64
+
+    public var description: String {
+        "SendResult [sendStatus=\(status.rawValue), msgId=\(msgID), offsetMsgId=\(offsetMsgID), messageQueue=\(queue), queueOffset=\(queueOffset)]"
+    }
+}
+
+/// Avoids brokers that failed or answered slowly (RocketMQ's MQFaultStrategy): after each send a broker is
+/// unavailable for a time picked from its latency; an error counts as 30 s of latency.
+struct LatencyFaultTolerance {
+    static let latencyMax: [Int64] = [50, 100, 550, 1_000, 2_000, 3_000, 15_000]
+    static let notAvailableDuration: [Int64] = [0, 0, 30_000, 60_000, 120_000, 180_000, 600_000]
+    var availableAt: [String: Int64] = [:]
+
+    mutating func update(_ brokerName: String, latencyMillis: Int64, isolation: Bool, now: Int64) {
+        let latency = isolation ? 30_000 : latencyMillis
+        var duration: Int64 = 0
+        for index in stride(from: Self.latencyMax.count - 1, through: 0, by: -1) where latency >= Self.latencyMax[index] {
+            duration = Self.notAvailableDuration[index]
+            break
+        }
+        if duration == 0 { availableAt[brokerName] = nil } else { availableAt[brokerName] = now + duration }
+    }
+
+    func isAvailable(_ brokerName: String, now: Int64) -> Bool { (availableAt[brokerName] ?? 0) <= now }
+}
+
+/// A RocketMQ producer: sync, async, one-way, orderly (a queue selector) and batch sends, with retries on
+/// another broker, latency fault tolerance, route refresh and NameServer fail-over.
+public final class Producer: Sendable {
+    public struct Settings: Sendable {
+        public var group = "DEFAULT_PRODUCER"
+        public var sendMsgTimeoutMillis: Int64 = 3_000
+        /// Extra attempts (on another broker when there is one) after a failed sync or async send.
+        public var retryTimesWhenSendFailed = 2
+        public var maxMessageSize = 4 * 1024 * 1024
+        public var defaultTopicQueueNums = 4
+        /// Skip brokers that just failed or were slow (on by default here; Java's default is off).
+        public var sendLatencyFaultEnable = true
+        public init() {}
+    }
+
+    public let client: ClientInstance
+    public let settings: Settings
+    private let state = Mutex<State>(State())
+    private let nextQueue = Atomic<Int>(Int.random(in: 0..<1024))
+
+    struct State {
+        var started = false
+        var faults = LatencyFaultTolerance()
+    }
+
+    public init(config: ClientConfig, settings: Settings = Settings()) {
+        client = ClientInstance(config: config)
+        self.settings = settings
+    }
+
+    public convenience init(group: String, namesrvAddr: String) {
+        var settings = Settings()
+        settings.group = group
+        self.init(config: ClientConfig(namesrvAddr: namesrvAddr), settings: settings)
+    }
+
+    public func start() {
+        let clientID = client.clientID
+        let group = settings.group
+        client.heartbeatBody.withLock {
+            $0 = { "{\"clientID\":\(jsonString(clientID)),\"consumerDataSet\":[],\"producerDataSet\":[{\"groupName\":\(jsonString(group))}]}" }
+        }
+        client.start()
+        state.withLock { $0.started = true }
+    }
+
+    /// Unregisters from every broker and closes the connections.
+    public func shutdown() async {
+        guard state.withLock({ state in defer { state.started = false }; return state.started }) else { return }
+        for address in client.brokerAddresses {
+            _ = try? await client.invoke(address, code: RequestCode.unregisterClient,
+                                         fields: ["clientID": client.clientID, "producerGroup": settings.group], timeoutMillis: 1_000)
+        }
+        await client.shutdown()
+    }
+
+    // MARK: Sending
+
+    /// Sends and waits for the broker's answer; retries on another broker after a failure.
+    public func send(_ message: Message, timeoutMillis: Int64? = nil) async throws -> SendResult {
+        try await send([message], batch: false, selector: nil, timeoutMillis: timeoutMillis ?? settings.sendMsgTimeoutMillis)
+    }
+
+    /// Sends in the background; `completion` gets the result (or the last error).
+    public func send(_ message: Message, completion: @escaping @Sendable (Result<SendResult, Error>) -> Void) {
+        Task {
+            do { completion(.success(try await send(message))) } catch { completion(.failure(error)) }
+        }
+    }
+
+    /// Sends messages of one topic as one batch (stored together, each its own message).
+    public func send(batch messages: [Message], timeoutMillis: Int64? = nil) async throws -> SendResult {
+        guard let first = messages.first else { throw ClientError.badResponse("an empty batch") }
+        guard messages.allSatisfy({ $0.topic == first.topic }) else { throw ClientError.badResponse("a batch must keep to one topic") }
+        guard messages.allSatisfy({ $0.delayTimeLevel == 0 }) else { throw ClientError.badResponse("batch messages cannot be delayed") }
+        return try await send(messages, batch: true, selector: nil, timeoutMillis: timeoutMillis ?? settings.sendMsgTimeoutMillis)
+    }
+
+    /// Sends to the queue `selector` picks from the topic's write queues (orderly messages); no retry elsewhere.
+    public func send(_ message: Message, selector: @escaping @Sendable ([MessageQueue], Message) -> MessageQueue,
+                     timeoutMillis: Int64? = nil) async throws -> SendResult {
+        try await send([message], batch: false, selector: selector, timeoutMillis: timeoutMillis ?? settings.sendMsgTimeoutMillis)
+    }
+
+    /// Sends without waiting for (or getting) an answer.
+    public func sendOneway(_ message: Message) async throws {
+        guard state.withLock({ $0.started }) else { throw ClientError.notStarted }
+        var message = message
+        try prepare(&message)
+        let (queues, defaultTopic) = try await publishQueues(message.topic)
+        guard let queue = chooseQueue(queues, avoiding: nil) else { throw ClientError.noRoute(topic: message.topic) }
+        guard let route = try await client.route(defaultTopic ? "TBW102" : message.topic),
+              let address = route.masterAddress(queue.brokerName) else { throw ClientError.noRoute(topic: message.topic) }
+        var request = makeRequest(message, queue: queue, batch: nil)
+        request.language = .other
+        try await client.remoting.invokeOneway(address, request)
+    }
+
+    private func send(_ messages: [Message], batch: Bool, selector: (@Sendable ([MessageQueue], Message) -> MessageQueue)?,
+                      timeoutMillis: Int64) async throws -> SendResult {
+        guard state.withLock({ $0.started }) else { throw ClientError.notStarted }
+        var messages = messages
+        for index in messages.indices { try prepare(&messages[index]) }
+        let batchBody = batch ? Self.batchBody(messages) : nil
+        let start = monotonicNanos()
+        let attempts = selector == nil ? 1 + settings.retryTimesWhenSendFailed : 1
+        var lastBroker: String?
+        var lastError: Error = ClientError.noRoute(topic: messages[0].topic)
+        for attempt in 0..<attempts {
+            let elapsed = Int64((monotonicNanos() - start) / 1_000_000)
+            guard elapsed < timeoutMillis else { break }
+            let (queues, defaultTopic): ([MessageQueue], Bool)
+            do { (queues, defaultTopic) = try await publishQueues(messages[0].topic, refresh: attempt > 0) } catch {
+                lastError = error
+                continue
+            }
+            let picked = selector.map { $0(queues, messages[0]) } ?? chooseQueue(queues, avoiding: lastBroker)
+            guard let queue = picked,
+                  let address = try await client.route(defaultTopic ? "TBW102" : messages[0].topic)?.masterAddress(queue.brokerName) else {
+                lastError = ClientError.noRoute(topic: messages[0].topic)
+                continue
+            }
+            lastBroker = queue.brokerName
+            let request = makeRequest(messages[0], queue: queue, batch: batchBody)
+            let sentAt = monotonicNanos()
+            do {
+                let response = try await client.remoting.invoke(address, request, timeoutMillis: timeoutMillis - elapsed)
+                updateFault(queue.brokerName, since: sentAt, isolation: false)
+                let status: SendStatus
+                switch response.code {
+                case ResponseCode.success: status = .sendOK
+                case 10: status = .flushDiskTimeout
+                case 11: status = .flushSlaveTimeout
+                case 12: status = .slaveNotAvailable
+                default:
+                    let error = ClientError.broker(code: response.code, remark: response.remark ?? "", address: address)
+                    // Codes worth another broker; anything else (an illegal message...) fails at once.
+                    guard [1, 14, 16, 17, 2].contains(response.code) else { throw error }
+                    lastError = error
+                    client.forgetRoute(messages[0].topic)
+                    continue
+                }
+                let fields = response.fields
+                let ids = messages.map { $0[property: "UNIQ_KEY"] ?? "" }.joined(separator: ",")
+                return SendResult(status: status, msgID: ids, offsetMsgID: fields?["msgId"]?.string ?? "",
+                                  queue: MessageQueue(topic: messages[0].topic, brokerName: queue.brokerName,
+                                                      queueID: fields?["queueId"]?.int32 ?? queue.queueID),
+                                  queueOffset: fields?["queueOffset"]?.int64 ?? -1)
+            } catch let error as RemotingError {
+                updateFault(queue.brokerName, since: sentAt, isolation: true)
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    /// Checks a message and adds what every send carries (UNIQ_KEY, WAIT).
+    private func prepare(_ message: inout Message) throws {
+        guard !message.topic.isEmpty, message.topic.utf8.count <= 127, isLegalTopic(message.topic) else {
+            throw ClientError.badResponse("the topic [\(message.topic)] is illegal: use ^[%|a-zA-Z0-9_-]+$, up to 127 characters")
+        }
+        guard !message.body.isEmpty else { throw ClientError.badResponse("the message body is empty") }
+        guard message.body.count <= settings.maxMessageSize else {
+            throw ClientError.messageTooLarge(message.body.count, max: settings.maxMessageSize)
+        }
+        if message[property: "UNIQ_KEY"] == nil { message.properties.append(("UNIQ_KEY", UniqueID.next())) }
+        if message[property: "WAIT"] == nil { message.properties.append(("WAIT", "true")) }
+    }
+
+    /// The topic's write queues, or TBW102's (at most `defaultTopicQueueNums`) so the broker creates the topic.
+    func publishQueues(_ topic: String, refresh: Bool = false) async throws -> ([MessageQueue], Bool) {
+        if let route = try await client.route(topic, refresh: refresh) {
+            let queues = route.publishQueues(topic: topic)
+            if !queues.isEmpty { return (queues, false) }
+        }
+        guard let fallback = try await client.route("TBW102", refresh: refresh) else { throw ClientError.noRoute(topic: topic) }
+        let queues = fallback.queueDatas.filter { $0.perm & 2 != 0 && fallback.masterAddress($0.brokerName) != nil }.flatMap { data in
+            (0..<min(settings.defaultTopicQueueNums, data.writeQueueNums)).map { MessageQueue(topic: topic, brokerName: data.brokerName, queueID: Int32($0)) }
+        }
+        guard !queues.isEmpty else { throw ClientError.noRoute(topic: topic) }
+        return (queues, true)
+    }
+
+    /// Round-robin over the queues, skipping unavailable brokers and (on a retry) the last one tried.
+    func chooseQueue(_ queues: [MessageQueue], avoiding lastBroker: String?) -> MessageQueue? {
+        guard !queues.isEmpty else { return nil }
+        let start = nextQueue.wrappingAdd(1, ordering: .relaxed).oldValue
+        let now = wallClockMillis()
+        if settings.sendLatencyFaultEnable {
+            let faults = state.withLock { $0.faults }
+            for step in 0..<queues.count {
+                let queue = queues[((start &+ step) & Int.max) % queues.count]
+                if queue.brokerName != lastBroker, faults.isAvailable(queue.brokerName, now: now) { return queue }
+            }
+        }
+        for step in 0..<queues.count {
+            let queue = queues[((start &+ step) & Int.max) % queues.count]
+            if queue.brokerName != lastBroker { return queue }
+        }
+        return queues[(start & Int.max) % queues.count]
+    }
+
+    private func updateFault(_ brokerName: String, since: UInt64, isolation: Bool) {
+        guard settings.sendLatencyFaultEnable else { return }
+        let latency = Int64((monotonicNanos() - since) / 1_000_000)
+        let now = wallClockMillis()
+        state.withLock { $0.faults.update(brokerName, latencyMillis: latency, isolation: isolation, now: now) }
+    }
+
+    /// SEND_MESSAGE_V2 (or SEND_BATCH_MESSAGE) with its fields written straight into the header buffer.
+    private func makeRequest(_ message: Message, queue: MessageQueue, batch: ByteBuffer?) -> RemotingCommand {
+        var fields = HeaderFields.Writer(capacity: 192)
+        fields.append("a", settings.group)
+        fields.append("b", message.topic)
+        fields.append("c", "TBW102")
+        fields.append("d", settings.defaultTopicQueueNums)
+        fields.append("e", queue.queueID)
+        fields.append("f", 0)
+        fields.append("g", wallClockMillis())
+        fields.append("h", message.flag)
+        if batch == nil { fields.append("i", message.propertiesString) }
+        fields.append("j", 0)
+        fields.append("k", false)
+        fields.append("m", batch != nil)
+        let body = batch ?? ByteBuffer(bytes: message.body)
+        var request = RemotingCommand(code: batch == nil ? RequestCode.sendMessageV2 : RequestCode.sendBatchMessage, fields: fields.fields,
+                                      body: body, serializeType: client.config.serializeType)
+        request.language = .other
+        return request
+    }
+
+    /// The batch body: per message `TOTALSIZE MAGIC(0) BODYCRC(0) FLAG BODYLEN BODY PROPLEN PROPS`.
+    static func batchBody(_ messages: [Message]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        for message in messages {
+            let properties = Array(message.propertiesString.utf8)
+            buffer.writeInteger(Int32(20 + message.body.count + 2 + properties.count))
+            buffer.writeInteger(Int32(0))
+            buffer.writeInteger(Int32(0))
+            buffer.writeInteger(message.flag)
+            buffer.writeInteger(Int32(message.body.count))
+            buffer.writeBytes(message.body)
+            buffer.writeInteger(Int16(properties.count))
+            buffer.writeBytes(properties)
+        }
+        return buffer
+    }
+}

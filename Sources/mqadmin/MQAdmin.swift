@@ -1,0 +1,345 @@
+// mqadmin: RocketMQ's admin commands (the ones listed in `mqadmin --help`) over the Swift client.
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CommitLog
+import Node
+
+struct NameServerOption: ParsableArguments {
+    @Option(name: .customShort("n"), help: "NameServer address(es), host:port;host:port")
+    var namesrvAddr: String = ProcessInfoLite.environment("NAMESRV_ADDR") ?? "127.0.0.1:9876"
+}
+
+enum ProcessInfoLite {
+    static func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+}
+
+/// Runs `body` with an Admin (or client) and turns failures into a clear message and exit status 1.
+func withAdmin(_ options: NameServerOption, _ body: (Admin) async throws -> Void) async throws {
+    let admin = Admin(namesrvAddr: options.namesrvAddr)
+    do {
+        try await body(admin)
+        await admin.shutdown()
+    } catch let exit as ExitCode {
+        await admin.shutdown()
+        throw exit
+    } catch {
+        await admin.shutdown()
+        FileHandleLite.standardError("mqadmin: \(error)\n")
+        throw ExitCode(1)
+    }
+}
+
+enum FileHandleLite {
+    static func standardError(_ text: String) {
+        var text = text
+        text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+}
+
+func formatTime(_ millis: Int64) -> String {
+    guard millis > 0 else { return "-" }
+    var seconds = time_t(millis / 1000)
+    var parts = tm()
+    localtime_r(&seconds, &parts)
+    return String(format4: Int(parts.tm_year) + 1900) + "-" + two(Int(parts.tm_mon) + 1) + "-" + two(Int(parts.tm_mday)) + " "
+        + two(Int(parts.tm_hour)) + ":" + two(Int(parts.tm_min)) + ":" + two(Int(parts.tm_sec)) + "," + three(Int(millis % 1000))
+}
+func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+func three(_ value: Int) -> String { value < 10 ? "00\(value)" : value < 100 ? "0\(value)" : "\(value)" }
+extension String { init(format4 value: Int) { self = "\(value)" } }
+
+func hostText(_ host: HostAddress) -> String {
+    let ip = UInt32(truncatingIfNeeded: host.high >> 32)
+    return "\(ip >> 24).\((ip >> 16) & 255).\((ip >> 8) & 255).\(ip & 255):\(host.port)"
+}
+
+@main
+struct MQAdmin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mqadmin",
+        abstract: "Administer a RocketMQ-compatible cluster through its NameServers.",
+        subcommands: [ClusterList.self, TopicList.self, UpdateTopic.self, DeleteTopic.self, TopicRoute.self, TopicStatus.self,
+                      BrokerStatus.self, ConsumerProgress.self, QueryMsgByID.self, QueryMsgByKey.self, SendMessage.self,
+                      ConsumeMessage.self])
+}
+
+struct ClusterList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "clusterList", abstract: "List the brokers of every cluster.")
+    @OptionGroup var options: NameServerOption
+
+    func run() async throws {
+        try await withAdmin(options) { admin in
+            print(pad("#Cluster Name", 18) + pad("#Broker Name", 24) + pad("#BID", 6) + pad("#Addr", 24) + pad("#Version", 12)
+                  + pad("#InTotalToday", 16) + pad("#OutTotalToday", 16) + "#CommitLogMaxOffset")
+            for broker in try await admin.clusterInfo() {
+                let info = Dictionary((try? await admin.brokerRuntimeInfo(broker.address)) ?? [], uniquingKeysWith: { a, _ in a })
+                print(pad(broker.cluster, 18) + pad(broker.brokerName, 24) + pad("\(broker.brokerID)", 6) + pad(broker.address, 24)
+                      + pad(info["brokerVersionDesc"] ?? "-", 12) + pad(info["msgPutTotalTodayNow"] ?? "-", 16)
+                      + pad(info["msgGetTotalTodayNow"] ?? "-", 16) + (info["commitLogMaxOffset"] ?? "-"))
+            }
+        }
+    }
+}
+
+struct TopicList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "topicList", abstract: "List every topic the NameServer knows.")
+    @OptionGroup var options: NameServerOption
+
+    func run() async throws {
+        try await withAdmin(options) { admin in
+            for topic in try await admin.topicList() { print(topic) }
+        }
+    }
+}
+
+struct UpdateTopic: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "updateTopic", abstract: "Create or update a topic.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("t"), help: "topic name") var topic: String
+    @Option(name: .customShort("b"), help: "broker address host:port") var brokerAddr: String?
+    @Option(name: .customShort("c"), help: "cluster name (every master of it)") var clusterName: String?
+    @Option(name: .customShort("r"), help: "read queue count") var readQueueNums = 8
+    @Option(name: .customShort("w"), help: "write queue count") var writeQueueNums = 8
+    @Option(name: .customShort("p"), help: "permission: 2 write, 4 read, 6 both") var perm = 6
+    @Option(name: .customShort("o"), help: "order topic") var order = false
+
+    func run() async throws {
+        try await withAdmin(options) { admin in
+            let targets = try await admin.updateTopic(topic, brokerAddr: brokerAddr, cluster: clusterName, readQueueNums: readQueueNums,
+                                                      writeQueueNums: writeQueueNums, perm: perm, order: order)
+            for target in targets {
+                print("create topic to \(target) success.")
+            }
+            print("TopicConfig [topicName=\(topic), readQueueNums=\(readQueueNums), writeQueueNums=\(writeQueueNums), perm=\(perm == 6 ? "RW-" : "\(perm)"), order=\(order)]")
+        }
+    }
+}
+
+struct DeleteTopic: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "deleteTopic", abstract: "Delete a topic from brokers and NameServers.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("t"), help: "topic name") var topic: String
+    @Option(name: .customShort("c"), help: "cluster name") var clusterName: String?
+
+    func run() async throws {
+        try await withAdmin(options) { admin in
+            _ = try await admin.deleteTopic(topic, cluster: clusterName)
+            print("delete topic [\(topic)] from cluster [\(clusterName ?? "*")] success.")
+            print("delete topic [\(topic)] from NameServer success.")
+        }
+    }
+}
+
+struct TopicRoute: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "topicRoute", abstract: "Print a topic's route.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("t"), help: "topic name") var topic: String
+
+    func run() async throws {
+        try await withAdmin(options) { admin in
+            let (json, _) = try await admin.topicRoute(topic)
+            print(json)
+        }
+    }
+}
+
+struct TopicStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "topicStatus", abstract: "Offsets of every queue of a topic.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("t"), help: "topic name") var topic: String
+
+    func run() async throws {
+        try await withAdmin(options) { admin in
+            print(pad("#Broker Name", 34) + pad("#QID", 6) + pad("#Min Offset", 22) + pad("#Max Offset", 24) + "#Last Updated")
+            for stats in try await admin.topicStats(topic) {
+                print(pad(stats.queue.brokerName, 34) + pad("\(stats.queue.queueID)", 6) + pad("\(stats.minOffset)", 22)
+                      + pad("\(stats.maxOffset)", 24) + formatTime(stats.lastUpdateTimestamp))
+            }
+        }
+    }
+}
+
+struct BrokerStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "brokerStatus", abstract: "A broker's runtime figures.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("b"), help: "broker address host:port") var brokerAddr: String?
+    @Option(name: .customShort("c"), help: "cluster name (every broker of it)") var clusterName: String?
+
+    func run() async throws {
+        try await withAdmin(options) { admin in
+            var targets = brokerAddr.map { [$0] } ?? []
+            if let clusterName { targets += try await admin.clusterInfo().filter { $0.cluster == clusterName }.map(\.address) }
+            if targets.isEmpty { targets = try await admin.clusterInfo().map(\.address) }
+            for address in targets {
+                for (key, value) in try await admin.brokerRuntimeInfo(address) {
+                    print((targets.count > 1 ? pad(address, 24) : "") + pad(key, 32) + ": " + value)
+                }
+            }
+        }
+    }
+}
+
+struct ConsumerProgress: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "consumerProgress", abstract: "A consumer group's offsets and lag.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("g"), help: "consumer group") var group: String
+    @Option(name: .customShort("t"), help: "topic") var topic: String?
+
+    func run() async throws {
+        try await withAdmin(options) { admin in
+            let rows = try await admin.consumeProgress(group: group, topic: topic)
+            guard !rows.isEmpty else {
+                FileHandleLite.standardError("mqadmin: consumer group \(group) has no offsets on any broker\n")
+                throw ExitCode(1)
+            }
+            print(pad("#Topic", 34) + pad("#Broker Name", 34) + pad("#QID", 6) + pad("#Broker Offset", 22) + pad("#Consumer Offset", 22)
+                  + pad("#Diff", 22) + "#LastTime")
+            for row in rows {
+                print(pad(row.queue.topic, 34) + pad(row.queue.brokerName, 34) + pad("\(row.queue.queueID)", 6) + pad("\(row.brokerOffset)", 22)
+                      + pad("\(row.consumerOffset)", 22) + pad("\(row.diff)", 22) + formatTime(row.lastTimestamp))
+            }
+            print("")
+            print("Consume TPS: 0.00")
+            print("Diff Total: \(rows.reduce(0) { $0 + $1.diff })")
+        }
+    }
+}
+
+func printMessage(_ message: MessageExt) {
+    print(pad("OffsetID:", 20) + message.offsetMsgID)
+    print(pad("Topic:", 20) + message.topic)
+    print(pad("Tags:", 20) + "[\(message.tags ?? "")]")
+    print(pad("Keys:", 20) + "[\(message.keys.joined(separator: " "))]")
+    print(pad("Queue ID:", 20) + "\(message.queueID)")
+    print(pad("Queue Offset:", 20) + "\(message.queueOffset)")
+    print(pad("CommitLog Offset:", 20) + "\(message.commitLogOffset)")
+    print(pad("Reconsume Times:", 20) + "\(message.reconsumeTimes)")
+    print(pad("Born Timestamp:", 20) + formatTime(message.bornTimestamp))
+    print(pad("Store Timestamp:", 20) + formatTime(message.storeTimestamp))
+    print(pad("Born Host:", 20) + hostText(message.bornHost))
+    print(pad("Store Host:", 20) + hostText(message.storeHost))
+    print(pad("System Flag:", 20) + "\(message.sysFlag)")
+    print(pad("Properties:", 20) + "{" + message.properties.map { "\($0.0)=\($0.1)" }.joined(separator: ", ") + "}")
+    print(pad("Message Body:", 20) + message.bodyString)
+}
+
+struct QueryMsgByID: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "queryMsgById", abstract: "Show a message by its offset id.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("i"), help: "offsetMsgId (32 hex digits)") var msgID: String
+
+    func run() async throws {
+        try await withAdmin(options) { admin in printMessage(try await admin.viewMessage(offsetMsgID: msgID)) }
+    }
+}
+
+struct QueryMsgByKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "queryMsgByKey", abstract: "Find messages by key.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("t"), help: "topic") var topic: String
+    @Option(name: .customShort("k"), help: "key") var key: String
+
+    func run() async throws {
+        try await withAdmin(options) { admin in
+            let messages = try await admin.queryMessage(topic: topic, key: key)
+            guard !messages.isEmpty else {
+                FileHandleLite.standardError("mqadmin: no message of topic \(topic) with key \(key)\n")
+                throw ExitCode(1)
+            }
+            print(pad("#Message ID", 34) + pad("#QID", 6) + "#Offset")
+            for message in messages { print(pad(message.msgID, 34) + pad("\(message.queueID)", 6) + "\(message.queueOffset)") }
+        }
+    }
+}
+
+struct SendMessage: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sendMessage", abstract: "Send one message.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("t"), help: "topic") var topic: String
+    @Option(name: .customShort("p"), help: "message body") var body: String
+    @Option(name: .customShort("k"), help: "keys (space separated)") var keys: String?
+    @Option(name: .customShort("c"), help: "tags") var tags: String?
+    @Option(name: .customShort("u"), help: "user property key=value (repeatable)") var userProperties: [String] = []
+    @Option(name: .customShort("b"), help: "broker name") var brokerName: String?
+    @Option(name: .customShort("i"), help: "queue id") var queueID: Int32?
+
+    func run() async throws {
+        var properties: [String: String] = [:]
+        for pair in userProperties {
+            guard let equals = pair.firstIndex(of: "=") else { throw ValidationError("-u wants key=value, got \(pair)") }
+            properties[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        let producer = Producer(group: "TOOLS_PRODUCER", namesrvAddr: options.namesrvAddr)
+        producer.start()
+        let message = Message(topic: topic, body: body, tags: tags, keys: keys?.split(separator: " ").map(String.init) ?? [],
+                              properties: properties)
+        do {
+            let result: SendResult
+            if brokerName != nil || queueID != nil {
+                let (brokerName, queueID) = (brokerName, queueID)
+                result = try await producer.send(message, selector: { queues, _ in
+                    queues.first { (brokerName == nil || $0.brokerName == brokerName) && (queueID == nil || $0.queueID == queueID) } ?? queues[0]
+                })
+            } else {
+                result = try await producer.send(message)
+            }
+            print(pad("#Broker Name", 32) + pad("#QID", 6) + pad("#Send Result", 22) + pad("#MsgId", 34) + "#OffsetMsgId")
+            print(pad(result.queue.brokerName, 32) + pad("\(result.queue.queueID)", 6) + pad(result.status.rawValue, 22) + pad(result.msgID, 34)
+                  + result.offsetMsgID)
+            await producer.shutdown()
+        } catch {
+            await producer.shutdown()
+            FileHandleLite.standardError("mqadmin: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct ConsumeMessage: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "consumeMessage", abstract: "Print messages of a topic (pulled, offsets not committed).")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("t"), help: "topic") var topic: String
+    @Option(name: .customShort("b"), help: "broker name") var brokerName: String?
+    @Option(name: .customShort("i"), help: "queue id") var queueID: Int32?
+    @Option(name: .customShort("o"), help: "start offset (default: each queue's first)") var offset: Int64?
+    @Option(name: .customShort("c"), help: "at most this many messages") var count = 128
+    @Option(name: .customShort("s"), help: "subscription expression") var expression = "*"
+    @Option(name: .customShort("g"), help: "consumer group") var group = "TOOLS_CONSUMER"
+
+    func run() async throws {
+        let consumer = PullConsumer(group: group, namesrvAddr: options.namesrvAddr)
+        consumer.start()
+        do {
+            var printed = 0
+            let queues = try await consumer.fetchSubscribeMessageQueues(topic).filter {
+                (brokerName == nil || $0.brokerName == brokerName) && (queueID == nil || $0.queueID == queueID)
+            }
+            for queue in queues where printed < count {
+                var next: Int64
+                if let offset { next = offset } else { next = try await consumer.minOffset(queue) }
+                while printed < count {
+                    let result = try await consumer.pull(queue, expression: expression, offset: next, maxNums: min(32, count - printed))
+                    for message in result.messages where printed < count {
+                        print("MSGID: \(message.msgID) \(queue) OFFSET: \(message.queueOffset) TAGS: \(message.tags ?? "") KEYS: \(message.keys.joined(separator: " ")) PROPERTIES: {\(message.userProperties.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))} BODY: \(message.bodyString)")
+                        printed += 1
+                    }
+                    if result.status != .found && result.status != .noMatchedMessage { break }
+                    if result.nextBeginOffset <= next { break }
+                    next = result.nextBeginOffset
+                }
+            }
+            print("Consumed \(printed) message(s).")
+            await consumer.shutdown()
+        } catch {
+            await consumer.shutdown()
+            FileHandleLite.standardError("mqadmin: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+}
