@@ -1,9 +1,9 @@
 import ArgumentParser
 
 @main
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure the store (and, as the broker arrives, a broker) like RocketMQ's benchmark tools.",
-        subcommands: [StoreBench.self, CrashChild.self])
+        abstract: "Measure a broker (producer, consumer, matrix) and the store, like RocketMQ's benchmark tools.",
+        subcommands: [ProducerBench.self, ConsumerBench.self, MatrixBench.self, StoreBench.self, CrashChild.self])
 }

@@ -1,0 +1,145 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommitLog
+import Node
+
+/// A NameServer and one broker as real child processes (the `mqnamesrv`/`mqbroker` built beside this
+/// `bench`), on free loopback ports, with a fresh temporary store that is removed on `stop()`.
+final class LocalCluster {
+    struct Shape: Hashable, CustomStringConvertible {
+        var flush: String  // "async" | "sync"
+        var io: String  // "mmap" | "io_uring"
+        var description: String { "\(flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH")/\(io)" }
+    }
+
+    let shape: Shape
+    let directory: String
+    let nameServerPort: Int
+    let brokerPort: Int
+    private var children: [pid_t] = []
+    var namesrvAddr: String { "127.0.0.1:\(nameServerPort)" }
+
+    init(shape: Shape, extraConfig: String = "") throws {
+        self.shape = shape
+        directory = makeTemporaryDirectory("bench-cluster")
+        nameServerPort = freeLoopbackPort()
+        brokerPort = freeLoopbackPort()
+        guard let nameServer = siblingExecutable("mqnamesrv"), let broker = siblingExecutable("mqbroker") else {
+            throw ValidationErrorText("mqnamesrv and mqbroker must be built beside bench (swift build -c release builds all three)")
+        }
+        writeFile(directory + "/namesrv.properties", "listenPort=\(nameServerPort)\n")
+        writeFile(directory + "/broker.conf", """
+            brokerClusterName=BenchCluster
+            brokerName=broker-bench
+            brokerId=0
+            brokerIP1=127.0.0.1
+            listenPort=\(brokerPort)
+            namesrvAddr=\(namesrvAddr)
+            storePathRootDir=\(directory)/store
+            flushDiskType=\(shape.flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH")
+            ioPath=\(shape.io)
+            mappedFileSizeCommitLog=1073741824
+            \(extraConfig)
+
+            """)
+        do {
+            try spawn([nameServer, "-c", directory + "/namesrv.properties"], log: directory + "/namesrv.log")
+            try spawn([broker, "-c", directory + "/broker.conf"], log: directory + "/broker.log")
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    private func spawn(_ arguments: [String], log: String) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
+            throw ValidationErrorText("cannot start \(arguments[0])")
+        }
+        children.append(pid)
+        let deadline = monotonicNanos() + 30_000_000_000
+        while monotonicNanos() < deadline {
+            if let text = readTextFileBench(log), text.contains("boot success") { return }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                throw ValidationErrorText("\(arguments[0]) exited during start-up: \(readTextFileBench(log) ?? "")")
+            }
+            usleep(20_000)
+        }
+        throw ValidationErrorText("\(arguments[0]) did not start within 30 s: \(readTextFileBench(log) ?? "")")
+    }
+
+    /// SIGTERM to every child (broker first), SIGKILL after 15 s, then the store is removed.
+    func stop() {
+        for pid in children.reversed() {
+            kill(pid, SIGTERM)
+            let deadline = monotonicNanos() + 15_000_000_000
+            var status: Int32 = 0
+            while waitpid(pid, &status, WNOHANG) == 0 {
+                if monotonicNanos() > deadline {
+                    kill(pid, SIGKILL)
+                    waitpid(pid, &status, 0)
+                    break
+                }
+                usleep(10_000)
+            }
+        }
+        children.removeAll()
+        removeTree(directory)
+    }
+}
+
+func siblingExecutable(_ name: String) -> String? {
+    var path = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &path, path.count - 1)
+    guard n > 0 else { return nil }
+    var directory = String(decoding: path[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    while !directory.hasSuffix("/") && !directory.isEmpty { directory.removeLast() }
+    return access(directory + name, X_OK) == 0 ? directory + name : nil
+}
+
+func freeLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+            _ = bind(fd, pointer, length)
+            return getsockname(fd, pointer, &length)
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+func writeFile(_ path: String, _ text: String) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { return }
+    var text = text
+    text.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+}
+
+func readTextFileBench(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        bytes += chunk[0..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
