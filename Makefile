@@ -1,20 +1,31 @@
 # The two commands the README promises: `make run` (the main job) and `make test` (every test).
 SWIFT ?= swift
 
-.PHONY: setup run test bench-table benchmarks
+.PHONY: setup run test bench-store bench-matrix bench-table benchmarks
 
 setup:
 	./scripts/setup.sh
 
-# Main job: a release build and a short storage benchmark (async and sync flush) printing TPS and
-# append-to-durable latency percentiles beside a baseline from the same run.
+# Main job: a release build, then a local NameServer + broker (temporary store, free ports) and 20 s of
+# `bench producer` (64 threads, 1 KiB, sync sends): TPS and RT percentiles, and report.html with charts.
 run: setup
+	$(SWIFT) build -c release
+	.build/release/bench producer -w 64 -s 1024 --duration 20 --report report.html --json report.json
+
+# The storage engine alone: append throughput and append-to-durable latency beside a same-run baseline.
+bench-store: setup
 	$(SWIFT) build -c release --product bench
 	.build/release/bench store --io mmap --flush async --size 1024 --producers 4 --messages 1000000
 	.build/release/bench store --io io_uring --flush sync --size 1024 --producers 32 --messages 50000
 
+# The README's broker table: flush x io x size x threads against fresh local clusters, report-matrix.html.
+bench-matrix: setup
+	$(SWIFT) build -c release
+	.build/release/bench matrix --sizes 128,1024 --threads 1,16,64 --flush async,sync --io mmap,io_uring --duration 10 --report report-matrix.html
+
 # Every test: the Swift suites (codec, flush, recovery, SIGKILL loops, disk full, queues, index,
-# remoting, NameServer), then the official C++ client against real mqnamesrv/mqbroker processes.
+# remoting, NameServer, broker, Swift client, mqadmin), then the official C++ client against real
+# mqnamesrv/mqbroker processes, mixed Swift/C++ clients, and the bench report rendered by headless Chromium.
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel

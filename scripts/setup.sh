@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages the build needs (liburing for io_uring, libdeflate for CRC32), if missing.
+# Installs the system packages the build and tests need (liburing for io_uring, libdeflate for CRC32,
+# chromium for the report test), if missing.
 set -euo pipefail
 missing=()
 for pkg in liburing libdeflate; do
@@ -12,4 +13,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq liburing-dev libdeflate-dev pkg-config >/dev/null
+fi
+
+# Headless Chromium renders the bench report in the tests (a screenshot must show the charts).
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "setup: installing chromium (for the report rendering test)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq chromium >/dev/null
 fi

@@ -13,21 +13,30 @@ public struct MessageID: Hashable, Sendable {
         self.physicalOffset = physicalOffset
     }
 
-    /// Upper-case hex, built only when asked for.
+    /// Upper-case hex, built only when asked for (one allocation: the string itself).
     public var hexString: String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(28)
-        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) } }
-        if storeHost.isIPv6 {
-            put(storeHost.high)
-            put(storeHost.low)
-        } else {
-            put(UInt32(truncatingIfNeeded: storeHost.high >> 32))
+        let byteCount = storeHost.isIPv6 ? 28 : 16
+        return String(unsafeUninitializedCapacity: byteCount * 2) { out in
+            var at = 0
+            @inline(__always) func put<T: FixedWidthInteger>(_ value: T) {
+                var shift = T.bitWidth - 4
+                while shift >= 0 {
+                    let nibble = UInt8(truncatingIfNeeded: value >> shift) & 0xF
+                    out[at] = nibble < 10 ? 48 + nibble : 55 + nibble
+                    at += 1
+                    shift -= 4
+                }
+            }
+            if storeHost.isIPv6 {
+                put(storeHost.high)
+                put(storeHost.low)
+            } else {
+                put(UInt32(truncatingIfNeeded: storeHost.high >> 32))
+            }
+            put(UInt32(bitPattern: storeHost.port))
+            put(physicalOffset)
+            return at
         }
-        put(storeHost.port)
-        put(physicalOffset)
-        let digits: [Character] = Array("0123456789ABCDEF")
-        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
     }
 }
 

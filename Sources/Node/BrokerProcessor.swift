@@ -230,8 +230,10 @@ public struct BrokerProcessor: RemotingProcessor {
         let header = SendHeader(queueID: queueID, sysFlag: f.sysFlag?.int32 ?? 0, bornTimestamp: f.bornTimestamp?.int64 ?? 0,
                                 flag: f.flag?.int32 ?? 0, reconsumeTimes: f.reconsumeTimes?.int32 ?? 0,
                                 bornHost: context.channel.remoteAddress.map(hostAddress) ?? .loopback)
-        let promise = context.eventLoop.makePromise(of: DurabilityStatus.self)
-        let token = broker.durabilityToken(promise)
+        // Only SYNC_FLUSH puts wait for durability: they get a token whose answer completes a promise.
+        let waits = broker.config.store.commitLog.flushDiskType == .syncFlush
+        let promise = waits ? context.eventLoop.makePromise(of: DurabilityStatus.self) : nil
+        let token = promise.map { broker.durabilityToken($0) } ?? 0
         let body = request.body ?? ByteBuffer()
         // Borrow the body and properties from the frame; only a delayed message builds new properties.
         let stored = withFieldBytes(f.properties) { properties in
@@ -257,11 +259,13 @@ public struct BrokerProcessor: RemotingProcessor {
         }
         switch stored {
         case .failure(let error):
-            broker.forgetToken(token)
-            promise.succeed(.putOK)  // nothing waits on it
+            if let promise {
+                broker.forgetToken(token)
+                promise.succeed(.putOK)  // nothing waits on it
+            }
             return fail(responseCode(for: error), error.description)
         case .success(let (single, batchResult, pending)):
-            if !pending {
+            if let promise, !pending {
                 broker.forgetToken(token)
                 promise.succeed(.putOK)
             }
@@ -278,8 +282,9 @@ public struct BrokerProcessor: RemotingProcessor {
                 broker.putTotal.wrappingAdd(Int64(msgID.utf8.count / 33 + 1), ordering: .relaxed)
             }
             let serializeType = request.serializeType
-            return promise.futureResult.map { status in
-                var fields = HeaderFields.Writer(capacity: 128)
+            let allocator = context.channel.allocator
+            func response(_ status: DurabilityStatus) -> RemotingCommand? {
+                var fields = HeaderFields.Writer(allocator: allocator, capacity: 128)
                 fields.append("msgId", msgID)
                 fields.append("queueId", queueID)
                 fields.append("queueOffset", queueOffset)
@@ -291,6 +296,8 @@ public struct BrokerProcessor: RemotingProcessor {
                 response.flag = RemotingCommand.responseFlag
                 return response
             }
+            guard let promise else { return context.eventLoop.makeSucceededFuture(response(.putOK)) }
+            return promise.futureResult.map(response)
         }
     }
 

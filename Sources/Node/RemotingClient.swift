@@ -24,6 +24,8 @@ public enum RemotingError: Error, CustomStringConvertible, Sendable {
 public final class RemotingClient: Sendable {
     let group: EventLoopGroup
     private let connections = Mutex<[String: EventLoopFuture<Channel>]>([:])
+    /// Connected channels with their response matcher: the send path's lookup (no pipeline search per request).
+    private let ready = Mutex<[String: (channel: Channel, handler: ClientHandler)]>([:])
     private let nextOpaque = Atomic<Int32>(1)
     /// Requests the server sends on our connection (NOTIFY_CONSUMER_IDS_CHANGED...): code, fields, body.
     let onServerRequest: @Sendable (RemotingCommand, Channel) -> Void
@@ -37,11 +39,7 @@ public final class RemotingClient: Sendable {
     public func invoke(_ address: String, _ request: RemotingCommand, timeoutMillis: Int64 = 3_000) async throws -> RemotingCommand {
         var request = request
         request.opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
-        let channel = try await connection(to: address)
-        let handler: ClientHandler
-        do { handler = try await channel.pipeline.handler(type: ClientHandler.self).get() } catch {
-            throw RemotingError.connectionClosed(address: address)  // closed between connect and send
-        }
+        let (channel, handler) = try await readyConnection(to: address)
         let promise = channel.eventLoop.makePromise(of: RemotingCommand.self)
         let sending = request
         channel.eventLoop.execute {
@@ -59,6 +57,22 @@ public final class RemotingClient: Sendable {
         }
     }
 
+    private func readyConnection(to address: String) async throws -> (Channel, ClientHandler) {
+        if let known = ready.withLock({ $0[address] }) { return known }
+        let channel = try await connection(to: address)
+        let handler: ClientHandler
+        do { handler = try await channel.pipeline.handler(type: ClientHandler.self).get() } catch {
+            throw RemotingError.connectionClosed(address: address)  // closed between connect and send
+        }
+        if channel.isActive {
+            ready.withLock { $0[address] = (channel, handler) }
+            channel.closeFuture.whenComplete { [weak self] _ in
+                self?.ready.withLock { ready in if ready[address]?.channel === channel { ready[address] = nil } }
+            }
+        }
+        return (channel, handler)
+    }
+
     /// Sends `request` without waiting for (or wanting) a response.
     public func invokeOneway(_ address: String, _ request: RemotingCommand) async throws {
         var request = request
@@ -70,6 +84,7 @@ public final class RemotingClient: Sendable {
 
     /// Closes every connection.
     public func close() async {
+        ready.withLock { $0.removeAll() }
         let all = connections.withLock { connections -> [EventLoopFuture<Channel>] in
             defer { connections.removeAll() }
             return Array(connections.values)

@@ -323,15 +323,22 @@ struct ConsumeMessage: AsyncParsableCommand {
             for queue in queues where printed < count {
                 var next: Int64
                 if let offset { next = offset } else { next = try await consumer.minOffset(queue) }
-                while printed < count {
+                // Read up to the queue's end as it is now; a message stored just before may still be on its way
+                // into the queue, so an empty answer below the end is retried for a moment.
+                let end = try await consumer.maxOffset(queue)
+                var quietUntil = monotonicNanos() + 3_000_000_000
+                while printed < count && next < end && monotonicNanos() < quietUntil {
                     let result = try await consumer.pull(queue, expression: expression, offset: next, maxNums: min(32, count - printed))
                     for message in result.messages where printed < count {
                         print("MSGID: \(message.msgID) \(queue) OFFSET: \(message.queueOffset) TAGS: \(message.tags ?? "") KEYS: \(message.keys.joined(separator: " ")) PROPERTIES: {\(message.userProperties.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))} BODY: \(message.bodyString)")
                         printed += 1
                     }
-                    if result.status != .found && result.status != .noMatchedMessage { break }
-                    if result.nextBeginOffset <= next { break }
-                    next = result.nextBeginOffset
+                    if result.nextBeginOffset > next {
+                        next = result.nextBeginOffset
+                        quietUntil = monotonicNanos() + 3_000_000_000
+                    } else {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
                 }
             }
             print("Consumed \(printed) message(s).")

@@ -14,6 +14,7 @@ let benchmarks: @Sendable () -> Void = {
         .mallocCountTotal: .init(absolute: [.p90: 0]),
     ]
     remotingBenchmarks(zeroMallocs)
+    clientBenchmarks()
 
     for size in [128, 1024] {
         Benchmark("CommitLog.encode.\(size)B", configuration: .init(

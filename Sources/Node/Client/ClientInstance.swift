@@ -108,6 +108,8 @@ public final class ClientInstance: Sendable {
 
     struct State {
         var routes: [String: TopicRoute] = [:]
+        /// Per topic: the producer's write queues and each broker's master address, computed once per route.
+        var publish: [String: PublishInfo] = [:]
         var nameServerIndex = 0
         var closed = false
     }
@@ -212,14 +214,25 @@ public final class ClientInstance: Sendable {
         }
         let route = try TopicRoute.parse(String(buffer: body))
         let changed = state.withLock { state -> Bool in
-            defer { state.routes[topic] = route }
+            defer {
+                state.routes[topic] = route
+                state.publish[topic] = PublishInfo(route: route, topic: topic)
+            }
             return state.routes[topic] != route
         }
         if changed { await sendHeartbeats(to: route.allAddresses) }
         return route
     }
 
-    func forgetRoute(_ topic: String) { state.withLock { _ = $0.routes.removeValue(forKey: topic) } }
+    func forgetRoute(_ topic: String) {
+        state.withLock {
+            _ = $0.routes.removeValue(forKey: topic)
+            _ = $0.publish.removeValue(forKey: topic)
+        }
+    }
+
+    /// The cached publish view of `topic` (after `route(topic)` found one).
+    func publishInfo(_ topic: String) -> PublishInfo? { state.withLock { $0.publish[topic] } }
 
     var knownTopics: [String] { state.withLock { Array($0.routes.keys) } }
 
@@ -238,6 +251,18 @@ public final class ClientInstance: Sendable {
         }
     }
 
+}
+
+/// A route as a producer uses it: write queues with their master addresses.
+struct PublishInfo: Sendable {
+    var queues: [MessageQueue]
+    var masters: [String: String]
+
+    init(route: TopicRoute, topic: String) {
+        queues = route.publishQueues(topic: topic)
+        masters = [:]
+        for broker in route.brokerDatas { if let address = broker.brokerAddrs[0] { masters[broker.brokerName] = address } }
+    }
 }
 
 /// Where requests a broker sends us (NOTIFY_CONSUMER_IDS_CHANGED ...) go; set once a consumer starts.

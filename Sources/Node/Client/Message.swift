@@ -211,10 +211,13 @@ enum UniqueID {
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes { out += [digits[Int(byte >> 4)], digits[Int(byte & 15)]] }
-        return String(decoding: out, as: UTF8.self)
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (index, byte) in bytes.enumerated() {
+                let high = byte >> 4, low = byte & 15
+                out[2 * index] = high < 10 ? 48 + high : 55 + high
+                out[2 * index + 1] = low < 10 ? 48 + low : 55 + low
+            }
+            return bytes.count * 2
+        }
     }
 }

@@ -135,8 +135,9 @@ public final class Producer: Sendable {
         try prepare(&message)
         let (queues, defaultTopic) = try await publishQueues(message.topic)
         guard let queue = chooseQueue(queues, avoiding: nil) else { throw ClientError.noRoute(topic: message.topic) }
-        guard let route = try await client.route(defaultTopic ? "TBW102" : message.topic),
-              let address = route.masterAddress(queue.brokerName) else { throw ClientError.noRoute(topic: message.topic) }
+        guard let address = try await masterAddress(message.topic, queue.brokerName, defaultTopic: defaultTopic) else {
+            throw ClientError.noRoute(topic: message.topic)
+        }
         var request = makeRequest(message, queue: queue, batch: nil)
         request.language = .other
         try await client.remoting.invokeOneway(address, request)
@@ -161,8 +162,7 @@ public final class Producer: Sendable {
                 continue
             }
             let picked = selector.map { $0(queues, messages[0]) } ?? chooseQueue(queues, avoiding: lastBroker)
-            guard let queue = picked,
-                  let address = try await client.route(defaultTopic ? "TBW102" : messages[0].topic)?.masterAddress(queue.brokerName) else {
+            guard let queue = picked, let address = try await masterAddress(messages[0].topic, queue.brokerName, defaultTopic: defaultTopic) else {
                 lastError = ClientError.noRoute(topic: messages[0].topic)
                 continue
             }
@@ -215,6 +215,7 @@ public final class Producer: Sendable {
 
     /// The topic's write queues, or TBW102's (at most `defaultTopicQueueNums`) so the broker creates the topic.
     func publishQueues(_ topic: String, refresh: Bool = false) async throws -> ([MessageQueue], Bool) {
+        if !refresh, let cached = client.publishInfo(topic), !cached.queues.isEmpty { return (cached.queues, false) }
         if let route = try await client.route(topic, refresh: refresh) {
             let queues = route.publishQueues(topic: topic)
             if !queues.isEmpty { return (queues, false) }
@@ -225,6 +226,12 @@ public final class Producer: Sendable {
         }
         guard !queues.isEmpty else { throw ClientError.noRoute(topic: topic) }
         return (queues, true)
+    }
+
+    /// The master address of `brokerName` for `topic` (or TBW102's when the topic has no route yet).
+    func masterAddress(_ topic: String, _ brokerName: String, defaultTopic: Bool) async throws -> String? {
+        if !defaultTopic, let address = client.publishInfo(topic)?.masters[brokerName] { return address }
+        return try await client.route(defaultTopic ? "TBW102" : topic)?.masterAddress(brokerName)
     }
 
     /// Round-robin over the queues, skipping unavailable brokers and (on a retry) the last one tried.
@@ -253,14 +260,21 @@ public final class Producer: Sendable {
         state.withLock { $0.faults.update(brokerName, latencyMillis: latency, isolation: isolation, now: now) }
     }
 
-    /// SEND_MESSAGE_V2 (or SEND_BATCH_MESSAGE) with its fields written straight into the header buffer.
     private func makeRequest(_ message: Message, queue: MessageQueue, batch: ByteBuffer?) -> RemotingCommand {
+        Self.sendRequest(message, group: settings.group, queueID: queue.queueID, defaultTopicQueueNums: settings.defaultTopicQueueNums,
+                         batch: batch, serializeType: client.config.serializeType)
+    }
+
+    /// SEND_MESSAGE_V2 (or SEND_BATCH_MESSAGE with `batch`) with its fields written straight into the header
+    /// buffer: no dictionary, no JSON on the send path.
+    public static func sendRequest(_ message: Message, group: String, queueID: Int32, defaultTopicQueueNums: Int = 4,
+                                   batch: ByteBuffer? = nil, serializeType: SerializeType = .rocketmq) -> RemotingCommand {
         var fields = HeaderFields.Writer(capacity: 192)
-        fields.append("a", settings.group)
+        fields.append("a", group)
         fields.append("b", message.topic)
         fields.append("c", "TBW102")
-        fields.append("d", settings.defaultTopicQueueNums)
-        fields.append("e", queue.queueID)
+        fields.append("d", defaultTopicQueueNums)
+        fields.append("e", queueID)
         fields.append("f", 0)
         fields.append("g", wallClockMillis())
         fields.append("h", message.flag)
@@ -270,7 +284,7 @@ public final class Producer: Sendable {
         fields.append("m", batch != nil)
         let body = batch ?? ByteBuffer(bytes: message.body)
         var request = RemotingCommand(code: batch == nil ? RequestCode.sendMessageV2 : RequestCode.sendBatchMessage, fields: fields.fields,
-                                      body: body, serializeType: client.config.serializeType)
+                                      body: body, serializeType: serializeType)
         request.language = .other
         return request
     }
