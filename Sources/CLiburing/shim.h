@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 #include <sys/mman.h>
 #include <signal.h>
+#include <stdio.h>
 #include <time.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -36,3 +37,6 @@ static inline int cliburing_falloc_zero_range(void) { return FALLOC_FL_ZERO_RANG
 static inline int cliburing_falloc_punch_hole(void) { return FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; }
 static inline int cliburing_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 static inline int cliburing_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+/* Line-buffered stdout (progress lines through a pipe appear at once). */
+static inline void cliburing_stdout_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

@@ -146,3 +146,6 @@ public func listDirectory(_ path: String) -> [String]? {
 }
 
 public func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+/// Makes stdout line-buffered (tools that print progress through a pipe).
+public func stdoutLineBuffered() { cliburing_stdout_line_buffered() }

@@ -43,11 +43,8 @@ public final class RemotingClient: Sendable {
         let promise = channel.eventLoop.makePromise(of: RemotingCommand.self)
         let sending = request
         channel.eventLoop.execute {
-            handler.register(opaque: sending.opaque, promise: promise, timeout: .milliseconds(timeoutMillis),
-                             failure: .timeout(address: address, code: sending.code, millis: timeoutMillis))
-            channel.writeAndFlush(sending).whenFailure { error in
-                handler.fail(opaque: sending.opaque, with: RemotingError.connectionClosed(address: address))
-            }
+            handler.send(sending, promise: promise, timeout: .milliseconds(timeoutMillis),
+                         failure: .timeout(address: address, code: sending.code, millis: timeoutMillis))
         }
         // A cancelled task (a consumer stopping during a long-polling pull) stops waiting at once.
         return try await withTaskCancellationHandler {
@@ -133,13 +130,18 @@ public final class RemotingClient: Sendable {
     }
 }
 
-/// Matches responses to waiting requests on one connection (event-loop confined).
+/// Matches responses to waiting requests on one connection (event-loop confined). Timeouts are found by
+/// one sweep every 50 ms (not a timer per request), and the sends queued in one event-loop tick share
+/// one flush.
 final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = RemotingCommand
+    typealias OutboundOut = RemotingCommand
     let address: String
     let onServerRequest: @Sendable (RemotingCommand, Channel) -> Void
-    private var pending: [Int32: (promise: EventLoopPromise<RemotingCommand>, timeout: Scheduled<Void>)] = [:]
+    private var pending: [Int32: (promise: EventLoopPromise<RemotingCommand>, deadline: NIODeadline, failure: RemotingError)] = [:]
     private var channel: Channel?
+    private var sweeper: RepeatedTask?
+    private var flushScheduled = false
     /// Set once the connection closed: later registrations fail at once (nothing would ever answer them).
     private var inactive = false
 
@@ -148,20 +150,55 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
         self.onServerRequest = onServerRequest
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { channel = context.channel }
-
-    func register(opaque: Int32, promise: EventLoopPromise<RemotingCommand>, timeout: TimeAmount, failure: RemotingError) {
-        guard let channel, !inactive else { return promise.fail(RemotingError.connectionClosed(address: address)) }
-        let scheduled = channel.eventLoop.scheduleTask(in: timeout) { [weak self] () -> Void in
-            self?.fail(opaque: opaque, with: failure)
+    func handlerAdded(context: ChannelHandlerContext) {
+        channel = context.channel
+        sweeper = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) { [weak self] _ in
+            self?.sweep()
         }
-        pending[opaque] = (promise, scheduled)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        sweeper?.cancel()
+        sweeper = nil
+        failAll()
+    }
+
+    /// Registers a request and writes it; the write is flushed once the tasks already queued have run.
+    func send(_ request: RemotingCommand, promise: EventLoopPromise<RemotingCommand>, timeout: TimeAmount, failure: RemotingError) {
+        guard let channel, !inactive else { return promise.fail(RemotingError.connectionClosed(address: address)) }
+        pending[request.opaque] = (promise, .now() + timeout, failure)
+        let opaque = request.opaque
+        channel.write(request).whenFailure { [weak self] _ in
+            guard let self else { return }
+            self.fail(opaque: opaque, with: RemotingError.connectionClosed(address: self.address))
+        }
+        if !flushScheduled {
+            flushScheduled = true
+            channel.eventLoop.execute { [weak self] in
+                self?.flushScheduled = false
+                channel.flush()
+            }
+        }
     }
 
     func fail(opaque: Int32, with error: Error) {
         guard let entry = pending.removeValue(forKey: opaque) else { return }
-        entry.timeout.cancel()
         entry.promise.fail(error)
+    }
+
+    private func sweep() {
+        guard !pending.isEmpty else { return }
+        let now = NIODeadline.now()
+        for (opaque, entry) in pending where entry.deadline <= now {
+            pending[opaque] = nil
+            entry.promise.fail(entry.failure)
+        }
+    }
+
+    private func failAll() {
+        let failed = pending
+        pending.removeAll()
+        for (_, entry) in failed { entry.promise.fail(RemotingError.connectionClosed(address: address)) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -171,18 +208,14 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         guard let entry = pending.removeValue(forKey: command.opaque) else { return }  // late (timed out) or one-way
-        entry.timeout.cancel()
         entry.promise.succeed(command)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         inactive = true
-        let failed = pending
-        pending.removeAll()
-        for (_, entry) in failed {
-            entry.timeout.cancel()
-            entry.promise.fail(RemotingError.connectionClosed(address: address))
-        }
+        sweeper?.cancel()
+        sweeper = nil
+        failAll()
         context.fireChannelInactive()
     }
 

@@ -69,6 +69,9 @@ final class ServerHandler<Processor: RemotingProcessor>: ChannelInboundHandler, 
     typealias OutboundOut = RemotingCommand
     let processor: Processor
     let log: @Sendable (String) -> Void
+    /// Inside a read burst, answers ready at once are written and flushed together at channelReadComplete.
+    private var reading = false
+    private var needsFlush = false
 
     init(processor: Processor, log: @escaping @Sendable (String) -> Void) {
         self.processor = processor
@@ -78,9 +81,10 @@ final class ServerHandler<Processor: RemotingProcessor>: ChannelInboundHandler, 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let request = unwrapInboundIn(data)
         if request.isResponse { return }  // answers to requests this side sent one-way
+        reading = true
         let channel = context.channel
         let future = processor.process(request, context: RequestContext(channel: channel))
-        future.whenComplete { result in
+        future.whenComplete { [self] result in
             let response: RemotingCommand?
             switch result {
             case .success(let answer): response = answer
@@ -92,8 +96,22 @@ final class ServerHandler<Processor: RemotingProcessor>: ChannelInboundHandler, 
             response.opaque = request.opaque
             response.flag |= RemotingCommand.responseFlag
             response.serializeType = request.serializeType
-            channel.writeAndFlush(response, promise: nil)
+            if reading && channel.eventLoop.inEventLoop {
+                channel.write(response, promise: nil)
+                needsFlush = true
+            } else {
+                channel.writeAndFlush(response, promise: nil)
+            }
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        reading = false
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

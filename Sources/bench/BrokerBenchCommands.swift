@@ -42,6 +42,7 @@ struct ProducerBench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        lineBufferedOutput()
         var cluster: LocalCluster?
         let address: String
         if let namesrvAddr {
@@ -121,6 +122,7 @@ struct ConsumerBench: AsyncParsableCommand {
     @Option(help: "Write the result as JSON to this file") var json: String?
 
     func run() async throws {
+        lineBufferedOutput()
         let window = Mutex((count: 0, b2cSum: Int64(0), s2cSum: Int64(0), b2cMax: Int64(0), s2cMax: Int64(0)))
         let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three))
         let total = Atomic<Int>(0)
@@ -190,6 +192,7 @@ struct MatrixBench: AsyncParsableCommand {
     @Option(help: "Write every cell as JSON lines to this file") var json: String?
 
     func run() async throws {
+        lineBufferedOutput()
         func list(_ text: String) -> [String] { text.split(separator: ",").map { String($0).trimmingCharacters() }.filter { !$0.isEmpty } }
         let sizeList = try list(sizes).map { guard let v = Int($0), v > 0 else { throw ValidationError("bad size \($0)") }; return v }
         let threadList = try list(threads).map { guard let v = Int($0), v > 0 else { throw ValidationError("bad thread count \($0)") }; return v }

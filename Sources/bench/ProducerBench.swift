@@ -83,108 +83,25 @@ struct ProducerLoad: Sendable {
         defer { Task { await producer.shutdown() } }
         // One warm-up send creates the connection and caches the route.
         _ = try await producer.send(Message(topic: topic, body: [UInt8](repeating: 98, count: size)))
-
         let body = (0..<size).map { UInt8(97 + $0 % 26) }
-        let shared = LoadState()
-        let limit = messages.map { ($0 + batch - 1) / batch }
-        let start = monotonicNanos()
-        let deadline = durationSeconds.map { start + UInt64($0 * 1e9) }
-
-        let reporter = Task {
-            var last = monotonicNanos()
-            while !shared.stop.load(ordering: .relaxed) {
-                try? await Task.sleep(for: .milliseconds(1000))
-                let now = monotonicNanos()
-                let taken = shared.window.withLock { current -> SecondWindow in defer { current = SecondWindow() }; return current }
-                let seconds = Double(now - last) / 1e9
-                last = now
-                shared.lastReport.store(now, ordering: .relaxed)
-                shared.perSecond.withLock { $0.append(taken.messages) }
-                let average = taken.sends == 0 ? 0 : Double(taken.rtSumMicros) / Double(taken.sends) / 1000
-                everySecond("Send TPS: \(format(Double(taken.messages) / seconds, 0)) Max RT(ms): \(format(Double(taken.rtMaxMicros) / 1000, 3)) Average RT(ms): \(format(average, 3)) Send Failed: \(taken.sendFailed) Response Failed: \(taken.responseFailed)")
+        let (topic, keys, mode, batch) = (topic, keys, mode, batch)
+        return try await driveLoad(threads: threads, durationSeconds: durationSeconds, messages: messages, perSend: batch,
+                                   window: mode == "async" ? window : 1, size: size, mode: mode, everySecond: everySecond) { sender, sequence in
+            func message(_ index: Int) -> Message {
+                Message(topic: topic, body: body, keys: keys ? ["k\(sender)-\(sequence)-\(index)"] : [])
             }
-        }
-
-        let histograms = try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { group in
-            for sender in 0..<threads {
-                group.addTask {
-                    var histogram = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
-                    var sequence = 0
-                    func more() -> Bool {
-                        if shared.stop.load(ordering: .relaxed) { return false }
-                        if let deadline, monotonicNanos() >= deadline { shared.stop.store(true, ordering: .relaxed); return false }
-                        if let limit, shared.issued.wrappingAdd(1, ordering: .relaxed).oldValue >= limit { return false }
-                        return true
-                    }
-                    func message() -> Message {
-                        sequence += 1
-                        return Message(topic: topic, body: body, keys: keys ? ["k\(sender)-\(sequence)"] : [])
-                    }
-                    func record(_ began: UInt64, _ outcome: Outcome) {
-                        let micros = (monotonicNanos() - began) / 1000
-                        if outcome == .ok { _ = histogram.record(min(micros, 120_000_000)) }
-                        shared.window.withLock { $0.add(micros: micros, outcome: outcome, messages: batch) }
-                        shared.totals.withLock { $0.add(micros: micros, outcome: outcome, messages: batch) }
-                    }
-                    switch mode {
-                    case "async":
-                        // Up to `window` sends in flight per sender; RT is send to callback.
-                        try await withThrowingTaskGroup(of: (UInt64, Outcome).self) { inflight in
-                            var running = 0
-                            while true {
-                                while running < self.window, more() {
-                                    let next = message()
-                                    inflight.addTask {
-                                        let began = monotonicNanos()
-                                        return (began, await Self.outcome { _ = try await producer.send(next) })
-                                    }
-                                    running += 1
-                                }
-                                guard running > 0, let (began, outcome) = try await inflight.next() else { break }
-                                running -= 1
-                                record(began, outcome)
-                            }
-                        }
-                    default:
-                        while more() {
-                            let began = monotonicNanos()
-                            let outcome: Outcome
-                            if mode == "oneway" {
-                                let next = message()
-                                outcome = await Self.outcome { try await producer.sendOneway(next) }
-                            } else if batch > 1 {
-                                let messages = (0..<batch).map { _ in message() }
-                                outcome = await Self.outcome { _ = try await producer.send(batch: messages) }
-                            } else {
-                                let next = message()
-                                outcome = await Self.outcome { _ = try await producer.send(next) }
-                            }
-                            record(began, outcome)
-                        }
-                    }
-                    return histogram
-                }
+            if mode == "oneway" {
+                return await Self.outcome { try await producer.sendOneway(message(0)) }
+            } else if batch > 1 {
+                let messages = (0..<batch).map(message)
+                return await Self.outcome { _ = try await producer.send(batch: messages) }
             }
-            var all: [Histogram<UInt64>] = []
-            for try await histogram in group { all.append(histogram) }
-            return all
+            let next = message(0)
+            return await Self.outcome { _ = try await producer.send(next) }
         }
-        shared.stop.store(true, ordering: .relaxed)
-        let elapsed = Double(monotonicNanos() - start) / 1e9
-        reporter.cancel()
-        // The last partial second joins the per-second series only when it is at least half a second long.
-        let rest = shared.window.withLock { $0 }
-        let lastReport = max(shared.lastReport.load(ordering: .relaxed), start)
-        if Double(monotonicNanos() - lastReport) / 1e9 >= 0.5 { shared.perSecond.withLock { $0.append(rest.messages) } }
-        var merged = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
-        for histogram in histograms { merged.add(histogram) }
-        let counted = shared.totals.withLock { $0 }
-        return ProducerResult(seconds: elapsed, messages: counted.messages, size: size, threads: threads, mode: mode,
-                              sendFailed: counted.sendFailed, responseFailed: counted.responseFailed,
-                              histogram: merged, perSecond: shared.perSecond.withLock { $0 })
     }
 
-    enum Outcome { case ok, sendFailed, responseFailed }
+    typealias Outcome = LoadOutcome
 
     static func outcome(_ body: () async throws -> Void) async -> Outcome {
         do {
@@ -215,6 +132,96 @@ struct ProducerLoad: Sendable {
     }
 }
 
+enum LoadOutcome: Sendable { case ok, sendFailed, responseFailed }
+
+/// Drives `threads` senders for a time (or until `messages` are sent): each calls `send(sender, sequence)`
+/// in a loop (with `window` > 1, keeps that many sends in flight). Prints a line a second; returns the
+/// merged RT histogram (microseconds) and counts. `perSend` messages go in each send (batches).
+func driveLoad(threads: Int, durationSeconds: Double?, messages: Int?, perSend: Int, window: Int, size: Int, mode: String,
+               everySecond: @escaping @Sendable (String) -> Void,
+               send: @escaping @Sendable (Int, Int) async -> LoadOutcome) async throws -> ProducerResult {
+    let shared = LoadState()
+    let limit = messages.map { ($0 + perSend - 1) / perSend }
+    let start = monotonicNanos()
+    let deadline = durationSeconds.map { start + UInt64($0 * 1e9) }
+    let reporter = Task {
+        var last = monotonicNanos()
+        while !shared.stop.load(ordering: .relaxed) {
+            try? await Task.sleep(for: .milliseconds(1000))
+            let now = monotonicNanos()
+            let taken = shared.window.withLock { current -> SecondWindow in defer { current = SecondWindow() }; return current }
+            let seconds = Double(now - last) / 1e9
+            last = now
+            shared.lastReport.store(now, ordering: .relaxed)
+            shared.perSecond.withLock { $0.append(taken.messages) }
+            let average = taken.sends == 0 ? 0 : Double(taken.rtSumMicros) / Double(taken.sends) / 1000
+            everySecond("Send TPS: \(format(Double(taken.messages) / seconds, 0)) Max RT(ms): \(format(Double(taken.rtMaxMicros) / 1000, 3)) Average RT(ms): \(format(average, 3)) Send Failed: \(taken.sendFailed) Response Failed: \(taken.responseFailed)")
+        }
+    }
+    let histograms = try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { group in
+        for sender in 0..<threads {
+            group.addTask {
+                var histogram = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
+                var sequence = 0
+                func more() -> Bool {
+                    if shared.stop.load(ordering: .relaxed) { return false }
+                    if let deadline, monotonicNanos() >= deadline { shared.stop.store(true, ordering: .relaxed); return false }
+                    if let limit, shared.issued.wrappingAdd(1, ordering: .relaxed).oldValue >= limit { return false }
+                    return true
+                }
+                func record(_ began: UInt64, _ outcome: LoadOutcome) {
+                    let micros = (monotonicNanos() - began) / 1000
+                    if outcome == .ok { _ = histogram.record(min(micros, 120_000_000)) }
+                    shared.window.withLock { $0.add(micros: micros, outcome: outcome, messages: perSend) }
+                    shared.totals.withLock { $0.add(micros: micros, outcome: outcome, messages: perSend) }
+                }
+                if window > 1 {
+                    try await withThrowingTaskGroup(of: (UInt64, LoadOutcome).self) { inflight in
+                        var running = 0
+                        while true {
+                            while running < window, more() {
+                                sequence += 1
+                                let number = sequence
+                                inflight.addTask {
+                                    let began = monotonicNanos()
+                                    return (began, await send(sender, number))
+                                }
+                                running += 1
+                            }
+                            guard running > 0, let (began, outcome) = try await inflight.next() else { break }
+                            running -= 1
+                            record(began, outcome)
+                        }
+                    }
+                } else {
+                    while more() {
+                        sequence += 1
+                        let began = monotonicNanos()
+                        record(began, await send(sender, sequence))
+                    }
+                }
+                return histogram
+            }
+        }
+        var all: [Histogram<UInt64>] = []
+        for try await histogram in group { all.append(histogram) }
+        return all
+    }
+    shared.stop.store(true, ordering: .relaxed)
+    let elapsed = Double(monotonicNanos() - start) / 1e9
+    reporter.cancel()
+    // The last partial second joins the per-second series only when it is at least half a second long.
+    let rest = shared.window.withLock { $0 }
+    let lastReport = max(shared.lastReport.load(ordering: .relaxed), start)
+    if Double(monotonicNanos() - lastReport) / 1e9 >= 0.5 { shared.perSecond.withLock { $0.append(rest.messages) } }
+    var merged = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
+    for histogram in histograms { merged.add(histogram) }
+    let counted = shared.totals.withLock { $0 }
+    return ProducerResult(seconds: elapsed, messages: counted.messages, size: size, threads: threads, mode: mode,
+                          sendFailed: counted.sendFailed, responseFailed: counted.responseFailed,
+                          histogram: merged, perSecond: shared.perSecond.withLock { $0 })
+}
+
 /// What the senders and the once-a-second reporter share.
 final class LoadState: Sendable {
     let window = Mutex(SecondWindow())
@@ -233,7 +240,7 @@ struct SecondWindow: Sendable {
     var sendFailed = 0
     var responseFailed = 0
 
-    mutating func add(micros: UInt64, outcome: ProducerLoad.Outcome, messages count: Int) {
+    mutating func add(micros: UInt64, outcome: LoadOutcome, messages count: Int) {
         switch outcome {
         case .ok:
             sends += 1

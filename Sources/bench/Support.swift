@@ -61,3 +61,6 @@ final class Gate: @unchecked Sendable {
         }
     }
 }
+
+/// Line-buffered stdout: progress lines appear at once, also through a pipe or in CI logs.
+func lineBufferedOutput() { stdoutLineBuffered() }
