@@ -190,6 +190,7 @@ struct MatrixBench: AsyncParsableCommand {
     @Option(help: "sync, async or oneway sends") var mode = "sync"
     @Option(help: "HTML report path") var report = "report.html"
     @Option(help: "Write every cell as JSON lines to this file") var json: String?
+    @Option(help: "A peer measured with the same load in the same run: nats (NATS JetStream, file storage), or none") var peer = "none"
 
     func run() async throws {
         lineBufferedOutput()
@@ -202,8 +203,9 @@ struct MatrixBench: AsyncParsableCommand {
         guard list(replication) == ["none"] else {
             throw ValidationError("--replication: this broker has no replication yet (master/slave and DLedger come next); use none")
         }
+        guard ["none", "nats"].contains(peer) else { throw ValidationError("--peer must be none or nats") }
         let shapes = flushList.flatMap { f in ioList.map { LocalCluster.Shape(flush: f, io: $0) } }
-        let cells = shapes.count * sizeList.count * threadList.count
+        let cells = (shapes.count + (peer == "nats" ? 1 : 0)) * sizeList.count * threadList.count
         var results: [(shape: LocalCluster.Shape, result: ProducerResult)] = []
         let started = monotonicNanos()
         var index = 0
@@ -232,6 +234,23 @@ struct MatrixBench: AsyncParsableCommand {
                         let line = result.json.dropLast() + ",\"flush\":\"\(shape.flush)\",\"io\":\"\(shape.io)\"}\n"
                         appendFile(json, String(line))
                     }
+                }
+            }
+        }
+        if peer == "nats" {
+            let nats = try NatsPeer()
+            defer { nats.stop() }
+            let shape = LocalCluster.Shape(flush: "peer", io: "nats")
+            for size in sizeList {
+                for threadCount in threadList {
+                    index += 1
+                    let label = "cell \(index)/\(cells) \(nats.version) JetStream file \(size) B \(threadCount) threads"
+                    print("[\(label)] starting (elapsed \(format(Double(monotonicNanos() - started) / 1e9, 0)) s)")
+                    let result = try await nats.run(threads: threadCount, size: size, durationSeconds: duration) { line in
+                        let tps = line.split(separator: " ").dropFirst(2).first ?? "?"
+                        print("[\(label) | elapsed \(format(Double(monotonicNanos() - started) / 1e9, 0)) s] current TPS \(tps)")
+                    }
+                    results.append((shape, result))
                 }
             }
         }

@@ -10,7 +10,10 @@ final class LocalCluster {
     struct Shape: Hashable, CustomStringConvertible {
         var flush: String  // "async" | "sync"
         var io: String  // "mmap" | "io_uring"
-        var description: String { "\(flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH")/\(io)" }
+        var description: String {
+            if flush == "peer" { return "NATS JetStream (file)" }
+            return "\(flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH")/\(io)"
+        }
     }
 
     let shape: Shape
