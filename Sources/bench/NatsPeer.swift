@@ -124,10 +124,10 @@ final class NatsClient: Sendable {
         frame.writeString("PUB \(subject) _INBOX.bench.\(id) \(payload.count)\r\n")
         frame.writeBytes(payload)
         frame.writeString("\r\n")
-        let channel = channel, handler = handler
+        let channel = channel, handler = handler, request = frame
         channel.eventLoop.execute {
             handler.pending[id] = promise
-            handler.write(frame, on: channel)
+            handler.write(request, on: channel)
         }
         return try await promise.futureResult.get()
     }
