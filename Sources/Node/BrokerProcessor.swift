@@ -359,41 +359,45 @@ public struct BrokerProcessor: RemotingProcessor {
 
     /// A batch body (§5.2): records of `TOTALSIZE MAGIC(0) BODYCRC(0) FLAG BODYLEN BODY PROPLEN PROPS`; each is stored
     /// with the batch's topic, queue and born fields and its own properties plus the batch-level ones.
-    func storeBatch(_ raw: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, header: SendHeader, batchProperties raw2: UnsafeRawBufferPointer,
-                    token: UInt64) -> Result<(BatchAppendResult, Int64, Bool), StoreError> {
-        let bytes = Array(raw)
-        let batchProperties = Array(raw2)
-        var messages: [(flag: Int32, body: [UInt8], properties: [UInt8])] = []
+    func storeBatch(_ bytes: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, header: SendHeader,
+                    batchProperties: UnsafeRawBufferPointer, token: UInt64) -> Result<(BatchAppendResult, Int64, Bool), StoreError> {
+        // Bodies are borrowed from the frame; each message's properties (plus the batch-level ones) go into
+        // one buffer, so the views are built in one pass (no recursion, nothing quadratic).
+        var records: [(flag: Int32, body: Range<Int>, properties: Range<Int>)] = []
+        var properties: [UInt8] = []
         var at = 0
-        func int32(_ offset: Int) -> Int { Int(Int32(bitPattern: bytes[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) })) }
+        func int32(_ offset: Int) -> Int32 {
+            Int32(bitPattern: UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3]))
+        }
         while at < bytes.count {
             guard at + 20 <= bytes.count else { return .failure(StoreError(.messageTooLarge, "batch record at \(at) is cut short")) }
-            let flag = Int32(int32(at + 12))
-            let bodyLength = int32(at + 16)
-            guard bodyLength >= 0, at + 20 + bodyLength + 2 <= bytes.count else { return .failure(StoreError(.messageTooLarge, "batch record at \(at): bad body length")) }
-            let body = Array(bytes[(at + 20)..<(at + 20 + bodyLength)])
+            let flag = int32(at + 12)
+            let bodyLength = Int(int32(at + 16))
+            guard bodyLength >= 0, bodyLength <= bytes.count - at - 22 else {
+                return .failure(StoreError(.messageTooLarge, "batch record at \(at): bad body length"))
+            }
             let propertiesAt = at + 20 + bodyLength
             let propertiesLength = Int(UInt16(bytes[propertiesAt]) << 8 | UInt16(bytes[propertiesAt + 1]))
-            guard propertiesAt + 2 + propertiesLength <= bytes.count else { return .failure(StoreError(.messageTooLarge, "batch record at \(at): bad properties length")) }
-            var properties = Array(bytes[(propertiesAt + 2)..<(propertiesAt + 2 + propertiesLength)])
+            guard propertiesAt + 2 + propertiesLength <= bytes.count else {
+                return .failure(StoreError(.messageTooLarge, "batch record at \(at): bad properties length"))
+            }
+            let start = properties.count
+            properties += UnsafeRawBufferPointer(rebasing: bytes[(propertiesAt + 2)..<(propertiesAt + 2 + propertiesLength)])
             if !batchProperties.isEmpty {
-                if let last = properties.last, last != 2 { properties.append(2) }
+                if properties.count > start, properties.last != 2 { properties.append(2) }
                 properties += batchProperties
             }
-            messages.append((flag, body, properties))
+            records.append((flag, (at + 20)..<propertiesAt, start..<properties.count))
             at = propertiesAt + 2 + propertiesLength
         }
-        guard !messages.isEmpty else { return .failure(StoreError(.messageTooLarge, "empty batch")) }
-        // Borrow every message's bytes for the one append.
-        func withViews<R>(_ index: Int, _ views: [MessageView], _ body: ([MessageView]) -> R) -> R {
-            if index == messages.count { return body(views) }
-            return messages[index].body.withUnsafeBytes { b in messages[index].properties.withUnsafeBytes { p in
-                withViews(index + 1, views + [MessageView(topic: topic, body: b, properties: p, queueID: header.queueID, flag: messages[index].flag,
-                                                           sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp, bornHost: header.bornHost)], body)
-            } }
-        }
-        return withViews(0, []) { views in
-            Result { () throws(StoreError) in
+        guard !records.isEmpty else { return .failure(StoreError(.messageTooLarge, "empty batch")) }
+        return properties.withUnsafeBytes { allProperties in
+            let views = records.map { record in
+                MessageView(topic: topic, body: UnsafeRawBufferPointer(rebasing: bytes[record.body]),
+                            properties: UnsafeRawBufferPointer(rebasing: allProperties[record.properties]), queueID: header.queueID,
+                            flag: record.flag, sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp, bornHost: header.bornHost)
+            }
+            return Result { () throws(StoreError) in
                 let (result, first, pending) = try broker.store.putBatch(views, token: token)
                 return (result, first, pending)
             }
@@ -536,7 +540,7 @@ public struct BrokerProcessor: RemotingProcessor {
         case .offsetOverflowOne, .offsetFoundNull: code = ResponseCode.pullNotFound
         }
         if code == ResponseCode.pullNotFound && mayHold && sysFlag & 0x2 != 0 {
-            let millis = min(f.suspendTimeoutMillis?.int64 ?? 15_000, 60_000)
+            let millis = max(0, min(f.suspendTimeoutMillis?.int64 ?? 15_000, 60_000))
             let promise = channel.eventLoop.makePromise(of: RemotingCommand?.self)
             broker.hold((request, channel, offset, promise), key: "\(topic)@\(queueID)", millis: max(0, millis - 500))
             // A message may have arrived between the read and the hold.

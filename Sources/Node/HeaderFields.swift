@@ -101,14 +101,17 @@ public struct HeaderFields: Sendable {
                     scanner.skipSpace()
                     let valueAt = scanner.at
                     let value: Value
+                    var isNull = false
                     if let text = scanner.string() {
                         value = Value(bytes: bytes, start: text.start, count: text.count, escaped: text.escaped)
                     } else {
                         guard scanner.skipValue() else { return }
                         value = Value(bytes: bytes, start: valueAt, count: scanner.at - valueAt, escaped: false)
+                        // A JSON null (the literal, not the text "null") is no value: a missing field.
+                        isNull = value.count == 4 && raw[valueAt] == UInt8(ascii: "n")
                     }
                     let keyBytes = UnsafeRawBufferPointer(rebasing: raw[key.start..<(key.start + key.count)])
-                    guard body(keyBytes, value) else { return }
+                    if !isNull { guard body(keyBytes, value) else { return } }
                     if scanner.consume(UInt8(ascii: ",")) { continue }
                     return
                 }
@@ -233,8 +236,12 @@ struct JSONText {
         return nil  // unterminated
     }
 
-    /// Skips any value (string, number, literal, object, array); false when the text is malformed.
-    mutating func skipValue() -> Bool {
+    /// Skips any value (string, number, literal, object, array); false when the text is malformed or nests
+    /// deeper than `depthMax` (untrusted input must not exhaust the stack).
+    static let depthMax = 64
+
+    mutating func skipValue(depth: Int = 0) -> Bool {
+        guard depth < Self.depthMax else { return false }
         skipSpace()
         guard at < raw.count else { return false }
         switch raw[at] {
@@ -248,7 +255,7 @@ struct JSONText {
                 if close == UInt8(ascii: "}") {
                     guard string() != nil, consume(UInt8(ascii: ":")) else { return false }
                 }
-                guard skipValue() else { return false }
+                guard skipValue(depth: depth + 1) else { return false }
                 if consume(UInt8(ascii: ",")) { continue }
                 return consume(close)
             }

@@ -27,6 +27,9 @@ public final class RemotingClient: Sendable {
     /// Connected channels with their response matcher: the send path's lookup (no pipeline search per request).
     private let ready = Mutex<[String: (channel: Channel, handler: ClientHandler)]>([:])
     private let nextOpaque = Atomic<Int32>(1)
+    /// Set by `close()`: later calls fail at once (the event loops may be gone, and a task queued on a
+    /// shut-down loop would never complete its promise).
+    private let closed = Atomic<Bool>(false)
     /// Requests the server sends on our connection (NOTIFY_CONSUMER_IDS_CHANGED...): code, fields, body.
     let onServerRequest: @Sendable (RemotingCommand, Channel) -> Void
 
@@ -55,6 +58,7 @@ public final class RemotingClient: Sendable {
     }
 
     private func readyConnection(to address: String) async throws -> (Channel, ClientHandler) {
+        guard !closed.load(ordering: .relaxed) else { throw RemotingError.connectionClosed(address: address) }
         if let known = ready.withLock({ $0[address] }) { return known }
         let channel = try await connection(to: address)
         let handler: ClientHandler
@@ -75,12 +79,13 @@ public final class RemotingClient: Sendable {
         var request = request
         request.opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
         request.flag |= RemotingCommand.onewayFlag
-        let channel = try await connection(to: address)
+        let (channel, _) = try await readyConnection(to: address)
         try await channel.writeAndFlush(request)
     }
 
     /// Closes every connection.
     public func close() async {
+        closed.store(true, ordering: .relaxed)
         ready.withLock { $0.removeAll() }
         let all = connections.withLock { connections -> [EventLoopFuture<Channel>] in
             defer { connections.removeAll() }
@@ -111,12 +116,13 @@ public final class RemotingClient: Sendable {
                 }
                 .connect(host: host, port: port)
             connections[address] = connecting
+            connecting.whenSuccess { [weak self] channel in
+                channel.closeFuture.whenComplete { _ in self?.forget(address, connecting) }
+            }
             return connecting
         }
         do {
-            let channel = try await future.get()
-            channel.closeFuture.whenComplete { [weak self] _ in self?.forget(address, future) }
-            return channel
+            return try await future.get()
         } catch {
             forget(address, future)
             throw RemotingError.connectFailed(address: address, reason: "\(error)")

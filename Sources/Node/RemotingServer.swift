@@ -96,7 +96,7 @@ final class ServerHandler<Processor: RemotingProcessor>: ChannelInboundHandler, 
             response.opaque = request.opaque
             response.flag |= RemotingCommand.responseFlag
             response.serializeType = request.serializeType
-            if reading && channel.eventLoop.inEventLoop {
+            if channel.eventLoop.inEventLoop && reading {
                 channel.write(response, promise: nil)
                 needsFlush = true
             } else {

@@ -148,6 +148,7 @@ func driveLoad(threads: Int, durationSeconds: Double?, messages: Int?, perSend: 
         var last = monotonicNanos()
         while !shared.stop.load(ordering: .relaxed) {
             try? await Task.sleep(for: .milliseconds(1000))
+            if shared.stop.load(ordering: .relaxed) || Task.isCancelled { break }  // the summary covers the rest
             let now = monotonicNanos()
             let taken = shared.window.withLock { current -> SecondWindow in defer { current = SecondWindow() }; return current }
             let seconds = Double(now - last) / 1e9

@@ -91,7 +91,7 @@ import Testing
     }
 
     @Test func jsonFieldValuesMayBeLiteralsNestedOrSurrogatePairs() throws {
-        let json = #"{"code":310,"extFields":{"e":3,"n":{"x":[1,{"y":"}"}]},"s":"\ud83d\ude00\u0001","t":true},"opaque":1}"#
+        let json = #"{"code":310,"extFields":{"e":3,"n":{"x":[1,{"y":"}"}]},"s":"\ud83d\ude00\u0001","t":true,"z":null,"w":"null","v":"none"},"opaque":1}"#
         var frame = ByteBuffer()
         frame.writeInteger(Int32(4 + json.utf8.count))
         frame.writeInteger(UInt32(json.utf8.count))
@@ -103,6 +103,18 @@ import Testing
         #expect(fields["s"]?.string == "😀\u{1}")
         #expect(fields["t"]?.bool == true)
         #expect(fields["e"]?.bool == false)
+        #expect(fields["z"] == nil, "a JSON null is a missing field")
+        #expect(fields["w"]?.string == "null" && fields["v"]?.string == "none", "strings stay strings")
+    }
+
+    /// Untrusted nesting must not exhaust the event loop's stack: past 64 levels the header is refused.
+    @Test func deeplyNestedHeaderIsRefusedNotACrash() throws {
+        let json = #"{"code":10,"opaque":1,"x":"# + String(repeating: "[", count: 200_000)
+        var frame = ByteBuffer()
+        frame.writeInteger(Int32(4 + json.utf8.count))
+        frame.writeInteger(UInt32(json.utf8.count))
+        frame.writeString(json)
+        #expect(throws: RemotingDecodingError.self) { _ = try RemotingFrameDecoder().decodeFrame(&frame) }
     }
 
     @Test func decoderSplitsFramesFedByteByByteAndInBatches() throws {

@@ -107,7 +107,7 @@ public final class Admin: Sendable {
             let json = try JSONValue.parse(response.body.map { String(buffer: $0) } ?? "{}")
             for (key, value) in json["offsetTable"]?.members ?? [] {
                 guard let mq = try? JSONValue.parse(key), let id = mq["queueId"]?.int else { continue }
-                stats.append(QueueStats(queue: MessageQueue(topic: topic, brokerName: mq["brokerName"]?.string ?? broker.brokerName, queueID: Int32(id)),
+                stats.append(QueueStats(queue: MessageQueue(topic: topic, brokerName: mq["brokerName"]?.string ?? broker.brokerName, queueID: Int32(truncatingIfNeeded: id)),
                                         minOffset: value["minOffset"]?.int ?? 0, maxOffset: value["maxOffset"]?.int ?? 0,
                                         lastUpdateTimestamp: value["lastUpdateTimestamp"]?.int ?? 0))
             }
@@ -139,7 +139,7 @@ public final class Admin: Sendable {
             let json = try JSONValue.parse(response.body.map { String(buffer: $0) } ?? "{}")
             for (key, value) in json["offsetTable"]?.members ?? [] {
                 guard let mq = try? JSONValue.parse(key), let id = mq["queueId"]?.int, let topic = mq["topic"]?.string else { continue }
-                rows.append(ConsumeProgress(queue: MessageQueue(topic: topic, brokerName: mq["brokerName"]?.string ?? broker.brokerName, queueID: Int32(id)),
+                rows.append(ConsumeProgress(queue: MessageQueue(topic: topic, brokerName: mq["brokerName"]?.string ?? broker.brokerName, queueID: Int32(truncatingIfNeeded: id)),
                                             brokerOffset: value["brokerOffset"]?.int ?? 0, consumerOffset: value["consumerOffset"]?.int ?? 0,
                                             lastTimestamp: value["lastTimestamp"]?.int ?? 0))
             }

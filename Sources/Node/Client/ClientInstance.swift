@@ -51,8 +51,9 @@ public struct TopicRoute: Sendable, Equatable {
         let json = try JSONValue.parse(text)
         let queues = (json["queueDatas"]?.array ?? []).compactMap { item -> QueueData? in
             guard let name = item["brokerName"]?.string else { return nil }
-            return QueueData(brokerName: name, readQueueNums: Int(item["readQueueNums"]?.int ?? 0),
-                             writeQueueNums: Int(item["writeQueueNums"]?.int ?? 0), perm: Int(item["perm"]?.int ?? 6))
+            func count(_ key: String) -> Int { Int(max(0, min(item[key]?.int ?? 0, 65_536))) }
+            return QueueData(brokerName: name, readQueueNums: count("readQueueNums"), writeQueueNums: count("writeQueueNums"),
+                             perm: Int(truncatingIfNeeded: item["perm"]?.int ?? 6))
         }
         let brokers = (json["brokerDatas"]?.array ?? []).compactMap { item -> BrokerData? in
             guard let name = item["brokerName"]?.string else { return nil }
@@ -168,6 +169,7 @@ public final class ClientInstance: Sendable {
     /// Sends a request and returns the response (any code).
     func invoke(_ address: String, code: Int32, fields: [String: String] = [:], body: ByteBuffer? = nil,
                 timeoutMillis: Int64? = nil) async throws -> RemotingCommand {
+        guard !state.withLock({ $0.closed }) else { throw ClientError.notStarted }
         var request = RemotingCommand(code: code, opaque: 0, extFields: fields, body: body, serializeType: config.serializeType)
         request.language = .other
         return try await remoting.invoke(address, request, timeoutMillis: timeoutMillis ?? config.timeoutMillis)

@@ -138,7 +138,10 @@ extension ClientInstance {
         guard response.code == ResponseCode.success else {
             throw ClientError.broker(code: response.code, remark: response.remark ?? "", address: address)
         }
-        return response.fields?["offset"]?.int64 ?? Int64(response.extFields["offset"] ?? "")
+        guard let offset = response.fields?["offset"]?.int64 ?? Int64(response.extFields["offset"] ?? "") else {
+            throw ClientError.badResponse("QUERY_CONSUMER_OFFSET answer without an offset")
+        }
+        return offset
     }
 
     func updateOffset(_ queue: MessageQueue, group: String, offset: Int64) async throws {
@@ -184,7 +187,7 @@ extension ClientInstance {
                   let text = response.body.map({ String(buffer: $0) }), let json = try? JSONValue.parse(text) else { continue }
             for item in json["lockOKMQSet"]?.array ?? [] {
                 if let topic = item["topic"]?.string, let id = item["queueId"]?.int {
-                    locked.insert(MessageQueue(topic: topic, brokerName: brokerName, queueID: Int32(id)))
+                    locked.insert(MessageQueue(topic: topic, brokerName: brokerName, queueID: Int32(truncatingIfNeeded: id)))
                 }
             }
         }

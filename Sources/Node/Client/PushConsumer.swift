@@ -230,11 +230,10 @@ public final class PushConsumer: Sendable {
     private func startOffset(_ queue: MessageQueue) async -> Int64? {
         if settings.messageModel == .broadcasting, let local = state.withLock({ $0.offsets[queue] }) { return local }
         if settings.messageModel == .clustering {
-            do {
-                if let committed = try await client.queryOffset(queue, group: settings.group), committed >= 0 { return committed }
-            } catch let error as ClientError {
-                if case .broker = error {} else { return nil }
-            } catch { return nil }
+            // Only the broker's "not found" means a new group; any other failure retries at the next rebalance.
+            let committed: Int64?
+            do { committed = try await client.queryOffset(queue, group: settings.group) } catch { return nil }
+            if let committed, committed >= 0 { return committed }
         }
         if queue.topic.hasPrefix("%RETRY%") { return 0 }
         switch settings.consumeFromWhere {
@@ -358,11 +357,18 @@ public final class PushConsumer: Sendable {
             case .suspendCurrentQueueAMoment:
                 attempts += 1
                 if attempts > settings.maxReconsumeTimes, settings.messageModel == .clustering {
-                    // Give up on this batch: to the dead-letter queue, and go on in order.
+                    // Give up on this batch: to the dead-letter queue, and go on in order — only once the broker
+                    // took every message; otherwise hold the queue and try again.
+                    var deadLettered = true
                     for message in batch {
                         var stored = message
                         stored.topic = queue.topic
-                        try? await client.sendBack(stored, group: settings.group, delayLevel: -1, maxReconsumeTimes: settings.maxReconsumeTimes)
+                        do { try await client.sendBack(stored, group: settings.group, delayLevel: -1, maxReconsumeTimes: settings.maxReconsumeTimes) }
+                        catch { deadLettered = false; break }
+                    }
+                    guard deadLettered else {
+                        try? await Task.sleep(for: .milliseconds(settings.suspendCurrentQueueMillis))
+                        continue
                     }
                     index += batch.count
                     attempts = 0
