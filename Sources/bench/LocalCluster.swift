@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CommitLog
+import IndexFile
 import Node
 
 /// A NameServer and one broker as real child processes (the `mqnamesrv`/`mqbroker` built beside this
@@ -70,14 +71,14 @@ final class LocalCluster {
         children.append(pid)
         let deadline = monotonicNanos() + 30_000_000_000
         while monotonicNanos() < deadline {
-            if let text = readTextFileBench(log), text.contains("boot success") { return }
+            if let text = readTextFile(log), text.contains("boot success") { return }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
-                throw ValidationErrorText("\(arguments[0]) exited during start-up: \(readTextFileBench(log) ?? "")")
+                throw ValidationErrorText("\(arguments[0]) exited during start-up: \(readTextFile(log) ?? "")")
             }
             usleep(20_000)
         }
-        throw ValidationErrorText("\(arguments[0]) did not start within 30 s: \(readTextFileBench(log) ?? "")")
+        throw ValidationErrorText("\(arguments[0]) did not start within 30 s: \(readTextFile(log) ?? "")")
     }
 
     /// SIGTERM to every child (broker first), SIGKILL after 15 s, then the store is removed.
@@ -109,40 +110,10 @@ func siblingExecutable(_ name: String) -> String? {
     return access(directory + name, X_OK) == 0 ? directory + name : nil
 }
 
-func freeLoopbackPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-            _ = bind(fd, pointer, length)
-            return getsockname(fd, pointer, &length)
-        }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 func writeFile(_ path: String, _ text: String) {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { return }
     var text = text
     text.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
     close(fd)
-}
-
-func readTextFileBench(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        bytes += chunk[0..<n]
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }

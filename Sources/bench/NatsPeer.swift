@@ -3,6 +3,8 @@ import Glibc
 #endif
 import ArgumentParser
 import CommitLog
+import IndexFile
+import Node
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -35,15 +37,15 @@ final class NatsPeer {
         guard posix_spawn(&pid, server, &actions, nil, &argv, environ) == 0 else { throw ValidationErrorText("cannot start nats-server") }
         let deadline = monotonicNanos() + 20_000_000_000
         while monotonicNanos() < deadline {
-            if let text = readTextFileBench(log), text.contains("Server is ready") { return }
+            if let text = readTextFile(log), text.contains("Server is ready") { return }
             usleep(20_000)
         }
         stop()
-        throw ValidationErrorText("nats-server did not start: \(readTextFileBench(log) ?? "")")
+        throw ValidationErrorText("nats-server did not start: \(readTextFile(log) ?? "")")
     }
 
     var version: String {
-        let text = readTextFileBench(directory + "/nats.log") ?? ""
+        let text = readTextFile(directory + "/nats.log") ?? ""
         for line in text.split(separator: "\n") {
             if let at = line.firstRange(of: "Version:") { return "nats-server " + String(line[at.upperBound...]).trimmingCharacters() }
         }
