@@ -7,6 +7,7 @@ import Synchronization
 private final class SignalSources: @unchecked Sendable {
     let lock = Mutex(())
     var sources: [DispatchSourceSignal] = []
+    var timers: [DispatchSourceTimer] = []
 }
 private let signalSources = SignalSources()
 
@@ -26,6 +27,19 @@ public func waitForTerminationSignal() async {
             return source
         }
         signalSources.lock.withLock { _ in signalSources.sources += sources }  // keep them alive
+        // With MQ_EXIT_WITH_PARENT=<pid of the launcher> (tests and bench set it), a launcher that dies without
+        // stopping us (a crashed test run) counts as SIGTERM: no orphaned broker keeps ports, files and pipes.
+        if let value = getenv("MQ_EXIT_WITH_PARENT") {
+            let named = pid_t(String(cString: value)) ?? 0
+            let parent = named > 1 ? named : getppid()
+            let timer = DispatchSource.makeTimerSource(queue: queue)
+            timer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
+            timer.setEventHandler {
+                if getppid() != parent, !fired.exchange(true, ordering: .relaxed) { continuation.resume() }
+            }
+            timer.resume()
+            signalSources.lock.withLock { _ in signalSources.timers.append(timer) }
+        }
     }
 }
 

@@ -65,6 +65,7 @@ final class LocalCluster {
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
+        setenv("MQ_EXIT_WITH_PARENT", "\(getpid())", 1)  // an interrupted bench leaves no broker behind
         guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
             throw ValidationErrorText("cannot start \(arguments[0])")
         }

@@ -306,6 +306,41 @@ func eventually(_ seconds: Double, _ condition: () async -> Bool) async -> Bool 
         await producer.shutdown()
     }
 
+    @Test func pullsPauseWhileTheListenerFallsBehind() async throws {
+        let broker = try RunningBroker()
+        try await makeTopic(broker, "SwiftFlow", queues: 1)
+        let producer = Producer(group: "PG", namesrvAddr: broker.nameServer.address)
+        producer.start()
+        for index in 0..<300 { _ = try await producer.send(Message(topic: "SwiftFlow", body: "f\(index)")) }
+        let received = Received()
+        let released = Atomic<Bool>(false)
+        var settings = PushConsumer.Settings(group: "CG-flow")
+        settings.consumeFromWhere = .firstOffset
+        settings.pullThresholdForQueue = 20
+        settings.pullBatchSize = 8
+        let consumer = PushConsumer(config: ClientConfig(namesrvAddr: broker.nameServer.address), settings: settings)
+        consumer.subscribe("SwiftFlow")
+        consumer.registerListener { messages in
+            // The listener is stuck until the test lets it go.
+            while !released.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(10)) }
+            received.add(messages)
+            return .consumeSuccess
+        }
+        try await consumer.start()
+        let queue = MessageQueue(topic: "SwiftFlow", brokerName: "broker-t", queueID: 0)
+        #expect(await eventually(10) { consumer.cachedMessageCount(queue) >= 20 })
+        var most = 0
+        for _ in 0..<40 {  // 2 s: pulls stay paused, the cache does not grow past threshold + one batch
+            most = max(most, consumer.cachedMessageCount(queue))
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(most <= 20 + 8, "cached \(most) messages with a threshold of 20")
+        released.store(true, ordering: .relaxed)
+        #expect(await eventually(20) { received.bodies.count == 300 }, "received \(received.bodies.count)")
+        await consumer.shutdown()
+        await producer.shutdown()
+    }
+
     @Test func producingGoesOnWhenOneOfTwoNameServersIsDown() async throws {
         let broker = try RunningBroker(nameServers: 2)
         let addresses = broker.nameServer.address + ";" + broker.otherNameServers[0].address

@@ -140,6 +140,25 @@ final class RunningNameServer {
         #expect(nameServer.process.terminate() == 0)
     }
 
+    /// A role started by a process that then dies (a crashed test run) stops by itself with MQ_EXIT_WITH_PARENT.
+    @Test func roleStopsWhenItsParentDies() throws {
+        guard let binary = builtExecutable("mqnamesrv") else { throw StoreError(.io, "mqnamesrv is not built") }
+        let directory = TemporaryDirectory("orphan")
+        writeText(directory.path + "/ns.properties", "listenPort=0\n")
+        let started = try ChildProcess.run(["/bin/sh", "-c",
+            "MQ_EXIT_WITH_PARENT=$$ '\(binary)' -c '\(directory.path)/ns.properties' >/dev/null 2>&1 </dev/null & echo $!"])
+        let pid = try #require(started.output.split(separator: "\n").first.flatMap { Int32($0) })
+        // Running: it exists and is not a zombie waiting for its new parent to reap it.
+        func running() -> Bool {
+            guard kill(pid, 0) == 0 else { return false }
+            return !(readTextFile("/proc/\(pid)/stat") ?? "").contains(") Z ")
+        }
+        let deadline = monotonicNanos() + 10_000_000_000
+        while running() && monotonicNanos() < deadline { usleep(50_000) }
+        #expect(!running(), "the orphaned mqnamesrv \(pid) is still running")
+        if running() { kill(pid, SIGKILL) }
+    }
+
     @Test func badConfigValueStopsStartUpNamingFileLineAndKey() throws {
         guard let binary = builtExecutable("mqnamesrv") else { Issue.record("mqnamesrv is not built"); return }
         let directory = TemporaryDirectory("namesrv-conf")

@@ -44,6 +44,8 @@ public final class ChildProcess {
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var child: pid_t = 0
+        // Children stop by themselves if this test process dies first (see waitForTerminationSignal).
+        setenv("MQ_EXIT_WITH_PARENT", "\(getpid())", 1)
         let rc = posix_spawn(&child, arguments[0], &actions, nil, &argv, environ)
         posix_spawn_file_actions_destroy(&actions)
         close(pipeFDs[1])

@@ -53,7 +53,8 @@ class Cluster:
         self.start_broker()
 
     def _start(self, argv, ready):
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env = dict(os.environ, MQ_EXIT_WITH_PARENT=str(os.getpid()))  # stops by itself if pytest dies first
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         wait_for_line(process, ready)
         return process
 

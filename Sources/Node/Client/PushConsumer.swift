@@ -87,6 +87,9 @@ public final class PushConsumer: Sendable {
 
     var orderly: Bool { state.withLock { if case .orderly = $0.listener { return true }; return false } }
 
+    /// Messages of `queue` pulled but not yet consumed (what flow control bounds).
+    public func cachedMessageCount(_ queue: MessageQueue) -> Int { state.withLock { $0.queues[queue] }?.count ?? 0 }
+
     /// The queues this consumer holds now.
     public var assignedQueues: [MessageQueue] { state.withLock { $0.queues.keys.sorted() } }
 
