@@ -173,11 +173,8 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     func send(_ request: RemotingCommand, promise: EventLoopPromise<RemotingCommand>, timeout: TimeAmount, failure: RemotingError) {
         guard let channel, !inactive else { return promise.fail(RemotingError.connectionClosed(address: address)) }
         pending[request.opaque] = (promise, .now() + timeout, failure)
-        let opaque = request.opaque
-        channel.write(request).whenFailure { [weak self] _ in
-            guard let self else { return }
-            self.fail(opaque: opaque, with: RemotingError.connectionClosed(address: self.address))
-        }
+        // A failed write closes the channel, and channelInactive fails every pending request.
+        channel.write(request, promise: nil)
         if !flushScheduled {
             flushScheduled = true
             channel.eventLoop.execute { [weak self] in
