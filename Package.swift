@@ -30,11 +30,11 @@ let package = Package(
 
         // The storage engine: bytes, files and the OS; nothing of ours above it.
         .target(name: "CommitLog", dependencies: ["CLiburing", "CLibdeflate"]),
-        // Consume queues, the key index, dispatch and the MessageStore facade (next issue).
+        // Consume queues, the key index, dispatch and the MessageStore facade.
         .target(name: "IndexFile", dependencies: ["CommitLog"]),
         // The put pipeline and replication (later issues).
         .target(name: "Replication", dependencies: ["IndexFile"]),
-        // Remoting, NameServer, Broker and the Swift client (later issues).
+        // Remoting, NameServer, Broker and the Swift client (Producer, consumers, Admin).
         .target(
             name: "Node",
             dependencies: [

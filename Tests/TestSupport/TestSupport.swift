@@ -35,7 +35,9 @@ public final class ChildProcess {
 
     public init(_ arguments: [String], mergeStandardError: Bool = false) throws {
         var pipeFDs: [Int32] = [0, 0]
+        // O_CLOEXEC: only the dup2'ed stdout reaches the child, so a grandchild never holds our pipe open.
         guard pipe(&pipeFDs) == 0 else { throw StoreError(.io, "pipe failed") }
+        for fd in pipeFDs { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
