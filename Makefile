@@ -18,10 +18,12 @@ bench-store: setup
 	.build/release/bench store --io mmap --flush async --size 1024 --producers 4 --messages 1000000
 	.build/release/bench store --io io_uring --flush sync --size 1024 --producers 32 --messages 50000
 
-# The README's broker table: flush x io x size x threads against fresh local clusters, report-matrix.html.
+# The README's broker table: flush x io x size x threads against fresh local clusters, plus the same load
+# against NATS JetStream (Debian's nats-server), one table and report-matrix.html.
 bench-matrix: setup
+	./scripts/setup.sh nats
 	$(SWIFT) build -c release
-	.build/release/bench matrix --sizes 128,1024 --threads 1,16,64 --flush async,sync --io mmap,io_uring --duration 10 --report report-matrix.html
+	.build/release/bench matrix --sizes 128,1024 --threads 1,16,64 --flush async,sync --io mmap,io_uring --duration 10 --peer nats --report report-matrix.html
 
 # Every test: the Swift suites (codec, flush, recovery, SIGKILL loops, disk full, queues, index,
 # remoting, NameServer, broker, Swift client, mqadmin), then the official C++ client against real

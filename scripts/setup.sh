@@ -24,3 +24,13 @@ if ! command -v chromium >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+
+# `setup.sh nats`: the peer of `make bench-matrix` (NATS JetStream).
+if [ "${1:-}" = "nats" ] && ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+    echo "setup: installing nats-server (the benchmark's peer)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq nats-server >/dev/null
+fi
