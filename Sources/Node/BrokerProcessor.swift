@@ -283,7 +283,8 @@ public struct BrokerProcessor: RemotingProcessor {
             }
             let serializeType = request.serializeType
             let allocator = context.channel.allocator
-            func response(_ status: DurabilityStatus) -> RemotingCommand? {
+            let queueID = queueID
+            @Sendable func response(_ status: DurabilityStatus) -> RemotingCommand? {
                 var fields = HeaderFields.Writer(allocator: allocator, capacity: 128)
                 fields.append("msgId", msgID)
                 fields.append("queueId", queueID)

@@ -117,7 +117,7 @@ public final class RemotingClient: Sendable {
                 .connect(host: host, port: port)
             connections[address] = connecting
             connecting.whenSuccess { [weak self] channel in
-                channel.closeFuture.whenComplete { _ in self?.forget(address, connecting) }
+                channel.closeFuture.whenComplete { [weak self] _ in self?.forget(address, connecting) }
             }
             return connecting
         }
