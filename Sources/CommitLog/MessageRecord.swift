@@ -22,6 +22,19 @@ public struct HostAddress: Hashable, Sendable {
 
     public static let loopback = HostAddress(ipv4: 127, 0, 0, 1, port: 10911)
 
+    /// `a.b.c.d:port` (IPv4) or `[h:h:h:h:h:h:h:h]:port` (IPv6), as clients dial it.
+    public var text: String {
+        if isIPv6 {
+            let groups = (0..<8).map { index -> String in
+                let word = index < 4 ? high >> (48 - 16 * UInt64(index)) : low >> (48 - 16 * UInt64(index - 4))
+                return String(UInt16(truncatingIfNeeded: word), radix: 16)
+            }
+            return "[\(groups.joined(separator: ":"))]:\(port)"
+        }
+        let ip = UInt32(truncatingIfNeeded: high >> 32)
+        return "\(ip >> 24).\((ip >> 16) & 255).\((ip >> 8) & 255).\(ip & 255):\(port)"
+    }
+
     /// Bytes this host takes in a stored record: 4 + 4 (IPv4) or 16 + 4 (IPv6).
     @inlinable public var encodedSize: Int { isIPv6 ? 20 : 8 }
 

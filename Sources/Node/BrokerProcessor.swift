@@ -129,7 +129,7 @@ public struct BrokerProcessor: RemotingProcessor {
             let set = locked.map { "{\"brokerName\":\(jsonString($0.brokerName)),\"queueId\":\($0.queueID),\"topic\":\(jsonString($0.topic))}" }
             return ok(body: ByteBuffer(string: "{\"lockOKMQSet\":[\(set.joined(separator: ","))]}"))
         case RequestCode.updateAndCreateTopic:
-            guard let topic = f["topic"], !topic.isEmpty, topic.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "%|_-".contains($0)) }),
+            guard let topic = f["topic"], !topic.isEmpty, isLegalTopic(topic),
                   topic.utf8.count <= 127 else { return fail(ResponseCode.systemError, "The specified topic[\(f["topic"] ?? "")] is invalid: use ^[%|a-zA-Z0-9_-]+$, up to 127 characters.") }
             guard topic != MessageStoreConfig.scheduleTopic, topic != "TBW102" else { return fail(ResponseCode.systemError, "The topic[\(topic)] is conflict with system topic.") }
             var config = TopicConfig(topicName: topic, readQueueNums: Int(f["readQueueNums"] ?? "") ?? 8,
@@ -659,13 +659,7 @@ extension RemotingCommand {
     var wireFields: HeaderFields {
         if let fields { return fields }
         var writer = HeaderFields.Writer()
-        for (key, value) in fieldTable ?? [:] {
-            guard !value.isEmpty else { continue }
-            writer.buffer.writeInteger(UInt16(key.utf8.count))
-            writer.buffer.writeString(key)
-            writer.buffer.writeInteger(UInt32(value.utf8.count))
-            writer.buffer.writeString(value)
-        }
+        HeaderFields.writeBinaryEntries(fieldTable ?? [:], into: &writer.buffer)
         return writer.fields
     }
 }

@@ -139,6 +139,20 @@ public struct HeaderFields: Sendable {
         return result
     }
 
+    /// Writes `table` in the binary entry layout, keys sorted; empty keys and values are left out (the binary
+    /// form cannot carry them). Returns the bytes written.
+    @discardableResult
+    static func writeBinaryEntries(_ table: [String: String], into buffer: inout ByteBuffer) -> Int {
+        var written = 0
+        for key in table.keys.sorted() {
+            let value = table[key]!
+            guard !key.isEmpty, !value.isEmpty else { continue }
+            written += buffer.writeInteger(Int16(key.utf8.count)) + buffer.writeString(key)
+            written += buffer.writeInteger(Int32(value.utf8.count)) + buffer.writeString(value)
+        }
+        return written
+    }
+
     /// Fields written in the binary layout, straight into a buffer (the client's hot path).
     public struct Writer {
         public var buffer: ByteBuffer

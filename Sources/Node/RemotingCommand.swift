@@ -165,12 +165,7 @@ extension RemotingCommand {
         buffer.writeInteger(Int32(0))
         var extLength = 0
         if let fieldTable {
-            for key in fieldTable.keys.sorted() {
-                let value = fieldTable[key]!
-                guard !key.isEmpty, !value.isEmpty else { continue }  // empty values do not survive the binary form
-                extLength += buffer.writeInteger(Int16(key.utf8.count)) + buffer.writeString(key)
-                extLength += buffer.writeInteger(Int32(value.utf8.count)) + buffer.writeString(value)
-            }
+            extLength = HeaderFields.writeBinaryEntries(fieldTable, into: &buffer)
         } else if let fields {
             switch fields.format {
             case .binary:

@@ -232,7 +232,7 @@ struct MatrixBench: AsyncParsableCommand {
                     results.append((shape, result))
                     if let json {
                         let line = result.json.dropLast() + ",\"flush\":\"\(shape.flush)\",\"io\":\"\(shape.io)\"}\n"
-                        appendFile(json, String(line))
+                        writeFile(json, String(line), append: true)
                     }
                 }
             }
@@ -296,14 +296,6 @@ struct MatrixBench: AsyncParsableCommand {
 
 func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
-}
-
-func appendFile(_ path: String, _ text: String) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    guard fd >= 0 else { return }
-    var text = text
-    text.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
-    close(fd)
 }
 
 extension String {

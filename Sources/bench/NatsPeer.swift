@@ -25,23 +25,13 @@ final class NatsPeer {
         }
         directory = makeTemporaryDirectory("bench-nats")
         port = freeLoopbackPort()
-        let log = directory + "/nats.log"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let arguments = [server, "-js", "-sd", directory + "/store", "-a", "127.0.0.1", "-p", "\(port)"]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        guard posix_spawn(&pid, server, &actions, nil, &argv, environ) == 0 else { throw ValidationErrorText("cannot start nats-server") }
-        let deadline = monotonicNanos() + 20_000_000_000
-        while monotonicNanos() < deadline {
-            if let text = readTextFile(log), text.contains("Server is ready") { return }
-            usleep(20_000)
+        do {
+            pid = try spawnLogged(arguments, log: directory + "/nats.log", readyText: "Server is ready", seconds: 20)
+        } catch {
+            removeTree(directory)
+            throw error
         }
-        stop()
-        throw ValidationErrorText("nats-server did not start: \(readTextFile(log) ?? "")")
     }
 
     var version: String {
@@ -54,13 +44,7 @@ final class NatsPeer {
 
     func stop() {
         guard pid > 0 else { return }
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        let deadline = monotonicNanos() + 10_000_000_000
-        while waitpid(pid, &status, WNOHANG) == 0 {
-            if monotonicNanos() > deadline { kill(pid, SIGKILL); waitpid(pid, &status, 0); break }
-            usleep(10_000)
-        }
+        stopChild(pid, graceSeconds: 10)
         pid = 0
         removeTree(directory)
     }

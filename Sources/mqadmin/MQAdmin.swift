@@ -15,20 +15,25 @@ enum ProcessInfoLite {
     static func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 }
 
-/// Runs `body` with an Admin (or client) and turns failures into a clear message and exit status 1.
-func withAdmin(_ options: NameServerOption, _ body: (Admin) async throws -> Void) async throws {
-    let admin = Admin(namesrvAddr: options.namesrvAddr)
+/// Runs `body`, then `shutdown` (also on failure); a failure becomes `mqadmin: <reason>` and exit status 1.
+func reportingFailures(shutdown: () async -> Void, _ body: () async throws -> Void) async throws {
     do {
-        try await body(admin)
-        await admin.shutdown()
+        try await body()
+        await shutdown()
     } catch let exit as ExitCode {
-        await admin.shutdown()
+        await shutdown()
         throw exit
     } catch {
-        await admin.shutdown()
+        await shutdown()
         FileHandleLite.standardError("mqadmin: \(error)\n")
         throw ExitCode(1)
     }
+}
+
+/// Runs `body` with an Admin, reporting failures as `reportingFailures` does.
+func withAdmin(_ options: NameServerOption, _ body: (Admin) async throws -> Void) async throws {
+    let admin = Admin(namesrvAddr: options.namesrvAddr)
+    try await reportingFailures(shutdown: { await admin.shutdown() }) { try await body(admin) }
 }
 
 enum FileHandleLite {
@@ -47,17 +52,11 @@ func formatTime(_ millis: Int64) -> String {
     var seconds = time_t(millis / 1000)
     var parts = tm()
     localtime_r(&seconds, &parts)
-    return String(format4: Int(parts.tm_year) + 1900) + "-" + two(Int(parts.tm_mon) + 1) + "-" + two(Int(parts.tm_mday)) + " "
+    return "\(Int(parts.tm_year) + 1900)-" + two(Int(parts.tm_mon) + 1) + "-" + two(Int(parts.tm_mday)) + " "
         + two(Int(parts.tm_hour)) + ":" + two(Int(parts.tm_min)) + ":" + two(Int(parts.tm_sec)) + "," + three(Int(millis % 1000))
 }
 func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
 func three(_ value: Int) -> String { value < 10 ? "00\(value)" : value < 100 ? "0\(value)" : "\(value)" }
-extension String { init(format4 value: Int) { self = "\(value)" } }
-
-func hostText(_ host: HostAddress) -> String {
-    let ip = UInt32(truncatingIfNeeded: host.high >> 32)
-    return "\(ip >> 24).\((ip >> 16) & 255).\((ip >> 8) & 255).\(ip & 255):\(host.port)"
-}
 
 @main
 struct MQAdmin: AsyncParsableCommand {
@@ -222,8 +221,8 @@ func printMessage(_ message: MessageExt) {
     print(pad("Reconsume Times:", 20) + "\(message.reconsumeTimes)")
     print(pad("Born Timestamp:", 20) + formatTime(message.bornTimestamp))
     print(pad("Store Timestamp:", 20) + formatTime(message.storeTimestamp))
-    print(pad("Born Host:", 20) + hostText(message.bornHost))
-    print(pad("Store Host:", 20) + hostText(message.storeHost))
+    print(pad("Born Host:", 20) + message.bornHost.text)
+    print(pad("Store Host:", 20) + message.storeHost.text)
     print(pad("System Flag:", 20) + "\(message.sysFlag)")
     print(pad("Properties:", 20) + "{" + message.properties.map { "\($0.0)=\($0.1)" }.joined(separator: ", ") + "}")
     print(pad("Message Body:", 20) + message.bodyString)
@@ -279,7 +278,7 @@ struct SendMessage: AsyncParsableCommand {
         producer.start()
         let message = Message(topic: topic, body: body, tags: tags, keys: keys?.split(separator: " ").map(String.init) ?? [],
                               properties: properties)
-        do {
+        try await reportingFailures(shutdown: { await producer.shutdown() }) {
             let result: SendResult
             if brokerName != nil || queueID != nil {
                 let (brokerName, queueID) = (brokerName, queueID)
@@ -292,11 +291,6 @@ struct SendMessage: AsyncParsableCommand {
             print(pad("#Broker Name", 32) + pad("#QID", 6) + pad("#Send Result", 22) + pad("#MsgId", 34) + "#OffsetMsgId")
             print(pad(result.queue.brokerName, 32) + pad("\(result.queue.queueID)", 6) + pad(result.status.rawValue, 22) + pad(result.msgID, 34)
                   + result.offsetMsgID)
-            await producer.shutdown()
-        } catch {
-            await producer.shutdown()
-            FileHandleLite.standardError("mqadmin: \(error)\n")
-            throw ExitCode(1)
         }
     }
 }
@@ -315,7 +309,7 @@ struct ConsumeMessage: AsyncParsableCommand {
     func run() async throws {
         let consumer = PullConsumer(group: group, namesrvAddr: options.namesrvAddr)
         consumer.start()
-        do {
+        try await reportingFailures(shutdown: { await consumer.shutdown() }) {
             var printed = 0
             let queues = try await consumer.fetchSubscribeMessageQueues(topic).filter {
                 (brokerName == nil || $0.brokerName == brokerName) && (queueID == nil || $0.queueID == queueID)
@@ -342,11 +336,6 @@ struct ConsumeMessage: AsyncParsableCommand {
                 }
             }
             print("Consumed \(printed) message(s).")
-            await consumer.shutdown()
-        } catch {
-            await consumer.shutdown()
-            FileHandleLite.standardError("mqadmin: \(error)\n")
-            throw ExitCode(1)
         }
     }
 }

@@ -156,7 +156,8 @@ public final class Admin: Sendable {
         let ip = UInt32(truncatingIfNeeded: raw >> 96)
         let port = UInt32(truncatingIfNeeded: raw >> 64)
         let offset = UInt64(truncatingIfNeeded: raw)
-        let address = "\(ip >> 24).\((ip >> 16) & 255).\((ip >> 8) & 255).\(ip & 255):\(port)"
+        let address = HostAddress(ipv4: UInt8(ip >> 24), UInt8(truncatingIfNeeded: ip >> 16), UInt8(truncatingIfNeeded: ip >> 8),
+                                  UInt8(truncatingIfNeeded: ip), port: Int32(bitPattern: port)).text
         let response = try await client.call(address, code: RequestCode.viewMessageByID, fields: ["offset": "\(offset)"])
         guard let body = response.body, let message = try MessageExt.decodeAll(body).first else {
             throw ClientError.badResponse("no message at \(offsetMsgID)")

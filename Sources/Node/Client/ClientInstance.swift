@@ -127,21 +127,8 @@ public final class ClientInstance: Sendable {
 
     /// Starts route refresh and heartbeats.
     func start() {
-        let refresh = Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(self?.config.pollNameServerIntervalMillis ?? 30_000))
-                guard let self, !Task.isCancelled else { return }
-                await self.refreshRoutes()
-            }
-        }
-        let heartbeat = Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(self?.config.heartbeatBrokerIntervalMillis ?? 30_000))
-                guard let self, !Task.isCancelled else { return }
-                await self.sendHeartbeats()
-            }
-        }
-        timers.withLock { $0 += [refresh, heartbeat] }
+        every(millis: config.pollNameServerIntervalMillis) { [weak self] in await self?.refreshRoutes() }
+        every(millis: config.heartbeatBrokerIntervalMillis) { [weak self] in await self?.sendHeartbeats() }
     }
 
     /// Adds a periodic task that ends with the instance.

@@ -42,6 +42,9 @@ public struct Message: Sendable {
         set { self[property: "DELAY"] = newValue > 0 ? "\(newValue)" : nil }
     }
 
+    /// The length of `propertiesString` in bytes, without building it.
+    var propertiesByteCount: Int { properties.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 2 } }
+
     /// The properties string: `key 0x01 value 0x02` per pair.
     var propertiesString: String {
         var text = ""

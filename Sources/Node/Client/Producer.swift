@@ -211,8 +211,8 @@ public final class Producer: Sendable {
         }
         if message[property: "UNIQ_KEY"] == nil { message.properties.append(("UNIQ_KEY", UniqueID.next())) }
         if message[property: "WAIT"] == nil { message.properties.append(("WAIT", "true")) }
-        guard message.propertiesString.utf8.count <= Int(Int16.max) else {
-            throw ClientError.badResponse("the message properties take \(message.propertiesString.utf8.count) bytes; at most 32767 fit")
+        guard message.propertiesByteCount <= Int(Int16.max) else {
+            throw ClientError.badResponse("the message properties take \(message.propertiesByteCount) bytes; at most 32767 fit")
         }
     }
 

@@ -433,10 +433,10 @@ public final class PushConsumer: Sendable {
 /// The messages of one queue between pull and listener: their offsets decide what may be committed
 /// (the smallest still in flight), and their count drives flow control.
 final class ProcessQueue: Sendable {
-    private let state = Mutex<(messages: [Int64: Int], maxOffset: Int64, dropped: Bool, locked: Bool)>(([:], -1, false, false))
+    private let state = Mutex<(offsets: Set<Int64>, maxOffset: Int64, dropped: Bool, locked: Bool)>(([], -1, false, false))
     let task = Mutex<Task<Void, Never>?>(nil)
 
-    var count: Int { state.withLock { $0.messages.count } }
+    var count: Int { state.withLock { $0.offsets.count } }
     var isDropped: Bool { state.withLock { $0.dropped } }
     var isLocked: Bool { state.withLock { $0.locked } }
     func setLocked(_ locked: Bool) { state.withLock { $0.locked = locked } }
@@ -444,7 +444,7 @@ final class ProcessQueue: Sendable {
     func put(_ messages: [MessageExt]) {
         state.withLock { state in
             for message in messages {
-                state.messages[message.queueOffset] = 1
+                state.offsets.insert(message.queueOffset)
                 state.maxOffset = max(state.maxOffset, message.queueOffset)
             }
         }
@@ -453,9 +453,9 @@ final class ProcessQueue: Sendable {
     /// Removes consumed messages; returns the offset now safe to commit.
     func remove(_ messages: [MessageExt]) -> Int64? {
         state.withLock { state in
-            for message in messages { state.messages[message.queueOffset] = nil }
+            for message in messages { state.offsets.remove(message.queueOffset) }
             guard state.maxOffset >= 0 else { return nil }
-            return state.messages.keys.min() ?? state.maxOffset + 1
+            return state.offsets.min() ?? state.maxOffset + 1
         }
     }
 
