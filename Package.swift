@@ -8,7 +8,11 @@ let package = Package(
         .library(name: "CommitLog", targets: ["CommitLog"]),
         .library(name: "IndexFile", targets: ["IndexFile"]),
         .library(name: "Replication", targets: ["Replication"]),
-        .library(name: "Node", targets: ["Node"]),
+        .library(name: "Remoting", targets: ["Remoting"]),
+        .library(name: "Common", targets: ["Common"]),
+        .library(name: "NameServer", targets: ["NameServer"]),
+        .library(name: "Broker", targets: ["Broker"]),
+        .library(name: "Client", targets: ["Client"]),
         .executable(name: "bench", targets: ["bench"]),
         .executable(name: "mqnamesrv", targets: ["mqnamesrv"]),
         .executable(name: "mqbroker", targets: ["mqbroker"]),
@@ -32,39 +36,62 @@ let package = Package(
         .target(name: "CommitLog", dependencies: ["CLiburing", "CLibdeflate"]),
         // Consume queues, the key index, dispatch and the MessageStore facade.
         .target(name: "IndexFile", dependencies: ["CommitLog"]),
-        // The put pipeline and replication (later issues).
-        .target(name: "Replication", dependencies: ["IndexFile"]),
-        // Remoting, NameServer, Broker and the Swift client (Producer, consumers, Admin).
+        // The put pipeline (the one door into the store) and replication.
         .target(
-            name: "Node",
+            name: "Replication",
+            dependencies: ["IndexFile", "CommitLog", .product(name: "NIOCore", package: "swift-nio")]),
+        // The roles, one target each under Sources/Node (the compiler enforces the arrows):
+        // Remoting (frames, codes, JSON; SwiftNIO only) <- Common (RocketMQ's message model, routes, bodies)
+        // <- NameServer, Broker, Client. Only the Broker links the store.
+        .target(
+            name: "Remoting",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Sources/Node/Remoting"),
+        .target(
+            name: "Common",
+            dependencies: ["Remoting", "CLibdeflate", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Node/Common"),
+        .target(
+            name: "NameServer",
+            dependencies: ["Common", "Remoting", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Node/NameServer"),
+        .target(
+            name: "Broker",
             dependencies: [
-                "Replication", "IndexFile", "CLibdeflate",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ]),
+                "Common", "Remoting", "Replication", "IndexFile", "CommitLog",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/Node/Broker"),
+        .target(
+            name: "Client",
+            dependencies: [
+                "Common", "Remoting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/Node/Client"),
 
         .executableTarget(
             name: "bench",
             dependencies: [
-                "CommitLog", "IndexFile", "Node",
+                "CommitLog", "IndexFile", "Client", "Common", "Remoting",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
         .executableTarget(
             name: "mqnamesrv",
             dependencies: [
-                "Node", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                "NameServer", "Common", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "mqbroker",
             dependencies: [
-                "Node", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                "Broker", "Common", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "mqadmin",
-            dependencies: ["Node", "CommitLog", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Client", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Helpers shared by the test targets: temporary directories, seeded randomness, child processes.
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),
@@ -73,7 +100,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "TestSupport", "CommitLog", "IndexFile",
+                "Remoting", "Common", "NameServer", "Broker", "Client", "Replication", "TestSupport", "CommitLog", "IndexFile",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

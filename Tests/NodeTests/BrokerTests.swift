@@ -88,7 +88,7 @@ final class RunningBroker {
         let pullMissing = try await client.invoke(broker.address, RemotingCommand(code: RequestCode.pullMessage, opaque: 0, extFields: ["topic": "Good"]))
         #expect(pullMissing.code == ResponseCode.systemError)
         let unknown = try await client.invoke(broker.address, RemotingCommand(code: 7777, opaque: 0))
-        #expect(unknown.code == RemotingSysResponseCode.requestCodeNotSupported)
+        #expect(unknown.code == ResponseCode.requestCodeNotSupported)
         // A 2 GiB length and a header that is not JSON close only that connection.
         for garbage: [UInt8] in [[0x7F, 0xFF, 0xFF, 0xFF, 0, 0, 0, 1], [0, 0, 0, 8, 0, 0, 0, 4] + Array("nope".utf8)] {
             #expect(serverClosesAfterSending(garbage, toPort: broker.port), "the broker closes a connection that sent a bad frame")

@@ -107,7 +107,7 @@ final class RunningNameServer {
         let absent = try await client.invoke(nameServer.address, RemotingCommand(code: RequestCode.getKVConfig, opaque: 0, extFields: ["namespace": "X", "key": "Y"]))
         #expect(absent.code == ResponseCode.queryNotFound)
         let unknown = try await client.invoke(nameServer.address, RemotingCommand(code: 4242, opaque: 0))
-        #expect(unknown.code == RemotingSysResponseCode.requestCodeNotSupported)
+        #expect(unknown.code == ResponseCode.requestCodeNotSupported)
         let lacking = try await client.invoke(nameServer.address, RemotingCommand(code: RequestCode.registerBroker, opaque: 0, extFields: ["brokerName": "x"]))
         #expect(lacking.code == ResponseCode.systemError)
         #expect(lacking.remark?.contains("brokerAddr") == true)

@@ -20,7 +20,7 @@ struct TestProcessor: RemotingProcessor {
             }.futureResult
         default:
             return context.eventLoop.makeSucceededFuture(.response(
-                to: request, code: RemotingSysResponseCode.requestCodeNotSupported, remark: " request type \(request.code) not supported"))
+                to: request, code: ResponseCode.requestCodeNotSupported, remark: " request type \(request.code) not supported"))
         }
     }
 }
@@ -77,7 +77,7 @@ struct TestProcessor: RemotingProcessor {
     @Test func unknownCodeIsAnsweredNotSupported() async throws {
         try await withServer { address, client in
             let answer = try await client.invoke(address, RemotingCommand(code: 9999, opaque: 0))
-            #expect(answer.code == RemotingSysResponseCode.requestCodeNotSupported)
+            #expect(answer.code == ResponseCode.requestCodeNotSupported)
             #expect(answer.remark?.contains("9999") == true)
         }
     }

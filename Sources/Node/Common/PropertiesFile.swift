@@ -1,7 +1,8 @@
+import Remoting
 #if canImport(Glibc)
 import Glibc
 #endif
-import IndexFile
+
 
 /// A `.properties` file as RocketMQ reads `broker.conf` / `namesrv.properties`: `key=value` (or
 /// `key: value`, `key value`), `#`/`!` comments, surrounding spaces trimmed. Lines keep their numbers
@@ -33,7 +34,7 @@ public struct PropertiesFile: Sendable {
     }
 
     public static func load(_ path: String) throws(ConfigError) -> PropertiesFile {
-        guard let text = readTextFile(path) else {
+        guard let text = TextFile.read(path) else {
             throw ConfigError(description: "\(path): cannot open (\(String(cString: strerror(errno))))")
         }
         return PropertiesFile(path: path, text: text)

@@ -1,4 +1,3 @@
-import IndexFile
 import NIOCore
 
 /// How a command's header is serialised (the top byte of the header word).
@@ -282,33 +281,5 @@ extension LanguageCode {
             if name.withUTF8({ bytes.elementsEqual(UnsafeRawBufferPointer($0)) }) { self = code; return }
         }
         self = .other
-    }
-}
-
-extension JSONText {
-    /// Writes `bytes` (UTF-8) as a quoted JSON string, escaping quotes, backslashes and control characters.
-    static func writeQuoted(_ bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(ascii: "\""))
-        var runStart = 0
-        for index in 0..<bytes.count {
-            let byte = bytes[index]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
-            switch byte {
-            case UInt8(ascii: "\""): buffer.writeString("\\\"")
-            case UInt8(ascii: "\\"): buffer.writeString("\\\\")
-            case 0x0A: buffer.writeString("\\n")
-            case 0x09: buffer.writeString("\\t")
-            case 0x0D: buffer.writeString("\\r")
-            default:
-                func hex(_ digit: UInt8) -> UInt8 { digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10 }
-                buffer.writeString("\\u00")
-                buffer.writeInteger(hex(byte >> 4))
-                buffer.writeInteger(hex(byte & 0xF))
-            }
-            runStart = index + 1
-        }
-        buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart...]))
-        buffer.writeInteger(UInt8(ascii: "\""))
     }
 }

@@ -254,7 +254,7 @@ public struct NameServerProcessor: RemotingProcessor {
             return .response(to: request, code: ResponseCode.success, extFields: ["changed": changed ? "true" : "false"],
                              body: stored.map { ByteBuffer(string: $0.rendered().filter { $0 != "\n" && $0 != "\t" }) })
         default:
-            return .response(to: request, code: RemotingSysResponseCode.requestCodeNotSupported,
+            return .response(to: request, code: ResponseCode.requestCodeNotSupported,
                              remark: " request type \(request.code) not supported")
         }
     }

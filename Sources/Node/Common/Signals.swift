@@ -1,3 +1,4 @@
+import Remoting
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -180,7 +180,7 @@ public struct BrokerProcessor: RemotingProcessor {
                   let record = try? broker.store.lookMessage(physicalOffset: offset) else { return fail(ResponseCode.systemError, "no message at offset \(f["offset"] ?? "?")") }
             return ok(body: ByteBuffer(bytes: record.region.bytes))
         default:
-            return fail(RemotingSysResponseCode.requestCodeNotSupported, " request type \(request.code) not supported")
+            return fail(ResponseCode.requestCodeNotSupported, " request type \(request.code) not supported")
         }
     }
 

@@ -5,14 +5,6 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// RocketMQ's system response codes used by the remoting layer itself.
-public enum RemotingSysResponseCode {
-    public static let success: Int32 = 0
-    public static let systemError: Int32 = 1
-    public static let systemBusy: Int32 = 2
-    public static let requestCodeNotSupported: Int32 = 3
-}
-
 /// Where a request came from, for the processor (and for requests the server sends back on the same
 /// connection, such as NOTIFY_CONSUMER_IDS_CHANGED).
 public struct RequestContext: Sendable {
@@ -92,7 +84,7 @@ final class ServerHandler<Processor: RemotingProcessor>: ChannelInboundHandler, 
             switch result {
             case .success(let answer): response = answer
             case .failure(let error):
-                response = .response(to: request, code: RemotingSysResponseCode.systemError, remark: "\(error)")
+                response = .response(to: request, code: ResponseCode.systemError, remark: "\(error)")
             }
             // C's one-way requests arrive without the one-way flag; answering them is harmless.
             guard var response, !request.isOneway else { return }

@@ -1,0 +1,127 @@
+import Remoting
+/// RocketMQ's property keys (`MessageConst.java`) that the roles read or write.
+public enum MessageConst {
+    public static let keys = "KEYS"
+    public static let tags = "TAGS"
+    public static let waitStoreMsgOK = "WAIT"
+    public static let delayTimeLevel = "DELAY"
+    public static let retryTopic = "RETRY_TOPIC"
+    public static let realTopic = "REAL_TOPIC"
+    public static let realQueueID = "REAL_QID"
+    public static let transactionPrepared = "TRAN_MSG"
+    public static let producerGroup = "PGROUP"
+    public static let minOffset = "MIN_OFFSET"
+    public static let maxOffset = "MAX_OFFSET"
+    public static let originMessageID = "ORIGIN_MESSAGE_ID"
+    public static let uniqueClientMessageIDKeyIndex = "UNIQ_KEY"
+    public static let reconsumeTime = "RECONSUME_TIME"
+    public static let maxReconsumeTimes = "MAX_RECONSUME_TIMES"
+    public static let consumeStartTime = "CONSUME_START_TIME"
+    public static let msgRegion = "MSG_REGION"
+    public static let traceSwitch = "TRACE_ON"
+
+    /// Keys RocketMQ reserves for itself; everything else is a user property.
+    public static let systemKeys: Set<String> = [
+        tags, keys, uniqueClientMessageIDKeyIndex, waitStoreMsgOK, delayTimeLevel, realTopic, realQueueID, retryTopic,
+        originMessageID, minOffset, maxOffset, consumeStartTime, transactionPrepared, producerGroup, msgRegion, traceSwitch,
+        reconsumeTime, maxReconsumeTimes, "CLUSTER", "__STARTDELIVERTIME", "INSTANCE_ID", "CORRECTION_FLAG",
+        "CONSUME_CONTEXT", "BATCH", "DELAY_TIME_LEVEL", "TIMER_DELIVER_MS",
+    ]
+}
+
+/// A message's properties: RocketMQ's `key 0x01 value 0x02 ...` string, as ordered pairs. This is the one
+/// codec of the roles (client messages, stored records, the broker's delay/retry/DLQ rewrites); the store reads
+/// the bytes it needs in place (IndexFile's `propertyValue`), and the send path never decodes them.
+public struct MessageProperties: Sendable, Equatable, Sequence {
+    public private(set) var pairs: [(key: String, value: String)] = []
+
+    public static let nameValueSeparator: UInt8 = 1
+    public static let propertySeparator: UInt8 = 2
+    /// The longest properties string RocketMQ accepts (its length travels as a 2-byte signed integer).
+    public static let byteCountMax = Int(Int16.max)
+
+    public init() {}
+
+    /// Parses the wire form; a pair without a separator is skipped, as Java's `string2messageProperties` does.
+    public init(bytes: UnsafeRawBufferPointer) {
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count, bytes[end] != Self.propertySeparator { end += 1 }
+            if let separator = bytes[start..<end].firstIndex(of: Self.nameValueSeparator) {
+                pairs.append((String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<separator]), as: UTF8.self),
+                              String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(separator + 1)..<end]), as: UTF8.self)))
+            }
+            start = end + 1
+        }
+    }
+
+    public init(_ bytes: [UInt8]) {
+        self.init()
+        bytes.withUnsafeBytes { self = MessageProperties(bytes: $0) }
+    }
+
+    public static func == (lhs: MessageProperties, rhs: MessageProperties) -> Bool {
+        lhs.pairs.count == rhs.pairs.count && zip(lhs.pairs, rhs.pairs).allSatisfy { $0 == $1 }
+    }
+
+    public func makeIterator() -> IndexingIterator<[(key: String, value: String)]> { pairs.makeIterator() }
+
+    public var isEmpty: Bool { pairs.isEmpty }
+
+    /// A key's value; setting replaces it (moved to the end), nil removes it.
+    public subscript(key: String) -> String? {
+        get { pairs.first { $0.key == key }?.value }
+        set {
+            pairs.removeAll { $0.key == key }
+            if let newValue { pairs.append((key, newValue)) }
+        }
+    }
+
+    /// Adds a pair at the end without looking for an earlier one (the caller knows the key is new).
+    public mutating func append(_ key: String, _ value: String) { pairs.append((key, value)) }
+
+    /// The wire form's length, without building it.
+    public var byteCount: Int { pairs.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 } }
+
+    /// The wire form.
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(byteCount)
+        for (key, value) in pairs {
+            out += key.utf8
+            out.append(Self.nameValueSeparator)
+            out += value.utf8
+            out.append(Self.propertySeparator)
+        }
+        return out
+    }
+
+    /// The wire form as text (a SEND header's `properties` field).
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// User properties (those RocketMQ does not reserve), last value of a key winning.
+    public var userProperties: [String: String] {
+        Dictionary(pairs.filter { !MessageConst.systemKeys.contains($0.key) }.map { ($0.key, $0.value) },
+                   uniquingKeysWith: { _, last in last })
+    }
+
+    /// The value of `key` in wire-form `bytes`, in place (no copy, no allocation).
+    public static func value(of key: StaticString, in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        let name = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
+        var start = 0
+        while start < bytes.count {
+            var separator = start
+            while separator < bytes.count, bytes[separator] != nameValueSeparator, bytes[separator] != propertySeparator {
+                separator += 1
+            }
+            var end = separator
+            while end < bytes.count, bytes[end] != propertySeparator { end += 1 }
+            if separator < end, UnsafeRawBufferPointer(rebasing: bytes[start..<separator]).elementsEqual(name) {
+                return UnsafeRawBufferPointer(rebasing: bytes[(separator + 1)..<end])
+            }
+            start = end + 1
+        }
+        return nil
+    }
+}
