@@ -18,10 +18,10 @@ public func readTextFile(_ path: String) -> String? {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-/// Replaces `path` with `text` so a crash leaves the old or the new content, never a mix: the current
-/// file is kept as `<path>.bak`, the new one is written to a temporary file, synced, renamed over, and
-/// the directory synced.
-public func writeFileAtomically(_ path: String, _ text: String) throws(StoreError) {
+/// Replaces `path` with `text` so a crash leaves the old or the new content, never a mix: with
+/// `backupCurrent`, the current file is kept as `<path>.bak` first; the new one is written to a temporary
+/// file, synced, renamed over, and the directory synced.
+public func writeFileAtomically(_ path: String, _ text: String, backupCurrent: Bool = true) throws(StoreError) {
     let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
     do throws(SyscallError) {
         try makeDirectories(directory)
@@ -32,7 +32,7 @@ public func writeFileAtomically(_ path: String, _ text: String) throws(StoreErro
         let written = bytes.withUnsafeBytes { raw in Result { () throws(SyscallError) in try FileIO.system.pwrite(fd, raw, 0) } }
         try written.get()
         _ = try syscall("fsync") { fsync(fd) }
-        if fileExists(path) {
+        if backupCurrent && fileExists(path) {
             unlink(path + ".bak")
             _ = try syscall("link") { link(path, path + ".bak") }
         }
@@ -43,34 +43,60 @@ public func writeFileAtomically(_ path: String, _ text: String) throws(StoreErro
     }
 }
 
-/// A JSON config file of the store (`config/*.json`): loaded from the file, or from `<path>.bak` when
-/// the file is missing, empty or corrupt (with a log line), persisted atomically.
+/// A config file under `<storePathRootDir>/config` (RocketMQ's `ConfigManager`): read from the file, or from
+/// `<path>.bak` when the file is missing, empty or fails the caller's check (loudly), and written atomically.
+/// A `.bak` is only ever replaced by a file that passed the check (or that this process wrote): a corrupt
+/// file never overwrites the last good copy.
+///
+/// **Thread:** one owner (the manager holding it, under its lock).
 public struct ConfigFile: Sendable {
     public let path: String
     let log: @Sendable (String) -> Void
+    /// Whether the file on disk now is known good: it passed the check at load, or we wrote it.
+    private var currentIsGood = false
 
     public init(path: String, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.path = path
         self.log = log
     }
 
-    /// The parsed content, nil when neither the file nor its backup holds valid JSON.
-    public func load() -> JSONValue? {
+    /// Where the content came from.
+    public enum Source: Sendable, Equatable { case file, backup, none }
+
+    /// The decoded content: from the file, else from `<path>.bak`, else nil (neither exists: a fresh store).
+    /// - Throws: `badConfig` naming both files when a file exists but neither it nor its backup passes `decode`:
+    ///   starting empty would lose every topic or offset the file held.
+    public mutating func load<T>(_ decode: (String) throws -> T) throws(StoreError) -> (T, Source)? {
+        var problems: [String] = []
         if let text = readTextFile(path), !text.isEmpty {
-            do { return try JSONValue.parse(text) } catch {
-                log("\(path): \(error); falling back to \(path).bak")
+            do {
+                let value = try decode(text)
+                currentIsGood = true
+                return (value, .file)
+            } catch {
+                problems.append("\(path): \(error)")
             }
-        } else if fileExists(path + ".bak") {
-            log("\(path) is missing or empty; falling back to \(path).bak")
+        } else if fileExists(path) {
+            problems.append("\(path) is empty")
         }
-        guard let backup = readTextFile(path + ".bak"), !backup.isEmpty else { return nil }
-        do { return try JSONValue.parse(backup) } catch {
-            log("\(path).bak: \(error); starting empty")
-            return nil
+        if let backup = readTextFile(path + ".bak"), !backup.isEmpty {
+            do {
+                let value = try decode(backup)
+                log("\(problems.joined(separator: "; ")); loaded \(path).bak instead (the next save keeps it as the backup)")
+                return (value, .backup)
+            } catch {
+                problems.append("\(path).bak: \(error)")
+            }
         }
+        guard problems.isEmpty else {
+            throw StoreError(.badConfig, problems.joined(separator: "; ") + "; fix or remove the file to start")
+        }
+        return nil
     }
 
-    public func persist(_ value: JSONValue) throws(StoreError) {
-        try writeFileAtomically(path, value.rendered() + "\n")
+    /// Writes `text` atomically; the file it replaces becomes `.bak` only if it was good.
+    public mutating func persist(_ text: String) throws(StoreError) {
+        try writeFileAtomically(path, text, backupCurrent: currentIsGood)
+        currentIsGood = true
     }
 }

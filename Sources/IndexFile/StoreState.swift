@@ -18,7 +18,7 @@ final class StoreState: @unchecked Sendable {
     let lastDispatchedTimestamp = Atomic<Int64>(0)
 
     var queueRoot: String { config.storePathRootDir + "/consumequeue" }
-    var manifestPath: String { config.storePathRootDir + "/config/consumeQueueManifest.json" }
+    var manifestPath: String { config.storePathRootDir + "/config/consumeQueueManifest" }
 
     init(config: MessageStoreConfig, commitLog: CommitLog, log: @escaping @Sendable (String) -> Void) {
         self.config = config
@@ -160,21 +160,32 @@ struct StoreManifest {
     var dispatchedOffset: UInt64
     var queues: [Queue]
 
+    /// Line-based text: `dispatchedOffset <n>`, then `queue <id> <topic>` per queue (topic names hold no spaces).
     func save(_ path: String) {
-        var text = "{\"dispatchedOffset\":\(dispatchedOffset),\"queues\":["
-        text += queues.map { "[\(jsonString($0.topic)),\($0.queueID)]" }.joined(separator: ",")
-        text += "]}\n"
-        try? writeFileAtomically(path, text)
+        var text = "dispatchedOffset \(dispatchedOffset)\n"
+        for queue in queues { text += "queue \(queue.queueID) \(queue.topic)\n" }
+        try? writeFileAtomically(path, text, backupCurrent: false)
     }
 
+    /// The manifest, or nil when it is missing or any line does not parse (the store then checks every queue).
     static func load(_ path: String) -> StoreManifest? {
-        guard let text = readTextFile(path), let json = try? JSONValue.parse(text),
-              let offset = json["dispatchedOffset"]?.int else { return nil }
-        let queues: [Queue] = (json["queues"]?.array ?? []).compactMap { pair in
-            guard let items = pair.array, items.count == 2, let topic = items[0].string, let id = items[1].int else { return nil }
-            return Queue(topic: topic, queueID: Int32(id))
+        guard let text = readTextFile(path) else { return nil }
+        var offset: UInt64?
+        var queues: [Queue] = []
+        for line in text.split(separator: "\n") {
+            let words = line.split(separator: " ", maxSplits: 2)
+            switch (words.first, words.count) {
+            case ("dispatchedOffset"?, 2):
+                guard let value = UInt64(words[1]) else { return nil }
+                offset = value
+            case ("queue"?, 3):
+                guard let id = Int32(words[1]) else { return nil }
+                queues.append(Queue(topic: String(words[2]), queueID: id))
+            default:
+                return nil
+            }
         }
-        return StoreManifest(dispatchedOffset: UInt64(max(0, offset)), queues: queues)
+        return offset.map { StoreManifest(dispatchedOffset: $0, queues: queues) }
     }
 
     static func remove(_ path: String) {

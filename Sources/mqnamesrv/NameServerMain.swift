@@ -3,7 +3,8 @@ import Glibc
 #endif
 import ArgumentParser
 import Dispatch
-import Node
+import Common
+import NameServer
 import NIOCore
 import NIOPosix
 
@@ -19,7 +20,7 @@ struct NameServerMain: AsyncParsableCommand {
     var printConfig = false
 
     func run() async throws {
-        var config = NameServerConfig()
+        var config = NamesrvConfig()
         if let configFile {
             do {
                 try PropertiesFile.load(configFile).apply(warn: { logLine("mqnamesrv: warning: \($0)") }) { key, value throws(PropertiesFile.ConfigError) in
@@ -44,7 +45,7 @@ struct NameServerMain: AsyncParsableCommand {
             return
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let nameServer = try await NameServer(config: config, group: group, log: { logLine($0) })
+        let nameServer = try await NamesrvController(config: config, group: group, log: { logLine($0) })
         logLine("The Name Server boot success. serializeType=JSON, port=\(nameServer.port)")
         await waitForTerminationSignal()
         logLine("mqnamesrv: shutting down")

@@ -1,0 +1,44 @@
+import Common
+import NIOCore
+import Remoting
+
+/// `namesrv.properties` settings.
+public struct NamesrvConfig: Sendable {
+    public var listenPort: Int = 9876
+    /// How often brokers are checked for liveness (`scanNotActiveBrokerInterval`).
+    public var scanNotActiveBrokerIntervalMillis: Int64 = 5_000
+    /// A broker silent this long is dropped (RocketMQ's fixed 120 s, a setting here).
+    public var brokerChannelExpiredTimeMillis: Int64 = 120_000
+    public init() {}
+}
+
+/// A running NameServer (RocketMQ's `NamesrvController`): the remoting server, the route and KV tables, and
+/// the liveness scan that drops silent brokers.
+public final class NamesrvController: Sendable {
+    public let server: RemotingServer<NameServerProcessor>
+    public let routes: RouteInfoManager
+    public let kv: KVConfigManager
+    private let scan: RepeatedTask
+
+    public init(config: NamesrvConfig, group: EventLoopGroup, host: String = "0.0.0.0",
+                log: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        let routes = RouteInfoManager()
+        self.routes = routes
+        kv = KVConfigManager()
+        server = try await RemotingServer(host: host, port: config.listenPort, group: group,
+                                          processor: NameServerProcessor(routes: routes, kv: kv, log: log), log: log)
+        let interval = TimeAmount.milliseconds(config.scanNotActiveBrokerIntervalMillis)
+        scan = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            for address in routes.expire(now: currentTimeMillis(), expiryMillis: config.brokerChannelExpiredTimeMillis) {
+                log("namesrv: broker \(address) dropped: silent for more than \(config.brokerChannelExpiredTimeMillis) ms")
+            }
+        }
+    }
+
+    public var port: Int { server.port }
+
+    public func close() async throws {
+        scan.cancel()
+        try await server.close()
+    }
+}

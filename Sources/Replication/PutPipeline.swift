@@ -1,0 +1,171 @@
+import CommitLog
+import IndexFile
+import NIOCore
+import Synchronization
+
+/// A put that the store took: the store's result, and whether the answer waits.
+public enum PutOutcome<Stored: Sendable>: Sendable {
+    /// The message is not stored.
+    case failed(PutFailure)
+    /// Stored; the status is final now (ASYNC_FLUSH on an ASYNC_MASTER answers here, allocating nothing).
+    case done(Stored, PutMessageStatus)
+    /// Stored; the status arrives when the flush (SYNC_FLUSH) and the slave (SYNC_MASTER) confirm.
+    case pending(Stored, EventLoopFuture<PutMessageStatus>)
+}
+
+/// The one door into the store. Every message a broker stores goes through here (sends, batches, retries sent
+/// back, dead letters, delayed messages coming due): the pipeline appends, then waits for what the modes
+/// promise (the flush under SYNC_FLUSH, a slave under SYNC_MASTER, both at once as promises) and answers with
+/// one `PutMessageStatus`.
+///
+/// **Thread:** any. **Durability:** a `.done(_, .putOK)` or a pending status of `.putOK` means the flush mode's
+/// and the role's promises hold; the other "stored" statuses mean the message is in the log but a promise did
+/// not hold in time.
+public final class PutPipeline: Sendable {
+    public let store: MessageStore
+    public let role: BrokerRole
+    public let flushDiskType: FlushDiskType
+    private let replicas: ReplicaAcknowledging?
+    private let waits = Mutex<[UInt64: PendingPut]>([:])
+    private let nextToken = Atomic<UInt64>(1)
+
+    /// One put waiting: the promise, how many confirmations are still due, and the worst status so far.
+    struct PendingPut {
+        var promise: EventLoopPromise<PutMessageStatus>
+        var outstanding: Int
+        var status: PutMessageStatus
+    }
+
+    /// - Parameters:
+    ///   - replicas: the HA service on a SYNC_MASTER (nil otherwise; a SYNC_MASTER without one answers
+    ///     SLAVE_NOT_AVAILABLE).
+    public init(store: MessageStore, role: BrokerRole, replicas: ReplicaAcknowledging? = nil) {
+        self.store = store
+        self.role = role
+        self.flushDiskType = store.config.commitLog.flushDiskType
+        self.replicas = replicas
+        store.onDurable { [weak self] token, status in
+            self?.confirm(token, status == .putOK ? .putOK : .flushDiskTimeout)
+        }
+        replicas?.onReplicated { [weak self] token, status in
+            self?.confirm(token, status == .replicated ? .putOK : .flushSlaveTimeout)
+        }
+    }
+
+    /// Whether a put's answer can wait for anything (SYNC_FLUSH or SYNC_MASTER).
+    public var answersWait: Bool { flushDiskType == .syncFlush || role == .syncMaster }
+
+    /// Puts one message.
+    /// - Parameters:
+    ///   - eventLoop: where a waiting answer completes; nil puts without waiting (the schedule service).
+    public func put(_ message: MessageView, on eventLoop: EventLoop?) -> PutOutcome<PutMessageResult> {
+        if let refusal = refusal() { return .failed(refusal) }
+        guard answersWait, let eventLoop else {
+            do { return .done(try store.put(message), .putOK) } catch { return .failed(PutFailure(error)) }
+        }
+        let (token, future) = register(on: eventLoop)
+        let result: PutMessageResult
+        do { result = try store.put(message, token: token) } catch {
+            forget(token)
+            return .failed(PutFailure(error))
+        }
+        return settle(result, token: token, future: future, nextOffset: result.append.nextOffset,
+                      flushPending: result.durabilityPending)
+    }
+
+    /// Puts a batch for one (topic, queue): consecutive queue offsets, one append, one answer.
+    public func putBatch(_ messages: [MessageView], on eventLoop: EventLoop?)
+        -> PutOutcome<(BatchAppendResult, firstQueueOffset: Int64)> {
+        if let refusal = refusal() { return .failed(refusal) }
+        guard answersWait, let eventLoop else {
+            do {
+                let (result, first, _) = try store.putBatch(messages)
+                return .done((result, first), .putOK)
+            } catch { return .failed(PutFailure(error)) }
+        }
+        let (token, future) = register(on: eventLoop)
+        let stored: (BatchAppendResult, Int64, Bool)
+        do { stored = try store.putBatch(messages, token: token) } catch {
+            forget(token)
+            return .failed(PutFailure(error))
+        }
+        return settle((stored.0, stored.1), token: token, future: future, nextOffset: stored.0.nextOffset, flushPending: stored.2)
+    }
+
+    /// A slave takes no puts from clients (RocketMQ: "message store is slave mode, so putMessage is forbidden").
+    private func refusal() -> PutFailure? {
+        guard role == .slave else { return nil }
+        return PutFailure(.serviceNotAvailable, "the broker is a slave: putMessage is forbidden")
+    }
+
+    /// A token whose confirmations complete a promise on `eventLoop`. Every confirmation that may come is
+    /// counted before the append, so an early one (the flush beating `settle`) cannot finish the put too soon.
+    private func register(on eventLoop: EventLoop) -> (UInt64, EventLoopFuture<PutMessageStatus>) {
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
+        let promise = eventLoop.makePromise(of: PutMessageStatus.self)
+        let expected = (flushDiskType == .syncFlush ? 1 : 0) + (role == .syncMaster ? 1 : 0)
+        waits.withLock { $0[token] = PendingPut(promise: promise, outstanding: expected, status: .putOK) }
+        return (token, promise.futureResult)
+    }
+
+    /// After the append: takes back the confirmations that will not come and answers now when none are due.
+    private func settle<Stored>(_ stored: Stored, token: UInt64, future: EventLoopFuture<PutMessageStatus>, nextOffset: UInt64,
+                                flushPending: Bool) -> PutOutcome<Stored> {
+        var skipped = flushDiskType == .syncFlush && !flushPending ? 1 : 0
+        var status = PutMessageStatus.putOK
+        if role == .syncMaster {
+            switch replicas?.awaitReplica(upTo: nextOffset, token: token) ?? .slaveNotAvailable {
+            case .done: skipped += 1
+            case .pending: break
+            case .slaveNotAvailable:
+                skipped += 1
+                status = .slaveNotAvailable
+            }
+        }
+        let finished: PendingPut? = waits.withLock { table in
+            // Confirmations that came before now already counted down; the last one to arrive answers.
+            guard var pending = table[token] else { return nil }
+            pending.outstanding -= skipped
+            pending.status = Self.worse(pending.status, status)
+            guard pending.outstanding <= 0 else {
+                table[token] = pending
+                return nil
+            }
+            table[token] = nil
+            return pending
+        }
+        if let finished {
+            finished.promise.succeed(finished.status)
+            return .done(stored, finished.status)
+        }
+        return .pending(stored, future)
+    }
+
+    /// One confirmation arrived (flush or replica); the answer goes out with the last one.
+    private func confirm(_ token: UInt64, _ status: PutMessageStatus) {
+        let finished: PendingPut? = waits.withLock { table in
+            guard var pending = table[token] else { return nil }
+            pending.outstanding -= 1
+            pending.status = Self.worse(pending.status, status)
+            guard pending.outstanding <= 0 else {
+                table[token] = pending
+                return nil
+            }
+            table[token] = nil
+            return pending
+        }
+        if let finished { finished.promise.succeed(finished.status) }
+    }
+
+    private func forget(_ token: UInt64) {
+        let pending = waits.withLock { $0.removeValue(forKey: token) }
+        pending?.promise.succeed(.unknownError)  // nobody listens: the put failed before anyone could
+    }
+
+    /// The answer when two confirmations disagree: a missed flush outranks a missed slave (RocketMQ checks the
+    /// flush first), and any miss outranks PUT_OK.
+    static func worse(_ a: PutMessageStatus, _ b: PutMessageStatus) -> PutMessageStatus {
+        let order: [PutMessageStatus] = [.putOK, .slaveNotAvailable, .flushSlaveTimeout, .flushDiskTimeout]
+        return (order.firstIndex(of: a) ?? 0) >= (order.firstIndex(of: b) ?? 0) ? a : b
+    }
+}
