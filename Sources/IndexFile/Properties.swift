@@ -1,13 +1,13 @@
 import CommitLog
 
 /// RocketMQ's property keys the store reads.
-public enum MessageConst {
-    public static let tags = "TAGS"
-    public static let keys = "KEYS"
-    public static let uniqueKey = "UNIQ_KEY"
-    public static let delayLevel = "DELAY"
-    public static let realTopic = "REAL_TOPIC"
-    public static let realQueueID = "REAL_QID"
+enum MessageConst {
+    static let tags = "TAGS"
+    static let keys = "KEYS"
+    static let uniqueKey = "UNIQ_KEY"
+    static let delayLevel = "DELAY"
+    static let realTopic = "REAL_TOPIC"
+    static let realQueueID = "REAL_QID"
 }
 
 /// The value of `key` in a RocketMQ properties string (`key 0x01 value 0x02 ...`), without copying.

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Node
+import Broker
+import Common
 import NIOCore
 import NIOPosix
 
@@ -26,9 +27,9 @@ struct BrokerMain: AsyncParsableCommand {
             return
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let broker: BrokerServer
+        let broker: BrokerController
         do {
-            broker = try await BrokerServer(config: config, group: group, log: { logLine($0) })
+            broker = try await BrokerController(config: config, group: group, log: { logLine($0) })
         } catch {
             logLine("mqbroker: cannot start: \(error)")
             try? await group.shutdownGracefully()

@@ -1,12 +1,16 @@
 import CommitLog
+import Common
 import IndexFile
+import Replication
 
 /// `broker.conf`: RocketMQ's keys (and ours for the io path), validated with file:line:key errors.
 public struct BrokerConfig: Sendable {
     public var brokerClusterName = "DefaultCluster"
     public var brokerName = "broker-a"
     public var brokerID: Int64 = 0
-    public var brokerRole = "ASYNC_MASTER"
+    public var brokerRole = BrokerRole.asyncMaster
+    /// The broker's own permission (`brokerPermission`): without WRITE it refuses sends, without READ pulls.
+    public var brokerPermission = Permission.readWrite
     public var brokerIP1 = "127.0.0.1"
     public var listenPort = 10911
     public var namesrvAddr: [String] = []
@@ -45,7 +49,8 @@ public struct BrokerConfig: Sendable {
         case "brokerClusterName": brokerClusterName = value
         case "brokerName": brokerName = value
         case "brokerId": brokerID = try integer(0...1024)
-        case "brokerRole": brokerRole = try choice(["ASYNC_MASTER", "SYNC_MASTER", "SLAVE"])
+        case "brokerRole": brokerRole = BrokerRole(rawValue: try choice(BrokerRole.allCases.map(\.rawValue)))!
+        case "brokerPermission": brokerPermission = Permission(rawValue: Int(try integer(0...15)))
         case "brokerIP1": brokerIP1 = value
         case "listenPort": listenPort = Int(try integer(0...65_535))
         case "namesrvAddr": namesrvAddr = value.split(separator: ";").map { String($0).trimmingSuffix(while: { $0 == " " }) }.filter { !$0.isEmpty }
@@ -74,7 +79,7 @@ public struct BrokerConfig: Sendable {
         case "diskMaxUsedSpaceRatio": store.commitLog.diskMaxUsedSpaceRatio = Int(try integer(10...95))
         case "messageIndexEnable": store.messageIndexEnable = try boolean()
         case "brokerIP2", "haListenPort", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "rocketmqHome",
-             "storePathIndex", "storeCheckpoint", "abortFile", "brokerPermission", "longPollingEnable", "transientStorePoolEnable":
+             "storePathIndex", "storeCheckpoint", "abortFile", "longPollingEnable", "transientStorePoolEnable":
             return true  // RocketMQ keys with no effect here (yet)
         default: return false
         }

@@ -18,6 +18,7 @@ public struct PropertiesFile: Sendable {
 
     public struct ConfigError: Error, CustomStringConvertible, Sendable {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     public init(path: String, text: String) {
@@ -62,7 +63,7 @@ public struct PropertiesFile: Sendable {
 }
 
 extension StringProtocol {
-    func trimmingSuffix(while predicate: (Character) -> Bool) -> String {
+    public func trimmingSuffix(while predicate: (Character) -> Bool) -> String {
         var text = String(self)
         while let last = text.last, predicate(last) { text.removeLast() }
         return text

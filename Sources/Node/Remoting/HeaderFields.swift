@@ -67,7 +67,7 @@ public struct HeaderFields: Sendable {
             }
         }
 
-        static func equal(_ raw: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        public static func equal(_ raw: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
             raw.elementsEqual(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
         }
     }
@@ -151,6 +151,13 @@ public struct HeaderFields: Sendable {
             written += buffer.writeInteger(Int32(value.utf8.count)) + buffer.writeString(value)
         }
         return written
+    }
+
+    /// A dictionary's fields in the binary layout (requests made with `extFields`, read like wire ones).
+    public static func binary(_ table: [String: String]) -> HeaderFields {
+        var writer = Writer()
+        writeBinaryEntries(table, into: &writer.buffer)
+        return writer.fields
     }
 
     /// Fields written in the binary layout, straight into a buffer (the client's hot path).

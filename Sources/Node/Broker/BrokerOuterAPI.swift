@@ -1,0 +1,50 @@
+import Common
+import NIOCore
+import Remoting
+
+/// The broker's requests to the NameServers (RocketMQ's `BrokerOuterAPI`): REGISTER_BROKER with its topics to
+/// every NameServer, and UNREGISTER_BROKER at shutdown.
+final class BrokerOuterAPI: Sendable {
+    let config: BrokerConfig
+    let client: RemotingClient
+    let log: @Sendable (String) -> Void
+
+    init(config: BrokerConfig, group: EventLoopGroup, log: @escaping @Sendable (String) -> Void) {
+        self.config = config
+        client = RemotingClient(group: group)
+        self.log = log
+    }
+
+    var brokerAddr: String { "\(config.brokerIP1):\(config.listenPort)" }
+
+    /// Registers with every NameServer in turn; a NameServer that does not answer is logged and skipped.
+    func registerAll(_ topics: TopicConfigSerializeWrapper) async {
+        let body = RegisterBrokerBody(topicConfigSerializeWrapper: topics).encode()
+        let crc = body.withUnsafeReadableBytes { rocketMQCRC32($0) }
+        for nameServer in config.namesrvAddr {
+            // No HA address is advertised until the broker serves one.
+            let request = RemotingCommand(code: RequestCode.registerBroker, opaque: 0, extFields: [
+                "brokerName": config.brokerName, "brokerAddr": brokerAddr, "clusterName": config.brokerClusterName,
+                "haServerAddr": "", "brokerId": "\(config.brokerID)", "compressed": "false", "bodyCrc32": "\(crc)"], body: body)
+            do {
+                let answer = try await client.invoke(nameServer, request, timeoutMillis: 3_000)
+                if answer.code != ResponseCode.success {
+                    log("broker: register with \(nameServer) answered \(answer.code): \(answer.remark ?? "")")
+                }
+            } catch {
+                log("broker: cannot register with \(nameServer): \(error)")
+            }
+        }
+    }
+
+    func unregisterAll() async {
+        for nameServer in config.namesrvAddr {
+            let request = RemotingCommand(code: RequestCode.unregisterBroker, opaque: 0, extFields: [
+                "brokerName": config.brokerName, "brokerAddr": brokerAddr, "clusterName": config.brokerClusterName,
+                "brokerId": "\(config.brokerID)"])
+            _ = try? await client.invoke(nameServer, request, timeoutMillis: 2_000)
+        }
+    }
+
+    func close() async { await client.close() }
+}

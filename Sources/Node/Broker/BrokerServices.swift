@@ -1,0 +1,32 @@
+import CommitLog
+import Common
+import IndexFile
+import Replication
+
+/// What the processors share: the broker's settings, the store and its one door, and the managers. Each
+/// manager owns its state and its lock; this only bundles references.
+struct BrokerServices: Sendable {
+    let config: BrokerConfig
+    let storeHost: HostAddress
+    let pipeline: PutPipeline
+    var store: MessageStore { pipeline.store }
+    let topics: TopicConfigManager
+    let offsets: ConsumerOffsetManager
+    let consumers: ConsumerManager
+    let subscriptionGroups: SubscriptionGroupManager
+    let locks: RebalanceLockManager
+    let holds: PullRequestHoldService
+    let schedule: ScheduleMessageService
+    let stats: BrokerStats
+    /// Re-registers with every NameServer (after a topic change).
+    let topicsChanged: @Sendable () -> Void
+    let log: @Sendable (String) -> Void
+
+    /// Creates a broker-made topic (retry, DLQ, schedule) unless it exists; re-registers when it was new.
+    func createTopicIfAbsent(_ name: String, queueNums: Int) {
+        if topics.createIfAbsent(TopicConfig(topicName: name, readQueueNums: queueNums, writeQueueNums: queueNums)) { topicsChanged() }
+    }
+
+    /// Whether puts are refused before they reach the pipeline (a slave; a broker without write permission).
+    var isWriteable: Bool { config.brokerPermission.isWriteable && config.brokerRole != .slave }
+}
