@@ -1,5 +1,6 @@
-import CommitLog
-import IndexFile
+
+import Common
+import Remoting
 import NIOCore
 
 /// The calls behind `mqadmin`: cluster and topic administration, stats, message look-ups.
@@ -24,43 +25,37 @@ public final class Admin: Sendable {
 
     /// Every broker the NameServers know, by cluster, name and id.
     public func clusterInfo() async throws -> [BrokerEntry] {
-        let response = try await nameServer(RequestCode.getBrokerClusterInfo)
-        let json = try JSONValue.parse(response.body.map { String(buffer: $0) } ?? "{}")
+        let info = try ClusterInfo.decode(from: try await nameServer(RequestCode.getBrokerClusterInfo).body)
         var clusterOf: [String: String] = [:]
-        for (cluster, names) in json["clusterAddrTable"]?.members ?? [] {
-            for name in names.array ?? [] { if let name = name.string { clusterOf[name] = cluster } }
-        }
+        for (cluster, names) in info.clusterAddrTable { for name in names { clusterOf[name] = cluster } }
         var entries: [BrokerEntry] = []
-        for (name, data) in json["brokerAddrTable"]?.members ?? [] {
-            for (id, address) in data["brokerAddrs"]?.members ?? [] {
-                guard let id = Int64(id), let address = address.string else { continue }
-                entries.append(BrokerEntry(cluster: clusterOf[name] ?? data["cluster"]?.string ?? "", brokerName: name, brokerID: id, address: address))
+        for (name, data) in info.brokerAddrTable {
+            for (id, address) in data.brokerAddrs {
+                entries.append(BrokerEntry(cluster: clusterOf[name] ?? data.cluster, brokerName: name, brokerID: id, address: address))
             }
         }
         return entries.sorted { ($0.cluster, $0.brokerName, $0.brokerID) < ($1.cluster, $1.brokerName, $1.brokerID) }
     }
 
     public func topicList() async throws -> [String] {
-        let response = try await nameServer(RequestCode.getAllTopicListFromNameServer)
-        let json = try JSONValue.parse(response.body.map { String(buffer: $0) } ?? "{}")
-        return (json["topicList"]?.array ?? []).compactMap(\.string).sorted()
+        try TopicList.decode(from: try await nameServer(RequestCode.getAllTopicListFromNameServer).body).topicList.sorted()
     }
 
     /// Creates or updates `topic` on one broker address, or on every master of `cluster`; returns the addresses.
     public func updateTopic(_ topic: String, brokerAddr: String?, cluster: String?, readQueueNums: Int, writeQueueNums: Int,
-                            perm: Int, order: Bool) async throws -> [String] {
+                            perm: Permission, order: Bool) async throws -> [String] {
         var targets: [String] = []
         if let brokerAddr { targets = [brokerAddr] }
         if let cluster {
-            let masters = try await clusterInfo().filter { $0.cluster == cluster && $0.brokerID == 0 }
+            let masters = try await clusterInfo().filter { $0.cluster == cluster && $0.brokerID == BrokerData.masterID }
             guard !masters.isEmpty else { throw ClientError.badResponse("no master broker in cluster \(cluster)") }
             targets += masters.map(\.address)
         }
         guard !targets.isEmpty else { throw ClientError.badResponse("give a broker address (-b) or a cluster (-c)") }
         for address in targets {
             _ = try await client.call(address, code: RequestCode.updateAndCreateTopic, fields: [
-                "topic": topic, "defaultTopic": "TBW102", "readQueueNums": "\(readQueueNums)", "writeQueueNums": "\(writeQueueNums)",
-                "perm": "\(perm)", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": order ? "true" : "false",
+                "topic": topic, "defaultTopic": TopicValidator.autoCreateTopicKeyTopic, "readQueueNums": "\(readQueueNums)", "writeQueueNums": "\(writeQueueNums)",
+                "perm": "\(perm.rawValue)", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": order ? "true" : "false",
             ])
         }
         return targets
@@ -69,7 +64,7 @@ public final class Admin: Sendable {
     /// Deletes `topic` from every broker of `cluster` (all brokers when nil) and from every NameServer.
     public func deleteTopic(_ topic: String, cluster: String?) async throws -> [String] {
         let brokers = try await clusterInfo().filter { cluster == nil || $0.cluster == cluster }
-        for broker in brokers where broker.brokerID == 0 {
+        for broker in brokers where broker.brokerID == BrokerData.masterID {
             _ = try await client.call(broker.address, code: RequestCode.deleteTopicInBroker, fields: ["topic": topic])
         }
         for server in client.config.nameServers {
@@ -81,13 +76,13 @@ public final class Admin: Sendable {
     }
 
     /// The route of `topic` (the NameServer's JSON, and parsed).
-    public func topicRoute(_ topic: String) async throws -> (json: String, route: TopicRoute) {
+    public func topicRoute(_ topic: String) async throws -> (json: String, route: TopicRouteData) {
         let response = try await client.callNameServer(code: RequestCode.getRouteInfoByTopic, fields: ["topic": topic])
         guard response.code == ResponseCode.success, let body = response.body else {
             throw ClientError.broker(code: response.code, remark: response.remark ?? "topic not exist", address: "NameServer")
         }
         let text = String(buffer: body)
-        return (text, try TopicRoute.parse(text))
+        return (text, try TopicRouteData.decode(from: body))
     }
 
     public struct QueueStats: Sendable {
@@ -104,12 +99,9 @@ public final class Admin: Sendable {
         for broker in route.brokerDatas {
             guard let address = route.readAddress(broker.brokerName) else { continue }
             let response = try await client.call(address, code: RequestCode.getTopicStatsInfo, fields: ["topic": topic])
-            let json = try JSONValue.parse(response.body.map { String(buffer: $0) } ?? "{}")
-            for (key, value) in json["offsetTable"]?.members ?? [] {
-                guard let mq = try? JSONValue.parse(key), let id = mq["queueId"]?.int else { continue }
-                stats.append(QueueStats(queue: MessageQueue(topic: topic, brokerName: mq["brokerName"]?.string ?? broker.brokerName, queueID: Int32(truncatingIfNeeded: id)),
-                                        minOffset: value["minOffset"]?.int ?? 0, maxOffset: value["maxOffset"]?.int ?? 0,
-                                        lastUpdateTimestamp: value["lastUpdateTimestamp"]?.int ?? 0))
+            for (queue, offsets) in try TopicStatsTable.decode(from: response.body).offsetTable {
+                stats.append(QueueStats(queue: queue, minOffset: offsets.minOffset, maxOffset: offsets.maxOffset,
+                                        lastUpdateTimestamp: offsets.lastUpdateTimestamp))
             }
         }
         return stats.sorted { $0.queue < $1.queue }
@@ -117,8 +109,7 @@ public final class Admin: Sendable {
 
     public func brokerRuntimeInfo(_ address: String) async throws -> [(String, String)] {
         let response = try await client.call(address, code: RequestCode.getBrokerRuntimeInfo)
-        let json = try JSONValue.parse(response.body.map { String(buffer: $0) } ?? "{}")
-        return (json["table"]?.members ?? []).map { ($0.0, $0.1.string ?? $0.1.rendered()) }.sorted { $0.0 < $1.0 }
+        return try KVTable.decode(from: response.body).table.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     public struct ConsumeProgress: Sendable {
@@ -132,16 +123,13 @@ public final class Admin: Sendable {
     /// GET_CONSUME_STATS from every master broker.
     public func consumeProgress(group: String, topic: String? = nil) async throws -> [ConsumeProgress] {
         var rows: [ConsumeProgress] = []
-        for broker in try await clusterInfo() where broker.brokerID == 0 {
+        for broker in try await clusterInfo() where broker.brokerID == BrokerData.masterID {
             var fields = ["consumerGroup": group]
             if let topic { fields["topic"] = topic }
             let response = try await client.call(broker.address, code: RequestCode.getConsumeStats, fields: fields)
-            let json = try JSONValue.parse(response.body.map { String(buffer: $0) } ?? "{}")
-            for (key, value) in json["offsetTable"]?.members ?? [] {
-                guard let mq = try? JSONValue.parse(key), let id = mq["queueId"]?.int, let topic = mq["topic"]?.string else { continue }
-                rows.append(ConsumeProgress(queue: MessageQueue(topic: topic, brokerName: mq["brokerName"]?.string ?? broker.brokerName, queueID: Int32(truncatingIfNeeded: id)),
-                                            brokerOffset: value["brokerOffset"]?.int ?? 0, consumerOffset: value["consumerOffset"]?.int ?? 0,
-                                            lastTimestamp: value["lastTimestamp"]?.int ?? 0))
+            for (queue, progress) in try ConsumeStats.decode(from: response.body).offsetTable {
+                rows.append(ConsumeProgress(queue: queue, brokerOffset: progress.brokerOffset, consumerOffset: progress.consumerOffset,
+                                            lastTimestamp: progress.lastTimestamp))
             }
         }
         return rows.sorted { $0.queue < $1.queue }
@@ -149,17 +137,12 @@ public final class Admin: Sendable {
 
     /// The message of a broker id (offsetMsgId: store host + commit-log offset in hex).
     public func viewMessage(offsetMsgID: String) async throws -> MessageExt {
-        let digits = Array(offsetMsgID.utf8)
-        guard digits.count == 32, let raw = UInt128(offsetMsgID, radix: 16) else {
+        guard let id = MessageID(hex: offsetMsgID) else {
             throw ClientError.badResponse("\(offsetMsgID) is not a message id of the form IP(8 hex) PORT(8 hex) OFFSET(16 hex)")
         }
-        let ip = UInt32(truncatingIfNeeded: raw >> 96)
-        let port = UInt32(truncatingIfNeeded: raw >> 64)
-        let offset = UInt64(truncatingIfNeeded: raw)
-        let address = HostAddress(ipv4: UInt8(ip >> 24), UInt8(truncatingIfNeeded: ip >> 16), UInt8(truncatingIfNeeded: ip >> 8),
-                                  UInt8(truncatingIfNeeded: ip), port: Int32(bitPattern: port)).text
-        let response = try await client.call(address, code: RequestCode.viewMessageByID, fields: ["offset": "\(offset)"])
-        guard let body = response.body, let message = try MessageExt.decodeAll(body).first else {
+        let response = try await client.call(id.storeHost.description, code: RequestCode.viewMessageByID,
+                                             fields: ["offset": "\(id.commitLogOffset)"])
+        guard let body = response.body, let message = try MessageDecoder.decodeAll(body).first else {
             throw ClientError.badResponse("no message at \(offsetMsgID)")
         }
         return message
@@ -178,9 +161,9 @@ public final class Admin: Sendable {
             guard response.code == ResponseCode.success else {
                 throw ClientError.broker(code: response.code, remark: response.remark ?? "", address: address)
             }
-            var messages = try response.body.map { try MessageExt.decodeAll($0) } ?? []
+            var messages = try response.body.map { try MessageDecoder.decodeAll($0) } ?? []
             for index in messages.indices { messages[index].brokerName = broker.brokerName }
-            found += messages.filter { $0.keys.contains(key) || $0.property("UNIQ_KEY") == key }
+            found += messages.filter { $0.keys.contains(key) || $0.property(MessageConst.uniqueClientMessageIDKeyIndex) == key }
         }
         return found
     }

@@ -1,5 +1,6 @@
-import CommitLog
-import IndexFile
+
+import Common
+import Remoting
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -30,70 +31,6 @@ extension Substring {
     }
 }
 
-/// A topic's route: which brokers host it, with how many queues, at which addresses.
-public struct TopicRoute: Sendable, Equatable {
-    public struct QueueData: Sendable, Equatable {
-        public var brokerName: String
-        public var readQueueNums: Int
-        public var writeQueueNums: Int
-        public var perm: Int
-    }
-    public struct BrokerData: Sendable, Equatable {
-        public var cluster: String
-        public var brokerName: String
-        public var brokerAddrs: [Int64: String]
-    }
-    public var queueDatas: [QueueData]
-    public var brokerDatas: [BrokerData]
-
-    /// Parses a TopicRouteData body (either JSON form: quoted or bare broker-id keys).
-    public static func parse(_ text: String) throws -> TopicRoute {
-        let json = try JSONValue.parse(text)
-        let queues = (json["queueDatas"]?.array ?? []).compactMap { item -> QueueData? in
-            guard let name = item["brokerName"]?.string else { return nil }
-            func count(_ key: String) -> Int { Int(max(0, min(item[key]?.int ?? 0, 65_536))) }
-            return QueueData(brokerName: name, readQueueNums: count("readQueueNums"), writeQueueNums: count("writeQueueNums"),
-                             perm: Int(truncatingIfNeeded: item["perm"]?.int ?? 6))
-        }
-        let brokers = (json["brokerDatas"]?.array ?? []).compactMap { item -> BrokerData? in
-            guard let name = item["brokerName"]?.string else { return nil }
-            var addresses: [Int64: String] = [:]
-            for (key, value) in item["brokerAddrs"]?.members ?? [] {
-                if let id = Int64(key), let address = value.string { addresses[id] = address }
-            }
-            return BrokerData(cluster: item["cluster"]?.string ?? "", brokerName: name, brokerAddrs: addresses)
-        }
-        return TopicRoute(queueDatas: queues.sorted { $0.brokerName < $1.brokerName },
-                          brokerDatas: brokers.sorted { $0.brokerName < $1.brokerName })
-    }
-
-    public func masterAddress(_ brokerName: String) -> String? {
-        brokerDatas.first { $0.brokerName == brokerName }?.brokerAddrs[0]
-    }
-
-    /// The address to read from: the suggested id when present, else the lowest id.
-    public func readAddress(_ brokerName: String, suggested: Int64 = 0) -> String? {
-        guard let addresses = brokerDatas.first(where: { $0.brokerName == brokerName })?.brokerAddrs else { return nil }
-        return addresses[suggested] ?? addresses.min { $0.key < $1.key }?.value
-    }
-
-    /// Queues a producer may write: WRITE permission and a master address, ids 0..<writeQueueNums.
-    public func publishQueues(topic: String) -> [MessageQueue] {
-        queueDatas.filter { $0.perm & 2 != 0 && masterAddress($0.brokerName) != nil }.flatMap { data in
-            (0..<data.writeQueueNums).map { MessageQueue(topic: topic, brokerName: data.brokerName, queueID: Int32($0)) }
-        }
-    }
-
-    /// Queues a consumer reads: READ permission, ids 0..<readQueueNums.
-    public func subscribeQueues(topic: String) -> [MessageQueue] {
-        queueDatas.filter { $0.perm & 4 != 0 }.flatMap { data in
-            (0..<data.readQueueNums).map { MessageQueue(topic: topic, brokerName: data.brokerName, queueID: Int32($0)) }
-        }.sorted()
-    }
-
-    public var allAddresses: [String] { brokerDatas.flatMap { $0.brokerAddrs.values }.sorted() }
-}
-
 /// What a producer or consumer shares with its brokers: the remoting client, routes from the
 /// NameServers (with fail-over between them), the client id and periodic heartbeats.
 public final class ClientInstance: Sendable {
@@ -103,12 +40,12 @@ public final class ClientInstance: Sendable {
     let group: MultiThreadedEventLoopGroup
     private let state = Mutex<State>(State())
     /// Heartbeat body builder (the producer's and consumer's groups) and server-request handler, set once at start.
-    let heartbeatBody = Mutex<@Sendable () -> String>({ "{}" })
+    let heartbeatBody = Mutex<@Sendable () -> HeartbeatData>({ HeartbeatData(clientID: "") })
     let serverRequests = ServerRequestHandler()
     private let timers = Mutex<[Task<Void, Never>]>([])
 
     struct State {
-        var routes: [String: TopicRoute] = [:]
+        var routes: [String: TopicRouteData] = [:]
         /// Per topic: the producer's write queues and each broker's master address, computed once per route.
         var publish: [String: PublishInfo] = [:]
         var nameServerIndex = 0
@@ -194,14 +131,14 @@ public final class ClientInstance: Sendable {
     // MARK: Routes
 
     /// The route of `topic`, from the cache unless `refresh`; nil when the NameServers know no such topic.
-    public func route(_ topic: String, refresh: Bool = false) async throws -> TopicRoute? {
+    public func route(_ topic: String, refresh: Bool = false) async throws -> TopicRouteData? {
         if !refresh, let cached = state.withLock({ $0.routes[topic] }) { return cached }
         let response = try await callNameServer(code: RequestCode.getRouteInfoByTopic, fields: ["topic": topic])
         guard response.code == ResponseCode.success, let body = response.body, body.readableBytes > 0 else {
             if response.code == ResponseCode.topicNotExist || response.code == ResponseCode.success { return nil }
             throw ClientError.broker(code: response.code, remark: response.remark ?? "", address: "NameServer")
         }
-        let route = try TopicRoute.parse(String(buffer: body))
+        let route = try TopicRouteData.decode(from: body)
         let changed = state.withLock { state -> Bool in
             defer {
                 state.routes[topic] = route
@@ -234,9 +171,9 @@ public final class ClientInstance: Sendable {
     // MARK: Heartbeats
 
     func sendHeartbeats(to addresses: [String]? = nil) async {
-        let body = heartbeatBody.withLock { $0 }()
+        let body = heartbeatBody.withLock { $0 }().encode()
         for address in addresses ?? brokerAddresses {
-            _ = try? await invoke(address, code: RequestCode.heartBeat, body: ByteBuffer(string: body))
+            _ = try? await invoke(address, code: RequestCode.heartBeat, body: body)
         }
     }
 
@@ -247,10 +184,10 @@ struct PublishInfo: Sendable {
     var queues: [MessageQueue]
     var masters: [String: String]
 
-    init(route: TopicRoute, topic: String) {
+    init(route: TopicRouteData, topic: String) {
         queues = route.publishQueues(topic: topic)
         masters = [:]
-        for broker in route.brokerDatas { if let address = broker.brokerAddrs[0] { masters[broker.brokerName] = address } }
+        for broker in route.brokerDatas { if let address = broker.masterAddress { masters[broker.brokerName] = address } }
     }
 }
 

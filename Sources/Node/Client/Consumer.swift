@@ -1,12 +1,8 @@
-import CommitLog
-import IndexFile
+
+import Common
+import Remoting
 import NIOCore
 import Synchronization
-
-public enum MessageModel: String, Sendable {
-    case clustering = "CLUSTERING"
-    case broadcasting = "BROADCASTING"
-}
 
 /// Where a group with no committed offset starts on a queue.
 public enum ConsumeFromWhere: Sendable {
@@ -51,8 +47,7 @@ public struct Subscription: Sendable, Equatable {
     public init(topic: String, expression: String) {
         self.topic = topic
         self.expression = expression.isEmpty ? "*" : expression
-        let parts = self.expression.split(separator: "|").map { $0.trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
-        tags = parts.isEmpty || parts.contains("*") ? nil : Set(parts)
+        tags = SubscriptionData.tags(of: self.expression).map { Set($0) }
     }
 
     func matches(_ message: MessageExt) -> Bool {
@@ -60,12 +55,8 @@ public struct Subscription: Sendable, Equatable {
         return message.tags.map { tags.contains($0) } ?? false
     }
 
-    var heartbeatJSON: String {
-        let tagList = (tags ?? []).sorted()
-        let codes = tagList.map { "\(javaHashCode($0))" }.joined(separator: ",")
-        return "{\"classFilterMode\":false,\"codeSet\":[\(codes)],\"expressionType\":\"TAG\",\"subString\":\(jsonString(expression)),"
-            + "\"subVersion\":\(wallClockMillis()),\"tagsSet\":[\(tagList.map(jsonString).joined(separator: ","))],\"topic\":\(jsonString(topic))}"
-    }
+    /// The heartbeat's form.
+    var data: SubscriptionData { SubscriptionData(topic: topic, subString: expression) }
 }
 
 /// The broker calls every consumer role needs: pull, offsets, send-back, consumer list, locks.
@@ -85,16 +76,16 @@ extension ClientInstance {
     func pull(_ queue: MessageQueue, subscription: Subscription, group: String, offset: Int64, maxNums: Int,
               commitOffset: Int64?, suspendMillis: Int64) async throws -> PullResult {
         let address = try await readAddress(queue)
-        var sysFlag: Int32 = 0x4  // the subscription travels with each pull
-        if suspendMillis > 0 { sysFlag |= 0x2 }
-        if commitOffset != nil { sysFlag |= 0x1 }
+        var sysFlag: PullSysFlag = .subscription  // the subscription travels with each pull
+        if suspendMillis > 0 { sysFlag.insert(.suspend) }
+        if commitOffset != nil { sysFlag.insert(.commitOffset) }
         var fields = HeaderFields.Writer(capacity: 192)
         fields.append("consumerGroup", group)
         fields.append("topic", queue.topic)
         fields.append("queueId", queue.queueID)
         fields.append("queueOffset", offset)
         fields.append("maxMsgNums", maxNums)
-        fields.append("sysFlag", sysFlag)
+        fields.append("sysFlag", sysFlag.rawValue)
         fields.append("commitOffset", commitOffset ?? 0)
         fields.append("suspendTimeoutMillis", suspendMillis)
         fields.append("subscription", subscription.expression)
@@ -110,7 +101,7 @@ extension ClientInstance {
         let suggested = header?["suggestWhichBrokerId"]?.int64 ?? 0
         switch response.code {
         case ResponseCode.success:
-            var messages = try response.body.map { try MessageExt.decodeAll($0) } ?? []
+            var messages = try response.body.map { try MessageDecoder.decodeAll($0) } ?? []
             for index in messages.indices { messages[index].brokerName = queue.brokerName }
             let matched = messages.filter { subscription.matches($0) }
             return PullResult(status: matched.isEmpty ? .noMatchedMessage : .found, nextBeginOffset: next, minOffset: minOffset,
@@ -172,9 +163,7 @@ extension ClientInstance {
         guard let route = try await route(topic), let broker = route.brokerDatas.first,
               let address = route.readAddress(broker.brokerName) else { return [] }
         let response = try await call(address, code: RequestCode.getConsumerListByGroup, fields: ["consumerGroup": group])
-        guard let body = response.body else { return [] }
-        let json = try JSONValue.parse(String(buffer: body))
-        return (json["consumerIdList"]?.array ?? []).compactMap(\.string).sorted()
+        return try ConsumerListBody.decode(from: response.body).consumerIdList.sorted()
     }
 
     /// LOCK_BATCH_MQ on each queue's master; returns the queues now locked by us.
@@ -182,14 +171,10 @@ extension ClientInstance {
         var locked = Set<MessageQueue>()
         for (brokerName, members) in Dictionary(grouping: queues, by: \.brokerName) {
             guard let address = try? await masterAddress(members[0]) else { continue }
-            let body = lockBody(members, group: group)
-            guard let response = try? await call(address, code: RequestCode.lockBatchMQ, body: ByteBuffer(string: body)),
-                  let text = response.body.map({ String(buffer: $0) }), let json = try? JSONValue.parse(text) else { continue }
-            for item in json["lockOKMQSet"]?.array ?? [] {
-                if let topic = item["topic"]?.string, let id = item["queueId"]?.int {
-                    locked.insert(MessageQueue(topic: topic, brokerName: brokerName, queueID: Int32(truncatingIfNeeded: id)))
-                }
-            }
+            let body = LockBatchRequestBody(consumerGroup: group, clientId: clientID, mqSet: members).encode()
+            guard let response = try? await call(address, code: RequestCode.lockBatchMQ, body: body),
+                  let answer = try? LockBatchResponseBody.decode(from: response.body) else { continue }
+            for queue in answer.lockOKMQSet where queue.brokerName == brokerName { locked.insert(queue) }
         }
         return locked
     }
@@ -197,13 +182,9 @@ extension ClientInstance {
     func unlock(_ queues: [MessageQueue], group: String) async {
         for (_, members) in Dictionary(grouping: queues, by: \.brokerName) {
             guard let address = try? await masterAddress(members[0]) else { continue }
-            _ = try? await call(address, code: RequestCode.unlockBatchMQ, body: ByteBuffer(string: lockBody(members, group: group)), timeoutMillis: 1_000)
+            let body = LockBatchRequestBody(consumerGroup: group, clientId: clientID, mqSet: members).encode()
+            _ = try? await call(address, code: RequestCode.unlockBatchMQ, body: body, timeoutMillis: 1_000)
         }
-    }
-
-    private func lockBody(_ queues: [MessageQueue], group: String) -> String {
-        let set = queues.map { "{\"brokerName\":\(jsonString($0.brokerName)),\"queueId\":\($0.queueID),\"topic\":\(jsonString($0.topic))}" }
-        return "{\"clientId\":\(jsonString(clientID)),\"consumerGroup\":\(jsonString(group)),\"mqSet\":[\(set.joined(separator: ","))]}"
     }
 
     func unregister(group: String, producer: Bool) async {
@@ -233,7 +214,10 @@ public final class PullConsumer: Sendable {
         let group = group
         client.heartbeatBody.withLock {
             $0 = {
-                "{\"clientID\":\(jsonString(clientID)),\"consumerDataSet\":[{\"consumeFromWhere\":\"CONSUME_FROM_LAST_OFFSET\",\"consumeType\":\"CONSUME_ACTIVELY\",\"groupName\":\(jsonString(group)),\"messageModel\":\"CLUSTERING\",\"subscriptionDataSet\":[],\"unitMode\":false}],\"producerDataSet\":[]}"
+                HeartbeatData(clientID: clientID, consumerDataSet: [
+                    ConsumerData(groupName: group, consumeType: "CONSUME_ACTIVELY", messageModel: .clustering,
+                                 consumeFromWhere: ConsumeFromWhere.lastOffset.name, subscriptionDataSet: []),
+                ])
             }
         }
         client.start()

@@ -1,5 +1,6 @@
-import CommitLog
-import IndexFile
+
+import Common
+import Remoting
 import NIOCore
 import Synchronization
 
@@ -84,7 +85,7 @@ public final class Producer: Sendable {
         let clientID = client.clientID
         let group = settings.group
         client.heartbeatBody.withLock {
-            $0 = { "{\"clientID\":\(jsonString(clientID)),\"consumerDataSet\":[],\"producerDataSet\":[{\"groupName\":\(jsonString(group))}]}" }
+            $0 = { HeartbeatData(clientID: clientID, producerGroups: [group]) }
         }
         client.start()
         state.withLock { $0.started = true }
@@ -148,13 +149,13 @@ public final class Producer: Sendable {
         guard state.withLock({ $0.started }) else { throw ClientError.notStarted }
         var messages = messages
         for index in messages.indices { try prepare(&messages[index]) }
-        let batchBody = batch ? Self.batchBody(messages) : nil
-        let start = monotonicNanos()
+        let batchBody = batch ? MessageBatch.encode(messages) : nil
+        let start = uptimeNanos()
         let attempts = selector == nil ? 1 + settings.retryTimesWhenSendFailed : 1
         var lastBroker: String?
         var lastError: Error = ClientError.noRoute(topic: messages[0].topic)
         for attempt in 0..<attempts {
-            let elapsed = Int64((monotonicNanos() - start) / 1_000_000)
+            let elapsed = Int64((uptimeNanos() - start) / 1_000_000)
             guard elapsed < timeoutMillis else { break }
             let (queues, defaultTopic): ([MessageQueue], Bool)
             do { (queues, defaultTopic) = try await publishQueues(messages[0].topic, refresh: attempt > 0) } catch {
@@ -168,26 +169,26 @@ public final class Producer: Sendable {
             }
             lastBroker = queue.brokerName
             let request = makeRequest(messages[0], queue: queue, batch: batchBody)
-            let sentAt = monotonicNanos()
+            let sentAt = uptimeNanos()
             do {
                 let response = try await client.remoting.invoke(address, request, timeoutMillis: timeoutMillis - elapsed)
                 updateFault(queue.brokerName, since: sentAt, isolation: false)
                 let status: SendStatus
                 switch response.code {
                 case ResponseCode.success: status = .sendOK
-                case 10: status = .flushDiskTimeout
-                case 11: status = .flushSlaveTimeout
-                case 12: status = .slaveNotAvailable
+                case ResponseCode.flushDiskTimeout: status = .flushDiskTimeout
+                case ResponseCode.flushSlaveTimeout: status = .flushSlaveTimeout
+                case ResponseCode.slaveNotAvailable: status = .slaveNotAvailable
                 default:
                     let error = ClientError.broker(code: response.code, remark: response.remark ?? "", address: address)
                     // Codes worth another broker; anything else (an illegal message...) fails at once.
-                    guard [1, 14, 16, 17, 2].contains(response.code) else { throw error }
+                    guard Self.retriedCodes.contains(response.code) else { throw error }
                     lastError = error
                     client.forgetRoute(messages[0].topic)
                     continue
                 }
                 let fields = response.fields
-                let ids = messages.map { $0[property: "UNIQ_KEY"] ?? "" }.joined(separator: ",")
+                let ids = messages.map { $0.properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? "" }.joined(separator: ",")
                 return SendResult(status: status, msgID: ids, offsetMsgID: fields?["msgId"]?.string ?? "",
                                   queue: MessageQueue(topic: messages[0].topic, brokerName: queue.brokerName,
                                                       queueID: fields?["queueId"]?.int32 ?? queue.queueID),
@@ -200,19 +201,26 @@ public final class Producer: Sendable {
         throw lastError
     }
 
+    /// Answers worth trying another broker for (Java's `retryResponseCodes`); anything else fails at once.
+    static let retriedCodes: Set<Int32> = [
+        ResponseCode.systemError, ResponseCode.serviceNotAvailable, ResponseCode.noPermission, ResponseCode.topicNotExist,
+        ResponseCode.systemBusy,
+    ]
+
     /// Checks a message and adds what every send carries (UNIQ_KEY, WAIT).
     private func prepare(_ message: inout Message) throws {
-        guard !message.topic.isEmpty, message.topic.utf8.count <= 127, isLegalTopic(message.topic) else {
-            throw ClientError.badResponse("the topic [\(message.topic)] is illegal: use ^[%|a-zA-Z0-9_-]+$, up to 127 characters")
-        }
+        if let problem = TopicValidator.problem(with: message.topic) { throw ClientError.illegalMessage(problem) }
         guard !message.body.isEmpty else { throw ClientError.badResponse("the message body is empty") }
         guard message.body.count <= settings.maxMessageSize else {
             throw ClientError.messageTooLarge(message.body.count, max: settings.maxMessageSize)
         }
-        if message[property: "UNIQ_KEY"] == nil { message.properties.append(("UNIQ_KEY", UniqueID.next())) }
-        if message[property: "WAIT"] == nil { message.properties.append(("WAIT", "true")) }
-        guard message.propertiesByteCount <= Int(Int16.max) else {
-            throw ClientError.badResponse("the message properties take \(message.propertiesByteCount) bytes; at most 32767 fit")
+        if message.properties[MessageConst.uniqueClientMessageIDKeyIndex] == nil {
+            message.properties.append(MessageConst.uniqueClientMessageIDKeyIndex, UniqueID.next())
+        }
+        if message.properties[MessageConst.waitStoreMsgOK] == nil { message.properties.append(MessageConst.waitStoreMsgOK, "true") }
+        let byteCount = message.properties.byteCount
+        guard byteCount <= MessageProperties.byteCountMax else {
+            throw ClientError.illegalMessage("the message properties take \(byteCount) bytes; at most \(MessageProperties.byteCountMax) fit")
         }
     }
 
@@ -223,8 +231,8 @@ public final class Producer: Sendable {
             let queues = route.publishQueues(topic: topic)
             if !queues.isEmpty { return (queues, false) }
         }
-        guard let fallback = try await client.route("TBW102", refresh: refresh) else { throw ClientError.noRoute(topic: topic) }
-        let queues = fallback.queueDatas.filter { $0.perm & 2 != 0 && fallback.masterAddress($0.brokerName) != nil }.flatMap { data in
+        guard let fallback = try await client.route(TopicValidator.autoCreateTopicKeyTopic, refresh: refresh) else { throw ClientError.noRoute(topic: topic) }
+        let queues = fallback.queueDatas.filter { $0.perm.isWriteable && fallback.masterAddress($0.brokerName) != nil }.flatMap { data in
             (0..<min(settings.defaultTopicQueueNums, data.writeQueueNums)).map { MessageQueue(topic: topic, brokerName: data.brokerName, queueID: Int32($0)) }
         }
         guard !queues.isEmpty else { throw ClientError.noRoute(topic: topic) }
@@ -234,14 +242,14 @@ public final class Producer: Sendable {
     /// The master address of `brokerName` for `topic` (or TBW102's when the topic has no route yet).
     func masterAddress(_ topic: String, _ brokerName: String, defaultTopic: Bool) async throws -> String? {
         if !defaultTopic, let address = client.publishInfo(topic)?.masters[brokerName] { return address }
-        return try await client.route(defaultTopic ? "TBW102" : topic)?.masterAddress(brokerName)
+        return try await client.route(defaultTopic ? TopicValidator.autoCreateTopicKeyTopic : topic)?.masterAddress(brokerName)
     }
 
     /// Round-robin over the queues, skipping unavailable brokers and (on a retry) the last one tried.
     func chooseQueue(_ queues: [MessageQueue], avoiding lastBroker: String?) -> MessageQueue? {
         guard !queues.isEmpty else { return nil }
         let start = nextQueue.wrappingAdd(1, ordering: .relaxed).oldValue
-        let now = wallClockMillis()
+        let now = currentTimeMillis()
         if settings.sendLatencyFaultEnable {
             let faults = state.withLock { $0.faults }
             for step in 0..<queues.count {
@@ -258,8 +266,8 @@ public final class Producer: Sendable {
 
     private func updateFault(_ brokerName: String, since: UInt64, isolation: Bool) {
         guard settings.sendLatencyFaultEnable else { return }
-        let latency = Int64((monotonicNanos() - since) / 1_000_000)
-        let now = wallClockMillis()
+        let latency = Int64((uptimeNanos() - since) / 1_000_000)
+        let now = currentTimeMillis()
         state.withLock { $0.faults.update(brokerName, latencyMillis: latency, isolation: isolation, now: now) }
     }
 
@@ -275,13 +283,13 @@ public final class Producer: Sendable {
         var fields = HeaderFields.Writer(capacity: 192)
         fields.append("a", group)
         fields.append("b", message.topic)
-        fields.append("c", "TBW102")
+        fields.append("c", TopicValidator.autoCreateTopicKeyTopic)
         fields.append("d", defaultTopicQueueNums)
         fields.append("e", queueID)
         fields.append("f", 0)
-        fields.append("g", wallClockMillis())
+        fields.append("g", currentTimeMillis())
         fields.append("h", message.flag)
-        if batch == nil { fields.append("i", message.propertiesString) }
+        if batch == nil { fields.append("i", message.properties.string) }
         fields.append("j", 0)
         fields.append("k", false)
         fields.append("m", batch != nil)
@@ -290,22 +298,5 @@ public final class Producer: Sendable {
                                       body: body, serializeType: serializeType)
         request.language = .other
         return request
-    }
-
-    /// The batch body: per message `TOTALSIZE MAGIC(0) BODYCRC(0) FLAG BODYLEN BODY PROPLEN PROPS`.
-    static func batchBody(_ messages: [Message]) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        for message in messages {
-            let properties = Array(message.propertiesString.utf8)
-            buffer.writeInteger(Int32(20 + message.body.count + 2 + properties.count))
-            buffer.writeInteger(Int32(0))
-            buffer.writeInteger(Int32(0))
-            buffer.writeInteger(message.flag)
-            buffer.writeInteger(Int32(message.body.count))
-            buffer.writeBytes(message.body)
-            buffer.writeInteger(Int16(properties.count))
-            buffer.writeBytes(properties)
-        }
-        return buffer
     }
 }

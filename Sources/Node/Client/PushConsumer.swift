@@ -1,5 +1,6 @@
-import CommitLog
-import IndexFile
+
+import Common
+import Remoting
 import NIOCore
 import Synchronization
 #if canImport(Glibc)
@@ -96,7 +97,7 @@ public final class PushConsumer: Sendable {
     public func start() async throws {
         guard state.withLock({ $0.listener != nil }) else { throw ClientError.badResponse("register a listener before start") }
         if settings.messageModel == .clustering {
-            subscribe("%RETRY%" + settings.group)
+            subscribe(TopicValidator.retryTopic(group: settings.group))
         } else {
             loadLocalOffsets()
         }
@@ -105,7 +106,10 @@ public final class PushConsumer: Sendable {
         client.heartbeatBody.withLock { body in
             body = { [weak self] in
                 let subscriptions = self?.state.withLock { $0.subscriptions.values.sorted { $0.topic < $1.topic } } ?? []
-                return "{\"clientID\":\(jsonString(clientID)),\"consumerDataSet\":[{\"consumeFromWhere\":\"\(settings.consumeFromWhere.name)\",\"consumeType\":\"CONSUME_PASSIVELY\",\"groupName\":\(jsonString(settings.group)),\"messageModel\":\"\(settings.messageModel.rawValue)\",\"subscriptionDataSet\":[\(subscriptions.map(\.heartbeatJSON).joined(separator: ","))],\"unitMode\":false}],\"producerDataSet\":[]}"
+                return HeartbeatData(clientID: clientID, consumerDataSet: [
+                    ConsumerData(groupName: settings.group, consumeType: "CONSUME_PASSIVELY", messageModel: settings.messageModel,
+                                 consumeFromWhere: settings.consumeFromWhere.name, subscriptionDataSet: subscriptions.map(\.data)),
+                ])
             }
         }
         client.serverRequests.body.withLock { handler in
@@ -411,22 +415,17 @@ public final class PushConsumer: Sendable {
 
     private func saveLocalOffsets() {
         let offsets = state.withLock { $0.offsets }
-        let entries = offsets.sorted { $0.key < $1.key }.map { jsonString("\($0.key.topic)@\($0.key.brokerName)@\($0.key.queueID)") + ":\($0.value)" }
-        let path = localOffsetPath
-        try? makeDirectories(String(path[..<path.lastIndex(of: "/")!]))
-        try? writeFileAtomically(path, "{\"offsetTable\":{\(entries.joined(separator: ","))}}")
+        TextFile.writeAtomically(localOffsetPath, LocalOffsetTable(offsetTable: offsets).json.rendered())
     }
 
     private func loadLocalOffsets() {
-        guard let text = readTextFile(localOffsetPath), let json = try? JSONValue.parse(text) else { return }
-        var loaded: [MessageQueue: Int64] = [:]
-        for (key, value) in json["offsetTable"]?.members ?? [] {
-            let parts = key.split(separator: "@", omittingEmptySubsequences: false)
-            guard parts.count >= 3, let id = Int32(parts[parts.count - 1]), let offset = value.int else { continue }
-            let topic = parts[0..<(parts.count - 2)].joined(separator: "@")
-            loaded[MessageQueue(topic: topic, brokerName: String(parts[parts.count - 2]), queueID: id)] = offset
+        guard let text = TextFile.read(localOffsetPath) else { return }
+        do {
+            let loaded = try LocalOffsetTable.decode(from: text).offsetTable
+            state.withLock { $0.offsets = loaded }
+        } catch {
+            logLine("consumer \(settings.group): \(localOffsetPath) is unreadable (\(error)); starting from the broker's offsets")
         }
-        state.withLock { $0.offsets = loaded }
     }
 }
 

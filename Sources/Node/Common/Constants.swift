@@ -96,13 +96,6 @@ public enum MessageModel: String, Sendable, CaseIterable {
     }
 }
 
-/// Where a new consumer group starts (RocketMQ's `ConsumeFromWhere`).
-public enum ConsumeFromWhere: String, Sendable, CaseIterable {
-    case lastOffset = "CONSUME_FROM_LAST_OFFSET"
-    case firstOffset = "CONSUME_FROM_FIRST_OFFSET"
-    case timestamp = "CONSUME_FROM_TIMESTAMP"
-}
-
 /// A stored message's `sysFlag` bits (RocketMQ's `MessageSysFlag`).
 public struct MessageSysFlag: OptionSet, Sendable, Hashable {
     public let rawValue: Int32
@@ -147,4 +140,11 @@ public func javaStringHash(_ text: String) -> Int32 {
     var hash: Int32 = 0
     for unit in text.utf16 { hash = 31 &* hash &+ Int32(unit) }
     return hash
+}
+
+/// Nanoseconds of a monotonic clock (for timeouts and latencies; never goes back).
+public func uptimeNanos() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

@@ -31,7 +31,11 @@ public enum TextFile {
     @discardableResult
     public static func writeAtomically(_ path: String, _ text: String) -> Bool {
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        _ = directory.withCString { mkdir($0, 0o755) }
+        var prefix = directory.hasPrefix("/") ? "/" : ""
+        for part in directory.split(separator: "/") {
+            prefix += (prefix.isEmpty || prefix.hasSuffix("/") ? "" : "/") + part
+            _ = mkdir(prefix, 0o755)
+        }
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return false }

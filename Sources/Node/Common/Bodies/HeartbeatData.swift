@@ -51,12 +51,15 @@ public struct ConsumerData: Equatable, Sendable {
     public var consumeFromWhere: String
     public var subscriptionDataSet: [SubscriptionData]
 
-    public init(groupName: String, consumeType: String, messageModel: MessageModel, consumeFromWhere: ConsumeFromWhere,
+    /// - Parameters:
+    ///   - consumeType: `CONSUME_ACTIVELY` (pull) or `CONSUME_PASSIVELY` (push).
+    ///   - consumeFromWhere: RocketMQ's name, `CONSUME_FROM_LAST_OFFSET` and so on.
+    public init(groupName: String, consumeType: String, messageModel: MessageModel, consumeFromWhere: String,
                 subscriptionDataSet: [SubscriptionData]) {
         self.groupName = groupName
         self.consumeType = consumeType
         self.messageModel = messageModel
-        self.consumeFromWhere = consumeFromWhere.rawValue
+        self.consumeFromWhere = consumeFromWhere
         self.subscriptionDataSet = subscriptionDataSet
     }
 
@@ -65,7 +68,7 @@ public struct ConsumerData: Equatable, Sendable {
         groupName = try body.string("groupName")
         messageModel = MessageModel(json: json["messageModel"]) ?? .clustering
         consumeType = json["consumeType"].map { $0.string ?? ($0.int == 0 ? "CONSUME_ACTIVELY" : "CONSUME_PASSIVELY") } ?? "CONSUME_PASSIVELY"
-        consumeFromWhere = json["consumeFromWhere"]?.string ?? ConsumeFromWhere.lastOffset.rawValue
+        consumeFromWhere = json["consumeFromWhere"]?.string ?? "CONSUME_FROM_LAST_OFFSET"
         subscriptionDataSet = []
         for item in try body.array("subscriptionDataSet") { subscriptionDataSet.append(try SubscriptionData(json: item)) }
     }
