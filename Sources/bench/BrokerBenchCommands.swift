@@ -4,7 +4,9 @@ import Glibc
 import ArgumentParser
 import CommitLog
 import Histogram
-import Node
+import Client
+import Common
+import Remoting
 import Synchronization
 
 /// `bench producer`: RocketMQ's benchmark/producer.sh through the Swift client.

@@ -4,7 +4,9 @@ import Glibc
 import ArgumentParser
 import CommitLog
 import IndexFile
-import Node
+import Client
+import Common
+import Remoting
 import Synchronization
 
 /// The crash test's child: appends under SYNC_FLUSH from several producers forever and prints

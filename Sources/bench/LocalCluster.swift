@@ -3,7 +3,9 @@ import Glibc
 #endif
 import CommitLog
 import IndexFile
-import Node
+import Client
+import Common
+import Remoting
 
 /// A NameServer and one broker as real child processes (the `mqnamesrv`/`mqbroker` built beside this
 /// `bench`), on free loopback ports, with a fresh temporary store that is removed on `stop()`.

@@ -4,7 +4,9 @@ import Glibc
 import ArgumentParser
 import CommitLog
 import IndexFile
-import Node
+import Client
+import Common
+import Remoting
 import NIOCore
 import NIOPosix
 import Synchronization

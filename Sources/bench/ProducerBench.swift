@@ -4,7 +4,9 @@ import Glibc
 import ArgumentParser
 import CommitLog
 import Histogram
-import Node
+import Client
+import Common
+import Remoting
 import Synchronization
 
 /// What one producer run measured.
@@ -121,9 +123,9 @@ struct ProducerLoad: Sendable {
         defer { Task { await admin.shutdown() } }
         if (try? await admin.topicRoute(topic)) != nil { return }
         var created = false
-        for broker in try await admin.clusterInfo() where broker.brokerID == 0 {
+        for broker in try await admin.clusterInfo() where broker.brokerID == BrokerData.masterID {
             _ = try await admin.updateTopic(topic, brokerAddr: broker.address, cluster: nil, readQueueNums: queues, writeQueueNums: queues,
-                                            perm: 6, order: false)
+                                            perm: .readWrite, order: false)
             created = true
         }
         guard created else { throw ValidationErrorText("no broker is registered with \(namesrvAddr)") }

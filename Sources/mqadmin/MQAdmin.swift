@@ -3,8 +3,10 @@
 import Glibc
 #endif
 import ArgumentParser
-import CommitLog
-import Node
+
+import Client
+import Common
+import Remoting
 
 struct NameServerOption: ParsableArguments {
     @Option(name: .customShort("n"), help: "NameServer address(es), host:port;host:port")
@@ -111,11 +113,11 @@ struct UpdateTopic: AsyncParsableCommand {
     func run() async throws {
         try await withAdmin(options) { admin in
             let targets = try await admin.updateTopic(topic, brokerAddr: brokerAddr, cluster: clusterName, readQueueNums: readQueueNums,
-                                                      writeQueueNums: writeQueueNums, perm: perm, order: order)
+                                                      writeQueueNums: writeQueueNums, perm: Permission(rawValue: perm), order: order)
             for target in targets {
                 print("create topic to \(target) success.")
             }
-            print("TopicConfig [topicName=\(topic), readQueueNums=\(readQueueNums), writeQueueNums=\(writeQueueNums), perm=\(perm == 6 ? "RW-" : "\(perm)"), order=\(order)]")
+            print("TopicConfig [topicName=\(topic), readQueueNums=\(readQueueNums), writeQueueNums=\(writeQueueNums), perm=\(Permission(rawValue: perm)), order=\(order)]")
         }
     }
 }
@@ -221,9 +223,9 @@ func printMessage(_ message: MessageExt) {
     print(pad("Reconsume Times:", 20) + "\(message.reconsumeTimes)")
     print(pad("Born Timestamp:", 20) + formatTime(message.bornTimestamp))
     print(pad("Store Timestamp:", 20) + formatTime(message.storeTimestamp))
-    print(pad("Born Host:", 20) + message.bornHost.text)
-    print(pad("Store Host:", 20) + message.storeHost.text)
-    print(pad("System Flag:", 20) + "\(message.sysFlag)")
+    print(pad("Born Host:", 20) + message.bornHost.description)
+    print(pad("Store Host:", 20) + message.storeHost.description)
+    print(pad("System Flag:", 20) + "\(message.sysFlag.rawValue)")
     print(pad("Properties:", 20) + "{" + message.properties.map { "\($0.0)=\($0.1)" }.joined(separator: ", ") + "}")
     print(pad("Message Body:", 20) + message.bodyString)
 }
@@ -320,8 +322,8 @@ struct ConsumeMessage: AsyncParsableCommand {
                 // Read up to the queue's end as it is now; a message stored just before may still be on its way
                 // into the queue, so an empty answer below the end is retried for a moment.
                 let end = try await consumer.maxOffset(queue)
-                var quietUntil = monotonicNanos() + 3_000_000_000
-                while printed < count && next < end && monotonicNanos() < quietUntil {
+                var quietUntil = uptimeNanos() + 3_000_000_000
+                while printed < count && next < end && uptimeNanos() < quietUntil {
                     let result = try await consumer.pull(queue, expression: expression, offset: next, maxNums: min(32, count - printed))
                     for message in result.messages where printed < count {
                         print("MSGID: \(message.msgID) \(queue) OFFSET: \(message.queueOffset) TAGS: \(message.tags ?? "") KEYS: \(message.keys.joined(separator: " ")) PROPERTIES: {\(message.userProperties.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))} BODY: \(message.bodyString)")
@@ -329,7 +331,7 @@ struct ConsumeMessage: AsyncParsableCommand {
                     }
                     if result.nextBeginOffset > next {
                         next = result.nextBeginOffset
-                        quietUntil = monotonicNanos() + 3_000_000_000
+                        quietUntil = uptimeNanos() + 3_000_000_000
                     } else {
                         try await Task.sleep(for: .milliseconds(50))
                     }

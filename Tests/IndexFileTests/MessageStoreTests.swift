@@ -113,67 +113,6 @@ import TestSupport
         #expect(store.maxOffset(topic: "T", queueID: 1) == 30)
         #expect(try store.put(Outgoing(topic: "T", queueID: 1, body: [99], tag: nil, keys: [])).queueOffset == 30)
     }
-
-    @Test func configFileFallsBackToBackupAndReadsFastjsonIntegerKeys() throws {
-        let dir = TemporaryDirectory()
-        let file = ConfigFile(path: dir.path + "/config/consumerOffset.json")
-        let first = try JSONValue.parse("{\"offsetTable\":{\"TopicTest@g\":{0:250,1:251}}}")
-        try file.persist(first)
-        try file.persist(try JSONValue.parse("{\"offsetTable\":{\"TopicTest@g\":{0:300,1:301}}}"))
-        #expect(file.load()?["offsetTable"]?["TopicTest@g"]?["1"]?.int == 301)
-        // A torn main file: the backup (the previous version) is used.
-        let fd = open(file.path, O_WRONLY | O_TRUNC)
-        _ = write(fd, "{\"offsetTable\":{", 16)
-        close(fd)
-        #expect(file.load()?["offsetTable"]?["TopicTest@g"]?["0"]?.int == 250)
-    }
-}
-
-/// The config files keep RocketMQ's shapes and survive a torn write.
-@Suite struct ConfigTableTests {
-    @Test func configFilesRoundTripInRocketMQShapes() throws {
-        let dir = TemporaryDirectory()
-        var topics = TopicConfigFile(storePathRootDir: dir.path)
-        topics.topics["TopicTest"] = TopicConfig(topicName: "TopicTest", readQueueNums: 4, writeQueueNums: 4)
-        try topics.persist()
-        var offsets = ConsumerOffsetFile(storePathRootDir: dir.path)
-        offsets.offsets["TopicTest@group"] = [0: 250, 1: 251]
-        try offsets.persist()
-        var delays = DelayOffsetFile(storePathRootDir: dir.path)
-        delays.offsets[3] = 7
-        try delays.persist()
-        var groups = SubscriptionGroupFile(storePathRootDir: dir.path)
-        groups.groups["group"] = SubscriptionGroupConfig(groupName: "group")
-        try groups.persist()
-
-        #expect(TopicConfigFile(storePathRootDir: dir.path).topics["TopicTest"]?.readQueueNums == 4)
-        #expect(ConsumerOffsetFile(storePathRootDir: dir.path).offsets["TopicTest@group"] == [0: 250, 1: 251])
-        #expect(DelayOffsetFile(storePathRootDir: dir.path).offsets[3] == 7)
-        #expect(SubscriptionGroupFile(storePathRootDir: dir.path).groups["group"]?.retryMaxTimes == 16)
-        let topicsText = readText(dir.path + "/config/topics.json")
-        #expect(topicsText.contains("\"topicConfigTable\""))
-        #expect(topicsText.contains("\"perm\":6"))
-        #expect(topicsText.contains("\"dataVersion\""))
-    }
-
-    @Test func offsetsWrittenByRocketMQLoad() throws {
-        let dir = TemporaryDirectory()
-        _ = system("mkdir -p '\(dir.path)/config'")
-        let fastjson = "{\n\t\"offsetTable\":{\n\t\t\"TopicTest@please_rename_unique_group_name\":{0:250,1:250,2:251,3:249}\n\t}\n}"
-        let fd = open(dir.path + "/config/consumerOffset.json", O_WRONLY | O_CREAT, 0o644)
-        _ = fastjson.withCString { write(fd, $0, strlen($0)) }
-        close(fd)
-        let loaded = ConsumerOffsetFile(storePathRootDir: dir.path)
-        #expect(loaded.offsets["TopicTest@please_rename_unique_group_name"] == [0: 250, 1: 250, 2: 251, 3: 249])
-    }
-
-    func readText(_ path: String) -> String {
-        let fd = open(path, O_RDONLY)
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 65_536)
-        let n = read(fd, &bytes, bytes.count)
-        return String(decoding: bytes[0..<max(0, n)], as: UTF8.self)
-    }
 }
 
 /// Batches get consecutive queue offsets and, under SYNC_FLUSH, one durability answer.

@@ -1,6 +1,11 @@
 import CommitLog
 import IndexFile
-import Node
+import Broker
+import Client
+import Common
+import NameServer
+import Remoting
+import Replication
 import Testing
 import TestSupport
 

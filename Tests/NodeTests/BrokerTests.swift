@@ -5,7 +5,12 @@ import CommitLog
 import IndexFile
 import NIOCore
 import NIOPosix
-import Node
+import Broker
+import Client
+import Common
+import NameServer
+import Remoting
+import Replication
 import Testing
 import TestSupport
 

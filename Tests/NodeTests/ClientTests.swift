@@ -3,7 +3,12 @@ import Glibc
 #endif
 import CommitLog
 import IndexFile
-import Node
+import Broker
+import Client
+import Common
+import NameServer
+import Remoting
+import Replication
 import Synchronization
 import Testing
 import TestSupport
@@ -35,7 +40,7 @@ func eventually(_ seconds: Double, _ condition: () async -> Bool) async -> Bool 
     func makeTopic(_ broker: RunningBroker, _ topic: String, queues: Int = 4) async throws {
         let admin = Admin(namesrvAddr: broker.nameServer.address)
         _ = try await admin.updateTopic(topic, brokerAddr: broker.address, cluster: nil, readQueueNums: queues, writeQueueNums: queues,
-                                        perm: 6, order: false)
+                                        perm: .readWrite, order: false)
         // The broker re-registers on topic changes; wait until the NameServer routes it.
         _ = await eventually(10) { (try? await admin.topicRoute(topic)) != nil }
         await admin.shutdown()

@@ -1,5 +1,10 @@
 import CommitLog
-import Node
+import Broker
+import Client
+import Common
+import NameServer
+import Remoting
+import Replication
 import Testing
 import TestSupport
 

@@ -1,7 +1,12 @@
 import NIOCore
 import NIOEmbedded
 import NIOTestUtils
-import Node
+import Broker
+import Client
+import Common
+import NameServer
+import Remoting
+import Replication
 import Testing
 
 /// The remoting frame codec: RocketMQ's byte layout, both header serialisations, and bad input that

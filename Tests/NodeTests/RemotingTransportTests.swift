@@ -3,7 +3,12 @@ import Glibc
 #endif
 import NIOCore
 import NIOPosix
-import Node
+import Broker
+import Client
+import Common
+import NameServer
+import Remoting
+import Replication
 import Testing
 import TestSupport
 
