@@ -168,7 +168,7 @@ func eventually(_ seconds: Double, _ condition: () async -> Bool) async -> Bool 
             await consumer.shutdown()
         }
         let file = readTextFile(offsets.path + "/member0/CG-broadcast/offsets.json") ?? ""
-        #expect(file.contains("SwiftBroadcast@broker-t@"), "local offsets: \(file)")
+        #expect(file.contains(#"{"brokerName":"broker-t","queueId":0,"topic":"SwiftBroadcast"}:"#), "local offsets: \(file)")
         await producer.shutdown()
     }
 

@@ -34,7 +34,6 @@ public enum TopicValidator {
     public static let scheduleTopic = "SCHEDULE_TOPIC_XXXX"
     public static let transactionHalfTopic = "RMQ_SYS_TRANS_HALF_TOPIC"
     public static let transactionOpHalfTopic = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
-    public static let benchmarkTopic = "BenchmarkTest"
     public static let selfTestTopic = "SELF_TEST_TOPIC"
     public static let offsetMovedEvent = "OFFSET_MOVED_EVENT"
     public static let retryGroupTopicPrefix = "%RETRY%"
@@ -45,10 +44,10 @@ public enum TopicValidator {
 
     /// Topics no producer may send to (RocketMQ's `NOT_ALLOWED_SEND_TOPIC_SET`).
     public static let notAllowedSend: Set<String> = [scheduleTopic, transactionHalfTopic, transactionOpHalfTopic]
-    /// Topics created by the broker itself; admin requests may not create or delete them.
+    /// Topics the broker owns; admin requests may not create or delete them. (`BenchmarkTest` stays creatable:
+    /// it is the default topic of RocketMQ's `producer.sh` and of `bench`.)
     public static let systemTopics: Set<String> = [
-        autoCreateTopicKeyTopic, scheduleTopic, transactionHalfTopic, transactionOpHalfTopic, benchmarkTopic,
-        selfTestTopic, offsetMovedEvent,
+        autoCreateTopicKeyTopic, scheduleTopic, transactionHalfTopic, transactionOpHalfTopic, selfTestTopic, offsetMovedEvent,
     ]
 
     /// `^[%|a-zA-Z0-9_-]+$`, as RocketMQ's `TopicValidator.isTopicOrGroupIllegal` checks it.

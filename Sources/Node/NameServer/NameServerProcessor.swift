@@ -94,6 +94,7 @@ public struct NameServerProcessor: RemotingProcessor {
     }
 
     func register(_ request: RemotingCommand, _ header: RequestHeader, channel: ObjectIdentifier) throws(RequestHeader.FieldError) -> RemotingCommand {
+        try header.require("brokerName", "brokerAddr", "clusterName", "brokerId")
         var registration = RouteInfoManager.Registration(
             cluster: try header.string("clusterName"), brokerName: try header.string("brokerName"),
             brokerAddr: try header.string("brokerAddr"), brokerID: try header.int64("brokerId"),

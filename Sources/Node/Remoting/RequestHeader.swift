@@ -14,6 +14,14 @@ public struct RequestHeader: Sendable {
         public var description: String
     }
 
+    /// Checks that every named field is present, naming all that are not.
+    public func require(_ names: String...) throws(FieldError) {
+        let missing = names.filter { (fields[$0] ?? "").isEmpty }
+        guard missing.isEmpty else {
+            throw FieldError(description: "the header of request code \(code) lacks \(missing.joined(separator: ", "))")
+        }
+    }
+
     /// A non-empty text field.
     public func string(_ name: String) throws(FieldError) -> String {
         guard let value = fields[name], !value.isEmpty else {

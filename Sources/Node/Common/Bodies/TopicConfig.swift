@@ -18,7 +18,7 @@ public struct DataVersion: Equatable, Sendable, RemotingBody {
     }
 
     public var json: JSONValue {
-        .object([("counter", .integer(counter)), ("stateVersion", .integer(0)), ("timestamp", .integer(timestamp))])
+        .object([("counter", .integer(counter)), ("timestamp", .integer(timestamp))])
     }
 
     /// The next version: counter + 1, stamped now.
