@@ -193,7 +193,7 @@ public final class CommitLog: @unchecked Sendable {
             let position = try reserve(&state, bytes: size)
             var message = message
             assign(&message)
-            let timestamp = wallClockMillis()
+            let timestamp = settings.storeClock()
             let target = writePointer(at: position, in: state.file!)
             MessageRecord.encode(message, size: size, bodyCRC: bodyCRC, storeHost: settings.storeHost,
                                  physicalOffset: Int64(position), storeTimestamp: timestamp, into: target)
@@ -247,7 +247,7 @@ public final class CommitLog: @unchecked Sendable {
             return try appendLock.withLock { (state) throws(StoreError) -> BatchAppendResult in
                 let first = try reserve(&state, bytes: total)
                 let firstQueueOffset = assign(count)
-                let timestamp = wallClockMillis()
+                let timestamp = settings.storeClock()
                 var position = first
                 for (index, original) in messages.enumerated() {
                     var message = original

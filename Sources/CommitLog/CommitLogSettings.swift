@@ -57,6 +57,9 @@ public struct CommitLogSettings: Sendable {
 
     /// Syscalls behind durability, replaceable by a scripted one in tests.
     public var fileIO: FileIO = .system
+    /// The wall clock stamped into records as their store time (milliseconds since the epoch); a test sets its
+    /// own to move time without sleeping.
+    public var storeClock: @Sendable () -> Int64 = { wallClockMillis() }
 
     public init(storePathRootDir: String) {
         self.storePathRootDir = storePathRootDir

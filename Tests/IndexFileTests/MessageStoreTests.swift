@@ -65,12 +65,15 @@ import TestSupport
 
     @Test func offsetByTimeAndEarliestTime() throws {
         let dir = TemporaryDirectory()
-        let store = try MessageStore(config: storeConfig(dir.path))
+        // Store times come from this clock: the second half is stored 60 ms "later" without waiting.
+        let skew = Atomic<Int64>(0)
+        var config = storeConfig(dir.path)
+        config.commitLog.storeClock = { wallClockMillis() + skew.load(ordering: .relaxed) }
+        let store = try MessageStore(config: config)
         defer { store.close() }
         for index in 0..<5 { _ = try store.put(Outgoing(topic: "T", queueID: 0, body: [UInt8(index)], tag: nil, keys: [])) }
-        usleep(30_000)
-        let middle = wallClockMillis()
-        usleep(30_000)
+        let middle = wallClockMillis() + 30
+        skew.store(60, ordering: .relaxed)
         for index in 5..<10 { _ = try store.put(Outgoing(topic: "T", queueID: 0, body: [UInt8(index)], tag: nil, keys: [])) }
         store.waitForDispatch()
         #expect(store.offset(forTimestamp: middle, topic: "T", queueID: 0) == 5)
