@@ -19,7 +19,7 @@ import Testing
 
     @Test func binaryHeaderMatchesTheReferenceBytes() {
         // Response code 0, JAVA, version 407, opaque 9, flag 1, no remark, extFields {"offset":"5"}.
-        var command = RemotingCommand(code: 0, opaque: 9, flag: 1, extFields: ["offset": "5"], serializeType: .rocketmq)
+        var command = RemotingCommand(code: ResponseCode.success, opaque: 9, flag: 1, extFields: ["offset": "5"], serializeType: .rocketmq)
         command.version = 407
         var out = ByteBuffer()
         RemotingFrameEncoder.write(command, into: &out)
@@ -29,7 +29,7 @@ import Testing
     }
 
     @Test func jsonHeaderIsJavaShaped() throws {
-        let command = RemotingCommand(code: 0, opaque: 3, flag: 1)
+        let command = RemotingCommand(code: ResponseCode.success, opaque: 3, flag: 1)
         var out = ByteBuffer()
         RemotingFrameEncoder.write(command, into: &out)
         out.moveReaderIndex(forwardBy: 8)
@@ -40,13 +40,13 @@ import Testing
     func roundTripKeepsEveryField(type: SerializeType) throws {
         var body = ByteBuffer()
         body.writeString("hello\u{1}world")
-        let command = RemotingCommand(code: 310, opaque: 77, flag: 2, remark: "ré\"mark",
+        let command = RemotingCommand(code: RequestCode.sendMessageV2, opaque: 77, flag: 2, remark: "ré\"mark",
                                       extFields: ["a": "TopicTest", "b": "{\"x\":1}", "k": "\u{1}\u{2}"], body: body,
                                       serializeType: type)
         var out = ByteBuffer()
         RemotingFrameEncoder.write(command, into: &out)
         let decoded = try #require(try RemotingFrameDecoder().decodeFrame(&out))
-        #expect(decoded.code == 310)
+        #expect(decoded.code == RequestCode.sendMessageV2)
         #expect(decoded.opaque == 77)
         #expect(decoded.isOneway)
         #expect(decoded.remark == "ré\"mark")
@@ -81,7 +81,7 @@ import Testing
         writer.append("g", Int64(1_700_000_000_123))
         writer.append("i", "KEYS\u{1}k1 k2\u{2}UNIQ_KEY\u{1}ABC\u{2}quote\u{1}\"\\é😀")
         writer.append("m", true)
-        let command = RemotingCommand(code: 310, fields: writer.fields, serializeType: type)
+        let command = RemotingCommand(code: RequestCode.sendMessageV2, fields: writer.fields, serializeType: type)
         var out = ByteBuffer()
         RemotingFrameEncoder.write(command, into: &out)
         let decoded = try #require(try RemotingFrameDecoder().decodeFrame(&out))
@@ -180,11 +180,11 @@ import Testing
 
     @Test func decoderPassesNIOsVerifier() throws {
         var first = ByteBuffer()
-        RemotingFrameEncoder.write(RemotingCommand(code: 10, opaque: 1, extFields: ["x": "y"]), into: &first)
+        RemotingFrameEncoder.write(RemotingCommand(code: RequestCode.sendMessage, opaque: 1, extFields: ["x": "y"]), into: &first)
         var second = ByteBuffer()
-        RemotingFrameEncoder.write(RemotingCommand(code: 11, opaque: 2, serializeType: .rocketmq), into: &second)
+        RemotingFrameEncoder.write(RemotingCommand(code: RequestCode.pullMessage, opaque: 2, serializeType: .rocketmq), into: &second)
         try ByteToMessageDecoderVerifier.verifyDecoder(
-            inputOutputPairs: [(first, [CommandSummary(code: 10, opaque: 1)]), (second, [CommandSummary(code: 11, opaque: 2)])],
+            inputOutputPairs: [(first, [CommandSummary(code: RequestCode.sendMessage, opaque: 1)]), (second, [CommandSummary(code: RequestCode.pullMessage, opaque: 2)])],
             decoderFactory: { SummaryDecoder() })
     }
 }

@@ -17,11 +17,11 @@ struct TestProcessor: RemotingProcessor {
     func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
         switch request.code {
         case 1:
-            return context.eventLoop.makeSucceededFuture(.response(to: request, code: 0, extFields: request.extFields, body: request.body))
+            return context.eventLoop.makeSucceededFuture(.response(to: request, code: ResponseCode.success, extFields: request.extFields, body: request.body))
         case 2:
             let millis = Int64(request.extFields["hold"] ?? "0") ?? 0
             return context.eventLoop.scheduleTask(in: .milliseconds(millis)) {
-                RemotingCommand.response(to: request, code: 0, extFields: ["held": "\(millis)"])
+                RemotingCommand.response(to: request, code: ResponseCode.success, extFields: ["held": "\(millis)"])
             }.futureResult
         default:
             return context.eventLoop.makeSucceededFuture(.response(

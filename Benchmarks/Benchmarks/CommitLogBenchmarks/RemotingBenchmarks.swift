@@ -1,6 +1,6 @@
 import Benchmark
 import NIOCore
-import Node
+import Remoting
 
 /// Decoding SEND_MESSAGE_V2 frames and reading every field the broker needs: 0 mallocs per frame (the
 /// frame's bytes are read in place; JSON escapes are undone on the stack).
@@ -14,7 +14,7 @@ func remotingBenchmarks(_ thresholds: [BenchmarkMetric: BenchmarkThresholds]) {
     writer.append("g", Int64(1_700_000_000_000))
     writer.append("i", "KEYS\u{1}k1\u{2}UNIQ_KEY\u{1}7F0000010000ABCDEF\u{2}WAIT\u{1}true\u{2}TAGS\u{1}TagA\u{2}")
     var binaryFrame = ByteBuffer()
-    RemotingFrameEncoder.write(RemotingCommand(code: 310, fields: writer.fields, body: ByteBuffer(repeating: 97, count: 1024)),
+    RemotingFrameEncoder.write(RemotingCommand(code: RequestCode.sendMessageV2, fields: writer.fields, body: ByteBuffer(repeating: 97, count: 1024)),
                                into: &binaryFrame)
     var jsonFrame = ByteBuffer()
     jsonFrame.writeInteger(Int32(4 + json.utf8.count + 1024))

@@ -1,4 +1,3 @@
-
 import Common
 import Remoting
 import NIOCore

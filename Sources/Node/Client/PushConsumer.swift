@@ -1,4 +1,3 @@
-
 import Common
 import Remoting
 import NIOCore
@@ -51,7 +50,7 @@ public final class PushConsumer: Sendable {
 
     public let client: ClientInstance
     public let settings: Settings
-    private let state = Mutex<State>(State())
+    let state = Mutex<State>(State())
 
     struct State {
         var subscriptions: [String: Subscription] = [:]
@@ -121,7 +120,7 @@ public final class PushConsumer: Sendable {
         state.withLock { $0.started = true }
         let topics = state.withLock { Array($0.subscriptions.keys) }
         for topic in topics {
-            if try await client.route(topic, refresh: true) == nil, !topic.hasPrefix("%RETRY%") { throw ClientError.noRoute(topic: topic) }
+            if try await client.route(topic, refresh: true) == nil, !topic.hasPrefix(TopicValidator.retryGroupTopicPrefix) { throw ClientError.noRoute(topic: topic) }
         }
         client.start()
         await client.sendHeartbeats()
@@ -242,7 +241,7 @@ public final class PushConsumer: Sendable {
             do { committed = try await client.queryOffset(queue, group: settings.group) } catch { return nil }
             if let committed, committed >= 0 { return committed }
         }
-        if queue.topic.hasPrefix("%RETRY%") { return 0 }
+        if queue.topic.hasPrefix(TopicValidator.retryGroupTopicPrefix) { return 0 }
         switch settings.consumeFromWhere {
         case .firstOffset: return 0
         case .lastOffset: return try? await client.queueOffset(RequestCode.getMaxOffset, queue)
@@ -310,7 +309,7 @@ public final class PushConsumer: Sendable {
 
     /// A message from the retry topic shows its original topic to the listener.
     private func restoreRetryTopic(_ message: MessageExt) -> MessageExt {
-        guard message.topic.hasPrefix("%RETRY%"), let original = message.property("RETRY_TOPIC") else { return message }
+        guard message.topic.hasPrefix(TopicValidator.retryGroupTopicPrefix), let original = message.property(MessageConst.retryTopic) else { return message }
         var restored = message
         restored.topic = original
         return restored
@@ -386,82 +385,4 @@ public final class PushConsumer: Sendable {
             }
         }
     }
-
-    // MARK: Offsets
-
-    private func updateOffset(_ queue: MessageQueue, _ offset: Int64, force: Bool = false) {
-        state.withLock { state in
-            guard state.queues[queue] != nil else { return }
-            if force || offset > (state.offsets[queue] ?? -1) { state.offsets[queue] = offset }
-        }
-    }
-
-    private func commitOffset(_ queue: MessageQueue) async {
-        guard settings.messageModel == .clustering, let offset = state.withLock({ $0.offsets[queue] }) else { return }
-        try? await client.updateOffset(queue, group: settings.group, offset: offset)
-    }
-
-    /// Clustering: UPDATE_CONSUMER_OFFSET per held queue; broadcasting: the local file.
-    func persistOffsets() async {
-        if settings.messageModel == .broadcasting {
-            saveLocalOffsets()
-            return
-        }
-        let offsets = state.withLock { state in state.offsets.filter { state.queues[$0.key] != nil } }
-        for (queue, offset) in offsets { try? await client.updateOffset(queue, group: settings.group, offset: offset) }
-    }
-
-    var localOffsetPath: String { "\(settings.offsetStoreDir)/\(client.config.instanceName)/\(settings.group)/offsets.json" }
-
-    private func saveLocalOffsets() {
-        let offsets = state.withLock { $0.offsets }
-        TextFile.writeAtomically(localOffsetPath, LocalOffsetTable(offsetTable: offsets).json.rendered())
-    }
-
-    private func loadLocalOffsets() {
-        guard let text = TextFile.read(localOffsetPath) else { return }
-        do {
-            let loaded = try LocalOffsetTable.decode(from: text).offsetTable
-            state.withLock { $0.offsets = loaded }
-        } catch {
-            logLine("consumer \(settings.group): \(localOffsetPath) is unreadable (\(error)); starting from the broker's offsets")
-        }
-    }
-}
-
-/// The messages of one queue between pull and listener: their offsets decide what may be committed
-/// (the smallest still in flight), and their count drives flow control.
-final class ProcessQueue: Sendable {
-    private let state = Mutex<(offsets: Set<Int64>, maxOffset: Int64, dropped: Bool, locked: Bool)>(([], -1, false, false))
-    let task = Mutex<Task<Void, Never>?>(nil)
-
-    var count: Int { state.withLock { $0.offsets.count } }
-    var isDropped: Bool { state.withLock { $0.dropped } }
-    var isLocked: Bool { state.withLock { $0.locked } }
-    func setLocked(_ locked: Bool) { state.withLock { $0.locked = locked } }
-
-    func put(_ messages: [MessageExt]) {
-        state.withLock { state in
-            for message in messages {
-                state.offsets.insert(message.queueOffset)
-                state.maxOffset = max(state.maxOffset, message.queueOffset)
-            }
-        }
-    }
-
-    /// Removes consumed messages; returns the offset now safe to commit.
-    func remove(_ messages: [MessageExt]) -> Int64? {
-        state.withLock { state in
-            for message in messages { state.offsets.remove(message.queueOffset) }
-            guard state.maxOffset >= 0 else { return nil }
-            return state.offsets.min() ?? state.maxOffset + 1
-        }
-    }
-
-    func drop() {
-        state.withLock { $0.dropped = true }
-        task.withLock { $0?.cancel() }
-    }
-
-    func stopped() async { await task.withLock { $0 }?.value }
 }
