@@ -5,6 +5,7 @@ import ArgumentParser
 import Dispatch
 import Common
 import NameServer
+import Remoting
 import NIOCore
 import NIOPosix
 
@@ -28,6 +29,8 @@ struct NameServerMain: AsyncParsableCommand {
                     case "listenPort": config.listenPort = Int(try PropertiesFile.integer(value, in: 0...65_535))
                     case "scanNotActiveBrokerInterval": config.scanNotActiveBrokerIntervalMillis = try PropertiesFile.integer(value, in: 100...3_600_000)
                     case "brokerChannelExpiredTime": config.brokerChannelExpiredTimeMillis = try PropertiesFile.integer(value, in: 1_000...86_400_000)
+                    case "serverChannelMaxIdleTimeSeconds":
+                        config.connectionLimits.idleTimeoutMillis = try PropertiesFile.integer(value, in: 1...86_400) * 1000
                     case "kvConfigPath", "configStorePath", "orderMessageEnable", "rocketmqHome", "serverWorkerThreads",
                          "serverSelectorThreads", "clientRequestThreadPoolNums", "defaultThreadPoolNums":
                         return true  // RocketMQ keys with no effect here

@@ -29,6 +29,8 @@ final class RunningBroker {
     let directory = TemporaryDirectory("broker")
     let port = freePort()
     var process: ChildProcess?
+    /// What the last start printed up to "boot success".
+    var bootLines: [String] = []
     var address: String { "127.0.0.1:\(port)" }
 
     init(extraConfig: String = "", nameServers: Int = 1) throws {
@@ -57,6 +59,7 @@ final class RunningBroker {
             guard let more = child.readLines(timeoutMillis: 100) else { break }
             lines += more
         }
+        bootLines = lines
         guard lines.contains(where: { $0.contains("boot success") }) else { throw StoreError(.io, "mqbroker did not start: \(lines)") }
         process = child
     }
@@ -128,10 +131,11 @@ final class RunningBroker {
             if !routed { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(routed)
-        try await Task.sleep(for: .milliseconds(300))  // dispatch into the index
-        let query = try await client.invoke(broker.address, RemotingCommand(code: RequestCode.queryMessage, opaque: 0, extFields: [
-            "topic": "AdminTopic", "key": "order-42", "maxNum": "8", "beginTimestamp": "0", "endTimestamp": "\(Int64.max)"]))
-        #expect(query.code == 0)
+        let queryRequest = RemotingCommand(code: RequestCode.queryMessage, opaque: 0, extFields: [
+            "topic": "AdminTopic", "key": "order-42", "maxNum": "8", "beginTimestamp": "0", "endTimestamp": "\(Int64.max)"])
+        // The key is found once dispatch has indexed the message.
+        #expect(await eventually(5) { (try? await client.invoke(broker.address, queryRequest).code) == ResponseCode.success })
+        let query = try await client.invoke(broker.address, queryRequest)
         #expect((query.body?.readableBytes ?? 0) > 0)
         let runtime = try await client.invoke(broker.address, RemotingCommand(code: RequestCode.getBrokerRuntimeInfo, opaque: 0))
         #expect(runtime.body.map { String(buffer: $0) }?.contains("\"brokerVersionDesc\"") == true)

@@ -1,6 +1,7 @@
 import CommitLog
 import Common
 import IndexFile
+import Remoting
 import Replication
 
 /// `broker.conf`: RocketMQ's keys (and ours for the io path), validated with file:line:key errors.
@@ -18,6 +19,8 @@ public struct BrokerConfig: Sendable {
     public var defaultTopicQueueNums = 8
     public var maxReconsumeTimes = 16
     public var registerNameServerPeriodMillis: Int64 = 30_000
+    /// The client port's limits: idle timeout (`serverChannelMaxIdleTimeSeconds`), frame size and deadlines.
+    public var connectionLimits = ConnectionLimits()
     public var store: MessageStoreConfig
 
     public init(storePathRootDir: String) {
@@ -57,6 +60,9 @@ public struct BrokerConfig: Sendable {
         case "autoCreateTopicEnable": autoCreateTopicEnable = try boolean()
         case "defaultTopicQueueNums": defaultTopicQueueNums = Int(try integer(1...1024))
         case "maxReconsumeTimes": maxReconsumeTimes = Int(try integer(0...1000))
+        case "serverChannelMaxIdleTimeSeconds": connectionLimits.idleTimeoutMillis = try integer(1...86_400) * 1000
+        case "serverFrameReadTimeoutMillis": connectionLimits.frameReadTimeoutMillis = try integer(1...3_600_000)
+        case "serverPendingFrameBytesMax": connectionLimits.pendingFrameBytesMax = Int(try integer(1 << 20...(1 << 40)))
         case "storePathRootDir":
             store.commitLog.storePathRootDir = value
             if store.commitLog.storePathCommitLog.hasSuffix("/commitlog") { store.commitLog.storePathCommitLog = value + "/commitlog" }

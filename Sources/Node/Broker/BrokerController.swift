@@ -35,7 +35,8 @@ public final class BrokerController: Sendable {
         do {
             services = try Self.makeServices(config: config, storeHost: storeHost, pipeline: pipeline, outer: outer, log: log)
             let processor = Self.makeProcessor(services)
-            server = try await RemotingServer(host: "0.0.0.0", port: config.listenPort, group: group, processor: processor, log: log)
+            server = try await RemotingServer(host: "0.0.0.0", port: config.listenPort, group: group, processor: processor,
+                                              limits: config.connectionLimits, log: log)
         } catch {
             store.close()
             throw error
@@ -65,7 +66,7 @@ public final class BrokerController: Sendable {
             subscriptionGroups: try SubscriptionGroupManager(storePathRootDir: root, log: log), locks: RebalanceLockManager(),
             holds: PullRequestHoldService(store: pipeline.store), schedule: try ScheduleMessageService(pipeline: pipeline, log: log),
             stats: BrokerStats(),
-            topicsChanged: { Task { await outer.registerAll(topics.wrapper) } }, log: log)
+            topicsChanged: { outer.requestRegistration { topics.wrapper } }, log: log)
     }
 
     private static func makeProcessor(_ services: BrokerServices) -> BrokerProcessor {
@@ -89,6 +90,7 @@ public final class BrokerController: Sendable {
         services.holds.stop()
         services.schedule.stop()
         services.offsets.persist()
+        services.topics.persist()
         store.close()
     }
 }

@@ -1,6 +1,7 @@
 import Common
 import NIOCore
 import Remoting
+import Synchronization
 
 /// The broker's requests to the NameServers (RocketMQ's `BrokerOuterAPI`): REGISTER_BROKER with its topics to
 /// every NameServer, and UNREGISTER_BROKER at shutdown.
@@ -9,10 +10,40 @@ final class BrokerOuterAPI: Sendable {
     let client: RemotingClient
     let log: @Sendable (String) -> Void
 
+    /// Registrations asked for while one runs collapse into one more (a burst of topic creations costs two).
+    private let pending = Mutex<(running: Bool, again: Bool)>((false, false))
+
     init(config: BrokerConfig, group: EventLoopGroup, log: @escaping @Sendable (String) -> Void) {
         self.config = config
         client = RemotingClient(group: group)
         self.log = log
+    }
+
+    /// Re-registers soon with the topics `current()` gives then; calls during a registration coalesce.
+    func requestRegistration(_ current: @escaping @Sendable () -> TopicConfigSerializeWrapper) {
+        let start = pending.withLock { state -> Bool in
+            if state.running {
+                state.again = true
+                return false
+            }
+            state.running = true
+            return true
+        }
+        guard start else { return }
+        Task {
+            while true {
+                await registerAll(current())
+                let more = pending.withLock { state -> Bool in
+                    if state.again {
+                        state.again = false
+                        return true
+                    }
+                    state.running = false
+                    return false
+                }
+                if !more { return }
+            }
+        }
     }
 
     var brokerAddr: String { "\(config.brokerIP1):\(config.listenPort)" }

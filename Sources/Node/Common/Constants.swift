@@ -42,8 +42,8 @@ public enum TopicValidator {
     public static let topicLengthMax = 127
     public static let systemTopicLengthMax = 255
 
-    /// Topics no producer may send to (RocketMQ's `NOT_ALLOWED_SEND_TOPIC_SET`).
-    public static let notAllowedSend: Set<String> = [scheduleTopic, transactionHalfTopic, transactionOpHalfTopic]
+    /// Topics no producer may send to (RocketMQ's `NOT_ALLOWED_SEND_TOPIC_SET`, and the auto-create template).
+    public static let notAllowedSend: Set<String> = [scheduleTopic, transactionHalfTopic, transactionOpHalfTopic, autoCreateTopicKeyTopic]
     /// Topics the broker owns; admin requests may not create or delete them. (`BenchmarkTest` stays creatable:
     /// it is the default topic of RocketMQ's `producer.sh` and of `bench`.)
     public static let systemTopics: Set<String> = [

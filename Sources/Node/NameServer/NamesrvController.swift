@@ -9,6 +9,8 @@ public struct NamesrvConfig: Sendable {
     public var scanNotActiveBrokerIntervalMillis: Int64 = 5_000
     /// A broker silent this long is dropped (RocketMQ's fixed 120 s, a setting here).
     public var brokerChannelExpiredTimeMillis: Int64 = 120_000
+    /// Idle timeout (`serverChannelMaxIdleTimeSeconds`), frame size and deadlines of the port.
+    public var connectionLimits = ConnectionLimits()
     public init() {}
 }
 
@@ -26,7 +28,8 @@ public final class NamesrvController: Sendable {
         self.routes = routes
         kv = KVConfigManager()
         server = try await RemotingServer(host: host, port: config.listenPort, group: group,
-                                          processor: NameServerProcessor(routes: routes, kv: kv, log: log), log: log)
+                                          processor: NameServerProcessor(routes: routes, kv: kv, log: log), limits: config.connectionLimits,
+                                          log: log)
         let interval = TimeAmount.milliseconds(config.scanNotActiveBrokerIntervalMillis)
         scan = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             for address in routes.expire(now: currentTimeMillis(), expiryMillis: config.brokerChannelExpiredTimeMillis) {

@@ -1,21 +1,67 @@
+import Dispatch
 import NIOCore
 
 /// Splits the byte stream into remoting frames and decodes their headers. A frame longer than
 /// `maxFrameBytes` (RocketMQ's 16 MiB), a header longer than its frame, or a header that does not parse
-/// throws, and the pipeline closes that one connection.
+/// throws, and the pipeline closes that one connection. On a server, an unfinished frame reserves its
+/// announced size from the server's `FrameBudget` and must complete within `frameReadTimeoutMillis`.
 public struct RemotingFrameDecoder: ByteToMessageDecoder, Sendable {
     public typealias InboundOut = RemotingCommand
     public static let defaultMaxFrameBytes = 16 * 1024 * 1024
     public let maxFrameBytes: Int
+    let budget: FrameBudget?
+    let frameReadTimeoutNanos: UInt64
+    /// The unfinished frame at the front of the buffer: bytes reserved, and when its first bytes came.
+    private var pending: (bytes: Int, sinceNanos: UInt64)?
 
     public init(maxFrameBytes: Int = RemotingFrameDecoder.defaultMaxFrameBytes) {
         self.maxFrameBytes = maxFrameBytes
+        budget = nil
+        frameReadTimeoutNanos = .max
+    }
+
+    /// A server's decoder: unfinished frames draw on `budget` and must complete in time.
+    public init(limits: ConnectionLimits, budget: FrameBudget) {
+        maxFrameBytes = limits.maxFrameBytes
+        self.budget = budget
+        frameReadTimeoutNanos = UInt64(max(1, limits.frameReadTimeoutMillis)) * 1_000_000
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let command = try decodeFrame(&buffer) else { return .needMoreData }
+        guard let command = try decodeFrame(&buffer) else {
+            try holdPartialFrame(buffer)
+            return .needMoreData
+        }
+        releasePending()
         context.fireChannelRead(wrapInboundOut(command))
         return .continue
+    }
+
+    public mutating func decoderRemoved(context: ChannelHandlerContext) { releasePending() }
+
+    /// Reserves the announced size of the frame still arriving (once its length is known) and refuses a frame
+    /// that takes too long.
+    private mutating func holdPartialFrame(_ buffer: ByteBuffer) throws(RemotingDecodingError) {
+        guard let budget, buffer.readableBytes > 0 else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        var held = pending ?? (0, now)
+        guard now - held.sinceNanos < frameReadTimeoutNanos else {
+            throw RemotingDecodingError(reason: "a frame did not arrive whole within \(frameReadTimeoutNanos / 1_000_000) ms")
+        }
+        if held.bytes == 0, let length = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) {
+            let announced = Int(length) + 4
+            guard budget.reserve(announced) else {
+                throw RemotingDecodingError(reason: "the server holds \(budget.reservedBytes) bytes of unfinished frames; a \(announced)-byte frame would pass the \(budget.capacity)-byte limit")
+            }
+            held.bytes = announced
+        }
+        pending = held
+    }
+
+    private mutating func releasePending() {
+        guard let pending else { return }
+        budget?.release(pending.bytes)
+        self.pending = nil
     }
 
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {

@@ -33,9 +33,12 @@ public final class RemotingServer<Processor: RemotingProcessor>: Sendable {
 
     /// Binds `host:port` (port 0 picks a free one; see `port`).
     public init(host: String = "127.0.0.1", port: Int, group: EventLoopGroup, processor: Processor,
-                maxFrameBytes: Int = RemotingFrameDecoder.defaultMaxFrameBytes,
+                limits: ConnectionLimits = ConnectionLimits(),
                 log: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         self.group = group
+        let budget = FrameBudget(capacity: limits.pendingFrameBytesMax)
+        self.budget = budget
+        let idle = TimeAmount.milliseconds(limits.idleTimeoutMillis)
         channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -43,7 +46,9 @@ public final class RemotingServer<Processor: RemotingProcessor>: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(RemotingFrameDecoder(maxFrameBytes: maxFrameBytes)),
+                        IdleStateHandler(allTimeout: idle),
+                        IdleCloser(log: log),
+                        ByteToMessageHandler(RemotingFrameDecoder(limits: limits, budget: budget)),
                         MessageToByteHandler(RemotingFrameEncoder()),
                         ServerHandler(processor: processor, log: log),
                     ])
@@ -53,6 +58,9 @@ public final class RemotingServer<Processor: RemotingProcessor>: Sendable {
     }
 
     public var port: Int { channel.localAddress?.port ?? 0 }
+
+    /// Bytes reserved by unfinished frames across the connections.
+    public let budget: FrameBudget
 
     public func close() async throws {
         try await channel.close()

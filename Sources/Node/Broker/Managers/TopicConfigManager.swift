@@ -1,25 +1,39 @@
 import CommitLog
 import Common
 import IndexFile
+import Remoting
 import Synchronization
 
 /// The broker's topics (RocketMQ's `TopicConfigManager`): created by admin requests, auto-created from the
 /// TBW102 template on first send, or by the broker itself (retry, DLQ and schedule topics); kept in
-/// `config/topics.json` with a data version the NameServers compare.
+/// `config/topics.json` (RocketMQ's shape) with a data version the NameServers compare.
 ///
-/// **Thread:** any (one lock; the file is written under it).
+/// A change is acknowledged once it is on disk, but does not rewrite the whole file: it is one line in
+/// `topics.json.journal`, and the file is rewritten (and the journal emptied) once the journal holds as many
+/// lines as there are topics. Creating n topics therefore writes O(n) bytes, not O(n²).
+///
+/// **Thread:** any (one lock; files are written under it).
 final class TopicConfigManager: Sendable {
     private struct State {
         var wrapper = TopicConfigSerializeWrapper()
         var file: ConfigBodyFile<TopicConfigSerializeWrapper>
+        var journal: ConfigJournal
     }
     private let state: Mutex<State>
     private let log: @Sendable (String) -> Void
+    /// Compaction waits for at least this many journal lines, so a small table is not rewritten every time.
+    static let journalLinesMin = 64
 
     init(storePathRootDir: String, log: @escaping @Sendable (String) -> Void) throws(StoreError) {
         var file = ConfigBodyFile<TopicConfigSerializeWrapper>(storePathRootDir: storePathRootDir, name: "topics.json", log: log)
-        let wrapper = try file.load() ?? TopicConfigSerializeWrapper()
-        state = Mutex(State(wrapper: wrapper, file: file))
+        var wrapper = try file.load() ?? TopicConfigSerializeWrapper()
+        var journal = ConfigJournal(path: file.path + ".journal")
+        for line in journal.lines() {
+            do { try Self.apply(line, to: &wrapper) } catch {
+                throw StoreError(.badConfig, "\(journal.path): \(error); fix or remove the file to start")
+            }
+        }
+        state = Mutex(State(wrapper: wrapper, file: file, journal: journal))
         self.log = log
     }
 
@@ -27,14 +41,14 @@ final class TopicConfigManager: Sendable {
 
     var wrapper: TopicConfigSerializeWrapper { state.withLock { $0.wrapper } }
     var dataVersion: DataVersion { state.withLock { $0.wrapper.dataVersion } }
+    var count: Int { state.withLock { $0.wrapper.topicConfigTable.count } }
 
     /// Adds `config` unless the topic exists; true when it was new (the caller re-registers).
     @discardableResult
     func createIfAbsent(_ config: TopicConfig) -> Bool {
         state.withLock { state in
             guard state.wrapper.topicConfigTable[config.topicName] == nil else { return false }
-            state.wrapper.topicConfigTable[config.topicName] = config
-            persist(&state)
+            record(.object([("upsert", config.json)]), &state) { $0.topicConfigTable[config.topicName] = config }
             return true
         }
     }
@@ -42,15 +56,14 @@ final class TopicConfigManager: Sendable {
     /// Creates or replaces a topic (UPDATE_AND_CREATE_TOPIC).
     func upsert(_ config: TopicConfig) {
         state.withLock { state in
-            state.wrapper.topicConfigTable[config.topicName] = config
-            persist(&state)
+            record(.object([("upsert", config.json)]), &state) { $0.topicConfigTable[config.topicName] = config }
         }
     }
 
     func delete(_ name: String) {
         state.withLock { state in
-            guard state.wrapper.topicConfigTable.removeValue(forKey: name) != nil else { return }
-            persist(&state)
+            guard state.wrapper.topicConfigTable[name] != nil else { return }
+            record(.object([("delete", .string(name))]), &state) { $0.topicConfigTable[name] = nil }
         }
     }
 
@@ -59,13 +72,43 @@ final class TopicConfigManager: Sendable {
         state.withLock { state in
             guard state.wrapper.topicConfigTable != wrapper.topicConfigTable else { return false }
             state.wrapper = wrapper
-            persist(&state, bump: false)
+            compact(&state)
             return true
         }
     }
 
-    private func persist(_ state: inout State, bump: Bool = true) {
-        if bump { state.wrapper.dataVersion.next() }
-        do { try state.file.persist(state.wrapper) } catch { log("broker: cannot persist topics.json: \(error)") }
+    /// Applies a change in memory, bumps the data version and journals it (compacting when due).
+    private func record(_ change: JSONValue, _ state: inout State, _ apply: (inout TopicConfigSerializeWrapper) -> Void) {
+        apply(&state.wrapper)
+        state.wrapper.dataVersion.next()
+        let line = JSONValue.object((change.members ?? []) + [("dataVersion", state.wrapper.dataVersion.json)]).compactText
+        do { try state.journal.append(line) } catch { log("broker: cannot journal a topic change: \(error)") }
+        if state.journal.count >= max(Self.journalLinesMin, state.wrapper.topicConfigTable.count) { compact(&state) }
+    }
+
+    private func compact(_ state: inout State) {
+        do {
+            try state.file.persist(state.wrapper)
+            try state.journal.reset()
+        } catch {
+            log("broker: cannot persist topics.json: \(error)")
+        }
+    }
+
+    /// Writes the whole file and empties the journal (shutdown).
+    func persist() { state.withLock { compact(&$0) } }
+
+    /// One journal line: `{"upsert":TopicConfig,...}` or `{"delete":"name",...}`, with the data version after it.
+    private static func apply(_ line: String, to wrapper: inout TopicConfigSerializeWrapper) throws {
+        let change = try JSONValue.parse(line)
+        if let config = change["upsert"] {
+            let topic = try TopicConfig(json: config)
+            wrapper.topicConfigTable[topic.topicName] = topic
+        } else if let name = change["delete"]?.string {
+            wrapper.topicConfigTable[name] = nil
+        } else {
+            throw BodyError(type: "topic journal", reason: "a line is neither an upsert nor a delete")
+        }
+        if let version = change["dataVersion"] { wrapper.dataVersion = try DataVersion(json: version) }
     }
 }
