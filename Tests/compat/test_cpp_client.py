@@ -32,6 +32,30 @@ def wait_for_line(process, needle, seconds=30):
     raise RuntimeError("process did not print %r: %s" % (needle, "".join(lines)))
 
 
+def committed_offsets(cluster, group, topic):
+    """The group's committed offsets on `topic`, summed over queues (from `mqadmin consumerProgress`)."""
+    run = subprocess.run([os.path.join(BUILD, "mqadmin"), "consumerProgress", "-n", cluster.namesrv, "-g", group, "-t", topic],
+                         capture_output=True, text=True, timeout=30)
+    if run.returncode != 0:
+        return 0
+    total = 0
+    for line in run.stdout.splitlines()[1:]:
+        columns = line.split()
+        if len(columns) >= 6 and columns[0] == topic:
+            total += int(columns[4])
+    return total
+
+
+def wait_for_committed(cluster, group, topic, total, seconds=30):
+    """Waits (bounded) until the broker holds `total` committed messages of the group on `topic`."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if committed_offsets(cluster, group, topic) >= total:
+            return True
+        time.sleep(0.5)
+    return False
+
+
 class Cluster:
     """One NameServer and one broker; restartable broker; everything stopped at the end."""
 
@@ -186,7 +210,8 @@ def test_offsets_survive_a_broker_restart(cluster):
     for i in range(10):
         assert p.send_sync(message("TopicOffsets", ("old-%d" % i).encode())).status == 0
     consumer, got = push_collect(cluster, "TopicOffsets", "CG_OFFSETS", 10)
-    time.sleep(6)  # the client commits offsets every 5 s
+    # The client commits offsets every 5 s: wait until the broker has them.
+    assert wait_for_committed(cluster, "CG_OFFSETS", "TopicOffsets", 10)
     consumer.shutdown()
     p.shutdown()
     assert len({m.body for m in got}) == 10
@@ -197,7 +222,8 @@ def test_offsets_survive_a_broker_restart(cluster):
         assert p.send_sync(message("TopicOffsets", ("new-%d" % i).encode())).status == 0
     p.shutdown()
     consumer, got = push_collect(cluster, "TopicOffsets", "CG_OFFSETS", 5, seconds=40)
-    time.sleep(2)
+    # Every message up to the end was consumed and committed: a redelivered old one would be in `got` by now.
+    assert wait_for_committed(cluster, "CG_OFFSETS", "TopicOffsets", 15)
     consumer.shutdown()
     assert {m.body for m in got} == {("new-%d" % i).encode() for i in range(5)}, "old messages were delivered again"
 
