@@ -9,8 +9,13 @@ import Common
 import NameServer
 import Remoting
 import Replication
+import Synchronization
 import Testing
 import TestSupport
+
+/// Requests the test server has parked (code 2) and answered late, so tests wait on them instead of sleeping.
+let heldRequests = Atomic<Int>(0)
+let lateAnswers = Atomic<Int>(0)
 
 /// Echoes code 1 at once; holds code 2 for `hold` ms (a long poll); answers 3 for anything else.
 struct TestProcessor: RemotingProcessor {
@@ -20,8 +25,10 @@ struct TestProcessor: RemotingProcessor {
             return context.eventLoop.makeSucceededFuture(.response(to: request, code: ResponseCode.success, extFields: request.extFields, body: request.body))
         case 2:
             let millis = Int64(request.extFields["hold"] ?? "0") ?? 0
+            heldRequests.wrappingAdd(1, ordering: .relaxed)
             return context.eventLoop.scheduleTask(in: .milliseconds(millis)) {
-                RemotingCommand.response(to: request, code: ResponseCode.success, extFields: ["held": "\(millis)"])
+                lateAnswers.wrappingAdd(1, ordering: .relaxed)
+                return RemotingCommand.response(to: request, code: ResponseCode.success, extFields: ["held": "\(millis)"])
             }.futureResult
         default:
             return context.eventLoop.makeSucceededFuture(.response(
@@ -50,7 +57,8 @@ struct TestProcessor: RemotingProcessor {
         try await withServer { address, client in
             let held = Task { try await client.invoke(address, RemotingCommand(code: 2, opaque: 0, extFields: ["hold": "3000"]),
                                                      timeoutMillis: 10_000) }
-            try await Task.sleep(for: .milliseconds(50))
+            let heldBefore = heldRequests.load(ordering: .relaxed)
+            _ = await eventually(5) { heldRequests.load(ordering: .relaxed) > heldBefore }  // the held request is parked
             let began = ContinuousClock.now
             for index in 0..<20 {
                 let answer = try await client.invoke(address, RemotingCommand(code: 1, opaque: 0, extFields: ["i": "\(index)"]))
@@ -89,13 +97,15 @@ struct TestProcessor: RemotingProcessor {
 
     @Test func timeoutFailsTheCallAndALateResponseIsDropped() async throws {
         try await withServer { address, client in
+            let answeredBefore = lateAnswers.load(ordering: .relaxed)
             do {
                 _ = try await client.invoke(address, RemotingCommand(code: 2, opaque: 0, extFields: ["hold": "400"]), timeoutMillis: 100)
                 Issue.record("no timeout")
             } catch let error as RemotingError {
                 guard case .timeout = error else { throw error }
             }
-            try await Task.sleep(for: .milliseconds(400))
+            // The late answer has been sent (and dropped by the client) before the next request.
+            #expect(await eventually(5) { lateAnswers.load(ordering: .relaxed) > answeredBefore })
             let answer = try await client.invoke(address, RemotingCommand(code: 1, opaque: 0, extFields: ["after": "late"]))
             #expect(answer.extFields["after"] == "late")
         }
