@@ -32,8 +32,8 @@ let package = Package(
         .target(name: "CommitLog", dependencies: ["CLiburing", "CLibdeflate"]),
         // Consume queues, the key index, dispatch and the MessageStore facade.
         .target(name: "IndexFile", dependencies: ["CommitLog"]),
-        // The put pipeline and replication (later issues).
-        .target(name: "Replication", dependencies: ["IndexFile"]),
+        // Master/slave HA replication (dedicated threads over blocking sockets, no NIO); the put pipeline later.
+        .target(name: "Replication", dependencies: ["IndexFile", "CommitLog"]),
         // Remoting, NameServer, Broker and the Swift client (Producer, consumers, Admin).
         .target(
             name: "Node",
@@ -70,6 +70,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),
         .testTarget(name: "CommitLogTests", dependencies: ["CommitLog", "TestSupport"]),
         .testTarget(name: "IndexFileTests", dependencies: ["IndexFile", "CommitLog", "TestSupport"]),
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "IndexFile", "CommitLog", "TestSupport"]),
         .testTarget(
             name: "NodeTests",
             dependencies: [
