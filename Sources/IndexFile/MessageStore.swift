@@ -55,8 +55,8 @@ public final class MessageStore: @unchecked Sendable {
     /// ahead of its (new) master calls this before its HA client connects, then catches up from the
     /// returned end. Dispatch stops, the commit log is cut (`CommitLog.truncate(to:)`), every consume
     /// queue drops the units pointing at or past the end and queue offsets follow; dispatch resumes.
-    /// The key index keeps entries past the cut, as RocketMQ's does: a query reads the record at such an
-    /// offset and, like a hash collision, callers check the key.
+    /// The key index keeps entries past the cut, as RocketMQ's does (a query reads the record at such an
+    /// offset and, like a hash collision, callers check the key); new entries go to a fresh index file.
     /// - Returns: the new end of the log (its current end when `offset` is not below it).
     /// - Throws: `StoreError` from the commit log or a consume queue (`.storeClosed` once closed).
     /// - Thread: any, but not concurrently with `close()` or with puts.
@@ -73,6 +73,7 @@ public final class MessageStore: @unchecked Sendable {
         let end = try commitLog.truncate(to: offset)
         for queue in state.allQueues { try queue.truncate(physicalEnd: Int64(end)) }
         state.rebuildQueueOffsets()
+        try state.index.truncate(physicalEnd: Int64(end))
         return end
     }
 

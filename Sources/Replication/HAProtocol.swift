@@ -47,6 +47,12 @@ public struct HAProtocolError: Error, Equatable, CustomStringConvertible, Sendab
     /// The bound it broke (`bodyTooLarge`), else 0.
     public var limit: Int
 
+    public init(code: Code, value: Int64, limit: Int) {
+        self.code = code
+        self.value = value
+        self.limit = limit
+    }
+
     public var description: String {
         switch code {
         case .negativeOffset: "negative offset \(value) on the HA stream; closing the connection"
