@@ -12,8 +12,8 @@ final class HAConnection: @unchecked Sendable {
     let fd: Int32
     let remoteAddress: String
     let core: HAMasterCore
-    /// The first report: where the writer starts (-1: none yet).
-    let requestOffset = Atomic<Int64>(-1)
+    /// Where the writer starts, fixed by the first report (-1: none yet).
+    let startOffset = Atomic<Int64>(-1)
     /// The last report (-1: none yet).
     let ackedOffset = Atomic<Int64>(-1)
     let lastReportNanos = Atomic<UInt64>(0)
@@ -126,30 +126,30 @@ final class HAConnection: @unchecked Sendable {
         let now = monotonicNanos()
         lastReportNanos.store(now, ordering: .relaxed)
         if offset >= end { caughtUpNanos.store(now, ordering: .relaxed) }
-        ackedOffset.store(Int64(offset), ordering: .releasing)
-        if requestOffset.load(ordering: .relaxed) < 0 {
-            requestOffset.store(Int64(offset), ordering: .releasing)
+        if startOffset.load(ordering: .relaxed) < 0 {
+            // Where pushing starts: the report, or for an empty slave (report 0) the start of the
+            // master's last file (an empty slave gets no older history, as in RocketMQ). Fixed before the
+            // report counts as an acknowledgement, so whoever sees the ack sees the start decided.
+            let fileSize = UInt64(core.commitLog.settings.mappedFileSizeCommitLog)
+            startOffset.store(Int64(offset == 0 ? end - end % fileSize : offset), ordering: .releasing)
             firstReport.withLock { firstReport.broadcast() }
         }
+        ackedOffset.store(Int64(offset), ordering: .releasing)
         core.waiters.acknowledge(offset, scratch: &scratch)
         return nil
     }
 
     // MARK: Frames out
 
-    /// Where pushing starts after the first report: there, or for an empty slave (report 0) at the start
-    /// of the master's last file (an empty slave gets no older history, as in RocketMQ).
+    /// Waits for the first report to fix where pushing starts. - Returns: nil when the connection closes first.
     private func waitForStart() -> UInt64? {
         firstReport.lock()
         defer { firstReport.unlock() }
-        while requestOffset.load(ordering: .acquiring) < 0 {
+        while startOffset.load(ordering: .acquiring) < 0 {
             if closing.load(ordering: .acquiring) { return nil }
             firstReport.wait(untilNanos: monotonicNanos() + core.settings.housekeepingNanos)
         }
-        let requested = UInt64(requestOffset.load(ordering: .acquiring))
-        guard requested == 0 else { return requested }
-        let end = core.commitLog.wroteOffset
-        return end - end % UInt64(core.commitLog.settings.mappedFileSizeCommitLog)
+        return UInt64(startOffset.load(ordering: .acquiring))
     }
 
     private func runWriter() {
