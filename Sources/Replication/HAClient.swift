@@ -194,7 +194,7 @@ final class HAClientCore: @unchecked Sendable {
             if now - lastRead >= settings.housekeepingNanos {
                 return ("nothing from the master for \(settings.haHousekeepingIntervalMillis) ms (haHousekeepingInterval)", received)
             }
-            do {
+            do throws(SyscallError) {
                 if now - lastReport >= settings.heartbeatNanos {
                     reported = commitLog.wroteOffset
                     try HASocket.sendReport(fd, reported)
@@ -208,7 +208,7 @@ final class HAClientCore: @unchecked Sendable {
                     return (decoder.isAtFrameBoundary ? "closed by the master" : "closed by the master inside a frame", received)
                 }
                 lastRead = monotonicNanos()
-                if let refusal = try apply(UnsafeRawBufferPointer(rebasing: buffer[..<count]), &decoder, &received) {
+                if let refusal = apply(UnsafeRawBufferPointer(rebasing: buffer[..<count]), &decoder, &received) {
                     return (refusal, received)
                 }
                 let end = commitLog.wroteOffset
@@ -224,9 +224,12 @@ final class HAClientCore: @unchecked Sendable {
     }
 
     /// Decodes what arrived and appends the bodies. - Returns: why the connection must close, or nil.
-    private func apply(_ bytes: UnsafeRawBufferPointer, _ decoder: inout TransferDecoder, _ received: inout Bool) throws -> String? {
+    private func apply(_ bytes: UnsafeRawBufferPointer, _ decoder: inout TransferDecoder, _ received: inout Bool) -> String? {
         var input = bytes
-        while let event = try decoder.next(&input) {
+        while true {
+            let next: TransferEvent?
+            do { next = try decoder.next(&input) } catch { return "\(error)" }
+            guard let event = next else { return nil }
             switch event {
             case .header(let header):
                 received = true
@@ -241,6 +244,5 @@ final class HAClientCore: @unchecked Sendable {
                 }
             }
         }
-        return nil
     }
 }

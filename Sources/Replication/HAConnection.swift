@@ -161,28 +161,27 @@ final class HAConnection: @unchecked Sendable {
         var lastWrite = monotonicNanos()
         while !closing.load(ordering: .acquiring) {
             let committed = log.committedOffset
-            do {
+            do throws(PushFailure) {
                 if next < committed {
                     next = try push(from: next, upTo: committed, batch)
                     lastWrite = monotonicNanos()
                 } else if monotonicNanos() >= lastWrite + heartbeat {
-                    try batch.sendHeartbeat(fd, offset: next)
+                    do { try batch.sendHeartbeat(fd, offset: next) } catch { throw PushFailure(reason: "\(error)") }
                     lastWrite = monotonicNanos()
                 } else {
                     log.waitForCommitted(beyond: next, untilNanos: lastWrite + heartbeat)
                 }
-            } catch let error as PushError {
-                return shutdown(error.reason)
             } catch {
-                return shutdown("\(error)")
+                return shutdown(error.reason)
             }
         }
     }
 
-    struct PushError: Error { var reason: String }
+    /// Why pushing stopped (the connection closes).
+    struct PushFailure: Error { var reason: String }
 
     /// Sends up to `framesPerSendMax` frames from `from` in one `sendmsg`. - Returns: the next offset.
-    private func push(from: UInt64, upTo committed: UInt64, _ batch: FrameBatch) throws -> UInt64 {
+    private func push(from: UInt64, upTo committed: UInt64, _ batch: FrameBatch) throws(PushFailure) -> UInt64 {
         let fileSize = UInt64(core.commitLog.settings.mappedFileSizeCommitLog)
         let batchSize = UInt64(core.settings.haTransferBatchSize)
         var at = from
@@ -191,13 +190,13 @@ final class HAConnection: @unchecked Sendable {
             let fileEnd = at - at % fileSize + fileSize
             let size = Int(min(batchSize, committed - at, fileEnd - at))
             guard let region = core.commitLog.region(at: at, count: size) else {
-                throw PushError(reason: "offset \(at) is no longer (or not yet) stored here (the log starts at \(core.commitLog.minOffset))")
+                throw PushFailure(reason: "offset \(at) is not stored here (the log starts at \(core.commitLog.minOffset))")
             }
             batch.add(region)
             at += UInt64(size)
             frames += 1
         }
-        try batch.send(fd)
+        do { try batch.send(fd) } catch { throw PushFailure(reason: "\(error)") }
         return at
     }
 }
