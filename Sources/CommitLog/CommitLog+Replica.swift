@@ -126,7 +126,7 @@ extension CommitLog {
     /// past the cut may see zeros. The layer above cuts its consume queues to the returned end
     /// (`MessageStore.truncate(to:)` does).
     /// - Returns: the new end (`offset` itself when it is a record boundary; the log's end when `offset`
-    ///   is not below it: nothing is cut then).
+    ///   is not below it: nothing is cut then; `minOffset` when `offset` lies below the files kept).
     /// - Throws: `StoreError` (`.storeClosed`, `.flushFailed`, `.io`); after a failed restart of the flush
     ///   engine the log refuses appends.
     /// - Thread: any, but not concurrently with `close()`; appends wait for it.

@@ -48,7 +48,8 @@ public final class HAClient: @unchecked Sendable {
     deinit { close() }
 
     /// Points the client at a (new) master, `host:port` (`[v6]:port`), as the broker learns it from the
-    /// NameServer; nil disconnects. A change drops the current connection at once.
+    /// NameServer; nil disconnects. A change drops the current connection at once; the same address
+    /// again changes nothing. **Thread:** any.
     public func setMasterAddress(_ address: String?) {
         let changed = core.target.withLock { target -> Bool in
             guard target.address != address else { return false }
@@ -61,8 +62,10 @@ public final class HAClient: @unchecked Sendable {
         core.wake.withLock { core.wake.broadcast() }
     }
 
+    /// The address set last. **Thread:** any.
     public var masterAddress: String? { core.target.withLock { $0.address } }
 
+    /// A snapshot of the connection and the log's offset. **Thread:** any.
     public var status: HAClientStatus {
         HAClientStatus(
             isConnected: core.connected.load(ordering: .relaxed), masterAddress: masterAddress,
@@ -70,7 +73,9 @@ public final class HAClient: @unchecked Sendable {
             connectCount: core.connectCount.load(ordering: .relaxed), lastError: core.lastError.withLock { $0 })
     }
 
-    /// Drops the connection and joins the thread. Idempotent.
+    /// Drops the connection and joins the thread (at most a connect timeout when one is under way, far
+    /// less otherwise: the socket is shut down under it). Idempotent. **Thread:** any but the client's.
+    /// **Durability:** what was appended stays as the log's flush mode keeps it.
     public func close() {
         guard !core.stopping.exchange(true, ordering: .sequentiallyConsistent) else { return }
         core.shutdownSocket()

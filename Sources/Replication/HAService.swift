@@ -101,7 +101,8 @@ public final class HAService: @unchecked Sendable {
     }
 
     /// Closes the listener and every connection, joins every thread, and completes the waits still
-    /// pending with `.timedOut`. Idempotent.
+    /// pending with `.timedOut`. Idempotent. **Thread:** any but an HA thread (not from the
+    /// `onReplicated` handler). **Durability:** the commit log is left as it is.
     public func close() {
         guard !core.stopping.exchange(true, ordering: .sequentiallyConsistent) else { return }
         core.wakeAcceptor()
@@ -187,7 +188,9 @@ final class HAMasterCore: @unchecked Sendable {
                 connection.start()
                 log("HA master: slave \(remote) connected")
             } catch {
-                log("HA master: accept failed: \(error)")
+                // Out of descriptors or memory: the listener stays readable, so pause instead of spinning.
+                log("HA master: accept failed: \(error); retrying in 100 ms")
+                usleep(100_000)
             }
         }
         let all = connections.withLock { $0 }
