@@ -36,7 +36,8 @@ let package = Package(
         .target(name: "CommitLog", dependencies: ["CLiburing", "CLibdeflate"]),
         // Consume queues, the key index, dispatch and the MessageStore facade.
         .target(name: "IndexFile", dependencies: ["CommitLog"]),
-        // The put pipeline (the one door into the store) and replication.
+        // The put pipeline (the one door into the store) and replication: HA master/slave on dedicated threads
+        // over blocking sockets; NIOCore only for the promises the pipeline completes.
         .target(
             name: "Replication",
             dependencies: ["IndexFile", "CommitLog", .product(name: "NIOCore", package: "swift-nio")]),
@@ -97,6 +98,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),
         .testTarget(name: "CommitLogTests", dependencies: ["CommitLog", "TestSupport"]),
         .testTarget(name: "IndexFileTests", dependencies: ["IndexFile", "CommitLog", "TestSupport"]),
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "IndexFile", "CommitLog", "TestSupport"]),
         .testTarget(
             name: "NodeTests",
             dependencies: [

@@ -62,4 +62,44 @@ extension CommitLog {
             }
         }
     }
+
+    // MARK: Waiting for growth
+
+    /// Parks the caller until `visibleOffset` passes `offset`, the deadline passes or the log closes.
+    /// - Returns: the visible offset then. **Thread:** a background reader (the dispatcher).
+    @discardableResult
+    public func waitForData(beyond offset: UInt64, untilNanos deadline: UInt64) -> UInt64 {
+        waitForGrowth(beyond: offset, untilNanos: deadline) { $0.visibleOffset }
+    }
+
+    /// Parks the caller until `committedOffset` passes `offset` (bytes readable through the mapping, flushed
+    /// or not), the deadline passes, the log closes or `wakeDataWaiters` is called.
+    /// - Returns: the committed offset then. **Thread:** a background reader (an HA master's sender).
+    @discardableResult
+    public func waitForCommitted(beyond offset: UInt64, untilNanos deadline: UInt64) -> UInt64 {
+        waitForGrowth(beyond: offset, untilNanos: deadline) { $0.committedOffset }
+    }
+
+    /// Wakes every thread parked in `waitForData` or `waitForCommitted`, so one that is stopping need not
+    /// wait for its deadline. **Thread:** any.
+    public func wakeDataWaiters() {
+        shared.growth.withLock { shared.growth.broadcast() }
+    }
+
+    private func waitForGrowth(beyond offset: UInt64, untilNanos deadline: UInt64, _ position: (CommitLog) -> UInt64) -> UInt64 {
+        var current = position(self)
+        if current > offset { return current }
+        shared.growthWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        defer { shared.growthWaiters.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+        shared.growth.withLock {
+            current = position(self)
+            if current <= offset && monotonicNanos() < deadline && !shared.closedFlag.load(ordering: .relaxed) {
+                // One wait: a wake-up (growth, or `wakeDataWaiters`) returns to the caller, who re-checks
+                // its own reasons to stop as well as the position.
+                shared.growth.wait(untilNanos: deadline)
+                current = position(self)
+            }
+        }
+        return current
+    }
 }

@@ -113,8 +113,9 @@ extension CommitLog {
     }
 
     /// Cuts the log at `end`: later files are deleted, the rest of the file holding `end` is zeroed (so no
-    /// stale record can ever be read as live), and what stays is made durable.
-    private func truncate(at end: UInt64, report: inout RecoveryReport) throws(StoreError) {
+    /// stale record can ever be read as live), and what stays is made durable. `zeroing` forces the zeroing
+    /// (a live truncation cuts through valid records).
+    func truncate(at end: UInt64, report: inout RecoveryReport, zeroing: Bool = false) throws(StoreError) {
         let fileSize = UInt64(settings.mappedFileSizeCommitLog)
         let keepUpTo = end - end % fileSize  // the file holding `end` stays
         for file in queue.removeFiles(startingAtOrAfter: keepUpTo + fileSize) {
@@ -125,7 +126,7 @@ extension CommitLog {
         let position = Int(end - file.fileFromOffset)
         let tailProbe = file.bytes(from: position, to: min(file.fileSize, position + 4096))
         do {
-            if report.abnormal || report.corruption != nil || !isZero(tailProbe) {
+            if zeroing || report.abnormal || report.corruption != nil || !isZero(tailProbe) {
                 report.truncatedTail = report.truncatedTail || !isZero(tailProbe)
                 try file.zeroTail(from: position, io: settings.fileIO)
             }

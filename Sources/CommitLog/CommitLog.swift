@@ -107,6 +107,11 @@ public final class CommitLog: @unchecked Sendable {
     struct AppendState {
         var file: MappedFile?
         var wrote: UInt64 = 0
+        /// Replicated appends (`appendReplicated`) only: where the next record starts (`.max`: stop
+        /// looking), and the write position the last replicated append left. When `wrote` differs from
+        /// it, something else moved the log (an append, a truncation) and `wrote` is a record boundary.
+        var replicaCursor: UInt64 = 0
+        var replicaEnd: UInt64 = .max
     }
     let appendLock = Mutex(AppendState())
 
@@ -343,7 +348,7 @@ public final class CommitLog: @unchecked Sendable {
 
     func refusal() -> StoreError? { shared.refusal() }
 
-    private func nextFile(at offset: UInt64) throws(StoreError) -> MappedFile {
+    func nextFile(at offset: UInt64) throws(StoreError) -> MappedFile {
         if let existing = queue.last, existing.fileFromOffset <= offset, offset < existing.fileEndOffset {
             return existing
         }
@@ -377,23 +382,5 @@ public final class CommitLog: @unchecked Sendable {
     /// `SYNC_FLUSH` the flushed one (consumers never see a message before it is durable).
     public var visibleOffset: UInt64 {
         settings.flushDiskType == .syncFlush ? flushedOffset : committedOffset
-    }
-
-    /// Parks the caller until `visibleOffset` passes `offset`, the deadline passes or the log closes.
-    /// - Returns: the visible offset then. **Thread:** a background reader (the dispatcher).
-    @discardableResult
-    public func waitForData(beyond offset: UInt64, untilNanos deadline: UInt64) -> UInt64 {
-        var visible = visibleOffset
-        if visible > offset { return visible }
-        shared.growthWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        defer { shared.growthWaiters.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
-        shared.growth.withLock {
-            visible = visibleOffset
-            while visible <= offset && monotonicNanos() < deadline && !shared.closedFlag.load(ordering: .relaxed) {
-                shared.growth.wait(untilNanos: deadline)
-                visible = visibleOffset
-            }
-        }
-        return visible
     }
 }

@@ -176,14 +176,16 @@ final class AllocateMappedFileService: @unchecked Sendable {
     }
 
     /// The segment for `offset`: the pre-allocated one when ready, else created now (waiting at most 5 s
-    /// for one in progress). Then asks for the one after it.
+    /// for one in progress, whichever it is: a segment prepared for another offset, as when an empty
+    /// replica starts at its master's last file, is then deleted, never left behind as a gap). Then asks
+    /// for the one after it.
     func take(offset: UInt64) throws(StoreError) -> MappedFile {
         let file: MappedFile = try condition.withLock { () throws(StoreError) -> MappedFile in
             let deadline = monotonicNanos() + 5_000_000_000
-            while inProgress == offset && monotonicNanos() < deadline {
+            while inProgress != nil && monotonicNanos() < deadline {
                 condition.wait(untilNanos: deadline)
             }
-            if inProgress == offset {
+            if inProgress != nil {
                 throw StoreError(.createMappedFileFailed, "\(path(for: offset)): not created within 5 s")
             }
             if requested == offset { requested = nil }

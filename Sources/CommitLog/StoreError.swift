@@ -5,6 +5,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
         case messageTooLarge, topicTooLong, propertiesTooLong, diskFull, storeClosed, corruptRecord
         case flushFailed, createMappedFileFailed, waitersFull, io, locked, badConfig
+        /// Replicated bytes that do not continue the log where it ends (`CommitLog.appendReplicated`).
+        case offsetMismatch
     }
     public var code: Code
     public var message: String

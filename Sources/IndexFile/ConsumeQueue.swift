@@ -174,6 +174,7 @@ public final class ConsumeQueue: @unchecked Sendable {
             }
         }
         maxOffsetAtomic.store(Int64(logical) / Int64(ConsumeQueueUnit.size), ordering: .releasing)
+        flushedBytes = min(flushedBytes, Int64(logical))  // units written again here get flushed again
     }
 
     /// Drops every unit pointing at or past `physicalEnd` (the commit log was cut there).

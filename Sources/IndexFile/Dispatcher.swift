@@ -56,7 +56,14 @@ final class Dispatcher: @unchecked Sendable {
         var at = reputFrom
         let log = state.commitLog
         while at < end {
-            guard let file = log.queue.file(containing: at) else { return }
+            guard let file = log.queue.file(containing: at) else {
+                // Below the first file (an empty replica starts at its master's last file; retention
+                // deletes old files): nothing there to dispatch, go on from the first file.
+                guard let first = log.queue.first, at < first.fileFromOffset else { return }
+                at = first.fileFromOffset
+                reputAtomic.store(at, ordering: .releasing)
+                continue
+            }
             let stop = min(end, file.fileEndOffset)
             while at < stop {
                 let position = Int(at - file.fileFromOffset)

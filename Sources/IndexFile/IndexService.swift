@@ -182,6 +182,18 @@ public final class IndexService: @unchecked Sendable {
         return file
     }
 
+    /// The commit log was cut at `physicalEnd` (`MessageStore.truncate(to:)`). Entries cannot be taken out
+    /// of hash chains, so those past the cut stay, as RocketMQ's do (a query reading such an offset gets
+    /// whatever record lies there now, as with a hash collision: callers check the key). But the newest
+    /// file's end offset, past the cut, would make `build` skip every record dispatched again below it:
+    /// a fresh file takes the entries from here on.
+    func truncate(physicalEnd: Int64) throws(StoreError) {
+        guard let last = files.withLock({ $0.last }), last.indexCount > 1, last.endPhyOffset >= physicalEnd else { return }
+        let file = try rollFile(after: last, storeTimestamp: last.endTimestamp)
+        storeBigEndian(physicalEnd, at: 16, in: file.file.base)
+        storeBigEndian(physicalEnd, at: 24, in: file.file.base)
+    }
+
     /// Physical offsets indexed under `topic#key` within [begin, end], newest files first.
     public func query(topic: String, key: String, maxNum: Int, begin: Int64, end: Int64) -> [Int64] {
         var offsets: [Int64] = []

@@ -51,6 +51,32 @@ public final class MessageStore: @unchecked Sendable {
         state.closeQueues(dispatchedOffset: dispatcher.reputFrom)
     }
 
+    /// Cuts the store back to the last record boundary at or before `offset`: a slave whose log ran
+    /// ahead of its (new) master calls this before its HA client connects, then catches up from the
+    /// returned end. Dispatch stops, the commit log is cut (`CommitLog.truncate(to:)`), every consume
+    /// queue drops the units pointing at or past the end and queue offsets follow; dispatch resumes.
+    /// The key index keeps entries past the cut, as RocketMQ's does (a query reads the record at such an
+    /// offset and, like a hash collision, callers check the key); new entries go to a fresh index file.
+    /// - Returns: the new end of the log (its current end when `offset` is not below it).
+    /// - Throws: `StoreError` from the commit log or a consume queue (`.storeClosed` once closed).
+    /// - Thread: any, but not concurrently with `close()` or with puts.
+    ///   **Durability:** the cut commit log and consume queues are durable on return.
+    @discardableResult
+    public func truncate(to offset: UInt64) throws(StoreError) -> UInt64 {
+        guard let dispatcher else { throw StoreError(.storeClosed, "the store is closed; nothing truncated") }
+        dispatcher.stop(drainUpTo: commitLog)
+        defer {
+            let resumed = Dispatcher(state: state, from: min(dispatcher.reputFrom, commitLog.wroteOffset))
+            resumed.start()
+            self.dispatcher = resumed
+        }
+        let end = try commitLog.truncate(to: offset)
+        for queue in state.allQueues { try queue.truncate(physicalEnd: Int64(end)) }
+        state.rebuildQueueOffsets()
+        try state.index.truncate(physicalEnd: Int64(end))
+        return end
+    }
+
     /// Installs the durability handler (see `CommitLog.onDurable`).
     public func onDurable(_ handler: @escaping @Sendable (_ token: UInt64, _ status: DurabilityStatus) -> Void) {
         commitLog.onDurable(handler)

@@ -34,7 +34,7 @@ public enum PutMessageStatus: String, Sendable, CaseIterable {
         case .messageTooLarge, .topicTooLong, .propertiesTooLong: self = .messageIllegal
         case .diskFull, .storeClosed, .flushFailed, .waitersFull, .locked: self = .serviceNotAvailable
         case .createMappedFileFailed: self = .createMappedFileFailed
-        case .corruptRecord, .io, .badConfig: self = .unknownError
+        case .corruptRecord, .io, .badConfig, .offsetMismatch: self = .unknownError
         }
     }
 }
@@ -66,23 +66,6 @@ public enum BrokerRole: String, Sendable, CaseIterable {
     case slave = "SLAVE"
 }
 
-/// What SYNC_MASTER waits on (the HA service): whether a replica already has an offset, or a later call of the
-/// handler with the token.
-public enum ReplicaWait: Sendable, Equatable {
-    /// A slave already acknowledged the offset.
-    case done
-    /// The handler will hear the token.
-    case pending
-    /// No slave is connected, or the best one is more than `haMaxGapNotInSync` behind.
-    case slaveNotAvailable
-}
-
-/// A pending replica wait's end.
-public enum ReplicaStatus: Sendable, Equatable {
-    case replicated
-    case timedOut
-}
-
 /// The replication side of the put pipeline (implemented by the HA service on a SYNC_MASTER).
 public protocol ReplicaAcknowledging: AnyObject, Sendable {
     /// Asks to be told (through the handler installed with `onReplicated`) when a slave has every byte before `offset`.
@@ -90,3 +73,5 @@ public protocol ReplicaAcknowledging: AnyObject, Sendable {
     /// Installs the one handler that hears pending waits end. Call once, before traffic.
     func onReplicated(_ handler: @escaping @Sendable (_ token: UInt64, _ status: ReplicaStatus) -> Void)
 }
+
+extension HAService: ReplicaAcknowledging {}

@@ -120,6 +120,10 @@ public final class PutPipeline: Sendable {
             case .slaveNotAvailable:
                 skipped += 1
                 status = .slaveNotAvailable
+            case .waitersFull:
+                // Stored, but too many puts already wait for a slave: the promise cannot be kept in time.
+                skipped += 1
+                status = .flushSlaveTimeout
             }
         }
         let finished: PendingPut? = waits.withLock { table in
