@@ -21,6 +21,21 @@ public struct BrokerConfig: Sendable {
     public var registerNameServerPeriodMillis: Int64 = 30_000
     /// The client port's limits: idle timeout (`serverChannelMaxIdleTimeSeconds`), frame size and deadlines.
     public var connectionLimits = ConnectionLimits()
+    /// Master/slave replication: the HA port and stream settings (`haListenPort`, `haTransferBatchSize`, ...).
+    public var ha = HASettings()
+    /// Whether `haListenPort` was set (else it follows `listenPort + 1`, as RocketMQ's).
+    var haListenPortSet = false
+    /// A slave's fixed master HA address (`haMasterAddress`); without it the NameServer tells it.
+    public var haMasterAddress: String?
+    /// The address slaves reach the HA port at (`brokerIP2`, default `brokerIP1`).
+    public var brokerIP2: String?
+    /// Whether consumers may be sent to a slave (`slaveReadEnable`).
+    public var slaveReadEnable = false
+    /// A pull reading further than this share of memory behind the log's end is pointed at a slave
+    /// (`accessMessageInMemoryMaxRatio`, percent, with `slaveReadEnable`).
+    public var accessMessageInMemoryMaxRatio = 40
+    /// How often a slave copies its master's tables (`ours`; RocketMQ 4.x fixes it at 10 s).
+    public var slaveSynchronizeIntervalMillis: Int64 = 10_000
     public var store: MessageStoreConfig
 
     public init(storePathRootDir: String) {
@@ -35,6 +50,7 @@ public struct BrokerConfig: Sendable {
         for entry in file.entries where entry.key == "storePathRootDir" { root = entry.value }
         var config = BrokerConfig(storePathRootDir: root)
         try file.apply(warn: warn) { key, value throws(PropertiesFile.ConfigError) in try config.set(key, value) }
+        do { try config.settle() } catch { throw PropertiesFile.ConfigError(description: "\(path): \(error)") }
         return config
     }
 
@@ -84,10 +100,10 @@ public struct BrokerConfig: Sendable {
         case "fileReservedTime": store.commitLog.fileReservedTimeHours = Int(try integer(1...100_000))
         case "diskMaxUsedSpaceRatio": store.commitLog.diskMaxUsedSpaceRatio = Int(try integer(10...95))
         case "messageIndexEnable": store.messageIndexEnable = try boolean()
-        case "brokerIP2", "haListenPort", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "rocketmqHome",
+        case "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "rocketmqHome",
              "storePathIndex", "storeCheckpoint", "abortFile", "longPollingEnable", "transientStorePoolEnable":
             return true  // RocketMQ keys with no effect here (yet)
-        default: return false
+        default: return try setReplicationKey(key, value)
         }
         return true
     }

@@ -16,28 +16,35 @@ public final class BrokerController: Sendable {
     let services: BrokerServices
     public let server: RemotingServer<BrokerProcessor>
     let outer: BrokerOuterAPI
+    let replica: ReplicaRole
     let registration: RepeatedTask
     /// consumerOffset.json every 5 s, on a store thread (it fsyncs).
     let offsetPersister: PeriodicThread
 
     public init(config: BrokerConfig, group: EventLoopGroup, log: @escaping @Sendable (String) -> Void) async throws {
-        guard config.brokerRole != .slave else {
-            throw StoreError(.badConfig, "brokerRole=SLAVE: master/slave replication is not built yet; run this broker as ASYNC_MASTER or SYNC_MASTER")
-        }
         var config = config
         let storeHost = HostAddress(ipv4: config.brokerIP1, port: config.listenPort)
         config.store.commitLog.storeHost = storeHost
         self.config = config
         store = try MessageStore(config: config.store, log: log)
-        pipeline = PutPipeline(store: store, role: config.brokerRole)
         let outer = BrokerOuterAPI(config: config, group: group, log: log)
         self.outer = outer
+        let haService: HAService?
+        do {
+            haService = config.brokerRole == .slave ? nil : try HAService(commitLog: store.commitLog, settings: config.ha, log: log)
+        } catch {
+            store.close()
+            throw error
+        }
+        pipeline = PutPipeline(store: store, role: config.brokerRole, replicas: config.brokerRole == .syncMaster ? haService : nil)
         do {
             services = try Self.makeServices(config: config, storeHost: storeHost, pipeline: pipeline, outer: outer, log: log)
-            let processor = Self.makeProcessor(services)
-            server = try await RemotingServer(host: "0.0.0.0", port: config.listenPort, group: group, processor: processor,
+            replica = try ReplicaRole(haService: haService, services: services, group: group, log: log)
+            server = try await RemotingServer(host: "0.0.0.0", port: config.listenPort, group: group,
+                                              processor: Self.makeProcessor(services, replica: replica),
                                               limits: config.connectionLimits, log: log)
         } catch {
+            haService?.close()
             store.close()
             throw error
         }
@@ -48,7 +55,8 @@ public final class BrokerController: Sendable {
             Task { await outer.registerAll(services.topics.wrapper) }
         }
         offsetPersister = PeriodicThread(name: "persist-offsets", intervalNanos: 5_000_000_000) { services.offsets.persist() }
-        services.schedule.start()
+        replica.start(outer: outer)
+        if config.brokerRole != .slave { services.schedule.start() }
         await outer.registerAll(services.topics.wrapper)
     }
 
@@ -56,7 +64,7 @@ public final class BrokerController: Sendable {
                                      log: @escaping @Sendable (String) -> Void) throws -> BrokerServices {
         let root = config.store.storePathRootDir
         let topics = try TopicConfigManager(storePathRootDir: root, log: log)
-        if config.autoCreateTopicEnable && topics.topic(TopicValidator.autoCreateTopicKeyTopic) == nil {
+        if config.brokerRole != .slave, config.autoCreateTopicEnable, topics.topic(TopicValidator.autoCreateTopicKeyTopic) == nil {
             topics.upsert(TopicConfig(topicName: TopicValidator.autoCreateTopicKeyTopic, readQueueNums: config.defaultTopicQueueNums,
                                       writeQueueNums: config.defaultTopicQueueNums, perm: .all))
         }
@@ -69,10 +77,10 @@ public final class BrokerController: Sendable {
             topicsChanged: { outer.requestRegistration { topics.wrapper } }, log: log)
     }
 
-    private static func makeProcessor(_ services: BrokerServices) -> BrokerProcessor {
+    private static func makeProcessor(_ services: BrokerServices, replica: ReplicaRole) -> BrokerProcessor {
         BrokerProcessor(send: SendMessageProcessor(services: services), others: [
             PullMessageProcessor(services: services), ClientManageProcessor(services: services),
-            ConsumerManageProcessor(services: services), AdminBrokerProcessor(services: services),
+            ConsumerManageProcessor(services: services), AdminBrokerProcessor(services: services, replica: replica),
             QueryMessageProcessor(services: services),
         ])
     }
@@ -84,6 +92,7 @@ public final class BrokerController: Sendable {
     public func close() async {
         registration.cancel()
         offsetPersister.stop()
+        await replica.close()
         await outer.unregisterAll()
         await outer.close()
         try? await server.close()

@@ -47,20 +47,26 @@ final class BrokerOuterAPI: Sendable {
     }
 
     var brokerAddr: String { "\(config.brokerIP1):\(config.listenPort)" }
+    /// The HA address this broker serves ("" until it serves one: a slave, or a master before its HA port is up).
+    let haServerAddr = Mutex("")
+    /// What the NameServers answered a slave: its master's address and HA address.
+    let onMasterKnown = Mutex<(@Sendable (_ masterAddr: String, _ masterHA: String?) -> Void)?>(nil)
 
     /// Registers with every NameServer in turn; a NameServer that does not answer is logged and skipped.
     func registerAll(_ topics: TopicConfigSerializeWrapper) async {
         let body = RegisterBrokerBody(topicConfigSerializeWrapper: topics).encode()
         let crc = body.withUnsafeReadableBytes { rocketMQCRC32($0) }
         for nameServer in config.namesrvAddr {
-            // No HA address is advertised until the broker serves one.
             let request = RemotingCommand(code: RequestCode.registerBroker, opaque: 0, extFields: [
                 "brokerName": config.brokerName, "brokerAddr": brokerAddr, "clusterName": config.brokerClusterName,
-                "haServerAddr": "", "brokerId": "\(config.brokerID)", "compressed": "false", "bodyCrc32": "\(crc)"], body: body)
+                "haServerAddr": haServerAddr.withLock { $0 }, "brokerId": "\(config.brokerID)", "compressed": "false",
+                "bodyCrc32": "\(crc)"], body: body)
             do {
                 let answer = try await client.invoke(nameServer, request, timeoutMillis: 3_000)
                 if answer.code != ResponseCode.success {
                     log("broker: register with \(nameServer) answered \(answer.code): \(answer.remark ?? "")")
+                } else if let master = answer.extFields["masterAddr"], !master.isEmpty {
+                    onMasterKnown.withLock { $0 }?(master, answer.extFields["haServerAddr"].flatMap { $0.isEmpty ? nil : $0 })
                 }
             } catch {
                 log("broker: cannot register with \(nameServer): \(error)")

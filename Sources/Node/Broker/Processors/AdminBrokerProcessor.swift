@@ -10,6 +10,7 @@ import Remoting
 /// Topics, statistics, orderly locks and the tables slaves copy (RocketMQ's `AdminBrokerProcessor`).
 struct AdminBrokerProcessor: SynchronousProcessor {
     let services: BrokerServices
+    let replica: ReplicaRole
     var codes: [Int32] {
         [RequestCode.updateAndCreateTopic, RequestCode.deleteTopicInBroker, RequestCode.getAllTopicConfig, RequestCode.getBrokerRuntimeInfo,
          RequestCode.getTopicStatsInfo, RequestCode.getConsumeStats, RequestCode.lockBatchMQ, RequestCode.unlockBatchMQ,
@@ -121,6 +122,7 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         table["commitLogMaxOffset"] = "\(log.wroteOffset)"
         table["remainHowManyDataToFlush"] = "\(log.wroteOffset - min(log.flushedOffset, log.wroteOffset))"
         table["brokerRole"] = services.config.brokerRole.rawValue
+        table.merge(replica.runtimeInfo) { _, replication in replication }
         if case .record(let oldest)? = try? log.readRecord(at: log.minOffset, checkCRC: false) {
             table["earliestMessageTimeStamp"] = "\(oldest.header.storeTimestamp)"
         }
