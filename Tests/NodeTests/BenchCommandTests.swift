@@ -113,6 +113,29 @@ import TestSupport
         #expect(run.output.contains("Flush Disk Timeout: \(answered["FLUSH_DISK_TIMEOUT"] ?? 0)  "), "\(run.output)")
     }
 
+    static var natsInstalled: Bool {
+        let candidates: [String] = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
+        return candidates.contains { access($0, X_OK) == 0 }
+    }
+
+    /// The NATS peer under the producer's conditions: async mode with a window, every publish counted by
+    /// status in the same JSON (a JetStream ack is SEND_OK). Runs where `scripts/setup.sh nats` installed
+    /// nats-server (`make bench-matrix` does); elsewhere it is skipped, and says so.
+    @Test(.enabled(if: BenchCommandTests.natsInstalled, "nats-server is not installed (scripts/setup.sh nats installs it)"))
+    func natsPeerRunsAsyncAndCountsByStatus() throws {
+        let directory = TemporaryDirectory("bench-nats")
+        let json = directory.path + "/nats.json"
+        let run = try bench(["nats", "-w", "2", "-s", "64", "--duration", "2", "--mode", "async", "--window", "4", "--json", json])
+        #expect(run.status == 0, "\(run.output)")
+        let text = readTextFile(json) ?? ""
+        let parsed = try JSONValue.parse(text)
+        #expect(parsed["mode"]?.string == "async", "\(text)")
+        for name in Self.statusNames { #expect(parsed["status_counts"]?[name]?.int != nil, "\(name) in \(text)") }
+        let ok = parsed["status_counts"]?["SEND_OK"]?.int ?? 0
+        #expect(ok > 0 && parsed["messages"]?.int == ok, "\(text)")
+        #expect(run.output.contains("Flush Disk Timeout: 0  Flush Slave Timeout: 0  Slave Not Available: 0"), "\(run.output)")
+    }
+
     @Test func consumerReceivesWhatTheProducerSent() throws {
         let broker = try RunningBroker()
         let n = ["-n", broker.nameServer.address]
