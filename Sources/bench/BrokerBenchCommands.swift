@@ -187,6 +187,10 @@ struct MatrixBench: AsyncParsableCommand {
         }
     }
 
+    func validate() throws {
+        _ = try makeGrid()
+    }
+
     func run() async throws {
         lineBufferedOutput()
         let grid = try makeGrid()
