@@ -73,40 +73,9 @@ struct ProducerBench: AsyncParsableCommand {
         if let json { writeFile(json, result.json + "\n") }
         if let report {
             let shape = cluster.map { "\($0.shape)" } ?? "broker at \(address)"
-            writeFile(report, Self.report(result, shape: shape))
+            writeFile(report, Report.producerPage(result, shape: shape))
             print("Report: \(report)")
         }
-    }
-
-    static func report(_ result: ProducerResult, shape: String) -> String {
-        let tps = ChartSeries(name: "messages/s", points: result.perSecond.enumerated().map { (Double($0.offset + 1), Double($0.element)) })
-        let curve = ChartSeries(name: "send RT (ms)", points: rtCurve(result))
-        return Report.page(
-            title: "bench producer — \(result.size) B, \(result.threads) threads, \(result.mode)",
-            intro: "Broker: \(Report.escape(shape)). \(format(result.tps, 0)) msgs/s average over \(format(result.seconds, 1)) s; \(result.sendFailed + result.responseFailed) failed.",
-            sections: [
-                ("Summary", summaryTable([("run", result)])),
-                ("Charts", "<div class=\"charts\">"
-                    + Report.lineChart(title: "Throughput per second", xLabel: "second", yLabel: "messages/s", series: [tps])
-                    + Report.lineChart(title: "Send RT percentiles", xLabel: "percentile", yLabel: "ms", series: [curve], xTicks: rtTicks)
-                    + "</div>"),
-            ])
-    }
-
-    /// The RT percentile curve: x is the number of nines (p50 = 0.3, p90 = 1, p99 = 2 ... max = 5).
-    static func rtCurve(_ result: ProducerResult) -> [(x: Double, y: Double)] {
-        var points = ProducerResult.percentiles.map { (x: -log10(1 - $0.1 / 100), y: Double(result.micros($0.1)) / 1000) }
-        points.append((x: 5, y: Double(result.histogram.totalCount == 0 ? 0 : result.histogram.max) / 1000))
-        return points
-    }
-
-    static let rtTicks: [(Double, String)] = ProducerResult.percentiles.map { (-log10(1 - $0.1 / 100), $0.0) } + [(5, "max")]
-
-    static func summaryTable(_ rows: [(String, ProducerResult)]) -> String {
-        Report.table(["cell", "TPS", "MB/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "p99.99 ms", "max ms", "failed"], rows.map { name, r in
-            [name, format(r.tps, 0), format(r.mbps, 1)] + ProducerResult.percentiles.map { format(Double(r.micros($0.1)) / 1000, 3) }
-                + [format(Double(r.histogram.totalCount == 0 ? 0 : r.histogram.max) / 1000, 3), "\(r.sendFailed + r.responseFailed)"]
-        })
     }
 }
 
@@ -189,13 +158,55 @@ struct MatrixBench: AsyncParsableCommand {
     @Option(help: "io paths: mmap,io_uring") var io = "mmap,io_uring"
     @Option(help: "Replication modes (none until the broker gains replication)") var replication = "none"
     @Option(help: "Seconds per cell") var duration: Double = 10
-    @Option(help: "sync, async or oneway sends") var mode = "sync"
+    @Option(help: "sync, async or oneway sends (the NATS peer: sync or async)") var mode = "sync"
     @Option(help: "HTML report path") var report = "report.html"
     @Option(help: "Write every cell as JSON lines to this file") var json: String?
     @Option(help: "A peer measured with the same load in the same run: nats (NATS JetStream, file storage), or none") var peer = "none"
 
+    /// The cells to run: every shape x size x thread count.
+    struct Grid {
+        var sizes: [Int]
+        var threads: [Int]
+        var shapes: [LocalCluster.Shape]
+        var withPeer: Bool
+        var cellCount: Int { (shapes.count + (withPeer ? 1 : 0)) * sizes.count * threads.count }
+    }
+
+    /// Where the run is: cells done so far, and when it started (for the progress lines).
+    struct Progress {
+        let cells: Int
+        let started = monotonicNanos()
+        var index = 0
+        var elapsedSeconds: String { format(Double(monotonicNanos() - started) / 1e9, 0) }
+
+        mutating func begin(_ what: String) -> String {
+            index += 1
+            let label = "cell \(index)/\(cells) \(what)"
+            print("[\(label)] starting (elapsed \(elapsedSeconds) s)")
+            return label
+        }
+    }
+
+    func validate() throws {
+        _ = try makeGrid()
+    }
+
     func run() async throws {
         lineBufferedOutput()
+        let grid = try makeGrid()
+        var progress = Progress(cells: grid.cellCount)
+        var results: [(shape: LocalCluster.Shape, result: ProducerResult)] = []
+        for shape in grid.shapes {
+            results += try await runBrokerCells(shape, grid: grid, progress: &progress)
+        }
+        if grid.withPeer { results += try await runNatsCells(grid: grid, progress: &progress) }
+        print("")
+        printTable(results)
+        writeFile(report, Report.matrixPage(results, sizes: grid.sizes, threads: grid.threads, duration: duration, mode: mode))
+        print("Report: \(report)")
+    }
+
+    private func makeGrid() throws -> Grid {
         func list(_ text: String) -> [String] { text.split(separator: ",").map { String($0).trimmingCharacters() }.filter { !$0.isEmpty } }
         let sizeList = try list(sizes).map { guard let v = Int($0), v > 0 else { throw ValidationError("bad size \($0)") }; return v }
         let threadList = try list(threads).map { guard let v = Int($0), v > 0 else { throw ValidationError("bad thread count \($0)") }; return v }
@@ -205,94 +216,84 @@ struct MatrixBench: AsyncParsableCommand {
         guard list(replication) == ["none"] else {
             throw ValidationError("--replication: this broker has no replication yet (master/slave and DLedger come next); use none")
         }
+        guard ["sync", "async", "oneway"].contains(mode) else { throw ValidationError("--mode must be sync, async or oneway") }
         guard ["none", "nats"].contains(peer) else { throw ValidationError("--peer must be none or nats") }
+        guard peer == "none" || mode != "oneway" else { throw ValidationError("--peer nats measures sync or async sends, not oneway") }
         let shapes = flushList.flatMap { f in ioList.map { LocalCluster.Shape(flush: f, io: $0) } }
-        let cells = (shapes.count + (peer == "nats" ? 1 : 0)) * sizeList.count * threadList.count
+        return Grid(sizes: sizeList, threads: threadList, shapes: shapes, withPeer: peer == "nats")
+    }
+
+    /// The load of one cell, the same for the broker and the peer (`load.plan`).
+    private func load(namesrvAddr: String, size: Int, threads: Int) -> ProducerLoad {
+        var load = ProducerLoad(namesrvAddr: namesrvAddr)
+        load.size = size
+        load.threads = threads
+        load.durationSeconds = duration
+        load.mode = mode
+        load.topic = "BenchmarkTest"
+        return load
+    }
+
+    /// Prints a cell's per-second line as progress: elapsed time and the current SEND_OK TPS.
+    private static func progressLine(_ label: String, _ progress: Progress) -> @Sendable (String) -> Void {
+        let started = progress.started
+        return { line in
+            let tps = line.split(separator: " ").dropFirst(2).first ?? "?"
+            print("[\(label) | elapsed \(format(Double(monotonicNanos() - started) / 1e9, 0)) s] current TPS \(tps)")
+        }
+    }
+
+    private func runBrokerCells(_ shape: LocalCluster.Shape, grid: Grid,
+                                progress: inout Progress) async throws -> [(shape: LocalCluster.Shape, result: ProducerResult)] {
+        let cluster = try LocalCluster(shape: shape)
+        defer { cluster.stop() }
         var results: [(shape: LocalCluster.Shape, result: ProducerResult)] = []
-        let started = monotonicNanos()
-        var index = 0
-        for shape in shapes {
-            let cluster = try LocalCluster(shape: shape)
-            defer { cluster.stop() }
-            for size in sizeList {
-                for threadCount in threadList {
-                    index += 1
-                    let label = "cell \(index)/\(cells) \(shape) \(size) B \(threadCount) threads"
-                    var load = ProducerLoad(namesrvAddr: cluster.namesrvAddr)
-                    load.size = size
-                    load.threads = threadCount
-                    load.durationSeconds = duration
-                    load.mode = mode
-                    load.topic = "BenchmarkTest"
-                    let elapsedBefore = Double(monotonicNanos() - started) / 1e9
-                    print("[\(label)] starting (elapsed \(format(elapsedBefore, 0)) s)")
-                    let result = try await load.run { line in
-                        let elapsed = Double(monotonicNanos() - started) / 1e9
-                        let tps = line.split(separator: " ").dropFirst(2).first ?? "?"
-                        print("[\(label) | elapsed \(format(elapsed, 0)) s] current TPS \(tps)")
-                    }
-                    results.append((shape, result))
-                    if let json {
-                        let line = result.json.dropLast() + ",\"flush\":\"\(shape.flush)\",\"io\":\"\(shape.io)\"}\n"
-                        writeFile(json, String(line), append: true)
-                    }
-                }
+        for size in grid.sizes {
+            for threadCount in grid.threads {
+                let label = progress.begin("\(shape) \(size) B \(threadCount) threads")
+                let cell = load(namesrvAddr: cluster.namesrvAddr, size: size, threads: threadCount)
+                results.append((shape, try await cell.run(everySecond: Self.progressLine(label, progress))))
+                appendJSON(results[results.count - 1])
             }
         }
-        if peer == "nats" {
-            let nats = try NatsPeer()
-            defer { nats.stop() }
-            let shape = LocalCluster.Shape(flush: "peer", io: "nats")
-            for size in sizeList {
-                for threadCount in threadList {
-                    index += 1
-                    let label = "cell \(index)/\(cells) \(nats.version) JetStream file \(size) B \(threadCount) threads"
-                    print("[\(label)] starting (elapsed \(format(Double(monotonicNanos() - started) / 1e9, 0)) s)")
-                    let result = try await nats.run(threads: threadCount, size: size, durationSeconds: duration) { line in
-                        let tps = line.split(separator: " ").dropFirst(2).first ?? "?"
-                        print("[\(label) | elapsed \(format(Double(monotonicNanos() - started) / 1e9, 0)) s] current TPS \(tps)")
-                    }
-                    results.append((shape, result))
-                }
+        return results
+    }
+
+    /// The peer's cells: the same plan as the broker's (threads, time, mode and window, warm-up, timeout).
+    private func runNatsCells(grid: Grid, progress: inout Progress) async throws -> [(shape: LocalCluster.Shape, result: ProducerResult)] {
+        let nats = try NatsPeer()
+        defer { nats.stop() }
+        let shape = LocalCluster.Shape(flush: "peer", io: "nats")
+        var results: [(shape: LocalCluster.Shape, result: ProducerResult)] = []
+        for size in grid.sizes {
+            for threadCount in grid.threads {
+                let label = progress.begin("\(nats.version) JetStream file \(size) B \(threadCount) threads")
+                let plan = load(namesrvAddr: "", size: size, threads: threadCount).plan
+                results.append((shape, try await nats.run(plan, everySecond: Self.progressLine(label, progress))))
+                appendJSON(results[results.count - 1])
             }
         }
-        print("")
+        return results
+    }
+
+    /// One JSON line per cell as it finishes (a long run that stops early keeps the cells done).
+    private func appendJSON(_ cell: (shape: LocalCluster.Shape, result: ProducerResult)) {
+        guard let json else { return }
+        let line = cell.result.json.dropLast() + ",\"flush\":\"\(cell.shape.flush)\",\"io\":\"\(cell.shape.io)\"}\n"
+        writeFile(json, String(line), append: true)
+    }
+
+    /// TPS and RT of SEND_OK sends; `non-OK` = FLUSH_DISK_TIMEOUT + FLUSH_SLAVE_TIMEOUT + SLAVE_NOT_AVAILABLE;
+    /// `failed` = every send not SEND_OK (JSON `failed`, the non-OK answers included).
+    private func printTable(_ results: [(shape: LocalCluster.Shape, result: ProducerResult)]) {
         print(pad("Mode", 22) + pad("Size", 7) + pad("Threads", 9) + pad("TPS", 10) + pad("MB/s", 8) + pad("p50 ms", 9) + pad("p99 ms", 9)
-              + pad("p99.9 ms", 10) + pad("max ms", 10) + "failed")
+              + pad("p99.9 ms", 10) + pad("max ms", 10) + pad("non-OK", 8) + "failed")
         for (shape, r) in results {
             print(pad("\(shape)", 22) + pad("\(r.size)", 7) + pad("\(r.threads)", 9) + pad(format(r.tps, 0), 10) + pad(format(r.mbps, 1), 8)
                   + pad(format(Double(r.micros(50)) / 1000, 3), 9) + pad(format(Double(r.micros(99)) / 1000, 3), 9)
-                  + pad(format(Double(r.micros(99.9)) / 1000, 3), 10) + pad(format(Double(r.histogram.max) / 1000, 3), 10)
-                  + "\(r.sendFailed + r.responseFailed)")
+                  + pad(format(Double(r.micros(99.9)) / 1000, 3), 10) + pad(format(Double(r.maxMicros) / 1000, 3), 10)
+                  + pad("\(r.statuses.nonOKAnswers)", 8) + "\(r.failed)")
         }
-        writeFile(report, Self.report(results, sizes: sizeList, threads: threadList, duration: duration, mode: mode))
-        print("Report: \(report)")
-    }
-
-    static func report(_ results: [(shape: LocalCluster.Shape, result: ProducerResult)], sizes: [Int], threads: [Int], duration: Double,
-                       mode: String) -> String {
-        let shapes = results.map(\.shape).reduce(into: [LocalCluster.Shape]()) { if !$0.contains($1) { $0.append($1) } }
-        var charts = ""
-        for size in sizes {
-            let throughput = shapes.map { shape in
-                ChartSeries(name: "\(shape)", points: results.filter { $0.shape == shape && $0.result.size == size }
-                    .map { (Double($0.result.threads), $0.result.tps) })
-            }
-            charts += Report.lineChart(title: "Throughput vs threads, \(size) B", xLabel: "sender threads", yLabel: "messages/s",
-                                       series: throughput, xLog: true, xTicks: threads.map { (Double($0), "\($0)") })
-            let most = threads.max() ?? 1
-            let curves = shapes.compactMap { shape -> ChartSeries? in
-                guard let cell = results.first(where: { $0.shape == shape && $0.result.size == size && $0.result.threads == most }) else { return nil }
-                return ChartSeries(name: "\(shape)", points: ProducerBench.rtCurve(cell.result))
-            }
-            charts += Report.lineChart(title: "Send RT percentiles, \(size) B, \(most) threads", xLabel: "percentile", yLabel: "ms",
-                                       series: curves, xTicks: ProducerBench.rtTicks)
-        }
-        let rows = results.map { ("\($0.shape) \($0.result.size) B \($0.result.threads) thr", $0.result) }
-        return Report.page(
-            title: "bench matrix",
-            intro: "Each cell: a fresh local NameServer and broker per mode, \(format(duration, 0)) s of \(mode) sends through the Swift client on loopback.",
-            sections: [("Charts", "<div class=\"charts\">\(charts)</div>"), ("Cells", ProducerBench.summaryTable(rows))])
     }
 }
 

@@ -13,8 +13,8 @@ import Synchronization
 
 /// The peer in the comparison: NATS JetStream (Debian's `nats-server`, file storage) driven by the same
 /// load loop as `bench producer`. A minimal NATS client on SwiftNIO: CONNECT, one inbox subscription, and
-/// each publish waits for JetStream's ack on its own reply subject (the same sync request/answer as a
-/// RocketMQ sync send).
+/// each publish gets JetStream's ack on its own reply subject (the same request/answer as a RocketMQ send,
+/// sync or with a window in flight), with the broker cells' 10 s timeout.
 final class NatsPeer {
     let directory: String
     let port: Int
@@ -51,28 +51,58 @@ final class NatsPeer {
         removeTree(directory)
     }
 
-    /// The same load as `bench producer` (sync publishes with acks) against a JetStream file stream.
-    func run(threads: Int, size: Int, durationSeconds: Double, everySecond: @escaping @Sendable (String) -> Void) async throws -> ProducerResult {
+    /// The same load as `bench producer` against a JetStream file stream, under the same conditions as the
+    /// broker's cells: the same plan (senders, time, sync or async with the same window), one warm-up publish
+    /// before measuring, and the same 10 s request timeout. An ack is SEND_OK, a JetStream error answer
+    /// RESPONSE_FAILED, a timeout or a lost connection SEND_FAILED.
+    func run(_ plan: LoadPlan, everySecond: @escaping @Sendable (String) -> Void) async throws -> ProducerResult {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let client = try await NatsClient.connect(port: port, group: group)
+        // The connection and its event loop end on every path, error or not.
+        var client: NatsClient?
+        let outcome: Result<ProducerResult, Error>
+        do {
+            let connected = try await NatsClient.connect(port: port, group: group, timeoutMillis: ProducerLoad.sendTimeoutMillis)
+            client = connected
+            outcome = .success(try await Self.measure(plan, client: connected, everySecond: everySecond))
+        } catch {
+            outcome = .failure(error)
+        }
+        await client?.close()
+        try? await group.shutdownGracefully()
+        return try outcome.get()
+    }
+
+    private static func measure(_ plan: LoadPlan, client: NatsClient,
+                                everySecond: @escaping @Sendable (String) -> Void) async throws -> ProducerResult {
+        try await createStream(client)
+        let body = (0..<plan.size).map { UInt8(97 + $0 % 26) }
+        // One warm-up publish, as the producer's warm-up send: the stream's first write, the first ack.
+        let warmUp = try await client.request(subject: "bench", payload: [UInt8](repeating: 98, count: plan.size))
+        guard outcome(ofAnswer: warmUp) == .sendOK else {
+            throw ValidationErrorText("JetStream refused the warm-up publish: \(String(decoding: warmUp, as: UTF8.self))")
+        }
+        return try await driveLoad(plan, everySecond: everySecond) { _, _ in
+            do {
+                return outcome(ofAnswer: try await client.request(subject: "bench", payload: body))
+            } catch {
+                return .sendFailed
+            }
+        }
+    }
+
+    private static func createStream(_ client: NatsClient) async throws {
         let created = try await client.request(subject: "$JS.API.STREAM.CREATE.BENCH",
                                                payload: Array(#"{"name":"BENCH","subjects":["bench"],"storage":"file","retention":"limits"}"#.utf8))
         guard !String(decoding: created, as: UTF8.self).contains("\"error\"") else {
             throw ValidationErrorText("JetStream refused the stream: \(String(decoding: created, as: UTF8.self))")
         }
-        let body = (0..<size).map { UInt8(97 + $0 % 26) }
-        let result = try await driveLoad(threads: threads, durationSeconds: durationSeconds, messages: nil, perSend: 1, window: 1, size: size,
-                                         mode: "sync", everySecond: everySecond) { _, _ in
-            do {
-                let ack = try await client.request(subject: "bench", payload: body)
-                return ack.starts(with: Array(#"{"error""#.utf8)) || String(decoding: ack, as: UTF8.self).contains("\"error\"") ? .responseFailed : .ok
-            } catch {
-                return .sendFailed
-            }
-        }
-        await client.close()
-        try? await group.shutdownGracefully()
-        return result
+    }
+
+    /// A publish's answer: a PubAck (`{"stream":"BENCH","seq":N}`) is SEND_OK; an error answer, or anything
+    /// that is not an ack, RESPONSE_FAILED.
+    static func outcome(ofAnswer answer: [UInt8]) -> SendOutcome {
+        let text = String(decoding: answer, as: UTF8.self)
+        return text.contains("\"error\"") || !text.contains("\"seq\"") ? .responseFailed : .sendOK
     }
 }
 
@@ -80,14 +110,17 @@ final class NatsPeer {
 final class NatsClient: Sendable {
     let channel: Channel
     let handler: NatsHandler
+    /// How long a request waits for its answer (the broker cells' send timeout).
+    let timeout: TimeAmount
     private let next = Atomic<Int>(1)
 
-    init(channel: Channel, handler: NatsHandler) {
+    init(channel: Channel, handler: NatsHandler, timeout: TimeAmount) {
         self.channel = channel
         self.handler = handler
+        self.timeout = timeout
     }
 
-    static func connect(port: Int, group: EventLoopGroup) async throws -> NatsClient {
+    static func connect(port: Int, group: EventLoopGroup, timeoutMillis: Int64) async throws -> NatsClient {
         let handler = NatsHandler()
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -102,9 +135,11 @@ final class NatsClient: Sendable {
         hello.writeString("CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\nSUB _INBOX.bench.* 1\r\nPING\r\n")
         try await channel.writeAndFlush(hello)
         try await ponged.get()
-        return NatsClient(channel: channel, handler: handler)
+        return NatsClient(channel: channel, handler: handler, timeout: .milliseconds(timeoutMillis))
     }
 
+    /// Publishes and waits for the answer on the request's own reply subject.
+    /// - Throws: `NatsRequestError` when no answer comes within `timeout` or the connection closes.
     func request(subject: String, payload: [UInt8]) async throws -> [UInt8] {
         let id = next.wrappingAdd(1, ordering: .relaxed).oldValue
         let promise = channel.eventLoop.makePromise(of: [UInt8].self)
@@ -112,10 +147,9 @@ final class NatsClient: Sendable {
         frame.writeString("PUB \(subject) _INBOX.bench.\(id) \(payload.count)\r\n")
         frame.writeBytes(payload)
         frame.writeString("\r\n")
-        let channel = channel, handler = handler, request = frame
+        let channel = channel, handler = handler, request = frame, deadline = NIODeadline.now() + timeout
         channel.eventLoop.execute {
-            handler.pending[id] = promise
-            handler.write(request, on: channel)
+            handler.send(request, id: id, promise: promise, deadline: deadline, on: channel)
         }
         return try await promise.futureResult.get()
     }
@@ -156,12 +190,22 @@ struct NatsDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Completes requests by reply subject, answers PINGs, flushes once per event-loop tick.
+/// Why a NATS request got no answer.
+enum NatsRequestError: Error, CustomStringConvertible {
+    case timedOut, connectionClosed
+    var description: String { self == .timedOut ? "NATS request timed out" : "NATS connection closed" }
+}
+
+/// Completes requests by reply subject, answers PINGs, flushes once per event-loop tick. Like the Swift
+/// client's handler, timeouts are found by one sweep every 50 ms (not a timer per request), and once the
+/// connection closed a new request fails at once. Event-loop confined.
 final class NatsHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = NatsEvent
-    var pending: [Int: EventLoopPromise<[UInt8]>] = [:]
+    private var pending: [Int: (promise: EventLoopPromise<[UInt8]>, deadline: NIODeadline)] = [:]
     private var pong: EventLoopPromise<Void>?
     private var flushScheduled = false
+    private var sweeper: RepeatedTask?
+    private var inactive = false
 
     /// Registers for the next PONG (before the PING goes out); the inner future completes with it.
     func expectPong(on loop: EventLoop) -> EventLoopFuture<EventLoopFuture<Void>> {
@@ -172,7 +216,20 @@ final class NatsHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    func write(_ frame: ByteBuffer, on channel: Channel) {
+    func handlerAdded(context: ChannelHandlerContext) {
+        sweeper = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) { [weak self] _ in
+            self?.sweep()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        closed()
+    }
+
+    /// Registers a request until `deadline` and writes it; the write is flushed once per event-loop tick.
+    func send(_ frame: ByteBuffer, id: Int, promise: EventLoopPromise<[UInt8]>, deadline: NIODeadline, on channel: Channel) {
+        guard !inactive else { return promise.fail(NatsRequestError.connectionClosed) }
+        pending[id] = (promise, deadline)
         channel.write(frame, promise: nil)
         if !flushScheduled {
             flushScheduled = true
@@ -183,11 +240,21 @@ final class NatsHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    private func sweep() {
+        guard !pending.isEmpty else { return }
+        let now = NIODeadline.now()
+        for (id, entry) in pending where entry.deadline <= now {
+            pending[id] = nil
+            entry.promise.fail(NatsRequestError.timedOut)
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .message(let subject, let payload):
-            guard let id = subject.split(separator: ".").last.flatMap({ Int($0) }), let promise = pending.removeValue(forKey: id) else { return }
-            promise.succeed(payload)
+            // A late answer (its request timed out) finds no entry and is dropped.
+            guard let id = subject.split(separator: ".").last.flatMap({ Int($0) }), let entry = pending.removeValue(forKey: id) else { return }
+            entry.promise.succeed(payload)
         case .ping:
             var pong = context.channel.allocator.buffer(capacity: 6)
             pong.writeString("PONG\r\n")
@@ -200,10 +267,25 @@ final class NatsHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// A protocol error (`-ERR`, a bad frame) ends the connection; its requests fail as SEND_FAILED.
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        for (_, promise) in pending { promise.fail(ValidationErrorText("NATS connection closed")) }
+        closed()
+        context.fireChannelInactive()
+    }
+
+    private func closed() {
+        inactive = true
+        sweeper?.cancel()
+        sweeper = nil
+        let failed = pending
         pending.removeAll()
-        pong?.fail(ValidationErrorText("NATS connection closed"))
+        for (_, entry) in failed { entry.promise.fail(NatsRequestError.connectionClosed) }
+        pong?.fail(NatsRequestError.connectionClosed)
+        pong = nil
     }
 }
 
@@ -211,18 +293,32 @@ final class NatsHandler: ChannelInboundHandler, @unchecked Sendable {
 struct NatsBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nats",
-        abstract: "The same sync-send load against a local NATS JetStream (file storage) for comparison.")
+        abstract: "The same send load against a local NATS JetStream (file storage) for comparison.",
+        discussion: """
+            Same conditions as `bench producer`: one warm-up publish before measuring, a 10 s request timeout, \
+            sync (wait for each ack) or async (--window publishes in flight per sender). An ack counts as \
+            SEND_OK, a JetStream error answer as RESPONSE_FAILED, a timeout or lost connection as SEND_FAILED.
+            """)
     @Option(name: .customShort("w"), help: "Sender threads") var threads = 64
     @Option(name: .customShort("s"), help: "Body size in bytes") var size = 1024
     @Option(help: "Seconds to run") var duration: Double = 20
+    @Option(help: "sync or async") var mode = "sync"
+    @Option(help: "Async mode: publishes in flight per thread") var window = 16
     @Option(help: "Write the result as JSON to this file") var json: String?
+
+    func validate() throws {
+        guard threads > 0, size > 0, window > 0, duration > 0 else { throw ValidationError("-w, -s, --window and --duration must be positive") }
+        guard ["sync", "async"].contains(mode) else { throw ValidationError("--mode must be sync or async") }
+    }
 
     func run() async throws {
         lineBufferedOutput()
         let peer = try NatsPeer()
         defer { peer.stop() }
-        print("bench nats: \(peer.version), JetStream file storage, \(threads) threads, \(size) B, \(format(duration, 0)) s")
-        let result = try await peer.run(threads: threads, size: size, durationSeconds: duration) { print($0) }
+        let plan = LoadPlan(threads: threads, durationSeconds: duration, messages: nil, window: mode == "async" ? window : 1,
+                            size: size, mode: mode)
+        print("bench nats: \(peer.version), JetStream file storage, \(threads) threads, \(size) B, mode \(mode), \(format(duration, 0)) s")
+        let result = try await peer.run(plan) { print($0) }
         result.printSummary()
         if let json { writeFile(json, result.json + "\n") }
     }

@@ -101,8 +101,6 @@ struct StoreBench: ParsableCommand {
         defer { store?.close() ?? log.close() }
         let gates = (0..<producers).map { _ in Gate() }
         log.onDurable { token, _ in gates[Int(token)].signal() }
-        let topic = StoreBench.topic
-        let properties = StoreBench.properties
         var bodyBytes = [UInt8](repeating: 0, count: size)
         bodyBytes.withUnsafeMutableBytes { fillBody($0, producer: 0, sequence: 0) }
         let body = bodyBytes
@@ -110,63 +108,75 @@ struct StoreBench: ParsableCommand {
         let histograms = Mutex([Histogram<UInt64>]())
         let failures = Atomic<Int>(0)
         let producing = Atomic<Bool>(true)
-        let messages = messages, producers = producers
-        let sync = settings.flushDiskType == .syncFlush
+        let lag = Mutex<Histogram<UInt64>?>(nil)
         let lagSampler = store.map { store in
             StoreThread(name: "lag-sampler") {
-                var lag = Histogram<UInt64>(highestTrackableValue: 1 << 40, numberOfSignificantValueDigits: .three)
-                while producing.load(ordering: .relaxed) {
-                    _ = lag.record(store.dispatchBehindBytes / UInt64(recordSize))
-                    usleep(1000)
-                }
-                histograms.withLock { $0.insert(lag, at: 0) }
+                let sampled = Self.sampleDispatchLag(store, recordSize: recordSize, while: producing)
+                lag.withLock { $0 = sampled }
             }
         }
+        let sync = settings.flushDiskType == .syncFlush
+        let messages = messages, producers = producers
         let start = monotonicNanos()
         let threads = (0..<producers).map { producer in
             StoreThread(name: "producer-\(producer)") {
-                var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-                topic.withUnsafeBytes { t in body.withUnsafeBytes { b in properties.withUnsafeBytes { p in
-                    var view = MessageView(topic: t, body: b, properties: p, queueID: Int32(producer))
-                    let count = messages / producers + (producer < messages % producers ? 1 : 0)
-                    for sequence in 0..<count {
-                        view.queueOffset = Int64(sequence)
-                        view.queueID = Int32((producer + sequence) % StoreBench.queues)
-                        let began = monotonicNanos()
-                        do {
-                            let pending: Bool
-                            if let store {
-                                pending = try store.put(view, token: UInt64(producer)).durabilityPending
-                            } else if sync {
-                                pending = try log.put(view, token: UInt64(producer)).durabilityPending
-                            } else {
-                                _ = try log.append(view)
-                                pending = false
-                            }
-                            if pending { gates[producer].wait() }
-                            _ = histogram.record(monotonicNanos() - began)
-                        } catch {
-                            failures.wrappingAdd(1, ordering: .relaxed)
-                        }
-                    }
-                } } }
+                let count = messages / producers + (producer < messages % producers ? 1 : 0)
+                let (histogram, failed) = Self.produce(producer, count: count, store: store, log: log, sync: sync, gate: gates[producer],
+                                                       body: body)
                 histograms.withLock { $0.append(histogram) }
+                failures.wrappingAdd(failed, ordering: .relaxed)
             }
         }
         for thread in threads { thread.join() }
         let elapsed = Double(monotonicNanos() - start) / 1e9
         producing.store(false, ordering: .relaxed)
         lagSampler?.join()
-        let flushes = log.flushCount
-        var lag: Histogram<UInt64>?
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-        histograms.withLock { all in
-            if store != nil { lag = all.removeFirst() }
-            for histogram in all { merged.add(histogram) }
+        histograms.withLock { all in for histogram in all { merged.add(histogram) } }
+        return Measurement(elapsedSeconds: elapsed, recordSize: recordSize, histogram: merged, failed: failures.load(ordering: .relaxed),
+                           flushes: log.flushCount, dispatchLag: lag.withLock { $0 }, readTPS: store.map { measureReads($0) })
+    }
+
+    /// One producer thread's `count` puts, each timed from put to durable (nanoseconds). Returns the RT
+    /// histogram and how many puts failed.
+    private static func produce(_ producer: Int, count: Int, store: MessageStore?, log: CommitLog, sync: Bool, gate: Gate,
+                                body: [UInt8]) -> (Histogram<UInt64>, Int) {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        var failed = 0
+        topic.withUnsafeBytes { t in body.withUnsafeBytes { b in properties.withUnsafeBytes { p in
+            var view = MessageView(topic: t, body: b, properties: p, queueID: Int32(producer))
+            for sequence in 0..<count {
+                view.queueOffset = Int64(sequence)
+                view.queueID = Int32((producer + sequence) % StoreBench.queues)
+                let began = monotonicNanos()
+                do {
+                    let pending: Bool
+                    if let store {
+                        pending = try store.put(view, token: UInt64(producer)).durabilityPending
+                    } else if sync {
+                        pending = try log.put(view, token: UInt64(producer)).durabilityPending
+                    } else {
+                        _ = try log.append(view)
+                        pending = false
+                    }
+                    if pending { gate.wait() }
+                    _ = histogram.record(monotonicNanos() - began)
+                } catch {
+                    failed += 1
+                }
+            }
+        } } }
+        return (histogram, failed)
+    }
+
+    /// How far dispatch trails the log (in records), sampled every millisecond while `producing`.
+    private static func sampleDispatchLag(_ store: MessageStore, recordSize: Int, while producing: borrowing Atomic<Bool>) -> Histogram<UInt64> {
+        var lag = Histogram<UInt64>(highestTrackableValue: 1 << 40, numberOfSignificantValueDigits: .three)
+        while producing.load(ordering: .relaxed) {
+            _ = lag.record(store.dispatchBehindBytes / UInt64(recordSize))
+            usleep(1000)
         }
-        let readTPS = store.map { measureReads($0) }
-        return Measurement(elapsedSeconds: elapsed, recordSize: recordSize, histogram: merged,
-                           failed: failures.load(ordering: .relaxed), flushes: flushes, dispatchLag: lag, readTPS: readTPS)
+        return lag
     }
 
     static let queues = 8

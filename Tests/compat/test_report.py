@@ -41,6 +41,13 @@ def test_matrix_report_renders_charts_with_data():
         html = open(report).read()
         assert html.count("<svg") == 2 and "<polyline" in html, "both charts have a drawn line"
         assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", ""), "self-contained"
+        # Every answer counted as what it is: the cells table has a column for non-OK answers, and a status
+        # table gives each cell's sends by status (a healthy local broker answers SEND_OK to every one).
+        assert "<th>non-OK answers</th>" in html and "<h2>Send status</h2>" in html
+        for status in ("SEND_OK", "FLUSH_DISK_TIMEOUT", "FLUSH_SLAVE_TIMEOUT", "SLAVE_NOT_AVAILABLE", "RESPONSE_FAILED",
+                       "SEND_FAILED"):
+            assert "<th>%s</th>" % status in html, status
+        assert "non-OK" in run.stdout, "the printed table has the non-OK column"
 
         shot = os.path.join(work, "shot.png")
         subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",

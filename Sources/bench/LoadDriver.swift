@@ -1,0 +1,221 @@
+import CommitLog
+import Histogram
+import Synchronization
+
+/// The shape of one load, the same for the broker and the NATS peer.
+struct LoadPlan: Sendable {
+    /// Concurrent senders.
+    var threads: Int
+    /// Run this long (nil: until `messages` are sent).
+    var durationSeconds: Double?
+    /// Messages to send in all (nil: until the time is up).
+    var messages: Int?
+    /// Messages in one send (a batch).
+    var perSend = 1
+    /// Sends in flight per sender: 1 waits for each answer (sync), more keep that many going (async).
+    var window = 1
+    /// Body size in bytes.
+    var size: Int
+    /// The mode's name for the result (sync, async, oneway).
+    var mode: String
+
+    /// Sends to issue in all, nil when only time limits the run.
+    var sendsMax: Int? { messages.map { ($0 + perSend - 1) / perSend } }
+}
+
+/// One send: `(sender, sequence)` to what it came back as.
+typealias LoadSend = @Sendable (_ sender: Int, _ sequence: Int) async -> SendOutcome
+
+/// Send RT is recorded in microseconds up to two minutes (a send times out long before).
+let rtMicrosMax: UInt64 = 120_000_000
+
+func makeRTHistogram() -> Histogram<UInt64> {
+    Histogram<UInt64>(highestTrackableValue: rtMicrosMax, numberOfSignificantValueDigits: .three)
+}
+
+/// One sender's RT histograms: SEND_OK sends, and every other outcome's ("failed sends") kept apart.
+struct SenderHistograms: Sendable {
+    var ok = makeRTHistogram()
+    var failed = makeRTHistogram()
+
+    mutating func record(micros: UInt64, outcome: SendOutcome) {
+        if outcome == .sendOK {
+            _ = ok.record(min(micros, rtMicrosMax))
+        } else {
+            _ = failed.record(min(micros, rtMicrosMax))
+        }
+    }
+
+    mutating func add(_ other: SenderHistograms) {
+        ok.add(other.ok)
+        failed.add(other.failed)
+    }
+}
+
+/// Drives `plan.threads` senders for a time (or until `plan.messages` are sent): each calls
+/// `send(sender, sequence)` in a loop (with `plan.window` > 1, keeps that many sends in flight). Prints a
+/// line a second; returns the counts by outcome and the RT histograms (microseconds). Only SEND_OK sends
+/// count as messages (throughput, MB/s) and go into the main histogram; every other outcome's RT goes into
+/// the failed-sends histogram.
+func driveLoad(_ plan: LoadPlan, everySecond: @escaping @Sendable (String) -> Void,
+               send: @escaping LoadSend) async throws -> ProducerResult {
+    let start = monotonicNanos()
+    let shared = LoadState(plan: plan, start: start)
+    let reporter = Task { await reportEverySecond(shared, everySecond) }
+    let histograms = try await withThrowingTaskGroup(of: SenderHistograms.self) { group in
+        for sender in 0..<plan.threads {
+            group.addTask { try await runSender(sender, plan: plan, shared: shared, send: send) }
+        }
+        var merged = SenderHistograms()
+        for try await histograms in group { merged.add(histograms) }
+        return merged
+    }
+    shared.stop.store(true, ordering: .relaxed)
+    let elapsed = Double(monotonicNanos() - start) / 1e9
+    reporter.cancel()
+    shared.closeLastSecond()
+    let counted = shared.totals.withLock { $0 }
+    return ProducerResult(seconds: elapsed, messages: counted.messages, size: plan.size, threads: plan.threads, mode: plan.mode,
+                          statuses: counted.statuses, histogram: histograms.ok, failedHistogram: histograms.failed,
+                          perSecond: shared.perSecond.withLock { $0 })
+}
+
+/// Once a second until the load stops: takes the second's counts and prints its line.
+private func reportEverySecond(_ shared: LoadState, _ everySecond: @Sendable (String) -> Void) async {
+    var last = monotonicNanos()
+    while !shared.stop.load(ordering: .relaxed) {
+        try? await Task.sleep(for: .milliseconds(1000))
+        if shared.stop.load(ordering: .relaxed) || Task.isCancelled { break }  // the summary covers the rest
+        let now = monotonicNanos()
+        let taken = shared.takeSecond(at: now)
+        everySecond(taken.line(seconds: Double(now - last) / 1e9))
+        last = now
+    }
+}
+
+/// One sender: sync (one send at a time) or windowed (async: `plan.window` in flight).
+private func runSender(_ sender: Int, plan: LoadPlan, shared: LoadState, send: @escaping LoadSend) async throws -> SenderHistograms {
+    var histograms = SenderHistograms()
+    if plan.window > 1 {
+        try await runWindowed(sender, window: plan.window, shared: shared, histograms: &histograms, send: send)
+    } else {
+        var sequence = 0
+        while shared.more() {
+            sequence += 1
+            let began = monotonicNanos()
+            let outcome = await send(sender, sequence)
+            histograms.record(micros: shared.record(began: began, outcome: outcome), outcome: outcome)
+        }
+    }
+    return histograms
+}
+
+/// Keeps `window` sends in flight until the load stops, recording each as it completes.
+private func runWindowed(_ sender: Int, window: Int, shared: LoadState, histograms: inout SenderHistograms,
+                         send: @escaping LoadSend) async throws {
+    try await withThrowingTaskGroup(of: (UInt64, SendOutcome).self) { inflight in
+        var running = 0
+        var sequence = 0
+        while true {
+            while running < window, shared.more() {
+                sequence += 1
+                let number = sequence
+                inflight.addTask {
+                    let began = monotonicNanos()
+                    return (began, await send(sender, number))
+                }
+                running += 1
+            }
+            guard running > 0, let (began, outcome) = try await inflight.next() else { break }
+            running -= 1
+            histograms.record(micros: shared.record(began: began, outcome: outcome), outcome: outcome)
+        }
+    }
+}
+
+/// What the senders and the once-a-second reporter share.
+final class LoadState: Sendable {
+    let window = Mutex(SecondWindow())
+    let totals = Mutex(SecondWindow())
+    let issued = Atomic<Int>(0)
+    let stop = Atomic<Bool>(false)
+    let perSecond = Mutex<[Int]>([])
+    let lastReport: Atomic<UInt64>
+    let deadline: UInt64?
+    let sendsMax: Int?
+    let perSend: Int
+
+    init(plan: LoadPlan, start: UInt64) {
+        lastReport = Atomic(start)
+        deadline = plan.durationSeconds.map { start + UInt64($0 * 1e9) }
+        sendsMax = plan.sendsMax
+        perSend = plan.perSend
+    }
+
+    /// Whether a sender may issue one more send (and, with a message limit, claims it).
+    func more() -> Bool {
+        if stop.load(ordering: .relaxed) { return false }
+        if let deadline, monotonicNanos() >= deadline {
+            stop.store(true, ordering: .relaxed)
+            return false
+        }
+        if let sendsMax, issued.wrappingAdd(1, ordering: .relaxed).oldValue >= sendsMax { return false }
+        return true
+    }
+
+    /// Counts one completed send in this second and in the totals; returns its RT in microseconds.
+    func record(began: UInt64, outcome: SendOutcome) -> UInt64 {
+        let micros = (monotonicNanos() - began) / 1000
+        window.withLock { $0.add(micros: micros, outcome: outcome, messages: perSend) }
+        totals.withLock { $0.add(micros: micros, outcome: outcome, messages: perSend) }
+        return micros
+    }
+
+    /// Takes the second that just ended (the next starts empty) and adds its messages to the series.
+    func takeSecond(at now: UInt64) -> SecondWindow {
+        let taken = window.withLock { current -> SecondWindow in
+            defer { current = SecondWindow() }
+            return current
+        }
+        lastReport.store(now, ordering: .relaxed)
+        perSecond.withLock { $0.append(taken.messages) }
+        return taken
+    }
+
+    /// The last partial second joins the per-second series only when it is at least half a second long.
+    func closeLastSecond() {
+        let rest = window.withLock { $0 }
+        if Double(monotonicNanos() - lastReport.load(ordering: .relaxed)) / 1e9 >= 0.5 {
+            perSecond.withLock { $0.append(rest.messages) }
+        }
+    }
+}
+
+/// Counts over one second (or the whole run): messages, sends and RT of SEND_OK; every send by outcome.
+struct SecondWindow: Sendable {
+    /// SEND_OK sends and the messages in them.
+    var sends = 0
+    var messages = 0
+    /// RT of SEND_OK sends.
+    var rtSumMicros: UInt64 = 0
+    var rtMaxMicros: UInt64 = 0
+    var statuses = StatusCounts()
+
+    mutating func add(micros: UInt64, outcome: SendOutcome, messages count: Int) {
+        statuses[outcome] += 1
+        guard outcome == .sendOK else { return }
+        sends += 1
+        messages += count
+        rtSumMicros += micros
+        rtMaxMicros = max(rtMaxMicros, micros)
+    }
+
+    /// RocketMQ's per-second line, then the three non-OK answers:
+    /// `Send TPS: … Max RT(ms): … Average RT(ms): … Send Failed: … Response Failed: … Flush Disk Timeout: …
+    /// Flush Slave Timeout: … Slave Not Available: …` (TPS and RT of SEND_OK only).
+    func line(seconds: Double) -> String {
+        let average = sends == 0 ? 0 : Double(rtSumMicros) / Double(sends) / 1000
+        return "Send TPS: \(format(Double(messages) / seconds, 0)) Max RT(ms): \(format(Double(rtMaxMicros) / 1000, 3))"
+            + " Average RT(ms): \(format(average, 3)) " + statuses.labelled()
+    }
+}

@@ -1,0 +1,79 @@
+/// The HTML pages of `bench producer` and `bench matrix`: charts of SEND_OK throughput and RT, a summary
+/// table and a status table (every send by outcome, and the RT of those that were not SEND_OK).
+extension Report {
+    static func producerPage(_ result: ProducerResult, shape: String) -> String {
+        let tps = ChartSeries(name: "messages/s", points: result.perSecond.enumerated().map { (Double($0.offset + 1), Double($0.element)) })
+        let curve = ChartSeries(name: "send RT (ms)", points: rtCurve(result))
+        return page(
+            title: "bench producer — \(result.size) B, \(result.threads) threads, \(result.mode)",
+            intro: "Broker: \(escape(shape)). \(format(result.tps, 0)) msgs/s (SEND_OK) average over \(format(result.seconds, 1)) s; "
+                + "\(result.failed) sends not SEND_OK (\(result.statuses.nonOKAnswers) non-OK answers).",
+            sections: [
+                ("Summary", summaryTable([("run", result)])),
+                ("Send status", statusTable([("run", result)])),
+                ("Charts", "<div class=\"charts\">"
+                    + lineChart(title: "Throughput per second", xLabel: "second", yLabel: "messages/s", series: [tps])
+                    + lineChart(title: "Send RT percentiles", xLabel: "percentile", yLabel: "ms", series: [curve], xTicks: rtTicks)
+                    + "</div>"),
+            ])
+    }
+
+    static func matrixPage(_ results: [(shape: LocalCluster.Shape, result: ProducerResult)], sizes: [Int], threads: [Int],
+                           duration: Double, mode: String) -> String {
+        let shapes = results.map(\.shape).reduce(into: [LocalCluster.Shape]()) { if !$0.contains($1) { $0.append($1) } }
+        var charts = ""
+        for size in sizes {
+            let throughput = shapes.map { shape in
+                ChartSeries(name: "\(shape)", points: results.filter { $0.shape == shape && $0.result.size == size }
+                    .map { (Double($0.result.threads), $0.result.tps) })
+            }
+            charts += lineChart(title: "Throughput vs threads, \(size) B", xLabel: "sender threads", yLabel: "messages/s",
+                                series: throughput, xLog: true, xTicks: threads.map { (Double($0), "\($0)") })
+            let most = threads.max() ?? 1
+            let curves = shapes.compactMap { shape -> ChartSeries? in
+                guard let cell = results.first(where: { $0.shape == shape && $0.result.size == size && $0.result.threads == most }) else { return nil }
+                return ChartSeries(name: "\(shape)", points: rtCurve(cell.result))
+            }
+            charts += lineChart(title: "Send RT percentiles, \(size) B, \(most) threads", xLabel: "percentile", yLabel: "ms",
+                                series: curves, xTicks: rtTicks)
+        }
+        let rows = results.map { ("\($0.shape) \($0.result.size) B \($0.result.threads) thr", $0.result) }
+        return page(
+            title: "bench matrix",
+            intro: "Each cell: a fresh local NameServer and broker per mode, \(format(duration, 0)) s of \(mode) sends through the Swift "
+                + "client on loopback. Throughput and RT count SEND_OK sends only.",
+            sections: [("Charts", "<div class=\"charts\">\(charts)</div>"), ("Cells", summaryTable(rows)), ("Send status", statusTable(rows))])
+    }
+
+    /// The RT percentile curve of SEND_OK sends: x is the number of nines (p50 = 0.3, p90 = 1, p99 = 2 ... max = 5).
+    static func rtCurve(_ result: ProducerResult) -> [(x: Double, y: Double)] {
+        var points = ProducerResult.percentiles.map { (x: -log10(1 - $0.1 / 100), y: Double(result.micros($0.1)) / 1000) }
+        points.append((x: 5, y: Double(result.maxMicros) / 1000))
+        return points
+    }
+
+    static let rtTicks: [(Double, String)] = ProducerResult.percentiles.map { (-log10(1 - $0.1 / 100), $0.0) } + [(5, "max")]
+
+    /// TPS, MB/s and RT of SEND_OK sends; `non-OK answers` = FLUSH_DISK_TIMEOUT + FLUSH_SLAVE_TIMEOUT +
+    /// SLAVE_NOT_AVAILABLE; `failed` = every send not SEND_OK (those answers included), as JSON `failed`.
+    static func summaryTable(_ rows: [(String, ProducerResult)]) -> String {
+        let header = ["cell", "TPS", "MB/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "p99.99 ms", "max ms", "non-OK answers", "failed"]
+        return table(header, rows.map { name, r in
+            [name, format(r.tps, 0), format(r.mbps, 1)] + ProducerResult.percentiles.map { format(Double(r.micros($0.1)) / 1000, 3) }
+                + [format(Double(r.maxMicros) / 1000, 3), "\(r.statuses.nonOKAnswers)", "\(r.failed)"]
+        })
+    }
+
+    /// Sends by outcome per run or cell, and the RT of the sends that were not SEND_OK.
+    static func statusTable(_ rows: [(String, ProducerResult)]) -> String {
+        let header = ["cell"] + SendOutcome.allCases.map(\.name) + ["failed p50 ms", "failed p99 ms", "failed max ms"]
+        return table(header, rows.map { name, r in
+            [name] + SendOutcome.allCases.map { "\(r.statuses[$0])" }
+                + [r.failedMicros(50), r.failedMicros(99), r.failedMaxMicros].map { format(Double($0) / 1000, 3) }
+        })
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
