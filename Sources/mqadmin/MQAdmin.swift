@@ -66,7 +66,7 @@ struct MQAdmin: AsyncParsableCommand {
         commandName: "mqadmin",
         abstract: "Administer a RocketMQ-compatible cluster through its NameServers.",
         subcommands: [ClusterList.self, TopicList.self, UpdateTopic.self, DeleteTopic.self, TopicRoute.self, TopicStatus.self,
-                      BrokerStatus.self, ConsumerProgress.self, QueryMsgByID.self, QueryMsgByKey.self, SendMessage.self,
+                      BrokerStatus.self, HAStatus.self, ConsumerProgress.self, QueryMsgByID.self, QueryMsgByKey.self, SendMessage.self,
                       ConsumeMessage.self])
 }
 
@@ -181,6 +181,31 @@ struct BrokerStatus: AsyncParsableCommand {
                 for (key, value) in try await admin.brokerRuntimeInfo(address) {
                     print((targets.count > 1 ? pad(address, 24) : "") + pad(key, 32) + ": " + value)
                 }
+            }
+        }
+    }
+}
+
+struct HAStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "haStatus", abstract: "Master/slave replication: a master's slaves (offset, lag, in sync), or a slave's master.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("b"), help: "broker address host:port") var brokerAddr: String
+
+    func run() async throws {
+        try await withAdmin(options) { admin in
+            let info = try await admin.haStatus(brokerAddr)
+            if let client = info.haClientRuntimeInfo {
+                print("#Role SLAVE  #Master " + (client.masterAddr.isEmpty ? "-" : client.masterAddr)
+                      + "  #Connected \(client.connected)  #Offset \(client.maxOffset)"
+                      + "  #Last Push " + (client.lastReadTimestamp > 0 ? formatTime(client.lastReadTimestamp) : "-"))
+                return
+            }
+            print("#Role MASTER  #Commit Log Max Offset \(info.masterCommitLogMaxOffset)  #In Sync Slaves \(info.inSyncSlaveNums)")
+            print(pad("#Slave Address", 24) + pad("#Ack Offset", 22) + pad("#Lag (bytes)", 16) + pad("#Lag (ms)", 12) + "#In Sync")
+            for connection in info.haConnectionInfo {
+                print(pad(connection.addr, 24) + pad("\(connection.slaveAckOffset)", 22) + pad("\(connection.diff)", 16)
+                      + pad("\(connection.lagMillis)", 12) + "\(connection.inSync)")
             }
         }
     }

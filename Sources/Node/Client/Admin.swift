@@ -111,6 +111,11 @@ public final class Admin: Sendable {
         return try KVTable.decode(from: response.body).table.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
+    /// GET_BROKER_HA_STATUS: a master's slave connections, or a slave's link to its master.
+    public func haStatus(_ address: String) async throws -> HARuntimeInfo {
+        try HARuntimeInfo.decode(from: try await client.call(address, code: RequestCode.getBrokerHAStatus).body)
+    }
+
     public struct ConsumeProgress: Sendable {
         public var queue: MessageQueue
         public var brokerOffset: Int64

@@ -49,6 +49,8 @@ public final class ClientInstance: Sendable {
         var publish: [String: PublishInfo] = [:]
         var nameServerIndex = 0
         var closed = false
+        /// The broker id each queue's last pull answer suggested reading from next (`suggestWhichBrokerId`).
+        var suggested: [MessageQueue: Int64] = [:]
     }
 
     public init(config: ClientConfig, threads: Int = 1) {
@@ -148,6 +150,11 @@ public final class ClientInstance: Sendable {
         if changed { await sendHeartbeats(to: route.allAddresses) }
         return route
     }
+
+    /// The broker id to read `queue` from: the last suggestion, else the master.
+    func suggestedBroker(_ queue: MessageQueue) -> Int64 { state.withLock { $0.suggested[queue] } ?? BrokerData.masterID }
+
+    func suggestBroker(_ id: Int64, for queue: MessageQueue) { state.withLock { $0.suggested[queue] = id } }
 
     func forgetRoute(_ topic: String) {
         state.withLock {

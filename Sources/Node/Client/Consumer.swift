@@ -60,9 +60,12 @@ public struct Subscription: Sendable, Equatable {
 
 /// The broker calls every consumer role needs: pull, offsets, send-back, consumer list, locks.
 extension ClientInstance {
+    /// Where to read `queue`: the broker id its last pull suggested, the master otherwise, and any live member of
+    /// the broker name when that one is gone from the route (a slave keeps serving while its master is down).
     func readAddress(_ queue: MessageQueue) async throws -> String {
-        if let address = try await route(queue.topic)?.readAddress(queue.brokerName) { return address }
-        if let address = try await route(queue.topic, refresh: true)?.readAddress(queue.brokerName) { return address }
+        let suggested = suggestedBroker(queue)
+        if let address = try await route(queue.topic)?.readAddress(queue.brokerName, suggested: suggested) { return address }
+        if let address = try await route(queue.topic, refresh: true)?.readAddress(queue.brokerName, suggested: suggested) { return address }
         throw ClientError.noRoute(topic: queue.topic)
     }
 
@@ -97,7 +100,8 @@ extension ClientInstance {
         let next = header?["nextBeginOffset"]?.int64 ?? offset
         let minOffset = header?["minOffset"]?.int64 ?? 0
         let maxOffset = header?["maxOffset"]?.int64 ?? 0
-        let suggested = header?["suggestWhichBrokerId"]?.int64 ?? 0
+        let suggested = header?["suggestWhichBrokerId"]?.int64 ?? BrokerData.masterID
+        suggestBroker(suggested, for: queue)
         switch response.code {
         case ResponseCode.success:
             var messages = try response.body.map { try MessageDecoder.decodeAll($0) } ?? []

@@ -279,6 +279,12 @@ public final class PushConsumer: Sendable {
                                                maxNums: settings.pullBatchSize, commitOffset: committed, suspendMillis: settings.suspendMillis)
             } catch {
                 if process.isDropped { return }
+                // A broker that stopped answering may be gone from the route (a dead master): read the route again,
+                // so the next pull goes to whichever member of the broker name is still there.
+                if error is RemotingError {
+                    client.forgetRoute(queue.topic)
+                    client.suggestBroker(BrokerData.masterID, for: queue)
+                }
                 try? await Task.sleep(for: .milliseconds(1_000))
                 continue
             }

@@ -49,6 +49,8 @@ public enum RequestCode {
     public static let sendMessageV2: Int32 = 310
     public static let sendBatchMessage: Int32 = 320
     public static let queryDataVersion: Int32 = 322
+    /// RocketMQ 5's `GET_BROKER_HA_STATUS`: a master's slave connections, or a slave's link to its master.
+    public static let getBrokerHAStatus: Int32 = 907
 
     /// The codes that carry a message to store (one, or a batch).
     public static func isSend(_ code: Int32) -> Bool {

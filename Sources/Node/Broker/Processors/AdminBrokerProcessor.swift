@@ -14,11 +14,17 @@ struct AdminBrokerProcessor: SynchronousProcessor {
     var codes: [Int32] {
         [RequestCode.updateAndCreateTopic, RequestCode.deleteTopicInBroker, RequestCode.getAllTopicConfig, RequestCode.getBrokerRuntimeInfo,
          RequestCode.getTopicStatsInfo, RequestCode.getConsumeStats, RequestCode.lockBatchMQ, RequestCode.unlockBatchMQ,
-         RequestCode.getAllConsumerOffset, RequestCode.getAllDelayOffset, RequestCode.getAllSubscriptionGroupConfig]
+         RequestCode.getAllConsumerOffset, RequestCode.getAllDelayOffset, RequestCode.getAllSubscriptionGroupConfig,
+         RequestCode.getBrokerHAStatus]
     }
 
     func answer(_ request: RemotingCommand, _ header: RequestHeader, context: RequestContext) throws(RequestHeader.FieldError) -> RemotingCommand {
         func ok(_ body: some RemotingBody) -> RemotingCommand { .response(to: request, code: ResponseCode.success, body: body.encode()) }
+        if services.config.brokerRole == .slave,
+           request.code == RequestCode.updateAndCreateTopic || request.code == RequestCode.deleteTopicInBroker {
+            return .response(to: request, code: ResponseCode.systemError,
+                             remark: "Can't modify topic or subscription group from slave broker, please execute it from master broker.")
+        }
         switch request.code {
         case RequestCode.updateAndCreateTopic: return try createTopic(request, header)
         case RequestCode.deleteTopicInBroker:
@@ -37,6 +43,7 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         case RequestCode.lockBatchMQ, RequestCode.unlockBatchMQ: return lock(request)
         case RequestCode.getAllConsumerOffset: return ok(services.offsets.wrapper)
         case RequestCode.getAllDelayOffset: return ok(services.schedule.wrapper)
+        case RequestCode.getBrokerHAStatus: return ok(replica.haRuntimeInfo(commitLogEnd: services.store.commitLog.wroteOffset))
         default: return ok(services.subscriptionGroups.wrapper)
         }
     }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CommitLog
 import Common
 import IndexFile
@@ -71,7 +74,9 @@ struct PullMessageProcessor: BrokerRequestProcessor {
         } else {
             return fail(ResponseCode.subscriptionNotExist, "the consumer's subscription not exist")
         }
-        if mayHold && sysFlag.contains(.commitOffset), let commit = fields.commitOffset?.int64, commit >= 0 {
+        // A slave keeps no offsets of its own: its master's are copied to it.
+        if mayHold && sysFlag.contains(.commitOffset) && services.config.brokerRole != .slave,
+           let commit = fields.commitOffset?.int64, commit >= 0 {
             services.offsets.commit(group: group, topic: topic, queueID: queueID, offset: commit)
         }
         let maxMsgNums = fields.maxMsgNums?.int64.map { Int(clamping: $0) } ?? 32
@@ -84,7 +89,21 @@ struct PullMessageProcessor: BrokerRequestProcessor {
                                 millis: max(0, millis - 500))
             return (nil, promise.futureResult)
         }
-        return (response(to: request, result, code: code, next: next, channel: channel), nil)
+        return (response(to: request, result, code: code, next: next, group: group, channel: channel), nil)
+    }
+
+    /// RocketMQ's `suggestWhichBrokerId`: the master (0) unless `slaveReadEnable`; then the group's
+    /// `whichBrokerWhenConsumeSlowly` when the pull reads further behind the log's end than
+    /// `accessMessageInMemoryMaxRatio` percent of memory (the data is no longer in the page cache), else the group's
+    /// `brokerId`.
+    func suggestedBroker(_ result: GetMessageResult, group: String) -> Int64 {
+        guard services.config.slaveReadEnable else { return BrokerData.masterID }
+        let settings = services.subscriptionGroups.group(group) ?? SubscriptionGroupConfig(groupName: group)
+        guard let first = result.records.first else { return settings.brokerId }
+        let behind = services.store.commitLog.wroteOffset &- first.physicalOffset
+        let memory = UInt64(max(0, sysconf(Int32(_SC_PHYS_PAGES)))) * UInt64(max(0, sysconf(Int32(_SC_PAGESIZE))))
+        let inMemory = memory / 100 * UInt64(services.config.accessMessageInMemoryMaxRatio)
+        return behind > inMemory ? settings.whichBrokerWhenConsumeSlowly : settings.brokerId
     }
 
     /// RocketMQ's mapping of a get's status to a pull's response code and next offset.
@@ -98,7 +117,8 @@ struct PullMessageProcessor: BrokerRequestProcessor {
         }
     }
 
-    func response(to request: RemotingCommand, _ result: GetMessageResult, code: Int32, next: Int64, channel: Channel) -> RemotingCommand {
+    func response(to request: RemotingCommand, _ result: GetMessageResult, code: Int32, next: Int64, group: String,
+                  channel: Channel) -> RemotingCommand {
         var body: ByteBuffer?
         if code == ResponseCode.success {
             services.stats.countGet(result.records.count)
@@ -108,7 +128,7 @@ struct PullMessageProcessor: BrokerRequestProcessor {
             body = buffer
         }
         var fields = HeaderFields.Writer(allocator: channel.allocator, capacity: 96)
-        fields.append("suggestWhichBrokerId", BrokerData.masterID)
+        fields.append("suggestWhichBrokerId", suggestedBroker(result, group: group))
         fields.append("nextBeginOffset", next)
         fields.append("minOffset", result.minOffset)
         fields.append("maxOffset", result.maxOffset)

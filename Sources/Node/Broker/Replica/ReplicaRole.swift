@@ -40,6 +40,26 @@ enum ReplicaRole: Sendable {
         }
     }
 
+    /// GET_BROKER_HA_STATUS's body.
+    func haRuntimeInfo(commitLogEnd: UInt64) -> HARuntimeInfo {
+        switch self {
+        case .master(let service):
+            let status = service.status
+            let connections = status.slaves.map { slave in
+                HARuntimeInfo.Connection(addr: slave.remoteAddress, slaveAckOffset: slave.ackedOffset.map { Int64($0) } ?? -1,
+                                         diff: Int64(slave.lagBytes), lagMillis: slave.lagMillis, inSync: slave.inSync)
+            }
+            return HARuntimeInfo(master: true, masterCommitLogMaxOffset: Int64(status.masterMaxOffset),
+                                 inSyncSlaveNums: status.inSyncSlaveCount, haConnectionInfo: connections, haClientRuntimeInfo: nil)
+        case .slave(let client, _):
+            let status = client.status
+            return HARuntimeInfo(master: false, masterCommitLogMaxOffset: 0, inSyncSlaveNums: 0, haConnectionInfo: [],
+                                 haClientRuntimeInfo: HARuntimeInfo.Client(
+                                    masterAddr: status.masterAddress ?? "", connected: status.isConnected,
+                                    maxOffset: Int64(status.offset), lastReadTimestamp: status.lastPushMillis))
+        }
+    }
+
     /// GET_BROKER_RUNTIME_INFO's replication keys.
     var runtimeInfo: [String: String] {
         switch self {
