@@ -33,12 +33,18 @@ final class RunningBroker {
     var bootLines: [String] = []
     var address: String { "127.0.0.1:\(port)" }
 
-    init(extraConfig: String = "", nameServers: Int = 1) throws {
-        nameServer = try RunningNameServer()
-        otherNameServers = try (1..<nameServers).map { _ in try RunningNameServer() }
-        let addresses = ([nameServer] + otherNameServers).map(\.address).joined(separator: ";")
+    convenience init(extraConfig: String = "", nameServers: Int = 1) throws {
+        let servers = try (0..<nameServers).map { _ in try RunningNameServer() }
+        try self.init(nameServers: servers, brokerName: "broker-t", extraConfig: extraConfig)
+    }
+
+    /// A broker registering with NameServers that already run (several brokers of a cluster share them).
+    init(nameServers: [RunningNameServer], brokerName: String, startNow: Bool = true, extraConfig: String = "") throws {
+        nameServer = nameServers[0]
+        otherNameServers = Array(nameServers.dropFirst())
+        let addresses = nameServers.map(\.address).joined(separator: ";")
         writeText(directory.path + "/broker.conf", """
-            brokerName=broker-t
+            brokerName=\(brokerName)
             brokerIP1=127.0.0.1
             listenPort=\(port)
             namesrvAddr=\(addresses)
@@ -47,7 +53,7 @@ final class RunningBroker {
             maxMessageSize=65536
             \(extraConfig)
             """)
-        try start()
+        if startNow { try start() }
     }
 
     func start() throws {

@@ -91,6 +91,7 @@ final class SlaveSynchronize: Sendable {
     private func copyTables(from master: String) async {
         if let topics = await fetch(TopicConfigSerializeWrapper.self, RequestCode.getAllTopicConfig, from: master),
            services.topics.replaceAll(with: topics) {
+            services.log("slave: copied \(topics.topicConfigTable.count) topics from master \(master)")
             services.topicsChanged()
         }
         if let offsets = await fetch(ConsumerOffsetSerializeWrapper.self, RequestCode.getAllConsumerOffset, from: master) {
