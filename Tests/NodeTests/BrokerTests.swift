@@ -47,6 +47,7 @@ final class RunningBroker {
             brokerName=\(brokerName)
             brokerIP1=127.0.0.1
             listenPort=\(port)
+            haListenPort=\(freePort())
             namesrvAddr=\(addresses)
             storePathRootDir=\(directory.path)/store
             mappedFileSizeCommitLog=16777216

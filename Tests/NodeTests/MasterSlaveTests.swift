@@ -4,6 +4,7 @@ import Glibc
 import Client
 import CommitLog
 import Common
+import IndexFile
 import NIOCore
 import NIOPosix
 import Remoting
@@ -55,6 +56,16 @@ final class RunningGroup {
             let masterEnd = await commitLogEnd(admin, group.master.address)
             let slaveEnd = await commitLogEnd(admin, group.slave.address)
             return masterEnd > 0 && masterEnd == slaveEnd
+        }
+    }
+
+    /// Waits until the slave copied `topic`'s config from its master (once per sync period).
+    func slaveKnows(_ topic: String, _ cluster: RunningGroup) async -> Bool {
+        let remoting = RemotingClient(group: group)
+        defer { Task { await remoting.close() } }
+        return await eventually(10) {
+            let topics = try? await remoting.invoke(cluster.slave.address, RemotingCommand(code: RequestCode.getAllTopicConfig, opaque: 0))
+            return (try? TopicConfigSerializeWrapper.decode(from: topics?.body))?.topicConfigTable[topic] != nil
         }
     }
 
@@ -178,13 +189,7 @@ final class RunningGroup {
         }
         try await consumer.start()
         #expect(await eventually(20) { consumer.cachedMessageCount(MessageQueue(topic: "Survives", brokerName: "broker-g", queueID: 0)) > 0 })
-        // The slave knows the topic once a sync period has passed (it copies its master's topics).
-        let remoting = RemotingClient(group: group)
-        #expect(await eventually(10) {
-            let topics = try? await remoting.invoke(cluster.slave.address, RemotingCommand(code: RequestCode.getAllTopicConfig, opaque: 0))
-            return (try? TopicConfigSerializeWrapper.decode(from: topics?.body))?.topicConfigTable["Survives"] != nil
-        })
-        await remoting.close()
+        #expect(await slaveKnows("Survives", cluster), "the slave copies its master's topics once a sync period")
         cluster.master.process?.killHard()
         gate.store(true, ordering: .relaxed)
         let all = Set((0..<40).map { "m\($0)" })
@@ -193,5 +198,99 @@ final class RunningGroup {
         await consumer.shutdown()
         await producer.shutdown()
         await admin.shutdown()
+    }
+}
+
+/// The manual switch (the seeds' procedure) and a 2m-2s cluster.
+@Suite(.serialized) struct MasterSlaveSwitchTests {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    /// Every body of (topic, queue 0) on the broker at `address`, read with raw pulls from offset 0.
+    func bodies(at address: String, topic: String) async throws -> [String] {
+        let client = RemotingClient(group: group)
+        defer { Task { await client.close() } }
+        var offset: Int64 = 0
+        var bodies: [String] = []
+        for _ in 0..<100 {
+            let answer = try await client.invoke(address, RemotingCommand(code: RequestCode.pullMessage, opaque: 0, extFields: [
+                "consumerGroup": "CG-check", "topic": topic, "queueId": "0", "queueOffset": "\(offset)", "maxMsgNums": "32",
+                "sysFlag": "4", "commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0"]))
+            guard answer.code == ResponseCode.success, let body = answer.body else { break }
+            bodies += try MessageDecoder.decodeAll(body).map(\.bodyString)
+            offset = Int64(answer.extFields["nextBeginOffset"] ?? "") ?? offset
+        }
+        return bodies
+    }
+
+    func reconfigure(_ broker: RunningBroker, role: String, id: Int) throws {
+        let path = broker.directory.path + "/broker.conf"
+        var text = try #require(readTextFile(path))
+        for old in ["brokerRole=SLAVE", "brokerRole=ASYNC_MASTER", "brokerRole=SYNC_MASTER"] { text = text.replacingFirst(old, with: "brokerRole=\(role)") }
+        for old in ["brokerId=0", "brokerId=1"] { text = text.replacingFirst(old, with: "brokerId=\(id)") }
+        writeText(path, text)
+    }
+
+    @Test func manualSwitchPromotesTheSlaveAndTheOldMasterTruncatesWhatItAloneHad() async throws {
+        let cluster = try RunningGroup(masterRole: "ASYNC_MASTER")
+        defer { cluster.stop() }
+        let admin = Admin(namesrvAddr: cluster.namesrvAddr)
+        _ = try await admin.updateTopic("Switched", brokerAddr: cluster.master.address, cluster: nil, readQueueNums: 1,
+                                        writeQueueNums: 1, perm: .readWrite, order: false)
+        let suite = MasterSlaveTests()
+        let producer = suite.producer(cluster, "PG-switch")
+        #expect(await eventually(20) { (try? await producer.send(Message(topic: "Switched", body: "common-0")))?.status == .sendOK })
+        for index in 1..<100 { _ = try await producer.send(Message(topic: "Switched", body: "common-\(index)")) }
+        #expect(await suite.caughtUp(admin, cluster))
+        #expect(await suite.slaveKnows("Switched", cluster))
+        // The slave stops; its master takes 50 messages the slave never gets, then stops too.
+        #expect(cluster.slave.process?.terminate() == 0)
+        for index in 0..<50 { _ = try await producer.send(Message(topic: "Switched", body: "forked-\(index)")) }
+        await producer.shutdown()
+        #expect(cluster.master.process?.terminate() == 0)
+        // The slave comes back as the master (brokerId 0), takes new messages, and the old master returns as a slave.
+        try reconfigure(cluster.slave, role: "ASYNC_MASTER", id: 0)
+        try cluster.slave.start()
+        try reconfigure(cluster.master, role: "SLAVE", id: 1)
+        let newProducer = suite.producer(cluster, "PG-switch-2")
+        #expect(await eventually(20) { (try? await newProducer.send(Message(topic: "Switched", body: "new-0")))?.status == .sendOK })
+        for index in 1..<30 { _ = try await newProducer.send(Message(topic: "Switched", body: "new-\(index)")) }
+        try cluster.master.start()
+        let promoted = cluster.slave.address
+        let demoted = cluster.master.address
+        #expect(await eventually(30) {
+            let newMasterEnd = await suite.commitLogEnd(admin, promoted)
+            let oldMasterEnd = await suite.commitLogEnd(admin, demoted)
+            return newMasterEnd > 0 && newMasterEnd == oldMasterEnd
+        }, "the old master catches up with its new master")
+        let expected = (0..<100).map { "common-\($0)" } + (0..<30).map { "new-\($0)" }
+        let served = await eventually(20) { (try? await bodies(at: demoted, topic: "Switched")) == expected }
+        let actual = (try? await bodies(at: demoted, topic: "Switched")) ?? []
+        #expect(served, "the old master serves its new master's log, not the 50 messages only it had: \(actual.count) \(actual.suffix(40))")
+        await newProducer.shutdown()
+        await admin.shutdown()
+    }
+
+    @Test func twoMastersTwoSlavesOnTwoNameServersShowFourBrokersWithRoles() async throws {
+        let nameServers = try [RunningNameServer(), RunningNameServer()]
+        let a = try RunningGroup(masterRole: "SYNC_MASTER", nameServers: nameServers, brokerName: "broker-a")
+        defer { a.stop() }
+        let b = try RunningGroup(masterRole: "ASYNC_MASTER", nameServers: nameServers, brokerName: "broker-b")
+        defer { b.stop() }
+        for nameServer in nameServers {
+            let admin = Admin(namesrvAddr: nameServer.address)
+            let brokers = try await admin.clusterInfo()
+            #expect(brokers.map { "\($0.brokerName)/\($0.brokerID)" } == ["broker-a/0", "broker-a/1", "broker-b/0", "broker-b/1"])
+            let roles = await withTaskGroup(of: String.self) { tasks in
+                for broker in brokers {
+                    tasks.addTask { Dictionary((try? await admin.brokerRuntimeInfo(broker.address)) ?? [], uniquingKeysWith: { a, _ in a })["brokerRole"] ?? "?" }
+                }
+                return await tasks.reduce(into: [String]()) { $0.append($1) }.sorted()
+            }
+            #expect(roles == ["ASYNC_MASTER", "SLAVE", "SLAVE", "SYNC_MASTER"])
+            await admin.shutdown()
+        }
+        let listed = try ChildProcess.run([try #require(builtExecutable("mqadmin")), "clusterList", "-n", nameServers[1].address])
+        #expect(listed.status == 0)
+        #expect(listed.output.split(separator: "\n").filter { $0.contains("DefaultCluster") }.count == 4, "\(listed.output)")
     }
 }
