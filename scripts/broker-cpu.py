@@ -36,7 +36,7 @@ def one_run(args):
     ns_port, broker_port = free_port(), free_port()
     open(os.path.join(directory, "ns.properties"), "w").write("listenPort=%d\n" % ns_port)
     open(os.path.join(directory, "broker.conf"), "w").write("\n".join([
-        "brokerName=broker-a", "brokerIP1=127.0.0.1", "listenPort=%d" % broker_port,
+        "brokerName=broker-a", "brokerIP1=127.0.0.1", "listenPort=%d" % broker_port, "haListenPort=%d" % free_port(),
         "namesrvAddr=127.0.0.1:%d" % ns_port, "storePathRootDir=%s/store" % directory,
         "flushDiskType=%s" % args.flush, "ioPath=%s" % args.io, ""]))
     env = dict(os.environ, MQ_EXIT_WITH_PARENT=str(os.getpid()))

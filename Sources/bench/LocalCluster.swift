@@ -41,6 +41,7 @@ final class LocalCluster {
             brokerId=0
             brokerIP1=127.0.0.1
             listenPort=\(brokerPort)
+            haListenPort=\(freeLoopbackPort())
             namesrvAddr=\(namesrvAddr)
             storePathRootDir=\(directory)/store
             flushDiskType=\(shape.flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH")

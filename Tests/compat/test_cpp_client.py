@@ -68,7 +68,7 @@ class Cluster:
         with open(os.path.join(self.dir, "broker.conf"), "w") as f:
             f.write("\n".join([
                 "brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=0", "brokerIP1=127.0.0.1",
-                "listenPort=%d" % self.broker_port, "namesrvAddr=%s" % self.namesrv,
+                "listenPort=%d" % self.broker_port, "haListenPort=%d" % free_port(), "namesrvAddr=%s" % self.namesrv,
                 "storePathRootDir=%s/store" % self.dir, "mappedFileSizeCommitLog=67108864",
                 "flushDiskType=%s" % flush, extra, ""]))
         self.ns = self._start([os.path.join(BUILD, "mqnamesrv"), "-c", os.path.join(self.dir, "namesrv.properties")],
