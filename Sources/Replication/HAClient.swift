@@ -31,7 +31,9 @@ public struct HAClientStatus: Sendable, Equatable {
 /// go from one preallocated read buffer straight into the log.
 ///
 /// **Thread:** every method may be called from any thread. **Durability:** appended bytes are flushed
-/// by the slave's own `flushDiskType`; the reported offset is the written one, as in RocketMQ.
+/// by the slave's own `flushDiskType`. The reported offset is the committed one (in the page cache, so
+/// it survives this process dying), as RocketMQ's written offset is: on the mmap path the two are the
+/// same; on io_uring the report waits (briefly, woken by the ring) until the ring wrote the arena out.
 public final class HAClient: @unchecked Sendable {
     let core: HAClientCore
     private var thread: StoreThread?
@@ -188,7 +190,7 @@ final class HAClientCore: @unchecked Sendable {
         -> (reason: String, receivedFrames: Bool) {
         var decoder = TransferDecoder(bodySizeMax: settings.haTransferBodySizeMax)
         var received = false
-        var reported = commitLog.wroteOffset
+        var reported = committedEnd()
         do { try HASocket.sendReport(fd, reported) } catch { return ("\(error)", false) }
         var lastReport = monotonicNanos()
         var lastRead = lastReport
@@ -201,7 +203,7 @@ final class HAClientCore: @unchecked Sendable {
             }
             do throws(SyscallError) {
                 if now - lastReport >= settings.heartbeatNanos {
-                    reported = commitLog.wroteOffset
+                    reported = commitLog.committedOffset
                     try HASocket.sendReport(fd, reported)
                     lastReport = now
                 }
@@ -216,7 +218,7 @@ final class HAClientCore: @unchecked Sendable {
                 if let refusal = apply(UnsafeRawBufferPointer(rebasing: buffer[..<count]), &decoder, &received) {
                     return (refusal, received)
                 }
-                let end = commitLog.wroteOffset
+                let end = committedEnd()
                 if end > reported {
                     try HASocket.sendReport(fd, end)
                     reported = end
@@ -227,6 +229,20 @@ final class HAClientCore: @unchecked Sendable {
             }
         }
     }
+
+    /// The committed offset once it reached the written one (at most `reportWaitNanos` later: a report
+    /// that falls short is sent again with the next batch or heartbeat).
+    private func committedEnd() -> UInt64 {
+        let wrote = commitLog.wroteOffset
+        var committed = commitLog.committedOffset
+        let deadline = monotonicNanos() + HAClientCore.reportWaitNanos
+        while committed < wrote && monotonicNanos() < deadline {
+            committed = commitLog.waitForCommitted(beyond: wrote - 1, untilNanos: deadline)
+        }
+        return min(wrote, committed)
+    }
+
+    static let reportWaitNanos: UInt64 = 50_000_000
 
     /// Decodes what arrived and appends the bodies. - Returns: why the connection must close, or nil.
     private func apply(_ bytes: UnsafeRawBufferPointer, _ decoder: inout TransferDecoder, _ received: inout Bool) -> String? {

@@ -16,7 +16,7 @@ import TestSupport
         defer { master.close() }
         let slave = try MessageStore(config: storeConfig(slaveDir.path))
         defer { slave.close() }
-        let settings = HASettings.loopback(heartbeatMillis: 200, housekeepingMillis: 1_000)
+        let settings = HASettings.loopback(heartbeatMillis: 500, housekeepingMillis: 3_000)
         let service = try HAService(commitLog: master.commitLog, settings: settings)
         defer { service.close() }
         let client = try HAClient(commitLog: slave.commitLog, settings: settings, masterAddress: service.address)
@@ -31,7 +31,7 @@ import TestSupport
         #expect(serverClosesAfterSending(Array("GET / HTTP/1.1\r\n\r\n".utf8), toPort: service.port))
         #expect(serverClosesAfterSending(bigEndianBytes(Int64(-5)), toPort: service.port))
         #expect(serverClosesAfterSending(bigEndianBytes(end + 4096), toPort: service.port))
-        #expect(serverClosesAfterSending([0, 0, 0, 0], toPort: service.port))
+        #expect(serverClosesAfterSending([0, 0, 0, 0], toPort: service.port, seconds: 10))
 
         try master.putMessages(200, seed: 11, prefix: "after")
         waitForCatchUp(master: master, slave: slave)
