@@ -9,7 +9,7 @@ public struct HAClientStatus: Sendable, Equatable {
     public var isConnected: Bool
     /// Where it connects (`host:port`), nil when no master is set.
     public var masterAddress: String?
-    /// Its own commit log's written offset: what it reports.
+    /// Its own commit log's written offset (it reports the committed one: the same on mmap).
     public var offset: UInt64
     /// Wall-clock ms of the last frame from the master (data or heartbeat), 0 before the first.
     public var lastPushMillis: Int64
@@ -38,8 +38,10 @@ public final class HAClient: @unchecked Sendable {
     let core: HAClientCore
     private var thread: StoreThread?
 
-    /// Starts the client thread; with no `masterAddress` it waits for `setMasterAddress`.
+    /// Starts the client thread; with no `masterAddress` it waits for `setMasterAddress`. A slave's log
+    /// that ran ahead of this master is cut first (`MessageStore.truncate(to:)`), before this starts.
     /// - Throws: `StoreError` with `.badConfig` for bad settings.
+    /// - Thread: any. Close the client before the commit log it appends to.
     public init(commitLog: CommitLog, settings: HASettings = HASettings(), masterAddress: String? = nil,
                 log: @escaping @Sendable (String) -> Void = { _ in }) throws(StoreError) {
         core = HAClientCore(commitLog: commitLog, settings: try settings.validated(), log: log)
@@ -126,7 +128,8 @@ final class HAClientCore: @unchecked Sendable {
         var backoffMillis = settings.haReconnectIntervalMinMillis
         while !stopping.load(ordering: .acquiring) {
             let (address, generation) = target.withLock { ($0.address, $0.generation) }
-            guard let address else {
+            guard let address, !commitLog.isClosed else {
+                // No master yet, or nothing to append to: wait for a new address (or the close).
                 sleep(millis: settings.haReconnectIntervalMaxMillis, unlessGenerationMoves: generation)
                 continue
             }

@@ -17,7 +17,7 @@ final class HAConnection: @unchecked Sendable {
     /// The last report (-1: none yet).
     let ackedOffset = Atomic<Int64>(-1)
     let lastReportNanos = Atomic<UInt64>(0)
-    /// When a report last covered everything the master had written.
+    /// When a report last covered everything the master had written (at first: the connect).
     let caughtUpNanos = Atomic<UInt64>(0)
     let closing = Atomic<Bool>(false)
     private let running = Atomic<Int>(2)
@@ -34,6 +34,7 @@ final class HAConnection: @unchecked Sendable {
         self.core = core
         let now = monotonicNanos()
         lastReportNanos.store(now, ordering: .relaxed)
+        caughtUpNanos.store(now, ordering: .relaxed)  // lag time counts from the connect until it catches up
     }
 
     func start() {
@@ -168,6 +169,8 @@ final class HAConnection: @unchecked Sendable {
                 } else if monotonicNanos() >= lastWrite + heartbeat {
                     do { try batch.sendHeartbeat(fd, offset: next) } catch { throw PushFailure(reason: "\(error)") }
                     lastWrite = monotonicNanos()
+                } else if log.isClosed {
+                    throw PushFailure(reason: "the master's commit log is closed")
                 } else {
                     log.waitForCommitted(beyond: next, untilNanos: lastWrite + heartbeat)
                 }
