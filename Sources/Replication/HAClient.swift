@@ -13,6 +13,10 @@ public struct HAClientStatus: Sendable, Equatable {
     public var offset: UInt64
     /// Wall-clock ms of the last frame from the master (data or heartbeat), 0 before the first.
     public var lastPushMillis: Int64
+    /// The offset the last frame header from the master carried (nil before the first). A master whose
+    /// log ends before this slave's sends its end, then closes: `masterOffset < offset` with no
+    /// connection says this slave ran ahead and can be cut back there (`MessageStore.truncate(to:)`).
+    public var masterOffset: UInt64?
     /// Connections made so far.
     public var connectCount: Int
     /// Why the last connection ended or failed, if one did.
@@ -71,9 +75,11 @@ public final class HAClient: @unchecked Sendable {
 
     /// A snapshot of the connection and the log's offset. **Thread:** any.
     public var status: HAClientStatus {
-        HAClientStatus(
+        let masterOffset = core.masterOffsetRaw.load(ordering: .relaxed)
+        return HAClientStatus(
             isConnected: core.connected.load(ordering: .relaxed), masterAddress: masterAddress,
             offset: core.commitLog.wroteOffset, lastPushMillis: core.lastPushMillis.load(ordering: .relaxed),
+            masterOffset: masterOffset < 0 ? nil : UInt64(masterOffset),
             connectCount: core.connectCount.load(ordering: .relaxed), lastError: core.lastError.withLock { $0 })
     }
 
@@ -98,6 +104,8 @@ final class HAClientCore: @unchecked Sendable {
     let stopping = Atomic<Bool>(false)
     let connected = Atomic<Bool>(false)
     let lastPushMillis = Atomic<Int64>(0)
+    /// The last frame header's offset, -1 before the first.
+    let masterOffsetRaw = Atomic<Int64>(-1)
     let connectCount = Atomic<Int>(0)
     let lastError = Mutex<String?>(nil)
     /// Backoff sleeps and the wait for an address happen here.
@@ -258,6 +266,7 @@ final class HAClientCore: @unchecked Sendable {
             case .header(let header):
                 received = true
                 lastPushMillis.store(wallClockMillis(), ordering: .relaxed)
+                masterOffsetRaw.store(Int64(header.physicalOffset), ordering: .relaxed)
                 let own = commitLog.wroteOffset
                 if own != 0 && header.physicalOffset != own {
                     return "the master pushed offset \(header.physicalOffset), this log ends at \(own); reconnecting"
