@@ -10,8 +10,8 @@ extension CommitLog {
     /// byte-for-byte copy of the master's, record fields included (the dispatcher then builds the
     /// slave's own consume queues and index from them, as from local appends).
     ///
-    /// `offset` must be the current write position (`wroteOffset`). An empty log (no file yet) accepts
-    /// any file start instead: an empty slave starts at its master's last file. The bytes may end in the
+    /// `offset` must be the current write position (`wroteOffset`). A log that stores nothing accepts any
+    /// later file start instead: an empty slave starts at its master's last file. The bytes may end in the
     /// middle of a record and may not cross a file's end; a transfer that starts exactly at a file's end
     /// opens the next file. The bytes are copied once (into the mapping, or the io_uring arena).
     /// - Throws: `StoreError` with `.offsetMismatch` (nothing appended) when `offset` is not where the
@@ -25,7 +25,7 @@ extension CommitLog {
         let fileSize = UInt64(settings.mappedFileSizeCommitLog)
         try appendLock.withLock { (state) throws(StoreError) in
             if let refusal = refusal() { throw refusal }
-            if offset != state.wrote && state.file == nil && queue.last == nil {
+            if offset > state.wrote && holdsNothing(state) {
                 try startEmptyLog(at: offset, &state)
             }
             guard offset == state.wrote else { throw mismatch(offset, expected: state.wrote) }
@@ -52,12 +52,22 @@ extension CommitLog {
         }
     }
 
-    /// An empty log moves to `offset` (a file start) before its first replicated bytes. Flushed and
-    /// committed move first, so no flusher ever sees bytes below them as unflushed.
+    /// True when the log stores nothing: no file, or only the empty one recovery found (a file the
+    /// allocator prepared before a restart), where the log ends at the first file's start.
+    private func holdsNothing(_ state: AppendState) -> Bool {
+        guard let first = queue.first else { return true }
+        return first.fileFromOffset == state.wrote && shared.committedAtomic.load(ordering: .acquiring) == state.wrote
+    }
+
+    /// An empty log moves forward to `offset` (a file start) before its first replicated bytes; its
+    /// empty files go. Flushed and committed move first, so no flusher ever sees bytes below them as
+    /// unflushed.
     private func startEmptyLog(at offset: UInt64, _ state: inout AppendState) throws(StoreError) {
-        guard state.wrote == 0, offset % UInt64(settings.mappedFileSizeCommitLog) == 0 else {
-            throw mismatch(offset, expected: state.wrote)
-        }
+        guard offset % UInt64(settings.mappedFileSizeCommitLog) == 0 else { throw mismatch(offset, expected: state.wrote) }
+        let emptyFiles = queue.removeFiles(startingAtOrAfter: 0)
+        for file in emptyFiles { file.unlinkFromDisk() }
+        if !emptyFiles.isEmpty { try? fsyncDirectory(settings.storePathCommitLog) }
+        state.file = nil
         shared.flushedAtomic.store(offset, ordering: .releasing)
         shared.committedAtomic.store(offset, ordering: .releasing)
         shared.wroteAtomic.store(offset, ordering: .releasing)

@@ -175,6 +175,8 @@ public final class CommitLog: @unchecked Sendable {
     /// True once an fdatasync failed: appends are refused, reads go on.
     public var isFlushFailed: Bool { shared.flushFailedFlag.load(ordering: .relaxed) }
     public var isDiskFull: Bool { shared.diskFullFlag.load(ordering: .relaxed) }
+    /// True once `close()` ran (or before the log finished opening): appends throw `.storeClosed`.
+    public var isClosed: Bool { shared.closedFlag.load(ordering: .acquiring) }
 
     // MARK: Append
 

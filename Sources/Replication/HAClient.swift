@@ -9,10 +9,14 @@ public struct HAClientStatus: Sendable, Equatable {
     public var isConnected: Bool
     /// Where it connects (`host:port`), nil when no master is set.
     public var masterAddress: String?
-    /// Its own commit log's written offset: what it reports.
+    /// Its own commit log's written offset (it reports the committed one: the same on mmap).
     public var offset: UInt64
     /// Wall-clock ms of the last frame from the master (data or heartbeat), 0 before the first.
     public var lastPushMillis: Int64
+    /// The offset the last frame header from the master carried (nil before the first). A master whose
+    /// log ends before this slave's sends its end, then closes: `masterOffset < offset` with no
+    /// connection says this slave ran ahead and can be cut back there (`MessageStore.truncate(to:)`).
+    public var masterOffset: UInt64?
     /// Connections made so far.
     public var connectCount: Int
     /// Why the last connection ended or failed, if one did.
@@ -31,13 +35,17 @@ public struct HAClientStatus: Sendable, Equatable {
 /// go from one preallocated read buffer straight into the log.
 ///
 /// **Thread:** every method may be called from any thread. **Durability:** appended bytes are flushed
-/// by the slave's own `flushDiskType`; the reported offset is the written one, as in RocketMQ.
+/// by the slave's own `flushDiskType`. The reported offset is the committed one (in the page cache, so
+/// it survives this process dying), as RocketMQ's written offset is: on the mmap path the two are the
+/// same; on io_uring the report waits (briefly, woken by the ring) until the ring wrote the arena out.
 public final class HAClient: @unchecked Sendable {
     let core: HAClientCore
     private var thread: StoreThread?
 
-    /// Starts the client thread; with no `masterAddress` it waits for `setMasterAddress`.
+    /// Starts the client thread; with no `masterAddress` it waits for `setMasterAddress`. A slave's log
+    /// that ran ahead of this master is cut first (`MessageStore.truncate(to:)`), before this starts.
     /// - Throws: `StoreError` with `.badConfig` for bad settings.
+    /// - Thread: any. Close the client before the commit log it appends to.
     public init(commitLog: CommitLog, settings: HASettings = HASettings(), masterAddress: String? = nil,
                 log: @escaping @Sendable (String) -> Void = { _ in }) throws(StoreError) {
         core = HAClientCore(commitLog: commitLog, settings: try settings.validated(), log: log)
@@ -67,9 +75,11 @@ public final class HAClient: @unchecked Sendable {
 
     /// A snapshot of the connection and the log's offset. **Thread:** any.
     public var status: HAClientStatus {
-        HAClientStatus(
+        let masterOffset = core.masterOffsetRaw.load(ordering: .relaxed)
+        return HAClientStatus(
             isConnected: core.connected.load(ordering: .relaxed), masterAddress: masterAddress,
             offset: core.commitLog.wroteOffset, lastPushMillis: core.lastPushMillis.load(ordering: .relaxed),
+            masterOffset: masterOffset < 0 ? nil : UInt64(masterOffset),
             connectCount: core.connectCount.load(ordering: .relaxed), lastError: core.lastError.withLock { $0 })
     }
 
@@ -94,6 +104,8 @@ final class HAClientCore: @unchecked Sendable {
     let stopping = Atomic<Bool>(false)
     let connected = Atomic<Bool>(false)
     let lastPushMillis = Atomic<Int64>(0)
+    /// The last frame header's offset, -1 before the first.
+    let masterOffsetRaw = Atomic<Int64>(-1)
     let connectCount = Atomic<Int>(0)
     let lastError = Mutex<String?>(nil)
     /// Backoff sleeps and the wait for an address happen here.
@@ -124,7 +136,8 @@ final class HAClientCore: @unchecked Sendable {
         var backoffMillis = settings.haReconnectIntervalMinMillis
         while !stopping.load(ordering: .acquiring) {
             let (address, generation) = target.withLock { ($0.address, $0.generation) }
-            guard let address else {
+            guard let address, !commitLog.isClosed else {
+                // No master yet, or nothing to append to: wait for a new address (or the close).
                 sleep(millis: settings.haReconnectIntervalMaxMillis, unlessGenerationMoves: generation)
                 continue
             }
@@ -188,7 +201,7 @@ final class HAClientCore: @unchecked Sendable {
         -> (reason: String, receivedFrames: Bool) {
         var decoder = TransferDecoder(bodySizeMax: settings.haTransferBodySizeMax)
         var received = false
-        var reported = commitLog.wroteOffset
+        var reported = committedEnd()
         do { try HASocket.sendReport(fd, reported) } catch { return ("\(error)", false) }
         var lastReport = monotonicNanos()
         var lastRead = lastReport
@@ -201,7 +214,7 @@ final class HAClientCore: @unchecked Sendable {
             }
             do throws(SyscallError) {
                 if now - lastReport >= settings.heartbeatNanos {
-                    reported = commitLog.wroteOffset
+                    reported = commitLog.committedOffset
                     try HASocket.sendReport(fd, reported)
                     lastReport = now
                 }
@@ -216,7 +229,7 @@ final class HAClientCore: @unchecked Sendable {
                 if let refusal = apply(UnsafeRawBufferPointer(rebasing: buffer[..<count]), &decoder, &received) {
                     return (refusal, received)
                 }
-                let end = commitLog.wroteOffset
+                let end = committedEnd()
                 if end > reported {
                     try HASocket.sendReport(fd, end)
                     reported = end
@@ -227,6 +240,20 @@ final class HAClientCore: @unchecked Sendable {
             }
         }
     }
+
+    /// The committed offset once it reached the written one (at most `reportWaitNanos` later: a report
+    /// that falls short is sent again with the next batch or heartbeat).
+    private func committedEnd() -> UInt64 {
+        let wrote = commitLog.wroteOffset
+        var committed = commitLog.committedOffset
+        let deadline = monotonicNanos() + HAClientCore.reportWaitNanos
+        while committed < wrote && monotonicNanos() < deadline {
+            committed = commitLog.waitForCommitted(beyond: wrote - 1, untilNanos: deadline)
+        }
+        return min(wrote, committed)
+    }
+
+    static let reportWaitNanos: UInt64 = 50_000_000
 
     /// Decodes what arrived and appends the bodies. - Returns: why the connection must close, or nil.
     private func apply(_ bytes: UnsafeRawBufferPointer, _ decoder: inout TransferDecoder, _ received: inout Bool) -> String? {
@@ -239,6 +266,7 @@ final class HAClientCore: @unchecked Sendable {
             case .header(let header):
                 received = true
                 lastPushMillis.store(wallClockMillis(), ordering: .relaxed)
+                masterOffsetRaw.store(Int64(header.physicalOffset), ordering: .relaxed)
                 let own = commitLog.wroteOffset
                 if own != 0 && header.physicalOffset != own {
                     return "the master pushed offset \(header.physicalOffset), this log ends at \(own); reconnecting"

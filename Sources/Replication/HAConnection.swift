@@ -17,7 +17,7 @@ final class HAConnection: @unchecked Sendable {
     /// The last report (-1: none yet).
     let ackedOffset = Atomic<Int64>(-1)
     let lastReportNanos = Atomic<UInt64>(0)
-    /// When a report last covered everything the master had written.
+    /// When a report last covered everything the master had written (at first: the connect).
     let caughtUpNanos = Atomic<UInt64>(0)
     let closing = Atomic<Bool>(false)
     private let running = Atomic<Int>(2)
@@ -34,6 +34,7 @@ final class HAConnection: @unchecked Sendable {
         self.core = core
         let now = monotonicNanos()
         lastReportNanos.store(now, ordering: .relaxed)
+        caughtUpNanos.store(now, ordering: .relaxed)  // lag time counts from the connect until it catches up
     }
 
     func start() {
@@ -122,7 +123,10 @@ final class HAConnection: @unchecked Sendable {
     /// Takes one report. - Returns: why the connection must close, or nil.
     private func acknowledge(_ offset: UInt64, scratch: inout ContiguousArray<UInt64>) -> String? {
         let end = core.commitLog.wroteOffset
-        guard offset <= end else { return "reported offset \(offset) lies beyond the master's end \(end)" }
+        guard offset <= end else {
+            if startOffset.load(ordering: .acquiring) < 0 { tellEnd(end) }
+            return "reported offset \(offset) lies beyond the master's end \(end)"
+        }
         let now = monotonicNanos()
         lastReportNanos.store(now, ordering: .relaxed)
         if offset >= end { caughtUpNanos.store(now, ordering: .relaxed) }
@@ -137,6 +141,19 @@ final class HAConnection: @unchecked Sendable {
         ackedOffset.store(Int64(offset), ordering: .releasing)
         core.waiters.acknowledge(offset, scratch: &scratch)
         return nil
+    }
+
+    /// A slave ahead of the master hears the master's end before the close: a heartbeat carrying it (a
+    /// slave then sees an offset that is not its own, as any RocketMQ slave would, and the broker above
+    /// can cut it back there). Sent by the reader only before the first report fixed a start, while the
+    /// writer still waits and the socket is the reader's alone. Best effort.
+    private func tellEnd(_ end: UInt64) {
+        var header = (UInt64(0), UInt32(0))
+        withUnsafeMutableBytes(of: &header) { bytes in
+            HAProtocol.encodeHeader(offset: end, bodySize: 0, into: bytes.baseAddress!)
+            var vector = iovec(iov_base: bytes.baseAddress, iov_len: HAProtocol.headerSize)
+            try? HASocket.sendAll(fd, &vector, count: 1)
+        }
     }
 
     // MARK: Frames out
@@ -168,6 +185,8 @@ final class HAConnection: @unchecked Sendable {
                 } else if monotonicNanos() >= lastWrite + heartbeat {
                     do { try batch.sendHeartbeat(fd, offset: next) } catch { throw PushFailure(reason: "\(error)") }
                     lastWrite = monotonicNanos()
+                } else if log.isClosed {
+                    throw PushFailure(reason: "the master's commit log is closed")
                 } else {
                     log.waitForCommitted(beyond: next, untilNanos: lastWrite + heartbeat)
                 }

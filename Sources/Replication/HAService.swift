@@ -52,6 +52,7 @@ public final class HAService: @unchecked Sendable {
     /// Listens on `haListenHost:haListenPort` and starts the accepting and timeout threads.
     /// - Parameter log: where connection events go (connects, closes and why).
     /// - Throws: `StoreError` with `.badConfig` for bad settings, `.io` when the port cannot be bound.
+    /// - Thread: any. Close the service before the commit log it reads (a closed log ends every push).
     public init(commitLog: CommitLog, settings: HASettings = HASettings(),
                 log: @escaping @Sendable (String) -> Void = { _ in }) throws(StoreError) {
         let settings = try settings.validated()

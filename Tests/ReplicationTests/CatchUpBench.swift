@@ -17,6 +17,13 @@ import TestSupport
 @Suite struct CatchUpBench {
     static func environment(_ name: String) -> Int? { getenv(name).flatMap { Int(String(cString: $0)) } }
 
+    /// User plus system CPU time of this process so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
     @Test(.enabled(if: getenv("HA_BENCH") != nil))
     func emptySlaveCatchesUp() throws {
         let megabytes = Self.environment("HA_BENCH_MIB") ?? 1024
@@ -44,15 +51,17 @@ import TestSupport
         settings.haTransferBatchSize = Self.environment("HA_BENCH_BATCH") ?? 32_768
         let service = try HAService(commitLog: master.commitLog, settings: settings)
         defer { service.close() }
+        let cpuBefore = Self.cpuSeconds()
         let started = monotonicNanos()
         let client = try HAClient(commitLog: slave.commitLog, settings: settings, masterAddress: service.address)
         defer { client.close() }
         #expect(eventually(seconds: 300) { slave.commitLog.wroteOffset == end })
         let copied = monotonicNanos() - started
+        let cpu = Self.cpuSeconds() - cpuBefore
         slave.waitForDispatch(seconds: 300)
         let dispatched = monotonicNanos() - started
         let megabytesPerSecond = Double(end) / 1e6 / (Double(copied) / 1e9)
-        print("HA catch-up: \(end >> 20) MiB (\(index) messages of 4000 B) in \(Double(copied) / 1e9) s = \(Int(megabytesPerSecond)) MB/s copied; consume queues built after \(Double(dispatched) / 1e9) s; haTransferBatchSize \(settings.haTransferBatchSize)")
+        print("HA catch-up: \(end >> 20) MiB (\(index) messages of 4000 B) in \(Double(copied) / 1e9) s = \(Int(megabytesPerSecond)) MB/s copied; consume queues built after \(Double(dispatched) / 1e9) s; haTransferBatchSize \(settings.haTransferBatchSize); process CPU \(cpu) s while copying")
         #expect(sameBytes(master.commitLog, slave.commitLog, from: 0, to: end))
     }
 }

@@ -80,6 +80,35 @@ import TestSupport
         #expect(key.count == 1 && key[0].region.physicalOffset >= lastFileStart)
     }
 
+    @Test func emptySlaveRestartedBeforeItsFirstByteStillStartsAtTheLastFile() throws {
+        // An empty store leaves its pre-allocated first file behind (all zeros); reopened, that file is
+        // in its queue, yet the log still stores nothing and takes the master's last file.
+        let masterDir = TemporaryDirectory("ha-master")
+        let slaveDir = TemporaryDirectory("ha-slave")
+        let master = try MessageStore(config: storeConfig(masterDir.path))
+        defer { master.close() }
+        try master.putMessages(600, seed: 8)
+        do {
+            let slave = try MessageStore(config: storeConfig(slaveDir.path))
+            defer { slave.close() }
+            #expect(eventually(seconds: 10) { fileExists(slaveDir.path + "/commitlog/" + offsetFileName(0)) })
+        }
+        let slave = try MessageStore(config: storeConfig(slaveDir.path))
+        defer { slave.close() }
+        #expect(slave.commitLog.queue.count == 1 && slave.commitLog.wroteOffset == 0)
+        let service = try HAService(commitLog: master.commitLog, settings: .loopback())
+        defer { service.close() }
+        let client = try HAClient(commitLog: slave.commitLog, settings: .loopback(), masterAddress: service.address)
+        defer { client.close() }
+        waitForCatchUp(master: master, slave: slave)
+        let end = master.commitLog.wroteOffset
+        let lastFileStart = end - end % UInt64(256 << 10)
+        #expect(slave.commitLog.minOffset == lastFileStart)
+        #expect(!fileExists(slaveDir.path + "/commitlog/" + offsetFileName(0)))
+        #expect(sameBytes(master.commitLog, slave.commitLog, from: lastFileStart, to: end))
+        expectSameQueues(master, slave)
+    }
+
     @Test func restartedSlaveResumesFromItsOwnOffset() throws {
         let masterDir = TemporaryDirectory("ha-master")
         let slaveDir = TemporaryDirectory("ha-slave")

@@ -25,12 +25,14 @@ import TestSupport
         _ = peer
     }
 
-    @Test func slaveAckCompletesTheWait() throws {
+    @Test(arguments: IOPath.allCases)
+    func slaveAckCompletesTheWait(io: IOPath) throws {
+        // On io_uring the slave reports bytes once the ring wrote them to the page cache.
         let masterDir = TemporaryDirectory("ha-master")
         let slaveDir = TemporaryDirectory("ha-slave")
-        let master = try MessageStore(config: storeConfig(masterDir.path))
+        let master = try MessageStore(config: storeConfig(masterDir.path, io: io))
         defer { master.close() }
-        let slave = try MessageStore(config: storeConfig(slaveDir.path))
+        let slave = try MessageStore(config: storeConfig(slaveDir.path, io: io))
         defer { slave.close() }
         let service = try HAService(commitLog: master.commitLog, settings: .loopback())
         defer { service.close() }
@@ -49,7 +51,9 @@ import TestSupport
             case let other: Issue.record("token \(token): \(other)")
             }
         }
+        let started = monotonicNanos()
         #expect(eventually(seconds: 10) { pending.allSatisfy { answers.status(of: $0) == .replicated } })
+        #expect(monotonicNanos() - started < 2_000_000_000, "acks come with the data, not with a heartbeat")
         #expect(service.pendingReplicaWaiters == 0)
         #expect(service.awaitReplica(upTo: master.commitLog.wroteOffset, token: 999) == .done)
     }

@@ -36,6 +36,14 @@ import TestSupport
         #expect(slave.commitLog.wroteOffset > shared + UInt64(256 << 10), "ahead by more than a file")
         #expect(slave.maxOffset(topic: "Rogue", queueID: 1) > 0)
 
+        // Connected as it is, the slave is refused, and learns where the master's log ends.
+        do {
+            let client = try HAClient(commitLog: slave.commitLog, settings: .loopback(), masterAddress: service.address)
+            defer { client.close() }
+            #expect(eventually(seconds: 10) { client.status.masterOffset == master.commitLog.wroteOffset })
+            #expect(client.status.offset > master.commitLog.wroteOffset)
+        }
+        #expect(slave.commitLog.wroteOffset > master.commitLog.wroteOffset, "refused: nothing appended")
         #expect(try slave.truncate(to: shared) == shared)
         #expect(slave.commitLog.wroteOffset == shared)
         #expect(slave.maxOffset(topic: "Rogue", queueID: 1) == 0)
