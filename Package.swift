@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "CommitLog", targets: ["CommitLog"]),
         .library(name: "IndexFile", targets: ["IndexFile"]),
         .library(name: "Replication", targets: ["Replication"]),
+        .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Node", targets: ["Node"]),
         .executable(name: "bench", targets: ["bench"]),
         .executable(name: "mqnamesrv", targets: ["mqnamesrv"]),
@@ -33,7 +34,9 @@ let package = Package(
         // Consume queues, the key index, dispatch and the MessageStore facade.
         .target(name: "IndexFile", dependencies: ["CommitLog"]),
         // The put pipeline and replication (later issues).
-        .target(name: "Replication", dependencies: ["IndexFile"]),
+        .target(name: "Replication", dependencies: ["IndexFile", "Raft"]),
+        // Raft (DLedger's election and replication) as a pure state machine plus its seeded simulator.
+        .target(name: "Raft"),
         // Remoting, NameServer, Broker and the Swift client (Producer, consumers, Admin).
         .target(
             name: "Node",
@@ -70,6 +73,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),
         .testTarget(name: "CommitLogTests", dependencies: ["CommitLog", "TestSupport"]),
         .testTarget(name: "IndexFileTests", dependencies: ["IndexFile", "CommitLog", "TestSupport"]),
+        .testTarget(name: "RaftTests", dependencies: ["Raft"]),
         .testTarget(
             name: "NodeTests",
             dependencies: [
