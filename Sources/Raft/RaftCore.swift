@@ -50,19 +50,27 @@ public struct RaftCore: Sendable {
     /// Restores a node from what its disk holds.
     /// - Parameters:
     ///   - config: this node's validated settings.
-    ///   - state: the durable hard state and log (traps if they contradict each other: a corrupt disk must
-    ///     be repaired by recovery before Raft sees it).
+    ///   - state: the durable hard state and log. The log must run from index 1 without gaps, terms never
+    ///     decreasing (this traps otherwise: recovery repairs a corrupt disk before Raft sees it). A crash between
+    ///     the log's write and the hard state's may leave either one newer; both cases are reconciled safely.
     ///   - seed: drives the election timeouts; give each node (and each restart) its own.
     public init(config: RaftConfig, restoring state: DurableState, seed: UInt64) {
         self.config = config
         log = RaftLog(restoring: state)
-        term = state.hardState.term
-        vote = state.hardState.vote
+        // The log's writes may have reached the disk while the hard state's did not: the term is at least the
+        // last entry's. The vote of that later term was never announced (nothing leaves before a sync).
+        if log.lastTerm > state.hardState.term {
+            term = log.lastTerm
+            vote = nil
+        } else {
+            term = state.hardState.term
+            vote = state.hardState.vote
+        }
         if let vote { precondition(config.members.contains(vote), "restored vote for \(vote), not a member") }
         rng = SplitMix64(seed: seed)
         electionTimeout = config.electionTicks
         savedHardState = state.hardState
-        reportedRole = RoleChange(role: .follower, term: state.hardState.term, leader: nil)
+        reportedRole = RoleChange(role: .follower, term: term, leader: nil)
         resetElectionTimer()
     }
 

@@ -33,6 +33,9 @@ struct RaftLog: Sendable {
     /// Lowest index of a handed-out entry removed since the last `Ready`, if any.
     private(set) var truncateFrom: LogIndex?
 
+    /// Restores the log. A commit index past the log's end (the hard state reached the disk, the entries did
+    /// not) is lowered to the end: those entries were never acknowledged by this node, and the leader sends them
+    /// again.
     init(restoring state: DurableState) {
         for (offset, entry) in state.entries.enumerated() {
             precondition(entry.index.rawValue == UInt64(offset + 1), "restored log: entry \(entry.index) at position \(offset + 1)")
@@ -41,13 +44,9 @@ struct RaftLog: Sendable {
             }
         }
         let last = LogIndex(UInt64(state.entries.count))
-        precondition(state.hardState.commit <= last, "restored commit \(state.hardState.commit) is past the log's end \(last)")
-        precondition(state.applied <= state.hardState.commit, "restored applied \(state.applied) is past the commit")
-        if let lastTerm = state.entries.last?.term {
-            precondition(lastTerm <= state.hardState.term, "restored log has \(lastTerm), past the hard state's term")
-        }
+        precondition(state.applied <= last, "restored applied \(state.applied) is past the log's end \(last)")
         entries = state.entries
-        committed = state.hardState.commit
+        committed = max(state.applied, min(state.hardState.commit, last))
         applied = state.applied
         unstableFrom = last.next
         truncateFrom = nil

@@ -1,0 +1,74 @@
+// One node's disk in the simulator: writes land in a page cache and become durable only when synced.
+
+/// A simulated disk holding one node's log file and hard-state file.
+///
+/// Writes change `current` (what a read sees) at once and `durable` only at `sync()`. A crash keeps a random
+/// prefix of the unsynced log writes (the last one kept may be torn: only some of its entries arrive, as
+/// recovery would truncate a torn tail at its first bad record) and, independently, a random prefix of the
+/// unsynced hard-state writes. Synced data is never lost and never flipped: a bit flip is the commit log's
+/// CRC's business, below Raft.
+struct SimDisk: Sendable {
+    enum Write: Sendable {
+        case truncate(from: LogIndex)
+        case append([LogEntry])
+        case hardState(HardState)
+    }
+
+    struct Image: Sendable {
+        var hardState = HardState()
+        var entries: [LogEntry] = []
+
+        var lastIndex: LogIndex { LogIndex(UInt64(entries.count)) }
+
+        func entry(at index: LogIndex) -> LogEntry? {
+            index > .zero && index <= lastIndex ? entries[Int(index.rawValue) - 1] : nil
+        }
+
+        mutating func apply(_ write: Write) {
+            switch write {
+            case .truncate(let from):
+                let keep = Int(from.rawValue) - 1
+                if keep < entries.count { entries.removeSubrange(keep...) }
+            case .append(let appended):
+                precondition(appended.first.map { $0.index == lastIndex.next } ?? true, "a write leaves a gap in the log")
+                entries.append(contentsOf: appended)
+            case .hardState(let state):
+                hardState = state
+            }
+        }
+    }
+
+    private(set) var durable = Image()
+    private(set) var current = Image()
+    private var unsynced: [Write] = []
+
+    var hasUnsyncedWrites: Bool { !unsynced.isEmpty }
+
+    mutating func write(_ write: Write) {
+        current.apply(write)
+        unsynced.append(write)
+    }
+
+    mutating func sync() {
+        durable = current
+        unsynced.removeAll(keepingCapacity: true)
+    }
+
+    /// Power loss: what survives of the unsynced writes is decided by `rng`.
+    mutating func crash(_ rng: inout SplitMix64, tearPerMille: Int) {
+        let logWrites = unsynced.filter { if case .hardState = $0 { false } else { true } }
+        let stateWrites = unsynced.filter { if case .hardState = $0 { true } else { false } }
+        var image = durable
+        let logKept = rng.index(below: logWrites.count + 1)
+        for write in logWrites.prefix(logKept) { image.apply(write) }
+        if logKept < logWrites.count, case .append(let entries) = logWrites[logKept], entries.count > 1,
+            rng.chance(perMille: tearPerMille)
+        {
+            image.apply(.append(Array(entries.prefix(1 + rng.index(below: entries.count - 1)))))
+        }
+        for write in stateWrites.prefix(rng.index(below: stateWrites.count + 1)) { image.apply(write) }
+        durable = image
+        current = image
+        unsynced.removeAll()
+    }
+}
