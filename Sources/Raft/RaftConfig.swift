@@ -99,4 +99,8 @@ public struct RaftConfig: Sendable {
     public static let voteTwiceInOneTerm = InjectedBugs(rawValue: 1 << 0)
     /// Commit an entry of an older term once a quorum holds it (the mistake of Raft's Figure 8).
     public static let commitOldTermByCounting = InjectedBugs(rawValue: 1 << 1)
+    /// A follower appends after `prevIndex` without checking that its entry there has `prevTerm`.
+    public static let acceptAppendWithoutMatching = InjectedBugs(rawValue: 1 << 2)
+    /// A driver bug (the simulator's): send and apply a `Ready` before its writes are synced.
+    public static let acknowledgeBeforeSync = InjectedBugs(rawValue: 1 << 3)
 }

@@ -33,7 +33,8 @@ extension RaftCore {
             send(to: source, .appendResponse(.accepted(matchIndex: log.committed)))
             return
         }
-        guard log.matches(request.prevIndex, request.prevTerm) else {
+        let skipsCheck = config.injectedBugs.contains(.acceptAppendWithoutMatching) && request.prevIndex <= log.lastIndex
+        guard skipsCheck || log.matches(request.prevIndex, request.prevTerm) else {
             let hintIndex = log.lastIndex(atOrBelow: request.prevIndex, termAtMost: request.prevTerm)
             let hintTerm = log.term(at: hintIndex) ?? .zero
             let rejection = AppendResponse.rejected(rejectedIndex: request.prevIndex, hintIndex: hintIndex, hintTerm: hintTerm)

@@ -13,10 +13,17 @@ extension Simulation {
         let ready = nodes[node].core!.takeReady()
         guard !ready.isEmpty else { return }
         persist(ready, on: node)
-        if ready.needsSync {
-            nodes[node].awaitingSync = ready
-        } else {
+        if !ready.needsSync {
             complete(ready, on: node)
+        } else if bugs.contains(.acknowledgeBeforeSync) {
+            var unsynced = ready
+            unsynced.messagesToSend = []
+            unsynced.committed = nil
+            nodes[node].awaitingSync = unsynced
+            for message in ready.messagesToSend { send(message) }
+            if let committed = ready.committed { apply(committed, on: node) }
+        } else {
+            nodes[node].awaitingSync = ready
         }
     }
 
@@ -69,15 +76,15 @@ extension Simulation {
         }
     }
 
-    /// Applies committed entries read back from the node's durable log; the proposer answers its client.
+    /// Applies committed entries read back from the node's log; the proposer answers its client.
     private mutating func apply(_ range: Range<LogIndex>, on node: Int) {
         let id = nodes[node].config.id
         guard range.lowerBound == nodes[node].applied.next else {
             return fail("\(id) applies from \(range.lowerBound) after applying through \(nodes[node].applied)")
         }
         for index in range.lowerBound.rawValue..<range.upperBound.rawValue {
-            guard let entry = nodes[node].disk.durable.entry(at: LogIndex(index)) else {
-                return fail("\(id) applies #\(index) beyond its durable log's end \(nodes[node].disk.durable.lastIndex)")
+            guard let entry = nodes[node].disk.current.entry(at: LogIndex(index)) else {
+                return fail("\(id) applies #\(index) beyond its log's end \(nodes[node].disk.current.lastIndex)")
             }
             if let violation = checker.observeApply(entry, by: id) { return fail(violation) }
             nodes[node].applied = entry.index

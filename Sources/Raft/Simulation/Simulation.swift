@@ -69,6 +69,7 @@ public struct Simulation: Sendable {
     public internal(set) var recentEvents: [String] = []
 
     var faults: FaultProfile
+    let bugs: InjectedBugs
     var rng: SplitMix64
     var nodes: [Node]
     var network: SimNetwork
@@ -88,15 +89,21 @@ public struct Simulation: Sendable {
         self.seed = seed
         profile = faults
         self.faults = faults
+        self.bugs = bugs
         rng = SplitMix64(seed: seed)
         network = SimNetwork(nodeCount: count)
         let members = (0..<count).map { NodeID(UInt32($0)) }
+        // The limits vary with the seed: one entry per append or many, one append in flight or several.
+        let appendBytesMax = [1, 120, 300, 2_000][rng.index(below: 4)]
+        let inflightAppendsMax = 1 + rng.index(below: 8)
+        let uncommittedBytesMax = [200, 1_000, 8_000][rng.index(below: 3)]
         nodes = []
         for member in members {
             do {
                 var config = try RaftConfig(
-                    id: member, members: members, electionTicks: 10, heartbeatTicks: 2, inflightAppendsMax: 4,
-                    appendBytesMax: 300, uncommittedBytesMax: 4_096,
+                    id: member, members: members, electionTicks: 10, heartbeatTicks: 2,
+                    inflightAppendsMax: inflightAppendsMax, appendBytesMax: appendBytesMax,
+                    uncommittedBytesMax: uncommittedBytesMax,
                     preferredLeader: faults.preferFirstNode ? members[0] : nil, transferLagMax: 50)
                 config.injectedBugs = bugs
                 let core = RaftCore(config: config, restoring: DurableState(), seed: rng.next())
