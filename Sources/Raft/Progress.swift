@@ -19,12 +19,14 @@ struct Progress: Sendable {
     var probeSent = false
     /// Last index of each un-acknowledged append and the tick it left, oldest first (replicate state).
     private(set) var inflight: [(lastIndex: LogIndex, sentAt: UInt64)] = []
-    /// Heard from in the current check-quorum period.
-    var recentActive = false
+    /// The leader's tick when this follower last answered (check-quorum counts followers heard from within
+    /// an election timeout).
+    var lastHeardAt: UInt64
 
-    init(id: NodeID, next: LogIndex) {
+    init(id: NodeID, next: LogIndex, now: UInt64) {
         self.id = id
         self.next = next
+        lastHeardAt = now
     }
 
     /// No more appends may be sent now.

@@ -24,21 +24,17 @@ extension RaftCore {
     }
 
     mutating func tickLeader() {
-        electionElapsed += 1
         heartbeatElapsed += 1
         if transferee != nil {
             transferElapsed += 1
             // The target did not take over within an election timeout: keep leading, accept proposals again.
             if transferElapsed >= config.electionTicks { abortTransfer() }
         }
-        if electionElapsed >= config.electionTicks {
-            electionElapsed = 0
-            // Check-quorum: a leader that cannot reach a majority steps down, so it stops accepting writes that
-            // could never commit, and its followers are free to elect a reachable leader.
-            if config.checkQuorum && !quorumWasRecentlyActive() {
-                becomeFollower(term: term, leader: nil)
-                return
-            }
+        // Check-quorum: a leader that has not heard from a majority for an election timeout steps down, so it
+        // stops accepting writes that could never commit, and its followers are free to elect a reachable one.
+        if config.checkQuorum && activeMembers() < config.quorum {
+            becomeFollower(term: term, leader: nil)
+            return
         }
         if heartbeatElapsed >= config.heartbeatTicks {
             heartbeatElapsed = 0
@@ -50,19 +46,16 @@ extension RaftCore {
         }
     }
 
-    /// Whether a quorum (this node included) was heard from since the last check; starts a new period.
-    private mutating func quorumWasRecentlyActive() -> Bool {
-        var active = 1
-        for index in progress.indices {
-            if progress[index].recentActive { active += 1 }
-            progress[index].recentActive = false
-        }
-        return active >= config.quorum
+    /// Members heard from within an election timeout, this node included.
+    func activeMembers() -> Int {
+        1 + progress.count { isActive($0) }
     }
+
+    func isActive(_ peer: Progress) -> Bool { now - peer.lastHeardAt < UInt64(config.electionTicks) }
 
     mutating func stepLeader(_ message: RaftMessage) {
         guard let index = progress.firstIndex(where: { $0.id == message.source }) else { return }
-        progress[index].recentActive = true
+        progress[index].lastHeardAt = now
         switch message.body {
         case .appendResponse(let response): handleAppendResponse(from: index, response)
         case .heartbeatResponse: handleHeartbeatResponse(from: index)

@@ -33,7 +33,7 @@ extension RaftCore {
     mutating func considerPreferredLeader() {
         guard let preferred = config.preferredLeader, preferred != config.id, transferee == nil else { return }
         guard let peer = progress.first(where: { $0.id == preferred }) else { return }
-        guard peer.recentActive, peer.match == log.lastIndex else { return }
+        guard isActive(peer), peer.match == log.lastIndex else { return }
         _ = transferLeadership(to: preferred)
     }
 }

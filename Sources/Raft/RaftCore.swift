@@ -26,7 +26,7 @@ public struct RaftCore: Sendable {
     var rng: SplitMix64
     /// Ticks since this node started: the age of in-flight appends is measured in it.
     var now: UInt64 = 0
-    /// Ticks since the last heartbeat from the leader (follower), or since the last check-quorum (leader).
+    /// Ticks since this node last heard from its leader, or since its (pre-)campaign started.
     var electionElapsed = 0
     var heartbeatElapsed = 0
     /// This round's election timeout, drawn from `electionTicks ..< 2 * electionTicks`.
@@ -152,10 +152,13 @@ public struct RaftCore: Sendable {
 
     // MARK: Shared by the roles
 
-    /// True while this node heard from a live leader within the shortest election timeout (or leads and has
-    /// a quorum): then a vote request, unless it follows a transfer, is ignored rather than allowed to
-    /// depose that leader.
-    var inLease: Bool { config.checkQuorum && leader != nil && electionElapsed < config.electionTicks }
+    /// True while this node heard from a live leader within the shortest election timeout, or leads (with
+    /// check-quorum a leader steps down once a majority has been silent that long): then a vote request, unless
+    /// it follows a transfer, is ignored rather than allowed to depose that leader.
+    var inLease: Bool {
+        guard config.checkQuorum, let leader else { return false }
+        return leader == config.id || electionElapsed < config.electionTicks
+    }
 
     mutating func send(to target: NodeID, term: Term? = nil, _ body: RaftMessage.Body) {
         outbox.append(RaftMessage(source: config.id, target: target, term: term ?? self.term, body: body))
@@ -212,7 +215,7 @@ public struct RaftCore: Sendable {
         votes = [:]
         electionElapsed = 0
         heartbeatElapsed = 0
-        progress = peers.map { Progress(id: $0, next: log.lastIndex.next) }
+        progress = peers.map { Progress(id: $0, next: log.lastIndex.next, now: now) }
         // Entries of earlier terms commit only under one of the current term: append it right away.
         termStartIndex = log.lastIndex.next
         let noop = LogEntry(index: termStartIndex, term: term, kind: .noop)
