@@ -99,7 +99,7 @@ public struct RaftConfig: Sendable {
     public static let voteTwiceInOneTerm = InjectedBugs(rawValue: 1 << 0)
     /// Commit an entry of an older term once a quorum holds it (the mistake of Raft's Figure 8).
     public static let commitOldTermByCounting = InjectedBugs(rawValue: 1 << 1)
-    /// A follower appends after `prevIndex` without checking that its entry there has `prevTerm`.
+    /// A follower appends after `prevIndex` when its entry there has `prevTerm` or an older term.
     public static let acceptAppendWithoutMatching = InjectedBugs(rawValue: 1 << 2)
     /// A driver bug (the simulator's): send and apply a `Ready` before its writes are synced.
     public static let acknowledgeBeforeSync = InjectedBugs(rawValue: 1 << 3)

@@ -5,6 +5,8 @@ extension RaftCore {
         switch message.body {
         case .append(let request):
             heardFromLeader(message.source)
+            // A malformed append (a buggy or hostile peer) is dropped rather than trusted.
+            guard isWellFormed(request, term: message.term) else { return }
             handleAppend(from: message.source, request)
         case .heartbeat(let commit):
             heardFromLeader(message.source)
@@ -24,6 +26,21 @@ extension RaftCore {
         leader = source
     }
 
+    /// Entries numbered on from `prevIndex`, terms never decreasing from `prevTerm` and never past the
+    /// sender's term.
+    private func isWellFormed(_ request: AppendRequest, term: Term) -> Bool {
+        var expected = request.prevIndex
+        var previousTerm = request.prevTerm
+        guard previousTerm <= term else { return false }
+        for entry in request.entries {
+            guard expected.rawValue < UInt64.max, entry.index == expected.next else { return false }
+            guard entry.term >= previousTerm, entry.term <= term else { return false }
+            expected = entry.index
+            previousTerm = entry.term
+        }
+        return true
+    }
+
     /// Appends the leader's entries after `prevIndex` if this log holds `(prevIndex, prevTerm)`, else rejects
     /// with the last index at or below `prevIndex` whose term is at most `prevTerm`.
     /// **Durability:** the answer leaves with the `Ready` that persists the entries (and any truncation).
@@ -33,7 +50,10 @@ extension RaftCore {
             send(to: source, .appendResponse(.accepted(matchIndex: log.committed)))
             return
         }
-        let skipsCheck = config.injectedBugs.contains(.acceptAppendWithoutMatching) && request.prevIndex <= log.lastIndex
+        // The injected bug accepts an older term at `prevIndex` as if it matched.
+        let skipsCheck =
+            config.injectedBugs.contains(.acceptAppendWithoutMatching)
+            && log.term(at: request.prevIndex).map { $0 <= request.prevTerm } == true
         guard skipsCheck || log.matches(request.prevIndex, request.prevTerm) else {
             let hintIndex = log.lastIndex(atOrBelow: request.prevIndex, termAtMost: request.prevTerm)
             let hintTerm = log.term(at: hintIndex) ?? .zero

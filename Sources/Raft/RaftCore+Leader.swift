@@ -19,7 +19,6 @@ extension RaftCore {
         }
         log.append(entry)
         uncommittedBytes += entry.sizeBytes
-        advanceCommit()  // a group of one commits at once
         return .accepted(index: entry.index, term: term)
     }
 
@@ -120,12 +119,14 @@ extension RaftCore {
         return progress[index].state == .replicate
     }
 
-    /// Commits the highest index a quorum holds, if it belongs to this term: an entry of an earlier term is
-    /// committed only by the current term's entries after it (Raft's Figure 8 explains why counting replicas
-    /// of an old entry is not enough).
+    /// Commits the highest index a quorum holds durably, if it belongs to this term: an entry of an earlier term
+    /// is committed only by the current term's entries after it (Raft's Figure 8 explains why counting replicas
+    /// of an old entry is not enough). The leader counts its own entries once they were handed to the driver in a
+    /// `Ready` (the driver completes a `Ready` before it calls the core again), so a commit index never names an
+    /// entry that a crash of the leader could still take from the quorum.
     mutating func advanceCommit() {
         var matches = progress.map(\.match)
-        matches.append(log.lastIndex)
+        matches.append(log.persistedIndex)
         matches.sort(by: >)
         let candidate = matches[config.quorum - 1]
         guard candidate > log.committed else { return }

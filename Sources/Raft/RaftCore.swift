@@ -130,8 +130,14 @@ public struct RaftCore: Sendable {
     }
 
     /// Everything the driver must do now; see `Ready` for the order. Resets the core's record of what is pending.
+    ///
+    /// One `Ready` may lead to another without new input (a leader's own writes count toward the quorum once
+    /// durable, which the core learns when it is called again): drivers take `Ready`s until one is empty.
     public mutating func takeReady() -> Ready {
-        if role == .leader { sendPendingAppends() }
+        if role == .leader {
+            advanceCommit()  // the previous Ready's entries are durable now
+            sendPendingAppends()
+        }
         let (truncateFrom, entries) = log.takeUnstable()
         let current = hardState
         var ready = Ready(
@@ -221,7 +227,6 @@ public struct RaftCore: Sendable {
         let noop = LogEntry(index: termStartIndex, term: term, kind: .noop)
         log.append(noop)
         uncommittedBytes = noop.sizeBytes
-        advanceCommit()
     }
 
     private mutating func endLeadership() {

@@ -53,6 +53,8 @@ struct RaftLog: Sendable {
     }
 
     var lastIndex: LogIndex { LogIndex(UInt64(entries.count)) }
+    /// The last entry handed to the driver to persist: durable once the driver calls the core again.
+    var persistedIndex: LogIndex { unstableFrom.previous }
     var lastTerm: Term { entries.last?.term ?? .zero }
 
     /// The term at `index`: `.zero` for index 0, nil past the end.

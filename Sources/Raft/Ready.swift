@@ -2,8 +2,8 @@
 
 /// Everything the core asks its driver to do, taken with `RaftCore.takeReady()`.
 ///
-/// The driver handles a `Ready` in this order, and completes it before the next `tick`, `step`, `propose`
-/// or `transferLeadership` (the core assumes from then on that the writes are durable):
+/// The driver handles a `Ready` in this order, and completes it before it calls the core again (the core
+/// assumes from then on that the writes are durable), then takes the next one until a `Ready` is empty:
 /// 1. `truncateFrom`: remove every durable entry at and after that index (a divergent suffix);
 /// 2. append `entriesToPersist`, write `hardState`, then sync (fdatasync) both;
 /// 3. send `messagesToSend`: no vote grant or append acknowledgement may outrun the disk;

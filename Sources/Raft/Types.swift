@@ -14,8 +14,12 @@ public struct LogIndex: Hashable, Comparable, Sendable, CustomStringConvertible 
     public var next: LogIndex { LogIndex(rawValue + 1) }
     /// The previous index; `.zero` stays `.zero`.
     public var previous: LogIndex { LogIndex(rawValue == 0 ? 0 : rawValue - 1) }
-    public func advanced(by count: Int) -> LogIndex { LogIndex(UInt64(Int(rawValue) + count)) }
-    public func distance(to other: LogIndex) -> Int { Int(other.rawValue) - Int(rawValue) }
+    /// The index `count` entries later (`count` >= 0).
+    public func advanced(by count: Int) -> LogIndex { LogIndex(rawValue + UInt64(count)) }
+    /// How many entries lie from here to `other` (negative when `other` comes first).
+    public func distance(to other: LogIndex) -> Int {
+        other >= self ? Int(other.rawValue - rawValue) : -Int(rawValue - other.rawValue)
+    }
     public var description: String { "#\(rawValue)" }
 }
 

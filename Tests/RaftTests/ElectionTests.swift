@@ -148,9 +148,11 @@ import Testing
         core.campaign()
         #expect(core.role == .leader)
         #expect(core.propose([7]) == .accepted(index: LogIndex(2), term: Term(1)))
-        let ready = core.takeReady()
-        #expect(ready.committed == LogIndex(1)..<LogIndex(3))
-        #expect(ready.entriesToPersist.map(\.kind) == [.noop, .normal])
+        let written = core.takeReady()
+        #expect(written.entriesToPersist.map(\.kind) == [.noop, .normal])
+        #expect(written.committed == nil, "not committed before it is durable")
+        #expect(core.takeReady().committed == LogIndex(1)..<LogIndex(3), "durable on the leader, a quorum of one")
+        #expect(core.takeReady().isEmpty)
     }
 
     @Test func roleChangesAreReported() {

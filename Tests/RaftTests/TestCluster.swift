@@ -53,13 +53,15 @@ struct TestCluster {
         readies = Array(repeating: [], count: count)
     }
 
-    /// Takes every node's `Ready` (as if persisted) and queues its messages.
+    /// Takes every node's `Ready`s until one is empty (as if each was persisted) and queues their messages.
     mutating func collect() {
         for index in nodes.indices {
-            let ready = nodes[index].takeReady()
-            if ready.isEmpty { continue }
-            readies[index].append(ready)
-            inFlight.append(contentsOf: ready.messagesToSend)
+            for _ in 0..<10 {
+                let ready = nodes[index].takeReady()
+                if ready.isEmpty { break }
+                readies[index].append(ready)
+                inFlight.append(contentsOf: ready.messagesToSend)
+            }
         }
     }
 

@@ -53,9 +53,11 @@ extension Simulation {
         if let hardState = ready.hardState { nodes[node].disk.write(.hardState(hardState)) }
     }
 
-    /// The writes are durable: send the messages, apply the committed entries, answer the clients.
+    /// The writes are durable: send the messages, apply the committed entries, answer the clients. The node
+    /// then has a `Ready` to take again (its durable writes may commit entries).
     private mutating func complete(_ ready: Ready, on node: Int) {
         nodes[node].disk.sync()
+        nodes[node].dirty = true
         for message in ready.messagesToSend { send(message) }
         if let committed = ready.committed { apply(committed, on: node) }
         if let change = ready.roleChange {

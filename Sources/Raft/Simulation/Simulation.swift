@@ -27,6 +27,7 @@ public struct SimulationStats: Sendable, Hashable {
     public var restarts = 0
     public var partitions = 0
     public var transfers = 0
+    public init() {}
 }
 
 /// A simulated Raft group: nodes with their cores and disks, a network, clients, faults and the checker.
