@@ -94,15 +94,20 @@ public struct Simulation: Sendable {
         rng = SplitMix64(seed: seed)
         network = SimNetwork(nodeCount: count)
         let members = (0..<count).map { NodeID(UInt32($0)) }
-        // The limits vary with the seed: one entry per append or many, one append in flight or several.
+        // The settings vary with the seed: one entry per append or many, one append in flight or several, and
+        // a quarter of the groups each without pre-vote or without check-quorum (safety must not depend on them).
         let appendBytesMax = [1, 120, 300, 2_000][rng.index(below: 4)]
         let inflightAppendsMax = 1 + rng.index(below: 8)
         let uncommittedBytesMax = [200, 1_000, 8_000][rng.index(below: 3)]
+        let heartbeatTicks = 1 + rng.index(below: 3)
+        let preVote = rng.index(below: 4) != 0
+        let checkQuorum = rng.index(below: 4) != 0
         nodes = []
         for member in members {
             do {
                 var config = try RaftConfig(
-                    id: member, members: members, electionTicks: 10, heartbeatTicks: 2,
+                    id: member, members: members, electionTicks: 10, heartbeatTicks: heartbeatTicks,
+                    preVote: preVote, checkQuorum: checkQuorum,
                     inflightAppendsMax: inflightAppendsMax, appendBytesMax: appendBytesMax,
                     uncommittedBytesMax: uncommittedBytesMax,
                     preferredLeader: faults.preferFirstNode ? members[0] : nil, transferLagMax: 50)
