@@ -1,4 +1,20 @@
 // Raft as a pure state machine: inputs are ticks, messages and proposals; the output is a `Ready` value.
+//
+// The files of this target:
+//   RaftCore.swift            state, inputs, `takeReady`, role transitions
+//   RaftCore+Election.swift   terms, pre-votes and votes; the pre-candidate's and candidate's steps
+//   RaftCore+Leader.swift     proposals, pipelined appends, heartbeats, commit, check-quorum
+//   RaftCore+Follower.swift   matching and accepting appends; rejections with a back-off hint
+//   RaftCore+Transfer.swift   leadership transfer and the preferred leader
+//   RaftLog.swift, Progress.swift   the in-memory log; the leader's view of each follower
+//   Simulation/               a seeded group over a faulty network and disks, and its safety checks
+//
+// The log: the core holds every entry in memory, mirroring the durable log plus what it has not yet handed out
+// (`RaftLog`). A node restores it whole (`DurableState`); each `Ready` says what to append, and from where to cut
+// a divergent suffix first. There are no snapshots and no compaction yet: the log starts at index 1, and a
+// lagging follower is always caught up from the leader's log. When the broker's retention deletes old commit
+// log files, `RaftLog` gains a first index above 1 and the driver supplies older payloads on demand; a follower
+// behind the leader's first index then restarts its log at that index, as DLedger's TRUNCATE does.
 
 /// One member of a Raft group, without clock, randomness of its own, I/O, locks or `async`.
 ///

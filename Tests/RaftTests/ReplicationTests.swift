@@ -196,3 +196,50 @@ import Testing
         #expect(beats.map(\.body) == [.heartbeat(commit: LogIndex(1))], "n2 matched only the no-op")
     }
 }
+
+/// Bad input from a peer is dropped, never trusted and never a trap.
+@Suite struct MalformedInputTests {
+    private func follower() -> RaftCore {
+        RaftCore(config: makeConfig(1, members: 3), restoring: DurableState(), seed: 1)
+    }
+
+    private func append(_ entries: [LogEntry], prevIndex: UInt64 = 0, term: UInt64 = 2) -> RaftMessage {
+        RaftMessage(source: node(0), target: node(1), term: Term(term), body: .append(AppendRequest(
+            prevIndex: LogIndex(prevIndex), prevTerm: .zero, entries: entries, commit: LogIndex(UInt64.max))))
+    }
+
+    @Test(arguments: [
+        [LogEntry(index: LogIndex(1), term: Term(2)), LogEntry(index: LogIndex(3), term: Term(2))],  // a gap
+        [LogEntry(index: LogIndex(1), term: Term(2)), LogEntry(index: LogIndex(2), term: Term(1))],  // term falls
+        [LogEntry(index: LogIndex(1), term: Term(3))],  // past the sender's term
+        [LogEntry(index: LogIndex(2), term: Term(2))],  // does not follow prevIndex
+    ])
+    func malformedAppendIsIgnored(entries: [LogEntry]) {
+        var core = follower()
+        core.step(append(entries))
+        #expect(core.lastIndex == .zero)
+        #expect(core.takeReady().messagesToSend.isEmpty)
+    }
+
+    @Test func hugeIndexesAndCommitsDoNotTrap() {
+        var core = follower()
+        core.step(append([], prevIndex: UInt64.max))
+        let rejection = core.takeReady().messagesToSend.first?.body
+        #expect(rejection == .appendResponse(.rejected(rejectedIndex: LogIndex(UInt64.max), hintIndex: .zero, hintTerm: .zero)))
+        core.step(append([LogEntry(index: LogIndex(1), term: Term(2))]))
+        #expect(core.commitIndex == LogIndex(1), "a commit past the log's end stops at its end")
+        var cluster = TestCluster()
+        cluster.elect(0)
+        for body: RaftMessage.Body in [
+            .appendResponse(.accepted(matchIndex: LogIndex(UInt64.max))),
+            .appendResponse(.rejected(rejectedIndex: LogIndex(UInt64.max), hintIndex: LogIndex(UInt64.max), hintTerm: Term(9))),
+            .heartbeat(commit: LogIndex(UInt64.max)),
+        ] {
+            cluster.nodes[0].step(RaftMessage(source: node(1), target: node(0), term: Term(1), body: body))
+        }
+        cluster.deliverAll()
+        #expect(cluster.propose(at: 0) != .dropped(.notLeader(leader: node(0))))
+        cluster.deliverAll()
+        #expect(cluster.nodes[1].lastIndex == cluster.nodes[0].lastIndex, "replication carries on")
+    }
+}
