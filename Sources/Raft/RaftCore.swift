@@ -67,8 +67,9 @@ public struct RaftCore: Sendable {
     /// - Parameters:
     ///   - config: this node's validated settings.
     ///   - state: the durable hard state and log. The log must run from index 1 without gaps, terms never
-    ///     decreasing (this traps otherwise: recovery repairs a corrupt disk before Raft sees it). A crash between
-    ///     the log's write and the hard state's may leave either one newer; both cases are reconciled safely.
+    ///     decreasing (this traps otherwise: recovery repairs a corrupt disk before Raft sees it). A crash after
+    ///     the log's writes and before the hard state's leaves entries of a term the hard state has not reached:
+    ///     the term is raised to the log's.
     ///   - seed: drives the election timeouts; give each node (and each restart) its own.
     public init(config: RaftConfig, restoring state: DurableState, seed: UInt64) {
         self.config = config

@@ -33,9 +33,8 @@ struct RaftLog: Sendable {
     /// Lowest index of a handed-out entry removed since the last `Ready`, if any.
     private(set) var truncateFrom: LogIndex?
 
-    /// Restores the log. A commit index past the log's end (the hard state reached the disk, the entries did
-    /// not) is lowered to the end: those entries were never acknowledged by this node, and the leader sends them
-    /// again.
+    /// Restores the log. A commit index past the log's end cannot follow from a crash when the driver keeps the
+    /// write order `Ready` asks for; should one appear anyway, it is lowered to the end rather than trusted.
     init(restoring state: DurableState) {
         for (offset, entry) in state.entries.enumerated() {
             precondition(entry.index.rawValue == UInt64(offset + 1), "restored log: entry \(entry.index) at position \(offset + 1)")

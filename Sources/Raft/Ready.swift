@@ -5,7 +5,10 @@
 /// The driver handles a `Ready` in this order, and completes it before it calls the core again (the core
 /// assumes from then on that the writes are durable), then takes the next one until a `Ready` is empty:
 /// 1. `truncateFrom`: remove every durable entry at and after that index (a divergent suffix);
-/// 2. append `entriesToPersist`, write `hardState`, then sync (fdatasync) both;
+/// 2. append `entriesToPersist`, write `hardState`, then sync (fdatasync) both. The hard state must not become
+///    durable before the log writes it came with (one write-ahead stream, or sync the log before replacing the
+///    hard-state file): its commit index may name the entries just written, and a crash that kept it but lost
+///    them would leave divergent entries under a commit index;
 /// 3. send `messagesToSend`: no vote grant or append acknowledgement may outrun the disk;
 /// 4. apply the entries in `committed`, reading them from the log it just made durable (for the broker:
 ///    dispatch them to consume queues and answer the producers whose entries they are);

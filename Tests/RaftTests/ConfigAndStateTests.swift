@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func restoreReconcilesAHardStateOlderOrNewerThanTheLog() {
-        // The hard state (t5, commit 9) reached the disk, the entries after #2 did not.
+        // A commit past the log's end (a driver that broke the write order) is not trusted past the end.
         let ahead = DurableState(hardState: HardState(term: Term(5), vote: node(1), commit: LogIndex(9)), entries: entries(terms: [1, 2]))
         let first = RaftCore(config: makeConfig(0, members: 3), restoring: ahead, seed: 1)
         #expect(first.commitIndex == LogIndex(2))

@@ -1,12 +1,12 @@
 // One node's disk in the simulator: writes land in a page cache and become durable only when synced.
 
-/// A simulated disk holding one node's log file and hard-state file.
+/// A simulated disk holding one node's log and hard state, written as one ordered stream (a write-ahead log,
+/// as `Ready` requires: the hard state written with entries never becomes durable before them).
 ///
 /// Writes change `current` (what a read sees) at once and `durable` only at `sync()`. A crash keeps a random
-/// prefix of the unsynced log writes (the last one kept may be torn: only some of its entries arrive, as
-/// recovery would truncate a torn tail at its first bad record) and, independently, a random prefix of the
-/// unsynced hard-state writes. Synced data is never lost and never flipped: a bit flip is the commit log's
-/// CRC's business, below Raft.
+/// prefix of the unsynced writes, and the first write it loses may be torn (only some of an append's entries
+/// arrive, as recovery would truncate a torn tail at its first bad record). Synced data is never lost and never
+/// flipped: a bit flip is the commit log's CRC's business, below Raft.
 struct SimDisk: Sendable {
     enum Write: Sendable {
         case truncate(from: LogIndex)
@@ -56,17 +56,14 @@ struct SimDisk: Sendable {
 
     /// Power loss: what survives of the unsynced writes is decided by `rng`.
     mutating func crash(_ rng: inout SplitMix64, tearPerMille: Int) {
-        let logWrites = unsynced.filter { if case .hardState = $0 { false } else { true } }
-        let stateWrites = unsynced.filter { if case .hardState = $0 { true } else { false } }
         var image = durable
-        let logKept = rng.index(below: logWrites.count + 1)
-        for write in logWrites.prefix(logKept) { image.apply(write) }
-        if logKept < logWrites.count, case .append(let entries) = logWrites[logKept], entries.count > 1,
+        let kept = rng.index(below: unsynced.count + 1)
+        for write in unsynced.prefix(kept) { image.apply(write) }
+        if kept < unsynced.count, case .append(let entries) = unsynced[kept], entries.count > 1,
             rng.chance(perMille: tearPerMille)
         {
             image.apply(.append(Array(entries.prefix(1 + rng.index(below: entries.count - 1)))))
         }
-        for write in stateWrites.prefix(rng.index(below: stateWrites.count + 1)) { image.apply(write) }
         durable = image
         current = image
         unsynced.removeAll()
