@@ -97,6 +97,26 @@ struct SeedRange: Sendable, CustomTestStringConvertible {
         }
     }
 
+    /// Replays one seed with a trace of its last 500 events, for a failure found elsewhere:
+    /// `RAFT_REPLAY="1003981 3 standard" swift test --filter replayOneSeed` (seed, nodes, profile).
+    @Test(.enabled(if: getenv("RAFT_REPLAY") != nil, "set RAFT_REPLAY=\"seed nodes profile\" to replay a seed"))
+    func replayOneSeed() throws {
+        let fields = String(cString: getenv("RAFT_REPLAY")!).split(separator: " ").map(String.init)
+        let seed = try #require(fields.count == 3 ? UInt64(fields[0]) : nil, "RAFT_REPLAY: seed nodes profile")
+        let nodes = try #require(Int(fields[1]))
+        let profile = try #require(FaultProfile.all.first { $0.name == fields[2] }, "profiles: \(FaultProfile.all)")
+        var simulation = Simulation(seed: seed, nodes: nodes, faults: profile)
+        simulation.traceLimit = 500
+        do throws(SimulationFailure) {
+            try simulation.run(steps: SimulationBudget.stepsPerSeed)
+            try simulation.healAndConverge(ticksMax: SimulationBudget.convergeTicksMax)
+        } catch {
+            print(simulation.recentEvents.joined(separator: "\n"))
+            print(simulation.summary())
+            Issue.record("\(error)")
+        }
+    }
+
     @Test func aSeedReplaysExactly() throws {
         func run() throws -> (SimulationStats, [String], String) {
             var simulation = Simulation(seed: 1234, nodes: 5, faults: .standard)
