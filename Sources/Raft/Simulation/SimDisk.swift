@@ -42,8 +42,6 @@ struct SimDisk: Sendable {
     private(set) var current = Image()
     private var unsynced: [Write] = []
 
-    var hasUnsyncedWrites: Bool { !unsynced.isEmpty }
-
     mutating func write(_ write: Write) {
         current.apply(write)
         unsynced.append(write)

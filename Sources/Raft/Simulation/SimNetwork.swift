@@ -21,8 +21,6 @@ struct SimNetwork: Sendable {
         cut = Array(repeating: false, count: nodeCount * nodeCount)
     }
 
-    var isHealed: Bool { !cut.contains(true) }
-
     func isCut(_ source: NodeID, _ target: NodeID) -> Bool {
         cut[Int(source.rawValue) * nodeCount + Int(target.rawValue)]
     }

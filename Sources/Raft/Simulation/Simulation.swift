@@ -18,9 +18,12 @@ public struct SimulationFailure: Error, CustomStringConvertible, Sendable {
 public struct SimulationStats: Sendable, Hashable {
     public var steps = 0
     public var ticks: UInt64 = 0
+    /// Entries clients proposed (to leaders or not), and those their leader acknowledged as committed.
     public var proposals = 0
     public var acknowledged = 0
+    /// Nodes that became leader, as their `Ready`s reported.
     public var leaderTerms = 0
+    /// Messages delivered, and lost (dropped, cut off, to a crashed node, or over the network's capacity).
     public var delivered = 0
     public var lost = 0
     public var crashes = 0
@@ -119,8 +122,6 @@ public struct Simulation: Sendable {
             }
         }
     }
-
-    public var stepCount: Int { stats.steps }
 
     /// One event: a message delivered, a node's `Ready` written or synced, a tick, a proposal, or a fault.
     public mutating func step() {
