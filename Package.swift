@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "CommitLog", targets: ["CommitLog"]),
         .library(name: "IndexFile", targets: ["IndexFile"]),
         .library(name: "Replication", targets: ["Replication"]),
+        .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Remoting", targets: ["Remoting"]),
         .library(name: "Common", targets: ["Common"]),
         .library(name: "NameServer", targets: ["NameServer"]),
@@ -36,11 +37,13 @@ let package = Package(
         .target(name: "CommitLog", dependencies: ["CLiburing", "CLibdeflate"]),
         // Consume queues, the key index, dispatch and the MessageStore facade.
         .target(name: "IndexFile", dependencies: ["CommitLog"]),
+        // Raft (DLedger's election and replication) as a pure state machine plus its seeded simulator.
+        .target(name: "Raft"),
         // The put pipeline (the one door into the store) and replication: HA master/slave on dedicated threads
-        // over blocking sockets; NIOCore only for the promises the pipeline completes.
+        // over blocking sockets; NIOCore only for the promises the pipeline completes; DLedger on Raft.
         .target(
             name: "Replication",
-            dependencies: ["IndexFile", "CommitLog", .product(name: "NIOCore", package: "swift-nio")]),
+            dependencies: ["IndexFile", "CommitLog", "Raft", .product(name: "NIOCore", package: "swift-nio")]),
         // The roles, one target each under Sources/Node (the compiler enforces the arrows):
         // Remoting (frames, codes, JSON; SwiftNIO only) <- Common (RocketMQ's message model, routes, bodies)
         // <- NameServer, Broker, Client. Only the Broker links the store.
@@ -99,6 +102,7 @@ let package = Package(
         .testTarget(name: "CommitLogTests", dependencies: ["CommitLog", "TestSupport"]),
         .testTarget(name: "IndexFileTests", dependencies: ["IndexFile", "CommitLog", "TestSupport"]),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "IndexFile", "CommitLog", "TestSupport"]),
+        .testTarget(name: "RaftTests", dependencies: ["Raft"]),
         .testTarget(
             name: "NodeTests",
             dependencies: [
