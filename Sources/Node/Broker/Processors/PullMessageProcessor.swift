@@ -60,7 +60,9 @@ struct PullMessageProcessor: BrokerRequestProcessor {
         guard services.config.brokerPermission.isReadable else {
             return fail(ResponseCode.noPermission, "the broker[\(services.config.brokerName)] pulling message is forbidden")
         }
-        guard let config = services.topics.topic(topic) else { return fail(ResponseCode.topicNotExist, "topic[\(topic)] not exist, apply first please!") }
+        guard let config = services.topics.topic(topic) ?? replicatedTopic(topic) else {
+            return fail(ResponseCode.topicNotExist, "topic[\(topic)] not exist, apply first please!")
+        }
         guard config.perm.isReadable else { return fail(ResponseCode.noPermission, "the topic[\(topic)] pulling message is forbidden") }
         guard queueID >= 0, queueID < config.readQueueNums else {
             return fail(ResponseCode.systemError, "queueId[\(queueID)] is illegal, topic:[\(topic)] topicConfig.readQueueNums:[\(config.readQueueNums)]")
@@ -104,6 +106,15 @@ struct PullMessageProcessor: BrokerRequestProcessor {
         let memory = UInt64(max(0, sysconf(Int32(_SC_PHYS_PAGES)))) * UInt64(max(0, sysconf(Int32(_SC_PAGESIZE))))
         let inMemory = memory / 100 * UInt64(services.config.accessMessageInMemoryMaxRatio)
         return behind > inMemory ? settings.whichBrokerWhenConsumeSlowly : settings.brokerId
+    }
+
+    /// A slave serves the queues its log holds even before it copied the topic's config from its master (a
+    /// master that dies within a sync period of creating a topic must not hide the topic's messages).
+    func replicatedTopic(_ topic: String) -> TopicConfig? {
+        guard services.config.brokerRole == .slave else { return nil }
+        let queueIDs = services.store.queues.filter { $0.topic == topic }.map(\.queueID)
+        guard let highest = queueIDs.max() else { return nil }
+        return TopicConfig(topicName: topic, readQueueNums: Int(highest) + 1, writeQueueNums: 0, perm: .read)
     }
 
     /// RocketMQ's mapping of a get's status to a pull's response code and next offset.
