@@ -14,6 +14,7 @@ struct BrokerMain: AsyncParsableCommand {
     @Flag(name: .short, help: "Print the effective configuration and exit") var printConfig = false
 
     func run() async throws {
+        TerminationSignal.install()  // before anything starts: an early SIGTERM still stops gracefully
         var config = BrokerConfig(storePathRootDir: "/tmp/rmqstore")
         do {
             if let configFile { config = try BrokerConfig.load(configFile) { logLine("mqbroker: warning: \($0)") } }

@@ -21,6 +21,7 @@ struct NameServerMain: AsyncParsableCommand {
     var printConfig = false
 
     func run() async throws {
+        TerminationSignal.install()  // before anything starts: an early SIGTERM still stops gracefully
         var config = NamesrvConfig()
         if let configFile {
             do {

@@ -5,29 +5,40 @@ import Glibc
 import Dispatch
 import Synchronization
 
-private final class SignalSources: @unchecked Sendable {
-    let lock = Mutex(())
-    var sources: [DispatchSourceSignal] = []
-    var timers: [DispatchSourceTimer] = []
-}
-private let signalSources = SignalSources()
+/// SIGTERM and SIGINT, caught from the moment a role starts (`TerminationSignal.install()` first thing in
+/// `main`): a signal that arrives while the role is still starting, or right after it printed "boot success",
+/// is remembered and answered with a graceful stop, never with the default action (death without a flush).
+public final class TerminationSignal: @unchecked Sendable {
+    private let lock = Mutex<State>(State())
+    private struct State {
+        var fired = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    private var sources: [DispatchSourceSignal] = []
+    private var timer: DispatchSourceTimer?
+    private static let shared = Mutex<TerminationSignal?>(nil)
 
-/// Returns when SIGTERM or SIGINT arrives (the roles then shut down gracefully and exit 0).
-public func waitForTerminationSignal() async {
-    signal(SIGTERM, SIG_IGN)
-    signal(SIGINT, SIG_IGN)
-    let fired = Atomic<Bool>(false)
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+    /// Starts catching SIGTERM and SIGINT (once per process; later calls return the same instance).
+    @discardableResult
+    public static func install() -> TerminationSignal {
+        shared.withLock { shared in
+            if let existing = shared { return existing }
+            let created = TerminationSignal()
+            shared = created
+            return created
+        }
+    }
+
+    private init() {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
         let queue = DispatchQueue(label: "signals")
-        let sources = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
+        sources = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler {
-                if !fired.exchange(true, ordering: .relaxed) { continuation.resume() }
-            }
+            source.setEventHandler { [unowned self] in fire() }
             source.resume()
             return source
         }
-        signalSources.lock.withLock { _ in signalSources.sources += sources }  // keep them alive
         // With MQ_EXIT_WITH_PARENT=<pid of the launcher> (tests and bench set it), a launcher that dies without
         // stopping us (a crashed test run) counts as SIGTERM: no orphaned broker keeps ports, files and pipes.
         if let value = getenv("MQ_EXIT_WITH_PARENT") {
@@ -35,13 +46,38 @@ public func waitForTerminationSignal() async {
             let parent = named > 1 ? named : getppid()
             let timer = DispatchSource.makeTimerSource(queue: queue)
             timer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
-            timer.setEventHandler {
-                if getppid() != parent, !fired.exchange(true, ordering: .relaxed) { continuation.resume() }
-            }
+            timer.setEventHandler { [unowned self] in if getppid() != parent { fire() } }
             timer.resume()
-            signalSources.lock.withLock { _ in signalSources.timers.append(timer) }
+            self.timer = timer
         }
     }
+
+    private func fire() {
+        let waiter = lock.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.fired else { return nil }
+            state.fired = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns once a termination signal arrived (at once when one already did).
+    public func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { state -> Bool in
+                if state.fired { return true }
+                state.waiter = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+}
+
+/// Returns when SIGTERM or SIGINT arrives (the roles then shut down gracefully and exit 0).
+public func waitForTerminationSignal() async {
+    await TerminationSignal.install().wait()
 }
 
 /// Writes one whole line to stdout with a single write(2): unbuffered, so a supervising process (or a
