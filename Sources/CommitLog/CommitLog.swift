@@ -175,8 +175,8 @@ public final class CommitLog: @unchecked Sendable {
 
     /// Appends one message under the append lock.
     /// - Returns: the record's physical offset, size, store timestamp and message id.
-    /// - Throws: `StoreError` (.messageTooLarge, .topicTooLong, .propertiesTooLong, .diskFull, .storeClosed,
-    ///   .flushFailed, .createMappedFileFailed); nothing is stored then.
+    /// - Throws: `StoreError` (.messageTooLarge, .topicTooLong, .propertiesTooLong, .messageIllegal, .diskFull,
+    ///   .storeClosed, .flushFailed, .createMappedFileFailed); nothing is stored then.
     /// - Thread: any. **Durability:** none on return; see `put(_:token:)` for SYNC_FLUSH waits.
     public func append(_ message: MessageView) throws(StoreError) -> AppendResult {
         try append(message) { _ in }
@@ -296,6 +296,7 @@ public final class CommitLog: @unchecked Sendable {
         if message.body.count > settings.maxMessageSize { throw tooLarge(message.body.count) }
         if message.topic.count > MessageRecord.topicLengthMax || message.topic.count == 0 { throw badTopic(message.topic.count) }
         if message.properties.count > MessageRecord.propertiesLengthMax { throw badProperties(message.properties.count) }
+        if let flaw = MessageRecord.flaw(in: message) { throw StoreError.illegal(flaw) }
         let size = MessageRecord.size(of: message, storeHost: settings.storeHost)
         if size > settings.recordSizeMax { throw tooLarge(message.body.count) }
         return size

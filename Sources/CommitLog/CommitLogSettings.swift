@@ -75,6 +75,7 @@ public struct CommitLogSettings: Sendable {
             throw bad("mappedFileSizeCommitLog \(mappedFileSizeCommitLog) cannot hold the largest record (\(recordSizeMax) bytes for maxMessageSize \(maxMessageSize))")
         }
         guard maxMessageSize > 0 else { throw bad("maxMessageSize must be positive") }
+        guard storeHost.hasValidPort else { throw bad("the store host's port \(storeHost.port) is outside 0...65535") }
         guard pendingWaitersMax > 0 else { throw bad("pendingWaitersMax must be positive") }
         guard syncFlushTimeoutMillis > 0 else { throw bad("syncFlushTimeout must be positive") }
         guard flushIntervalCommitLogMillis > 0 else { throw bad("flushIntervalCommitLog must be positive") }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The parsed fixed fields of one stored record and where its variable parts lie.
 public struct StoredRecordHeader: Sendable, Equatable {
     public var totalSize: Int
@@ -76,12 +80,18 @@ public enum RecordDecoder {
         if let expected = expectedPhysicalOffset, physicalOffset != expected {
             return .corrupt(field: "PHYSICALOFFSET", detail: "says \(physicalOffset), record lies at \(expected)")
         }
+        let queueID = loadBigEndian(Int32.self, at: 12, in: base)
+        guard queueID >= 0, queueID <= MessageRecord.queueIDMax else {
+            return .corrupt(field: "QUEUEID", detail: "\(queueID) is outside 0...\(MessageRecord.queueIDMax)")
+        }
         var at = 48
         let bornHost = HostAddress.load(from: base, at: at, ipv6: bornV6)
+        guard bornHost.hasValidPort else { return .corrupt(field: "BORNHOST", detail: "port \(bornHost.port) is outside 0...65535") }
         at += bornV6 ? 20 : 8
         let storeTimestamp = loadBigEndian(Int64.self, at: at, in: base)
         at += 8
         let storeHost = HostAddress.load(from: base, at: at, ipv6: storeV6)
+        guard storeHost.hasValidPort else { return .corrupt(field: "STOREHOST", detail: "port \(storeHost.port) is outside 0...65535") }
         at += storeV6 ? 20 : 8
         let reconsumeTimes = loadBigEndian(Int32.self, at: at, in: base)
         let preparedTransactionOffset = loadBigEndian(Int64.self, at: at + 4, in: base)
@@ -106,6 +116,9 @@ public enum RecordDecoder {
             return .corrupt(field: "TOPICLENGTH", detail: "\(topicLength) does not fit in a \(totalSize)-byte record")
         }
         let topic = at ..< at + topicLength
+        if memchr(base + at, 0, topicLength) != nil {
+            return .corrupt(field: "TOPIC", detail: "holds a zero byte (a zeroed tail, or not a record)")
+        }
         at += topicLength
         let propertiesLength = Int(loadBigEndian(Int16.self, at: at, in: base))
         at += 2
@@ -114,6 +127,11 @@ public enum RecordDecoder {
         }
         guard at + propertiesLength == totalSize else {
             return .corrupt(field: "TOTALSIZE", detail: "\(totalSize) differs from the \(at + propertiesLength) bytes its fields add up to")
+        }
+        // The body CRC does not cover topic and properties: a record whose tail was never written (zeros)
+        // would pass it. No stored topic or properties holds a zero byte (the append path refuses them).
+        if propertiesLength > 0 && memchr(base + at, 0, propertiesLength) != nil {
+            return .corrupt(field: "PROPERTIES", detail: "hold a zero byte (a zeroed tail, or not a record)")
         }
         let bodyCRC = loadBigEndian(UInt32.self, at: 8, in: base)
         if checkCRC && bodyLength > 0 {
@@ -124,7 +142,7 @@ public enum RecordDecoder {
         }
         return .message(StoredRecordHeader(
             totalSize: totalSize, magic: magic, bodyCRC: bodyCRC,
-            queueID: loadBigEndian(Int32.self, at: 12, in: base), flag: loadBigEndian(Int32.self, at: 16, in: base),
+            queueID: queueID, flag: loadBigEndian(Int32.self, at: 16, in: base),
             queueOffset: loadBigEndian(Int64.self, at: 20, in: base), physicalOffset: physicalOffset,
             sysFlag: sysFlag, bornTimestamp: loadBigEndian(Int64.self, at: 40, in: base), bornHost: bornHost,
             storeTimestamp: storeTimestamp, storeHost: storeHost, reconsumeTimes: reconsumeTimes,
