@@ -70,7 +70,7 @@ public final class ConsumeQueue: @unchecked Sendable {
     }
 
     /// The unit at `offset` regardless of the min offset (fillers included).
-    private func unit(atRaw offset: Int64) -> ConsumeQueueUnit? {
+    func unit(atRaw offset: Int64) -> ConsumeQueueUnit? {
         guard offset >= 0, offset < maxOffset else { return nil }
         let logical = UInt64(offset) * UInt64(ConsumeQueueUnit.size)
         guard let file = files.file(containing: logical) else { return nil }
@@ -132,18 +132,23 @@ public final class ConsumeQueue: @unchecked Sendable {
         storeBigEndian(unit.tagsCode, at: at + 12, in: file.base)
     }
 
+    func setMaxPhysicOffset(_ value: Int64) { maxPhysicOffsetAtomic.store(value, ordering: .releasing) }
+
     /// Loads the files and finds the end: the first invalid (zero) unit, scanning from the third-to-last
-    /// file. Units past it are zeroed; files after it deleted.
+    /// file (in a file cut short, the first unit not wholly inside the bytes that survived). Units past it
+    /// are zeroed; files after it deleted.
     func recover() throws(StoreError) {
         try files.load()
         let all = files.all
         guard let first = all.first else { return }
         var end = first.fileFromOffset
         var lastEnd: Int64 = 0
+        let short = files.shortFile
         scan: for file in all[max(0, all.count - 3)...] {
             end = file.fileFromOffset
             var at = 0
-            while at + ConsumeQueueUnit.size <= file.fileSize {
+            let limit = short?.fileFromOffset == file.fileFromOffset ? short!.survivingBytes : file.fileSize
+            while at + ConsumeQueueUnit.size <= limit {
                 let base = UnsafeRawPointer(file.base)
                 let unit = ConsumeQueueUnit(physicalOffset: loadBigEndian(Int64.self, at: at, in: base),
                                             messageSize: loadBigEndian(Int32.self, at: at + 8, in: base),
@@ -164,7 +169,7 @@ public final class ConsumeQueue: @unchecked Sendable {
     }
 
     /// Sets the end to `logical` bytes: later files are deleted and the rest of its file is zeroed.
-    private func cut(atLogical logical: UInt64) throws(StoreError) {
+    func cut(atLogical logical: UInt64) throws(StoreError) {
         writeFile = nil
         let keep = logical - logical % UInt64(fileSize)
         for file in files.removeFiles(startingAtOrAfter: keep + UInt64(fileSize)) { file.unlinkFromDisk() }

@@ -107,12 +107,7 @@ final class Dispatcher: @unchecked Sendable {
         let properties = record.properties
         if !transactionPrepared(header.sysFlag) {
             let queue = cachedQueue(topic: record.topic, queueID: header.queueID)
-            var code = tagsCode(properties: properties)
-            if queue.topic == MessageStoreConfig.scheduleTopic {
-                // Schedule queues carry the delivery time instead of a tag hash (level = queue id + 1).
-                let levels = state.config.messageDelayLevelMillis
-                code = header.storeTimestamp + levels[min(levels.count - 1, max(0, Int(header.queueID)))]
-            }
+            let code = state.unitTagsCode(of: record, queueTopic: queue.topic)
             let unit = ConsumeQueueUnit(physicalOffset: header.physicalOffset, messageSize: Int32(header.totalSize), tagsCode: code)
             if try queue.put(offset: header.queueOffset, unit: unit) {
                 state.arriving(queue.topic, header.queueID, queue.maxOffset)
