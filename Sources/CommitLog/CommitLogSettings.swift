@@ -57,6 +57,9 @@ public struct CommitLogSettings: Sendable {
 
     /// Syscalls behind durability, replaceable by a scripted one in tests.
     public var fileIO: FileIO = .system
+    /// How full the commit log's file system is; retention re-measures after each file it deletes. A test
+    /// scripts it (usage that falls as files go).
+    public var diskUsage: DiskUsageProbe = .system
 
     public init(storePathRootDir: String) {
         self.storePathRootDir = storePathRootDir
