@@ -357,17 +357,22 @@ public final class CommitLog: @unchecked Sendable {
         settings.flushDiskType == .syncFlush ? flushedOffset : committedOffset
     }
 
-    /// Parks the caller until `visibleOffset` passes `offset`, the deadline passes or the log closes.
+    /// Wakes every reader parked in `waitForData`, so one whose `keepWaiting` turned false returns now.
+    public func wakeDataWaiters() { shared.growth.withLock { shared.growth.broadcast() } }
+
+    /// Parks the caller until `visibleOffset` passes `offset`, the deadline passes, the log closes or
+    /// `keepWaiting` (checked under the wake-up lock, so set it before `wakeDataWaiters`) is false.
     /// - Returns: the visible offset then. **Thread:** a background reader (the dispatcher).
     @discardableResult
-    public func waitForData(beyond offset: UInt64, untilNanos deadline: UInt64) -> UInt64 {
+    public func waitForData(beyond offset: UInt64, untilNanos deadline: UInt64,
+                            while keepWaiting: () -> Bool = { true }) -> UInt64 {
         var visible = visibleOffset
         if visible > offset { return visible }
         shared.growthWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
         defer { shared.growthWaiters.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
         shared.growth.withLock {
             visible = visibleOffset
-            while visible <= offset && monotonicNanos() < deadline && !shared.closedFlag.load(ordering: .relaxed) {
+            while visible <= offset && monotonicNanos() < deadline && !shared.closedFlag.load(ordering: .relaxed) && keepWaiting() {
                 shared.growth.wait(untilNanos: deadline)
                 visible = visibleOffset
             }

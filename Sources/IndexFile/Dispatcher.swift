@@ -31,7 +31,9 @@ final class Dispatcher: @unchecked Sendable {
     func start() {
         thread = StoreThread(name: "dispatch") { [self] in
             while !stopping.load(ordering: .acquiring) {
-                let visible = state.commitLog.waitForData(beyond: reputFrom, untilNanos: monotonicNanos() + 200_000_000)
+                let visible = state.commitLog.waitForData(beyond: reputFrom, untilNanos: monotonicNanos() + 200_000_000) {
+                    !stopping.load(ordering: .acquiring)
+                }
                 guard visible > reputFrom else { continue }
                 do { try dispatch(upTo: visible) } catch {
                     if !loggedFailure { state.log("dispatch stopped at \(reputFrom): \(error); retrying") }
@@ -45,6 +47,7 @@ final class Dispatcher: @unchecked Sendable {
     /// Stops after dispatching what the (closing) log has made visible.
     func stop(drainUpTo log: CommitLog) {
         stopping.store(true, ordering: .releasing)
+        log.wakeDataWaiters()
         thread?.join()
         thread = nil
         try? dispatch(upTo: log.visibleOffset)
