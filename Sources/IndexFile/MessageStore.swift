@@ -220,7 +220,7 @@ public final class MessageStore: @unchecked Sendable {
     public func queryMessage(topic: String, key: String, maxNum: Int, begin: Int64 = 0, end: Int64 = .max) -> [StoredRecord] {
         let offsets = state.index.query(topic: topic, key: key, maxNum: min(maxNum, config.maxMsgsNumBatch), begin: begin, end: end)
         return offsets.compactMap { offset in
-            if case .record(let record)? = try? commitLog.readRecord(at: UInt64(offset)) { return record }
+            if offset >= 0, case .record(let record)? = try? commitLog.readRecord(at: UInt64(offset)) { return record }
             return nil
         }
     }

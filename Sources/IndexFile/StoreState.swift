@@ -30,7 +30,7 @@ final class StoreState: @unchecked Sendable {
         self.log = log
         badUnits = BadUnitLog(log: log)
         index = IndexService(directory: config.storePathRootDir + "/index", hashSlotNum: config.maxHashSlotNum,
-                             indexNum: config.maxIndexNum, io: config.commitLog.fileIO)
+                             indexNum: config.maxIndexNum, io: config.commitLog.fileIO, log: log)
     }
 
     func queue(topic: String, queueID: Int32) -> ConsumeQueue? {
