@@ -8,7 +8,7 @@
 // point and writes the target's seed corpus when asked (`FUZZ_WRITE_SEEDS=<dir>`).
 import PackageDescription
 
-let fuzzTargets = ["FuzzRecordDecoder", "FuzzUnitCheck", "FuzzCommitLogRecovery", "FuzzStoreRecovery"]
+let fuzzTargets = ["FuzzRecordDecoder", "FuzzUnitCheck", "FuzzCommitLogRecovery", "FuzzStoreRecovery", "FuzzIndexFile"]
 
 let package = Package(
     name: "Fuzz",

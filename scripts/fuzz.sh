@@ -2,7 +2,7 @@
 # Coverage-guided fuzzing of the store's decoders and recovery (libFuzzer + AddressSanitizer, Fuzz/).
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]     default: 60 s each, every target
-#   FUZZ_SEEDS=1 scripts/fuzz.sh ...                       rewrite Fuzz/Corpus/<target>/ from real records first
+#   FUZZ_SEEDS=1 scripts/fuzz.sh ...                       rewrite Fuzz/Corpus/<target>/seed-* from real records first
 #
 # Builds every target in Fuzz/ (release, -sanitize=fuzzer,address: the store's modules are instrumented
 # too) into .build-fuzz/, then runs each for the given time. Inputs that found new coverage go to
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 seconds="${1:-60}"
 shift || true
-all=(FuzzRecordDecoder FuzzUnitCheck FuzzCommitLogRecovery FuzzStoreRecovery)
+all=(FuzzRecordDecoder FuzzUnitCheck FuzzCommitLogRecovery FuzzStoreRecovery FuzzIndexFile)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -29,15 +29,17 @@ failed=()
 for target in "${targets[@]}"; do
     [ -x "$bin/$target" ] || { echo "fuzz: $target was not built" >&2; exit 2; }
     seeds="Fuzz/Corpus/$target"
-    if [ -n "${FUZZ_SEEDS:-}" ] || [ -z "$(ls -A "$seeds" 2>/dev/null)" ]; then
-        rm -rf "$seeds"
+    # seed-* files come from the target itself (real records); regression-* files are inputs that once
+    # failed, kept so every run tries them first.
+    if [ -n "${FUZZ_SEEDS:-}" ] || ! ls "$seeds"/seed-* >/dev/null 2>&1; then
+        rm -f "$seeds"/seed-*
         FUZZ_WRITE_SEEDS="$seeds" "$bin/$target"
     fi
     mkdir -p ".build-fuzz/corpus/$target" ".build-fuzz/artifacts/$target" .build-fuzz/logs
     log=".build-fuzz/logs/$target.log"
     echo "fuzz: $target for ${seconds} s (log: $log)"
     status=0
-    ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" "$bin/$target" \
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" "$bin/$target" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
         -artifact_prefix=".build-fuzz/artifacts/$target/" \
         ".build-fuzz/corpus/$target" "$seeds" >"$log" 2>&1 || status=$?

@@ -52,6 +52,13 @@ public final class IndexFile: @unchecked Sendable {
     private func setIndexCount(_ value: Int32) { storeBigEndian(value, at: 36, in: base) }
     public var isFull: Bool { Int(indexCount) >= indexNum }
 
+    /// Sets the end offset just below `logEnd`: entries past it stay (queries check what they find), but a
+    /// record appended at or after `logEnd` is no longer taken as indexed already.
+    func cutEnd(before logEnd: Int64) {
+        precondition(beginPhyOffset < logEnd, "the whole file lies past the log's end")
+        storeBigEndian(logEnd - 1, at: 24, in: base)
+    }
+
     /// Java's `abs(hash)`, with `abs(Int.min)` mapped to 0 as RocketMQ does.
     static func keyHash(_ key: String) -> Int32 {
         let hash = javaHashCode(key)
@@ -130,7 +137,9 @@ public final class IndexService: @unchecked Sendable {
     /// checkpoint's `indexMsgTimestamp`) are deleted and rebuilt by dispatch. A file of the wrong size or
     /// with a header that does not fit it is deleted too, with a log line: its keys are no longer found,
     /// but nothing reads or writes outside it.
-    func load(abnormal: Bool, indexMsgTimestamp: Int64) throws(StoreError) {
+    /// A file claiming records at or past `logEnd` (the recovered log's end) is cut back to it, so keys of
+    /// the records appended there are indexed (a put skips offsets at or below a file's end offset).
+    func load(abnormal: Bool, indexMsgTimestamp: Int64, logEnd: Int64) throws(StoreError) {
         do { try makeDirectories(directory) } catch { throw StoreError(.io, "\(directory): cannot create", cause: error) }
         var loaded: [IndexFile] = []
         for name in (listDirectory(directory) ?? []).sorted() where name.count == 17 && UInt64(name) != nil {
@@ -152,6 +161,15 @@ public final class IndexService: @unchecked Sendable {
             if abnormal && file.endTimestamp > indexMsgTimestamp {
                 file.file.unlinkFromDisk()
                 continue
+            }
+            if file.endPhyOffset >= logEnd && file.indexCount > 1 {
+                guard file.beginPhyOffset < logEnd else {
+                    log("index \(path): every entry lies past the log's end \(logEnd); deleted")
+                    file.file.unlinkFromDisk()
+                    continue
+                }
+                log("index \(path): end offset \(file.endPhyOffset) lies past the log's end \(logEnd); later keys are indexed again")
+                file.cutEnd(before: logEnd)
             }
             loaded.append(file)
         }

@@ -82,7 +82,8 @@ final class StoreState: @unchecked Sendable {
             log("consumequeue \(entry.topic)/\(entry.queueID) is missing; rebuilding it from the commit log")
             recovered.rebuildAll = true
         }
-        try index.load(abnormal: report.abnormal, indexMsgTimestamp: commitLog.checkpoint.indexMsgTimestamp)
+        try index.load(abnormal: report.abnormal, indexMsgTimestamp: commitLog.checkpoint.indexMsgTimestamp,
+                       logEnd: Int64(commitLog.wroteOffset))
         let minimum = commitLog.minOffset
         var from: UInt64
         if recovered.rebuildAll {

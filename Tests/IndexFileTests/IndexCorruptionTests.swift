@@ -79,6 +79,18 @@ import TestSupport
         try expectQueriesWork(dir.path, lines: LogLines())
     }
 
+    /// Found by FuzzIndexFile: a file whose end offset lies past the log's end (corrupt, or written before
+    /// recovery cut the log back) made every later key look indexed already, so none was.
+    @Test func indexFileClaimingOffsetsPastTheLogStillIndexesNewKeys() throws {
+        let dir = TemporaryDirectory()
+        let path = try keyedStore(dir.path)
+        patchFile(path, at: 24, withUnsafeBytes(of: (Int64(1) << 32).bigEndian) { Array($0) })
+        let lines = LogLines()
+        try expectQueriesWork(dir.path, lines: lines)
+        #expect(lines.contains("past the log's end"), "\(lines.all)")
+        #expect(lines.all.count < 10)
+    }
+
     @Test func indexFileCutShortIsSetAsideAndTheStoreOpens() throws {
         let dir = TemporaryDirectory()
         let path = try keyedStore(dir.path)

@@ -13,69 +13,10 @@ import IndexFile
 @_cdecl("LLVMFuzzerTestOneInput")
 func testOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt { fuzzOne(data, count) }
 
-let queueFileBytes = 64 * ConsumeQueueUnit.size
-
-func config(_ root: String) -> MessageStoreConfig {
-    var config = MessageStoreConfig(storePathRootDir: root)
-    config.commitLog.mappedFileSizeCommitLog = 64 * 1024
-    config.commitLog.maxMessageSize = 1024
-    config.commitLog.cleanResourceIntervalMillis = 3_600_000
-    config.mappedFileSizeConsumeQueue = queueFileBytes
-    config.maxHashSlotNum = 64
-    config.maxIndexNum = 256
-    return config
-}
-
-/// The clean store every input starts from, as (relative path, bytes); built once per process.
-nonisolated(unsafe) var template: [(String, [UInt8])] = []
-
-func buildTemplate() -> [(String, [UInt8])] {
-    if !template.isEmpty { return template }
-    let root = scratchDirectory("store-template")
-    defer { removeTree(root) }
-    do {
-        let store = try MessageStore(config: config(root))
-        for index in 0..<30 {
-            let (topic, queueID) = [("T", Int32(0)), ("T", 1), ("U", 0)][index % 3]
-            let topicBytes = Array(topic.utf8), body = Array("m\(index)".utf8)
-            let properties = Array("TAGS\u{1}t\(index % 2)\u{2}KEYS\u{1}k\(index)\u{2}".utf8)
-            _ = try topicBytes.withUnsafeBytes { t in
-                try body.withUnsafeBytes { b in
-                    try properties.withUnsafeBytes { p in try store.put(MessageView(topic: t, body: b, properties: p, queueID: queueID)) }
-                }
-            }
-        }
-        store.close()
-    } catch {
-        fuzzFailure("cannot build the template store: \(error)")
-    }
-    template = readTree(root, "")
-    return template
-}
-
-func readTree(_ root: String, _ relative: String) -> [(String, [UInt8])] {
-    let path = relative.isEmpty ? root : root + "/" + relative
-    guard let names = listDirectory(path) else { return [(relative, readWholeFile(path))] }
-    return names.sorted().flatMap { readTree(root, relative.isEmpty ? $0 : relative + "/" + $0) }
-}
-
-func readWholeFile(_ path: String) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return [] }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n <= 0 { return bytes }
-        bytes += chunk[0..<n]
-    }
-}
-
 let queueFile = "consumequeue/T/0/" + offsetFileName(0)
 
 func seeds() -> [[UInt8]] {
-    let queue = buildTemplate().first { $0.0 == queueFile }!.1
+    let queue = storeTemplate().first { $0.0 == queueFile }!.1
     let used = Array(queue.prefix(10 * ConsumeQueueUnit.size))
     return [[0] + used, [1] + used, [2] + used, [3] + used.prefix(7 * ConsumeQueueUnit.size + 9)]
 }
@@ -104,20 +45,11 @@ fuzzMain(seeds: seeds) { input in
     guard let flags = input.first else { return }
     let root = scratchDirectory("store")
     defer { removeTree(root) }
-    for (relative, bytes) in buildTemplate() {
-        if flags & 2 != 0 && relative.hasSuffix("consumeQueueManifest.json") { continue }
-        var directory = root
-        for part in relative.split(separator: "/").dropLast() { directory += "/" + part }
-        _ = try? makeDirectories(directory)
-        if relative == queueFile {
-            writeWholeFile(root + "/" + relative, UnsafeRawBufferPointer(rebasing: input.dropFirst().prefix(queueFileBytes)))
-        } else {
-            writeWholeFile(root + "/" + relative, bytes)
-        }
-    }
-    if flags & 1 != 0 { writeWholeFile(root + "/abort", []) }
+    materializeStoreTemplate(at: root, replacing: queueFile,
+                             with: UnsafeRawBufferPointer(rebasing: input.dropFirst().prefix(storeQueueFileBytes)),
+                             skipManifest: flags & 2 != 0, abort: flags & 1 != 0)
     do {
-        let store = try MessageStore(config: config(root))
+        let store = try MessageStore(config: fuzzStoreConfig(root))
         defer { store.close() }
         let maxOffset = store.maxOffset(topic: "T", queueID: 0)
         if maxOffset > store.minOffset(topic: "T", queueID: 0), let last = store.unit(topic: "T", queueID: 0, offset: maxOffset - 1),
