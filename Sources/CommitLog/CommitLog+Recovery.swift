@@ -88,7 +88,8 @@ extension CommitLog {
     private func scan(_ file: MappedFile, end: inout UInt64, lastTimestamp: inout Int64,
                       report: inout RecoveryReport) -> Bool {
         // A segment cut short: a record reaching past the bytes that survived was never whole on disk.
-        let trusted = report.shortFile?.fileFromOffset == file.fileFromOffset ? report.shortFile!.survivingBytes : file.fileSize
+        var trusted = file.fileSize
+        if let short = report.shortFile, short.fileFromOffset == file.fileFromOffset { trusted = short.survivingBytes }
         var position = 0
         while position < file.fileSize {
             let bytes = file.bytes(from: position, to: max(position, min(trusted, file.fileSize)))

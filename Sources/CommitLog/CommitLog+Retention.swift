@@ -88,7 +88,9 @@ extension LogShared {
         let reservedMillis = Int64(settings.fileReservedTimeHours) * 3_600_000
         let (deleted, usedAfter) = deleteOldest(nowMillis: nowMillis, used: used, measure: measure) { used, ageMillis in
             let expired = ageMillis >= reservedMillis
-            if settings.cleanFileForciblyEnable && used >= settings.diskSpaceCleanForciblyRatio { return .cleanForcibly }
+            if settings.cleanFileForciblyEnable && used >= settings.diskSpaceCleanForciblyRatio {
+                return .cleanForcibly
+            }
             if expired && used >= settings.diskMaxUsedSpaceRatio { return .maxUsedSpace }
             if expired && timeToDelete { return .deleteWhen }
             return nil
@@ -122,8 +124,9 @@ extension LogShared {
     /// Deletes the oldest file while `reason(usage, age of the oldest)` gives a reason, one file at a time,
     /// measuring usage after each and logging file, age, usage before and after, and the reason.
     /// - Returns: files deleted and the last usage measured.
-    private func deleteOldest(nowMillis: Int64, used: Int, measure: () -> Int,
-                              reason: (_ used: Int, _ ageMillis: Int64) -> DeletionReason?) -> (deleted: Int, used: Int) {
+    private func deleteOldest(
+        nowMillis: Int64, used: Int, measure: () -> Int, reason: (_ used: Int, _ ageMillis: Int64) -> DeletionReason?
+    ) -> (deleted: Int, used: Int) {
         var used = used
         var deleted = 0
         while deleted < settings.deleteFileBatchMax {

@@ -372,7 +372,8 @@ public final class CommitLog: @unchecked Sendable {
         defer { shared.growthWaiters.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
         shared.growth.withLock {
             visible = visibleOffset
-            while visible <= offset && monotonicNanos() < deadline && !shared.closedFlag.load(ordering: .relaxed) && keepWaiting() {
+            while visible <= offset && monotonicNanos() < deadline && !shared.closedFlag.load(ordering: .relaxed)
+                && keepWaiting() {
                 shared.growth.wait(untilNanos: deadline)
                 visible = visibleOffset
             }

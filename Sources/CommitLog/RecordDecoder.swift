@@ -90,10 +90,14 @@ public enum RecordDecoder {
             return .corrupt(field: "QUEUEID", detail: "\(queueID) is outside 0...\(MessageRecord.queueIDMax)")
         }
         let bornHost = HostAddress.load(from: base, at: 48, ipv6: bornV6)
-        guard bornHost.hasValidPort else { return .corrupt(field: "BORNHOST", detail: "port \(bornHost.port) is outside 0...65535") }
+        guard bornHost.hasValidPort else {
+            return .corrupt(field: "BORNHOST", detail: "port \(bornHost.port) is outside 0...65535")
+        }
         let storeTimestampAt = 48 + (bornV6 ? 20 : 8)
         let storeHost = HostAddress.load(from: base, at: storeTimestampAt + 8, ipv6: storeV6)
-        guard storeHost.hasValidPort else { return .corrupt(field: "STOREHOST", detail: "port \(storeHost.port) is outside 0...65535") }
+        guard storeHost.hasValidPort else {
+            return .corrupt(field: "STOREHOST", detail: "port \(storeHost.port) is outside 0...65535")
+        }
         let bodyLength = Int(loadBigEndian(Int32.self, at: bodyAt - 4, in: base))
         guard bodyLength >= 0, bodyAt + bodyLength <= totalSize else {
             return .corrupt(field: "BODYLENGTH", detail: "\(bodyLength) does not fit in a \(totalSize)-byte record")
@@ -133,8 +137,11 @@ public enum RecordDecoder {
         -> Result<(topic: Range<Int>, properties: Range<Int>), TailFailure> {
         var at = start
         let lengthBytes = magic == MessageRecord.magicV2 ? 2 : 1
-        guard at + lengthBytes <= totalSize else { return .failure(TailFailure(field: "TOPICLENGTH", detail: "past the record's end")) }
-        let topicLength = lengthBytes == 2 ? Int(loadBigEndian(Int16.self, at: at, in: base)) : Int(loadBigEndian(Int8.self, at: at, in: base))
+        guard at + lengthBytes <= totalSize else {
+            return .failure(TailFailure(field: "TOPICLENGTH", detail: "past the record's end"))
+        }
+        let topicLength = lengthBytes == 2
+            ? Int(loadBigEndian(Int16.self, at: at, in: base)) : Int(loadBigEndian(Int8.self, at: at, in: base))
         at += lengthBytes
         guard topicLength > 0, at + topicLength + 2 <= totalSize else {
             return .failure(TailFailure(field: "TOPICLENGTH", detail: "\(topicLength) does not fit in a \(totalSize)-byte record"))

@@ -84,12 +84,12 @@ extension ConsumeQueue {
             case .record(let record):
                 let expected = expectedTagsCode(record)
                 if expected == unit.tagsCode {
-                    lastEnd = unit.physicalOffset + Int64(unit.messageSize)
+                    lastEnd = unit.endOffset
                     break scan
                 }
                 flaw = .tagsCodeMismatch(expected: expected)
             case .removed:
-                lastEnd = unit.physicalOffset + Int64(unit.messageSize)
+                lastEnd = unit.endOffset
                 break scan
             case .bad(let found):
                 flaw = found

@@ -24,6 +24,12 @@ public struct ConsumeQueueUnit: Equatable, Sendable {
     /// A filler unit (pads a queue that starts past offset 0).
     public static let filler = ConsumeQueueUnit(physicalOffset: 0, messageSize: Int32.max, tagsCode: 0)
     var isValid: Bool { physicalOffset >= 0 && messageSize > 0 }
+    /// Where the unit's message ends in the log; `Int64.max` when a garbage unit's sum overflows (it lies
+    /// past every end then, and nothing traps).
+    var endOffset: Int64 {
+        let (end, overflow) = physicalOffset.addingReportingOverflow(Int64(messageSize))
+        return overflow ? .max : end
+    }
 }
 
 /// The units of one (topic, queue) in files of `mappedFileSizeConsumeQueue` bytes under
@@ -86,7 +92,7 @@ public final class ConsumeQueue: @unchecked Sendable {
     /// - Returns: false when it was skipped.
     @discardableResult
     func put(offset: Int64, unit: ConsumeQueueUnit) throws(StoreError) -> Bool {
-        let end = unit.physicalOffset + Int64(unit.messageSize)
+        let end = unit.endOffset
         if end <= maxPhysicOffset { return false }
         var current = maxOffset
         if offset < current { return false }  // already written (a duplicate)
@@ -154,7 +160,7 @@ public final class ConsumeQueue: @unchecked Sendable {
                                             messageSize: loadBigEndian(Int32.self, at: at + 8, in: base),
                                             tagsCode: loadBigEndian(Int64.self, at: at + 12, in: base))
                 guard unit.isValid else { break scan }
-                if unit != .filler { lastEnd = unit.physicalOffset + Int64(unit.messageSize) }
+                if unit != .filler { lastEnd = unit.endOffset }
                 at += ConsumeQueueUnit.size
                 end = file.fileFromOffset + UInt64(at)
             }
@@ -187,8 +193,8 @@ public final class ConsumeQueue: @unchecked Sendable {
         let floor = minOffset
         var lastEnd: Int64 = 0
         while offset > floor, let unit = unit(at: offset - 1) {
-            if unit.physicalOffset + Int64(unit.messageSize) <= physicalEnd || unit == .filler {
-                lastEnd = unit.physicalOffset + Int64(unit.messageSize)
+            if unit.endOffset <= physicalEnd || unit == .filler {
+                lastEnd = unit.endOffset
                 break
             }
             offset -= 1
@@ -219,7 +225,7 @@ public final class ConsumeQueue: @unchecked Sendable {
         var deleted = 0
         while let first = files.first, files.count > 1 {
             let lastUnitAt = Int64(first.fileEndOffset) / Int64(ConsumeQueueUnit.size) - 1
-            guard let last = unit(atRaw: lastUnitAt), last.physicalOffset + Int64(last.messageSize) <= commitLogMinOffset,
+            guard let last = unit(atRaw: lastUnitAt), last.endOffset <= commitLogMinOffset,
                   files.removeFirst(first) else { break }
             first.unlinkFromDisk()
             deleted += 1

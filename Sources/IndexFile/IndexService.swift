@@ -123,7 +123,8 @@ public final class IndexService: @unchecked Sendable {
     let log: @Sendable (String) -> Void
     private let files = Mutex<[IndexFile]>([])
 
-    init(directory: String, hashSlotNum: Int, indexNum: Int, io: FileIO, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    init(directory: String, hashSlotNum: Int, indexNum: Int, io: FileIO,
+         log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.directory = directory
         self.hashSlotNum = hashSlotNum
         self.indexNum = indexNum

@@ -120,7 +120,8 @@ final class StoreState: @unchecked Sendable {
     }
 
     /// Loads every consume queue, cuts it at the log's end and drops units at its end that do not match
-    /// the log (after a clean shutdown too). A queue that cannot be loaded is deleted and rebuilt.
+    /// the log (after a clean shutdown too); dispatch starts early enough to rebuild whatever a queue lost.
+    /// A queue that cannot be loaded is deleted and rebuilt.
     private func recoverQueues() -> QueuesRecovered {
         var recovered = QueuesRecovered()
         for topic in (listDirectory(queueRoot) ?? []) {
@@ -130,8 +131,14 @@ final class StoreState: @unchecked Sendable {
                 let queue = makeQueue(topic: topic, queueID: queueID, directory: directory)
                 do {
                     try queue.recover()
+                    let loaded = queue.maxOffset
                     try queue.truncate(physicalEnd: Int64(commitLog.wroteOffset))
-                    try trimBadTail(queue, into: &recovered)
+                    try trimBadTail(queue)
+                    if queue.maxOffset < loaded {
+                        // Units the log may still hold went (a unit past the end can be garbage too).
+                        let from = UInt64(max(0, queue.maxPhysicOffset))
+                        recovered.rebuildFrom = min(recovered.rebuildFrom ?? from, from)
+                    }
                 } catch {
                     log("consumequeue \(topic)/\(queueID): \(error); rebuilding it from the commit log")
                     _ = system("rm -rf '\(directory)'")
@@ -147,7 +154,7 @@ final class StoreState: @unchecked Sendable {
 
     /// `ConsumeQueue.trimBadTail` with the store's tags codes and log lines; dispatch then rebuilds the
     /// dropped units from the log.
-    private func trimBadTail(_ queue: ConsumeQueue, into recovered: inout QueuesRecovered) throws(StoreError) {
+    private func trimBadTail(_ queue: ConsumeQueue) throws(StoreError) {
         let dropped = try queue.trimBadTail(
             log: commitLog, unitsMax: StoreState.badTailUnitsMax,
             expectedTagsCode: { unitTagsCode(of: $0, queueTopic: queue.topic) },
@@ -160,8 +167,6 @@ final class StoreState: @unchecked Sendable {
         }
         guard dropped > 0 else { return }
         log("consumequeue \(queue.topic)/\(queue.queueID): dropped \(dropped) units at its end that did not match the log; dispatch rebuilds them from offset \(queue.maxPhysicOffset)")
-        let from = UInt64(max(0, queue.maxPhysicOffset))
-        recovered.rebuildFrom = min(recovered.rebuildFrom ?? from, from)
     }
 
     /// Sets the next queue offset of every queue to its max offset (after dispatch caught up).

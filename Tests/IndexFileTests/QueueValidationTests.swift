@@ -129,6 +129,26 @@ import TestSupport
         #expect(lines.contains("dropped 2 units at its end"), "\(lines.all)")
     }
 
+    /// A unit whose offset plus size overflows (garbage near Int64.max) is past every end, not a trap.
+    @Test(arguments: [false, true])
+    func unitOffsetNearInt64MaxNeitherTrapsRecoveryNorReads(crashed: Bool) throws {
+        let dir = TemporaryDirectory()
+        let lines = LogLines()
+        do {
+            let store = try filledStore(dir.path, lines: lines)
+            store.close()
+        }
+        writeUnit(dir.path, queueID: 0, offset: 9, ConsumeQueueUnit(physicalOffset: .max - 5, messageSize: 100, tagsCode: 0))
+        writeUnit(dir.path, queueID: 1, offset: 4, ConsumeQueueUnit(physicalOffset: .max - 5, messageSize: .max, tagsCode: 0))
+        if crashed { _ = system("touch '\(dir.path)/abort'") }
+        let store = try MessageStore(config: storeConfig(dir.path), log: lines.append)
+        defer { store.close() }
+        #expect(bodies(store.get(topic: "T", queueID: 0, offset: 0, maxMsgNums: 32).records) == (0..<10).map { "q0-m\($0)" })
+        let other = store.get(topic: "T", queueID: 1, offset: 0, maxMsgNums: 32)
+        #expect(bodies(other.records) == [0, 1, 2, 3, 5, 6, 7, 8, 9].map { "q1-m\($0)" })
+        #expect(other.nextBeginOffset == 10)
+    }
+
     /// A clean-shutdown manifest whose dispatch offset lies inside a record does not stop the store from
     /// opening: dispatch resumes at a record boundary.
     @Test func manifestOffsetInsideARecordStillOpens() throws {
