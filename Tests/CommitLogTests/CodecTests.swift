@@ -118,6 +118,20 @@ import TestSupport
         #expect(named == field)
     }
 
+    /// IPv6 hosts make the fixed fields 24 bytes longer: a record too short for them is corrupt before any
+    /// of them is read (the decoder used to read BODYLENGTH past a 92-byte record's end).
+    @Test func recordTooShortForItsIPv6HostsIsCorruptBeforeItsFieldsAreRead() {
+        var bytes = encode(TestMessage(topic: "T", body: [], properties: ""))
+        #expect(bytes.count == 92)
+        bytes[39] |= UInt8(MessageRecord.bornHostV6Flag | MessageRecord.storeHostV6Flag)
+        let check = bytes.withUnsafeBytes { RecordDecoder.check($0, expectedPhysicalOffset: 4096) }
+        guard case .corrupt(let field, _) = check else {
+            Issue.record("expected corruption, got \(check)")
+            return
+        }
+        #expect(field == "TOTALSIZE")
+    }
+
     @Test func truncatedRecordIsCorruptNotRead() {
         let bytes = encode(TestMessage(topic: "TopicTest", body: Array(repeating: 65, count: 64)))
         let check = bytes.withUnsafeBytes { RecordDecoder.check(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 1)])) }
