@@ -116,7 +116,7 @@ final class BadUnitLog: Sendable {
 
     @inline(never)
     func report(topic: String, queueID: Int32, offset: Int64, unit: ConsumeQueueUnit, flaw: UnitFlaw, action: String) {
-        let now = wallClockMillis()
+        let now = Int64(monotonicNanos() / 1_000_000)  // a wall clock stepping back must not mute it
         let unlogged: Int? = state.withLock { state in
             if let last = state.lastMillis, now - last < BadUnitLog.intervalMillis {
                 state.unlogged += 1

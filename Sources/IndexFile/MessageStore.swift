@@ -189,9 +189,11 @@ public final class MessageStore: @unchecked Sendable {
         }
     }
 
-    /// Store time of the oldest message still in the queue.
+    /// Store time of the oldest message still in the queue (past bad units, looking at 32 at most).
     public func earliestMessageTime(topic: String, queueID: Int32) -> Int64? {
-        storeTime(topic: topic, queueID: queueID, offset: minOffset(topic: topic, queueID: queueID))
+        let first = minOffset(topic: topic, queueID: queueID)
+        let end = min(maxOffset(topic: topic, queueID: queueID), first + 32)
+        return (first..<max(first, end)).lazy.compactMap { self.storeTime(topic: topic, queueID: queueID, offset: $0) }.first
     }
 
     /// The first queue offset whose message was stored at or after `timestamp` (the max offset if none).

@@ -77,6 +77,8 @@ import TestSupport
         #expect(last.nextBeginOffset == 10)
         #expect(store.storeTime(topic: "T", queueID: 0, offset: 3) == nil)
         #expect(store.storeTime(topic: "T", queueID: 0, offset: 4) != nil)
+        #expect(store.record(topic: "T", queueID: 0, offset: 3) == nil)
+        #expect(store.record(topic: "T", queueID: 0, offset: 4).map { Array($0.body) } == Array("q0-m4".utf8))
         #expect(lines.contains("consumequeue T/0 offset 3"), "\(lines.all)")
     }
 
@@ -100,6 +102,15 @@ import TestSupport
         let logged = lines.all.filter { $0.contains("consumequeue T/0") }
         #expect(logged.count >= 1)
         #expect(logged.count <= 1 + seconds + 1, "1,000 bad reads logged \(logged.count) lines in \(seconds) s")
+    }
+
+    @Test func earliestMessageTimeLooksPastBadUnits() throws {
+        let dir = TemporaryDirectory()
+        let store = try filledStore(dir.path, lines: LogLines())
+        defer { store.close() }
+        for offset: Int64 in [0, 1] { writeUnit(dir.path, queueID: 0, offset: offset, .filler) }
+        #expect(store.earliestMessageTime(topic: "T", queueID: 0) == store.storeTime(topic: "T", queueID: 0, offset: 2))
+        #expect(store.earliestMessageTime(topic: "T", queueID: 0) != nil)
     }
 
     /// After a clean shutdown the queue's last units point into a record and past another's size; the
