@@ -65,11 +65,13 @@ extension CommitLog {
 
     // MARK: Waiting for growth
 
-    /// Parks the caller until `visibleOffset` passes `offset`, the deadline passes or the log closes.
+    /// Parks the caller until `visibleOffset` passes `offset`, the deadline passes, the log closes or
+    /// `wakeDataWaiters` is called; with `keepWaiting` false (checked under the wake-up lock, so set it before
+    /// `wakeDataWaiters`) it does not park at all.
     /// - Returns: the visible offset then. **Thread:** a background reader (the dispatcher).
     @discardableResult
-    public func waitForData(beyond offset: UInt64, untilNanos deadline: UInt64) -> UInt64 {
-        waitForGrowth(beyond: offset, untilNanos: deadline) { $0.visibleOffset }
+    public func waitForData(beyond offset: UInt64, untilNanos deadline: UInt64, while keepWaiting: () -> Bool = { true }) -> UInt64 {
+        waitForGrowth(beyond: offset, untilNanos: deadline, keepWaiting) { $0.visibleOffset }
     }
 
     /// Parks the caller until `committedOffset` passes `offset` (bytes readable through the mapping, flushed
@@ -77,7 +79,7 @@ extension CommitLog {
     /// - Returns: the committed offset then. **Thread:** a background reader (an HA master's sender).
     @discardableResult
     public func waitForCommitted(beyond offset: UInt64, untilNanos deadline: UInt64) -> UInt64 {
-        waitForGrowth(beyond: offset, untilNanos: deadline) { $0.committedOffset }
+        waitForGrowth(beyond: offset, untilNanos: deadline, { true }) { $0.committedOffset }
     }
 
     /// Wakes every thread parked in `waitForData` or `waitForCommitted`, so one that is stopping need not
@@ -86,14 +88,15 @@ extension CommitLog {
         shared.growth.withLock { shared.growth.broadcast() }
     }
 
-    private func waitForGrowth(beyond offset: UInt64, untilNanos deadline: UInt64, _ position: (CommitLog) -> UInt64) -> UInt64 {
+    private func waitForGrowth(beyond offset: UInt64, untilNanos deadline: UInt64, _ keepWaiting: () -> Bool,
+                               _ position: (CommitLog) -> UInt64) -> UInt64 {
         var current = position(self)
         if current > offset { return current }
         shared.growthWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
         defer { shared.growthWaiters.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
         shared.growth.withLock {
             current = position(self)
-            if current <= offset && monotonicNanos() < deadline && !shared.closedFlag.load(ordering: .relaxed) {
+            if current <= offset && monotonicNanos() < deadline && !shared.closedFlag.load(ordering: .relaxed) && keepWaiting() {
                 // One wait: a wake-up (growth, or `wakeDataWaiters`) returns to the caller, who re-checks
                 // its own reasons to stop as well as the position.
                 shared.growth.wait(untilNanos: deadline)

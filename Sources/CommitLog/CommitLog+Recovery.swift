@@ -16,6 +16,8 @@ public struct RecoveryReport: Sendable, Equatable {
     public var truncatedTail = false
     /// The first invalid record, when the scan stopped at one.
     public var corruption: String?
+    /// The last segment was shorter than `mappedFileSizeCommitLog` on disk (extended with zeros at load).
+    public var shortFile: MappedFileQueue.ShortFile?
 }
 
 extension CommitLog {
@@ -48,6 +50,10 @@ extension CommitLog {
     func recover() throws(StoreError) {
         var report = RecoveryReport()
         report.abnormal = fileExists(abortPath)
+        report.shortFile = queue.shortFile
+        if let short = report.shortFile {
+            shared.log("commitlog recovery: \(short.path) held \(short.survivingBytes) bytes, shorter than mappedFileSizeCommitLog \(settings.mappedFileSizeCommitLog) (cut short by a crash or a copy); extended with zeros, the log ends at the last record wholly within those bytes")
+        }
         let files = queue.all
         guard !files.isEmpty else {
             recoveryReport = report
@@ -57,29 +63,9 @@ extension CommitLog {
         report.startOffset = files[startIndex].fileFromOffset
         var end = report.startOffset
         var lastTimestamp: Int64 = 0
-        scan: for file in files[startIndex...] {
-            var position = 0
+        for file in files[startIndex...] {
             end = file.fileFromOffset
-            while position < file.fileSize {
-                let bytes = file.bytes(from: position, to: file.fileSize)
-                switch RecordDecoder.check(bytes, expectedPhysicalOffset: Int64(file.fileFromOffset) + Int64(position),
-                                           checkCRC: settings.checkCRCOnRecover) {
-                case .message(let header):
-                    position += header.totalSize
-                    end = file.fileFromOffset + UInt64(position)
-                    lastTimestamp = header.storeTimestamp
-                    report.recordsScanned += 1
-                case .blank:
-                    end = file.fileEndOffset
-                    continue scan
-                case .endOfData:
-                    break scan
-                case .corrupt(let field, let detail):
-                    report.corruption = "\(file.path) @\(position): bad \(field): \(detail); truncating the log to \(end)"
-                    break scan
-                }
-            }
-            break  // a file without a blank at its end: nothing after it can be trusted
+            guard scan(file, end: &end, lastTimestamp: &lastTimestamp, report: &report) else { break }
         }
         report.endOffset = end
         try truncate(at: end, report: &report)
@@ -94,6 +80,43 @@ extension CommitLog {
             state.wrote = end
             state.file = queue.file(containing: end)
         }
+    }
+
+    /// Checks the records of `file` from its start, moving `end` past each valid one. True when the file
+    /// ends with a blank record (the scan goes on in the next file); false at the end of the data, at the
+    /// first invalid record, or at a file without a blank at its end (nothing after it can be trusted).
+    private func scan(_ file: MappedFile, end: inout UInt64, lastTimestamp: inout Int64,
+                      report: inout RecoveryReport) -> Bool {
+        // A segment cut short: a record reaching past the bytes that survived was never whole on disk.
+        var trusted = file.fileSize
+        if let short = report.shortFile, short.fileFromOffset == file.fileFromOffset { trusted = short.survivingBytes }
+        var position = 0
+        while position < file.fileSize {
+            let bytes = file.bytes(from: position, to: max(position, min(trusted, file.fileSize)))
+            switch RecordDecoder.check(bytes, expectedPhysicalOffset: Int64(file.fileFromOffset) + Int64(position),
+                                       checkCRC: settings.checkCRCOnRecover) {
+            case .message(let header):
+                position += header.totalSize
+                end = file.fileFromOffset + UInt64(position)
+                lastTimestamp = header.storeTimestamp
+                report.recordsScanned += 1
+            case .blank:
+                end = file.fileEndOffset
+                return true
+            case .endOfData:
+                return false
+            case .corrupt(let field, let detail):
+                // Only a blank's 8 bytes are written; the rest of the file was zeros from its creation.
+                if position + MessageRecord.endOfFileMinBlankBytes <= trusted,
+                   case .blank = RecordDecoder.check(file.bytes(from: position, to: file.fileSize), checkCRC: false) {
+                    end = file.fileEndOffset
+                    return true
+                }
+                report.corruption = "\(file.path) @\(position): bad \(field): \(detail); truncating the log to \(end)"
+                return false
+            }
+        }
+        return false
     }
 
     /// Abnormal recovery starts at the newest file whose first record is valid and no newer than the

@@ -182,8 +182,8 @@ public final class CommitLog: @unchecked Sendable {
 
     /// Appends one message under the append lock.
     /// - Returns: the record's physical offset, size, store timestamp and message id.
-    /// - Throws: `StoreError` (.messageTooLarge, .topicTooLong, .propertiesTooLong, .diskFull, .storeClosed,
-    ///   .flushFailed, .createMappedFileFailed); nothing is stored then.
+    /// - Throws: `StoreError` (.messageTooLarge, .topicTooLong, .propertiesTooLong, .messageIllegal, .diskFull,
+    ///   .storeClosed, .flushFailed, .createMappedFileFailed); nothing is stored then.
     /// - Thread: any. **Durability:** none on return; see `put(_:token:)` for SYNC_FLUSH waits.
     public func append(_ message: MessageView) throws(StoreError) -> AppendResult {
         try append(message) { _ in }
@@ -298,28 +298,6 @@ public final class CommitLog: @unchecked Sendable {
         return appended.0
     }
 
-    /// Validates limits and returns the record size. Error text is built only on failure.
-    func checkedSize(of message: MessageView) throws(StoreError) -> Int {
-        if message.body.count > settings.maxMessageSize { throw tooLarge(message.body.count) }
-        if message.topic.count > MessageRecord.topicLengthMax || message.topic.count == 0 { throw badTopic(message.topic.count) }
-        if message.properties.count > MessageRecord.propertiesLengthMax { throw badProperties(message.properties.count) }
-        let size = MessageRecord.size(of: message, storeHost: settings.storeHost)
-        if size > settings.recordSizeMax { throw tooLarge(message.body.count) }
-        return size
-    }
-
-    @usableFromInline @inline(never)
-    func tooLarge(_ bodySize: Int) -> StoreError {
-        StoreError(.messageTooLarge, "message body of \(bodySize) bytes exceeds maxMessageSize \(settings.maxMessageSize)")
-    }
-    @usableFromInline @inline(never)
-    func badTopic(_ length: Int) -> StoreError {
-        StoreError(.topicTooLong, "topic of \(length) bytes; it must have 1 to \(MessageRecord.topicLengthMax)")
-    }
-    @usableFromInline @inline(never)
-    func badProperties(_ length: Int) -> StoreError {
-        StoreError(.propertiesTooLong, "properties of \(length) bytes exceed \(MessageRecord.propertiesLengthMax)")
-    }
     @usableFromInline @inline(never)
     func waitersFull() -> StoreError {
         StoreError(.waitersFull, "\(settings.pendingWaitersMax) puts already wait for a flush (pendingWaitersMax); nothing stored")

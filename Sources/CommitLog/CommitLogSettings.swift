@@ -60,6 +60,9 @@ public struct CommitLogSettings: Sendable {
     /// The wall clock stamped into records as their store time (milliseconds since the epoch); a test sets its
     /// own to move time without sleeping.
     public var storeClock: @Sendable () -> Int64 = { wallClockMillis() }
+    /// How full the commit log's file system is; retention re-measures after each file it deletes. A test
+    /// scripts it (usage that falls as files go).
+    public var diskUsage: DiskUsageProbe = .system
 
     public init(storePathRootDir: String) {
         self.storePathRootDir = storePathRootDir
@@ -78,6 +81,7 @@ public struct CommitLogSettings: Sendable {
             throw bad("mappedFileSizeCommitLog \(mappedFileSizeCommitLog) cannot hold the largest record (\(recordSizeMax) bytes for maxMessageSize \(maxMessageSize))")
         }
         guard maxMessageSize > 0 else { throw bad("maxMessageSize must be positive") }
+        guard storeHost.hasValidPort else { throw bad("the store host's port \(storeHost.port) is outside 0...65535") }
         guard pendingWaitersMax > 0 else { throw bad("pendingWaitersMax must be positive") }
         guard syncFlushTimeoutMillis > 0 else { throw bad("syncFlushTimeout must be positive") }
         guard flushIntervalCommitLogMillis > 0 else { throw bad("flushIntervalCommitLog must be positive") }

@@ -35,7 +35,7 @@ public final class MappedFileQueue: @unchecked Sendable {
             }
             let path = directory + "/" + name
             let later = names.filter { $0 > name && $0.count == 20 && UInt64($0) != nil }
-            if later.allSatisfy({ startsEmpty(directory + "/" + $0) }) { try extendShortLastFile(path) }
+            if later.allSatisfy({ startsEmpty(directory + "/" + $0) }) { try extendShortLastFile(path, fileFromOffset: offset) }
             loaded.append(try MappedFile(openExisting: path, fileFromOffset: offset, fileSize: fileSize))
         }
         files.withLock { $0 = loaded }
@@ -51,8 +51,9 @@ public final class MappedFileQueue: @unchecked Sendable {
     }
 
     /// The last written segment cut short (a crash while the file system grew it, or a copy cut off) is extended
-    /// with zeros to full size: the missing bytes were never durable, and recovery finds the valid end.
-    private func extendShortLastFile(_ path: String) throws(StoreError) {
+    /// with zeros to full size, so it maps like any other; `shortFile` remembers how many bytes survived, and
+    /// recovery trusts no record reaching past them (their zeros were never written by us).
+    private func extendShortLastFile(_ path: String, fileFromOffset: UInt64) throws(StoreError) {
         var info = stat()
         guard stat(path, &info) == 0, Int(info.st_size) < fileSize else { return }
         let fd = open(path, O_RDWR | O_CLOEXEC)
@@ -61,11 +62,19 @@ public final class MappedFileQueue: @unchecked Sendable {
         guard ftruncate(fd, off_t(fileSize)) == 0 else {
             throw StoreError(.io, "\(path): cannot extend a short last file", cause: SyscallError(name: "ftruncate", errno: errno))
         }
-        repairedShortFile = path
+        shortFile = ShortFile(path: path, fileFromOffset: fileFromOffset, survivingBytes: Int(info.st_size))
+    }
+
+    /// A segment `load` found shorter than `fileSize` and extended with zeros.
+    public struct ShortFile: Sendable, Equatable {
+        public var path: String
+        public var fileFromOffset: UInt64
+        /// Bytes the file held on disk: nothing past them was ever written there.
+        public var survivingBytes: Int
     }
 
     /// The short last segment that `load` extended, if any.
-    public private(set) var repairedShortFile: String?
+    public private(set) var shortFile: ShortFile?
 
     public var first: MappedFile? { files.withLock { $0.first } }
     public var last: MappedFile? { files.withLock { $0.last } }

@@ -35,6 +35,9 @@ public struct HostAddress: Hashable, Sendable {
         return "\(ip >> 24).\((ip >> 16) & 255).\((ip >> 8) & 255).\(ip & 255):\(port)"
     }
 
+    /// True when the port fits TCP's 16 bits (a stored record with another port is corrupt).
+    @inlinable public var hasValidPort: Bool { port >= 0 && port <= 65_535 }
+
     /// Bytes this host takes in a stored record: 4 + 4 (IPv4) or 16 + 4 (IPv6).
     @inlinable public var encodedSize: Int { isIPv6 ? 20 : 8 }
 
@@ -133,6 +136,9 @@ public enum MessageRecord {
     public static let topicLengthV1Max = 127
     public static let topicLengthMax = 255
     public static let propertiesLengthMax = Int(Int16.max)
+    /// The largest queue id a record may carry (RocketMQ's queue ids are small; recovery treats a larger
+    /// one as a damaged field).
+    public static let queueIDMax: Int32 = 65_535
 
     public static let bornHostV6Flag: Int32 = 0x10
     public static let storeHostV6Flag: Int32 = 0x20

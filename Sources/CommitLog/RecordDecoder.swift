@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The parsed fixed fields of one stored record and where its variable parts lie.
 public struct StoredRecordHeader: Sendable, Equatable {
     public var totalSize: Int
@@ -72,63 +76,92 @@ public enum RecordDecoder {
         let sysFlag = loadBigEndian(Int32.self, at: 36, in: base)
         let bornV6 = sysFlag & MessageRecord.bornHostV6Flag != 0
         let storeV6 = sysFlag & MessageRecord.storeHostV6Flag != 0
+        // The fixed fields end with BODYLENGTH; a V1 topic length, a 1-byte topic and PROPERTIESLENGTH follow.
+        let bodyAt = 48 + (bornV6 ? 20 : 8) + 8 + (storeV6 ? 20 : 8) + 16
+        guard bodyAt + 4 <= totalSize else {
+            return .corrupt(field: "TOTALSIZE", detail: "\(totalSize) cannot hold the fixed fields of a record with sysFlag \(sysFlag)")
+        }
         let physicalOffset = loadBigEndian(Int64.self, at: 28, in: base)
         if let expected = expectedPhysicalOffset, physicalOffset != expected {
             return .corrupt(field: "PHYSICALOFFSET", detail: "says \(physicalOffset), record lies at \(expected)")
         }
-        var at = 48
-        let bornHost = HostAddress.load(from: base, at: at, ipv6: bornV6)
-        at += bornV6 ? 20 : 8
-        let storeTimestamp = loadBigEndian(Int64.self, at: at, in: base)
-        at += 8
-        let storeHost = HostAddress.load(from: base, at: at, ipv6: storeV6)
-        at += storeV6 ? 20 : 8
-        let reconsumeTimes = loadBigEndian(Int32.self, at: at, in: base)
-        let preparedTransactionOffset = loadBigEndian(Int64.self, at: at + 4, in: base)
-        let bodyLength = Int(loadBigEndian(Int32.self, at: at + 12, in: base))
-        at += 16
-        guard bodyLength >= 0, at + bodyLength <= totalSize else {
+        let queueID = loadBigEndian(Int32.self, at: 12, in: base)
+        guard queueID >= 0, queueID <= MessageRecord.queueIDMax else {
+            return .corrupt(field: "QUEUEID", detail: "\(queueID) is outside 0...\(MessageRecord.queueIDMax)")
+        }
+        let bornHost = HostAddress.load(from: base, at: 48, ipv6: bornV6)
+        guard bornHost.hasValidPort else {
+            return .corrupt(field: "BORNHOST", detail: "port \(bornHost.port) is outside 0...65535")
+        }
+        let storeTimestampAt = 48 + (bornV6 ? 20 : 8)
+        let storeHost = HostAddress.load(from: base, at: storeTimestampAt + 8, ipv6: storeV6)
+        guard storeHost.hasValidPort else {
+            return .corrupt(field: "STOREHOST", detail: "port \(storeHost.port) is outside 0...65535")
+        }
+        let bodyLength = Int(loadBigEndian(Int32.self, at: bodyAt - 4, in: base))
+        guard bodyLength >= 0, bodyAt + bodyLength <= totalSize else {
             return .corrupt(field: "BODYLENGTH", detail: "\(bodyLength) does not fit in a \(totalSize)-byte record")
         }
-        let body = at ..< at + bodyLength
-        at += bodyLength
-        let topicLength: Int
-        if magic == MessageRecord.magicV2 {
-            guard at + 2 <= totalSize else { return .corrupt(field: "TOPICLENGTH", detail: "past the record's end") }
-            topicLength = Int(loadBigEndian(Int16.self, at: at, in: base))
-            at += 2
-        } else {
-            guard at + 1 <= totalSize else { return .corrupt(field: "TOPICLENGTH", detail: "past the record's end") }
-            topicLength = Int(loadBigEndian(Int8.self, at: at, in: base))
-            at += 1
-        }
-        guard topicLength > 0, at + topicLength + 2 <= totalSize else {
-            return .corrupt(field: "TOPICLENGTH", detail: "\(topicLength) does not fit in a \(totalSize)-byte record")
-        }
-        let topic = at ..< at + topicLength
-        at += topicLength
-        let propertiesLength = Int(loadBigEndian(Int16.self, at: at, in: base))
-        at += 2
-        guard propertiesLength >= 0 else {
-            return .corrupt(field: "PROPERTIESLENGTH", detail: "\(propertiesLength) is negative")
-        }
-        guard at + propertiesLength == totalSize else {
-            return .corrupt(field: "TOTALSIZE", detail: "\(totalSize) differs from the \(at + propertiesLength) bytes its fields add up to")
+        let topic: Range<Int>, properties: Range<Int>
+        switch parseTail(base, at: bodyAt + bodyLength, totalSize: totalSize, magic: magic) {
+        case .success(let ranges): (topic, properties) = ranges
+        case .failure(let failure): return .corrupt(field: failure.field, detail: failure.detail)
         }
         let bodyCRC = loadBigEndian(UInt32.self, at: 8, in: base)
         if checkCRC && bodyLength > 0 {
-            let computed = rocketCRC32(UnsafeRawBufferPointer(start: base + body.lowerBound, count: bodyLength))
+            let computed = rocketCRC32(UnsafeRawBufferPointer(start: base + bodyAt, count: bodyLength))
             if computed != bodyCRC {
                 return .corrupt(field: "BODYCRC", detail: "stored \(bodyCRC), body computes to \(computed)")
             }
         }
         return .message(StoredRecordHeader(
             totalSize: totalSize, magic: magic, bodyCRC: bodyCRC,
-            queueID: loadBigEndian(Int32.self, at: 12, in: base), flag: loadBigEndian(Int32.self, at: 16, in: base),
+            queueID: queueID, flag: loadBigEndian(Int32.self, at: 16, in: base),
             queueOffset: loadBigEndian(Int64.self, at: 20, in: base), physicalOffset: physicalOffset,
             sysFlag: sysFlag, bornTimestamp: loadBigEndian(Int64.self, at: 40, in: base), bornHost: bornHost,
-            storeTimestamp: storeTimestamp, storeHost: storeHost, reconsumeTimes: reconsumeTimes,
-            preparedTransactionOffset: preparedTransactionOffset,
-            body: body, topic: topic, properties: at ..< at + propertiesLength))
+            storeTimestamp: loadBigEndian(Int64.self, at: storeTimestampAt, in: base), storeHost: storeHost,
+            reconsumeTimes: loadBigEndian(Int32.self, at: bodyAt - 16, in: base),
+            preparedTransactionOffset: loadBigEndian(Int64.self, at: bodyAt - 12, in: base),
+            body: bodyAt ..< bodyAt + bodyLength, topic: topic, properties: properties))
+    }
+
+    struct TailFailure: Error {
+        var field: String
+        var detail: String
+    }
+
+    /// Topic length, topic, properties length and properties from `at` (just past the body), which must end
+    /// exactly at `totalSize`. Topic and properties may not hold a zero byte: the body CRC covers neither,
+    /// so a record whose tail was never written (zeros) would pass it, and the append path refuses them.
+    static func parseTail(_ base: UnsafeRawPointer, at start: Int, totalSize: Int, magic: UInt32)
+        -> Result<(topic: Range<Int>, properties: Range<Int>), TailFailure> {
+        var at = start
+        let lengthBytes = magic == MessageRecord.magicV2 ? 2 : 1
+        guard at + lengthBytes <= totalSize else {
+            return .failure(TailFailure(field: "TOPICLENGTH", detail: "past the record's end"))
+        }
+        let topicLength = lengthBytes == 2
+            ? Int(loadBigEndian(Int16.self, at: at, in: base)) : Int(loadBigEndian(Int8.self, at: at, in: base))
+        at += lengthBytes
+        guard topicLength > 0, at + topicLength + 2 <= totalSize else {
+            return .failure(TailFailure(field: "TOPICLENGTH", detail: "\(topicLength) does not fit in a \(totalSize)-byte record"))
+        }
+        let topic = at ..< at + topicLength
+        if memchr(base + at, 0, topicLength) != nil {
+            return .failure(TailFailure(field: "TOPIC", detail: "holds a zero byte (a zeroed tail, or not a record)"))
+        }
+        at += topicLength
+        let propertiesLength = Int(loadBigEndian(Int16.self, at: at, in: base))
+        at += 2
+        guard propertiesLength >= 0 else {
+            return .failure(TailFailure(field: "PROPERTIESLENGTH", detail: "\(propertiesLength) is negative"))
+        }
+        guard at + propertiesLength == totalSize else {
+            return .failure(TailFailure(field: "TOTALSIZE", detail: "\(totalSize) differs from the \(at + propertiesLength) bytes its fields add up to"))
+        }
+        if propertiesLength > 0 && memchr(base + at, 0, propertiesLength) != nil {
+            return .failure(TailFailure(field: "PROPERTIES", detail: "hold a zero byte (a zeroed tail, or not a record)"))
+        }
+        return .success((topic, at ..< at + propertiesLength))
     }
 }

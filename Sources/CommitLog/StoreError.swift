@@ -4,6 +4,8 @@
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
         case messageTooLarge, topicTooLong, propertiesTooLong, diskFull, storeClosed, corruptRecord
+        /// A message the store must not keep: a zero byte in topic or properties, a queue id or port out of range.
+        case messageIllegal
         case flushFailed, createMappedFileFailed, waitersFull, io, locked, badConfig
         /// Replicated bytes that do not continue the log where it ends (`CommitLog.appendReplicated`).
         case offsetMismatch

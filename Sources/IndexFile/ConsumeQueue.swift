@@ -24,6 +24,12 @@ public struct ConsumeQueueUnit: Equatable, Sendable {
     /// A filler unit (pads a queue that starts past offset 0).
     public static let filler = ConsumeQueueUnit(physicalOffset: 0, messageSize: Int32.max, tagsCode: 0)
     var isValid: Bool { physicalOffset >= 0 && messageSize > 0 }
+    /// Where the unit's message ends in the log; `Int64.max` when a garbage unit's sum overflows (it lies
+    /// past every end then, and nothing traps).
+    var endOffset: Int64 {
+        let (end, overflow) = physicalOffset.addingReportingOverflow(Int64(messageSize))
+        return overflow ? .max : end
+    }
 }
 
 /// The units of one (topic, queue) in files of `mappedFileSizeConsumeQueue` bytes under
@@ -70,7 +76,7 @@ public final class ConsumeQueue: @unchecked Sendable {
     }
 
     /// The unit at `offset` regardless of the min offset (fillers included).
-    private func unit(atRaw offset: Int64) -> ConsumeQueueUnit? {
+    func unit(atRaw offset: Int64) -> ConsumeQueueUnit? {
         guard offset >= 0, offset < maxOffset else { return nil }
         let logical = UInt64(offset) * UInt64(ConsumeQueueUnit.size)
         guard let file = files.file(containing: logical) else { return nil }
@@ -86,7 +92,7 @@ public final class ConsumeQueue: @unchecked Sendable {
     /// - Returns: false when it was skipped.
     @discardableResult
     func put(offset: Int64, unit: ConsumeQueueUnit) throws(StoreError) -> Bool {
-        let end = unit.physicalOffset + Int64(unit.messageSize)
+        let end = unit.endOffset
         if end <= maxPhysicOffset { return false }
         var current = maxOffset
         if offset < current { return false }  // already written (a duplicate)
@@ -132,24 +138,29 @@ public final class ConsumeQueue: @unchecked Sendable {
         storeBigEndian(unit.tagsCode, at: at + 12, in: file.base)
     }
 
+    func setMaxPhysicOffset(_ value: Int64) { maxPhysicOffsetAtomic.store(value, ordering: .releasing) }
+
     /// Loads the files and finds the end: the first invalid (zero) unit, scanning from the third-to-last
-    /// file. Units past it are zeroed; files after it deleted.
+    /// file (in a file cut short, the first unit not wholly inside the bytes that survived). Units past it
+    /// are zeroed; files after it deleted.
     func recover() throws(StoreError) {
         try files.load()
         let all = files.all
         guard let first = all.first else { return }
         var end = first.fileFromOffset
         var lastEnd: Int64 = 0
+        let short = files.shortFile
         scan: for file in all[max(0, all.count - 3)...] {
             end = file.fileFromOffset
             var at = 0
-            while at + ConsumeQueueUnit.size <= file.fileSize {
+            let limit = short?.fileFromOffset == file.fileFromOffset ? short!.survivingBytes : file.fileSize
+            while at + ConsumeQueueUnit.size <= limit {
                 let base = UnsafeRawPointer(file.base)
                 let unit = ConsumeQueueUnit(physicalOffset: loadBigEndian(Int64.self, at: at, in: base),
                                             messageSize: loadBigEndian(Int32.self, at: at + 8, in: base),
                                             tagsCode: loadBigEndian(Int64.self, at: at + 12, in: base))
                 guard unit.isValid else { break scan }
-                if unit != .filler { lastEnd = unit.physicalOffset + Int64(unit.messageSize) }
+                if unit != .filler { lastEnd = unit.endOffset }
                 at += ConsumeQueueUnit.size
                 end = file.fileFromOffset + UInt64(at)
             }
@@ -164,7 +175,7 @@ public final class ConsumeQueue: @unchecked Sendable {
     }
 
     /// Sets the end to `logical` bytes: later files are deleted and the rest of its file is zeroed.
-    private func cut(atLogical logical: UInt64) throws(StoreError) {
+    func cut(atLogical logical: UInt64) throws(StoreError) {
         writeFile = nil
         let keep = logical - logical % UInt64(fileSize)
         for file in files.removeFiles(startingAtOrAfter: keep + UInt64(fileSize)) { file.unlinkFromDisk() }
@@ -183,8 +194,8 @@ public final class ConsumeQueue: @unchecked Sendable {
         let floor = minOffset
         var lastEnd: Int64 = 0
         while offset > floor, let unit = unit(at: offset - 1) {
-            if unit.physicalOffset + Int64(unit.messageSize) <= physicalEnd || unit == .filler {
-                lastEnd = unit.physicalOffset + Int64(unit.messageSize)
+            if unit.endOffset <= physicalEnd || unit == .filler {
+                lastEnd = unit.endOffset
                 break
             }
             offset -= 1
@@ -215,7 +226,7 @@ public final class ConsumeQueue: @unchecked Sendable {
         var deleted = 0
         while let first = files.first, files.count > 1 {
             let lastUnitAt = Int64(first.fileEndOffset) / Int64(ConsumeQueueUnit.size) - 1
-            guard let last = unit(atRaw: lastUnitAt), last.physicalOffset + Int64(last.messageSize) <= commitLogMinOffset,
+            guard let last = unit(atRaw: lastUnitAt), last.endOffset <= commitLogMinOffset,
                   files.removeFirst(first) else { break }
             first.unlinkFromDisk()
             deleted += 1

@@ -31,7 +31,9 @@ final class Dispatcher: @unchecked Sendable {
     func start() {
         thread = StoreThread(name: "dispatch") { [self] in
             while !stopping.load(ordering: .acquiring) {
-                let visible = state.commitLog.waitForData(beyond: reputFrom, untilNanos: monotonicNanos() + 200_000_000)
+                let visible = state.commitLog.waitForData(beyond: reputFrom, untilNanos: monotonicNanos() + 200_000_000) {
+                    !stopping.load(ordering: .acquiring)
+                }
                 guard visible > reputFrom else { continue }
                 do { try dispatch(upTo: visible) } catch {
                     if !loggedFailure { state.log("dispatch stopped at \(reputFrom): \(error); retrying") }
@@ -45,6 +47,7 @@ final class Dispatcher: @unchecked Sendable {
     /// Stops after dispatching what the (closing) log has made visible.
     func stop(drainUpTo log: CommitLog) {
         stopping.store(true, ordering: .releasing)
+        log.wakeDataWaiters()
         thread?.join()
         thread = nil
         try? dispatch(upTo: log.visibleOffset)
@@ -114,12 +117,7 @@ final class Dispatcher: @unchecked Sendable {
         let properties = record.properties
         if !transactionPrepared(header.sysFlag) {
             let queue = cachedQueue(topic: record.topic, queueID: header.queueID)
-            var code = tagsCode(properties: properties)
-            if queue.topic == MessageStoreConfig.scheduleTopic {
-                // Schedule queues carry the delivery time instead of a tag hash (level = queue id + 1).
-                let levels = state.config.messageDelayLevelMillis
-                code = header.storeTimestamp + levels[min(levels.count - 1, max(0, Int(header.queueID)))]
-            }
+            let code = state.unitTagsCode(of: record, queueTopic: queue.topic)
             let unit = ConsumeQueueUnit(physicalOffset: header.physicalOffset, messageSize: Int32(header.totalSize), tagsCode: code)
             if try queue.put(offset: header.queueOffset, unit: unit) {
                 state.arriving(queue.topic, header.queueID, queue.maxOffset)

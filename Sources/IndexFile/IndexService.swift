@@ -28,6 +28,16 @@ public final class IndexFile: @unchecked Sendable {
         if indexCount == 0 { setIndexCount(1) }
     }
 
+    /// What is wrong with a loaded file's header, if anything: the entry count must fit the file (every
+    /// read and write of an entry trusts it) and the time and offset ranges must be ordered.
+    var headerFlaw: String? {
+        if indexCount < 1 || Int(indexCount) > indexNum { return "indexCount \(indexCount) is outside 1...\(indexNum)" }
+        if hashSlotCount < 0 || Int(hashSlotCount) > hashSlotNum { return "hashSlotCount \(hashSlotCount) is outside 0...\(hashSlotNum)" }
+        if beginTimestamp < 0 || endTimestamp < beginTimestamp { return "timestamps \(beginTimestamp)...\(endTimestamp) are out of order" }
+        if beginPhyOffset < 0 || endPhyOffset < beginPhyOffset { return "offsets \(beginPhyOffset)...\(endPhyOffset) are out of order" }
+        return nil
+    }
+
     static func fileSize(hashSlotNum: Int, indexNum: Int) -> Int {
         headerSize + hashSlotNum * slotSize + indexNum * entrySize
     }
@@ -42,6 +52,13 @@ public final class IndexFile: @unchecked Sendable {
     private func setIndexCount(_ value: Int32) { storeBigEndian(value, at: 36, in: base) }
     public var isFull: Bool { Int(indexCount) >= indexNum }
 
+    /// Sets the end offset just below `logEnd`: entries past it stay (queries check what they find), but a
+    /// record appended at or after `logEnd` is no longer taken as indexed already.
+    func cutEnd(before logEnd: Int64) {
+        precondition(beginPhyOffset < logEnd, "the whole file lies past the log's end")
+        storeBigEndian(logEnd - 1, at: 24, in: base)
+    }
+
     /// Java's `abs(hash)`, with `abs(Int.min)` mapped to 0 as RocketMQ does.
     static func keyHash(_ key: String) -> Int32 {
         let hash = javaHashCode(key)
@@ -53,9 +70,9 @@ public final class IndexFile: @unchecked Sendable {
         guard !isFull else { return false }
         let hash = IndexFile.keyHash(key)
         let slotAt = IndexFile.headerSize + Int(hash) % hashSlotNum * IndexFile.slotSize
-        var previous = loadBigEndian(Int32.self, at: slotAt, in: base)
-        if previous <= 0 || previous > indexCount { previous = 0 }
         let count = indexCount
+        var previous = loadBigEndian(Int32.self, at: slotAt, in: base)
+        if previous <= 0 || previous >= count { previous = 0 }  // a chain only points at older entries
         if count == 1 {
             storeBigEndian(physicalOffset, at: 16, in: base)
             storeBigEndian(storeTimestamp, at: 0, in: base)
@@ -67,7 +84,7 @@ public final class IndexFile: @unchecked Sendable {
         storeBigEndian(Int32(diff), at: entryAt + 12, in: base)
         storeBigEndian(previous, at: entryAt + 16, in: base)
         storeBigEndian(count, at: slotAt, in: base)
-        if previous == 0 { storeBigEndian(hashSlotCount + 1, at: 32, in: base) }
+        if previous == 0 { storeBigEndian(hashSlotCount &+ 1, at: 32, in: base) }
         setIndexCount(count + 1)
         storeBigEndian(physicalOffset, at: 24, in: base)
         storeBigEndian(storeTimestamp, at: 8, in: base)
@@ -75,23 +92,23 @@ public final class IndexFile: @unchecked Sendable {
     }
 
     /// Offsets indexed under `key` with store time in [begin, end], newest first, at most `maxNum`.
+    /// A chain only runs towards older entries (each entry's `previous` was written before it), so the walk
+    /// stops at a link that does not: a corrupt chain cannot loop. Entries past the count are never read.
     func query(key: String, maxNum: Int, begin: Int64, end: Int64, into offsets: inout [Int64]) {
         let hash = IndexFile.keyHash(key)
         let slotAt = IndexFile.headerSize + Int(hash) % hashSlotNum * IndexFile.slotSize
         var entry = loadBigEndian(Int32.self, at: slotAt, in: base)
-        let count = indexCount
+        let count = min(indexCount, Int32(indexNum))  // load refused a larger count; a writer may race
         let begin0 = beginTimestamp
-        var steps = 0
-        while entry > 0 && entry < count && offsets.count < maxNum && steps < indexNum {
+        while entry > 0 && entry < count && offsets.count < maxNum {
             let entryAt = IndexFile.headerSize + hashSlotNum * IndexFile.slotSize + Int(entry) * IndexFile.entrySize
             let storedHash = loadBigEndian(Int32.self, at: entryAt, in: base)
             let offset = loadBigEndian(Int64.self, at: entryAt + 4, in: base)
-            let time = begin0 + Int64(loadBigEndian(Int32.self, at: entryAt + 12, in: base)) * 1000
+            let time = begin0 &+ Int64(loadBigEndian(Int32.self, at: entryAt + 12, in: base)) * 1000
             let previous = loadBigEndian(Int32.self, at: entryAt + 16, in: base)
-            if storedHash == hash && time >= begin && time <= end { offsets.append(offset) }
-            if time < begin || previous == entry { break }
+            if storedHash == hash && time >= begin && time <= end && offset >= 0 { offsets.append(offset) }
+            if time < begin || previous >= entry { break }
             entry = previous
-            steps += 1
         }
     }
 }
@@ -103,29 +120,57 @@ public final class IndexService: @unchecked Sendable {
     let hashSlotNum: Int
     let indexNum: Int
     let io: FileIO
+    let log: @Sendable (String) -> Void
     private let files = Mutex<[IndexFile]>([])
 
-    init(directory: String, hashSlotNum: Int, indexNum: Int, io: FileIO) {
+    init(directory: String, hashSlotNum: Int, indexNum: Int, io: FileIO,
+         log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.directory = directory
         self.hashSlotNum = hashSlotNum
         self.indexNum = indexNum
         self.io = io
+        self.log = log
     }
 
     var fileSize: Int { IndexFile.fileSize(hashSlotNum: hashSlotNum, indexNum: indexNum) }
 
     /// Loads the index files; after a crash, files not known to be complete (`endTimestamp` past the
-    /// checkpoint's `indexMsgTimestamp`) are deleted and rebuilt by dispatch.
-    func load(abnormal: Bool, indexMsgTimestamp: Int64) throws(StoreError) {
+    /// checkpoint's `indexMsgTimestamp`) are deleted and rebuilt by dispatch. A file of the wrong size or
+    /// with a header that does not fit it is deleted too, with a log line: its keys are no longer found,
+    /// but nothing reads or writes outside it.
+    /// A file claiming records at or past `logEnd` (the recovered log's end) is cut back to it, so keys of
+    /// the records appended there are indexed (a put skips offsets at or below a file's end offset).
+    func load(abnormal: Bool, indexMsgTimestamp: Int64, logEnd: Int64) throws(StoreError) {
         do { try makeDirectories(directory) } catch { throw StoreError(.io, "\(directory): cannot create", cause: error) }
         var loaded: [IndexFile] = []
         for name in (listDirectory(directory) ?? []).sorted() where name.count == 17 && UInt64(name) != nil {
             let path = directory + "/" + name
-            let file = try IndexFile(file: MappedFile(openExisting: path, fileFromOffset: 0, fileSize: fileSize),
+            let file: IndexFile
+            do {
+                file = try IndexFile(file: MappedFile(openExisting: path, fileFromOffset: 0, fileSize: fileSize),
                                      hashSlotNum: hashSlotNum, indexNum: indexNum)
+            } catch {
+                log("index \(path): \(error); deleted (its keys are no longer found by key)")
+                unlink(path)
+                continue
+            }
+            if let flaw = file.headerFlaw {
+                log("index \(path): corrupt header: \(flaw); deleted (its keys are no longer found by key)")
+                file.file.unlinkFromDisk()
+                continue
+            }
             if abnormal && file.endTimestamp > indexMsgTimestamp {
                 file.file.unlinkFromDisk()
                 continue
+            }
+            if file.endPhyOffset >= logEnd && file.indexCount > 1 {
+                guard file.beginPhyOffset < logEnd else {
+                    log("index \(path): every entry lies past the log's end \(logEnd); deleted")
+                    file.file.unlinkFromDisk()
+                    continue
+                }
+                log("index \(path): end offset \(file.endPhyOffset) lies past the log's end \(logEnd); later keys are indexed again")
+                file.cutEnd(before: logEnd)
             }
             loaded.append(file)
         }

@@ -151,21 +151,33 @@ public final class MessageStore: @unchecked Sendable {
         let minPhysical = Int64(commitLog.minOffset)
         var current = offset
         var removed = false
-        while current < result.maxOffset && current - offset < scanMax && result.records.count < wanted {
+        scan: while current < result.maxOffset && current - offset < scanMax && result.records.count < wanted {
             guard let unit = queue.unit(at: current) else { break }
             if let tagsCodes, !tagsCodes.contains(Int32(truncatingIfNeeded: unit.tagsCode)) {
                 current += 1
                 continue
             }
-            if unit.physicalOffset < minPhysical {
+            if unit.physicalOffset >= 0 && unit.physicalOffset < minPhysical {
                 removed = true
                 current += 1
                 continue
             }
-            guard let region = commitLog.region(at: UInt64(unit.physicalOffset), count: Int(unit.messageSize)) else { break }
-            if !result.records.isEmpty && result.totalBytes + region.bytes.count > config.maxTransferBytesOnMessageInMemory { break }
-            result.records.append(region)
-            result.queueOffsets.append(current)
+            // Every unit is checked against the record it points at; a bad one is skipped (RocketMQ
+            // moves on past a unit whose record it cannot read), so a corrupt unit never blocks its queue.
+            switch queue.check(unit, in: commitLog) {
+            case .record(let record):
+                let region = record.region
+                if !result.records.isEmpty && result.totalBytes + region.bytes.count > config.maxTransferBytesOnMessageInMemory {
+                    break scan
+                }
+                result.records.append(region)
+                result.queueOffsets.append(current)
+            case .removed:
+                removed = true
+            case .bad(let flaw):
+                state.badUnits.report(topic: queue.topic, queueID: queue.queueID, offset: current, unit: unit, flaw: flaw,
+                                      action: "skipped")
+            }
             current += 1
         }
         result.nextBeginOffset = current
@@ -174,7 +186,8 @@ public final class MessageStore: @unchecked Sendable {
 
     // MARK: Queries
 
-    /// The consume-queue unit at `offset` of a queue (the schedule service reads delivery times).
+    /// The consume-queue unit at `offset` of a queue, as stored (the schedule service reads delivery times);
+    /// read its message with `record(topic:queueID:offset:)`, which checks the unit against the log.
     public func unit(topic: String, queueID: Int32, offset: Int64) -> ConsumeQueueUnit? {
         state.queue(topic: topic, queueID: queueID)?.unit(at: offset)
     }
@@ -182,16 +195,31 @@ public final class MessageStore: @unchecked Sendable {
     public func maxOffset(topic: String, queueID: Int32) -> Int64 { state.queue(topic: topic, queueID: queueID)?.maxOffset ?? 0 }
     public func minOffset(topic: String, queueID: Int32) -> Int64 { state.queue(topic: topic, queueID: queueID)?.minOffset ?? 0 }
 
-    /// Store time of the message at `offset` of a queue.
+    /// Store time of the message at `offset` of a queue (nil when its unit is bad or its record gone).
     public func storeTime(topic: String, queueID: Int32, offset: Int64) -> Int64? {
-        guard let unit = state.queue(topic: topic, queueID: queueID)?.unit(at: offset),
-              case .record(let record)? = try? commitLog.readRecord(at: UInt64(unit.physicalOffset), checkCRC: false) else { return nil }
-        return record.header.storeTimestamp
+        record(topic: topic, queueID: queueID, offset: offset)?.header.storeTimestamp
     }
 
-    /// Store time of the oldest message still in the queue.
+    /// The record at queue offset `offset`, checked against its unit (offset, size, topic and queue); nil
+    /// when the unit is bad (logged, rate-limited) or the record was deleted.
+    public func record(topic: String, queueID: Int32, offset: Int64) -> StoredRecord? {
+        guard let queue = state.queue(topic: topic, queueID: queueID), let unit = queue.unit(at: offset) else { return nil }
+        switch queue.check(unit, in: commitLog) {
+        case .record(let record):
+            return record
+        case .removed:
+            return nil
+        case .bad(let flaw):
+            state.badUnits.report(topic: topic, queueID: queueID, offset: offset, unit: unit, flaw: flaw, action: "not read")
+            return nil
+        }
+    }
+
+    /// Store time of the oldest message still in the queue (past bad units, looking at 32 at most).
     public func earliestMessageTime(topic: String, queueID: Int32) -> Int64? {
-        storeTime(topic: topic, queueID: queueID, offset: minOffset(topic: topic, queueID: queueID))
+        let first = minOffset(topic: topic, queueID: queueID)
+        let end = min(maxOffset(topic: topic, queueID: queueID), first + 32)
+        return (first..<max(first, end)).lazy.compactMap { self.storeTime(topic: topic, queueID: queueID, offset: $0) }.first
     }
 
     /// The first queue offset whose message was stored at or after `timestamp` (the max offset if none).
@@ -220,7 +248,7 @@ public final class MessageStore: @unchecked Sendable {
     public func queryMessage(topic: String, key: String, maxNum: Int, begin: Int64 = 0, end: Int64 = .max) -> [StoredRecord] {
         let offsets = state.index.query(topic: topic, key: key, maxNum: min(maxNum, config.maxMsgsNumBatch), begin: begin, end: end)
         return offsets.compactMap { offset in
-            if case .record(let record)? = try? commitLog.readRecord(at: UInt64(offset)) { return record }
+            if offset >= 0, case .record(let record)? = try? commitLog.readRecord(at: UInt64(offset)) { return record }
             return nil
         }
     }

@@ -16,6 +16,10 @@ final class StoreState: @unchecked Sendable {
     var arriving: @Sendable (String, Int32, Int64) -> Void = { _, _, _ in }
     /// Store time of the last dispatched message (for the checkpoint's logicsMsgTimestamp).
     let lastDispatchedTimestamp = Atomic<Int64>(0)
+    /// Where readers report consume-queue units that do not match the log (rate-limited lines).
+    let badUnits: BadUnitLog
+    /// Bad units at a queue's end that recovery drops before rebuilding the queue from the log instead.
+    static let badTailUnitsMax = 1_024
 
     var queueRoot: String { config.storePathRootDir + "/consumequeue" }
     var manifestPath: String { config.storePathRootDir + "/config/consumeQueueManifest" }
@@ -24,8 +28,9 @@ final class StoreState: @unchecked Sendable {
         self.config = config
         self.commitLog = commitLog
         self.log = log
+        badUnits = BadUnitLog(log: log)
         index = IndexService(directory: config.storePathRootDir + "/index", hashSlotNum: config.maxHashSlotNum,
-                             indexNum: config.maxIndexNum, io: config.commitLog.fileIO)
+                             indexNum: config.maxIndexNum, io: config.commitLog.fileIO, log: log)
     }
 
     func queue(topic: String, queueID: Int32) -> ConsumeQueue? {
@@ -50,13 +55,75 @@ final class StoreState: @unchecked Sendable {
                      fileSize: config.mappedFileSizeConsumeQueue, io: config.commitLog.fileIO)
     }
 
+    /// The tags code the dispatcher gives `record` in a queue of `queueTopic`: the Java hash of its TAGS, or
+    /// in the schedule topic its delivery time (level = queue id + 1).
+    func unitTagsCode(of record: StoredRecord, queueTopic: String) -> Int64 {
+        guard queueTopic == MessageStoreConfig.scheduleTopic else { return tagsCode(properties: record.properties) }
+        let levels = config.messageDelayLevelMillis
+        return record.header.storeTimestamp + levels[min(levels.count - 1, max(0, Int(record.header.queueID)))]
+    }
+
+    /// What recovering the consume queues found.
+    struct QueuesRecovered {
+        var rebuildAll = false
+        /// The largest end (offset + size) of a queue's last unit.
+        var maxQueueEnd: Int64 = 0
+        /// Where dispatch must start at the latest to rebuild units dropped from queue tails.
+        var rebuildFrom: UInt64?
+    }
+
     /// Loads and checks every consume queue and the index against the recovered log.
     /// - Returns: the log offset dispatch must resume from.
     func recover() throws(StoreError) -> UInt64 {
         let report = commitLog.recoveryReport
         let manifest = StoreManifest.load(manifestPath)
-        var rebuildAll = false
-        var maxQueueEnd: Int64 = 0
+        var recovered = recoverQueues()
+        for entry in manifest?.queues ?? [] where queue(topic: entry.topic, queueID: entry.queueID) == nil {
+            log("consumequeue \(entry.topic)/\(entry.queueID) is missing; rebuilding it from the commit log")
+            recovered.rebuildAll = true
+        }
+        try index.load(abnormal: report.abnormal, indexMsgTimestamp: commitLog.checkpoint.indexMsgTimestamp,
+                       logEnd: Int64(commitLog.wroteOffset))
+        let minimum = commitLog.minOffset
+        var from: UInt64
+        if recovered.rebuildAll {
+            from = minimum
+        } else if report.abnormal || manifest == nil {
+            // After a crash only what the checkpoint vouches for is trusted: start where commit-log
+            // recovery started (bounded by the time of the last flushed queue units) or earlier.
+            from = min(report.startOffset, UInt64(max(0, recovered.maxQueueEnd)))
+            if config.messageIndexEnable { from = min(from, UInt64(max(0, index.endPhyOffset))) }
+        } else {
+            from = min(manifest!.dispatchedOffset, commitLog.wroteOffset)
+        }
+        from = min(from, recovered.rebuildFrom ?? from)
+        from = max(from, minimum)
+        // Dispatch resumes at a record boundary: the start of the file holding `from`, when `from` is
+        // not the end of a dispatched record we can vouch for (a manifest's offset must start a record too).
+        if from != manifest?.dispatchedOffset || recovered.rebuildAll || report.abnormal || !startsRecord(from) {
+            from = from - from % UInt64(config.commitLog.mappedFileSizeCommitLog)
+            from = max(from, minimum)
+        }
+        StoreManifest.remove(manifestPath)  // only a clean close writes it again
+        return from
+    }
+
+    /// True when a record, a blank or the log's end lies at `offset`.
+    private func startsRecord(_ offset: UInt64) -> Bool {
+        if offset == commitLog.wroteOffset { return true }
+        guard let result = try? commitLog.readRecord(at: offset, checkCRC: false) else {
+            log("config/consumeQueueManifest.json: dispatchedOffset \(offset) is not a record boundary; dispatch starts at its file")
+            return false
+        }
+        if case .end = result { return false }
+        return true
+    }
+
+    /// Loads every consume queue, cuts it at the log's end and drops units at its end that do not match
+    /// the log (after a clean shutdown too); dispatch starts early enough to rebuild whatever a queue lost.
+    /// A queue that cannot be loaded is deleted and rebuilt.
+    private func recoverQueues() -> QueuesRecovered {
+        var recovered = QueuesRecovered()
         for topic in (listDirectory(queueRoot) ?? []) {
             for name in listDirectory(queueRoot + "/" + topic) ?? [] {
                 guard let queueID = Int32(name) else { continue }
@@ -64,43 +131,42 @@ final class StoreState: @unchecked Sendable {
                 let queue = makeQueue(topic: topic, queueID: queueID, directory: directory)
                 do {
                     try queue.recover()
+                    let loaded = queue.maxOffset
                     try queue.truncate(physicalEnd: Int64(commitLog.wroteOffset))
+                    try trimBadTail(queue)
+                    if queue.maxOffset < loaded {
+                        // Units the log may still hold went (a unit past the end can be garbage too).
+                        let from = UInt64(max(0, queue.maxPhysicOffset))
+                        recovered.rebuildFrom = min(recovered.rebuildFrom ?? from, from)
+                    }
                 } catch {
                     log("consumequeue \(topic)/\(queueID): \(error); rebuilding it from the commit log")
                     _ = system("rm -rf '\(directory)'")
-                    rebuildAll = true
+                    recovered.rebuildAll = true
                     continue
                 }
-                maxQueueEnd = max(maxQueueEnd, queue.maxPhysicOffset)
+                recovered.maxQueueEnd = max(recovered.maxQueueEnd, queue.maxPhysicOffset)
                 queueTable.withLock { $0.set(topic: topic, queueID: queueID, queue) }
             }
         }
-        for entry in manifest?.queues ?? [] where queue(topic: entry.topic, queueID: entry.queueID) == nil {
-            log("consumequeue \(entry.topic)/\(entry.queueID) is missing; rebuilding it from the commit log")
-            rebuildAll = true
+        return recovered
+    }
+
+    /// `ConsumeQueue.trimBadTail` with the store's tags codes and log lines; dispatch then rebuilds the
+    /// dropped units from the log.
+    private func trimBadTail(_ queue: ConsumeQueue) throws(StoreError) {
+        let dropped = try queue.trimBadTail(
+            log: commitLog, unitsMax: StoreState.badTailUnitsMax,
+            expectedTagsCode: { unitTagsCode(of: $0, queueTopic: queue.topic) },
+            report: { offset, unit, flaw in
+                badUnits.report(topic: queue.topic, queueID: queue.queueID, offset: offset, unit: unit, flaw: flaw,
+                                action: "dropped from the queue's end")
+            })
+        guard let dropped else {
+            throw StoreError(.corruptRecord, "more than \(StoreState.badTailUnitsMax) units at its end do not match the log")
         }
-        try index.load(abnormal: report.abnormal, indexMsgTimestamp: commitLog.checkpoint.indexMsgTimestamp)
-        let minimum = commitLog.minOffset
-        var from: UInt64
-        if rebuildAll {
-            from = minimum
-        } else if report.abnormal || manifest == nil {
-            // After a crash only what the checkpoint vouches for is trusted: start where commit-log
-            // recovery started (bounded by the time of the last flushed queue units) or earlier.
-            from = min(report.startOffset, UInt64(max(0, maxQueueEnd)))
-            if config.messageIndexEnable { from = min(from, UInt64(max(0, index.endPhyOffset))) }
-        } else {
-            from = min(manifest!.dispatchedOffset, commitLog.wroteOffset)
-        }
-        from = max(from, minimum)
-        // Dispatch resumes at a record boundary: the start of the file holding `from`, when `from` is
-        // not the end of a dispatched record we can vouch for.
-        if from != manifest?.dispatchedOffset || rebuildAll || report.abnormal {
-            from = from - from % UInt64(config.commitLog.mappedFileSizeCommitLog)
-            from = max(from, minimum)
-        }
-        StoreManifest.remove(manifestPath)  // only a clean close writes it again
-        return from
+        guard dropped > 0 else { return }
+        log("consumequeue \(queue.topic)/\(queue.queueID): dropped \(dropped) units at its end that did not match the log; dispatch rebuilds them from offset \(queue.maxPhysicOffset)")
     }
 
     /// Sets the next queue offset of every queue to its max offset (after dispatch caught up).

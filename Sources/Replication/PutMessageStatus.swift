@@ -31,7 +31,7 @@ public enum PutMessageStatus: String, Sendable, CaseIterable {
     /// The status of a put the store refused.
     public init(_ error: StoreError) {
         switch error.code {
-        case .messageTooLarge, .topicTooLong, .propertiesTooLong: self = .messageIllegal
+        case .messageTooLarge, .topicTooLong, .propertiesTooLong, .messageIllegal: self = .messageIllegal
         case .diskFull, .storeClosed, .flushFailed, .waitersFull, .locked: self = .serviceNotAvailable
         case .createMappedFileFailed: self = .createMappedFileFailed
         case .corruptRecord, .io, .badConfig, .offsetMismatch: self = .unknownError

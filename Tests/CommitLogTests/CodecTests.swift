@@ -89,6 +89,7 @@ import TestSupport
     /// Each damaged field is reported by name.
     @Test(arguments: [
         (4, "MAGICCODE"), (0, "TOTALSIZE"), (100, "BODYCRC"), (28, "PHYSICALOFFSET"), (86, "BODYLENGTH"),
+        (12, "QUEUEID"), (52, "BORNHOST"), (68, "STOREHOST"),
     ])
     func decoderNamesTheDamagedField(byte: Int, field: String) {
         var bytes = encode(TestMessage(topic: "TopicTest", body: Array(repeating: 65, count: 64)))
@@ -99,6 +100,36 @@ import TestSupport
             return
         }
         #expect(named == field)
+    }
+
+    /// The body CRC covers neither topic nor properties: a zero byte there (a tail never written) is
+    /// corruption all the same, as is a properties length that disagrees with the record's size.
+    @Test(arguments: [(153 + 2, "TOPIC"), (153 + 9 + 2 + 3, "PROPERTIES"), (153 + 9 + 2 + 10, "PROPERTIES"),
+                      (153 + 9 + 2, "PROPERTIES"), (153 + 9 + 1, "TOTALSIZE")])
+    func zeroedTopicOrPropertiesAreCorrupt(byte: Int, field: String) {
+        var bytes = encode(TestMessage(topic: "TopicTest", body: Array(repeating: 65, count: 64), properties: "TAGS\u{1}TagA\u{2}"))
+        #expect(bytes.count == 153 + 9 + 2 + 10)
+        bytes[min(byte, bytes.count - 1)] = 0
+        let check = bytes.withUnsafeBytes { RecordDecoder.check($0, expectedPhysicalOffset: 4096) }
+        guard case .corrupt(let named, _) = check else {
+            Issue.record("expected corruption in \(field), got \(check)")
+            return
+        }
+        #expect(named == field)
+    }
+
+    /// IPv6 hosts make the fixed fields 24 bytes longer: a record too short for them is corrupt before any
+    /// of them is read (the decoder used to read BODYLENGTH past a 92-byte record's end).
+    @Test func recordTooShortForItsIPv6HostsIsCorruptBeforeItsFieldsAreRead() {
+        var bytes = encode(TestMessage(topic: "T", body: [], properties: ""))
+        #expect(bytes.count == 92)
+        bytes[39] |= UInt8(MessageRecord.bornHostV6Flag | MessageRecord.storeHostV6Flag)
+        let check = bytes.withUnsafeBytes { RecordDecoder.check($0, expectedPhysicalOffset: 4096) }
+        guard case .corrupt(let field, _) = check else {
+            Issue.record("expected corruption, got \(check)")
+            return
+        }
+        #expect(field == "TOTALSIZE")
     }
 
     @Test func truncatedRecordIsCorruptNotRead() {

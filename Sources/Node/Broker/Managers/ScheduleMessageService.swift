@@ -78,7 +78,8 @@ final class ScheduleMessageService: @unchecked Sendable {
             let start = offset
             let end = store.maxOffset(topic: topic, queueID: queueID)
             while offset < end, let unit = store.unit(topic: topic, queueID: queueID, offset: offset), unit.tagsCode <= now {
-                if case .record(let record)? = try? store.commitLog.readRecord(at: UInt64(unit.physicalOffset)) {
+                // A unit that does not match its record is skipped (the store logs it), never delivered.
+                if let record = store.record(topic: topic, queueID: queueID, offset: offset) {
                     guard deliver(record) else { break }  // the store refuses puts now: try again later
                 }
                 offset += 1
