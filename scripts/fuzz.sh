@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the store's decoders and recovery (libFuzzer + AddressSanitizer, Fuzz/).
+# Coverage-guided fuzzing of the store's decoders and recovery, and of every decoder of network input (remoting
+# frames and headers, bodies, properties, batches, stored messages, the HA stream) (libFuzzer + AddressSanitizer, Fuzz/).
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]     default: 60 s each, every target
 #   FUZZ_SEEDS=1 scripts/fuzz.sh ...                       rewrite Fuzz/Corpus/<target>/seed-* from real records first
@@ -15,7 +16,8 @@ cd "$(dirname "$0")/.."
 
 seconds="${1:-60}"
 shift || true
-all=(FuzzRecordDecoder FuzzUnitCheck FuzzCommitLogRecovery FuzzStoreRecovery FuzzIndexFile)
+all=(FuzzRecordDecoder FuzzUnitCheck FuzzCommitLogRecovery FuzzStoreRecovery FuzzIndexFile
+     FuzzRemotingFrame FuzzBodies FuzzMessageCodecs FuzzHAStream)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

@@ -171,9 +171,11 @@ import TestSupport
             expected = bodies(store.get(topic: "T", queueID: 0, offset: 0, maxMsgNums: 32).records)
             store.close()
         }
-        let path = dir.path + "/config/consumeQueueManifest.json"
+        let path = dir.path + "/config/consumeQueueManifest"
         let text = String(decoding: readAll(path), as: UTF8.self)
-        let patched = text.replacingFirst("\"dispatchedOffset\":", with: "\"dispatchedOffset\":7,\"was\":")
+        // The first line is `dispatchedOffset <n>`: point it 7 bytes into the first record.
+        let patched = "dispatchedOffset 7\n" + text.split(separator: "\n").dropFirst().map { $0 + "\n" }.joined()
+        #expect(text.hasPrefix("dispatchedOffset "))
         #expect(patched != text)
         let fd = open(path, O_WRONLY | O_TRUNC)
         _ = patched.withCString { write(fd, $0, strlen($0)) }
