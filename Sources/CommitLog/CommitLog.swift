@@ -121,6 +121,8 @@ public final class CommitLog: @unchecked Sendable {
     var waiters: DurabilityWaiters { shared.waiters }
 
     var flushEngine: FlushEngine?
+    /// Sees local appends under the append lock (DLedger); set once before traffic (`observeAppends`).
+    nonisolated(unsafe) var observer: AppendObserver?
     var retention: PeriodicThread?
     var lockFD: Int32 = -1
     /// What recovery found when the log opened.
@@ -194,9 +196,15 @@ public final class CommitLog: @unchecked Sendable {
     /// table consistent with log order this way, without a lock of its own around the append.
     /// - Parameter assign: runs under the append lock; keep it short (a table lookup and increment).
     public func append(_ message: MessageView, assign: (inout MessageView) -> Void) throws(StoreError) -> AppendResult {
+        try append(message, token: 0, assign: assign)
+    }
+
+    /// `append(_:assign:)` that hands `token` to the append observer (see `observeAppends`).
+    func append(_ message: MessageView, token: UInt64, assign: (inout MessageView) -> Void) throws(StoreError) -> AppendResult {
         let size = try checkedSize(of: message)
         let bodyCRC = rocketCRC32(message.body)
         return try appendLock.withLock { (state) throws(StoreError) -> AppendResult in
+            if let refusal = observer?.admit(sizeBytes: size, token: token) { throw refusal }
             let position = try reserve(&state, bytes: size)
             var message = message
             assign(&message)
@@ -204,6 +212,7 @@ public final class CommitLog: @unchecked Sendable {
             let target = writePointer(at: position, in: state.file!)
             MessageRecord.encode(message, size: size, bodyCRC: bodyCRC, storeHost: settings.storeHost,
                                  physicalOffset: Int64(position), storeTimestamp: timestamp, into: target)
+            observer?.appended(UnsafeRawBufferPointer(start: target, count: size), at: position, token: token)
             state.wrote = position + UInt64(size)
             publish(wrote: state.wrote, storeTimestamp: timestamp)
             return AppendResult(physicalOffset: position, size: size, storeTimestamp: timestamp,
@@ -222,7 +231,7 @@ public final class CommitLog: @unchecked Sendable {
     public func put(_ message: MessageView, token: UInt64, assign: (inout MessageView) -> Void) throws(StoreError)
         -> (AppendResult, durabilityPending: Bool) {
         let result = try awaitingDurability(token: token) { () throws(StoreError) in
-            let result = try append(message, assign: assign)
+            let result = try append(message, token: token, assign: assign)
             return (result, result.nextOffset)
         }
         return (result, settings.flushDiskType == .syncFlush)
@@ -239,6 +248,11 @@ public final class CommitLog: @unchecked Sendable {
     /// messages then get consecutive offsets), or nil to keep the offsets the views carry.
     public func appendBatch<Messages: Collection>(_ messages: Messages, assign: (Int) -> Int64?) throws(StoreError)
         -> BatchAppendResult where Messages.Element == MessageView {
+        try appendBatch(messages, token: 0, assign: assign)
+    }
+
+    func appendBatch<Messages: Collection>(_ messages: Messages, token: UInt64, assign: (Int) -> Int64?) throws(StoreError)
+        -> BatchAppendResult where Messages.Element == MessageView {
         let count = messages.count
         guard count > 0 else { throw StoreError(.messageTooLarge, "empty batch") }
         return try withUnsafeTemporaryAllocation(of: (size: Int, crc: UInt32).self, capacity: count) { (prepared) throws(StoreError) -> BatchAppendResult in
@@ -252,6 +266,7 @@ public final class CommitLog: @unchecked Sendable {
                 throw StoreError(.messageTooLarge, "batch of \(count) is \(total) bytes, above \(settings.recordSizeMax)")
             }
             return try appendLock.withLock { (state) throws(StoreError) -> BatchAppendResult in
+                if let refusal = observer?.admit(sizeBytes: total, token: token) { throw refusal }
                 let first = try reserve(&state, bytes: total)
                 let firstQueueOffset = assign(count)
                 let timestamp = settings.storeClock()
@@ -265,6 +280,10 @@ public final class CommitLog: @unchecked Sendable {
                                          into: writePointer(at: position, in: state.file!))
                     position += UInt64(size)
                 }
+                if let observer {
+                    observer.appended(UnsafeRawBufferPointer(start: writePointer(at: first, in: state.file!), count: total),
+                                      at: first, token: token)
+                }
                 state.wrote = position
                 publish(wrote: position, storeTimestamp: timestamp)
                 return BatchAppendResult(physicalOffset: first, totalSize: total, count: count, storeTimestamp: timestamp)
@@ -277,7 +296,7 @@ public final class CommitLog: @unchecked Sendable {
     public func putBatch<Messages: Collection>(_ messages: Messages, token: UInt64, assign: (Int) -> Int64?) throws(StoreError)
         -> (BatchAppendResult, durabilityPending: Bool) where Messages.Element == MessageView {
         let result = try awaitingDurability(token: token) { () throws(StoreError) in
-            let result = try appendBatch(messages, assign: assign)
+            let result = try appendBatch(messages, token: token, assign: assign)
             return (result, result.nextOffset)
         }
         return (result, settings.flushDiskType == .syncFlush)
@@ -361,6 +380,6 @@ public final class CommitLog: @unchecked Sendable {
     /// The end of what readers may see under the flush mode: the committed offset, or under
     /// `SYNC_FLUSH` the flushed one (consumers never see a message before it is durable).
     public var visibleOffset: UInt64 {
-        settings.flushDiskType == .syncFlush ? flushedOffset : committedOffset
+        min(settings.flushDiskType == .syncFlush ? flushedOffset : committedOffset, shared.visibleLimit.load(ordering: .acquiring))
     }
 }

@@ -13,6 +13,8 @@ final class LogShared: @unchecked Sendable {
     let wroteAtomic = Atomic<UInt64>(0)
     let committedAtomic = Atomic<UInt64>(0)
     let flushedAtomic = Atomic<UInt64>(0)
+    /// Readers (the dispatcher) see nothing at or past this offset (DLedger: the end of what a quorum committed).
+    let visibleLimit = Atomic<UInt64>(.max)
     let lastStoreTimestamp = Atomic<Int64>(0)
     let flushFailedFlag = Atomic<Bool>(false)
     let diskFullFlag = Atomic<Bool>(false)

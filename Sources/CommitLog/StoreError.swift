@@ -9,6 +9,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case flushFailed, createMappedFileFailed, waitersFull, io, locked, badConfig
         /// Replicated bytes that do not continue the log where it ends (`CommitLog.appendReplicated`).
         case offsetMismatch
+        /// The append observer refused the append (DLedger: this member does not lead, or is not ready to).
+        case notLeader
     }
     public var code: Code
     public var message: String

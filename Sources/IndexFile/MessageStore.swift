@@ -77,6 +77,13 @@ public final class MessageStore: @unchecked Sendable {
         return end
     }
 
+    /// Sets every queue's next queue offset to its consume queue's end. A DLedger member that starts to lead calls
+    /// this once everything committed is dispatched: as a follower its queue units came from dispatch only.
+    /// - Thread: any, but not concurrently with puts.
+    public func resetQueueOffsetsFromQueues() {
+        state.rebuildQueueOffsets()
+    }
+
     /// Installs the durability handler (see `CommitLog.onDurable`).
     public func onDurable(_ handler: @escaping @Sendable (_ token: UInt64, _ status: DurabilityStatus) -> Void) {
         commitLog.onDurable(handler)

@@ -10,16 +10,24 @@ extension RaftCore {
     /// **Thread:** the core's owner. **Durability:** none on return; the entry is persisted with the next
     /// `Ready` and acknowledged only when a later `Ready` reports its index committed.
     public mutating func propose(_ payload: EntryPayload) -> ProposeResult {
-        guard role == .leader else { return .dropped(.notLeader(leader: leader)) }
-        guard transferee == nil else { return .dropped(.transferInProgress) }
+        if let reason = proposeRefusal(payloadBytes: payload.count) { return .dropped(reason) }
         let entry = LogEntry(index: log.lastIndex.next, term: term, kind: .normal, payload: payload)
-        // One entry is always allowed when nothing is pending, however large, so a big entry cannot wedge us.
-        guard uncommittedBytes == 0 || uncommittedBytes + entry.sizeBytes <= config.uncommittedBytesMax else {
-            return .dropped(.uncommittedBytesOverLimit)
-        }
         log.append(entry)
         uncommittedBytes += entry.sizeBytes
         return .accepted(index: entry.index, term: term)
+    }
+
+    /// Why `propose` would drop a payload of `payloadBytes` now, or nil when it would append it. A driver that
+    /// must not fail after it committed to a proposal (the broker appends to its commit log first) asks here.
+    public func proposeRefusal(payloadBytes: Int) -> DropReason? {
+        guard role == .leader else { return .notLeader(leader: leader) }
+        guard transferee == nil else { return .transferInProgress }
+        // One entry is always allowed when nothing is pending, however large, so a big entry cannot wedge us.
+        let size = payloadBytes + LogEntry.headerBytes
+        guard uncommittedBytes == 0 || uncommittedBytes + size <= config.uncommittedBytesMax else {
+            return .uncommittedBytesOverLimit
+        }
+        return nil
     }
 
     mutating func tickLeader() {

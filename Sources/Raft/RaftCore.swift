@@ -51,8 +51,9 @@ public struct RaftCore: Sendable {
     var votes: [NodeID: Bool] = [:]
     /// The leader's view of each other member, in member order (empty unless leading).
     var progress: [Progress] = []
-    /// The index of the no-op this leader appended when its term began.
-    var termStartIndex: LogIndex = .zero
+    /// The index of the no-op this leader appended when its term began: once it is applied, every entry
+    /// committed before this term is too (the broker's new leader takes writes only then).
+    public internal(set) var termStartIndex: LogIndex = .zero
     /// Bytes of entries this leader appended that are not committed yet.
     var uncommittedBytes = 0
     /// The member leadership is being handed to, and for how many ticks.

@@ -11,6 +11,9 @@ public enum PutMessageStatus: String, Sendable, CaseIterable {
     case flushSlaveTimeout = "FLUSH_SLAVE_TIMEOUT"
     /// Stored, but no slave is connected, or the best one is too far behind (SYNC_MASTER).
     case slaveNotAvailable = "SLAVE_NOT_AVAILABLE"
+    /// DLedger: appended on the leader, but not committed by a quorum within the wait, or leadership moved
+    /// first; the entry may still commit (RocketMQ 5's name; response code 1, SYSTEM_ERROR, as RocketMQ answers).
+    case inSyncReplicasNotEnough = "IN_SYNC_REPLICAS_NOT_ENOUGH"
     /// Not stored: the store is closed, the disk full, a flush failed, the broker a slave, or too many waits.
     case serviceNotAvailable = "SERVICE_NOT_AVAILABLE"
     /// Not stored: the message breaks a limit (size, topic length, properties length).
@@ -32,7 +35,7 @@ public enum PutMessageStatus: String, Sendable, CaseIterable {
     public init(_ error: StoreError) {
         switch error.code {
         case .messageTooLarge, .topicTooLong, .propertiesTooLong, .messageIllegal: self = .messageIllegal
-        case .diskFull, .storeClosed, .flushFailed, .waitersFull, .locked: self = .serviceNotAvailable
+        case .diskFull, .storeClosed, .flushFailed, .waitersFull, .locked, .notLeader: self = .serviceNotAvailable
         case .createMappedFileFailed: self = .createMappedFileFailed
         case .corruptRecord, .io, .badConfig, .offsetMismatch: self = .unknownError
         }

@@ -26,6 +26,8 @@ public final class PutPipeline: Sendable {
     public let role: BrokerRole
     public let flushDiskType: FlushDiskType
     private let replicas: ReplicaAcknowledging?
+    /// DLedger mode: the Raft group a put's entry must commit in (then `role` says nothing; the member's role moves).
+    public let dledger: DLedgerServer?
     private let waits = Mutex<[UInt64: PendingPut]>([:])
     private let nextToken = Atomic<UInt64>(1)
 
@@ -44,6 +46,7 @@ public final class PutPipeline: Sendable {
         self.role = role
         self.flushDiskType = store.config.commitLog.flushDiskType
         self.replicas = replicas
+        dledger = nil
         store.onDurable { [weak self] token, status in
             self?.confirm(token, status == .putOK ? .putOK : .flushDiskTimeout)
         }
@@ -52,7 +55,20 @@ public final class PutPipeline: Sendable {
         }
     }
 
-    /// Whether a put's answer can wait for anything (SYNC_FLUSH or SYNC_MASTER).
+    /// DLedger mode: a put is answered when its entry commits in `dledger`'s group (PUT_OK), or when the wait
+    /// ends without it (IN_SYNC_REPLICAS_NOT_ENOUGH); a member that does not lead refuses puts. The commit log
+    /// must flush asynchronously: the Raft log carries the durability.
+    public init(store: MessageStore, dledger: DLedgerServer) {
+        precondition(store.config.commitLog.flushDiskType == .asyncFlush, "DLedger mode: the commit log flushes asynchronously")
+        self.store = store
+        self.role = .syncMaster
+        self.flushDiskType = .asyncFlush
+        self.replicas = nil
+        self.dledger = dledger
+        dledger.onCommitted { [weak self] token, status in self?.confirm(token, status) }
+    }
+
+    /// Whether a put's answer can wait for anything (SYNC_FLUSH, SYNC_MASTER or a DLedger commit).
     public var answersWait: Bool { flushDiskType == .syncFlush || role == .syncMaster }
 
     /// Puts one message.
@@ -94,6 +110,9 @@ public final class PutPipeline: Sendable {
 
     /// A slave takes no puts from clients (RocketMQ: "message store is slave mode, so putMessage is forbidden").
     private func refusal() -> PutFailure? {
+        if let dledger {
+            return dledger.isWritableNow ? nil : PutFailure(.serviceNotAvailable, "the broker is a DLedger follower: putMessage is forbidden")
+        }
         guard role == .slave else { return nil }
         return PutFailure(.serviceNotAvailable, "the broker is a slave: putMessage is forbidden")
     }
@@ -103,7 +122,7 @@ public final class PutPipeline: Sendable {
     private func register(on eventLoop: EventLoop) -> (UInt64, EventLoopFuture<PutMessageStatus>) {
         let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
         let promise = eventLoop.makePromise(of: PutMessageStatus.self)
-        let expected = (flushDiskType == .syncFlush ? 1 : 0) + (role == .syncMaster ? 1 : 0)
+        let expected = dledger != nil ? 1 : (flushDiskType == .syncFlush ? 1 : 0) + (role == .syncMaster ? 1 : 0)
         waits.withLock { $0[token] = PendingPut(promise: promise, outstanding: expected, status: .putOK) }
         return (token, promise.futureResult)
     }
@@ -113,7 +132,7 @@ public final class PutPipeline: Sendable {
                                 flushPending: Bool) -> PutOutcome<Stored> {
         var skipped = flushDiskType == .syncFlush && !flushPending ? 1 : 0
         var status = PutMessageStatus.putOK
-        if role == .syncMaster {
+        if role == .syncMaster && dledger == nil {
             switch replicas?.awaitReplica(upTo: nextOffset, token: token) ?? .slaveNotAvailable {
             case .done: skipped += 1
             case .pending: break
@@ -169,7 +188,7 @@ public final class PutPipeline: Sendable {
     /// The answer when two confirmations disagree: a missed flush outranks a missed slave (RocketMQ checks the
     /// flush first), and any miss outranks PUT_OK.
     static func worse(_ a: PutMessageStatus, _ b: PutMessageStatus) -> PutMessageStatus {
-        let order: [PutMessageStatus] = [.putOK, .slaveNotAvailable, .flushSlaveTimeout, .flushDiskTimeout]
+        let order: [PutMessageStatus] = [.putOK, .slaveNotAvailable, .flushSlaveTimeout, .flushDiskTimeout, .inSyncReplicasNotEnough]
         return (order.firstIndex(of: a) ?? 0) >= (order.firstIndex(of: b) ?? 0) ? a : b
     }
 }

@@ -81,7 +81,7 @@ extension ResponseCode {
         case .slaveNotAvailable: slaveNotAvailable
         case .serviceNotAvailable: serviceNotAvailable
         case .messageIllegal: messageIllegal
-        case .createMappedFileFailed, .unknownError: systemError
+        case .createMappedFileFailed, .unknownError, .inSyncReplicasNotEnough: systemError
         }
     }
 }

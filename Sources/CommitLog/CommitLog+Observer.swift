@@ -1,0 +1,33 @@
+/// What a replicated log above the commit log (DLedger) needs from it: a say in every local append, the bytes of
+/// each append in log order, and a limit on what readers may see. The commit log never learns why.
+public protocol AppendObserver: AnyObject, Sendable {
+    /// Runs under the append lock before room is reserved or a queue offset taken: an error refuses the append
+    /// and nothing is stored. `sizeBytes` is the record's (or batch's) encoded size; `token` the put's (0: none).
+    func admit(sizeBytes: Int, token: UInt64) -> StoreError?
+    /// Runs under the append lock once the record (or batch) is encoded at `position`, before the log's end
+    /// moves past it: the calls come in log order. `bytes` lives only for the call (it may be the io_uring arena).
+    func appended(_ bytes: UnsafeRawBufferPointer, at position: UInt64, token: UInt64)
+}
+
+extension CommitLog {
+    /// Installs the observer of local appends (`append`, `put`, batches; never `appendReplicated`). Call once,
+    /// before the first put.
+    public func observeAppends(_ observer: AppendObserver) {
+        precondition(self.observer == nil, "an append observer is installed once")
+        self.observer = observer
+    }
+
+    /// Readers that follow `visibleOffset` (the dispatcher) see nothing at or past `offset`: DLedger sets it to
+    /// the end of the entries a quorum committed. `.max` lifts the limit. Wakes the waiting readers.
+    /// **Thread:** any.
+    public func limitVisibility(to offset: UInt64) {
+        shared.visibleLimit.store(offset, ordering: .releasing)
+        wakeDataWaiters()
+    }
+
+    /// Runs `body` under the append lock: no local append, truncation or replicated append runs meanwhile
+    /// (DLedger opens and closes its write gate here, so an append is either wholly before or wholly after).
+    public func withAppendsHeld<R>(_ body: () throws(StoreError) -> R) throws(StoreError) -> R {
+        try appendLock.withLock { (_) throws(StoreError) -> R in try body() }
+    }
+}

@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommitLog
+import Raft
+
+/// The Raft log on disk: `<directory>/raftlog`, one append-only write-ahead stream of entry, hard-state and
+/// truncation records (`RaftLogRecord`). One `Ready` is one write: its truncation, then its entries, then its hard
+/// state, so a hard state can never be durable without the log writes it came with (recovery reads the stream
+/// in order and stops at the first record that is not whole: a torn tail takes every later record with it).
+///
+/// **Thread:** the DLedger driver only (recovery before it starts). **Durability:** with `syncEachWrite`, a
+/// `write` is durable on return (fdatasync); otherwise it is in the page cache (a killed process loses nothing)
+/// until `sync()`.
+public final class RaftLogDisk: @unchecked Sendable {
+    public let path: String
+    let fd: Int32
+    let io: FileIO
+    let syncEachWrite: Bool
+    /// Where the next record goes: the end of the valid stream.
+    public private(set) var end: UInt64 = 0
+    /// Written since the last sync.
+    public private(set) var dirty = false
+    /// Set by the first failed write or sync: the disk refuses everything after it (a failed fdatasync is final).
+    public private(set) var failure: StoreError?
+
+    /// What recovery found.
+    public struct Recovery: Sendable {
+        public var state: DurableState
+        /// Records read (entries, hard states and truncations).
+        public var recordCount = 0
+        /// Bytes cut from the end (a torn or corrupt tail), and why.
+        public var truncatedBytes: UInt64 = 0
+        public var flaw: String?
+    }
+
+    /// Opens (or creates) the log file. Call `recover()` before the first write.
+    /// - Throws: `StoreError(.io)` when the directory or file cannot be made.
+    public init(directory: String, io: FileIO = .system, syncEachWrite: Bool) throws(StoreError) {
+        let path = directory + "/raftlog"
+        self.path = path
+        self.io = io
+        self.syncEachWrite = syncEachWrite
+        do {
+            try makeDirectories(directory)
+            let existed = fileExists(path)
+            fd = try syscall("open") { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
+            if !existed { try fsyncDirectory(directory) }
+        } catch {
+            throw StoreError(.io, "\(path): cannot open the Raft log", cause: error)
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Reads the whole stream, checks every record, and cuts the file at the first one that is not whole
+    /// (torn, corrupt, or out of order); the cut is durable on return.
+    /// - Throws: `StoreError(.io)` when the file cannot be read or cut.
+    public func recover() throws(StoreError) -> Recovery {
+        var stat = stat()
+        guard fstat(fd, &stat) == 0 else { throw StoreError(.io, "\(path): fstat failed") }
+        let size = Int(stat.st_size)
+        var replay = Replay()
+        var valid = 0
+        if size > 0 {
+            guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
+                throw StoreError(.io, "\(path): cannot map \(size) bytes")
+            }
+            defer { munmap(mapping, size) }
+            valid = replay.scan(UnsafeRawBufferPointer(start: mapping, count: size))
+        }
+        var recovery = Recovery(state: replay.state, recordCount: replay.records)
+        if valid < size {
+            recovery.truncatedBytes = UInt64(size - valid)
+            recovery.flaw = replay.flaw
+            do {
+                _ = try syscall("ftruncate") { ftruncate(fd, off_t(valid)) }
+                try io.fdatasync(fd)
+            } catch {
+                throw StoreError(.io, "\(path): cannot cut the torn tail at \(valid)", cause: error)
+            }
+        }
+        end = UInt64(valid)
+        return recovery
+    }
+
+    /// Appends one `Ready`'s writes as one stream write: the cut of a divergent suffix, the entries, the hard
+    /// state. With `syncEachWrite` it is durable on return.
+    /// - Throws: `StoreError(.io/.diskFull/.flushFailed)`; after a failure every later call throws it again.
+    public func write(truncateFrom: LogIndex?, entries: [LogEntry], hardState: HardState?) throws(StoreError) {
+        if let failure { throw failure }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(entries.reduce(2 * RaftLogRecord.headerBytes) { $0 + RaftLogRecord.size(of: $1) })
+        if let truncateFrom { RaftLogRecord.appendTruncation(from: truncateFrom, at: end + UInt64(buffer.count), to: &buffer) }
+        for entry in entries { RaftLogRecord.append(entry, at: end + UInt64(buffer.count), to: &buffer) }
+        if let hardState { RaftLogRecord.append(hardState, at: end + UInt64(buffer.count), to: &buffer) }
+        guard !buffer.isEmpty else { return }
+        let written = buffer.withUnsafeBytes { bytes in Result { () throws(SyscallError) in try io.pwrite(fd, bytes, Int(end)) } }
+        if case .failure(let error) = written {
+            throw fail(StoreError(error.isDiskFull ? .diskFull : .io, "\(path) @\(end): cannot write \(buffer.count) bytes", cause: error))
+        }
+        end += UInt64(buffer.count)
+        dirty = true
+        if syncEachWrite { try sync() }
+    }
+
+    /// Makes every write so far durable.
+    /// - Throws: `StoreError(.flushFailed)`, final.
+    public func sync() throws(StoreError) {
+        if let failure { throw failure }
+        guard dirty else { return }
+        do { try io.fdatasync(fd) } catch {
+            throw fail(StoreError(.flushFailed, "\(path): fdatasync failed; the Raft log refuses writes from now on", cause: error))
+        }
+        dirty = false
+    }
+
+    private func fail(_ error: StoreError) -> StoreError {
+        failure = error
+        return error
+    }
+}
+
+/// Replays the stream into the state it leaves: entries from index 1, the last hard state.
+struct Replay {
+    var state = DurableState()
+    var records = 0
+    var flaw: String?
+
+    /// Scans records from the start; returns where the valid stream ends.
+    mutating func scan(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        while offset < bytes.count {
+            switch RaftLogRecord.read(bytes, at: offset) {
+            case .failure(let problem):
+                flaw = "@\(offset): \(problem)"
+                return offset
+            case .success(let (header, body)):
+                if let problem = apply(header, body) {
+                    flaw = "@\(offset): \(problem)"
+                    return offset
+                }
+                records += 1
+                offset += header.size
+            }
+        }
+        return offset
+    }
+
+    /// Applies one record; returns why it does not fit the stream so far (then it and all later ones are cut).
+    mutating func apply(_ header: RaftLogRecord.Header, _ body: UnsafeRawBufferPointer) -> String? {
+        let last = UInt64(state.entries.count)
+        switch header.magic {
+        case .entry, .noop:
+            guard header.index == last + 1 else { return "entry \(header.index) after \(last)" }
+            let previousTerm = state.entries.last?.term.rawValue ?? 0
+            guard header.term >= previousTerm, header.term > 0 else { return "entry term \(header.term) after \(previousTerm)" }
+            state.entries.append(LogEntry(index: LogIndex(header.index), term: Term(header.term),
+                                          kind: header.magic == .noop ? .noop : .normal, payload: [UInt8](body)))
+        case .hardState:
+            let vote = header.channel == 0 ? nil : NodeID(header.channel - 1)
+            state.hardState = HardState(term: Term(header.term), vote: vote, commit: LogIndex(header.index))
+        case .truncation:
+            guard header.index >= 1, header.index <= last + 1 else { return "truncation from \(header.index) of \(last) entries" }
+            state.entries.removeSubrange(Int(header.index - 1)...)
+        }
+        return nil
+    }
+}
