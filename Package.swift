@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "Broker",
             dependencies: [
-                "Common", "Remoting", "Replication", "IndexFile", "CommitLog",
+                "Common", "Remoting", "Replication", "IndexFile", "CommitLog", "Raft",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/Node/Broker"),

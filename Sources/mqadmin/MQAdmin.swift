@@ -67,7 +67,7 @@ struct MQAdmin: AsyncParsableCommand {
         abstract: "Administer a RocketMQ-compatible cluster through its NameServers.",
         subcommands: [ClusterList.self, TopicList.self, UpdateTopic.self, DeleteTopic.self, TopicRoute.self, TopicStatus.self,
                       BrokerStatus.self, HAStatus.self, ConsumerProgress.self, QueryMsgByID.self, QueryMsgByKey.self, SendMessage.self,
-                      ConsumeMessage.self])
+                      ConsumeMessage.self, DLedgerStatusCommand.self, LeadershipTransferCommand.self])
 }
 
 struct ClusterList: AsyncParsableCommand {

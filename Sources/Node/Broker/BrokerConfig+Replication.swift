@@ -29,7 +29,7 @@ extension BrokerConfig {
         case "slaveReadEnable": slaveReadEnable = try boolean()
         case "accessMessageInMemoryMaxRatio": accessMessageInMemoryMaxRatio = Int(try integer(1...100))
         case "slaveSynchronizeInterval": slaveSynchronizeIntervalMillis = try integer(100...3_600_000)
-        default: return false
+        default: return try setDLedgerKey(key, value)
         }
         return true
     }
@@ -38,6 +38,7 @@ extension BrokerConfig {
     /// port follows `listenPort + 1` unless set.
     mutating func settle() throws(PropertiesFile.ConfigError) {
         if !haListenPortSet { ha.haListenPort = listenPort == 0 ? 0 : listenPort + 1 }
+        if dledgerEnabled { return try settleDLedger() }
         switch brokerRole {
         case .slave:
             guard brokerID > 0 else {

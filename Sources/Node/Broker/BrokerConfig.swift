@@ -36,6 +36,10 @@ public struct BrokerConfig: Sendable {
     public var accessMessageInMemoryMaxRatio = 40
     /// How often a slave copies its master's tables (`ours`; RocketMQ 4.x fixes it at 10 s).
     public var slaveSynchronizeIntervalMillis: Int64 = 10_000
+    /// DLedger mode (`enableDLegerCommitLog`): the group's Raft leader serves as master, the others as slaves.
+    public var dledgerEnabled = false
+    /// The group, its members and our timers (`dLegerGroup`, `dLegerPeers`, `dLegerSelfId`, `preferredLeaderId`, ...).
+    public var dledger = DLedgerSettings()
     public var store: MessageStoreConfig
 
     public init(storePathRootDir: String) {

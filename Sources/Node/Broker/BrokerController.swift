@@ -27,24 +27,34 @@ public final class BrokerController: Sendable {
         config.store.commitLog.storeHost = storeHost
         self.config = config
         store = try MessageStore(config: config.store, log: log)
-        let outer = BrokerOuterAPI(config: config, group: group, log: log)
-        self.outer = outer
-        let haService: HAService?
-        do {
-            haService = config.brokerRole == .slave ? nil : try HAService(commitLog: store.commitLog, settings: config.ha, log: log)
-        } catch {
+        let replication: (HAService?, (DLedgerServer, DLedgerPeerTransport, RemotingServer<DLedgerPeerProcessor>)?)
+        do { replication = try await Self.openReplication(config: config, store: store, group: group, log: log) } catch {
             store.close()
             throw error
         }
-        pipeline = PutPipeline(store: store, role: config.brokerRole, replicas: config.brokerRole == .syncMaster ? haService : nil)
+        let (haService, dledger) = replication
+        let outer = BrokerOuterAPI(config: config, group: group, dledger: dledger?.0, log: log)
+        self.outer = outer
+        if let dledger {
+            pipeline = PutPipeline(store: store, dledger: dledger.0)
+        } else {
+            pipeline = PutPipeline(store: store, role: config.brokerRole, replicas: config.brokerRole == .syncMaster ? haService : nil)
+        }
         do {
             services = try Self.makeServices(config: config, storeHost: storeHost, pipeline: pipeline, outer: outer, log: log)
-            replica = try ReplicaRole(haService: haService, services: services, group: group, log: log)
+            let services = services
+            if let dledger {
+                replica = .dledger(DLedgerMember(parts: dledger, services: services, group: group))
+            } else {
+                replica = try ReplicaRole(haService: haService, services: services, group: group, log: log)
+            }
             server = try await RemotingServer(host: "0.0.0.0", port: config.listenPort, group: group,
                                               processor: Self.makeProcessor(services, replica: replica),
                                               limits: config.connectionLimits, log: log)
         } catch {
             haService?.close()
+            dledger?.0.close()
+            try? await dledger?.2.close()
             store.close()
             throw error
         }
@@ -56,15 +66,25 @@ public final class BrokerController: Sendable {
         }
         offsetPersister = PeriodicThread(name: "persist-offsets", intervalNanos: 5_000_000_000) { services.offsets.persist() }
         replica.start(outer: outer)
-        if config.brokerRole != .slave { services.schedule.start() }
+        if config.brokerRole != .slave && !config.dledgerEnabled { services.schedule.start() }
         await outer.registerAll(services.topics.wrapper)
+    }
+
+    /// The HA service of a master, or a DLedger member and its port (nothing for a slave: its HA client comes later).
+    private static func openReplication(config: BrokerConfig, store: MessageStore, group: EventLoopGroup,
+                                        log: @escaping @Sendable (String) -> Void) async throws
+        -> (HAService?, (DLedgerServer, DLedgerPeerTransport, RemotingServer<DLedgerPeerProcessor>)?) {
+        if config.dledgerEnabled {
+            return (nil, try await DLedgerMember.open(config: config, store: store, group: group, log: log))
+        }
+        return (config.brokerRole == .slave ? nil : try HAService(commitLog: store.commitLog, settings: config.ha, log: log), nil)
     }
 
     private static func makeServices(config: BrokerConfig, storeHost: HostAddress, pipeline: PutPipeline, outer: BrokerOuterAPI,
                                      log: @escaping @Sendable (String) -> Void) throws -> BrokerServices {
         let root = config.store.storePathRootDir
         let topics = try TopicConfigManager(storePathRootDir: root, log: log)
-        if config.brokerRole != .slave, config.autoCreateTopicEnable, topics.topic(TopicValidator.autoCreateTopicKeyTopic) == nil {
+        if config.brokerRole != .slave || config.dledgerEnabled, config.autoCreateTopicEnable, topics.topic(TopicValidator.autoCreateTopicKeyTopic) == nil {
             topics.upsert(TopicConfig(topicName: TopicValidator.autoCreateTopicKeyTopic, readQueueNums: config.defaultTopicQueueNums,
                                       writeQueueNums: config.defaultTopicQueueNums, perm: .all))
         }
@@ -81,7 +101,7 @@ public final class BrokerController: Sendable {
         BrokerProcessor(send: SendMessageProcessor(services: services), others: [
             PullMessageProcessor(services: services), ClientManageProcessor(services: services),
             ConsumerManageProcessor(services: services), AdminBrokerProcessor(services: services, replica: replica),
-            QueryMessageProcessor(services: services),
+            QueryMessageProcessor(services: services), DLedgerAdminProcessor(replica: replica),
         ])
     }
 

@@ -28,5 +28,21 @@ struct BrokerServices: Sendable {
     }
 
     /// Whether puts are refused before they reach the pipeline (a slave; a broker without write permission).
-    var isWriteable: Bool { config.brokerPermission.isWriteable && config.brokerRole != .slave }
+    var isWriteable: Bool { config.brokerPermission.isWriteable && brokerRole != .slave }
+
+    /// The role now: the configured one, or in DLedger mode SYNC_MASTER while this member takes writes, else SLAVE.
+    var brokerRole: BrokerRole {
+        guard let dledger = pipeline.dledger else { return config.brokerRole }
+        return dledger.isWritableNow ? .syncMaster : .slave
+    }
+
+    /// The id registered with the NameServers: the configured one, or in DLedger mode 0 while this member takes
+    /// writes, else its Raft id + 1 (`n0` → 1).
+    var brokerID: Int64 {
+        guard let dledger = pipeline.dledger else { return config.brokerID }
+        return dledger.isWritableNow ? 0 : dledger.slaveBrokerID
+    }
+
+    /// The address clients dial.
+    var brokerAddr: String { "\(config.brokerIP1):\(config.listenPort)" }
 }

@@ -194,6 +194,8 @@ public final class Producer: Sendable {
                                   queueOffset: fields?["queueOffset"]?.int64 ?? -1)
             } catch let error as RemotingError {
                 updateFault(queue.brokerName, since: sentAt, isolation: true)
+                // The broker stopped answering (it died, or lost its role): the next send reads the route again.
+                client.forgetRoute(messages[0].topic)
                 lastError = error
             }
         }

@@ -32,8 +32,10 @@ final class ScheduleMessageService: @unchecked Sendable {
     }
 
     /// Starts delivering (a master); a slave only keeps the master's offsets.
+    /// Starts delivering (a master's job); starting twice is harmless.
     func start() {
         threads.withLock { threads in
+            guard threads.isEmpty else { return }
             threads = [
                 PeriodicThread(name: "schedule", intervalNanos: 100_000_000) { [self] in deliverDue() },
                 PeriodicThread(name: "delay-offsets", intervalNanos: 10_000_000_000) { [self] in persist() },
@@ -41,9 +43,13 @@ final class ScheduleMessageService: @unchecked Sendable {
         }
     }
 
+    /// Stops delivering (the broker stops, or a DLedger member stops leading); stopping twice is harmless.
     func stop() {
-        for thread in threads.withLock({ $0 }) { thread.stop() }
-        threads.withLock { $0.removeAll() }
+        let running = threads.withLock { threads in
+            defer { threads.removeAll() }
+            return threads
+        }
+        for thread in running { thread.stop() }
         persist()
     }
 

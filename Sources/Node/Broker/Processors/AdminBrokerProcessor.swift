@@ -20,7 +20,7 @@ struct AdminBrokerProcessor: SynchronousProcessor {
 
     func answer(_ request: RemotingCommand, _ header: RequestHeader, context: RequestContext) throws(RequestHeader.FieldError) -> RemotingCommand {
         func ok(_ body: some RemotingBody) -> RemotingCommand { .response(to: request, code: ResponseCode.success, body: body.encode()) }
-        if services.config.brokerRole == .slave,
+        if services.brokerRole == .slave,
            request.code == RequestCode.updateAndCreateTopic || request.code == RequestCode.deleteTopicInBroker {
             return .response(to: request, code: ResponseCode.systemError,
                              remark: "Can't modify topic or subscription group from slave broker, please execute it from master broker.")
@@ -128,7 +128,7 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         table["commitLogMinOffset"] = "\(log.minOffset)"
         table["commitLogMaxOffset"] = "\(log.wroteOffset)"
         table["remainHowManyDataToFlush"] = "\(log.wroteOffset - min(log.flushedOffset, log.wroteOffset))"
-        table["brokerRole"] = services.config.brokerRole.rawValue
+        table["brokerRole"] = services.brokerRole.rawValue
         table.merge(replica.runtimeInfo) { _, replication in replication }
         if case .record(let oldest)? = try? log.readRecord(at: log.minOffset, checkCRC: false) {
             table["earliestMessageTimeStamp"] = "\(oldest.header.storeTimestamp)"

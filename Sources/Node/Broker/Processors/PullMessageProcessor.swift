@@ -77,7 +77,7 @@ struct PullMessageProcessor: BrokerRequestProcessor {
             return fail(ResponseCode.subscriptionNotExist, "the consumer's subscription not exist")
         }
         // A slave keeps no offsets of its own: its master's are copied to it.
-        if mayHold && sysFlag.contains(.commitOffset) && services.config.brokerRole != .slave,
+        if mayHold && sysFlag.contains(.commitOffset) && services.brokerRole != .slave,
            let commit = fields.commitOffset?.int64, commit >= 0 {
             services.offsets.commit(group: group, topic: topic, queueID: queueID, offset: commit)
         }
@@ -111,7 +111,7 @@ struct PullMessageProcessor: BrokerRequestProcessor {
     /// A slave serves the queues its log holds even before it copied the topic's config from its master (a
     /// master that dies within a sync period of creating a topic must not hide the topic's messages).
     func replicatedTopic(_ topic: String) -> TopicConfig? {
-        guard services.config.brokerRole == .slave else { return nil }
+        guard services.brokerRole == .slave else { return nil }
         let queueIDs = services.store.queues.filter { $0.topic == topic }.map(\.queueID)
         guard let highest = queueIDs.max() else { return nil }
         return TopicConfig(topicName: topic, readQueueNums: Int(highest) + 1, writeQueueNums: 0, perm: .read)

@@ -42,7 +42,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
     func prepare(_ request: RemotingCommand, context: RequestContext) -> Result<Send, Refusal> {
         let fields = SendFields(request.wireFields)
         guard services.isWriteable else {
-            return .failure(Refusal(code: services.config.brokerRole == .slave ? ResponseCode.serviceNotAvailable : ResponseCode.noPermission,
+            return .failure(Refusal(code: services.brokerRole == .slave ? ResponseCode.serviceNotAvailable : ResponseCode.noPermission,
                                     remark: "the broker[\(services.config.brokerName)] sending message is forbidden"))
         }
         let topic = fields.topic?.string ?? ""

@@ -5,10 +5,11 @@ import Remoting
 import Replication
 
 /// What replication this broker runs: a master serves its slaves on the HA port; a slave follows its master
-/// (HA client, metadata copy, fork check).
+/// (HA client, metadata copy, fork check); a DLedger member's role follows its Raft group.
 enum ReplicaRole: Sendable {
     case master(HAService)
     case slave(HAClient, SlaveSynchronize)
+    case dledger(DLedgerMember)
 
     init(haService: HAService?, services: BrokerServices, group: EventLoopGroup, log: @escaping @Sendable (String) -> Void) throws {
         if let haService {
@@ -28,6 +29,8 @@ enum ReplicaRole: Sendable {
         case .slave(_, let synchronize):
             outer.onMasterKnown.withLock { $0 = { master, haAddr in synchronize.masterKnown(brokerAddr: master, haAddr: haAddr) } }
             synchronize.start()
+        case .dledger(let member):
+            member.start(outer: outer)
         }
     }
 
@@ -37,6 +40,8 @@ enum ReplicaRole: Sendable {
         case .slave(let client, let synchronize):
             await synchronize.close()
             client.close()
+        case .dledger(let member):
+            await member.close()
         }
     }
 
@@ -57,6 +62,8 @@ enum ReplicaRole: Sendable {
                                  haClientRuntimeInfo: HARuntimeInfo.Client(
                                     masterAddr: status.masterAddress ?? "", connected: status.isConnected,
                                     maxOffset: Int64(status.offset), lastReadTimestamp: status.lastPushMillis))
+        case .dledger(let member):
+            return member.haRuntimeInfo()
         }
     }
 
@@ -74,6 +81,8 @@ enum ReplicaRole: Sendable {
             if let master = status.masterAddress { info["haMasterAddress"] = master }
             if status.lastPushMillis > 0 { info["haLastPushMillisAgo"] = "\(max(0, currentTimeMillis() - status.lastPushMillis))" }
             return info
+        case .dledger(let member):
+            return member.runtimeInfo
         }
     }
 }

@@ -16,7 +16,8 @@ import Synchronization
 /// **Thread:** any; the checks and copies run as tasks, one at a time.
 final class SlaveSynchronize: Sendable {
     let services: BrokerServices
-    private let haClient: HAClient
+    /// Nil for a DLedger member: the Raft log replicates its commit log; this only copies the tables.
+    private let haClient: HAClient?
     let client: RemotingClient
     private struct Master: Equatable {
         var brokerAddr: String
@@ -31,7 +32,7 @@ final class SlaveSynchronize: Sendable {
     }
     private let state = Mutex(State())
 
-    init(services: BrokerServices, haClient: HAClient, group: EventLoopGroup) {
+    init(services: BrokerServices, haClient: HAClient?, group: EventLoopGroup) {
         self.services = services
         self.haClient = haClient
         client = RemotingClient(group: group)
@@ -51,14 +52,14 @@ final class SlaveSynchronize: Sendable {
 
     func close() async {
         state.withLock { $0.timer }?.cancel()
-        haClient.setMasterAddress(nil)
+        haClient?.setMasterAddress(nil)
         await client.close()
     }
 
     /// The NameServers named this slave's master (every registration answers it).
     func masterKnown(brokerAddr: String, haAddr: String?) {
         let fixed = services.config.haMasterAddress
-        guard let ha = fixed ?? haAddr else { return }
+        guard let ha = fixed ?? haAddr ?? (haClient == nil ? "" : nil) else { return }
         let master = Master(brokerAddr: brokerAddr, haAddr: ha)
         let changed = state.withLock { state -> Bool in
             defer { state.master = master }
@@ -79,11 +80,13 @@ final class SlaveSynchronize: Sendable {
         }
         guard let master else { return }
         defer { state.withLock { $0.syncing = false } }
-        if state.withLock({ $0.checked }) != master {
+        if let haClient, state.withLock({ $0.checked }) != master {
             guard await agreeWithMaster(master.brokerAddr) else { return }
             state.withLock { $0.checked = master }
             haClient.setMasterAddress(master.haAddr)
         }
+        // A DLedger member that leads now keeps its own tables.
+        guard services.brokerRole == .slave, master.brokerAddr != services.brokerAddr else { return }
         await copyTables(from: master.brokerAddr)
     }
 
