@@ -101,7 +101,12 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),
         .testTarget(name: "CommitLogTests", dependencies: ["CommitLog", "TestSupport"]),
         .testTarget(name: "IndexFileTests", dependencies: ["IndexFile", "CommitLog", "TestSupport"]),
-        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "IndexFile", "CommitLog", "TestSupport"]),
+        .testTarget(
+            name: "ReplicationTests",
+            dependencies: [
+                "Replication", "IndexFile", "CommitLog", "Raft", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .testTarget(name: "RaftTests", dependencies: ["Raft"]),
         .testTarget(
             name: "NodeTests",

@@ -4,8 +4,9 @@ public protocol AppendObserver: AnyObject, Sendable {
     /// Runs under the append lock before room is reserved or a queue offset taken: an error refuses the append
     /// and nothing is stored. `sizeBytes` is the record's (or batch's) encoded size; `token` the put's (0: none).
     func admit(sizeBytes: Int, token: UInt64) -> StoreError?
-    /// Runs under the append lock once the record (or batch) is encoded at `position`, before the log's end
-    /// moves past it: the calls come in log order. `bytes` lives only for the call (it may be the io_uring arena).
+    /// Runs under the append lock once the record (or batch) is encoded at `position` and the log's end moved past
+    /// it (readers limited by `limitVisibility` still do not see it): the calls come in log order. `bytes` lives
+    /// only for the call (it may be the io_uring arena).
     func appended(_ bytes: UnsafeRawBufferPointer, at position: UInt64, token: UInt64)
 }
 

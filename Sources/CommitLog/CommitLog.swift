@@ -212,9 +212,9 @@ public final class CommitLog: @unchecked Sendable {
             let target = writePointer(at: position, in: state.file!)
             MessageRecord.encode(message, size: size, bodyCRC: bodyCRC, storeHost: settings.storeHost,
                                  physicalOffset: Int64(position), storeTimestamp: timestamp, into: target)
-            observer?.appended(UnsafeRawBufferPointer(start: target, count: size), at: position, token: token)
             state.wrote = position + UInt64(size)
             publish(wrote: state.wrote, storeTimestamp: timestamp)
+            observer?.appended(UnsafeRawBufferPointer(start: target, count: size), at: position, token: token)
             return AppendResult(physicalOffset: position, size: size, storeTimestamp: timestamp,
                                 queueOffset: message.queueOffset, storeHost: settings.storeHost)
         }
@@ -280,12 +280,12 @@ public final class CommitLog: @unchecked Sendable {
                                          into: writePointer(at: position, in: state.file!))
                     position += UInt64(size)
                 }
+                state.wrote = position
+                publish(wrote: position, storeTimestamp: timestamp)
                 if let observer {
                     observer.appended(UnsafeRawBufferPointer(start: writePointer(at: first, in: state.file!), count: total),
                                       at: first, token: token)
                 }
-                state.wrote = position
-                publish(wrote: position, storeTimestamp: timestamp)
                 return BatchAppendResult(physicalOffset: first, totalSize: total, count: count, storeTimestamp: timestamp)
             }
         }

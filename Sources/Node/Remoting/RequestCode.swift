@@ -51,13 +51,14 @@ public enum RequestCode {
     public static let queryDataVersion: Int32 = 322
     /// RocketMQ 5's `GET_BROKER_HA_STATUS`: a master's slave connections, or a slave's link to its master.
     public static let getBrokerHAStatus: Int32 = 907
-    /// Ours, in a private range (RocketMQ's DLedger used 50000-51005 for its Java protocol, which we do not
-    /// speak): a batch of Raft messages between the members of a DLedger group, one-way, on the DLedger port.
-    public static let dledgerRaftMessages: Int32 = 52001
+    /// Ours, in a private range below 32768 (the binary header carries the code in 16 bits; RocketMQ's DLedger
+    /// used 50000-51005 for its Java protocol, which we do not speak): a batch of Raft messages between the
+    /// members of a DLedger group, one-way, on the DLedger port.
+    public static let dledgerRaftMessages: Int32 = 30001
     /// Ours: a DLedger member's role, term, indexes and (on the leader) each member's lag (`mqadmin dledgerStatus`).
-    public static let getDLedgerStatus: Int32 = 52002
+    public static let getDLedgerStatus: Int32 = 30002
     /// Ours: hand a DLedger group's leadership to the member named in `transfereeId` (`mqadmin leadershipTransfer`).
-    public static let dledgerLeadershipTransfer: Int32 = 52003
+    public static let dledgerLeadershipTransfer: Int32 = 30003
 
     /// The codes that carry a message to store (one, or a batch).
     public static func isSend(_ code: Int32) -> Bool {

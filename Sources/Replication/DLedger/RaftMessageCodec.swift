@@ -4,6 +4,7 @@ import Raft
 /// Why a batch of Raft messages did not decode: the whole batch is dropped (Raft resends what matters).
 public struct RaftCodecError: Error, CustomStringConvertible, Sendable, Equatable {
     public var reason: String
+    public init(reason: String) { self.reason = reason }
     public var description: String { "bad DLedger message batch: \(reason)" }
 }
 
