@@ -158,11 +158,15 @@ public final class Producer: Sendable {
             guard elapsed < timeoutMillis else { break }
             let (queues, defaultTopic): ([MessageQueue], Bool)
             do { (queues, defaultTopic) = try await publishQueues(messages[0].topic, refresh: attempt > 0) } catch {
+                // No writable queue with a master (a DLedger group electing one): the next send asks again.
+                forgetRoutes(messages[0].topic)
                 lastError = error
                 continue
             }
             let picked = selector.map { $0(queues, messages[0]) } ?? chooseQueue(queues, avoiding: lastBroker)
             guard let queue = picked, let address = try await masterAddress(messages[0].topic, queue.brokerName, defaultTopic: defaultTopic) else {
+                // No master right now (a DLedger group electing one): the next send asks the NameServers again.
+                forgetRoutes(messages[0].topic)
                 lastError = ClientError.noRoute(topic: messages[0].topic)
                 continue
             }
@@ -195,11 +199,17 @@ public final class Producer: Sendable {
             } catch let error as RemotingError {
                 updateFault(queue.brokerName, since: sentAt, isolation: true)
                 // The broker stopped answering (it died, or lost its role): the next send reads the route again.
-                client.forgetRoute(messages[0].topic)
+                forgetRoutes(messages[0].topic)
                 lastError = error
             }
         }
         throw lastError
+    }
+
+    /// Drops the cached routes of `topic` and of TBW102 (its fallback), so the next send reads both again.
+    private func forgetRoutes(_ topic: String) {
+        client.forgetRoute(topic)
+        client.forgetRoute(TopicValidator.autoCreateTopicKeyTopic)
     }
 
     /// Answers worth trying another broker for (Java's `retryResponseCodes`); anything else fails at once.
