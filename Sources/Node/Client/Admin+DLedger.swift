@@ -3,8 +3,8 @@ import Remoting
 
 extension Admin {
     /// GET_DLEDGER_STATUS (ours) of the broker at `address`.
-    public func dledgerStatus(_ address: String) async throws -> DLedgerStatusBody {
-        try DLedgerStatusBody.decode(from: try await client.call(address, code: RequestCode.getDLedgerStatus).body)
+    public func dledgerStatus(_ address: String, timeoutMillis: Int64? = nil) async throws -> DLedgerStatusBody {
+        try DLedgerStatusBody.decode(from: try await client.call(address, code: RequestCode.getDLedgerStatus, timeoutMillis: timeoutMillis).body)
     }
 
     /// The status of every member of DLedger group `brokerName` the NameServers list (one registration per
@@ -12,11 +12,18 @@ extension Admin {
     public func dledgerGroupStatus(brokerName: String) async throws -> [(address: String, status: Result<DLedgerStatusBody, Error>)] {
         let members = try await clusterInfo().filter { $0.brokerName == brokerName }
         guard !members.isEmpty else { throw ClientError.badResponse("the NameServers know no broker named \(brokerName)") }
-        var rows: [(address: String, status: Result<DLedgerStatusBody, Error>)] = []
-        for address in Set(members.map(\.address)).sorted() {
-            do { rows.append((address, .success(try await dledgerStatus(address)))) } catch { rows.append((address, .failure(error))) }
+        // All at once, a second each: a stopped member must not hold up the others' rows.
+        let rows = await withTaskGroup(of: (address: String, status: Result<DLedgerStatusBody, Error>).self) { tasks in
+            for address in Set(members.map(\.address)) {
+                tasks.addTask {
+                    do { return (address, .success(try await self.dledgerStatus(address, timeoutMillis: 1_000))) } catch {
+                        return (address, .failure(error))
+                    }
+                }
+            }
+            return await tasks.reduce(into: []) { $0.append($1) }
         }
-        return rows
+        return rows.sorted { $0.address < $1.address }
     }
 
     /// Asks the leader of DLedger group `brokerName` to hand leadership to the member named `transfereeID` (`n1`),
