@@ -120,6 +120,19 @@ final class DLedgerBenchGroup {
         }
     }
 
+    /// Waits until every member has applied everything its leader committed and wrote (no send is in flight).
+    func waitForConvergence(_ admin: Admin, seconds: Double) async throws {
+        try await poll(seconds, "the members converging") {
+            var statuses: [DLedgerStatusBody] = []
+            for member in 0..<3 {
+                guard let status = try? await admin.dledgerStatus(address(member), timeoutMillis: 300) else { return false }
+                statuses.append(status)
+            }
+            guard let leader = statuses.first(where: { $0.writable }) else { return false }
+            return statuses.allSatisfy { $0.appliedIndex == leader.writtenIndex && $0.committedIndex == leader.writtenIndex }
+        }
+    }
+
     /// Every body in `member`'s commit log, read from its files (the member must be stopped).
     func bodies(of member: Int) throws -> [String] {
         var settings = CommitLogSettings(storePathRootDir: directory + "/n\(member)")
