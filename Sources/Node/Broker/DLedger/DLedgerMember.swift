@@ -48,6 +48,7 @@ final class DLedgerMember: Sendable {
         outer.onMasterKnown.withLock { $0 = { [synchronize] master, _ in synchronize.masterKnown(brokerAddr: master, haAddr: nil) } }
         server.onRoleChange = { [weak self] _ in self?.roleChanged(outer: outer) }
         synchronize.start()
+        for peer in server.settings.peers where peer.id != server.me.id { transport.prepare(peer) }
         server.start()
     }
 

@@ -8,9 +8,11 @@ import Synchronization
 
 /// The DLedger members' transport on the remoting frames: each member serves its `dLegerPeers` port
 /// (`DLedgerPeerProcessor`) and keeps one outbound connection per peer, on which the driver writes one-way
-/// DLEDGER_RAFT_MESSAGES frames straight from its thread (NIO orders the writes). Nothing waits for a peer:
-/// while a peer is unreachable, or its connection holds `writeBufferBytesMax` unsent, messages are dropped and
-/// Raft resends what matters. Reconnection is tried at most every `reconnectMillis`.
+/// DLEDGER_RAFT_MESSAGES frames straight from its thread (NIO orders the writes). Nothing waits for a peer: frames
+/// sent while a connection is being made wait for it (at most `pendingFramesMax`; a follower's first vote request
+/// to a peer it never talked to must not be lost, or an election takes a timeout longer), and while a peer is
+/// unreachable, or its connection holds `writeBufferBytesMax` unsent, frames are dropped and Raft resends what
+/// matters. Reconnection is tried at most every `reconnectMillis`.
 final class DLedgerPeerTransport: DLedgerTransport, Sendable {
     let group: EventLoopGroup
     let log: @Sendable (String) -> Void
@@ -20,6 +22,7 @@ final class DLedgerPeerTransport: DLedgerTransport, Sendable {
     static let frameBytesMax = 96 << 20
     static let writeBufferBytesMax = 32 << 20
     static let reconnectMillis: UInt64 = 100
+    static let pendingFramesMax = 256
 
     init(group: EventLoopGroup, log: @escaping @Sendable (String) -> Void) {
         self.group = group
@@ -27,13 +30,21 @@ final class DLedgerPeerTransport: DLedgerTransport, Sendable {
     }
 
     func send(_ messages: [RaftMessage], group groupName: String, to peer: DLedgerPeer) {
-        let link = links.withLock { links in
+        link(to: peer).send(Self.frames(messages, group: groupName))
+    }
+
+    /// Connects to `peer` now, before the first message (a vote) needs the connection.
+    func prepare(_ peer: DLedgerPeer) {
+        link(to: peer).send([])
+    }
+
+    private func link(to peer: DLedgerPeer) -> PeerLink {
+        links.withLock { links in
             if let link = links[peer.address] { return link }
             let link = PeerLink(address: peer.address, group: group, log: log)
             links[peer.address] = link
             return link
         }
-        link.send(Self.frames(messages, group: groupName))
     }
 
     /// One-way commands carrying `messages`, cut so that each stays near `frameBytesTarget`.
@@ -81,6 +92,8 @@ final class PeerLink: Sendable {
         var nextAttemptNanos: UInt64 = 0
         var closed = false
         var failuresLogged = 0
+        /// Frames sent while connecting, written once connected.
+        var pending: [RemotingCommand] = []
     }
     private let state = Mutex(State())
 
@@ -96,6 +109,9 @@ final class PeerLink: Sendable {
         let (channel, connect) = state.withLock { state -> (Channel?, Bool) in
             if state.closed { return (nil, false) }
             if let channel = state.channel, channel.isActive { return (channel, false) }
+            if state.connecting || now >= state.nextAttemptNanos {
+                state.pending.append(contentsOf: commands.prefix(DLedgerPeerTransport.pendingFramesMax - state.pending.count))
+            }
             guard !state.connecting, now >= state.nextAttemptNanos else { return (nil, false) }
             state.connecting = true
             return (nil, true)
@@ -128,19 +144,20 @@ final class PeerLink: Sendable {
     }
 
     private func connected(_ result: Result<Channel, Error>) {
-        let (keep, failure): (Bool, String?) = state.withLock { state in
+        let (keep, failure, pending): (Bool, String?, [RemotingCommand]) = state.withLock { state in
             state.connecting = false
+            defer { state.pending.removeAll() }
             switch result {
             case .success(let channel):
-                if state.closed { return (false, nil) }
+                if state.closed { return (false, nil, []) }
                 state.channel = channel
                 state.failuresLogged = 0
-                return (true, nil)
+                return (true, nil, state.pending)
             case .failure(let error):
                 state.nextAttemptNanos = monotonicNanos() + DLedgerPeerTransport.reconnectMillis * 1_000_000
                 state.failuresLogged += 1
                 // The first failure and then one in a hundred: a peer down for minutes must not flood the log.
-                return (false, state.failuresLogged % 100 == 1 ? "\(error)" : nil)
+                return (false, state.failuresLogged % 100 == 1 ? "\(error)" : nil, [])
             }
         }
         if let failure { log("dledger: cannot reach peer \(address): \(failure)") }
@@ -152,6 +169,8 @@ final class PeerLink: Sendable {
         channel.closeFuture.whenComplete { [self] _ in
             state.withLock { state in if state.channel === channel { state.channel = nil } }
         }
+        for command in pending { channel.write(command, promise: nil) }
+        if !pending.isEmpty { channel.flush() }
     }
 
     func close() async {
