@@ -38,13 +38,9 @@ extension DLedgerServer {
         }
     }
 
-    /// Work outside `Ready`s: expired waits, the periodic sync of an asynchronous log.
+    /// Work outside `Ready`s: expired waits.
     func afterCycle(now: UInt64) {
         waiters.expire(now: now)
-        if !settings.syncEachWrite && disk.dirty && now - lastSyncNanos >= UInt64(settings.asyncSyncIntervalMillis) * 1_000_000 {
-            lastSyncNanos = now
-            do { try disk.sync() } catch { log("dledger: \(error)") }
-        }
     }
 
     private func send(_ messages: [RaftMessage]) {

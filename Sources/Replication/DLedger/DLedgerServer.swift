@@ -70,12 +70,14 @@ public final class DLedgerServer: @unchecked Sendable {
     var appliedIndex: LogIndex
     var appliedEnd: UInt64
     var reportedRole: DLedgerRole
-    var lastSyncNanos: UInt64 = 0
     var applyFailureLogged = false
+    /// The asynchronous mode's periodic sync of the Raft log, on a thread of its own (an fdatasync of a busy log can
+    /// take longer than an election timeout: the driver must not wait for it).
+    private var syncer: PeriodicThread?
 
-    /// The inbox and the driver's wake-up: messages received, work queued.
+    /// The inbox and the driver's wake-up: messages received (with when they arrived), work queued.
     let wake = ConditionLock()
-    var inbox: [RaftMessage] = []
+    var inbox: [(arrivedAt: UInt64, message: RaftMessage)] = []
     let driverIdle = Atomic<Bool>(false)
     let workPending = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
@@ -120,6 +122,11 @@ public final class DLedgerServer: @unchecked Sendable {
         store.commitLog.observeAppends(self)
         lastCycleNanos.store(monotonicNanos(), ordering: .relaxed)
         thread = StoreThread(name: "dledger") { [self] in run() }
+        if !settings.syncEachWrite {
+            syncer = PeriodicThread(name: "dledger-sync", intervalNanos: UInt64(settings.asyncSyncIntervalMillis) * 1_000_000) { [self] in
+                do { try disk.sync() } catch { log("dledger: \(error)") }
+            }
+        }
     }
 
     /// Stops the driver; waits still pending fail. The Raft log is synced.
@@ -128,6 +135,8 @@ public final class DLedgerServer: @unchecked Sendable {
         wake.withLock { wake.signal() }
         thread?.join()
         thread = nil
+        syncer?.stop()
+        syncer = nil
         _ = try? store.commitLog.withAppendsHeld { gateTerm.store(0, ordering: .releasing) }
         waiters.failAll()
         try? disk.sync()
@@ -143,9 +152,10 @@ public final class DLedgerServer: @unchecked Sendable {
     public func receive(_ body: ByteBuffer) throws(RaftCodecError) {
         let (group, messages) = try RaftMessageCodec.decode(body)
         guard group == settings.group else { throw RaftCodecError(reason: "group \(group), this member is in \(settings.group)") }
+        let arrivedAt = monotonicNanos()
         wake.withLock {
             let room = settings.inboxMessagesMax - inbox.count
-            inbox.append(contentsOf: messages.prefix(max(0, room)))
+            inbox.append(contentsOf: messages.prefix(max(0, room)).map { (arrivedAt, $0) })
             wake.signal()
         }
     }
@@ -173,9 +183,20 @@ public final class DLedgerServer: @unchecked Sendable {
                 elapsed = cap
                 lastTick = now
             }
+            let firstTick = lastTick - elapsed * settings.tickNanos
             let cycle = core.withLock { core -> Cycle in
-                for message in messages { core.step(message) }
-                for _ in 0..<elapsed { core.tick() }
+                // Each message is stepped at the tick it arrived in: when the driver was held up (a slow disk),
+                // answers that came meanwhile still count as timely, and a leader does not step down for them.
+                var next = 0
+                for tick in 0..<elapsed {
+                    let tickEnd = firstTick + (tick + 1) * settings.tickNanos
+                    while next < messages.count && messages[next].arrivedAt < tickEnd {
+                        core.step(messages[next].message)
+                        next += 1
+                    }
+                    core.tick()
+                }
+                for message in messages[next...] { core.step(message.message) }
                 return Cycle(core: &core)
             }
             carryOut(cycle)
@@ -184,7 +205,7 @@ public final class DLedgerServer: @unchecked Sendable {
     }
 
     /// Waits for messages or queued work, at most until `deadline`; returns the messages received.
-    private func nextInputs(until deadline: UInt64) -> [RaftMessage] {
+    private func nextInputs(until deadline: UInt64) -> [(arrivedAt: UInt64, message: RaftMessage)] {
         wake.withLock {
             if inbox.isEmpty && !workPending.load(ordering: .acquiring) && !stopping.load(ordering: .acquiring) {
                 driverIdle.store(true, ordering: .sequentiallyConsistent)

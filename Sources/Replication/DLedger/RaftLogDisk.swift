@@ -3,15 +3,17 @@ import Glibc
 #endif
 import CommitLog
 import Raft
+import Synchronization
 
 /// The Raft log on disk: `<directory>/raftlog`, one append-only write-ahead stream of entry, hard-state and
 /// truncation records (`RaftLogRecord`). One `Ready` is one write: its truncation, then its entries, then its hard
 /// state, so a hard state can never be durable without the log writes it came with (recovery reads the stream
 /// in order and stops at the first record that is not whole: a torn tail takes every later record with it).
 ///
-/// **Thread:** the DLedger driver only (recovery before it starts). **Durability:** with `syncEachWrite`, a
+/// **Thread:** the DLedger driver writes (recovery before it starts); `sync()` may run on another thread meanwhile
+/// (the asynchronous mode's periodic sync must not stall the driver). **Durability:** with `syncEachWrite`, a
 /// `write` is durable on return (fdatasync); otherwise it is in the page cache (a killed process loses nothing)
-/// until `sync()`.
+/// until the next `sync()`.
 public final class RaftLogDisk: @unchecked Sendable {
     public let path: String
     let fd: Int32
@@ -19,10 +21,12 @@ public final class RaftLogDisk: @unchecked Sendable {
     let syncEachWrite: Bool
     /// Where the next record goes: the end of the valid stream.
     public private(set) var end: UInt64 = 0
-    /// Written since the last sync.
-    public private(set) var dirty = false
+    /// Written since the last sync began.
+    private let dirtyFlag = Atomic<Bool>(false)
+    public var dirty: Bool { dirtyFlag.load(ordering: .acquiring) }
     /// Set by the first failed write or sync: the disk refuses everything after it (a failed fdatasync is final).
-    public private(set) var failure: StoreError?
+    private let failureState = Mutex<StoreError?>(nil)
+    public var failure: StoreError? { failureState.withLock { $0 } }
 
     /// What recovery found.
     public struct Recovery: Sendable {
@@ -100,7 +104,7 @@ public final class RaftLogDisk: @unchecked Sendable {
             throw fail(StoreError(error.isDiskFull ? .diskFull : .io, "\(path) @\(end): cannot write \(buffer.count) bytes", cause: error))
         }
         end += UInt64(buffer.count)
-        dirty = true
+        dirtyFlag.store(true, ordering: .releasing)
         if syncEachWrite { try sync() }
     }
 
@@ -108,15 +112,15 @@ public final class RaftLogDisk: @unchecked Sendable {
     /// - Throws: `StoreError(.flushFailed)`, final.
     public func sync() throws(StoreError) {
         if let failure { throw failure }
-        guard dirty else { return }
+        // Cleared before the sync: a write landing during it sets it again and is synced next time.
+        guard dirtyFlag.exchange(false, ordering: .acquiringAndReleasing) else { return }
         do { try io.fdatasync(fd) } catch {
             throw fail(StoreError(.flushFailed, "\(path): fdatasync failed; the Raft log refuses writes from now on", cause: error))
         }
-        dirty = false
     }
 
     private func fail(_ error: StoreError) -> StoreError {
-        failure = error
+        failureState.withLock { if $0 == nil { $0 = error } }
         return error
     }
 }
