@@ -29,6 +29,8 @@ final class LogShared: @unchecked Sendable {
 
     @inline(__always)
     func notifyGrowth() {
+        // Under a visibility limit (DLedger) an append shows readers nothing new: the limit's move wakes them.
+        guard visibleLimit.load(ordering: .relaxed) == .max else { return }
         if growthWaiters.load(ordering: .sequentiallyConsistent) > 0 { growth.withLock { growth.broadcast() } }
     }
 
