@@ -25,13 +25,17 @@ bench-matrix: setup
 	$(SWIFT) build -c release
 	.build/release/bench matrix --sizes 128,1024 --threads 1,16,64 --flush async,sync --io mmap,io_uring --duration 10 --peer nats --report report-matrix.html
 
+FUZZ_SECONDS ?= 15
+
 # Every test: the Swift suites (codec, flush, recovery, SIGKILL loops, disk full, queues, index,
 # remoting, NameServer, broker, Swift client, mqadmin), then the official C++ client against real
-# mqnamesrv/mqbroker processes, mixed Swift/C++ clients, and the bench report rendered by headless Chromium.
+# mqnamesrv/mqbroker processes, mixed Swift/C++ clients, the bench report rendered by headless Chromium, and
+# every fuzz target for FUZZ_SECONDS each (libFuzzer + AddressSanitizer; a crash fails the run).
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	./scripts/compat-test.sh
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # The README's figure table: every io x flush combination at 128 B and 1 KiB, medians of 3 runs.
 bench-table: setup
