@@ -24,7 +24,11 @@ enum Report {
     /// A line chart with axes, ticks, legend; `xLog` spaces x logarithmically; `xTickLabels` names x values.
     static func lineChart(title: String, xLabel: String, yLabel: String, series: [ChartSeries], xLog: Bool = false,
                           xTicks: [(Double, String)]? = nil, width: Int = 760, height: Int = 380) -> String {
-        let left = 80.0, right = 190.0, top = 40.0, bottom = 56.0
+        // The legend column widens for long names (`SYNC_FLUSH/io_uring, SYNC_MASTER+SLAVE`) instead of overflowing.
+        let legendChars = series.map(\.name.count).max() ?? 0
+        let right = max(190.0, 44 + 7.0 * Double(legendChars))
+        let width = width + Int(right - 190)
+        let left = 80.0, top = 40.0, bottom = 56.0
         let plotWidth = Double(width) - left - right, plotHeight = Double(height) - top - bottom
         let xs = series.flatMap { $0.points.map(\.x) }, ys = series.flatMap { $0.points.map(\.y) }
         func tx(_ x: Double) -> Double { xLog ? log10(max(x, 1e-9)) : x }
