@@ -26,7 +26,7 @@ enum Report {
                           xTicks: [(Double, String)]? = nil, width: Int = 760, height: Int = 380) -> String {
         // The legend column widens for long names (`SYNC_FLUSH/io_uring, SYNC_MASTER+SLAVE`) instead of overflowing.
         let legendChars = series.map(\.name.count).max() ?? 0
-        let right = max(190.0, 44 + 7.0 * Double(legendChars))
+        let right = max(190.0, 44 + 8.5 * Double(legendChars))  // 8.5 px: a capital at 12 px, with room
         let width = width + Int(right - 190)
         let left = 80.0, top = 40.0, bottom = 56.0
         let plotWidth = Double(width) - left - right, plotHeight = Double(height) - top - bottom
