@@ -74,6 +74,31 @@ import TestSupport
         #expect((parsed["replication_lag_p99_bytes"]?.int ?? 0) <= (parsed["replication_lag_max_bytes"]?.int ?? -1), "\(text)")
     }
 
+    /// Against an existing ASYNC_MASTER and its slave (`-n`), the bench finds the mode itself (the master's
+    /// `brokerRole`, and a slave connected to it) and samples the lag as for a cluster it started.
+    @Test func producerAgainstAnExistingMasterAndSlaveFindsTheModeAndSamplesTheLag() async throws {
+        let cluster = try RunningGroup(masterRole: "ASYNC_MASTER")
+        defer { cluster.stop() }
+        let admin = Admin(namesrvAddr: cluster.namesrvAddr)
+        let master = cluster.master.address
+        #expect(await eventually(30) { (try? await admin.haStatus(master))?.haConnectionInfo.contains { $0.inSync } == true })
+        await admin.shutdown()
+        let directory = TemporaryDirectory("bench-detect")
+        let json = directory.path + "/result.json"
+        let address = cluster.namesrvAddr
+        let run = try await offThePool {
+            try bench(["producer", "-n", address, "-w", "4", "-s", "256", "--duration", "2", "--json", json], seconds: 90)
+        }
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("replication ASYNC_MASTER+SLAVE"), "\(run.output)")
+        let text = readTextFile(json) ?? ""
+        let parsed = try JSONValue.parse(text)
+        let ok = parsed["status_counts"]?["SEND_OK"]?.int ?? 0
+        #expect(parsed["replication"]?.string == "async" && ok > 0 && parsed["failed"]?.int == 0, "\(text)")
+        // Two seconds of load at one poll per 100 ms: about 20 polls (at least 5 even on a loaded machine).
+        #expect((parsed["replication_lag_samples"]?.int ?? 0) >= 5 && parsed["replication_lag_p99_bytes"]?.int != nil, "\(text)")
+    }
+
     /// An existing cluster replicates as it is configured: `--replication` with `-n` is refused before anything
     /// is sent, and says why.
     @Test func replicationWithAnExistingClusterIsRefused() throws {
