@@ -109,7 +109,8 @@ extension Report {
         func series(_ value: @escaping (ReplicationLag) -> Int64) -> [ChartSeries] {
             replicated.map { shape in
                 ChartSeries(name: "\(shape)", points: results.filter { $0.shape == shape && $0.result.size == size }
-                    .compactMap { cell in cell.result.replicationLag.map { (Double(cell.result.threads), Double(value($0))) } })
+                    .compactMap { cell in cell.result.replicationLag.map { (Double(cell.result.threads), Double(value($0))) } },
+                    colorIndex: shapes.firstIndex(of: shape))  // each mode keeps its throughput chart's colour
             }
         }
         let ticks = threads.map { (Double($0), "\($0)") }

@@ -2,6 +2,9 @@
 struct ChartSeries {
     var name: String
     var points: [(x: Double, y: Double)]
+    /// The colour's index when a mode keeps its colour across charts that show only some modes (default: the
+    /// series' position).
+    var colorIndex: Int? = nil
 }
 
 enum Report {
@@ -58,7 +61,7 @@ enum Report {
         svg += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(height - 12)\" text-anchor=\"middle\" font-size=\"12\">\(escape(xLabel))</text>"
         svg += "<text x=\"16\" y=\"\(f(top + plotHeight / 2))\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 16 \(f(top + plotHeight / 2)))\">\(escape(yLabel))</text>"
         for (index, line) in series.enumerated() {
-            let color = colors[index % colors.count]
+            let color = colors[(line.colorIndex ?? index) % colors.count]
             let points = line.points.sorted { $0.x < $1.x }
             if points.count > 1 {
                 svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"3\" points=\"" + points.map { "\(f(px($0.x))),\(f(py($0.y)))" }.joined(separator: " ") + "\"/>"
