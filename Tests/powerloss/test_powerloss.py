@@ -1,0 +1,350 @@
+"""Power loss under load: a broker whose store is on powerfs takes sends from the official C++ client
+(PyPI `rocketmq` 0.4.4), the power is cut at a seeded random moment, and what survives is checked.
+
+SIGKILL keeps the page cache; a power cut does not. Here the store lives on powerfs (powerfs.py), which
+keeps only what was fsynced: the cut freezes it, the broker is SIGKILLed at once (it cannot write
+anything more), the volatile layer is dropped, and a fresh mount over the durable state gets a fresh
+broker. Then:
+
+- SYNC_FLUSH: every acknowledged (SEND_OK) message is served, byte for byte; the broker recovers.
+- ASYNC_FLUSH: the broker recovers and what it serves is intact; the acknowledged messages lost (counted,
+  not asserted) are a suffix in send order (one sending thread, so send order is commit-log order).
+- Both: every config/*.json (and .bak) that exists after the cut parses: old or new, never empty or torn.
+
+Knobs (environment): POWERLOSS_ROUNDS (rounds per io path x flush mode, default 2), POWERLOSS_SEED (base
+seed, default 1), POWERLOSS_DELAY_MAX (seconds of load before the cut, drawn in [0.3, max], default 3),
+POWERLOSS_TEAR (1: a torn write at each cut, default 1), POWERLOSS_METADATA (strict | journal, default
+strict), POWERLOSS_IO / POWERLOSS_FLUSH (comma lists to run a subset), POWERLOSS_REPORT (a file that
+gets one line per round), POWERLOSS_KEEP (1: keep each round's directory). A round's line names its
+seed; `POWERLOSS_SEED=<base> POWERLOSS_ROUNDS=<n>` replays the same schedule (the moment the cut lands
+in the broker's work still depends on timing).
+"""
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from powermount import PowerMount, Unavailable
+
+BUILD = os.environ.get("BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug"))
+ROUNDS = int(os.environ.get("POWERLOSS_ROUNDS", "2"))
+BASE_SEED = int(os.environ.get("POWERLOSS_SEED", "1"))
+DELAY_MAX = float(os.environ.get("POWERLOSS_DELAY_MAX", "3"))
+TEAR = os.environ.get("POWERLOSS_TEAR", "1") == "1"
+METADATA = os.environ.get("POWERLOSS_METADATA", "strict")
+KEEP = os.environ.get("POWERLOSS_KEEP", "0") == "1"
+IO_PATHS = os.environ.get("POWERLOSS_IO", "mmap,io_uring").split(",")
+FLUSH_MODES = os.environ.get("POWERLOSS_FLUSH", "SYNC_FLUSH,ASYNC_FLUSH").split(",")
+
+RESULTS = []   # one line per round, printed in the terminal summary (conftest.py)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Process:
+    """A child whose output goes to a log file; `start` waits (bounded) for its ready line."""
+
+    def __init__(self, argv, log_path, ready, seconds):
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        env = dict(os.environ, MQ_EXIT_WITH_PARENT=str(os.getpid()))
+        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + seconds
+        while ready not in self.text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise BootFailed("%s did not print %r (exit %s):\n%s" % (
+                    os.path.basename(argv[0]), ready, self.process.returncode, self.tail()))
+            time.sleep(0.05)
+
+    def text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def tail(self, lines=40):
+        return "\n".join(self.text().splitlines()[-lines:])
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass    # stuck in the kernel on a dead mount: aborting the connection frees it
+        self.log.close()
+
+
+class BootFailed(Exception):
+    pass
+
+
+def body_of(seed, index):
+    """A unique, self-checking body: a header, then 100..2000 bytes derived from (seed, index)."""
+    header = b"powerloss|%d|%d|" % (seed, index)
+    length = 100 + int.from_bytes(hashlib.sha256(header).digest()[:2], "big") % 1900
+    filler = b""
+    counter = 0
+    while len(filler) < length:
+        filler += hashlib.sha256(header + counter.to_bytes(4, "big")).hexdigest().encode()
+        counter += 1
+    return header + filler[:length]
+
+
+def parse_body(body):
+    parts = body.split(b"|", 3)
+    if len(parts) != 4 or parts[0] != b"powerloss":
+        return None
+    try:
+        return int(parts[1]), int(parts[2])
+    except ValueError:
+        return None
+
+
+class Sender(threading.Thread):
+    """Sends bodies 0, 1, 2, ... with send_sync from one thread until stopped; records acknowledgements."""
+
+    def __init__(self, producer, topic, seed):
+        super().__init__(daemon=True)
+        self.producer, self.topic, self.seed = producer, topic, seed
+        self.acked = []          # indices with SEND_OK, in send order
+        self.not_ok = 0          # answered, but not SEND_OK (e.g. FLUSH_DISK_TIMEOUT)
+        self.failed = 0          # no answer (exception)
+        self.attempted = 0
+        self.stopping = threading.Event()
+        self.first_ack = threading.Event()
+
+    def run(self):
+        from rocketmq.client import Message, SendStatus
+        index = 0
+        while not self.stopping.is_set():
+            m = Message(self.topic)
+            m.set_body(body_of(self.seed, index))
+            m.set_keys("k%d" % index)
+            self.attempted = index + 1
+            try:
+                result = self.producer.send_sync(m)
+            except Exception:
+                self.failed += 1
+                if self.stopping.wait(0.05):
+                    break
+            else:
+                if result.status == SendStatus.OK:
+                    self.acked.append(index)
+                    self.first_ack.set()
+                else:
+                    self.not_ok += 1
+            index += 1
+
+
+def pull_everything(namesrv, topic, group, seconds=90):
+    """Every message of `topic` the broker serves, one pass over each queue: [(body, queue, offset)]."""
+    from rocketmq.client import PullConsumer
+    got, errors = [], []
+
+    def run():
+        c = PullConsumer(group)
+        c.set_namesrv_addr(namesrv)
+        c.start()
+        try:
+            for m in c.pull(topic, max_num=32):
+                got.append((bytes(m.body), m.queue_id, m.queue_offset))
+        except Exception as e:   # noqa: BLE001 (reported)
+            errors.append(repr(e))
+        finally:
+            c.shutdown()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        errors.append("pull did not finish within %ss" % seconds)
+    return got, errors
+
+
+def check_configs(store):
+    """Problems with config/*.json and *.bak as they survived: empty or unparsable files."""
+    problems, seen = [], []
+    directory = os.path.join(store, "config")
+    if not os.path.isdir(directory):
+        return problems, seen
+    for name in sorted(os.listdir(directory)):
+        if not (name.endswith(".json") or name.endswith(".json.bak")):
+            continue
+        seen.append(name)
+        with open(os.path.join(directory, name), "rb") as f:
+            text = f.read()
+        if not text:
+            problems.append("%s is empty" % name)
+            continue
+        try:
+            json.loads(text)
+        except ValueError as e:
+            problems.append("%s does not parse (%s): %r" % (name, e, text[:120]))
+    return problems, seen
+
+
+class Round:
+    def __init__(self, io, flush, index):
+        self.io, self.flush, self.index = io, flush, index
+        combo = IO_PATHS.index(io) * 10 + FLUSH_MODES.index(flush)
+        self.seed = BASE_SEED * 100_000 + combo * 1000 + index
+        self.rng = random.Random(self.seed)
+        self.delay = round(self.rng.uniform(0.3, max(0.3, DELAY_MAX)), 3)
+        self.topic = "PowerLoss_%s_%s_%d" % (io.replace("_", ""), flush.split("_")[0], self.seed)
+        self.base = tempfile.mkdtemp(prefix="powerloss-%d-" % self.seed)
+        self.problems = []
+        self.line = ""
+
+    def broker_conf(self, store, ns_port):
+        path = os.path.join(self.base, "broker.conf")
+        with open(path, "w") as f:
+            f.write("\n".join([
+                "brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=0", "brokerIP1=127.0.0.1",
+                "listenPort=%d" % free_port(), "haListenPort=%d" % free_port(), "namesrvAddr=127.0.0.1:%d" % ns_port,
+                "storePathRootDir=%s" % store, "flushDiskType=%s" % self.flush, "ioPath=%s" % self.io,
+                # Small segments: the load rolls commit-log and consume-queue files within a round.
+                "mappedFileSizeCommitLog=262144", "maxMessageSize=65536", "mappedFileSizeConsumeQueue=6000",
+                "flushIntervalCommitLog=200", ""]))
+        return path
+
+    def run(self):
+        from rocketmq.client import Producer
+        mount = broker = ns = producer = sender = None
+        try:
+            mount = PowerMount(self.base, seed=self.seed, tear=TEAR, metadata=METADATA)
+            store = mount.path("store")
+            os.mkdir(store)
+            fsync_dir(mount.mountpoint)          # the store's own directory exists durably, as an admin made it
+            ns_port = free_port()
+            ns_conf = os.path.join(self.base, "namesrv.properties")
+            with open(ns_conf, "w") as f:
+                f.write("listenPort=%d\n" % ns_port)
+            namesrv = "127.0.0.1:%d" % ns_port
+            ns = Process([os.path.join(BUILD, "mqnamesrv"), "-c", ns_conf], os.path.join(self.base, "namesrv.log"),
+                         "boot success", 60)
+            conf = self.broker_conf(store, ns_port)
+            broker = Process([os.path.join(BUILD, "mqbroker"), "-c", conf], os.path.join(self.base, "broker-1.log"),
+                             "boot success", 120)
+            producer = Producer("PG_POWERLOSS_%d" % self.seed)
+            producer.set_namesrv_addr(namesrv)
+            producer.set_timeout(3000)
+            producer.start()
+            sender = Sender(producer, self.topic, self.seed)
+            sender.start()
+            if not sender.first_ack.wait(60):
+                raise AssertionError("no send acknowledged within 60 s; broker log:\n" + broker.tail())
+            time.sleep(self.delay)               # the experiment: load runs for a seeded while, then the power goes
+            frozen = mount.cut()
+            broker.kill()                        # at once: nothing after the cut reaches the disk anyway
+            sender.stopping.set()
+            mount.stop()                         # drops the volatile layer (aborts the connection)
+            acked = list(sender.acked)
+            sender.join(60)
+            producer.shutdown()
+            producer = None
+
+            mount = PowerMount(self.base, seed=self.seed + 1, metadata=METADATA)
+            problems, configs = check_configs(mount.path("store"))
+            self.problems += ["config: " + p for p in problems]
+            try:
+                broker = Process([os.path.join(BUILD, "mqbroker"), "-c", conf], os.path.join(self.base, "broker-2.log"),
+                                 "boot success", 120)
+            except BootFailed as e:
+                self.problems.append("recovery failed: the broker did not boot on the surviving store: %s" % e)
+                self.report(frozen, acked, [], configs)
+                return
+            recovery = [l for l in broker.text().splitlines() if "recovery" in l]
+            served, errors = pull_everything(namesrv, self.topic, "CG_POWERLOSS_%d" % self.seed)
+            self.problems += ["pull: " + e for e in errors]
+            self.report(frozen, acked, served, configs, recovery)
+        finally:
+            if sender:
+                sender.stopping.set()
+            for p in (broker, ns):
+                if p:
+                    p.kill()
+            if mount:
+                mount.stop()
+            if producer:
+                producer.shutdown()
+            if KEEP or self.problems:
+                self.line += " dir=%s" % self.base
+            else:
+                shutil.rmtree(self.base, ignore_errors=True)
+
+    def report(self, frozen, acked, served, configs, recovery=()):
+        found_indices, corrupt, duplicates = set(), 0, 0
+        for body, queue, offset in served:
+            parsed = parse_body(body)
+            if parsed is None or parsed[0] != self.seed or body != body_of(self.seed, parsed[1]):
+                corrupt += 1
+                if corrupt <= 3:
+                    self.problems.append("served a corrupt body (queue %d offset %d): %r" % (queue, offset, body[:80]))
+                continue
+            if parsed[1] in found_indices:
+                duplicates += 1
+            found_indices.add(parsed[1])
+        lost = [i for i in acked if i not in found_indices]
+        found = len(acked) - len(lost)
+        suffix = not lost or all(i not in found_indices for i in acked if i > lost[0])
+        if self.flush == "SYNC_FLUSH" and lost:
+            self.problems.append("%d acknowledged SYNC_FLUSH messages lost (send indices %s%s)" % (
+                len(lost), lost[:10], "..." if len(lost) > 10 else ""))
+        if not suffix:
+            self.problems.append("lost acknowledged messages are not a suffix in send order: lost %s, yet later %s served" % (
+                lost[:10], [i for i in acked if i > lost[0] and i in found_indices][:10]))
+        unacked_served = len(found_indices - set(acked))
+        self.line = ("io=%s flush=%s round=%d seed=%d delay=%.2fs acked=%d found=%d lost=%d served=%d "
+                     "unacked_served=%d duplicates=%d corrupt=%d configs=%d %s%s" % (
+                         self.io, self.flush, self.index, self.seed, self.delay, len(acked), found, len(lost),
+                         len(served), unacked_served, duplicates, corrupt, len(configs),
+                         frozen.replace("frozen ", ""), " PROBLEMS" if self.problems else ""))
+        for line in recovery:
+            if "commitlog recovery" in line:
+                self.line += " | " + line.split("commitlog recovery", 1)[1].strip()[:160]
+
+
+@pytest.mark.parametrize("flush", FLUSH_MODES)
+@pytest.mark.parametrize("io", IO_PATHS)
+def test_power_loss(io, flush):
+    for name in ("mqbroker", "mqnamesrv"):
+        assert os.path.exists(os.path.join(BUILD, name)), "build first: %s/%s is missing" % (BUILD, name)
+    failures = []
+    for index in range(ROUNDS):
+        r = Round(io, flush, index)
+        try:
+            r.run()
+        except Unavailable as e:
+            pytest.skip("FUSE unavailable: %s" % e)
+        except Exception as e:   # noqa: BLE001 (a harness failure is a failure, with its seed)
+            r.problems.append("round failed: %r" % e)
+        RESULTS.append(r.line or "io=%s flush=%s round=%d seed=%d (no result)" % (io, flush, index, r.seed))
+        report = os.environ.get("POWERLOSS_REPORT")
+        if report:
+            with open(report, "a") as f:
+                f.write(RESULTS[-1] + "\n" + "".join("    %s\n" % p for p in r.problems))
+        if r.problems:
+            failures.append("seed %d (io=%s flush=%s round %d, metadata=%s, tear=%s): %s [%s]" % (
+                r.seed, io, flush, index, METADATA, TEAR, "; ".join(r.problems), r.base))
+    assert not failures, "\n".join(failures)
