@@ -18,7 +18,9 @@ earlier metadata changes -- `--metadata journal` models that instead):
 - A directory's entries (create, mkdir, link, unlink, rmdir, rename) on fsync of that directory (a
   rename between two directories needs both). `--metadata journal`: any fsync or fdatasync, of a file or
   a directory, makes every directory's entries durable (a global journal commit).
-- Nothing else: a new file whose data was fsynced but whose directory was not is gone after the cut.
+- Nothing else: a new file whose data was fsynced but whose directory was not is gone after the cut
+  (its bytes land in `--durable/lost+found/<ino>` at the next mount, outside the file system, so a test
+  can tell "never written" from "written, but its name was never made durable").
 
 Power cut: SIGUSR1 freezes the file system at a request boundary (the request being handled completes
 but gets no reply; nothing after it is applied) and, with `--tear`, copies a seeded random prefix,
@@ -41,6 +43,7 @@ import errno
 import json
 import os
 import random
+import shutil
 import signal
 import stat
 import struct
@@ -204,9 +207,14 @@ class PowerFS:
                 stack.extend(records[ino]["entries"].values())
         self.durable_records = {ino: records[ino] for ino in reachable}
         self.next_ino = max([meta["next_ino"]] + [ino + 1 for ino in records])
+        # Files whose bytes were made durable but whose name never was go to lost+found (as fsck would put
+        # them), outside the file system: a test can tell "never written" from "written, then unreachable".
+        lost = os.path.join(self.durable, "lost+found")
+        shutil.rmtree(lost, ignore_errors=True)
+        os.makedirs(lost)
         for name in os.listdir(self.data_dir):
             if not name.isdigit() or int(name) not in reachable:
-                os.unlink(os.path.join(self.data_dir, name))
+                os.rename(os.path.join(self.data_dir, name), os.path.join(lost, name))
         self.write_meta()
         # The live state starts as a copy of the durable one.
         if os.path.isdir(self.live):

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -182,6 +183,27 @@ def pull_everything(namesrv, topic, group, seconds=90):
     return got, errors
 
 
+def bodies_in(paths, seed):
+    """Send indices whose whole body lies in one of `paths` (raw bytes: what is on disk, valid record or not)."""
+    found = set()
+    pattern = re.compile(rb"powerloss\|%d\|(\d+)\|" % seed)
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        for m in pattern.finditer(data):
+            index = int(m.group(1))
+            body = body_of(seed, index)
+            if data[m.start():m.start() + len(body)] == body:
+                found.add(index)
+    return found
+
+
+def files_under(directory):
+    if not os.path.isdir(directory):
+        return []
+    return [os.path.join(directory, name) for name in sorted(os.listdir(directory))]
+
+
 def check_configs(store):
     """Problems with config/*.json and *.bak as they survived: empty or unparsable files."""
     problems, seen = [], []
@@ -215,6 +237,7 @@ class Round:
         self.base = tempfile.mkdtemp(prefix="powerloss-%d-" % self.seed)
         self.problems = []
         self.line = ""
+        self.named = self.orphaned = set()   # send indices on disk in the commit log / only in lost+found
 
     def broker_conf(self, store, ns_port):
         path = os.path.join(self.base, "broker.conf")
@@ -267,6 +290,8 @@ class Round:
             mount = PowerMount(self.base, seed=self.seed + 1, metadata=METADATA)
             problems, configs = check_configs(mount.path("store"))
             self.problems += ["config: " + p for p in problems]
+            self.named = bodies_in(files_under(mount.path("store", "commitlog")), self.seed)
+            self.orphaned = bodies_in(files_under(os.path.join(mount.durable, "lost+found")), self.seed) - self.named
             try:
                 broker = Process([os.path.join(BUILD, "mqbroker"), "-c", conf], os.path.join(self.base, "broker-2.log"),
                                  "boot success", 120)
@@ -308,17 +333,25 @@ class Round:
         lost = [i for i in acked if i not in found_indices]
         found = len(acked) - len(lost)
         suffix = not lost or all(i not in found_indices for i in acked if i > lost[0])
+        # Where the lost ones are: on disk in the commit log but not served, only in files whose name was
+        # never made durable (lost+found), or nowhere.
+        lost_on_disk = [i for i in lost if i in self.named]
+        lost_orphaned = [i for i in lost if i in self.orphaned]
+        lost_gone = len(lost) - len(lost_on_disk) - len(lost_orphaned)
         if self.flush == "SYNC_FLUSH" and lost:
-            self.problems.append("%d acknowledged SYNC_FLUSH messages lost (send indices %s%s)" % (
-                len(lost), lost[:10], "..." if len(lost) > 10 else ""))
+            self.problems.append(
+                "%d acknowledged SYNC_FLUSH messages lost (send indices %s%s): %d on disk in the commit log but not "
+                "served, %d only in files whose name was never made durable (lost+found), %d nowhere on disk" % (
+                    len(lost), lost[:10], "..." if len(lost) > 10 else "", len(lost_on_disk), len(lost_orphaned),
+                    lost_gone))
         if not suffix:
             self.problems.append("lost acknowledged messages are not a suffix in send order: lost %s, yet later %s served" % (
                 lost[:10], [i for i in acked if i > lost[0] and i in found_indices][:10]))
         unacked_served = len(found_indices - set(acked))
         self.line = ("io=%s flush=%s round=%d seed=%d delay=%.2fs acked=%d found=%d lost=%d served=%d "
-                     "unacked_served=%d duplicates=%d corrupt=%d configs=%d %s%s" % (
+                     "(lost: on_disk=%d lost+found=%d gone=%d) unacked_served=%d duplicates=%d corrupt=%d configs=%d %s%s" % (
                          self.io, self.flush, self.index, self.seed, self.delay, len(acked), found, len(lost),
-                         len(served), unacked_served, duplicates, corrupt, len(configs),
+                         len(served), len(lost_on_disk), len(lost_orphaned), lost_gone, unacked_served, duplicates, corrupt, len(configs),
                          frozen.replace("frozen ", ""), " PROBLEMS" if self.problems else ""))
         for line in recovery:
             if "commitlog recovery" in line:
