@@ -45,6 +45,11 @@ METADATA = os.environ.get("POWERLOSS_METADATA", "strict")
 KEEP = os.environ.get("POWERLOSS_KEEP", "0") == "1"
 IO_PATHS = os.environ.get("POWERLOSS_IO", "mmap,io_uring").split(",")
 FLUSH_MODES = os.environ.get("POWERLOSS_FLUSH", "SYNC_FLUSH,ASYNC_FLUSH").split(",")
+# Problem kinds that are engine bugs already reported: such a round is an xfail with its reproduction, not a
+# failure (any other kind still fails). Kinds: unsynced-names (acknowledged messages only in files whose
+# name was never made durable: lost+found), topic-config-lost, lost, suffix, corrupt, config, recovery,
+# pull, harness.
+KNOWN = set(filter(None, os.environ.get("POWERLOSS_KNOWN", "").split(",")))
 
 RESULTS = []   # one line per round, printed in the terminal summary (conftest.py)
 
@@ -235,8 +240,11 @@ class Round:
         self.delay = round(self.rng.uniform(0.3, max(0.3, DELAY_MAX)), 3)
         self.topic = "PowerLoss_%s_%s_%d" % (io.replace("_", ""), flush.split("_")[0], self.seed)
         self.base = tempfile.mkdtemp(prefix="powerloss-%d-" % self.seed)
-        self.problems = []
+        self.problems = []   # (kind, text): kinds in KNOWN are engine bugs already reported (xfail, not fail)
         self.line = ""
+        self.started = time.monotonic()
+        self.times = []      # (phase, seconds since start)
+        self.topic_durable = None
         self.named = self.orphaned = set()   # send indices on disk in the commit log / only in lost+found
 
     def broker_conf(self, store, ns_port):
@@ -250,6 +258,12 @@ class Round:
                 "mappedFileSizeCommitLog=262144", "maxMessageSize=65536", "mappedFileSizeConsumeQueue=6000",
                 "flushIntervalCommitLog=200", ""]))
         return path
+
+    def mark(self, phase):
+        self.times.append((phase, time.monotonic() - self.started))
+
+    def problem(self, kind, text):
+        self.problems.append((kind, text))
 
     def run(self):
         from rocketmq.client import Producer
@@ -269,6 +283,7 @@ class Round:
             conf = self.broker_conf(store, ns_port)
             broker = Process([os.path.join(BUILD, "mqbroker"), "-c", conf], os.path.join(self.base, "broker-1.log"),
                              "boot success", 120)
+            self.mark("boot")
             producer = Producer("PG_POWERLOSS_%d" % self.seed)
             producer.set_namesrv_addr(namesrv)
             producer.set_timeout(3000)
@@ -277,6 +292,7 @@ class Round:
             sender.start()
             if not sender.first_ack.wait(60):
                 raise AssertionError("no send acknowledged within 60 s; broker log:\n" + broker.tail())
+            self.mark("ack")
             time.sleep(self.delay)               # the experiment: load runs for a seeded while, then the power goes
             frozen = mount.cut()
             broker.kill()                        # at once: nothing after the cut reaches the disk anyway
@@ -286,22 +302,28 @@ class Round:
             sender.join(60)
             producer.shutdown()
             producer = None
+            self.mark("cut")
 
             mount = PowerMount(self.base, seed=self.seed + 1, metadata=METADATA)
             problems, configs = check_configs(mount.path("store"))
-            self.problems += ["config: " + p for p in problems]
+            for p in problems:
+                self.problem("config", p)
+            self.topic_durable = self.topic_known(mount.path("store", "config"))
             self.named = bodies_in(files_under(mount.path("store", "commitlog")), self.seed)
             self.orphaned = bodies_in(files_under(os.path.join(mount.durable, "lost+found")), self.seed) - self.named
             try:
                 broker = Process([os.path.join(BUILD, "mqbroker"), "-c", conf], os.path.join(self.base, "broker-2.log"),
                                  "boot success", 120)
             except BootFailed as e:
-                self.problems.append("recovery failed: the broker did not boot on the surviving store: %s" % e)
+                self.problem("recovery", "the broker did not boot on the surviving store: %s" % e)
                 self.report(frozen, acked, [], configs)
                 return
+            self.mark("reboot")
             recovery = [l for l in broker.text().splitlines() if "recovery" in l]
             served, errors = pull_everything(namesrv, self.topic, "CG_POWERLOSS_%d" % self.seed)
-            self.problems += ["pull: " + e for e in errors]
+            for e in errors:
+                self.problem("topic-config-lost" if not self.topic_durable else "pull", e)
+            self.mark("pull")
             self.report(frozen, acked, served, configs, recovery)
         finally:
             if sender:
@@ -318,6 +340,16 @@ class Round:
             else:
                 shutil.rmtree(self.base, ignore_errors=True)
 
+    def topic_known(self, config_dir):
+        """Whether the topic survived in topics.json, its .bak or its journal."""
+        for name in ("topics.json", "topics.json.bak", "topics.json.journal"):
+            path = os.path.join(config_dir, name)
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    if self.topic.encode() in f.read():
+                        return True
+        return False
+
     def report(self, frozen, acked, served, configs, recovery=()):
         found_indices, corrupt, duplicates = set(), 0, 0
         for body, queue, offset in served:
@@ -325,7 +357,7 @@ class Round:
             if parsed is None or parsed[0] != self.seed or body != body_of(self.seed, parsed[1]):
                 corrupt += 1
                 if corrupt <= 3:
-                    self.problems.append("served a corrupt body (queue %d offset %d): %r" % (queue, offset, body[:80]))
+                    self.problem("corrupt", "served a corrupt body (queue %d offset %d): %r" % (queue, offset, body[:80]))
                 continue
             if parsed[1] in found_indices:
                 duplicates += 1
@@ -339,20 +371,28 @@ class Round:
         lost_orphaned = [i for i in lost if i in self.orphaned]
         lost_gone = len(lost) - len(lost_on_disk) - len(lost_orphaned)
         if self.flush == "SYNC_FLUSH" and lost:
-            self.problems.append(
+            kind = "lost"
+            if len(lost_orphaned) == len(lost):
+                kind = "unsynced-names"
+            elif len(lost_on_disk) == len(lost) and not self.topic_durable:
+                kind = "topic-config-lost"
+            self.problem(kind,
                 "%d acknowledged SYNC_FLUSH messages lost (send indices %s%s): %d on disk in the commit log but not "
                 "served, %d only in files whose name was never made durable (lost+found), %d nowhere on disk" % (
                     len(lost), lost[:10], "..." if len(lost) > 10 else "", len(lost_on_disk), len(lost_orphaned),
                     lost_gone))
         if not suffix:
-            self.problems.append("lost acknowledged messages are not a suffix in send order: lost %s, yet later %s served" % (
+            self.problem("suffix", "lost acknowledged messages are not a suffix in send order: lost %s, yet later %s served" % (
                 lost[:10], [i for i in acked if i > lost[0] and i in found_indices][:10]))
         unacked_served = len(found_indices - set(acked))
         self.line = ("io=%s flush=%s round=%d seed=%d delay=%.2fs acked=%d found=%d lost=%d served=%d "
-                     "(lost: on_disk=%d lost+found=%d gone=%d) unacked_served=%d duplicates=%d corrupt=%d configs=%d %s%s" % (
+                     "(lost: on_disk=%d lost+found=%d gone=%d) unacked_served=%d duplicates=%d corrupt=%d configs=%d topic_durable=%s "
+                     "%s t=%s%s" % (
                          self.io, self.flush, self.index, self.seed, self.delay, len(acked), found, len(lost),
                          len(served), len(lost_on_disk), len(lost_orphaned), lost_gone, unacked_served, duplicates, corrupt, len(configs),
-                         frozen.replace("frozen ", ""), " PROBLEMS" if self.problems else ""))
+                         self.topic_durable, frozen.replace("frozen ", ""),
+                         ",".join("%s:%.1f" % t for t in self.times),
+                         " PROBLEMS(%s)" % ",".join(sorted({k for k, _ in self.problems})) if self.problems else ""))
         for line in recovery:
             if "commitlog recovery" in line:
                 self.line += " | " + line.split("commitlog recovery", 1)[1].strip()[:160]
@@ -363,7 +403,7 @@ class Round:
 def test_power_loss(io, flush):
     for name in ("mqbroker", "mqnamesrv"):
         assert os.path.exists(os.path.join(BUILD, name)), "build first: %s/%s is missing" % (BUILD, name)
-    failures = []
+    failures, known = [], []
     for index in range(ROUNDS):
         r = Round(io, flush, index)
         try:
@@ -371,13 +411,16 @@ def test_power_loss(io, flush):
         except Unavailable as e:
             pytest.skip("FUSE unavailable: %s" % e)
         except Exception as e:   # noqa: BLE001 (a harness failure is a failure, with its seed)
-            r.problems.append("round failed: %r" % e)
-        RESULTS.append(r.line or "io=%s flush=%s round=%d seed=%d (no result)" % (io, flush, index, r.seed))
+            r.problem("harness", "round failed: %r" % e)
+        RESULTS.append(r.line or "io=%s flush=%s round=%d seed=%d (no result) dir=%s" % (io, flush, index, r.seed, r.base))
         report = os.environ.get("POWERLOSS_REPORT")
         if report:
             with open(report, "a") as f:
-                f.write(RESULTS[-1] + "\n" + "".join("    %s\n" % p for p in r.problems))
-        if r.problems:
-            failures.append("seed %d (io=%s flush=%s round %d, metadata=%s, tear=%s): %s [%s]" % (
-                r.seed, io, flush, index, METADATA, TEAR, "; ".join(r.problems), r.base))
+                f.write(RESULTS[-1] + "\n" + "".join("    [%s] %s\n" % p for p in r.problems))
+        for kind, text in r.problems:
+            line = "[%s] seed %d (io=%s flush=%s round %d, metadata=%s, tear=%s): %s [%s]" % (
+                kind, r.seed, io, flush, index, METADATA, TEAR, text, r.base)
+            (known if kind in KNOWN else failures).append(line)
     assert not failures, "\n".join(failures)
+    if known:
+        pytest.xfail("known engine bugs (POWERLOSS_KNOWN=%s):\n%s" % (",".join(sorted(KNOWN)), "\n".join(known)))
