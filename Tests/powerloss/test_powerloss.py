@@ -13,8 +13,9 @@ broker. Then:
 
 Knobs (environment): POWERLOSS_ROUNDS (rounds per io path x flush mode, default 2), POWERLOSS_SEED (base
 seed, default 1), POWERLOSS_DELAY_MAX (seconds of load before the cut, drawn in [0.3, max], default 3),
-POWERLOSS_TEAR (1: a torn write at each cut, default 1), POWERLOSS_METADATA (strict | journal, default
-strict), POWERLOSS_IO / POWERLOSS_FLUSH (comma lists to run a subset), POWERLOSS_REPORT (a file that
+POWERLOSS_TEAR (1: a torn write at each cut, default 1), POWERLOSS_METADATA (the durability models, of
+strict and journal, default both; see powerfs.py), POWERLOSS_KNOWN (problem kinds that are known engine
+bugs: xfail instead of fail), POWERLOSS_IO / POWERLOSS_FLUSH (comma lists to run a subset), POWERLOSS_REPORT (a file that
 gets one line per round), POWERLOSS_KEEP (1: keep each round's directory). A round's line names its
 seed; `POWERLOSS_SEED=<base> POWERLOSS_ROUNDS=<n>` replays the same schedule (the moment the cut lands
 in the broker's work still depends on timing).
@@ -41,7 +42,7 @@ ROUNDS = int(os.environ.get("POWERLOSS_ROUNDS", "2"))
 BASE_SEED = int(os.environ.get("POWERLOSS_SEED", "1"))
 DELAY_MAX = float(os.environ.get("POWERLOSS_DELAY_MAX", "3"))
 TEAR = os.environ.get("POWERLOSS_TEAR", "1") == "1"
-METADATA = os.environ.get("POWERLOSS_METADATA", "strict")
+METADATA_MODELS = os.environ.get("POWERLOSS_METADATA", "strict,journal").split(",")
 KEEP = os.environ.get("POWERLOSS_KEEP", "0") == "1"
 IO_PATHS = os.environ.get("POWERLOSS_IO", "mmap,io_uring").split(",")
 FLUSH_MODES = os.environ.get("POWERLOSS_FLUSH", "SYNC_FLUSH,ASYNC_FLUSH").split(",")
@@ -49,7 +50,9 @@ FLUSH_MODES = os.environ.get("POWERLOSS_FLUSH", "SYNC_FLUSH,ASYNC_FLUSH").split(
 # failure (any other kind still fails). Kinds: unsynced-names (acknowledged messages only in files whose
 # name was never made durable: lost+found), topic-config-lost, lost, suffix, corrupt, config, recovery,
 # pull, harness.
-KNOWN = set(filter(None, os.environ.get("POWERLOSS_KNOWN", "").split(",")))
+# Default: unsynced-names, the engine bug this harness found first (new segment files are renamed into place and
+# directories created without an fsync of their parent: see Tests/powerloss/README.md). POWERLOSS_KNOWN= shows it.
+KNOWN = set(filter(None, os.environ.get("POWERLOSS_KNOWN", "unsynced-names").split(",")))
 
 RESULTS = []   # one line per round, printed in the terminal summary (conftest.py)
 
@@ -91,9 +94,12 @@ class Process:
     def tail(self, lines=40):
         return "\n".join(self.text().splitlines()[-lines:])
 
-    def kill(self):
+    def signal_kill(self):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
+
+    def kill(self):
+        self.signal_kill()
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -232,10 +238,10 @@ def check_configs(store):
 
 
 class Round:
-    def __init__(self, io, flush, index):
-        self.io, self.flush, self.index = io, flush, index
-        combo = IO_PATHS.index(io) * 10 + FLUSH_MODES.index(flush)
-        self.seed = BASE_SEED * 100_000 + combo * 1000 + index
+    def __init__(self, io, flush, metadata, index):
+        self.io, self.flush, self.metadata, self.index = io, flush, metadata, index
+        combo = IO_PATHS.index(io) * 100 + FLUSH_MODES.index(flush) * 10 + METADATA_MODELS.index(metadata)
+        self.seed = BASE_SEED * 1_000_000 + combo * 1000 + index
         self.rng = random.Random(self.seed)
         self.delay = round(self.rng.uniform(0.3, max(0.3, DELAY_MAX)), 3)
         self.topic = "PowerLoss_%s_%s_%d" % (io.replace("_", ""), flush.split("_")[0], self.seed)
@@ -269,7 +275,7 @@ class Round:
         from rocketmq.client import Producer
         mount = broker = ns = producer = sender = None
         try:
-            mount = PowerMount(self.base, seed=self.seed, tear=TEAR, metadata=METADATA)
+            mount = PowerMount(self.base, seed=self.seed, tear=TEAR, metadata=self.metadata)
             store = mount.path("store")
             os.mkdir(store)
             fsync_dir(mount.mountpoint)          # the store's own directory exists durably, as an admin made it
@@ -295,16 +301,17 @@ class Round:
             self.mark("ack")
             time.sleep(self.delay)               # the experiment: load runs for a seeded while, then the power goes
             frozen = mount.cut()
-            broker.kill()                        # at once: nothing after the cut reaches the disk anyway
+            broker.signal_kill()                 # at once (a thread waiting on the frozen mount dies at the abort)
             sender.stopping.set()
             mount.stop()                         # drops the volatile layer (aborts the connection)
+            broker.kill()
             acked = list(sender.acked)
             sender.join(60)
             producer.shutdown()
             producer = None
             self.mark("cut")
 
-            mount = PowerMount(self.base, seed=self.seed + 1, metadata=METADATA)
+            mount = PowerMount(self.base, seed=self.seed + 1, metadata=self.metadata)
             problems, configs = check_configs(mount.path("store"))
             for p in problems:
                 self.problem("config", p)
@@ -385,10 +392,10 @@ class Round:
             self.problem("suffix", "lost acknowledged messages are not a suffix in send order: lost %s, yet later %s served" % (
                 lost[:10], [i for i in acked if i > lost[0] and i in found_indices][:10]))
         unacked_served = len(found_indices - set(acked))
-        self.line = ("io=%s flush=%s round=%d seed=%d delay=%.2fs acked=%d found=%d lost=%d served=%d "
+        self.line = ("io=%s flush=%s metadata=%s round=%d seed=%d delay=%.2fs acked=%d found=%d lost=%d served=%d "
                      "(lost: on_disk=%d lost+found=%d gone=%d) unacked_served=%d duplicates=%d corrupt=%d configs=%d topic_durable=%s "
                      "%s t=%s%s" % (
-                         self.io, self.flush, self.index, self.seed, self.delay, len(acked), found, len(lost),
+                         self.io, self.flush, self.metadata, self.index, self.seed, self.delay, len(acked), found, len(lost),
                          len(served), len(lost_on_disk), len(lost_orphaned), lost_gone, unacked_served, duplicates, corrupt, len(configs),
                          self.topic_durable, frozen.replace("frozen ", ""),
                          ",".join("%s:%.1f" % t for t in self.times),
@@ -398,14 +405,15 @@ class Round:
                 self.line += " | " + line.split("commitlog recovery", 1)[1].strip()[:160]
 
 
+@pytest.mark.parametrize("metadata", METADATA_MODELS)
 @pytest.mark.parametrize("flush", FLUSH_MODES)
 @pytest.mark.parametrize("io", IO_PATHS)
-def test_power_loss(io, flush):
+def test_power_loss(io, flush, metadata):
     for name in ("mqbroker", "mqnamesrv"):
         assert os.path.exists(os.path.join(BUILD, name)), "build first: %s/%s is missing" % (BUILD, name)
     failures, known = [], []
     for index in range(ROUNDS):
-        r = Round(io, flush, index)
+        r = Round(io, flush, metadata, index)
         try:
             r.run()
         except Unavailable as e:
@@ -419,7 +427,7 @@ def test_power_loss(io, flush):
                 f.write(RESULTS[-1] + "\n" + "".join("    [%s] %s\n" % p for p in r.problems))
         for kind, text in r.problems:
             line = "[%s] seed %d (io=%s flush=%s round %d, metadata=%s, tear=%s): %s [%s]" % (
-                kind, r.seed, io, flush, index, METADATA, TEAR, text, r.base)
+                kind, r.seed, io, flush, index, metadata, TEAR, text, r.base)
             (known if kind in KNOWN else failures).append(line)
     assert not failures, "\n".join(failures)
     if known:
