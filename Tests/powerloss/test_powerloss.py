@@ -11,7 +11,7 @@ broker. Then:
   not asserted) are a suffix in send order (one sending thread, so send order is commit-log order).
 - Both: every config/*.json (and .bak) that exists after the cut parses: old or new, never empty or torn.
 
-Knobs (environment): POWERLOSS_ROUNDS (rounds per io path x flush mode, default 2), POWERLOSS_SEED (base
+Knobs (environment): POWERLOSS_ROUNDS (rounds per io path x flush mode x model, default 1), POWERLOSS_SEED (base
 seed, default 1), POWERLOSS_DELAY_MAX (seconds of load before the cut, drawn in [0.3, max], default 3),
 POWERLOSS_TEAR (1: a torn write at each cut, default 1), POWERLOSS_METADATA (the durability models, of
 strict and journal, default both; see powerfs.py), POWERLOSS_KNOWN (problem kinds that are known engine
@@ -38,7 +38,7 @@ import pytest
 from powermount import PowerMount, Unavailable
 
 BUILD = os.environ.get("BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug"))
-ROUNDS = int(os.environ.get("POWERLOSS_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("POWERLOSS_ROUNDS", "1"))
 BASE_SEED = int(os.environ.get("POWERLOSS_SEED", "1"))
 DELAY_MAX = float(os.environ.get("POWERLOSS_DELAY_MAX", "3"))
 TEAR = os.environ.get("POWERLOSS_TEAR", "1") == "1"
