@@ -77,9 +77,9 @@ class Power:
                 pass
 
 
-@pytest.fixture
-def power(tmp_path):
-    p = Power(tmp_path)
+@pytest.fixture(params=[False, True], ids=["write-through", "writeback-cache"])
+def power(tmp_path, request):
+    p = Power(tmp_path, writeback_cache=request.param)
     yield p
     p.close()
 

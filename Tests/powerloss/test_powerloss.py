@@ -368,7 +368,7 @@ class Round:
             for p in (producer, churn_producer):
                 if p:
                     p.shutdown()
-            if KEEP or self.problems:
+            if KEEP or any("%s:%s" % (self.metadata, kind) not in KNOWN for kind, _ in self.problems):
                 self.line += " dir=%s" % self.base
             else:
                 shutil.rmtree(self.base, ignore_errors=True)
