@@ -842,6 +842,7 @@ def main():
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     signal.signal(signal.SIGUSR2, lambda *_: os._exit(0))
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)    # PR_SET_PDEATHSIG: a harness that dies takes the power with it
     fs = PowerFS(args.durable, args.live, args.seed, args.tear, args.metadata, args.writeback_cache, None)
     fd = mount(args.mountpoint)
     print("ready", flush=True)
