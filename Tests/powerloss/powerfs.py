@@ -49,6 +49,7 @@ import stat
 import struct
 import sys
 import time
+import traceback
 
 # ---------------------------------------------------------------------------------------------------
 # Protocol (linux/fuse.h, 7.38 layouts)
@@ -823,6 +824,9 @@ def handle(fs, request, trace):
             error = e.code
         except OSError as e:
             error = e.errno or errno.EIO
+        except Exception:                    # a bug here: say so, answer EIO, keep serving
+            traceback.print_exc()
+            error = errno.EIO
     if trace:
         trace.write("%s ino=%d -> %s\n" % (name or opcode, h[3], error or len(payload)))
     if error:

@@ -365,6 +365,10 @@ class Round:
                     p.kill()
             if mount:
                 mount.stop()
+            stderr = os.path.join(self.base, "powerfs.stderr")
+            if os.path.exists(stderr) and os.path.getsize(stderr):
+                with open(stderr, errors="replace") as f:
+                    self.problem("harness", "powerfs wrote to stderr (a bug in powerfs?): %s" % f.read()[-2000:])
             for p in (producer, churn_producer):
                 if p:
                     p.shutdown()
