@@ -20,6 +20,7 @@ gets one line per round), POWERLOSS_KEEP (1: keep each round's directory). A rou
 seed; `POWERLOSS_SEED=<base> POWERLOSS_ROUNDS=<n>` replays the same schedule (the moment the cut lands
 in the broker's work still depends on timing).
 """
+import ctypes
 import hashlib
 import json
 import os
@@ -221,6 +222,29 @@ def files_under(directory):
     return [os.path.join(directory, name) for name in sorted(os.listdir(directory))]
 
 
+libc = ctypes.CDLL(None, use_errno=True)
+libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_long, ctypes.c_long, ctypes.c_uint]
+
+
+def write_back(store):
+    """Makes the kernel write every dirty page of the store back to powerfs (sync_file_range: WAIT_BEFORE |
+    WRITE | WAIT_AFTER), without any fsync: what background writeback may do at any moment. The pages reach
+    powerfs's volatile layer, where a torn write can catch them. Returns the number of files."""
+    count = 0
+    for directory, _, names in os.walk(store):
+        for name in names:
+            try:
+                fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+            except OSError:
+                continue      # gone meanwhile
+            try:
+                libc.sync_file_range(fd, 0, 0, 7)
+                count += 1
+            finally:
+                os.close(fd)
+    return count
+
+
 def check_configs(store):
     """Problems with config/*.json and *.bak as they survived: empty or unparsable files."""
     problems, seen = [], []
@@ -246,10 +270,14 @@ def check_configs(store):
 class Round:
     def __init__(self, io, flush, metadata, index):
         self.io, self.flush, self.metadata, self.index = io, flush, metadata, index
-        combo = IO_PATHS.index(io) * 100 + FLUSH_MODES.index(flush) * 10 + METADATA_MODELS.index(metadata)
+        # Fixed positions (not those of the POWERLOSS_IO/FLUSH/METADATA subsets): a round's seed never depends on
+        # which other combinations run.
+        combo = (["mmap", "io_uring"].index(io) * 100 + ["SYNC_FLUSH", "ASYNC_FLUSH"].index(flush) * 10
+                 + ["strict", "journal"].index(metadata))
         self.seed = BASE_SEED * 1_000_000 + combo * 1000 + index
         self.rng = random.Random(self.seed)
         self.delay = round(self.rng.uniform(0.3, max(0.3, DELAY_MAX)), 3)
+        self.write_back = self.rng.random() < 0.5     # the kernel wrote dirty pages back just before the cut
         self.topic = "PowerLoss_%s_%s_%d" % (io.replace("_", ""), flush.split("_")[0], self.seed)
         self.base = tempfile.mkdtemp(prefix="powerloss-%d-" % self.seed)
         self.problems = []   # (kind, text): kinds in KNOWN are engine bugs already reported (xfail, not fail)
@@ -313,6 +341,8 @@ class Round:
                 raise AssertionError("no send acknowledged within 60 s; broker log:\n" + broker.tail())
             self.mark("ack")
             time.sleep(self.delay)               # the experiment: load runs for a seeded while, then the power goes
+            if self.write_back:
+                write_back(store)
             frozen = mount.cut()
             broker.signal_kill()                 # at once (a thread waiting on the frozen mount dies at the abort)
             sender.stopping.set()
@@ -425,10 +455,10 @@ class Round:
             self.problem("suffix", "lost acknowledged messages are not a suffix in send order: lost %s, yet later %s served" % (
                 lost[:10], [i for i in acked if i > lost[0] and i in found_indices][:10]))
         unacked_served = len(found_indices - set(acked))
-        self.line = ("io=%s flush=%s metadata=%s round=%d seed=%d delay=%.2fs acked=%d found=%d lost=%d served=%d "
+        self.line = ("io=%s flush=%s metadata=%s round=%d seed=%d delay=%.2fs write_back=%d acked=%d found=%d lost=%d served=%d "
                      "(lost: on_disk=%d lost+found=%d gone=%d) unacked_served=%d duplicates=%d corrupt=%d configs=%d topic_durable=%s churn_topics=%d/%d "
                      "%s t=%s%s" % (
-                         self.io, self.flush, self.metadata, self.index, self.seed, self.delay, len(acked), found, len(lost),
+                         self.io, self.flush, self.metadata, self.index, self.seed, self.delay, self.write_back, len(acked), found, len(lost),
                          len(served), len(lost_on_disk), len(lost_orphaned), lost_gone, unacked_served, duplicates, corrupt, len(configs),
                          self.topic_durable, self.churn_acked - len(self.churn_lost), self.churn_acked,
                          frozen.replace("frozen ", ""),
