@@ -24,7 +24,8 @@ earlier metadata changes -- `--metadata journal` models that instead):
 
 Power cut: SIGUSR1 freezes the file system at a request boundary (the request being handled completes
 but gets no reply; nothing after it is applied) and, with `--tear`, copies a seeded random prefix,
-in whole 512-byte sectors, of one file's volatile bytes into the durable state (a torn write); then it
+in whole 512-byte sectors, of one file's volatile bytes (a file drawn with odds by its volatile bytes) into
+the durable state (a torn write); then it
 prints `frozen ...` on stdout. SIGTERM (or SIGUSR2) then exits at once: closing /dev/fuse aborts the
 connection, so every request still pending fails. The harness SIGKILLs the processes using the mount
 between the two signals, lazily unmounts, and mounts a fresh instance over `--durable`.
@@ -43,6 +44,7 @@ import errno
 import json
 import os
 import random
+import select
 import shutil
 import signal
 import stat
@@ -107,10 +109,6 @@ class FuseError(Exception):
     def __init__(self, code):
         super().__init__(code)
         self.code = code
-
-
-class PowerCut(BaseException):
-    """Raised from the SIGUSR1 handler while no request is being handled."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -296,8 +294,9 @@ class PowerFS:
         torn = "none"
         if self.tear:
             candidates = [n for ino, n in sorted(self.nodes.items()) if n.kind == "f" and n.dirty]
-            self.rng.shuffle(candidates)
-            for node in candidates:
+            while candidates:     # a file drawn with odds by its volatile bytes
+                node = self.rng.choices(candidates, weights=[n.dirty.total() for n in candidates])[0]
+                candidates.remove(node)
                 target_path = self.data_path(node.ino)
                 durable_size = os.path.getsize(target_path) if os.path.exists(target_path) else 0
                 if node.trunc_min is not None:
@@ -760,42 +759,69 @@ def mount(mountpoint):
     return fd
 
 
-def serve(fs, fd, trace):
-    state = {"busy": False, "cut_pending": False}
+class Signals:
+    """SIGUSR1 (cut) and SIGTERM/SIGUSR2 (exit) as flags, with a self-pipe (signal.set_wakeup_fd) that the main
+    loop polls beside /dev/fuse: a signal arriving just before a blocking read is never missed."""
 
-    def on_cut(signum, frame):
-        if state["busy"]:
-            state["cut_pending"] = True
-        else:
-            raise PowerCut()
+    def __init__(self):
+        self.cut = self.exit = False
+        self.wake, writer = os.pipe()
+        os.set_blocking(self.wake, False)
+        os.set_blocking(writer, False)
+        signal.set_wakeup_fd(writer)
+        signal.signal(signal.SIGUSR1, self.on_cut)
+        for number in (signal.SIGTERM, signal.SIGUSR2):
+            signal.signal(number, self.on_exit)
 
-    signal.signal(signal.SIGUSR1, on_cut)
+    def on_cut(self, signum, frame):
+        self.cut = True
+
+    def on_exit(self, signum, frame):
+        self.exit = True
+
+    def drain(self):
+        try:
+            while os.read(self.wake, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+
+def serve(fs, fd, signals, trace):
+    """Answers requests until the power is cut ("cut"), an exit is asked ("exit") or the mount goes away."""
     buffer_size = MAX_WRITE + 65536
-    try:
-        while True:
+    os.set_blocking(fd, False)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    poller.register(signals.wake, select.POLLIN)
+    while True:
+        if signals.exit:
+            return "exit"
+        if signals.cut:
+            return "cut"
+        ready = {f for f, _ in poller.poll()}
+        if signals.wake in ready:
+            signals.drain()
+            continue
+        try:
+            request = os.read(fd, buffer_size)
+        except BlockingIOError:
+            continue
+        except OSError as e:
+            if e.errno == errno.ENOENT:      # the request was interrupted before we read it
+                continue
+            if e.errno == errno.ENODEV:      # unmounted
+                return "unmounted"
+            raise
+        reply = handle(fs, request, trace)
+        if signals.cut or signals.exit:      # the cut came during this request: it is applied, never answered
+            continue
+        if reply is not None:
             try:
-                request = os.read(fd, buffer_size)
+                os.write(fd, reply)
             except OSError as e:
-                if e.errno == errno.ENOENT:      # the request was interrupted before we read it
-                    continue
-                if e.errno == errno.ENODEV:      # unmounted
-                    return "unmounted"
-                raise
-            state["busy"] = True
-            reply = handle(fs, request, trace)
-            if state["cut_pending"]:
-                raise PowerCut()
-            if reply is not None:
-                try:
-                    os.write(fd, reply)
-                except OSError as e:
-                    if e.errno != errno.ENOENT:  # the request was interrupted and is gone
-                        raise
-            state["busy"] = False
-            if state["cut_pending"]:
-                raise PowerCut()
-    except PowerCut:
-        return "cut"
+                if e.errno != errno.ENOENT:  # the request was interrupted and is gone
+                    raise
 
 
 def handle(fs, request, trace):
@@ -850,16 +876,17 @@ def main():
     libc.prctl(1, signal.SIGTERM, 0, 0, 0)    # PR_SET_PDEATHSIG: a harness that dies takes the power with it
     fs = PowerFS(args.durable, args.live, args.seed, args.tear, args.metadata, args.writeback_cache, None)
     fd = mount(args.mountpoint)
-    print("ready", flush=True)
     trace = open(args.trace, "a", buffering=1) if args.trace else None
-    outcome = serve(fs, fd, trace)
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    signals = Signals()
+    print("ready", flush=True)
+    outcome = serve(fs, fd, signals, trace)
     if outcome == "cut":
         detail = fs.cut()
         print("frozen %s fsync=%d fsyncdir=%d writes=%d synced_bytes=%d" % (
             detail, fs.stats["fsync"], fs.stats["fsyncdir"], fs.stats["writes"], fs.stats["synced_bytes"]), flush=True)
-        while True:                  # frozen: nothing more is applied; SIGTERM exits and aborts the connection
-            signal.pause()
+        while not signals.exit:      # frozen: nothing more is applied; SIGTERM exits and aborts the connection
+            select.select([signals.wake], [], [])
+            signals.drain()
     os._exit(0)
 
 
