@@ -490,9 +490,10 @@ def test_power_loss(io, flush, metadata):
             with open(report, "a") as f:
                 f.write(RESULTS[-1] + "\n" + "".join("    [%s] %s\n" % p for p in r.problems))
         for kind, text in r.problems:
-            line = "[%s] seed %d (io=%s flush=%s round %d, metadata=%s, tear=%s): %s [%s]" % (
-                kind, r.seed, io, flush, index, metadata, TEAR, text, r.base)
-            (known if "%s:%s" % (metadata, kind) in KNOWN else failures).append(line)
+            is_known = "%s:%s" % (metadata, kind) in KNOWN
+            line = "[%s] seed %d (io=%s flush=%s round %d, metadata=%s, tear=%s): %s%s" % (
+                kind, r.seed, io, flush, index, metadata, TEAR, text, "" if is_known else " [%s]" % r.base)
+            (known if is_known else failures).append(line)
     assert not failures, "\n".join(failures)
     if known:
         pytest.xfail("known engine bugs (POWERLOSS_KNOWN=%s):\n%s" % (",".join(sorted(KNOWN)), "\n".join(known)))
