@@ -395,6 +395,7 @@ class Round:
                     p.kill()
             if mount:
                 mount.stop()
+                shutil.rmtree(mount.live, ignore_errors=True)   # rebuilt at every mount; fallocated, so large
             stderr = os.path.join(self.base, "powerfs.stderr")
             if os.path.exists(stderr) and os.path.getsize(stderr):
                 with open(stderr, errors="replace") as f:
