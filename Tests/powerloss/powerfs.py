@@ -24,8 +24,8 @@ earlier metadata changes -- `--metadata journal` models that instead):
 
 Power cut: SIGUSR1 freezes the file system at a request boundary (the request being handled completes
 but gets no reply; nothing after it is applied) and, with `--tear`, copies a seeded random prefix,
-in whole 512-byte sectors, of one file's volatile bytes (a file drawn with odds by its volatile bytes) into
-the durable state (a torn write); then it
+in whole 512-byte sectors, of one file's first range of volatile bytes into the durable state (a torn
+write: a subtree of the first two path levels, e.g. /store/commitlog, is drawn, then a file in it); then it
 prints `frozen ...` on stdout. SIGTERM (or SIGUSR2) then exits at once: closing /dev/fuse aborts the
 connection, so every request still pending fails. The harness SIGKILLs the processes using the mount
 between the two signals, lazily unmounts, and mounts a fresh instance over `--durable`.
@@ -293,31 +293,34 @@ class PowerFS:
         """The power cut: optionally tears one file's volatile bytes into the durable state."""
         torn = "none"
         if self.tear:
-            candidates = [n for ino, n in sorted(self.nodes.items()) if n.kind == "f" and n.dirty]
-            while candidates:     # a file drawn with odds by its volatile bytes
-                node = self.rng.choices(candidates, weights=[n.dirty.total() for n in candidates])[0]
-                candidates.remove(node)
-                target_path = self.data_path(node.ino)
+            # Where a tear can land: whole sectors of a file's volatile bytes below its durable size (a write
+            # past it would need a size change that was never made durable). The first such range of each file:
+            # for an append-only log, the next bytes after its durable end.
+            tearable = {}
+            for ino, node in sorted(self.nodes.items()):
+                if node.kind != "f" or not node.dirty:
+                    continue
+                target_path = self.data_path(ino)
                 durable_size = os.path.getsize(target_path) if os.path.exists(target_path) else 0
                 if node.trunc_min is not None:
-                    durable_size = min(durable_size, node.trunc_min)  # a shrink was never made durable: ignore
-                ranges = [(s, min(e, durable_size, node.size)) for s, e in node.dirty]
-                ranges = [(s, e) for s, e in ranges if e - s >= SECTOR]
-                if not ranges:
-                    continue
-                start, end = self.rng.choice(ranges)
-                first_sector = (start + SECTOR - 1) // SECTOR
-                last_sector = end // SECTOR
-                if last_sector <= first_sector:
-                    continue
-                stop = self.rng.randint(first_sector + 1, last_sector) * SECTOR
-                target = os.open(target_path, os.O_RDWR)
+                    durable_size = min(durable_size, node.trunc_min)
+                for start, end in node.dirty:
+                    end = min(end, durable_size, node.size)
+                    if end // SECTOR > start // SECTOR:      # a sector boundary past start: a prefix to keep
+                        path = self.path_of(ino)
+                        group = "/".join(path.split("/")[:3])    # e.g. /store/commitlog: each subtree is as likely
+                        tearable.setdefault(group, []).append((node, path, start, end))
+                        break
+            if tearable:
+                group = self.rng.choice(sorted(tearable))
+                node, path, start, end = self.rng.choice(tearable[group])
+                stop = self.rng.randint(start // SECTOR + 1, end // SECTOR) * SECTOR
+                target = os.open(self.data_path(node.ino), os.O_RDWR)
                 try:
                     copy_range(node.fd, target, start, stop)
                 finally:
                     os.close(target)
-                torn = "%s[%d,%d)of[%d,%d)" % (self.path_of(node.ino), start, stop, start, end)
-                break
+                torn = "%s[%d,%d)of[%d,%d)" % (path, start, stop, start, end)
         volatile = sum(n.dirty.total() for n in self.nodes.values() if n.kind == "f")
         return "torn=%s volatile_bytes=%d" % (torn, volatile)
 
