@@ -349,6 +349,7 @@ class Round:
             churn.stopping.set()
             mount.stop()                         # drops the volatile layer (aborts the connection)
             broker.kill()
+            shutil.copy(os.path.join(mount.durable, "meta.json"), os.path.join(self.base, "meta-at-cut.json"))
             acked = list(sender.acked)
             churn_topics = [churn.topic_of(i) for i in churn.acked]
             sender.join(60)
