@@ -1,7 +1,7 @@
 # The two commands the README promises: `make run` (the main job) and `make test` (every test).
 SWIFT ?= swift
 
-.PHONY: setup run test bench-store bench-matrix bench-table benchmarks
+.PHONY: setup run test powerloss bench-store bench-matrix bench-table benchmarks
 
 setup:
 	./scripts/setup.sh
@@ -36,6 +36,12 @@ test: setup
 	$(SWIFT) test --skip-build --no-parallel
 	./scripts/compat-test.sh
 	./scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Power loss: the store on powerfs (FUSE; keeps only what was fsynced), the power cut at seeded moments under
+# load, what survives checked (Tests/powerloss/README.md). POWERLOSS_ROUNDS=N for more rounds per combination.
+powerloss: setup
+	$(SWIFT) build
+	./scripts/powerloss-test.sh
 
 # The README's figure table: every io x flush combination at 128 B and 1 KiB, medians of 3 runs.
 bench-table: setup
