@@ -30,11 +30,13 @@ FUZZ_SECONDS ?= 15
 # Every test: the Swift suites (codec, flush, recovery, SIGKILL loops, disk full, queues, index,
 # remoting, NameServer, broker, Swift client, mqadmin), then the official C++ client against real
 # mqnamesrv/mqbroker processes, mixed Swift/C++ clients, the bench report rendered by headless Chromium, and
-# every fuzz target for FUZZ_SECONDS each (libFuzzer + AddressSanitizer; a crash fails the run).
+# power cuts under load on a FUSE file system that keeps only what was synced (one round per io path x flush
+# mode x namespace model), and every fuzz target for FUZZ_SECONDS each (libFuzzer + AddressSanitizer; a crash fails the run).
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	./scripts/compat-test.sh
+	./scripts/powerloss-test.sh
 	./scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Power loss: the store on powerfs (FUSE; keeps only what was fsynced), the power cut at seeded moments under

@@ -54,7 +54,7 @@ FLUSH_MODES = os.environ.get("POWERLOSS_FLUSH", "SYNC_FLUSH,ASYNC_FLUSH").split(
 # Entries are <model>:<kind>. Default: the two engine bugs this harness found under the strict model (files and
 # directories created or renamed without an fsync of their parent directory: Tests/powerloss/README.md).
 # POWERLOSS_KNOWN= (empty) makes them fail.
-KNOWN = set(filter(None, os.environ.get("POWERLOSS_KNOWN", "strict:unsynced-names,strict:topic-config-lost").split(",")))
+KNOWN = set(filter(None, os.environ.get("POWERLOSS_KNOWN", "").split(",")))
 
 RESULTS = []   # one line per round, printed in the terminal summary (conftest.py)
 
