@@ -50,7 +50,8 @@ public final class RemotingServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        IdleStateHandler(allTimeout: idle),
+                        // Reader idleness only: watching writes would cost a promise per response.
+                        IdleStateHandler(readTimeout: idle),
                         IdleCloser(log: log),
                         ByteToMessageHandler(RemotingFrameDecoder(limits: limits, budget: budget)),
                         MessageToByteHandler(RemotingFrameEncoder()),
