@@ -1,7 +1,7 @@
 # The two commands the README promises: `make run` (the main job) and `make test` (every test).
 SWIFT ?= swift
 
-.PHONY: setup run test bench-store bench-matrix bench-table benchmarks
+.PHONY: setup run test powerloss bench-store bench-matrix bench-table benchmarks
 
 setup:
 	./scripts/setup.sh
@@ -25,13 +25,25 @@ bench-matrix: setup
 	$(SWIFT) build -c release
 	.build/release/bench matrix --sizes 128,1024 --threads 1,16,64 --flush async,sync --io mmap,io_uring --duration 10 --peer nats --report report-matrix.html
 
+FUZZ_SECONDS ?= 15
+
 # Every test: the Swift suites (codec, flush, recovery, SIGKILL loops, disk full, queues, index,
 # remoting, NameServer, broker, Swift client, mqadmin), then the official C++ client against real
-# mqnamesrv/mqbroker processes, mixed Swift/C++ clients, and the bench report rendered by headless Chromium.
+# mqnamesrv/mqbroker processes, mixed Swift/C++ clients, the bench report rendered by headless Chromium, and
+# power cuts under load on a FUSE file system that keeps only what was synced (one round per io path x flush
+# mode x namespace model), and every fuzz target for FUZZ_SECONDS each (libFuzzer + AddressSanitizer; a crash fails the run).
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	./scripts/compat-test.sh
+	./scripts/powerloss-test.sh
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Power loss: the store on powerfs (FUSE; keeps only what was fsynced), the power cut at seeded moments under
+# load, what survives checked (Tests/powerloss/README.md). POWERLOSS_ROUNDS=N for more rounds per combination.
+powerloss: setup
+	$(SWIFT) build
+	./scripts/powerloss-test.sh
 
 # The README's figure table: every io x flush combination at 128 B and 1 KiB, medians of 3 runs.
 bench-table: setup

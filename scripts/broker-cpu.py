@@ -49,8 +49,9 @@ def one_run(args):
         wait_for(broker, "boot success")
         report = os.path.join(directory, "result.json")
         before = cpu_seconds(broker.pid)
+        length = ["--messages", str(args.messages)] if args.messages else ["--duration", str(args.duration)]
         subprocess.run([args.bench, "producer", "-n", "127.0.0.1:%d" % ns_port, "-w", str(args.w), "-s", str(args.s),
-                        "--duration", str(args.duration), "--json", report], check=True, stdout=subprocess.DEVNULL, env=env)
+                        "--json", report] + length, check=True, stdout=subprocess.DEVNULL, env=env)
         after = cpu_seconds(broker.pid)
         result = json.load(open(report))
         messages = result["messages"] + 1  # and the warm-up send
@@ -75,6 +76,7 @@ def main():
     parser.add_argument("-w", type=int, default=64)
     parser.add_argument("-s", type=int, default=1024)
     parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--messages", type=int, default=0, help="a fixed count instead of a duration (fairer per message)")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     args.bench = args.bench or os.path.join(args.build, "bench")

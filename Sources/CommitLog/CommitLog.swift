@@ -3,43 +3,6 @@ import Glibc
 #endif
 import Synchronization
 
-/// RocketMQ's offset message id: store host, port and physical offset (32 hex digits for IPv4).
-public struct MessageID: Hashable, Sendable {
-    public var storeHost: HostAddress
-    public var physicalOffset: UInt64
-
-    public init(storeHost: HostAddress, physicalOffset: UInt64) {
-        self.storeHost = storeHost
-        self.physicalOffset = physicalOffset
-    }
-
-    /// Upper-case hex, built only when asked for (one allocation: the string itself).
-    public var hexString: String {
-        let byteCount = storeHost.isIPv6 ? 28 : 16
-        return String(unsafeUninitializedCapacity: byteCount * 2) { out in
-            var at = 0
-            @inline(__always) func put<T: FixedWidthInteger>(_ value: T) {
-                var shift = T.bitWidth - 4
-                while shift >= 0 {
-                    let nibble = UInt8(truncatingIfNeeded: value >> shift) & 0xF
-                    out[at] = nibble < 10 ? 48 + nibble : 55 + nibble
-                    at += 1
-                    shift -= 4
-                }
-            }
-            if storeHost.isIPv6 {
-                put(storeHost.high)
-                put(storeHost.low)
-            } else {
-                put(UInt32(truncatingIfNeeded: storeHost.high >> 32))
-            }
-            put(UInt32(bitPattern: storeHost.port))
-            put(physicalOffset)
-            return at
-        }
-    }
-}
-
 /// Where one appended record went.
 public struct AppendResult: Sendable, Equatable {
     public var physicalOffset: UInt64
@@ -49,7 +12,6 @@ public struct AppendResult: Sendable, Equatable {
     public var storeHost: HostAddress
     /// Offset just past the record: the position it is durable at.
     @inlinable public var nextOffset: UInt64 { physicalOffset + UInt64(size) }
-    public var messageID: MessageID { MessageID(storeHost: storeHost, physicalOffset: physicalOffset) }
 }
 
 /// Where one appended batch went (its records lie back to back from `physicalOffset`).

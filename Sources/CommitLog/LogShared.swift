@@ -31,6 +31,10 @@ final class LogShared: @unchecked Sendable {
     func notifyGrowth() {
         // Under a visibility limit (DLedger) an append shows readers nothing new: the limit's move wakes them.
         guard visibleLimit.load(ordering: .relaxed) == .max else { return }
+        // The position was just stored (release): without a full fence the load of `growthWaiters` may pass it
+        // (x86 reorders a store with a later load), so a waiter that read the old position while we read no
+        // waiters would sleep through the growth (a lost wake-up: an HA sender parked until its heartbeat).
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
         if growthWaiters.load(ordering: .sequentiallyConsistent) > 0 { growth.withLock { growth.broadcast() } }
     }
 

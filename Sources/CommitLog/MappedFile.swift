@@ -50,6 +50,9 @@ public final class MappedFile: @unchecked Sendable {
             try io.fallocate(fd, 0, fileSize)
             try io.fdatasync(fd)
             _ = try syscall("rename") { rename(temporary, path) }
+            // The new name is durable only once its directory is: without this, a power cut could keep the
+            // segment's synced bytes under no name (found by the power-loss harness).
+            try fsyncDirectory(parentDirectory(of: path))
         } catch {
             close(fd)
             unlink(temporary)

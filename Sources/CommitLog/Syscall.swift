@@ -120,15 +120,25 @@ public func fsyncDirectory(_ path: String) throws(SyscallError) {
     _ = try syscall("fsync(dir)") { fsync(fd) }
 }
 
-/// Creates `path` and its parents (mkdir -p).
+/// Creates `path` and its parents (mkdir -p), durably: each directory it creates is fsynced into its parent,
+/// so a power cut cannot take away a directory whose files were synced.
 public func makeDirectories(_ path: String) throws(SyscallError) {
     var current = path.hasPrefix("/") ? "" : "."
     for component in path.split(separator: "/") {
+        let parent = current.isEmpty ? "/" : current
         current += "/" + component
-        if mkdir(current, 0o755) != 0 && Glibc.errno != EEXIST {
+        if mkdir(current, 0o755) == 0 {
+            try fsyncDirectory(parent)
+        } else if Glibc.errno != EEXIST {
             throw SyscallError(name: "mkdir \(current)", errno: Glibc.errno)
         }
     }
+}
+
+/// The directory part of `path` ("." when it has none).
+public func parentDirectory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
 }
 
 /// Names in a directory (no "." and ".."), or nil when it does not exist.

@@ -37,8 +37,12 @@ public struct ConfigJournal: Sendable {
     public mutating func append(_ line: String) throws(StoreError) {
         do throws(SyscallError) {
             if fd < 0 {
-                try makeDirectories(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]))
+                let directory = parentDirectory(of: path)
+                try makeDirectories(directory)
+                let existed = fileExists(path)
                 fd = try syscall("open") { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }
+                // A journal just created is durable only once its directory is (found by the power-loss harness).
+                if !existed { try fsyncDirectory(directory) }
             }
             let bytes = Array((line + "\n").utf8)
             var done = 0

@@ -218,9 +218,21 @@ final class HAClientCore: @unchecked Sendable {
                     try HASocket.sendReport(fd, reported)
                     lastReport = now
                 }
-                let wakeAt = min(lastReport + settings.heartbeatNanos, lastRead + settings.housekeepingNanos)
+                // A report that fell short of what was appended (the io_uring ring had not written it yet) is
+                // sent again as soon as the rest is committed: a SYNC_MASTER put waits on it.
+                let short = reported < commitLog.wroteOffset
+                var wakeAt = min(lastReport + settings.heartbeatNanos, lastRead + settings.housekeepingNanos)
+                if short { wakeAt = min(wakeAt, now + HAClientCore.shortReportRecheckNanos) }
                 let events = try HASocket.poll(fd, events: Int16(POLLIN), timeoutMillis: Int((wakeAt - min(wakeAt, now)) / 1_000_000) + 1)
-                if events == 0 { continue }
+                if events == 0 {
+                    let committed = min(commitLog.committedOffset, commitLog.wroteOffset)
+                    if short && committed > reported {
+                        try HASocket.sendReport(fd, committed)
+                        reported = committed
+                        lastReport = monotonicNanos()
+                    }
+                    continue
+                }
                 let count = try HASocket.read(fd, into: buffer)
                 guard count > 0 else {
                     return (decoder.isAtFrameBoundary ? "closed by the master" : "closed by the master inside a frame", received)
@@ -254,6 +266,8 @@ final class HAClientCore: @unchecked Sendable {
     }
 
     static let reportWaitNanos: UInt64 = 50_000_000
+    /// How soon a short report is checked again (ours).
+    static let shortReportRecheckNanos: UInt64 = 2_000_000
 
     /// Decodes what arrived and appends the bodies. - Returns: why the connection must close, or nil.
     private func apply(_ bytes: UnsafeRawBufferPointer, _ decoder: inout TransferDecoder, _ received: inout Bool) -> String? {

@@ -16,8 +16,9 @@ struct ProducerBench: AsyncParsableCommand {
         abstract: "Send RT and throughput through a broker (like RocketMQ's benchmark/producer.sh).",
         discussion: """
             Without -n, starts a NameServer and a broker itself (fresh temporary store, free loopback ports; \
-            --flush and --io pick the broker's mode) and stops them afterwards. Every second prints a line; at \
-            the end a percentile table of send RT.
+            --flush and --io pick the broker's mode, --replication async or sync adds a slave to an ASYNC_MASTER \
+            or SYNC_MASTER) and stops them afterwards. Every second prints a line; at the end a percentile table \
+            of send RT and, with a slave, the replication lag sampled from the master every 100 ms.
             """)
 
     @Option(name: .customShort("n"), help: "NameServer address(es); omit to run a local NameServer and broker") var namesrvAddr: String?
@@ -34,6 +35,8 @@ struct ProducerBench: AsyncParsableCommand {
     @Option(help: "Write an HTML report (charts) to this file") var report: String?
     @Option(help: "Local broker only: async or sync flush") var flush = "async"
     @Option(help: "Local broker only: mmap or io_uring") var io = "mmap"
+    @Option(help: "Local cluster only: none (one broker), async (ASYNC_MASTER + SLAVE) or sync (SYNC_MASTER + SLAVE)")
+    var replication: String?
 
     func validate() throws {
         guard threads > 0, size > 0, batch > 0, window > 0 else { throw ValidationError("-w, -s, --batch and --window must be positive") }
@@ -41,19 +44,32 @@ struct ProducerBench: AsyncParsableCommand {
         guard batch == 1 || mode == "sync" else { throw ValidationError("--batch works with --mode sync") }
         _ = try parseFlush(flush)
         _ = try parseIOPath(io)
+        if let replication {
+            _ = try ReplicationMode.parse(replication)
+            guard namesrvAddr == nil else {
+                throw ValidationError("--replication starts a local cluster of that mode; an existing cluster (-n) replicates as it is "
+                                      + "configured (bench reports its mode): drop --replication or -n")
+            }
+        }
     }
 
     func run() async throws {
         lineBufferedOutput()
         var cluster: LocalCluster?
         let address: String
+        let setup: ReplicationSetup
         if let namesrvAddr {
             address = namesrvAddr
+            setup = await ReplicationSetup.detect(namesrvAddr: namesrvAddr)
         } else {
-            let local = try LocalCluster(shape: .init(flush: flush, io: io))
+            let mode = try ReplicationMode.parse(replication ?? "none")
+            let local = try await LocalCluster(shape: .init(flush: flush, io: io, replication: mode))
             cluster = local
             address = local.namesrvAddr
-            print("Started a local NameServer (\(local.namesrvAddr)) and broker (127.0.0.1:\(local.brokerPort), \(local.shape)), store \(local.directory)/store")
+            setup = ReplicationSetup(mode, master: local.brokerAddress)
+            print("Started a local NameServer (\(local.namesrvAddr)) and " + (local.slavePort.map {
+                "master (\(local.brokerAddress)) + slave (127.0.0.1:\($0)), \(local.shape)"
+            } ?? "broker (\(local.brokerAddress), \(local.shape))") + ", store \(local.directory)")
         }
         defer { cluster?.stop() }
         var load = ProducerLoad(namesrvAddr: address)
@@ -66,13 +82,15 @@ struct ProducerBench: AsyncParsableCommand {
         load.batch = batch
         load.keys = keys
         load.window = window
+        load.replication = setup
         print("bench producer: topic \(topic), \(threads) threads, \(size) B bodies, mode \(mode)\(batch > 1 ? ", batch \(batch)" : "")"
-              + (load.durationSeconds.map { ", \(format($0, 0)) s" } ?? "") + (messages.map { ", \($0) messages" } ?? ""))
+              + (load.durationSeconds.map { ", \(format($0, 0)) s" } ?? "") + (messages.map { ", \($0) messages" } ?? "")
+              + ", replication \(setup.label)")
         let result = try await load.run { line in print(line) }
         result.printSummary()
         if let json { writeFile(json, result.json + "\n") }
         if let report {
-            let shape = cluster.map { "\($0.shape)" } ?? "broker at \(address)"
+            let shape = cluster.map { "\($0.shape)" } ?? "broker at \(address), \(setup.label)"
             writeFile(report, Report.producerPage(result, shape: shape))
             print("Report: \(report)")
         }
@@ -143,164 +161,4 @@ struct ConsumerBench: AsyncParsableCommand {
             writeFile(json, "{\"tps\":\(format(Double(received) / seconds, 1)),\"messages\":\(received),\"p50_us\":\(us(50)),\"p90_us\":\(us(90)),\"p99_us\":\(us(99)),\"p999_us\":\(us(99.9)),\"max_us\":\(h.totalCount == 0 ? 0 : h.max)}\n")
         }
     }
-}
-
-/// `bench matrix`: every requested mode x size x thread count against fresh local clusters, one table and
-/// an HTML report with charts.
-struct MatrixBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "matrix",
-        abstract: "Run producer cells across flush modes, io paths, sizes and thread counts; print a table, write report.html.")
-
-    @Option(help: "Body sizes, comma separated") var sizes = "128,1024"
-    @Option(help: "Sender thread counts, comma separated") var threads = "1,16,64"
-    @Option(help: "Flush modes: async,sync") var flush = "async,sync"
-    @Option(help: "io paths: mmap,io_uring") var io = "mmap,io_uring"
-    @Option(help: "Replication modes (none until the broker gains replication)") var replication = "none"
-    @Option(help: "Seconds per cell") var duration: Double = 10
-    @Option(help: "sync, async or oneway sends (the NATS peer: sync or async)") var mode = "sync"
-    @Option(help: "HTML report path") var report = "report.html"
-    @Option(help: "Write every cell as JSON lines to this file") var json: String?
-    @Option(help: "A peer measured with the same load in the same run: nats (NATS JetStream, file storage), or none") var peer = "none"
-
-    /// The cells to run: every shape x size x thread count.
-    struct Grid {
-        var sizes: [Int]
-        var threads: [Int]
-        var shapes: [LocalCluster.Shape]
-        var withPeer: Bool
-        var cellCount: Int { (shapes.count + (withPeer ? 1 : 0)) * sizes.count * threads.count }
-    }
-
-    /// Where the run is: cells done so far, and when it started (for the progress lines).
-    struct Progress {
-        let cells: Int
-        let started = monotonicNanos()
-        var index = 0
-        var elapsedSeconds: String { format(Double(monotonicNanos() - started) / 1e9, 0) }
-
-        mutating func begin(_ what: String) -> String {
-            index += 1
-            let label = "cell \(index)/\(cells) \(what)"
-            print("[\(label)] starting (elapsed \(elapsedSeconds) s)")
-            return label
-        }
-    }
-
-    func validate() throws {
-        _ = try makeGrid()
-    }
-
-    func run() async throws {
-        lineBufferedOutput()
-        let grid = try makeGrid()
-        var progress = Progress(cells: grid.cellCount)
-        var results: [(shape: LocalCluster.Shape, result: ProducerResult)] = []
-        for shape in grid.shapes {
-            results += try await runBrokerCells(shape, grid: grid, progress: &progress)
-        }
-        if grid.withPeer { results += try await runNatsCells(grid: grid, progress: &progress) }
-        print("")
-        printTable(results)
-        writeFile(report, Report.matrixPage(results, sizes: grid.sizes, threads: grid.threads, duration: duration, mode: mode))
-        print("Report: \(report)")
-    }
-
-    private func makeGrid() throws -> Grid {
-        func list(_ text: String) -> [String] { text.split(separator: ",").map { String($0).trimmingCharacters() }.filter { !$0.isEmpty } }
-        let sizeList = try list(sizes).map { guard let v = Int($0), v > 0 else { throw ValidationError("bad size \($0)") }; return v }
-        let threadList = try list(threads).map { guard let v = Int($0), v > 0 else { throw ValidationError("bad thread count \($0)") }; return v }
-        let flushList = list(flush), ioList = list(io)
-        for value in flushList { _ = try parseFlush(value) }
-        for value in ioList { _ = try parseIOPath(value) }
-        guard list(replication) == ["none"] else {
-            throw ValidationError("--replication: this broker has no replication yet (master/slave and DLedger come next); use none")
-        }
-        guard ["sync", "async", "oneway"].contains(mode) else { throw ValidationError("--mode must be sync, async or oneway") }
-        guard ["none", "nats"].contains(peer) else { throw ValidationError("--peer must be none or nats") }
-        guard peer == "none" || mode != "oneway" else { throw ValidationError("--peer nats measures sync or async sends, not oneway") }
-        let shapes = flushList.flatMap { f in ioList.map { LocalCluster.Shape(flush: f, io: $0) } }
-        return Grid(sizes: sizeList, threads: threadList, shapes: shapes, withPeer: peer == "nats")
-    }
-
-    /// The load of one cell, the same for the broker and the peer (`load.plan`).
-    private func load(namesrvAddr: String, size: Int, threads: Int) -> ProducerLoad {
-        var load = ProducerLoad(namesrvAddr: namesrvAddr)
-        load.size = size
-        load.threads = threads
-        load.durationSeconds = duration
-        load.mode = mode
-        load.topic = "BenchmarkTest"
-        return load
-    }
-
-    /// Prints a cell's per-second line as progress: elapsed time and the current SEND_OK TPS.
-    private static func progressLine(_ label: String, _ progress: Progress) -> @Sendable (String) -> Void {
-        let started = progress.started
-        return { line in
-            let tps = line.split(separator: " ").dropFirst(2).first ?? "?"
-            print("[\(label) | elapsed \(format(Double(monotonicNanos() - started) / 1e9, 0)) s] current TPS \(tps)")
-        }
-    }
-
-    private func runBrokerCells(_ shape: LocalCluster.Shape, grid: Grid,
-                                progress: inout Progress) async throws -> [(shape: LocalCluster.Shape, result: ProducerResult)] {
-        let cluster = try LocalCluster(shape: shape)
-        defer { cluster.stop() }
-        var results: [(shape: LocalCluster.Shape, result: ProducerResult)] = []
-        for size in grid.sizes {
-            for threadCount in grid.threads {
-                let label = progress.begin("\(shape) \(size) B \(threadCount) threads")
-                let cell = load(namesrvAddr: cluster.namesrvAddr, size: size, threads: threadCount)
-                results.append((shape, try await cell.run(everySecond: Self.progressLine(label, progress))))
-                appendJSON(results[results.count - 1])
-            }
-        }
-        return results
-    }
-
-    /// The peer's cells: the same plan as the broker's (threads, time, mode and window, warm-up, timeout).
-    private func runNatsCells(grid: Grid, progress: inout Progress) async throws -> [(shape: LocalCluster.Shape, result: ProducerResult)] {
-        let nats = try NatsPeer()
-        defer { nats.stop() }
-        let shape = LocalCluster.Shape(flush: "peer", io: "nats")
-        var results: [(shape: LocalCluster.Shape, result: ProducerResult)] = []
-        for size in grid.sizes {
-            for threadCount in grid.threads {
-                let label = progress.begin("\(nats.version) JetStream file \(size) B \(threadCount) threads")
-                let plan = load(namesrvAddr: "", size: size, threads: threadCount).plan
-                results.append((shape, try await nats.run(plan, everySecond: Self.progressLine(label, progress))))
-                appendJSON(results[results.count - 1])
-            }
-        }
-        return results
-    }
-
-    /// One JSON line per cell as it finishes (a long run that stops early keeps the cells done).
-    private func appendJSON(_ cell: (shape: LocalCluster.Shape, result: ProducerResult)) {
-        guard let json else { return }
-        let line = cell.result.json.dropLast() + ",\"flush\":\"\(cell.shape.flush)\",\"io\":\"\(cell.shape.io)\"}\n"
-        writeFile(json, String(line), append: true)
-    }
-
-    /// TPS and RT of SEND_OK sends; `non-OK` = FLUSH_DISK_TIMEOUT + FLUSH_SLAVE_TIMEOUT + SLAVE_NOT_AVAILABLE;
-    /// `failed` = every send not SEND_OK (JSON `failed`, the non-OK answers included).
-    private func printTable(_ results: [(shape: LocalCluster.Shape, result: ProducerResult)]) {
-        print(pad("Mode", 22) + pad("Size", 7) + pad("Threads", 9) + pad("TPS", 10) + pad("MB/s", 8) + pad("p50 ms", 9) + pad("p99 ms", 9)
-              + pad("p99.9 ms", 10) + pad("max ms", 10) + pad("non-OK", 8) + "failed")
-        for (shape, r) in results {
-            print(pad("\(shape)", 22) + pad("\(r.size)", 7) + pad("\(r.threads)", 9) + pad(format(r.tps, 0), 10) + pad(format(r.mbps, 1), 8)
-                  + pad(format(Double(r.micros(50)) / 1000, 3), 9) + pad(format(Double(r.micros(99)) / 1000, 3), 9)
-                  + pad(format(Double(r.micros(99.9)) / 1000, 3), 10) + pad(format(Double(r.maxMicros) / 1000, 3), 10)
-                  + pad("\(r.statuses.nonOKAnswers)", 8) + "\(r.failed)")
-        }
-    }
-}
-
-func pad(_ text: String, _ width: Int) -> String {
-    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
-}
-
-extension String {
-    func trimmingCharacters() -> String { String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
 }

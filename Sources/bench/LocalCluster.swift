@@ -7,63 +7,132 @@ import Client
 import Common
 import Remoting
 
-/// A NameServer and one broker as real child processes (the `mqnamesrv`/`mqbroker` built beside this
-/// `bench`), on free loopback ports, with a fresh temporary store that is removed on `stop()`.
+/// How the local cluster replicates: one broker alone, or a master and one slave of the same broker name.
+enum ReplicationMode: String, CaseIterable, Sendable {
+    /// One broker (ASYNC_MASTER, the default role, with no slave).
+    case none
+    /// ASYNC_MASTER + a SLAVE: a send is answered once the master stored it; the slave copies behind.
+    case async
+    /// SYNC_MASTER + a SLAVE: a send is answered once the slave reported the message (or FLUSH_SLAVE_TIMEOUT).
+    case sync
+
+    /// The master's `brokerRole`.
+    var masterRole: String { self == .sync ? "SYNC_MASTER" : "ASYNC_MASTER" }
+    /// In tables and chart legends: `no slave`, `ASYNC_MASTER+SLAVE`, `SYNC_MASTER+SLAVE`.
+    var label: String { self == .none ? "no slave" : "\(masterRole)+SLAVE" }
+
+    static func parse(_ text: String) throws -> ReplicationMode {
+        guard let mode = ReplicationMode(rawValue: text.lowercased()) else {
+            throw ValidationErrorText("--replication must be none, async or sync, not \(text)")
+        }
+        return mode
+    }
+}
+
+/// A NameServer and a broker (with `replication` async or sync: a master and its slave) as real child
+/// processes (the `mqnamesrv`/`mqbroker` built beside this `bench`), on free loopback ports, with fresh
+/// temporary stores that are removed on `stop()`.
 final class LocalCluster {
     struct Shape: Hashable, CustomStringConvertible {
         var flush: String  // "async" | "sync"
         var io: String  // "mmap" | "io_uring"
-        var description: String {
+        var replication: ReplicationMode = .none
+        /// `ASYNC_FLUSH/mmap`, without the replication mode.
+        var storage: String {
             if flush == "peer" { return "NATS JetStream (file)" }
             return "\(flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH")/\(io)"
         }
+        /// `ASYNC_FLUSH/mmap, SYNC_MASTER+SLAVE`: the chart legends' and cell labels' name of the mode.
+        var description: String { flush == "peer" ? storage : "\(storage), \(replication.label)" }
     }
 
     let shape: Shape
     let directory: String
     let nameServerPort: Int
+    /// The broker's port (the master's when there is a slave).
     let brokerPort: Int
+    /// The slave's port (nil without replication).
+    let slavePort: Int?
     private var children: [pid_t] = []
     var namesrvAddr: String { "127.0.0.1:\(nameServerPort)" }
+    var brokerAddress: String { "127.0.0.1:\(brokerPort)" }
 
-    init(shape: Shape, extraConfig: String = "") throws {
+    /// Starts the NameServer, the broker and (with replication) the slave, then waits until the slave has
+    /// connected to its master's HA port and reported (at most `slaveSeconds`), so the load meets a master
+    /// with an in-sync slave. Everything started is stopped again when a step fails.
+    init(shape: Shape, extraConfig: String = "", slaveSeconds: Double = 30) async throws {
         self.shape = shape
         directory = makeTemporaryDirectory("bench-cluster")
         nameServerPort = freeLoopbackPort()
         brokerPort = freeLoopbackPort()
+        slavePort = shape.replication == .none ? nil : freeLoopbackPort()
         guard let nameServer = siblingExecutable("mqnamesrv"), let broker = siblingExecutable("mqbroker") else {
             throw ValidationErrorText("mqnamesrv and mqbroker must be built beside bench (swift build -c release builds all three)")
         }
         writeFile(directory + "/namesrv.properties", "listenPort=\(nameServerPort)\n")
-        writeFile(directory + "/broker.conf", """
-            brokerClusterName=BenchCluster
-            brokerName=broker-bench
-            brokerId=0
-            brokerIP1=127.0.0.1
-            listenPort=\(brokerPort)
-            haListenPort=\(freeLoopbackPort())
-            namesrvAddr=\(namesrvAddr)
-            storePathRootDir=\(directory)/store
-            flushDiskType=\(shape.flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH")
-            ioPath=\(shape.io)
-            mappedFileSizeCommitLog=1073741824
-            \(extraConfig)
-
-            """)
+        writeFile(directory + "/broker.conf", brokerConfig(port: brokerPort, brokerID: 0, role: shape.replication.masterRole,
+                                                          store: "store", extraConfig: extraConfig))
+        if let slavePort {
+            writeFile(directory + "/slave.conf", brokerConfig(port: slavePort, brokerID: 1, role: "SLAVE", store: "slave-store",
+                                                             extraConfig: extraConfig))
+        }
         do {
             try spawn([nameServer, "-c", directory + "/namesrv.properties"], log: directory + "/namesrv.log")
             try spawn([broker, "-c", directory + "/broker.conf"], log: directory + "/broker.log")
+            if slavePort != nil {
+                try spawn([broker, "-c", directory + "/slave.conf"], log: directory + "/slave.log")
+                try await waitForSlave(seconds: slaveSeconds)
+            }
         } catch {
             stop()
             throw error
         }
     }
 
+    /// One broker's `broker.conf`: the cluster's broker name, its own port, HA port (picked free: the
+    /// default `listenPort + 1` may be taken) and store.
+    private func brokerConfig(port: Int, brokerID: Int, role: String, store: String, extraConfig: String) -> String {
+        """
+        brokerClusterName=BenchCluster
+        brokerName=broker-bench
+        brokerId=\(brokerID)
+        brokerRole=\(role)
+        brokerIP1=127.0.0.1
+        listenPort=\(port)
+        haListenPort=\(freeLoopbackPort())
+        namesrvAddr=\(namesrvAddr)
+        storePathRootDir=\(directory)/\(store)
+        flushDiskType=\(shape.flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH")
+        ioPath=\(shape.io)
+        mappedFileSizeCommitLog=1073741824
+        \(extraConfig)
+
+        """
+    }
+
+    /// Polls the master's HA status (GET_BROKER_HA_STATUS) every 50 ms until a slave has reported and is
+    /// in sync; throws with the slave's log when `seconds` pass first.
+    private func waitForSlave(seconds: Double) async throws {
+        let admin = Admin(namesrvAddr: namesrvAddr, timeoutMillis: 2_000)
+        defer { Task { await admin.shutdown() } }
+        let deadline = monotonicNanos() + UInt64(seconds * 1e9)
+        while monotonicNanos() < deadline {
+            if let info = try? await admin.haStatus(brokerAddress),
+               info.haConnectionInfo.contains(where: { $0.slaveAckOffset >= 0 && $0.inSync }) {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ValidationErrorText("the slave did not connect to its master within \(format(seconds, 0)) s: "
+                                  + (readTextFile(directory + "/slave.log") ?? ""))
+    }
+
     private func spawn(_ arguments: [String], log: String) throws {
         children.append(try spawnLogged(arguments, log: log, readyText: "boot success", seconds: 30))
     }
 
-    /// SIGTERM to every child (broker first), SIGKILL after 15 s, then the store is removed.
+    /// SIGTERM to every child (slave, then master, then NameServer), SIGKILL after 15 s, then the stores are
+    /// removed.
     func stop() {
         for pid in children.reversed() { stopChild(pid, graceSeconds: 15) }
         children.removeAll()

@@ -26,6 +26,11 @@ struct ProducerResult: Sendable {
     var failedHistogram: Histogram<UInt64>
     /// SEND_OK messages in each second of the run.
     var perSecond: [Int]
+    /// The cluster's replication (JSON `replication`: none, async, sync; `ReplicationSetup.detect` for `-n`).
+    var replication = "none"
+    var replicationLabel = ReplicationMode.none.label
+    /// The slaves' lag sampled during the run (nil without a slave).
+    var replicationLag: ReplicationLag?
 
     var tps: Double { Double(messages) / max(seconds, 1e-9) }
     var mbps: Double { tps * Double(size) / 1_000_000 }
@@ -48,7 +53,8 @@ struct ProducerResult: Sendable {
         "p999_us":\(micros(99.9)),"p9999_us":\(micros(99.99)),"max_us":\(maxMicros),\
         "failed":\(failed),"send_failed":\(sendFailed),"response_failed":\(responseFailed),"status_counts":\(statuses.json),\
         "failed_p50_us":\(failedMicros(50)),"failed_p99_us":\(failedMicros(99)),"failed_max_us":\(failedMaxMicros),\
-        "messages":\(messages),"seconds":\(format(seconds, 3)),"threads":\(threads),"size":\(size),"mode":"\(mode)"}
+        "messages":\(messages),"seconds":\(format(seconds, 3)),"threads":\(threads),"size":\(size),"mode":"\(mode)",\
+        "replication":"\(replication)"\(replicationLag?.jsonMembers ?? "")}
         """
     }
 
@@ -60,6 +66,8 @@ struct ProducerResult: Sendable {
         print("Send status:  " + SendOutcome.allCases.map { "\($0.name) \(statuses[$0])" }.joined(separator: "  "))
         print("Failed send RT (ms):  p50 \(format(Double(failedMicros(50)) / 1000, 3))  p99 \(format(Double(failedMicros(99)) / 1000, 3))"
               + "  max \(format(Double(failedMaxMicros) / 1000, 3))  (\(failed) sends not SEND_OK)")
+        print("Replication: \(replicationLabel)")
+        if let replicationLag { print(replicationLag.summary) }
     }
 }
 
@@ -90,6 +98,8 @@ struct ProducerLoad: Sendable {
     /// Async mode: sends in flight per sender.
     var window = 16
     var queues = 8
+    /// The cluster's replication and the masters to sample lag from (nil: `ReplicationSetup.detect`).
+    var replication: ReplicationSetup?
 
     /// The request timeout of every send (the NATS peer uses the same).
     static let sendTimeoutMillis: Int64 = 10_000
@@ -99,9 +109,13 @@ struct ProducerLoad: Sendable {
                  window: mode == "async" ? window : 1, size: size, mode: mode)
     }
 
-    /// Runs the load; `everySecond` gets each second's line.
+    /// Runs the load; `everySecond` gets each second's line (with the replication mode and, with a slave,
+    /// the largest lag sampled in that second). With a slave, the masters' HA status is sampled while the
+    /// senders run (`ReplicationLagSampler`): the measured window, after the warm-up send.
     func run(everySecond: @escaping @Sendable (String) -> Void) async throws -> ProducerResult {
         try await ensureTopic()
+        let setup: ReplicationSetup
+        if let replication { setup = replication } else { setup = await ReplicationSetup.detect(namesrvAddr: namesrvAddr) }
         var settings = Producer.Settings()
         settings.group = "BenchmarkProducerGroup"
         settings.sendMsgTimeoutMillis = Self.sendTimeoutMillis
@@ -112,9 +126,26 @@ struct ProducerLoad: Sendable {
         defer { Task { await producer.shutdown() } }
         // One warm-up send creates the connection and caches the route.
         _ = try await producer.send(Message(topic: topic, body: [UInt8](repeating: 98, count: size)))
+        let sampler = setup.masters.isEmpty ? nil : ReplicationLagSampler(masters: setup.masters, namesrvAddr: namesrvAddr)
+        let sampling = sampler.map { sampler in Task { await sampler.run() } }
+        defer { sampling?.cancel() }
+        let label = setup.label
+        var result = try await driveLoad(plan, everySecond: { line in
+            everySecond(line + " Replication: \(label)" + (sampler?.takeSecond() ?? ""))
+        }, send: makeSend(producer))
+        sampling?.cancel()
+        await sampling?.value
+        result.replication = setup.name
+        result.replicationLabel = setup.label
+        result.replicationLag = sampler?.finish()
+        return result
+    }
+
+    /// One send of this load's mode (oneway, batch or single) through `producer`.
+    private func makeSend(_ producer: Producer) -> LoadSend {
         let body = (0..<size).map { UInt8(97 + $0 % 26) }
         let (topic, keys, mode, batch) = (topic, keys, mode, batch)
-        return try await driveLoad(plan, everySecond: everySecond) { sender, sequence in
+        return { sender, sequence in
             func message(_ index: Int) -> Message {
                 Message(topic: topic, body: body, keys: keys ? ["k\(sender)-\(sequence)-\(index)"] : [])
             }

@@ -4,17 +4,25 @@ extension Report {
     static func producerPage(_ result: ProducerResult, shape: String) -> String {
         let tps = ChartSeries(name: "messages/s", points: result.perSecond.enumerated().map { (Double($0.offset + 1), Double($0.element)) })
         let curve = ChartSeries(name: "send RT (ms)", points: rtCurve(result))
+        var lagChart = ""
+        if let lag = result.replicationLag {
+            lagChart = lineChart(title: "Replication lag (master's HA status every \(ReplicationLag.intervalMillis) ms)", xLabel: "second",
+                                 yLabel: "bytes behind",
+                                 series: [ChartSeries(name: "lag (bytes)", points: lag.samples.map { ($0.atSeconds, Double($0.bytes)) })])
+        }
         return page(
             title: "bench producer — \(result.size) B, \(result.threads) threads, \(result.mode)",
             intro: "Broker: \(escape(shape)). \(format(result.tps, 0)) msgs/s (SEND_OK) average over \(format(result.seconds, 1)) s; "
-                + "\(result.failed) sends not SEND_OK (\(result.statuses.nonOKAnswers) non-OK answers).",
+                + "\(result.failed) sends not SEND_OK (\(result.statuses.nonOKAnswers) non-OK answers). Replication: "
+                + "\(escape(result.replicationLabel)).",
             sections: [
                 ("Summary", summaryTable([("run", result)])),
                 ("Send status", statusTable([("run", result)])),
+            ] + lagSection([("run", result)]) + [
                 ("Charts", "<div class=\"charts\">"
                     + lineChart(title: "Throughput per second", xLabel: "second", yLabel: "messages/s", series: [tps])
                     + lineChart(title: "Send RT percentiles", xLabel: "percentile", yLabel: "ms", series: [curve], xTicks: rtTicks)
-                    + "</div>"),
+                    + lagChart + "</div>"),
             ])
     }
 
@@ -36,13 +44,16 @@ extension Report {
             }
             charts += lineChart(title: "Send RT percentiles, \(size) B, \(most) threads", xLabel: "percentile", yLabel: "ms",
                                 series: curves, xTicks: rtTicks)
+            charts += lagCharts(results, shapes: shapes, size: size, threads: threads)
         }
         let rows = results.map { ("\($0.shape) \($0.result.size) B \($0.result.threads) thr", $0.result) }
         return page(
             title: "bench matrix",
-            intro: "Each cell: a fresh local NameServer and broker per mode, \(format(duration, 0)) s of \(mode) sends through the Swift "
-                + "client on loopback. Throughput and RT count SEND_OK sends only.",
-            sections: [("Charts", "<div class=\"charts\">\(charts)</div>"), ("Cells", summaryTable(rows)), ("Send status", statusTable(rows))])
+            intro: "Each cell: a fresh local NameServer and broker (with replication: a master and a slave, in sync before the "
+                + "load starts), \(format(duration, 0)) s of \(mode) sends through the Swift client on loopback. Throughput and RT "
+                + "count SEND_OK sends only.",
+            sections: [("Charts", "<div class=\"charts\">\(charts)</div>"), ("Cells", summaryTable(rows)), ("Send status", statusTable(rows))]
+                + lagSection(rows))
     }
 
     /// The RT percentile curve of SEND_OK sends: x is the number of nines (p50 = 0.3, p90 = 1, p99 = 2 ... max = 5).
@@ -57,20 +68,56 @@ extension Report {
     /// TPS, MB/s and RT of SEND_OK sends; `non-OK answers` = FLUSH_DISK_TIMEOUT + FLUSH_SLAVE_TIMEOUT +
     /// SLAVE_NOT_AVAILABLE; `failed` = every send not SEND_OK (those answers included), as JSON `failed`.
     static func summaryTable(_ rows: [(String, ProducerResult)]) -> String {
-        let header = ["cell", "TPS", "MB/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "p99.99 ms", "max ms", "non-OK answers", "failed"]
+        let header = ["cell", "replication", "TPS", "MB/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "p99.99 ms", "max ms", "non-OK answers", "failed"]
         return table(header, rows.map { name, r in
-            [name, format(r.tps, 0), format(r.mbps, 1)] + ProducerResult.percentiles.map { format(Double(r.micros($0.1)) / 1000, 3) }
+            [name, r.replicationLabel, format(r.tps, 0), format(r.mbps, 1)] + ProducerResult.percentiles.map { format(Double(r.micros($0.1)) / 1000, 3) }
                 + [format(Double(r.maxMicros) / 1000, 3), "\(r.statuses.nonOKAnswers)", "\(r.failed)"]
         })
     }
 
     /// Sends by outcome per run or cell, and the RT of the sends that were not SEND_OK.
     static func statusTable(_ rows: [(String, ProducerResult)]) -> String {
-        let header = ["cell"] + SendOutcome.allCases.map(\.name) + ["failed p50 ms", "failed p99 ms", "failed max ms"]
+        let header = ["cell", "replication"] + SendOutcome.allCases.map(\.name) + ["failed p50 ms", "failed p99 ms", "failed max ms"]
         return table(header, rows.map { name, r in
-            [name] + SendOutcome.allCases.map { "\(r.statuses[$0])" }
+            [name, r.replicationLabel] + SendOutcome.allCases.map { "\(r.statuses[$0])" }
                 + [r.failedMicros(50), r.failedMicros(99), r.failedMaxMicros].map { format(Double($0) / 1000, 3) }
         })
+    }
+
+    /// The replication-lag section when some row had a slave: per row the samples taken (and missed) and the
+    /// p50, p99 and max of the sampled lag in bytes and in milliseconds.
+    static func lagSection(_ rows: [(String, ProducerResult)]) -> [(heading: String, html: String)] {
+        let lagged = rows.compactMap { name, r in r.replicationLag.map { (name, r.replicationLabel, $0) } }
+        guard !lagged.isEmpty else { return [] }
+        let header = ["cell", "replication", "samples", "missed", "lag p50 ms", "lag p99 ms", "lag max ms", "lag p50 bytes",
+                      "lag p99 bytes", "lag max bytes"]
+        let body = table(header, lagged.map { name, label, lag in
+            [name, label, "\(lag.samples.count)", "\(lag.missed)", "\(lag.millis(50))", "\(lag.millis(99))", "\(lag.maxMillis)",
+             "\(lag.bytes(50))", "\(lag.bytes(99))", "\(lag.maxBytes)"]
+        })
+        let note = "<p>Sampled from the master's HA status (GET_BROKER_HA_STATUS) every \(ReplicationLag.intervalMillis) ms while the "
+            + "senders ran: bytes = the master's log end minus the slave's last reported offset; ms = time since the slave last "
+            + "reported everything the master had. An observation at that granularity, not a per-message latency.</p>"
+        return [("Replication lag", note + body)]
+    }
+
+    /// Lag p99 (bytes and ms) against sender threads, one line per replicated mode; empty without one.
+    static func lagCharts(_ results: [(shape: LocalCluster.Shape, result: ProducerResult)], shapes: [LocalCluster.Shape], size: Int,
+                          threads: [Int]) -> String {
+        let replicated = shapes.filter { shape in results.contains { $0.shape == shape && $0.result.replicationLag != nil } }
+        guard !replicated.isEmpty else { return "" }
+        func series(_ value: @escaping (ReplicationLag) -> Int64) -> [ChartSeries] {
+            replicated.map { shape in
+                ChartSeries(name: "\(shape)", points: results.filter { $0.shape == shape && $0.result.size == size }
+                    .compactMap { cell in cell.result.replicationLag.map { (Double(cell.result.threads), Double(value($0))) } },
+                    colorIndex: shapes.firstIndex(of: shape))  // each mode keeps its throughput chart's colour
+            }
+        }
+        let ticks = threads.map { (Double($0), "\($0)") }
+        return lineChart(title: "Replication lag p99 (bytes), \(size) B", xLabel: "sender threads", yLabel: "bytes behind",
+                         series: series { $0.bytes(99) }, xLog: true, xTicks: ticks)
+            + lineChart(title: "Replication lag p99 (ms), \(size) B", xLabel: "sender threads", yLabel: "ms",
+                        series: series { $0.millis(99) }, xLog: true, xTicks: ticks)
     }
 }
 

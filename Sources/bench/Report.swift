@@ -2,6 +2,9 @@
 struct ChartSeries {
     var name: String
     var points: [(x: Double, y: Double)]
+    /// The colour's index when a mode keeps its colour across charts that show only some modes (default: the
+    /// series' position).
+    var colorIndex: Int? = nil
 }
 
 enum Report {
@@ -24,7 +27,11 @@ enum Report {
     /// A line chart with axes, ticks, legend; `xLog` spaces x logarithmically; `xTickLabels` names x values.
     static func lineChart(title: String, xLabel: String, yLabel: String, series: [ChartSeries], xLog: Bool = false,
                           xTicks: [(Double, String)]? = nil, width: Int = 760, height: Int = 380) -> String {
-        let left = 80.0, right = 190.0, top = 40.0, bottom = 56.0
+        // The legend column widens for long names (`SYNC_FLUSH/io_uring, SYNC_MASTER+SLAVE`) instead of overflowing.
+        let legendChars = series.map(\.name.count).max() ?? 0
+        let right = max(190.0, 44 + 8.5 * Double(legendChars))  // 8.5 px: a capital at 12 px, with room
+        let width = width + Int(right - 190)
+        let left = 80.0, top = 40.0, bottom = 56.0
         let plotWidth = Double(width) - left - right, plotHeight = Double(height) - top - bottom
         let xs = series.flatMap { $0.points.map(\.x) }, ys = series.flatMap { $0.points.map(\.y) }
         func tx(_ x: Double) -> Double { xLog ? log10(max(x, 1e-9)) : x }
@@ -54,7 +61,7 @@ enum Report {
         svg += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(height - 12)\" text-anchor=\"middle\" font-size=\"12\">\(escape(xLabel))</text>"
         svg += "<text x=\"16\" y=\"\(f(top + plotHeight / 2))\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 16 \(f(top + plotHeight / 2)))\">\(escape(yLabel))</text>"
         for (index, line) in series.enumerated() {
-            let color = colors[index % colors.count]
+            let color = colors[(line.colorIndex ?? index) % colors.count]
             let points = line.points.sorted { $0.x < $1.x }
             if points.count > 1 {
                 svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"3\" points=\"" + points.map { "\(f(px($0.x))),\(f(py($0.y)))" }.joined(separator: " ") + "\"/>"

@@ -141,9 +141,4 @@ import TestSupport
         }
         #expect(field == "TOTALSIZE")
     }
-
-    @Test func messageIDIsHostPortAndOffsetInHex() {
-        let id = MessageID(storeHost: HostAddress(ipv4: 192, 168, 0, 1, port: 10911), physicalOffset: 0x1234)
-        #expect(id.hexString == "C0A80001" + "00002A9F" + "0000000000001234")
-    }
 }

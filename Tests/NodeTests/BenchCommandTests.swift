@@ -39,6 +39,7 @@ import TestSupport
             #expect(parsed[key] != nil, "missing \(key) in \(text)")
         }
         #expect(parsed["messages"]?.int == 3000 && parsed["failed"]?.int == 0, "\(text)")
+        #expect(parsed["replication"]?.string == "none" && parsed["replication_lag_p99_ms"] == nil, "one broker, no lag: \(text)")
         if case .number(let tps)? = parsed["tps"] { #expect(tps > 0) } else { #expect(parsed["tps"]?.int ?? 0 > 0, "\(text)") }
         // Every status is in the JSON, zeros included; a healthy local broker answers SEND_OK to all 3000.
         for name in Self.statusNames {
@@ -48,6 +49,62 @@ import TestSupport
                 "\(run.output)")
         #expect(run.output.contains("Send status:  SEND_OK 3000  FLUSH_DISK_TIMEOUT 0  FLUSH_SLAVE_TIMEOUT 0  SLAVE_NOT_AVAILABLE 0  RESPONSE_FAILED 0  SEND_FAILED 0"),
                 "\(run.output)")
+    }
+
+    /// `bench producer --replication sync` starts a SYNC_MASTER and its slave, and waits until the slave is in
+    /// sync before sending: every send of a short run is then answered SEND_OK (each waited for the slave's
+    /// report), the JSON names the mode, and the lag sampled from the master's HA status is in the JSON and
+    /// the summary. The lag's values depend on timing; only their presence and sanity are checked.
+    @Test func producerAgainstASyncMasterAndItsSlaveReportsTheModeAndTheLag() throws {
+        let directory = TemporaryDirectory("bench-replication")
+        let json = directory.path + "/result.json"
+        let run = try bench(["producer", "--replication", "sync", "-w", "4", "-s", "1024", "--messages", "2000", "--json", json])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("Started a local NameServer") && run.output.contains(" + slave (127.0.0.1:"), "\(run.output)")
+        #expect(run.output.contains("Replication: SYNC_MASTER+SLAVE"), "\(run.output)")
+        #expect(run.output.contains("Replication lag (master's HA status every 100 ms"), "\(run.output)")
+        let text = readTextFile(json) ?? ""
+        let parsed = try JSONValue.parse(text)
+        #expect(parsed["replication"]?.string == "sync", "\(text)")
+        #expect(parsed["status_counts"]?["SEND_OK"]?.int == 2000 && parsed["messages"]?.int == 2000, "\(text)")
+        for key in ["replication_lag_samples", "replication_lag_missed", "replication_lag_p50_ms", "replication_lag_p99_ms",
+                    "replication_lag_max_ms", "replication_lag_p50_bytes", "replication_lag_p99_bytes", "replication_lag_max_bytes"] {
+            #expect((parsed[key]?.int ?? -1) >= 0, "missing \(key) in \(text)")
+        }
+        #expect((parsed["replication_lag_p99_bytes"]?.int ?? 0) <= (parsed["replication_lag_max_bytes"]?.int ?? -1), "\(text)")
+    }
+
+    /// Against an existing ASYNC_MASTER and its slave (`-n`), the bench finds the mode itself (the master's
+    /// `brokerRole`, and a slave connected to it) and samples the lag as for a cluster it started.
+    @Test func producerAgainstAnExistingMasterAndSlaveFindsTheModeAndSamplesTheLag() async throws {
+        let cluster = try RunningGroup(masterRole: "ASYNC_MASTER")
+        defer { cluster.stop() }
+        let admin = Admin(namesrvAddr: cluster.namesrvAddr)
+        let master = cluster.master.address
+        #expect(await eventually(30) { (try? await admin.haStatus(master))?.haConnectionInfo.contains { $0.inSync } == true })
+        await admin.shutdown()
+        let directory = TemporaryDirectory("bench-detect")
+        let json = directory.path + "/result.json"
+        let address = cluster.namesrvAddr
+        let run = try await offThePool {
+            try bench(["producer", "-n", address, "-w", "4", "-s", "256", "--duration", "2", "--json", json], seconds: 90)
+        }
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("replication ASYNC_MASTER+SLAVE"), "\(run.output)")
+        let text = readTextFile(json) ?? ""
+        let parsed = try JSONValue.parse(text)
+        let ok = parsed["status_counts"]?["SEND_OK"]?.int ?? 0
+        #expect(parsed["replication"]?.string == "async" && ok > 0 && parsed["failed"]?.int == 0, "\(text)")
+        // Two seconds of load at one poll per 100 ms: about 20 polls (at least 5 even on a loaded machine).
+        #expect((parsed["replication_lag_samples"]?.int ?? 0) >= 5 && parsed["replication_lag_p99_bytes"]?.int != nil, "\(text)")
+    }
+
+    /// An existing cluster replicates as it is configured: `--replication` with `-n` is refused before anything
+    /// is sent, and says why.
+    @Test func replicationWithAnExistingClusterIsRefused() throws {
+        let run = try bench(["producer", "-n", "127.0.0.1:9", "--replication", "async", "--messages", "10"], seconds: 30)
+        #expect(run.status != 0, "\(run.output)")
+        #expect(run.output.contains("--replication starts a local cluster of that mode"), "\(run.output)")
     }
 
     /// Proves that only SEND_OK counts: a scripted broker (registered with a real NameServer) answers

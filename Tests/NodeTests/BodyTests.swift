@@ -118,6 +118,8 @@ import Testing
         let id = MessageID(storeHost: NetAddress(ipv4: 192, 168, 0, 10, port: 10911), commitLogOffset: 0x1234_5678)
         #expect(id.hexString == "C0A8000A00002A9F0000000012345678")
         #expect(MessageID(hex: id.hexString) == id)
+        #expect(MessageID(storeHost: NetAddress(ipv4: 192, 168, 0, 1, port: 10911), commitLogOffset: 0x1234).hexString
+            == "C0A80001" + "00002A9F" + "0000000000001234")
         #expect(MessageID(hex: "7F000001000004D2C5F4B2D8A1B3C6D7") != nil)
         #expect(MessageID(hex: "not an id") == nil)
         #expect(MessageID(hex: String(repeating: "G", count: 32)) == nil)

@@ -57,6 +57,19 @@ import Testing
     }
 
     /// What the C client 1.2.3 sends: numbers where Java writes strings, a trailing newline, extra keys.
+    /// Found by FuzzRemotingFrame: a JSON header key with escapes (here `\u0041`) is read as the key it spells, as
+    /// values already were, so a field written in one serialisation reads the same in the other.
+    @Test func escapedJSONKeysReadAsTheirCharacters() throws {
+        let json = #"{"code":11,"extFields":{"top\u0069c":"T","q\"x":"1"},"flag":0,"language":"JAVA","opaque":1,"version":1}"#
+        var frame = ByteBuffer()
+        frame.writeInteger(Int32(4 + json.utf8.count))
+        frame.writeInteger(UInt32(json.utf8.count))
+        frame.writeString(json)
+        let command = try #require(try RemotingFrameDecoder().decodeFrame(&frame))
+        #expect(command.extFields == ["topic": "T", "q\"x": "1"])
+        #expect(command.fields?["topic"]?.string == "T")
+    }
+
     @Test func cClientHeaderValuesBecomeStrings() throws {
         let json = #"{"code":310,"extFields":{"AccessKey":"","OnsChannel":"ALIYUN","Signature":"x","a":"G","b":"T","e":3,"f":0,"g":"1700000000000","m":"0","unitMode":false},"flag":0,"language":"CPP","opaque":5,"remark":"","version":63}"# + "\n"
         var frame = ByteBuffer()

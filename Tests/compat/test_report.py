@@ -34,12 +34,17 @@ def test_matrix_report_renders_charts_with_data():
     try:
         report = os.path.join(work, "report.html")
         run = subprocess.run([os.path.join(BUILD, "bench"), "matrix", "--sizes", "128", "--threads", "1,4", "--flush", "async",
-                              "--io", "mmap", "--duration", "2", "--report", report],
+                              "--io", "mmap", "--replication", "none,sync", "--duration", "2", "--report", report],
                              capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stdout + run.stderr
-        assert "cell 2/2" in run.stdout and "Report: " + report in run.stdout
+        assert "cell 4/4" in run.stdout and "Report: " + report in run.stdout
         html = open(report).read()
-        assert html.count("<svg") == 2 and "<polyline" in html, "both charts have a drawn line"
+        # Throughput and RT charts, and with a replicated mode the lag p99 in bytes and in ms.
+        assert html.count("<svg") == 4 and "<polyline" in html, "every chart has a drawn line"
+        # The replication mode is in the legends and in every table; the lag has its own table.
+        assert "ASYNC_FLUSH/mmap, no slave" in html and "ASYNC_FLUSH/mmap, SYNC_MASTER+SLAVE" in html
+        assert html.count("<th>replication</th>") == 3 and "<h2>Replication lag</h2>" in html
+        assert "lag p99 ms" in run.stdout and "SYNC_MASTER+SLAVE" in run.stdout, "the printed table shows the mode and lag"
         assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", ""), "self-contained"
         # Every answer counted as what it is: the cells table has a column for non-OK answers, and a status
         # table gives each cell's sends by status (a healthy local broker answers SEND_OK to every one).
@@ -59,7 +64,7 @@ def test_matrix_report_renders_charts_with_data():
         pixels = [tuple(raw[i:i + 3]) for i in range(0, len(raw), 3)]
         blue = sum(1 for p in pixels if near(p, SERIES_BLUE))
         non_background = sum(1 for p in pixels if not near(p, (0xFA, 0xFA, 0xFA), 6) and not near(p, (255, 255, 255), 6))
-        # Two charts, each with a 3-px line through several points and markers: well over 1500 blue pixels.
+        # Four charts; no slave is blue in the first two, a 3-px line with markers: well over 1500 blue pixels.
         assert blue > 1500, "series pixels: %d" % blue
         assert non_background > 20000, "the page is nearly blank: %d drawn pixels" % non_background
         # The charts sit where the HTML puts them: blue appears in the upper and lower half of the drawn area.

@@ -67,8 +67,10 @@ fuzzMain(seeds: seeds) { bytes in
             guard twice.code == command.code, twice.opaque == command.opaque, twice.flag == command.flag else {
                 fuzzFailure("code, opaque or flag changed through \(type)")
             }
-            // The binary form drops empty keys and values; the JSON form keeps every field.
-            let kept = type == .json ? fields : fields.filter { !$0.key.isEmpty && !$0.value.isEmpty }
+            // The binary form drops empty keys and values unless it copies a binary block as it came; the JSON form
+            // keeps every field.
+            let copied = type == .json || command.fields?.format == .binary
+            let kept = copied ? fields : fields.filter { !$0.key.isEmpty && !$0.value.isEmpty }
             guard readFields(twice) == kept else { fuzzFailure("fields changed through \(type): \(fields) -> \(twice.extFields)") }
         }
     }

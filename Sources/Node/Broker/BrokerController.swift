@@ -14,7 +14,7 @@ public final class BrokerController: Sendable {
     public let store: MessageStore
     public let pipeline: PutPipeline
     let services: BrokerServices
-    public let server: RemotingServer<BrokerProcessor>
+    public let server: RemotingServer
     let outer: BrokerOuterAPI
     let replica: ReplicaRole
     let registration: RepeatedTask

@@ -17,7 +17,7 @@ public struct NamesrvConfig: Sendable {
 /// A running NameServer (RocketMQ's `NamesrvController`): the remoting server, the route and KV tables, and
 /// the liveness scan that drops silent brokers.
 public final class NamesrvController: Sendable {
-    public let server: RemotingServer<NameServerProcessor>
+    public let server: RemotingServer
     public let routes: RouteInfoManager
     public let kv: KVConfigManager
     private let scan: RepeatedTask

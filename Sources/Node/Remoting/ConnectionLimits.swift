@@ -6,7 +6,9 @@ import Synchronization
 public struct ConnectionLimits: Sendable {
     /// The largest frame (RocketMQ's 16 MiB).
     public var maxFrameBytes = RemotingFrameDecoder.defaultMaxFrameBytes
-    /// A connection that sends and receives nothing this long is closed (`serverChannelMaxIdleTimeSeconds`, 120 s).
+    /// A connection that sends nothing this long is closed (`serverChannelMaxIdleTimeSeconds`, 120 s; RocketMQ watches
+    /// both directions, we watch reads only: every client sends a heartbeat at least every 30 s, and watching writes
+    /// would cost a promise per response).
     public var idleTimeoutMillis: Int64 = 120_000
     /// A frame must arrive whole within this time of its first bytes (ours: a peer trickling one byte a minute
     /// keeps neither the connection nor the memory its announced frame reserves).

@@ -111,7 +111,15 @@ public struct HeaderFields: Sendable {
                         isNull = value.count == 4 && raw[valueAt] == UInt8(ascii: "n")
                     }
                     let keyBytes = UnsafeRawBufferPointer(rebasing: raw[key.start..<(key.start + key.count)])
-                    if !isNull { guard body(keyBytes, value) else { return } }
+                    if !isNull {
+                        // A key with escapes is undone on the stack, as values are (field names rarely have any).
+                        let goOn = key.escaped
+                            ? withUnsafeTemporaryAllocation(byteCount: max(key.count, 1), alignment: 1) { scratch in
+                                body(UnsafeRawBufferPointer(rebasing: scratch[0..<JSONText.unescape(keyBytes, into: scratch)]), value)
+                            }
+                            : body(keyBytes, value)
+                        guard goOn else { return }
+                    }
                     if scanner.consume(UInt8(ascii: ",")) { continue }
                     return
                 }

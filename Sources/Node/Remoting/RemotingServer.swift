@@ -27,12 +27,16 @@ extension RemotingProcessor {
 
 /// A TCP server speaking the remoting protocol: one pipeline per connection (frame decoder, encoder,
 /// dispatch to the processor). A connection that sends a bad frame is logged and closed; others go on.
-public final class RemotingServer<Processor: RemotingProcessor>: Sendable {
+///
+/// The processor is held as an existential, not a generic parameter: the server lives in this module and the
+/// processors in others, and a generic handler would not be specialized across the module boundary (every
+/// request would look up generic metadata at run time).
+public final class RemotingServer: Sendable {
     public let channel: Channel
     let group: EventLoopGroup
 
     /// Binds `host:port` (port 0 picks a free one; see `port`).
-    public init(host: String = "127.0.0.1", port: Int, group: EventLoopGroup, processor: Processor,
+    public init(host: String = "127.0.0.1", port: Int, group: EventLoopGroup, processor: any RemotingProcessor,
                 limits: ConnectionLimits = ConnectionLimits(),
                 log: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         self.group = group
@@ -46,7 +50,8 @@ public final class RemotingServer<Processor: RemotingProcessor>: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        IdleStateHandler(allTimeout: idle),
+                        // Reader idleness only: watching writes would cost a promise per response.
+                        IdleStateHandler(readTimeout: idle),
                         IdleCloser(log: log),
                         ByteToMessageHandler(RemotingFrameDecoder(limits: limits, budget: budget)),
                         MessageToByteHandler(RemotingFrameEncoder()),
@@ -67,16 +72,16 @@ public final class RemotingServer<Processor: RemotingProcessor>: Sendable {
     }
 }
 
-final class ServerHandler<Processor: RemotingProcessor>: ChannelInboundHandler, @unchecked Sendable {
+final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = RemotingCommand
     typealias OutboundOut = RemotingCommand
-    let processor: Processor
+    let processor: any RemotingProcessor
     let log: @Sendable (String) -> Void
     /// Inside a read burst, answers ready at once are written and flushed together at channelReadComplete.
     private var reading = false
     private var needsFlush = false
 
-    init(processor: Processor, log: @escaping @Sendable (String) -> Void) {
+    init(processor: any RemotingProcessor, log: @escaping @Sendable (String) -> Void) {
         self.processor = processor
         self.log = log
     }
