@@ -27,7 +27,7 @@ public final class BrokerController: Sendable {
         config.store.commitLog.storeHost = storeHost
         self.config = config
         store = try MessageStore(config: config.store, log: log)
-        let replication: (HAService?, (DLedgerServer, DLedgerPeerTransport, RemotingServer<DLedgerPeerProcessor>)?)
+        let replication: (HAService?, (DLedgerServer, DLedgerPeerTransport, RemotingServer)?)
         do { replication = try await Self.openReplication(config: config, store: store, group: group, log: log) } catch {
             store.close()
             throw error
@@ -73,7 +73,7 @@ public final class BrokerController: Sendable {
     /// The HA service of a master, or a DLedger member and its port (nothing for a slave: its HA client comes later).
     private static func openReplication(config: BrokerConfig, store: MessageStore, group: EventLoopGroup,
                                         log: @escaping @Sendable (String) -> Void) async throws
-        -> (HAService?, (DLedgerServer, DLedgerPeerTransport, RemotingServer<DLedgerPeerProcessor>)?) {
+        -> (HAService?, (DLedgerServer, DLedgerPeerTransport, RemotingServer)?) {
         if config.dledgerEnabled {
             return (nil, try await DLedgerMember.open(config: config, store: store, group: group, log: log))
         }

@@ -14,7 +14,7 @@ import Synchronization
 final class DLedgerMember: Sendable {
     let server: DLedgerServer
     let transport: DLedgerPeerTransport
-    let peerServer: RemotingServer<DLedgerPeerProcessor>
+    let peerServer: RemotingServer
     let synchronize: SlaveSynchronize
     let services: BrokerServices
     /// Role changes arriving while the broker reacts to one collapse into one more reaction.
@@ -23,7 +23,7 @@ final class DLedgerMember: Sendable {
     /// The member and its port, before the broker's services exist (the put pipeline needs the member).
     /// - Throws: `StoreError` for bad settings or a store DLedger cannot use; NIO errors when the port is taken.
     static func open(config: BrokerConfig, store: MessageStore, group: EventLoopGroup, log: @escaping @Sendable (String) -> Void)
-        async throws -> (DLedgerServer, DLedgerPeerTransport, RemotingServer<DLedgerPeerProcessor>) {
+        async throws -> (DLedgerServer, DLedgerPeerTransport, RemotingServer) {
         let transport = DLedgerPeerTransport(group: group, log: log)
         let server = try DLedgerServer(settings: config.dledger, store: store, transport: transport, log: log)
         let address = server.me.address
@@ -36,7 +36,7 @@ final class DLedgerMember: Sendable {
         return (server, transport, peerServer)
     }
 
-    init(parts: (DLedgerServer, DLedgerPeerTransport, RemotingServer<DLedgerPeerProcessor>), services: BrokerServices,
+    init(parts: (DLedgerServer, DLedgerPeerTransport, RemotingServer), services: BrokerServices,
          group: EventLoopGroup) {
         (server, transport, peerServer) = parts
         self.services = services
