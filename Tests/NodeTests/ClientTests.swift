@@ -183,6 +183,12 @@ func eventually(_ seconds: Double, _ condition: () async -> Bool) async -> Bool 
         consumer.start()
         let queues = try await consumer.fetchSubscribeMessageQueues("SwiftPull")
         #expect(queues.count == 4)
+        // A send is answered once the commit log holds it; its consume-queue unit is dispatched a moment later.
+        #expect(await eventually(20) {
+            var total: Int64 = 0
+            for queue in queues { total += (try? await consumer.maxOffset(queue)) ?? 0 }
+            return total == 40
+        })
         var bodies: [String] = []
         for queue in queues {
             var offset = try await consumer.minOffset(queue)
