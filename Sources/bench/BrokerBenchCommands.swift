@@ -17,7 +17,7 @@ struct ProducerBench: AsyncParsableCommand {
         discussion: """
             Without -n, starts a NameServer and a broker itself (fresh temporary store, free loopback ports; \
             --flush and --io pick the broker's mode, --replication async or sync adds a slave to an ASYNC_MASTER \
-            or SYNC_MASTER) and stops them afterwards. Every second prints a line; at the end a percentile table \
+            or SYNC_MASTER, dledger runs a DLedger group of three instead) and stops them afterwards. Every second prints a line; at the end a percentile table \
             of send RT and, with a slave, the replication lag sampled from the master every 100 ms.
             """)
 
@@ -35,7 +35,7 @@ struct ProducerBench: AsyncParsableCommand {
     @Option(help: "Write an HTML report (charts) to this file") var report: String?
     @Option(help: "Local broker only: async or sync flush") var flush = "async"
     @Option(help: "Local broker only: mmap or io_uring") var io = "mmap"
-    @Option(help: "Local cluster only: none (one broker), async (ASYNC_MASTER + SLAVE) or sync (SYNC_MASTER + SLAVE)")
+    @Option(help: "Local cluster only: none (one broker), async (ASYNC_MASTER + SLAVE), sync (SYNC_MASTER + SLAVE) or dledger (a DLedger group of 3; mmap only)")
     var replication: String?
 
     func validate() throws {
@@ -45,7 +45,7 @@ struct ProducerBench: AsyncParsableCommand {
         _ = try parseFlush(flush)
         _ = try parseIOPath(io)
         if let replication {
-            _ = try ReplicationMode.parse(replication)
+            if let refusal = try ReplicationMode.parse(replication).refusal(io: io) { throw ValidationError(refusal) }
             guard namesrvAddr == nil else {
                 throw ValidationError("--replication starts a local cluster of that mode; an existing cluster (-n) replicates as it is "
                                       + "configured (bench reports its mode): drop --replication or -n")
@@ -67,9 +67,9 @@ struct ProducerBench: AsyncParsableCommand {
             cluster = local
             address = local.namesrvAddr
             setup = ReplicationSetup(mode, master: local.brokerAddress)
-            print("Started a local NameServer (\(local.namesrvAddr)) and " + (local.slavePort.map {
-                "master (\(local.brokerAddress)) + slave (127.0.0.1:\($0)), \(local.shape)"
-            } ?? "broker (\(local.brokerAddress), \(local.shape))") + ", store \(local.directory)")
+            let members = local.slavePort.map { "master (\(local.brokerAddress)) + slave (127.0.0.1:\($0))" }
+                ?? (mode == .dledger ? "DLedger group of 3 (leader \(local.brokerAddress))" : "broker (\(local.brokerAddress))")
+            print("Started a local NameServer (\(local.namesrvAddr)) and \(members), \(local.shape), store \(local.directory)")
         }
         defer { cluster?.stop() }
         var load = ProducerLoad(namesrvAddr: address)

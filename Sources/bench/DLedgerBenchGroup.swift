@@ -19,7 +19,7 @@ final class DLedgerBenchGroup {
     var namesrvAddr: String { "127.0.0.1:\(nameServerPort)" }
     func address(_ member: Int) -> String { "127.0.0.1:\(ports[member])" }
 
-    init(flush: String) throws {
+    init(flush: String, extraConfig: String = "") throws {
         directory = makeTemporaryDirectory("bench-dledger")
         guard let nameServerBinary = siblingExecutable("mqnamesrv"), siblingExecutable("mqbroker") != nil else {
             throw ValidationErrorText("mqnamesrv and mqbroker must be built beside bench (swift build -c release builds all three)")
@@ -41,6 +41,7 @@ final class DLedgerBenchGroup {
                 dLegerPeers=\(peers)
                 dLegerSelfId=n\(member)
                 slaveSynchronizeInterval=1000
+                \(extraConfig)
 
                 """)
         }

@@ -7,7 +7,8 @@ import Client
 import Common
 import Remoting
 
-/// How the local cluster replicates: one broker alone, or a master and one slave of the same broker name.
+/// How the local cluster replicates: one broker alone, a master and one slave of the same broker name, or a
+/// DLedger group of three.
 enum ReplicationMode: String, CaseIterable, Sendable {
     /// One broker (ASYNC_MASTER, the default role, with no slave).
     case none
@@ -15,17 +16,30 @@ enum ReplicationMode: String, CaseIterable, Sendable {
     case async
     /// SYNC_MASTER + a SLAVE: a send is answered once the slave reported the message (or FLUSH_SLAVE_TIMEOUT).
     case sync
+    /// A DLedger group of three (`n0`..`n2`): a send is answered once a quorum holds its entry.
+    case dledger
 
     /// The master's `brokerRole`.
     var masterRole: String { self == .sync ? "SYNC_MASTER" : "ASYNC_MASTER" }
-    /// In tables and chart legends: `no slave`, `ASYNC_MASTER+SLAVE`, `SYNC_MASTER+SLAVE`.
-    var label: String { self == .none ? "no slave" : "\(masterRole)+SLAVE" }
+    /// In tables and chart legends: `no slave`, `ASYNC_MASTER+SLAVE`, `SYNC_MASTER+SLAVE`, `DLedger x3`.
+    var label: String {
+        switch self {
+        case .none: "no slave"
+        case .async, .sync: "\(masterRole)+SLAVE"
+        case .dledger: "DLedger x3"
+        }
+    }
 
     static func parse(_ text: String) throws -> ReplicationMode {
         guard let mode = ReplicationMode(rawValue: text.lowercased()) else {
-            throw ValidationErrorText("--replication must be none, async or sync, not \(text)")
+            throw ValidationErrorText("--replication must be none, async, sync or dledger, not \(text)")
         }
         return mode
+    }
+
+    /// Why this mode cannot run on `io` (DLedger's commit log is on mmap only), or nil.
+    func refusal(io: String) -> String? {
+        self == .dledger && io != "mmap" ? "a DLedger group runs on ioPath=mmap only (not \(io))" : nil
     }
 }
 
@@ -49,10 +63,12 @@ final class LocalCluster {
     let shape: Shape
     let directory: String
     let nameServerPort: Int
-    /// The broker's port (the master's when there is a slave).
+    /// The broker's port (the master's when there is a slave; the first leader's in a DLedger group).
     let brokerPort: Int
-    /// The slave's port (nil without replication).
+    /// The slave's port (nil without a slave).
     let slavePort: Int?
+    /// The DLedger group (`replication == .dledger`): it owns its NameServer, members and directory.
+    private var group: DLedgerBenchGroup?
     private var children: [pid_t] = []
     var namesrvAddr: String { "127.0.0.1:\(nameServerPort)" }
     var brokerAddress: String { "127.0.0.1:\(brokerPort)" }
@@ -62,6 +78,23 @@ final class LocalCluster {
     /// with an in-sync slave. Everything started is stopped again when a step fails.
     init(shape: Shape, extraConfig: String = "", slaveSeconds: Double = 30) async throws {
         self.shape = shape
+        if let refusal = shape.replication.refusal(io: shape.io) { throw ValidationErrorText(refusal) }
+        if shape.replication == .dledger {
+            let group = try DLedgerBenchGroup(flush: shape.flush, extraConfig: extraConfig)
+            self.group = group
+            directory = group.directory
+            nameServerPort = group.nameServerPort
+            slavePort = nil
+            let admin = Admin(namesrvAddr: group.namesrvAddr, timeoutMillis: 2_000)
+            defer { Task { await admin.shutdown() } }
+            do {
+                brokerPort = group.ports[try await group.waitForLeader(admin, excluding: nil, seconds: slaveSeconds)]
+            } catch {
+                group.stop()
+                throw error
+            }
+            return
+        }
         directory = makeTemporaryDirectory("bench-cluster")
         nameServerPort = freeLoopbackPort()
         brokerPort = freeLoopbackPort()
@@ -134,6 +167,8 @@ final class LocalCluster {
     /// SIGTERM to every child (slave, then master, then NameServer), SIGKILL after 15 s, then the stores are
     /// removed.
     func stop() {
+        group?.stop()
+        group = nil
         for pid in children.reversed() { stopChild(pid, graceSeconds: 15) }
         children.removeAll()
         removeTree(directory)

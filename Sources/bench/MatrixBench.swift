@@ -17,7 +17,8 @@ struct MatrixBench: AsyncParsableCommand {
     @Option(help: "Sender thread counts, comma separated") var threads = "1,16,64"
     @Option(help: "Flush modes: async,sync") var flush = "async,sync"
     @Option(help: "io paths: mmap,io_uring") var io = "mmap,io_uring"
-    @Option(help: "Replication modes: none (one broker), async (ASYNC_MASTER + SLAVE), sync (SYNC_MASTER + SLAVE)") var replication = "none"
+    @Option(help: "Replication modes: none (one broker), async (ASYNC_MASTER + SLAVE), sync (SYNC_MASTER + SLAVE), dledger (a DLedger group of 3; mmap only)")
+    var replication = "none"
     @Option(help: "Seconds per cell") var duration: Double = 10
     @Option(help: "sync, async or oneway sends (the NATS peer: sync or async)") var mode = "sync"
     @Option(help: "HTML report path") var report = "report.html"
@@ -75,13 +76,16 @@ struct MatrixBench: AsyncParsableCommand {
         for value in flushList { _ = try parseFlush(value) }
         for value in ioList { _ = try parseIOPath(value) }
         let replicationList = try list(replication).map(ReplicationMode.parse)
-        guard !replicationList.isEmpty else { throw ValidationError("--replication needs at least one of none, async, sync") }
+        guard !replicationList.isEmpty else { throw ValidationError("--replication needs at least one of none, async, sync, dledger") }
         guard ["sync", "async", "oneway"].contains(mode) else { throw ValidationError("--mode must be sync, async or oneway") }
         guard ["none", "nats"].contains(peer) else { throw ValidationError("--peer must be none or nats") }
         guard peer == "none" || mode != "oneway" else { throw ValidationError("--peer nats measures sync or async sends, not oneway") }
-        let shapes = flushList.flatMap { f in
+        let all = flushList.flatMap { f in
             ioList.flatMap { i in replicationList.map { LocalCluster.Shape(flush: f, io: i, replication: $0) } }
         }
+        let shapes = all.filter { $0.replication.refusal(io: $0.io) == nil }
+        for shape in all where !shapes.contains(shape) { print("bench matrix: skipping \(shape): \(shape.replication.refusal(io: shape.io)!)") }
+        guard !shapes.isEmpty else { throw ValidationError("no mode of --flush, --io and --replication can run together") }
         return Grid(sizes: sizeList, threads: threadList, shapes: shapes, withPeer: peer == "nats")
     }
 

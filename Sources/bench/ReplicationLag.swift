@@ -14,7 +14,7 @@ struct ReplicationSetup: Sendable {
     init(_ mode: ReplicationMode, master: String) {
         name = mode.rawValue
         label = mode.label
-        masters = mode == .none ? [] : [master]
+        masters = mode == .async || mode == .sync ? [master] : []  // the HA lag is sampled from a master with a slave
     }
 
     init(name: String, label: String, masters: [String]) {
