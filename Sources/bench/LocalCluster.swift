@@ -88,7 +88,12 @@ final class LocalCluster {
             let admin = Admin(namesrvAddr: group.namesrvAddr, timeoutMillis: 2_000)
             defer { Task { await admin.shutdown() } }
             do {
-                brokerPort = group.ports[try await group.waitForLeader(admin, excluding: nil, seconds: slaveSeconds)]
+                let leader = try await group.waitForLeader(admin, excluding: nil, seconds: slaveSeconds)
+                brokerPort = group.ports[leader]
+                // Taking writes comes a moment before the NameServer lists the leader as master (brokerId 0).
+                try await poll(slaveSeconds, "the leader registered as master") {
+                    (try? await admin.clusterInfo())?.contains { $0.brokerID == 0 && $0.address == group.address(leader) } ?? false
+                }
             } catch {
                 group.stop()
                 throw error
