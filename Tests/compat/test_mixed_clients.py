@@ -3,6 +3,7 @@ client 1.2.3 agree on every field of each other's messages."""
 import os
 import re
 import subprocess
+import time
 
 from test_cpp_client import BUILD, Cluster, message, producer, pull_all  # noqa: F401  (fixture below)
 import pytest
@@ -49,9 +50,15 @@ def test_cpp_producer_to_swift_consumer(cluster):
         result = p.send_sync(message("TopicCppToSwift", body, tag="TagC", keys="ck%d" % i, props={"color": "k%d" % i}))
         sent[body] = (result.msg_id, i)
     p.shutdown()
-    code, out, err = mqadmin(cluster, "consumeMessage", "-t", "TopicCppToSwift")
-    assert code == 0, err
-    lines = [line for line in out.splitlines() if line.startswith("MSGID:")]
+    # A send is answered once the commit log holds it; its consume-queue unit is dispatched a moment later.
+    deadline = time.monotonic() + 10
+    while True:
+        code, out, err = mqadmin(cluster, "consumeMessage", "-t", "TopicCppToSwift")
+        assert code == 0, err
+        lines = [line for line in out.splitlines() if line.startswith("MSGID:")]
+        if len(lines) >= len(bodies) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(lines) == len(bodies), out
     pattern = re.compile(r"MSGID: (\S+) \S+ OFFSET: \d+ TAGS: (\S*) KEYS: (.*) PROPERTIES: \{(.*)\} BODY: (.*)$")
     for line in lines:
