@@ -52,8 +52,10 @@ public struct ClusterControl: Sendable {
         } catch {
             for one in each + [admin] { await one.shutdown() }
             say("mqcluster: \(error.description)")
-            say("mqcluster: stopping the \(started.count) role(s) started")
-            await stop(started.map { ($0.role, $0.pid) }, timeoutSeconds: 15)
+            let running = started.filter { ClusterProcess.isRunning($0.pid, executable: $0.role.executable) }
+            for gone in started where !running.contains(where: { $0.pid == gone.pid }) { run.removePID(gone.role) }
+            say("mqcluster: stopping the \(running.count) role(s) started and still running")
+            await stop(running.map { ($0.role, $0.pid) }, timeoutSeconds: 15)
             throw ClusterError("\(confSet.name) did not come up")
         }
         say("mqcluster: \(confSet.name) is up (run directory \(run.path))")
