@@ -88,30 +88,7 @@ final class SimulatedHosts {
     @Test(.enabled(if: SimulatedHosts.available, "needs root and iproute2 to make network namespaces"))
     func brokersOnSeparateHostsServeAcrossThemAndSurviveAMastersHostCut() async throws {
         let hosts = try SimulatedHosts(count: 5)
-        let namesrvAddr = "\(hosts.address(1)):9876;\(hosts.address(2)):9876"
-        for host in 1...2 {
-            try hosts.start("mqnamesrv", on: host, config: "listenPort=9876\nscanNotActiveBrokerInterval=200\nbrokerChannelExpiredTime=3000\n")
-        }
-        let brokers = [(3, "broker-a", "brokerId=0\nbrokerRole=SYNC_MASTER"), (4, "broker-a", "brokerId=1\nbrokerRole=SLAVE"),
-                       (5, "broker-b", "brokerId=0\nbrokerRole=ASYNC_MASTER")]
-        for (host, name, role) in brokers {
-            try hosts.start("mqbroker", on: host, config: Self.brokerCommon + "brokerName=\(name)\n\(role)\nbrokerIP1=\(hosts.address(host))\n"
-                            + "namesrvAddr=\(namesrvAddr)\nstorePathRootDir=\(hosts.directory.path)/store-h\(host)\n")
-        }
-        let addresses = Set([3, 4, 5].map { "\(hosts.address($0)):10911" })
-        for server in 1...2 {
-            let admin = Admin(namesrvAddr: "\(hosts.address(server)):9876", timeoutMillis: 1_000)
-            let registered = await eventually(30) { Set(((try? await admin.clusterInfo()) ?? []).map(\.address)) == addresses }
-            #expect(registered, "every broker registers with the NameServer on h\(server)")
-            await admin.shutdown()
-        }
-        let admin = Admin(namesrvAddr: namesrvAddr, timeoutMillis: 1_000)
-        #expect(await eventually(30) { ((try? await admin.haStatus("\(hosts.address(3)):10911"))?.inSyncSlaveNums ?? 0) == 1 },
-                "the slave on h4 replicates from the master on h3")
-        _ = try await admin.updateTopic("HostTopic", brokerAddr: nil, cluster: "DefaultCluster", readQueueNums: 4, writeQueueNums: 4,
-                                        perm: .readWrite, order: false)
-        await admin.shutdown()
-
+        let namesrvAddr = try await startCluster(on: hosts)
         var config = ClientConfig(namesrvAddr: namesrvAddr)
         config.pollNameServerIntervalMillis = 1_000
         config.timeoutMillis = 2_000
@@ -165,6 +142,36 @@ final class SimulatedHosts {
         #expect(!ackedByA.isEmpty && ackedByA.isSubset(of: fromSlave),
                 "every SEND_OK of the SYNC_MASTER is on its slave: \(ackedByA.subtracting(fromSlave).sorted().prefix(10)) missing")
         withExtendedLifetime(hosts) {}  // the hosts (and their roles) go only now
+    }
+
+    /// NameServers on h1 and h2, broker-a's SYNC_MASTER on h3 and its slave on h4, broker-b on h5, each bound to its
+    /// host's address; returns once both NameServers list every broker and the slave replicates, with HostTopic made.
+    func startCluster(on hosts: SimulatedHosts) async throws -> String {
+        let namesrvAddr = "\(hosts.address(1)):9876;\(hosts.address(2)):9876"
+        for host in 1...2 {
+            try hosts.start("mqnamesrv", on: host, config: "listenPort=9876\nscanNotActiveBrokerInterval=200\nbrokerChannelExpiredTime=3000\n")
+        }
+        let brokers = [(3, "broker-a", "brokerId=0\nbrokerRole=SYNC_MASTER"), (4, "broker-a", "brokerId=1\nbrokerRole=SLAVE"),
+                       (5, "broker-b", "brokerId=0\nbrokerRole=ASYNC_MASTER")]
+        for (host, name, role) in brokers {
+            try hosts.start("mqbroker", on: host, config: Self.brokerCommon + "brokerName=\(name)\n\(role)\nbrokerIP1=\(hosts.address(host))\n"
+                            + "namesrvAddr=\(namesrvAddr)\nstorePathRootDir=\(hosts.directory.path)/store-h\(host)\n")
+        }
+        let addresses = Set([3, 4, 5].map { "\(hosts.address($0)):10911" })
+        for server in 1...2 {
+            let admin = Admin(namesrvAddr: "\(hosts.address(server)):9876", timeoutMillis: 1_000)
+            let registered = await eventually(30) { Set(((try? await admin.clusterInfo()) ?? []).map(\.address)) == addresses }
+            #expect(registered, "every broker registers with the NameServer on h\(server)")
+            await admin.shutdown()
+        }
+        let admin = Admin(namesrvAddr: namesrvAddr, timeoutMillis: 1_000)
+        #expect(await eventually(30) { ((try? await admin.haStatus("\(hosts.address(3)):10911"))?.inSyncSlaveNums ?? 0) == 1 },
+                "the slave on h4 replicates from the master on h3")
+        _ = try await admin.updateTopic("HostTopic", brokerAddr: nil, cluster: "DefaultCluster", readQueueNums: 4, writeQueueNums: 4,
+                                        perm: .readWrite, order: false)
+        await admin.shutdown()
+
+        return namesrvAddr
     }
 
     /// One sync send, retried (bounded) until SEND_OK; records which broker took it.
