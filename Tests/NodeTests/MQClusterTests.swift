@@ -109,11 +109,7 @@ func processRuns(_ pid: pid_t) -> Bool {
         #expect(up.output.split(separator: "\n").filter { $0.hasPrefix("DefaultCluster") || $0.hasPrefix("RaftCluster") }.count
                 == brokerFiles, "the cluster list names every broker: \(up.output)")
 
-        let admin = Admin(namesrvAddr: set.namesrvAddr)
-        let cluster = name == "dledger" ? "RaftCluster" : "DefaultCluster"
-        _ = try await admin.updateTopic("ClusterTopic", brokerAddr: nil, cluster: cluster, readQueueNums: 4, writeQueueNums: 4,
-                                        perm: .readWrite, order: false)
-        await admin.shutdown()
+        // The topic is created by the first send (autoCreateTopicEnable, RocketMQ's default), as in RocketMQ's quick start.
         var settings = Producer.Settings()
         settings.group = "PG-mqcluster"
         let producer = Producer(config: ClientConfig(namesrvAddr: set.namesrvAddr), settings: settings)
