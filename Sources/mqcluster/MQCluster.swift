@@ -24,11 +24,17 @@ struct SetOptions: ParsableArguments {
         let base = root ?? environment("MQ_CLUSTER_ROOT") ?? ((environment("HOME") ?? "/tmp") + "/mqcluster")
         let run = RunDirectory(path: absolutePath(base) + "/" + confSet.name)
         return ClusterControl(confSet: confSet, run: run, binDirectory: binDir.map(absolutePath) ?? ownDirectory(),
-                              say: { print($0) })
+                              say: { standardOutput($0 + "\n") })
     }
 }
 
 func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+
+/// One write per line (unbuffered): in order with stderr, also into a pipe or a file.
+func standardOutput(_ text: String) {
+    var text = text
+    text.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+}
 
 func standardError(_ text: String) {
     var text = text
@@ -74,7 +80,7 @@ struct Down: AsyncParsableCommand {
     func run() async throws {
         let outcomes = try await options.control().down(timeoutSeconds: timeout)
         let killed = outcomes.filter { $0.value == .killed }.map(\.key).sorted()
-        if !killed.isEmpty { print("mqcluster: killed (SIGKILL) after \(timeout) s: \(killed.joined(separator: ", "))") }
+        if !killed.isEmpty { standardOutput("mqcluster: killed (SIGKILL) after \(timeout) s: \(killed.joined(separator: ", "))" + "\n") }
     }
 }
 
@@ -86,7 +92,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let rows = try await options.control().status(intervalMillis: interval)
-        for line in ClusterControl.render(rows) { print(line) }
+        for line in ClusterControl.render(rows) { standardOutput(line + "\n") }
         if rows.contains(where: { $0.state != "running" }) { throw ExitCode(1) }
     }
 }
@@ -113,9 +119,9 @@ struct Logs: AsyncParsableCommand {
             throw ExitCode(1)
         }
         for file in files {
-            print("==> \(file) <==")
-            if access(file, R_OK) != 0 { print("(no log yet)") }
-            for line in ClusterProcess.tail(file, lines: lines) { print(line) }
+            standardOutput("==> \(file) <==" + "\n")
+            if access(file, R_OK) != 0 { standardOutput("(no log yet)" + "\n") }
+            for line in ClusterProcess.tail(file, lines: lines) { standardOutput(line + "\n") }
         }
     }
 }

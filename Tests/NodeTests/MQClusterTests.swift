@@ -132,7 +132,14 @@ func processRuns(_ pid: pid_t) -> Bool {
         if name.hasPrefix("2m-2s") { #expect(status.output.contains("(1/1 in sync)"), "\(status.output)") }
         if name == "dledger" { #expect(status.output.contains("DLEDGER-LEADER"), "\(status.output)") }
 
-        let pids = ["namesrv-1", "namesrv-2", name == "dledger" ? "broker-n0" : "broker-a"].compactMap { set.pid($0) }
+        let firstBroker = name == "dledger" ? "broker-n0" : "broker-a"
+        let logs = try set.mqcluster("logs", [firstBroker, "namesrv-1", "-n", "20"])
+        #expect(logs.status == 0 && logs.output.contains("==> \(set.runDirectory)/logs/\(firstBroker).log <=="), "\(logs.output)")
+        #expect(logs.output.contains("The broker[") && logs.output.contains("The Name Server boot success"), "\(logs.output)")
+        let unknownRole = try set.mqcluster("logs", ["broker-z"])
+        #expect(unknownRole.status == 2 && unknownRole.output.contains("has no role broker-z"), "\(unknownRole.output)")
+
+        let pids = ["namesrv-1", "namesrv-2", firstBroker].compactMap { set.pid($0) }
         #expect(pids.count == 3)
         let down = try set.mqcluster("down", ["--timeout", "20"], seconds: 60)
         #expect(down.status == 0, "\(down.output)")
@@ -148,12 +155,16 @@ func processRuns(_ pid: pid_t) -> Bool {
         let missing = try ChildProcess.run([try #require(builtExecutable("mqcluster")), "up", "/nonexistent/conf-set"])
         #expect(missing.status == 2 && missing.output.contains("/nonexistent/conf-set: not a conf set directory"), "\(missing.output)")
 
+        let empty = TemporaryDirectory("mqcluster-empty")
+        let noFiles = try ChildProcess.run([try #require(builtExecutable("mqcluster")), "up", empty.path])
+        #expect(noFiles.status == 2 && noFiles.output.contains("no NameServer file (namesrv*.properties)"), "\(noFiles.output)")
+
         let badKey = try ConfSetCopy("2m-noslave")
         badKey.append("broker-b.properties", "flushDiskTyp=SYNC_FLUSH\n")
         let line = (TextFile.read(badKey.path + "/broker-b.properties") ?? "").split(separator: "\n").count
         let refusedKey = try badKey.mqcluster("up")
         #expect(refusedKey.status == 1, "\(refusedKey.output)")
-        #expect(refusedKey.output.contains("broker-b.properties:\(line): unknown key flushDiskTyp"), "\(refusedKey.output)")
+        #expect(refusedKey.output.contains("broker-b.properties:\(line): unknown key flushDiskTyp (a typo?"), "\(refusedKey.output)")
         #expect(refusedKey.output.contains("nothing started") && badKey.pid("namesrv-1") == nil)
 
         let badValue = try ConfSetCopy("2m-noslave")
@@ -184,7 +195,7 @@ func processRuns(_ pid: pid_t) -> Bool {
         set.append("broker-b.properties", "storePathRootDir=/proc/mqcluster-test-cannot-write\n")
         let up = try set.mqcluster("up", ["--timeout", "30"])
         #expect(up.status == 1, "\(up.output)")
-        #expect(up.output.contains("broker-b (pid") && up.output.contains("exited during start-up"), "\(up.output)")
+        #expect(up.output.contains("broker-b (pid") && up.output.contains("exited with status 1 during start-up"), "\(up.output)")
         #expect(up.output.contains("cannot start"), "the log's tail shows why: \(up.output)")
         let stopped = up.output.split(separator: "\n").filter { $0.hasSuffix(") stopped") }
         #expect(stopped.count == 3, "both NameServers and broker-a are stopped again: \(up.output)")

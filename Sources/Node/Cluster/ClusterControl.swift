@@ -75,7 +75,11 @@ public struct ClusterControl: Sendable {
             let checked = try ClusterProcess.run([binary(role), "-c", absolutePath(role.file), "-p"], directory: "/")
             let complaints = checked.output.split(separator: "\n").filter { $0.contains("unknown key") || checked.status != 0 }
             guard checked.status == 0 && complaints.isEmpty else {
-                let reasons = complaints.map { String($0).replacingOccurrences(of: "\(role.executable): ", with: "") }
+                // mqbroker only warns about an unknown key; a conf set with one (a typo, most likely) is refused.
+                let reasons = complaints.map {
+                    String($0).replacingOccurrences(of: "\(role.executable): ", with: "").replacingOccurrences(of: "warning: ", with: "")
+                        .replacingOccurrences(of: ", ignored", with: " (a typo? mqcluster refuses unknown keys)")
+                }
                 throw ClusterError(reasons.joined(separator: "\n") + "\nnothing started (\(role.file) is not valid)")
             }
         }
@@ -110,7 +114,10 @@ public struct ClusterControl: Sendable {
         while true {
             if let dead = started.first(where: { !ClusterProcess.isRunning($0.pid, executable: $0.role.executable) }) {
                 let lines = ClusterProcess.tail(run.logFile(dead.role), lines: 20).map { "    " + $0 }
-                throw ClusterError("\(dead.role.name) (pid \(dead.pid)) exited during start-up; the end of "
+                var status: Int32 = 0
+                let reaped = waitpid(dead.pid, &status, WNOHANG) == dead.pid  // our child until we exit
+                let how = !reaped ? "exited" : status & 0x7F == 0 ? "exited with status \((status >> 8) & 0xFF)" : "was killed by signal \(status & 0x7F)"
+                throw ClusterError("\(dead.role.name) (pid \(dead.pid)) \(how) during start-up; the end of "
                                    + "\(run.logFile(dead.role)):\n" + lines.joined(separator: "\n"))
             }
             if await condition() { return }

@@ -110,14 +110,16 @@ public enum ClusterProcess {
         return (status & 0x7F == 0 ? (status >> 8) & 0xFF : nil, String(decoding: output, as: UTF8.self))
     }
 
-    /// Whether `pid` is a live (not zombie) process running `executable` (the pid may have been reused).
+    /// Whether `pid` is a live (not zombie) process running `executable` (the pid may have been reused). The name is
+    /// the kernel's `comm` (in `/proc/<pid>/stat`, set at exec, 15 characters at most): `cmdline` reads empty for a
+    /// moment right after exec and while a process exits.
     public static func isRunning(_ pid: pid_t, executable: String) -> Bool {
-        guard pid > 0, let stat = TextFile.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return false }
-        let state = stat[stat.index(close, offsetBy: 2)...].first
+        guard pid > 0, let stat = TextFile.read("/proc/\(pid)/stat"), let open = stat.firstIndex(of: "("),
+              let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex
+        else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
         guard state != "Z" && state != "X" else { return false }
-        guard let commandLine = TextFile.read("/proc/\(pid)/cmdline") else { return false }
-        let program = commandLine.split(separator: "\0", omittingEmptySubsequences: false).first ?? ""
-        return program.split(separator: "/").last.map(String.init) == executable
+        return stat[stat.index(after: open)..<close] == executable.prefix(15)
     }
 
     /// Seconds since `pid` started (from `/proc/<pid>/stat`'s start time and `/proc/uptime`).
