@@ -6,9 +6,11 @@
 #   scripts/netns-hosts.sh create TAG SUBNET N    namespaces TAG-h1..hN at SUBNET.1..N/24, bridge TAGbr at SUBNET.254
 #   scripts/netns-hosts.sh cut TAG I | heal TAG I  take host I's link down (its bridge side) / up again
 #   scripts/netns-hosts.sh destroy TAG            remove every namespace, link and bridge of TAG (also half-made ones)
+#   scripts/netns-hosts.sh sweep                  destroy what runs tagged mq<PID> left behind when PID is gone (a
+#                                                 test run killed before its clean-up); live runs are left alone
 #
-# TAG is at most 8 characters ([a-z0-9]); SUBNET is three octets (10.213.7). Every command is bounded: no loops
-# wait on anything.
+# TAG is at most 9 characters ([a-z0-9]; link names are TAG + 2); SUBNET is three octets (10.213.7). Every command
+# is bounded: no loops wait on anything.
 set -euo pipefail
 
 command=${1:-}
@@ -47,13 +49,19 @@ cut) ip link set "$2h$3" down ;;
 heal) ip link set "$2h$3" up ;;
 destroy)
     tag=$2
-    for ns in $(ip netns list | awk '{print $1}' | grep "^$tag-h" || true); do ip netns del "$ns" || true; done
-    for link in $(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep "^${tag}" || true); do
+    # Exact names only: TAG mq12 must not take mq123's links.
+    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$tag-h[0-9]+$" || true); do ip netns del "$ns" || true; done
+    for link in $(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E "^${tag}(br|h[0-9]+|p[0-9]+)$" || true); do
         ip link del "$link" 2>/dev/null || true
     done
     if command -v iptables >/dev/null; then
         iptables -D FORWARD -i "${tag}br" -o "${tag}br" -j ACCEPT 2>/dev/null || true
     fi
     ;;
-*) echo "usage: $0 probe | create TAG SUBNET N | cut TAG I | heal TAG I | destroy TAG" >&2; exit 2 ;;
+sweep)
+    for tag in $(ip netns list | awk '{print $1}' | sed -n 's/^\(mq[0-9][0-9]*\)-h[0-9]*$/\1/p' | sort -u); do
+        kill -0 "${tag#mq}" 2>/dev/null || "$0" destroy "$tag"
+    done
+    ;;
+*) echo "usage: $0 probe | create TAG SUBNET N | cut TAG I | heal TAG I | destroy TAG | sweep" >&2; exit 2 ;;
 esac

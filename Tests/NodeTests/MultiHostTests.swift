@@ -40,7 +40,7 @@ final class HostLoad: Sendable {
     }
 }
 
-/// Hosts made of Linux network namespaces (`scripts/netns-hosts.sh`): `TAG-h1`...`TAG-hN` at `SUBNET.1`...`SUBNET.N`,
+/// Hosts made of Linux network namespaces (`scripts/netns-hosts.sh`): `mq<pid>-h1`...`-hN` at `SUBNET.1`...`SUBNET.N`,
 /// each with one veth link to a bridge that holds `SUBNET.254`, this test's own address (the client host). Removed
 /// (namespaces, links, bridge) when the value goes away; roles started in them are stopped first.
 final class SimulatedHosts {
@@ -61,10 +61,11 @@ final class SimulatedHosts {
 
     init(count: Int) throws {
         let id = Int(getpid())
-        tag = "mq\(id % 100_000)"
-        subnet = "10.213.\(id % 250)"
+        tag = "mq\(id)"  // the sweep below knows a run is gone by this pid
+        subnet = "10.\(200 + id / 250 % 50).\(id % 250)"  // distinct bridges for concurrent runs
         self.count = count
-        _ = try? Self.shell("destroy", tag)  // what a killed earlier run with our pid left
+        _ = try? Self.shell("sweep")  // what runs killed before their clean-up left
+        _ = try? Self.shell("destroy", tag)
         let created = try Self.shell("create", tag, subnet, "\(count)")
         guard created.status == 0 else {
             _ = try? Self.shell("destroy", tag)
