@@ -114,6 +114,11 @@ struct Logs: AsyncParsableCommand {
         if follow {
             let arguments = ["tail", "-n", "\(lines)", "-F"] + files
             var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+            // exec keeps this thread's signal mask, and the runtime's threads block signals: tail must get Ctrl-C.
+            var none = sigset_t()
+            sigemptyset(&none)
+            pthread_sigmask(SIG_SETMASK, &none, nil)
+            for number in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { signal(number, SIG_DFL) }
             execvp("tail", &argv)
             standardError("mqcluster: cannot run tail: \(String(cString: strerror(errno)))\n")
             throw ExitCode(1)

@@ -136,6 +136,10 @@ func processRuns(_ pid: pid_t) -> Bool {
         let logs = try set.mqcluster("logs", [firstBroker, "namesrv-1", "-n", "20"])
         #expect(logs.status == 0 && logs.output.contains("==> \(set.runDirectory)/logs/\(firstBroker).log <=="), "\(logs.output)")
         #expect(logs.output.contains("The broker[") && logs.output.contains("The Name Server boot success"), "\(logs.output)")
+        if name == "2m-noslave" {  // -f follows until stopped: SIGTERM (ChildProcess.run's end) must reach tail
+            let followed = try set.mqcluster("logs", [firstBroker, "-f"], seconds: 1.5)
+            #expect(followed.status == nil && followed.output.contains("The broker["), "\(followed.output)")
+        }
         let unknownRole = try set.mqcluster("logs", ["broker-z"])
         #expect(unknownRole.status == 2 && unknownRole.output.contains("has no role broker-z"), "\(unknownRole.output)")
 
