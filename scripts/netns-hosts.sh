@@ -4,6 +4,7 @@
 #
 #   scripts/netns-hosts.sh probe                  exit 0 when namespaces, veth and bridges can be made here (root)
 #   scripts/netns-hosts.sh create TAG SUBNET N    namespaces TAG-h1..hN at SUBNET.1..N/24, bridge TAGbr at SUBNET.254
+#                                                 (exit 3 when the machine already routes SUBNET: pick another)
 #   scripts/netns-hosts.sh cut TAG I | heal TAG I  take host I's link down (its bridge side) / up again
 #   scripts/netns-hosts.sh destroy TAG            remove every namespace, link and bridge of TAG (also half-made ones)
 #   scripts/netns-hosts.sh sweep                  destroy what runs tagged mq<PID> left behind when PID is gone (a
@@ -26,6 +27,14 @@ probe)
     ;;
 create)
     tag=$2 subnet=$3 count=$4
+    # A subnet this machine already reaches other than through its default gateway (its own network, another test's
+    # hosts) is refused: exit 3, pick another.
+    gateway=$(ip -4 route show default | awk '{print $3; exit}')
+    route=$(ip -4 route get "$subnet.1" 2>/dev/null | head -1 || true)
+    if [ -n "$route" ] && { [ -z "$gateway" ] || [[ "$route" != *" via $gateway "* ]]; }; then
+        echo "netns-hosts: $subnet.0/24 is in use here ($route)"
+        exit 3
+    fi
     ip link add "${tag}br" type bridge
     ip addr add "$subnet.254/24" dev "${tag}br"
     ip link set "${tag}br" up

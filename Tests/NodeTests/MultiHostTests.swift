@@ -62,15 +62,23 @@ final class SimulatedHosts {
     init(count: Int) throws {
         let id = Int(getpid())
         tag = "mq\(id)"  // the sweep below knows a run is gone by this pid
-        subnet = "10.\(200 + id / 250 % 50).\(id % 250)"  // distinct bridges for concurrent runs
         self.count = count
         _ = try? Self.shell("sweep")  // what runs killed before their clean-up left
         _ = try? Self.shell("destroy", tag)
-        let created = try Self.shell("create", tag, subnet, "\(count)")
-        guard created.status == 0 else {
-            _ = try? Self.shell("destroy", tag)
-            throw StoreError(.io, "netns-hosts.sh create failed: \(created.output)")
+        // A subnet of 10.200-249.x.0/24 this machine does not route yet (the script refuses those: exit 3).
+        var chosen: String?
+        var refusals: [String] = []
+        for attempt in 0..<20 where chosen == nil {
+            let candidate = "10.\(200 + (id / 250 + attempt * 7) % 50).\((id + attempt * 13) % 250)"
+            let created = try Self.shell("create", tag, candidate, "\(count)")
+            if created.status == 0 { chosen = candidate } else { refusals.append(created.output) }
+            if created.status != 0 && created.status != 3 { break }
         }
+        guard let chosen else {
+            _ = try? Self.shell("destroy", tag)
+            throw StoreError(.io, "netns-hosts.sh create failed: \(refusals.suffix(3))")
+        }
+        subnet = chosen
     }
 
     deinit {
