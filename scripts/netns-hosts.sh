@@ -7,10 +7,10 @@
 #                                                 (exit 3 when the machine already routes SUBNET: pick another)
 #   scripts/netns-hosts.sh cut TAG I | heal TAG I  take host I's link down (its bridge side) / up again
 #   scripts/netns-hosts.sh destroy TAG            remove every namespace, link and bridge of TAG (also half-made ones)
-#   scripts/netns-hosts.sh sweep                  destroy what runs tagged mq<PID> left behind when PID is gone (a
+#   scripts/netns-hosts.sh sweep                  destroy what runs tagged mq<PID>x<K> left behind when PID is gone (a
 #                                                 test run killed before its clean-up); live runs are left alone
 #
-# TAG is at most 9 characters ([a-z0-9]; link names are TAG + 2); SUBNET is three octets (10.213.7). Every command
+# TAG is at most 12 characters ([a-z0-9]; link names are TAG + 3); SUBNET is three octets (10.213.7). Every command
 # is bounded: no loops wait on anything.
 set -euo pipefail
 
@@ -68,8 +68,9 @@ destroy)
     fi
     ;;
 sweep)
-    for tag in $(ip netns list | awk '{print $1}' | sed -n 's/^\(mq[0-9][0-9]*\)-h[0-9]*$/\1/p' | sort -u); do
-        kill -0 "${tag#mq}" 2>/dev/null || "$0" destroy "$tag"
+    for tag in $(ip netns list | awk '{print $1}' | sed -n 's/^\(mq[0-9][0-9]*x[0-9][0-9]*\)-h[0-9]*$/\1/p' | sort -u); do
+        pid=${tag#mq}
+        kill -0 "${pid%x*}" 2>/dev/null || "$0" destroy "$tag"
     done
     ;;
 *) echo "usage: $0 probe | create TAG SUBNET N | cut TAG I | heal TAG I | destroy TAG | sweep" >&2; exit 2 ;;

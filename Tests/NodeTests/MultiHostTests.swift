@@ -40,7 +40,7 @@ final class HostLoad: Sendable {
     }
 }
 
-/// Hosts made of Linux network namespaces (`scripts/netns-hosts.sh`): `mq<pid>-h1`...`-hN` at `SUBNET.1`...`SUBNET.N`,
+/// Hosts made of Linux network namespaces (`scripts/netns-hosts.sh`): `mq<pid>x<k>-h1`...`-hN` at `SUBNET.1`...`SUBNET.N`,
 /// each with one veth link to a bridge that holds `SUBNET.254`, this test's own address (the client host). Removed
 /// (namespaces, links, bridge) when the value goes away; roles started in them are stopped first.
 final class SimulatedHosts {
@@ -53,6 +53,8 @@ final class SimulatedHosts {
         return probe.status == 0
     }()
 
+    /// Counts this process's host sets: suites running at once each get their own tag and subnet.
+    static let instances = Atomic<Int>(0)
     let tag: String
     let subnet: String
     let count: Int
@@ -61,7 +63,8 @@ final class SimulatedHosts {
 
     init(count: Int) throws {
         let id = Int(getpid())
-        tag = "mq\(id)"  // the sweep below knows a run is gone by this pid
+        let instance = Self.instances.add(1, ordering: .relaxed).newValue
+        tag = "mq\(id)x\(instance)"  // the sweep below knows a run is gone by this pid
         self.count = count
         _ = try? Self.shell("sweep")  // what runs killed before their clean-up left
         _ = try? Self.shell("destroy", tag)
@@ -69,7 +72,7 @@ final class SimulatedHosts {
         var chosen: String?
         var refusals: [String] = []
         for attempt in 0..<20 where chosen == nil {
-            let candidate = "10.\(200 + (id / 250 + attempt * 7) % 50).\((id + attempt * 13) % 250)"
+            let candidate = "10.\(200 + (id / 250 + instance + attempt * 7) % 50).\((id + instance * 31 + attempt * 13) % 250)"
             let created = try Self.shell("create", tag, candidate, "\(count)")
             if created.status == 0 { chosen = candidate } else { refusals.append(created.output) }
             if created.status != 0 && created.status != 3 { break }
@@ -92,6 +95,12 @@ final class SimulatedHosts {
     }
 
     func address(_ host: Int) -> String { "\(subnet).\(host)" }
+
+    /// Brings host `host`'s link up again.
+    func heal(_ host: Int) throws {
+        let result = try Self.shell("heal", tag, "\(host)")
+        guard result.status == 0 else { throw StoreError(.io, "cannot heal host \(host): \(result.output)") }
+    }
 
     /// Takes host `host`'s link down (its bridge side): its packets stop, its processes keep running.
     func cut(_ host: Int) throws {
@@ -148,7 +157,7 @@ final class SimulatedHosts {
         // Dispatch to the consume queues follows the acknowledgement, so a read may briefly miss the newest messages.
         var beforeCut = Set<String>()
         let readBack = await eventually(20) {
-            beforeCut = (try? await readAll(config, brokers: ["broker-a", "broker-b"])) ?? []
+            beforeCut = (try? await readAllHostTopic(config, brokers: ["broker-a", "broker-b"])) ?? []
             return Set(acknowledged.keys).isSubset(of: beforeCut)
         }
         #expect(readBack, "a consumer reads every message from both hosts (\(beforeCut.count) of \(acknowledged.count))")
@@ -180,7 +189,7 @@ final class SimulatedHosts {
         }
         print("multi-host: the NameServers dropped h3's master \((monotonicNanos() - cutAt) / 1_000_000) ms after the cut")
         #expect(dropped, "the NameServers drop broker-a's master and keep its slave")
-        let fromSlave = try await readAll(config, brokers: ["broker-a"])
+        let fromSlave = try await readAllHostTopic(config, brokers: ["broker-a"])
         let ackedByA = Set(acknowledged.filter { $0.value == "broker-a" }.keys)
         #expect(!ackedByA.isEmpty && ackedByA.isSubset(of: fromSlave),
                 "every SEND_OK of the SYNC_MASTER is on its slave: \(ackedByA.subtracting(fromSlave).sorted().prefix(10)) missing")
@@ -228,26 +237,23 @@ final class SimulatedHosts {
         }
         throw StoreError(.io, "\(body) was not acknowledged within \(deadlineSeconds) s")
     }
+}
 
-    /// Every body in HostTopic's queues of `brokers`, read with a fresh pull consumer (it reads a group's slave when
-    /// the route has no master).
-    func readAll(_ config: ClientConfig, brokers: [String]) async throws -> Set<String> {
-        let consumer = PullConsumer(group: "CG-hosts-\(UInt32.random(in: 0...UInt32.max))", config: config)
-        consumer.start()
-        defer { Task { await consumer.shutdown() } }
-        var bodies = Set<String>()
-        for broker in brokers {
-            for queueID in 0..<4 {
-                let queue = MessageQueue(topic: "HostTopic", brokerName: broker, queueID: Int32(queueID))
-                var offset: Int64 = 0
-                for _ in 0..<100 {  // 32 a pull: far more rounds than this test stores
-                    let result = try await consumer.pull(queue, offset: offset)
-                    bodies.formUnion(result.messages.map(\.bodyString))
-                    if result.messages.isEmpty || result.nextBeginOffset <= offset { break }
-                    offset = result.nextBeginOffset
-                }
-            }
+/// Every body in HostTopic's queues of `brokers` (as the route lists them), read with a fresh pull consumer (it reads a
+/// group's slave when the route has no master).
+func readAllHostTopic(_ config: ClientConfig, brokers: [String]) async throws -> Set<String> {
+    let consumer = PullConsumer(group: "CG-hosts-\(UInt32.random(in: 0...UInt32.max))", config: config)
+    consumer.start()
+    defer { Task { await consumer.shutdown() } }
+    var bodies = Set<String>()
+    for queue in try await consumer.fetchSubscribeMessageQueues("HostTopic") where brokers.contains(queue.brokerName) {
+        var offset: Int64 = 0
+        for _ in 0..<200 {  // 32 a pull: far more rounds than these tests store
+            let result = try await consumer.pull(queue, offset: offset)
+            bodies.formUnion(result.messages.map(\.bodyString))
+            if result.messages.isEmpty || result.nextBeginOffset <= offset { break }
+            offset = result.nextBeginOffset
         }
-        return bodies
     }
+    return bodies
 }
