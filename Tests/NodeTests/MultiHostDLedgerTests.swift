@@ -15,27 +15,7 @@ import TestSupport
     @Test(.enabled(if: SimulatedHosts.available, "needs root and iproute2 to make network namespaces"))
     func aDLedgerLeaderCutOffIsReplacedAndRejoinsAsFollowerWithNothingAcknowledgedLost() async throws {
         let hosts = try SimulatedHosts(count: 4)
-        let namesrvAddr = "\(hosts.address(1)):9876"
-        try hosts.start("mqnamesrv", on: 1, config: "listenPort=9876\nscanNotActiveBrokerInterval=200\nbrokerChannelExpiredTime=3000\n")
-        let peers = (0..<3).map { "n\($0)-\(hosts.address($0 + 2)):40911" }.joined(separator: ";")
-        for member in 0..<3 {
-            try hosts.start("mqbroker", on: member + 2, config: """
-                brokerClusterName=RaftCluster
-                brokerName=RaftNode00
-                brokerIP1=\(hosts.address(member + 2))
-                listenPort=10911
-                namesrvAddr=\(namesrvAddr)
-                storePathRootDir=\(hosts.directory.path)/store-n\(member)
-                mappedFileSizeCommitLog=4194304
-                maxMessageSize=65536
-                registerNameServerPeriod=1000
-                enableDLegerCommitLog=true
-                dLegerGroup=RaftNode00
-                dLegerPeers=\(peers)
-                dLegerSelfId=n\(member)
-
-                """)
-        }
+        let namesrvAddr = try startGroup(on: hosts)
         let admin = Admin(namesrvAddr: namesrvAddr, timeoutMillis: 1_000)
         defer { Task { await admin.shutdown() } }
         var leader = ""
@@ -92,5 +72,31 @@ import TestSupport
         }
         #expect(complete, "no acknowledged message is lost: \(acknowledged.subtracting(read).sorted().prefix(10)) missing")
         withExtendedLifetime(hosts) {}
+    }
+
+    /// A NameServer on h1 and DLedger members n0..n2 on h2..h4, each bound to its host's address.
+    func startGroup(on hosts: SimulatedHosts) throws -> String {
+        let namesrvAddr = "\(hosts.address(1)):9876"
+        try hosts.start("mqnamesrv", on: 1, config: "listenPort=9876\nscanNotActiveBrokerInterval=200\nbrokerChannelExpiredTime=3000\n")
+        let peers = (0..<3).map { "n\($0)-\(hosts.address($0 + 2)):40911" }.joined(separator: ";")
+        for member in 0..<3 {
+            try hosts.start("mqbroker", on: member + 2, config: """
+                brokerClusterName=RaftCluster
+                brokerName=RaftNode00
+                brokerIP1=\(hosts.address(member + 2))
+                listenPort=10911
+                namesrvAddr=\(namesrvAddr)
+                storePathRootDir=\(hosts.directory.path)/store-n\(member)
+                mappedFileSizeCommitLog=4194304
+                maxMessageSize=65536
+                registerNameServerPeriod=1000
+                enableDLegerCommitLog=true
+                dLegerGroup=RaftNode00
+                dLegerPeers=\(peers)
+                dLegerSelfId=n\(member)
+
+                """)
+        }
+        return namesrvAddr
     }
 }
