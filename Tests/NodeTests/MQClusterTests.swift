@@ -150,6 +150,9 @@ func processRuns(_ pid: pid_t) -> Bool {
         #expect(down.output.split(separator: "\n").filter { $0.hasSuffix(") stopped") }.count == brokerFiles + 2, "\(down.output)")
         #expect(!down.output.contains("killed"), "\(down.output)")
         #expect(pids.allSatisfy { !processRuns($0) }, "every role is gone")
+        let brokerLog = TextFile.read(set.runDirectory + "/logs/\(firstBroker).log") ?? ""
+        #expect(brokerLog.contains("mqbroker: shutting down") && brokerLog.hasSuffix("mqbroker: stopped\n"),
+                "the broker went the graceful way (flush, unregister): \(brokerLog.suffix(300))")
         #expect(set.pid("namesrv-1") == nil, "pid files are removed")
         let after = try set.mqcluster("status", ["--interval", "10"])
         #expect(after.status == 1 && after.output.contains("stopped"), "\(after.output)")
