@@ -14,10 +14,12 @@ let package = Package(
         .library(name: "NameServer", targets: ["NameServer"]),
         .library(name: "Broker", targets: ["Broker"]),
         .library(name: "Client", targets: ["Client"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
         .executable(name: "bench", targets: ["bench"]),
         .executable(name: "mqnamesrv", targets: ["mqnamesrv"]),
         .executable(name: "mqbroker", targets: ["mqbroker"]),
         .executable(name: "mqadmin", targets: ["mqadmin"]),
+        .executable(name: "mqcluster", targets: ["mqcluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -72,6 +74,9 @@ let package = Package(
                 "Common", "Remoting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/Node/Client"),
+        // mqcluster's work: conf sets, detached roles with pid files and logs, status from the admin requests. A launcher
+        // on top of the client: it starts mqnamesrv/mqbroker as processes and links neither role.
+        .target(name: "Cluster", dependencies: ["Client", "Common", "Remoting"], path: "Sources/Node/Cluster"),
 
         .executableTarget(
             name: "bench",
@@ -96,6 +101,9 @@ let package = Package(
         .executableTarget(
             name: "mqadmin",
             dependencies: ["Client", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "mqcluster",
+            dependencies: ["Cluster", "Common", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Helpers shared by the test targets: temporary directories, seeded randomness, child processes.
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),

@@ -25,6 +25,15 @@ if ! command -v chromium >/dev/null 2>&1; then
     $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+# iproute2 builds the simulated hosts of the multi-host test (network namespaces). Only as root: without root the
+# test is skipped anyway, so no sudo prompt for it.
+if [ "$(id -u)" -eq 0 ] && ! command -v ip >/dev/null 2>&1 && [ ! -x /usr/sbin/ip ] && [ ! -x /sbin/ip ]; then
+    echo "setup: installing iproute2 (for the multi-host test)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq iproute2 >/dev/null
+fi
+
 # `setup.sh nats`: the peer of `make bench-matrix` (NATS JetStream).
 if [ "${1:-}" = "nats" ] && ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
     echo "setup: installing nats-server (the benchmark's peer)"

@@ -83,6 +83,21 @@ final class RunningNameServer {
         #expect(nameServer.process.terminate() == 0, "SIGTERM stops the NameServer with exit 0")
     }
 
+    /// A DLedger member registers as a slave (id 2) first, then, elected, as the master with the same data version:
+    /// its topics (TBW102 among them, which auto-creation needs) must reach the routes then.
+    @Test func anAddressThatBecomesMasterBringsItsTopicsWithAnUnchangedDataVersion() async throws {
+        let nameServer = try RunningNameServer()
+        let client = RemotingClient(group: group)
+        #expect(try await client.invoke(nameServer.address, registration(id: 2, topics: [("TBW102", 8)], counter: 5)).code == 0)
+        #expect(try await route(client, nameServer.address, "TBW102").code == ResponseCode.topicNotExist, "a slave's topics make no route")
+        #expect(try await client.invoke(nameServer.address, registration(id: 0, topics: [("TBW102", 8)], counter: 5)).code == 0)
+        let elected = try await route(client, nameServer.address, "TBW102")
+        #expect(elected.code == 0, "the new master's topics are routed")
+        #expect(elected.body.map { String(buffer: $0) }?.contains(#""brokerAddrs":{0:"127.0.0.1:10911"}"#) == true)
+        await client.close()
+        _ = nameServer.process.terminate()
+    }
+
     @Test func silentBrokerExpiresAndAClosedConnectionDropsItAtOnce() async throws {
         let nameServer = try RunningNameServer(extraConfig: "scanNotActiveBrokerInterval=200\nbrokerChannelExpiredTime=1000\n")
         let keeper = RemotingClient(group: group)

@@ -80,6 +80,8 @@ public struct BrokerConfig: Sendable {
         case "autoCreateTopicEnable": autoCreateTopicEnable = try boolean()
         case "defaultTopicQueueNums": defaultTopicQueueNums = Int(try integer(1...1024))
         case "maxReconsumeTimes": maxReconsumeTimes = Int(try integer(0...1000))
+        // RocketMQ clamps it to 10-60 s; shorter periods let a NameServer drop a cut-off broker sooner.
+        case "registerNameServerPeriod": registerNameServerPeriodMillis = try integer(100...3_600_000)
         case "serverChannelMaxIdleTimeSeconds": connectionLimits.idleTimeoutMillis = try integer(1...86_400) * 1000
         case "serverFrameReadTimeoutMillis": connectionLimits.frameReadTimeoutMillis = try integer(1...3_600_000)
         case "serverPendingFrameBytesMax": connectionLimits.pendingFrameBytesMax = Int(try integer(1 << 20...(1 << 40)))

@@ -49,6 +49,14 @@ public final class TerminationSignal: @unchecked Sendable {
             timer.setEventHandler { [unowned self] in if getppid() != parent { fire() } }
             timer.resume()
             self.timer = timer
+        } else if let value = getenv("MQ_EXIT_WITH_PROCESS"), let watched = pid_t(String(cString: value)), watched > 1 {
+            // MQ_EXIT_WITH_PROCESS=<pid>: the same for a detached role (`mqcluster up` starts them in sessions of their
+            // own, so their parent is gone at once): it stops once that process no longer exists.
+            let timer = DispatchSource.makeTimerSource(queue: queue)
+            timer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
+            timer.setEventHandler { [unowned self] in if kill(watched, 0) != 0 && errno == ESRCH { fire() } }
+            timer.resume()
+            self.timer = timer
         }
     }
 

@@ -43,6 +43,10 @@ public final class RouteInfoManager: Sendable {
             let name = registration.brokerName
             t.clusters[registration.cluster, default: []].insert(name)
             var broker = t.brokers[name] ?? BrokerData(cluster: registration.cluster, brokerName: name, brokerAddrs: [:])
+            // RocketMQ's registerFirst: an address that just became the master (a DLedger member elected, a slave
+            // switched) brings its topics even when their data version did not change since it registered as a slave.
+            let becameMaster = registration.brokerID == BrokerData.masterID
+                && broker.brokerAddrs[BrokerData.masterID] != registration.brokerAddr
             // An address that re-registers under another id replaces its old entry (a slave becoming master).
             for (id, address) in broker.brokerAddrs where address == registration.brokerAddr && id != registration.brokerID {
                 broker.brokerAddrs[id] = nil
@@ -52,7 +56,7 @@ public final class RouteInfoManager: Sendable {
             let previous = t.live[registration.brokerAddr]
             let version = registration.topics?.dataVersion
             if registration.brokerID == BrokerData.masterID, let topics = registration.topics,
-               previous == nil || previous!.dataVersion != version {
+               previous == nil || previous!.dataVersion != version || becameMaster {
                 for (topic, config) in topics.topicConfigTable {
                     t.topicQueues[topic, default: [:]][name] = QueueData(
                         brokerName: name, readQueueNums: config.readQueueNums, writeQueueNums: config.writeQueueNums,
