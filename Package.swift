@@ -23,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
     ],
     targets: [
         // System libraries: liburing (io_uring) and libdeflate (PCLMUL CRC32, RocketMQ's body checksum).
@@ -55,15 +59,33 @@ let package = Package(
             name: "Common",
             dependencies: ["Remoting", "CLibdeflate", .product(name: "NIOCore", package: "swift-nio")],
             path: "Sources/Node/Common"),
+        // Logs (swift-log to RocketMQ-named files), metrics (swift-metrics + a Prometheus text endpoint) and the
+        // roles' lifecycle (swift-service-lifecycle); nothing of the store, so the NameServer links it too.
+        .target(
+            name: "Observability",
+            dependencies: [
+                "Common",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Sources/Node/Observability"),
         .target(
             name: "NameServer",
-            dependencies: ["Common", "Remoting", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Common", "Remoting", "Observability", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             path: "Sources/Node/NameServer"),
         .target(
             name: "Broker",
             dependencies: [
-                "Common", "Remoting", "Replication", "IndexFile", "CommitLog", "Raft",
+                "Common", "Remoting", "Replication", "IndexFile", "CommitLog", "Raft", "Observability",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/Node/Broker"),
         .target(
@@ -84,19 +106,20 @@ let package = Package(
         .executableTarget(
             name: "mqnamesrv",
             dependencies: [
-                "NameServer", "Common", "Remoting", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                "NameServer", "Common", "Remoting", "Observability", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "mqbroker",
             dependencies: [
-                "Broker", "Common", "Remoting", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                "Broker", "Common", "Remoting", "Observability", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "mqadmin",
             dependencies: ["Client", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-
         // Helpers shared by the test targets: temporary directories, seeded randomness, child processes.
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),
         .testTarget(name: "CommitLogTests", dependencies: ["CommitLog", "TestSupport"]),
@@ -112,6 +135,7 @@ let package = Package(
             name: "NodeTests",
             dependencies: [
                 "Remoting", "Common", "NameServer", "Broker", "Client", "Replication", "TestSupport", "CommitLog", "IndexFile",
+                "Observability",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import Common
 import NIOCore
+import Observability
 import Remoting
 
 /// `namesrv.properties` settings.
@@ -11,6 +12,8 @@ public struct NamesrvConfig: Sendable {
     public var brokerChannelExpiredTimeMillis: Int64 = 120_000
     /// Idle timeout (`serverChannelMaxIdleTimeSeconds`), frame size and deadlines of the port.
     public var connectionLimits = ConnectionLimits()
+    /// The Prometheus endpoint (`metricsExporterType=PROM`, `metricsPromExporterHost`, `metricsPromExporterPort`).
+    public var metrics = MetricsSettings()
     public init() {}
 }
 

@@ -1,0 +1,224 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Client
+import CommitLog
+import Common
+import Testing
+import TestSupport
+
+/// One GET over a raw socket (HTTP/1.0: the server closes when done): the status code and the body.
+func httpGet(port: Int, path: String, seconds: Int = 5) -> (status: Int, body: String)? {
+    guard let connection = RawConnection(port: port) else { return nil }
+    defer { close(connection.fd) }
+    var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+    setsockopt(connection.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+    guard request.withUnsafeBytes({ write(connection.fd, $0.baseAddress, $0.count) }) == request.count else { return nil }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while bytes.count < 64 << 20 {
+        let n = read(connection.fd, &chunk, chunk.count)
+        if n <= 0 { break }
+        bytes += chunk[0..<n]
+    }
+    guard let end = (0..<max(0, bytes.count - 3)).first(where: { bytes[$0..<$0 + 4].elementsEqual([13, 10, 13, 10]) }) else { return nil }
+    let head = String(decoding: bytes[..<end], as: UTF8.self)
+    guard let status = Int(head.split(separator: " ").dropFirst().first ?? "") else { return nil }
+    return (status, String(decoding: bytes[(end + 4)...], as: UTF8.self))
+}
+
+/// Prometheus' text format (0.0.4), read strictly: every sample belongs to a family declared by `# TYPE` before
+/// it, names and labels are well formed, values parse, histogram buckets are cumulative and end at `+Inf` with
+/// the count. A violation throws, naming the line.
+struct PrometheusText {
+    struct Sample {
+        var name: String
+        var labels: [String: String]
+        var value: Double
+    }
+    var samples: [Sample] = []
+    var types: [String: String] = [:]
+
+    struct FormatError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(_ text: String) throws {
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+            func fail(_ why: String) -> FormatError { FormatError(description: "line \(number + 1) \"\(line)\": \(why)") }
+            if line.hasPrefix("# TYPE ") {
+                let parts = line.split(separator: " ")
+                guard parts.count == 4, ["counter", "gauge", "histogram", "summary", "untyped"].contains(parts[3]) else { throw fail("bad TYPE") }
+                guard types[String(parts[2])] == nil else { throw fail("family declared twice") }
+                types[String(parts[2])] = String(parts[3])
+                continue
+            }
+            if line.hasPrefix("#") { continue }
+            let sample = try Self.sample(line) ?? { throw fail("not a sample") }()
+            let family = types[sample.name] != nil ? sample.name
+                : ["_bucket", "_sum", "_count"].compactMap { sample.name.hasSuffix($0) ? String(sample.name.dropLast($0.count)) : nil }.first ?? ""
+            guard types[family] != nil else { throw fail("no TYPE line before the sample") }
+            samples.append(sample)
+        }
+        try checkHistograms()
+    }
+
+    static func sample(_ line: Substring) -> Sample? {
+        let nameEnd = line.firstIndex { !($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") } ?? line.endIndex
+        let name = String(line[..<nameEnd])
+        guard let first = name.first, first.isLetter || first == "_" else { return nil }
+        var rest = line[nameEnd...]
+        var labels: [String: String] = [:]
+        if rest.hasPrefix("{") {
+            guard let close = rest.firstIndex(of: "}") else { return nil }
+            for pair in rest[rest.index(after: rest.startIndex)..<close].split(separator: ",") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                guard kv.count == 2, kv[1].hasPrefix("\""), kv[1].hasSuffix("\""), kv[1].count >= 2 else { return nil }
+                labels[String(kv[0])] = String(kv[1].dropFirst().dropLast())
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        guard rest.hasPrefix(" ") else { return nil }
+        let valueText = rest.dropFirst().split(separator: " ").first.map(String.init) ?? ""
+        guard let value = valueText == "+Inf" ? Double.infinity : Double(valueText) else { return nil }
+        return Sample(name: name, labels: labels, value: value)
+    }
+
+    func checkHistograms() throws {
+        for (family, type) in types where type == "histogram" {
+            let buckets = samples.filter { $0.name == family + "_bucket" }
+            var previous = 0.0
+            for bucket in buckets {
+                guard bucket.value >= previous else { throw FormatError(description: "\(family): buckets are not cumulative") }
+                previous = bucket.value
+            }
+            guard buckets.last?.labels["le"] == "+Inf", value(family + "_count") == buckets.last?.value else {
+                throw FormatError(description: "\(family): the +Inf bucket must come last and equal _count")
+            }
+        }
+    }
+
+    /// The sum of every sample named `name` whose labels include `labels`.
+    func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+        let matching = samples.filter { sample in sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value } }
+        return matching.isEmpty ? nil : matching.reduce(0) { $0 + $1.value }
+    }
+}
+
+/// The port after `http://host:` in a role's "metrics: Prometheus text format on ..." line.
+func metricsPort(in lines: [String]) -> Int? {
+    guard let line = lines.first(where: { $0.contains("metrics: Prometheus text format on http://") }),
+          let url = line.split(separator: " ").last else { return nil }
+    return url.split(separator: ":").last.flatMap { Int($0.split(separator: "/").first ?? "") }
+}
+
+/// Reads a whole file (nil when missing).
+func readText(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        if n <= 0 { break }
+        bytes += chunk[0..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Logs and metrics of real mqnamesrv/mqbroker processes: what a scraper and an operator see after real sends
+/// and pulls, and what the log files hold after a graceful stop.
+@Suite(.serialized) struct ObservabilityTests {
+    static let metricsConfig = "metricsExporterType=PROM\nmetricsPromExporterHost=127.0.0.1\nmetricsPromExporterPort=0\n"
+
+    /// Sends 40 messages and pulls them back through the Swift client, then scrapes until every count the broker
+    /// exports agrees: messages in and out of the topic, PUT_OK, the send-RT histogram, the group's lag (nothing
+    /// committed: all 40), connections, storage. The whole body must parse as Prometheus' text format.
+    @Test func metricsEndpointCountsRealSendsAndPulls() async throws {
+        let nameServer = try RunningNameServer(extraConfig: Self.metricsConfig)
+        let broker = try RunningBroker(nameServers: [nameServer], brokerName: "broker-m", extraConfig: Self.metricsConfig)
+        let port = try #require(metricsPort(in: broker.bootLines), "\(broker.bootLines)")
+        let producer = Producer(group: "MetricsPG", namesrvAddr: nameServer.address)
+        producer.start()
+        for index in 0..<40 { _ = try await producer.send(Message(topic: "MetricsTopic", body: "m\(index)", keys: ["mk\(index)"])) }
+        await producer.shutdown()
+        let consumer = PullConsumer(group: "MetricsGroup", namesrvAddr: nameServer.address)
+        consumer.start()
+        var pulled = 0
+        for queue in try await consumer.fetchSubscribeMessageQueues("MetricsTopic") {
+            let result = try await consumer.pull(queue, offset: 0, maxNums: 32)
+            pulled += result.messages.count
+            try await consumer.updateConsumeOffset(queue, offset: 0)
+        }
+        await consumer.shutdown()
+        #expect(pulled == 40)
+
+        var parsed: PrometheusText?
+        let agreed = await eventually(15) {
+            guard let scrape = httpGet(port: port, path: "/metrics"), scrape.status == 200 else { return false }
+            parsed = try? PrometheusText(scrape.body)
+            guard let metrics = parsed else { return false }
+            return metrics.value("rocketmq_messages_in_total", ["topic": "MetricsTopic"]) == 40
+                && metrics.value("rocketmq_consumer_lag_messages", ["group": "MetricsGroup", "topic": "MetricsTopic"]) == 40
+                && metrics.value("rocketmq_storage_flush_total") != nil
+        }
+        let metrics = try #require(parsed)
+        #expect(agreed, "\(metrics.samples.map { "\($0.name)\($0.labels) \($0.value)" })")
+        #expect(metrics.value("rocketmq_messages_out_total", ["topic": "MetricsTopic"]) == 40)
+        #expect(metrics.value("rocketmq_put_status_total", ["status": "PUT_OK"]) == 40)
+        #expect(metrics.value("rocketmq_put_status_total", ["status": "FLUSH_DISK_TIMEOUT"]) == 0)
+        #expect(metrics.value("rocketmq_send_rt_seconds_count") == 40)
+        #expect(metrics.types["rocketmq_send_rt_seconds"] == "histogram")
+        #expect((metrics.value("rocketmq_connections_accepted_total") ?? 0) >= 2)
+        #expect((metrics.value("rocketmq_storage_size_bytes") ?? 0) > 0)
+        #expect((0...1).contains(metrics.value("rocketmq_storage_disk_used_ratio") ?? -1))
+        #expect(metrics.value("rocketmq_ha_in_sync_slaves") == 0)
+        #expect(httpGet(port: port, path: "/nothing")?.status == 404)
+
+        // The NameServer's endpoint: the broker is registered, the topic routed.
+        let namesrvPort = try #require(metricsPort(in: nameServer.output), "\(nameServer.output)")
+        let namesrv = try PrometheusText(try #require(httpGet(port: namesrvPort, path: "/metrics")).body)
+        #expect(namesrv.value("rocketmq_namesrv_brokers") == 1)
+        #expect((namesrv.value("rocketmq_namesrv_topics") ?? 0) >= 1)
+    }
+
+    /// A broker and a NameServer stopped with SIGTERM exit 0 and leave RocketMQ-named log files: the start-up
+    /// banner (version, role, addresses, config file), boot success and the stop, one line per event in logback's
+    /// layout; the store's events in store.log.
+    @Test func logFilesHoldTheBannerAndEventsAfterAGracefulStop() async throws {
+        let nameServer = try RunningNameServer()
+        let broker = try RunningBroker(nameServers: [nameServer], brokerName: "broker-l")
+        #expect(broker.bootLines.contains { $0.contains("==== mqbroker start: version=") }, "the banner is on stdout too")
+        #expect(broker.process?.terminate(seconds: 20) == 0)
+        #expect(nameServer.process.terminate(seconds: 20) == 0)
+
+        let logs = broker.directory.path + "/store/logs/"
+        let brokerLog = try #require(readText(logs + "broker.log"))
+        let lines = brokerLog.split(separator: "\n")
+        let banner = try #require(lines.first { $0.contains("==== mqbroker start: version=") })
+        for field in ["protocol=V4_9_7", "brokerRole=ASYNC_MASTER", "listen=127.0.0.1:\(broker.port)", "ha=127.0.0.1:",
+                      "namesrvAddr=\(nameServer.address)", "configFile=\(broker.directory.path)/broker.conf", "metrics=off"] {
+            #expect(banner.contains(field), "\(field) in \(banner)")
+        }
+        #expect(lines.contains { $0.contains("boot success") } && lines.contains { $0.contains("mqbroker: stopped") })
+        for line in lines { #expect(Self.isLogbackLine(line), "\(line)") }
+        let storeLog = try #require(readText(logs + "store.log"))
+        #expect(storeLog.contains("RocketmqStore - HA master listening on"), "\(storeLog)")
+        #expect(access(logs + "remoting.log", F_OK) == 0)
+
+        let namesrvLog = try #require(readText(nameServer.directory.path + "/logs/namesrv.log"))
+        #expect(namesrvLog.contains("==== mqnamesrv start: version=") && namesrvLog.contains("The Name Server boot success"))
+        #expect(namesrvLog.contains("mqnamesrv: shutting down"))
+    }
+
+    /// `2026-11-30 02:30:00,123 INFO RocketmqBroker - text`.
+    static func isLogbackLine(_ line: Substring) -> Bool {
+        let parts = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0].count == 10, parts[1].count == 12, parts[1].contains(","), parts[3].hasPrefix("Rocketmq") else {
+            return false
+        }
+        return ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(String(parts[2])) && parts[4].hasPrefix("- ")
+    }
+}
