@@ -24,6 +24,7 @@ struct BrokerMain: AsyncParsableCommand {
             if let configFile { config = try BrokerConfig.load(configFile) { warnings.append($0) } }
             if let namesrvAddr { _ = try config.set("namesrvAddr", namesrvAddr) }
         } catch {
+            for warning in warnings { logLine("mqbroker: warning: \(warning)") }  // no log files yet: stdout only
             logLine("mqbroker: \(error)")
             throw ExitCode(2)
         }

@@ -49,6 +49,7 @@ struct NameServerMain: AsyncParsableCommand {
                     return true
                 }
             } catch {
+                for warning in warnings { logLine(warning) }  // no log files yet: stdout only
                 logLine("mqnamesrv: \(error)")
                 throw ExitCode(2)
             }
