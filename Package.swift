@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "mqnamesrv", targets: ["mqnamesrv"]),
         .executable(name: "mqbroker", targets: ["mqbroker"]),
         .executable(name: "mqadmin", targets: ["mqadmin"]),
+        .executable(name: "mqdashboard", targets: ["mqdashboard"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // System libraries: liburing (io_uring) and libdeflate (PCLMUL CRC32, RocketMQ's body checksum).
@@ -120,6 +122,20 @@ let package = Package(
         .executableTarget(
             name: "mqadmin",
             dependencies: ["Client", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The web console (rocketmq-dashboard's pages) over the Swift client's admin calls; never the store.
+        .target(
+            name: "Dashboard",
+            dependencies: [
+                "Client", "Common", "Remoting", "Observability", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .executableTarget(
+            name: "mqdashboard",
+            dependencies: [
+                "Dashboard", "Common", "Observability", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
         // Helpers shared by the test targets: temporary directories, seeded randomness, child processes.
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),
         .testTarget(name: "CommitLogTests", dependencies: ["CommitLog", "TestSupport"]),
