@@ -21,22 +21,23 @@ extension Dashboard {
             if found.isEmpty && failure == nil { failure = "no message of \(topic) with key \(key)" }
         }
         content += banner(note: nil, error: failure)
-        if !found.isEmpty {
-            content += "<p>\(found.count) message(s).</p>" + table(
-                ["Message ID", "Offset message ID", "Topic", "Queue", "Queue offset", "Tags", "Keys", "Properties", "Stored", "Body"],
-                found.map(Self.row), id: "messages")
-        }
+        if !found.isEmpty { content += "<p>\(found.count) message(s).</p>" + found.map(Self.card).joined(separator: "\n") }
         return page("Messages", active: "Messages", content)
     }
 
-    static func row(_ message: MessageExt) -> [Cell] {
+    /// One message: its fields as a two-column table, then its body.
+    static func card(_ message: MessageExt) -> String {
         let properties = message.properties.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        return [
-            .text(message.msgID), .markup("<a href=\"/messages?id=\(urlEncode(message.offsetMsgID))\">\(escape(message.offsetMsgID))</a>"),
-            .text(message.topic), .text("\(message.brokerName)/\(message.queueID)"), .number(message.queueOffset), .text(message.tags ?? ""),
-            .text(message.keys.joined(separator: " ")), .text(properties), .text(Self.time(message.storeTimestamp)),
-            .markup("<pre class=\"body\">\(escape(message.bodyString))</pre>"),
+        let fields: [[Cell]] = [
+            [.text("Message ID"), .text(message.msgID)],
+            [.text("Offset message ID"),
+             .markup("<a href=\"/messages?id=\(urlEncode(message.offsetMsgID))\">\(escape(message.offsetMsgID))</a>")],
+            [.text("Topic / queue / offset"), .text("\(message.topic) / \(message.brokerName)/\(message.queueID) / \(message.queueOffset)")],
+            [.text("Tags"), .text(message.tags ?? "")], [.text("Keys"), .text(message.keys.joined(separator: " "))],
+            [.text("Properties"), .text(properties)], [.text("Stored"), .text(Self.time(message.storeTimestamp))],
+            [.text("Body (\(message.body.count) bytes)"), .markup("<pre class=\"body\">\(escape(message.bodyString))</pre>")],
         ]
+        return "<div class=\"message\">" + table(["Field", "Value"], fields) + "</div>"
     }
 
     /// `2026-11-30 02:30:00.123` (UTC).
