@@ -94,6 +94,7 @@ let package = Package(
             name: "Client",
             dependencies: [
                 "Common", "Remoting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),  // a library logs through swift-log; the application picks the handler
             ],
             path: "Sources/Node/Client"),
 
