@@ -184,6 +184,34 @@ func readText(_ path: String) -> String? {
         #expect((namesrv.value("rocketmq_namesrv_topics") ?? 0) >= 1)
     }
 
+    /// Replication lag on both sides of a SYNC_MASTER group: the master shows its slave (in sync, bytes and
+    /// seconds behind), the slave its link; both count the puts the master took.
+    @Test func replicationLagIsExportedByMasterAndSlave() async throws {
+        let group = try RunningGroup(masterConfig: Self.metricsConfig, slaveConfig: Self.metricsConfig, brokerName: "broker-hm")
+        defer { group.stop() }
+        let masterPort = try #require(metricsPort(in: group.master.bootLines))
+        let slavePort = try #require(metricsPort(in: group.slave.bootLines))
+        let producer = Producer(group: "MetricsHA", namesrvAddr: group.namesrvAddr)
+        producer.start()
+        var sent = 0
+        // The first sends may find no slave yet (SLAVE_NOT_AVAILABLE still stores them): every answer is a put.
+        for index in 0..<10 { if (try? await producer.send(Message(topic: "MetricsHATopic", body: "h\(index)"))) != nil { sent += 1 } }
+        await producer.shutdown()
+        func scrape(_ port: Int) -> PrometheusText? { httpGet(port: port, path: "/metrics").flatMap { try? PrometheusText($0.body) } }
+        #expect(await eventually(20) {
+            guard let master = scrape(masterPort) else { return false }
+            return master.value("rocketmq_ha_in_sync_slaves") == 1 && master.value("rocketmq_ha_lag_bytes") == 0
+                && master.value("rocketmq_ha_lag_seconds") != nil
+                && master.value("rocketmq_messages_in_total", ["topic": "MetricsHATopic"]) == Double(sent)
+        }, "\(scrape(masterPort)?.samples.filter { $0.name.hasPrefix("rocketmq_ha") }.map { "\($0.name)\($0.labels) \($0.value)" } ?? [])")
+        #expect(await eventually(20) {
+            guard let slave = scrape(slavePort) else { return false }
+            return slave.value("rocketmq_ha_connected") == 1 && slave.value("rocketmq_ha_slave_behind_bytes") == 0
+                && slave.value("rocketmq_messages_in_total", ["topic": "MetricsHATopic"]) == Double(sent)
+        })
+        #expect(sent == 10)
+    }
+
     /// A broker and a NameServer stopped with SIGTERM exit 0 and leave RocketMQ-named log files: the start-up
     /// banner (version, role, addresses, config file), boot success and the stop, one line per event in logback's
     /// layout; the store's events in store.log.
