@@ -52,12 +52,19 @@ struct BrokerMain: AsyncParsableCommand {
         let metricsServer: MetricsServer?
         do {
             broker = try await BrokerController(config: config, group: group, logs: sinks)
+        } catch {
+            logger.error("mqbroker: cannot start: \(error)")
+            try? await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
+        do {
             metricsServer = try await broker.metrics.asyncMap { metrics in
                 try await MetricsServer(host: config.metrics.host, port: config.metrics.port, group: group, registry: metrics.registry,
                                         collect: { metrics.collect() })
             }
         } catch {
-            logger.error("mqbroker: cannot start: \(error)")
+            logger.error("mqbroker: cannot serve metrics on \(config.metrics.host):\(config.metrics.port): \(error); stopping")
+            await broker.close()  // flush and unregister: the broker already registered
             try? await group.shutdownGracefully()
             throw ExitCode(1)
         }

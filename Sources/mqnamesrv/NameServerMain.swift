@@ -76,6 +76,12 @@ struct NameServerMain: AsyncParsableCommand {
         let metricsServer: MetricsServer?
         do {
             nameServer = try await NamesrvController(config: config, group: group, log: logger.sink)
+        } catch {
+            logger.error("mqnamesrv: cannot start: \(error)")
+            try? await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
+        do {
             if config.metrics.enabled {
                 let metrics = NamesrvMetrics(nameServer: nameServer)
                 metricsServer = try await MetricsServer(host: config.metrics.host, port: config.metrics.port, group: group,
@@ -84,7 +90,8 @@ struct NameServerMain: AsyncParsableCommand {
                 metricsServer = nil
             }
         } catch {
-            logger.error("mqnamesrv: cannot start: \(error)")
+            logger.error("mqnamesrv: cannot serve metrics on \(config.metrics.host):\(config.metrics.port): \(error); stopping")
+            try? await nameServer.close()
             try? await group.shutdownGracefully()
             throw ExitCode(1)
         }

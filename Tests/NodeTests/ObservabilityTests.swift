@@ -241,6 +241,35 @@ func readText(_ path: String) -> String? {
         #expect(namesrvLog.contains("mqnamesrv: shutting down"))
     }
 
+    /// Bad metrics settings: a bad value stops start-up naming file, line, key and the allowed values (exit 2); a
+    /// port already taken stops the broker after a graceful close (exit 1), saying which address.
+    @Test func badMetricsSettingsStopStartUpWithAClearError() async throws {
+        let nameServer = try RunningNameServer(extraConfig: Self.metricsConfig)
+        let taken = try #require(metricsPort(in: nameServer.output))
+        let binary = try #require(builtExecutable("mqbroker"))
+        let directory = TemporaryDirectory("metrics-conf")
+        writeText(directory.path + "/bad.conf", "brokerName=broker-x\nmetricsExporterType=YES\n")
+        let bad = try ChildProcess.run([binary, "-c", directory.path + "/bad.conf"], seconds: 20)
+        #expect(bad.status == 2)
+        #expect(bad.output.contains("bad.conf:2: metricsExporterType must be PROM or DISABLE, not \"YES\""), "\(bad.output)")
+        writeText(directory.path + "/clash.conf", """
+            brokerName=broker-x
+            brokerIP1=127.0.0.1
+            listenPort=\(freePort())
+            haListenPort=\(freePort())
+            namesrvAddr=\(nameServer.address)
+            storePathRootDir=\(directory.path)/store
+            mappedFileSizeCommitLog=1048576
+            maxMessageSize=65536
+            metricsExporterType=PROM
+            metricsPromExporterHost=127.0.0.1
+            metricsPromExporterPort=\(taken)
+            """)
+        let clash = try ChildProcess.run([binary, "-c", directory.path + "/clash.conf"], seconds: 20)
+        #expect(clash.status == 1)
+        #expect(clash.output.contains("cannot serve metrics on 127.0.0.1:\(taken)"), "\(clash.output)")
+    }
+
     /// `2026-11-30 02:30:00,123 INFO RocketmqBroker - text`.
     static func isLogbackLine(_ line: Substring) -> Bool {
         let parts = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
