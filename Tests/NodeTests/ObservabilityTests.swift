@@ -212,6 +212,28 @@ func readText(_ path: String) -> String? {
         #expect(sent == 10)
     }
 
+    /// A DLedger group: the member that takes writes says so, and shows each follower's lag in entries; every
+    /// member exports the term and commit index; dledger.log holds the Raft events.
+    @Test func dledgerStateAndLagAreExported() async throws {
+        let group = try RunningDLedgerGroup(brokerName: "broker-dm", extraConfig: Self.metricsConfig)
+        defer { group.stop() }
+        let admin = Admin(namesrvAddr: group.namesrvAddr)
+        let leader = try #require(await group.writableMember(admin))
+        await admin.shutdown()
+        let port = try #require(metricsPort(in: leader.bootLines))
+        #expect(await eventually(20) {
+            guard let metrics = httpGet(port: port, path: "/metrics").flatMap({ try? PrometheusText($0.body) }) else { return false }
+            return metrics.value("rocketmq_dledger_leader") == 1 && (metrics.value("rocketmq_dledger_term") ?? 0) >= 1
+                && metrics.samples.filter { $0.name == "rocketmq_dledger_lag_entries" }.count == 2
+        })
+        for member in group.members where member !== leader {
+            let memberPort = try #require(metricsPort(in: member.bootLines))
+            let metrics = try PrometheusText(try #require(httpGet(port: memberPort, path: "/metrics")).body)
+            #expect(metrics.value("rocketmq_dledger_leader") == 0)
+        }
+        #expect(await eventually(10) { (readText(leader.directory.path + "/store/logs/dledger.log") ?? "").contains("RocketmqDLedger - ") })
+    }
+
     /// A broker and a NameServer stopped with SIGTERM exit 0 and leave RocketMQ-named log files: the start-up
     /// banner (version, role, addresses, config file), boot success and the stop, one line per event in logback's
     /// layout; the store's events in store.log.
