@@ -174,7 +174,11 @@ def test_every_dashboard_page_renders_real_data_in_chromium(cluster):
     dom = render(cluster.url + "/messages?topic=DashTopic&key=dashkey1")
     assert "&lt;b&gt;bold&lt;/b&gt; body &amp; more" in dom and "<b>bold</b>" not in dom, dom
     assert offset_id in dom and "TagD" in dom
-    render(cluster.url + "/messages?topic=DashTopic&key=dashkey1", os.path.join(shots, "dashboard-messages.png"))
+    shot = os.path.join(shots, "dashboard-messages.png")
+    render(cluster.url + "/messages?topic=DashTopic&key=dashkey1", shot)
+    raw = Image.open(shot).convert("RGB").tobytes()
+    drawn = sum(1 for i in range(0, len(raw), 3) if not near(raw[i:i + 3], (255, 255, 255), 6))
+    assert drawn > 20000, "the message page is nearly blank: %d drawn pixels" % drawn
     dom = render(cluster.url + "/messages?id=" + offset_id)
     assert "&lt;b&gt;bold&lt;/b&gt; body &amp; more" in dom and "DashTopic" in dom, dom
 
