@@ -75,7 +75,8 @@ struct NameServerMain: AsyncParsableCommand {
         let nameServer: NamesrvController
         let metricsServer: MetricsServer?
         do {
-            nameServer = try await NamesrvController(config: config, group: group, log: logger.sink)
+            nameServer = try await NamesrvController(config: config, group: group, log: logger.sink,
+                                                     remotingLog: Logger(label: LoggerName.remoting).sink)
         } catch {
             logger.error("mqnamesrv: cannot start: \(error)")
             try? await group.shutdownGracefully()

@@ -25,14 +25,18 @@ public final class NamesrvController: Sendable {
     public let kv: KVConfigManager
     private let scan: RepeatedTask
 
+    /// - Parameters:
+    ///   - log: routes and liveness (`namesrv.log`).
+    ///   - remotingLog: the port's bad frames and idle closes (`remoting.log`); `log` when nil.
     public init(config: NamesrvConfig, group: EventLoopGroup, host: String = "0.0.0.0",
-                log: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+                log: @escaping @Sendable (String) -> Void = { _ in },
+                remotingLog: (@Sendable (String) -> Void)? = nil) async throws {
         let routes = RouteInfoManager()
         self.routes = routes
         kv = KVConfigManager()
         server = try await RemotingServer(host: host, port: config.listenPort, group: group,
                                           processor: NameServerProcessor(routes: routes, kv: kv, log: log), limits: config.connectionLimits,
-                                          log: log)
+                                          log: remotingLog ?? log)
         let interval = TimeAmount.milliseconds(config.scanNotActiveBrokerIntervalMillis)
         scan = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             for address in routes.expire(now: currentTimeMillis(), expiryMillis: config.brokerChannelExpiredTimeMillis) {
