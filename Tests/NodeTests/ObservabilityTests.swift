@@ -241,10 +241,13 @@ func readText(_ path: String) -> String? {
         let nameServer = try RunningNameServer()
         let broker = try RunningBroker(nameServers: [nameServer], brokerName: "broker-l")
         #expect(broker.bootLines.contains { $0.contains("==== mqbroker start: version=") }, "the banner is on stdout too")
+        // A frame whose length is negative: the connection is closed and remoting.log says why.
+        #expect(serverClosesAfterSending([0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0], toPort: broker.port))
+        let logs = broker.directory.path + "/store/logs/"
+        #expect(await eventually(10) { (readText(logs + "remoting.log") ?? "").contains("WARN RocketmqRemoting - remoting: closing") })
         #expect(broker.process?.terminate(seconds: 20) == 0)
         #expect(nameServer.process.terminate(seconds: 20) == 0)
 
-        let logs = broker.directory.path + "/store/logs/"
         let brokerLog = try #require(readText(logs + "broker.log"))
         let lines = brokerLog.split(separator: "\n")
         let banner = try #require(lines.first { $0.contains("==== mqbroker start: version=") })
@@ -256,7 +259,6 @@ func readText(_ path: String) -> String? {
         for line in lines { #expect(Self.isLogbackLine(line), "\(line)") }
         let storeLog = try #require(readText(logs + "store.log"))
         #expect(storeLog.contains("RocketmqStore - HA master listening on"), "\(storeLog)")
-        #expect(access(logs + "remoting.log", F_OK) == 0)
 
         let namesrvLog = try #require(readText(nameServer.directory.path + "/logs/namesrv.log"))
         #expect(namesrvLog.contains("==== mqnamesrv start: version=") && namesrvLog.contains("The Name Server boot success"))

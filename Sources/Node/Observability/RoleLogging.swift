@@ -84,7 +84,7 @@ extension Logger {
 
     /// WARN for the words the lower modules use when something went wrong.
     static func levelOf(_ text: String) -> Logger.Level {
-        for word in ["error", "cannot", "refused", "corrupt", "failed", "truncat", "bad ", "dropped", "timed out", "lost"]
+        for word in ["error", "cannot", "refused", "corrupt", "failed", "truncat", "bad ", "dropped", "timed out", "lost", "closing"]
         where text.contains(word) {
             return .warning
         }
