@@ -133,9 +133,9 @@ func readText(_ path: String) -> String? {
 @Suite(.serialized) struct ObservabilityTests {
     static let metricsConfig = "metricsExporterType=PROM\nmetricsPromExporterHost=127.0.0.1\nmetricsPromExporterPort=0\n"
 
-    /// Sends 40 messages and pulls them back through the Swift client, then scrapes until every count the broker
+    /// Sends 40 messages and a batch of 5 and pulls them back through the Swift client, then scrapes until every count the broker
     /// exports agrees: messages in and out of the topic, PUT_OK, the send-RT histogram, the group's lag (nothing
-    /// committed: all 40), connections, storage. The whole body must parse as Prometheus' text format.
+    /// committed: all 45), connections, storage. The whole body must parse as Prometheus' text format.
     @Test func metricsEndpointCountsRealSendsAndPulls() async throws {
         let nameServer = try RunningNameServer(extraConfig: Self.metricsConfig)
         let broker = try RunningBroker(nameServers: [nameServer], brokerName: "broker-m", extraConfig: Self.metricsConfig)
@@ -143,33 +143,41 @@ func readText(_ path: String) -> String? {
         let producer = Producer(group: "MetricsPG", namesrvAddr: nameServer.address)
         producer.start()
         for index in 0..<40 { _ = try await producer.send(Message(topic: "MetricsTopic", body: "m\(index)", keys: ["mk\(index)"])) }
+        _ = try await producer.send(batch: (0..<5).map { Message(topic: "MetricsTopic", body: "b\($0)") })  // one send, five puts
         await producer.shutdown()
         let consumer = PullConsumer(group: "MetricsGroup", namesrvAddr: nameServer.address)
         consumer.start()
+        // Pull every queue from where the last pull ended until all 45 came back (dispatch to the queues is async).
+        let queues = try await consumer.fetchSubscribeMessageQueues("MetricsTopic")
+        var next = [Int64](repeating: 0, count: queues.count)
         var pulled = 0
-        for queue in try await consumer.fetchSubscribeMessageQueues("MetricsTopic") {
-            let result = try await consumer.pull(queue, offset: 0, maxNums: 32)
-            pulled += result.messages.count
-            try await consumer.updateConsumeOffset(queue, offset: 0)
+        let deadline = monotonicNanos() + 20_000_000_000
+        while pulled < 45 && monotonicNanos() < deadline {
+            for (index, queue) in queues.enumerated() {
+                let result = try await consumer.pull(queue, offset: next[index], maxNums: 32)
+                pulled += result.messages.count
+                next[index] = result.nextBeginOffset
+            }
         }
+        for queue in queues { try await consumer.updateConsumeOffset(queue, offset: 0) }
         await consumer.shutdown()
-        #expect(pulled == 40)
+        #expect(pulled == 45)
 
         var parsed: PrometheusText?
         let agreed = await eventually(15) {
             guard let scrape = httpGet(port: port, path: "/metrics"), scrape.status == 200 else { return false }
             parsed = try? PrometheusText(scrape.body)
             guard let metrics = parsed else { return false }
-            return metrics.value("rocketmq_messages_in_total", ["topic": "MetricsTopic"]) == 40
-                && metrics.value("rocketmq_consumer_lag_messages", ["group": "MetricsGroup", "topic": "MetricsTopic"]) == 40
+            return metrics.value("rocketmq_messages_in_total", ["topic": "MetricsTopic"]) == 45
+                && metrics.value("rocketmq_consumer_lag_messages", ["group": "MetricsGroup", "topic": "MetricsTopic"]) == 45
                 && metrics.value("rocketmq_storage_flush_total") != nil
         }
         let metrics = try #require(parsed)
         #expect(agreed, "\(metrics.samples.map { "\($0.name)\($0.labels) \($0.value)" })")
-        #expect(metrics.value("rocketmq_messages_out_total", ["topic": "MetricsTopic"]) == 40)
-        #expect(metrics.value("rocketmq_put_status_total", ["status": "PUT_OK"]) == 40)
+        #expect(metrics.value("rocketmq_messages_out_total", ["topic": "MetricsTopic"]) == 45)
+        #expect(metrics.value("rocketmq_put_status_total", ["status": "PUT_OK"]) == 45)
         #expect(metrics.value("rocketmq_put_status_total", ["status": "FLUSH_DISK_TIMEOUT"]) == 0)
-        #expect(metrics.value("rocketmq_send_rt_seconds_count") == 40)
+        #expect(metrics.value("rocketmq_send_rt_seconds_count") == 41)
         #expect(metrics.types["rocketmq_send_rt_seconds"] == "histogram")
         #expect((metrics.value("rocketmq_connections_accepted_total") ?? 0) >= 2)
         #expect((metrics.value("rocketmq_storage_size_bytes") ?? 0) > 0)

@@ -18,11 +18,12 @@ final class SendMetrics: Sendable {
         }
     }
 
-    /// One send answered with `status`, `startedNanos` after it arrived (from `monotonicNanos()`).
+    /// One send of `count` messages (a batch is one send) answered with `status`, `startedNanos` after it arrived
+    /// (from `monotonicNanos()`): one RT sample, `count` puts of that status.
     @inline(__always)
-    func record(_ status: PutMessageStatus, startedNanos: UInt64) {
+    func record(_ status: PutMessageStatus, count: Int = 1, startedNanos: UInt64) {
         rt.recordNanoseconds(Int64(clamping: monotonicNanos() &- startedNanos))
-        statuses[Self.statusIndex(status)].increment()
+        statuses[Self.statusIndex(status)].increment(by: Int64(count))
     }
 
     /// The index of `status` in `PutMessageStatus.allCases` without building that array.

@@ -143,7 +143,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
     func response(to request: RemotingCommand, _ stored: StoredSend, status: PutMessageStatus, allocator: ByteBufferAllocator,
                   startedNanos: UInt64 = 0) -> RemotingCommand {
         services.stats.countPut(stored.count)
-        services.stats.send?.record(status, startedNanos: startedNanos)
+        services.stats.send?.record(status, count: stored.count, startedNanos: startedNanos)
         var fields = HeaderFields.Writer(allocator: allocator, capacity: 128)
         fields.append("msgId", stored.msgID)
         fields.append("queueId", stored.queueID)
