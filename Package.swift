@@ -66,9 +66,7 @@ let package = Package(
         .target(
             name: "Observability",
             dependencies: [
-                "Common",
-                .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                "Common", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -78,7 +76,7 @@ let package = Package(
             name: "NameServer",
             dependencies: [
                 "Common", "Remoting", "Observability", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/Node/NameServer"),
         .target(
@@ -86,8 +84,7 @@ let package = Package(
             dependencies: [
                 "Common", "Remoting", "Replication", "IndexFile", "CommitLog", "Raft", "Observability",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/Node/Broker"),
         .target(
@@ -128,7 +125,7 @@ let package = Package(
             name: "Dashboard",
             dependencies: [
                 "Client", "Common", "Remoting", "Observability", .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
             ]),
         .executableTarget(
             name: "mqdashboard",
