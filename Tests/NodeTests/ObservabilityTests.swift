@@ -4,6 +4,8 @@ import Glibc
 import Client
 import CommitLog
 import Common
+import Logging
+import Observability
 import Testing
 import TestSupport
 
@@ -300,6 +302,27 @@ func readText(_ path: String) -> String? {
         let clash = try ChildProcess.run([binary, "-c", directory.path + "/clash.conf"], seconds: 20)
         #expect(clash.status == 1)
         #expect(clash.output.contains("cannot serve metrics on 127.0.0.1:\(taken)"), "\(clash.output)")
+    }
+
+    /// The handler's layout in isolation: one line per event however many newlines the message holds, RocketMQ's
+    /// level names, metadata appended, lines from many threads never interleaved.
+    @Test func fileLogHandlerWritesOneLogbackLinePerEvent() async throws {
+        let directory = TemporaryDirectory("loghandler")
+        let file = try LogFile(path: directory.path + "/x.log")
+        var logger = Logger(label: "RocketmqStore") { FileLogHandler(label: $0, file: file, level: .info, console: false) }
+        logger[metadataKey: "file"] = "00000000000000000000"
+        logger.warning("recovery:\ntorn record\r\nat 4096")
+        logger.debug("below the level: not written")
+        logger.critical("flush failed")
+        let shared = logger
+        await withTaskGroup(of: Void.self) { group in
+            for task in 0..<4 { group.addTask { for index in 0..<250 { shared.info("task \(task) line \(index)") } } }
+        }
+        let lines = try #require(readText(directory.path + "/x.log")).split(separator: "\n")
+        #expect(lines.count == 1_002)
+        for line in lines { #expect(Self.isLogbackLine(line), "\(line)") }
+        #expect(lines[0].hasSuffix("WARN RocketmqStore - recovery:\\ntorn record\\r\\nat 4096 file=00000000000000000000"), "\(lines[0])")
+        #expect(lines[1].contains(" ERROR RocketmqStore - flush failed"))
     }
 
     /// `2026-11-30 02:30:00,123 INFO RocketmqBroker - text`.
