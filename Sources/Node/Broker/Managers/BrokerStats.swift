@@ -14,8 +14,8 @@ final class BrokerStats: Sendable {
     let putTotal = Atomic<Int64>(0)
     let getTotal = Atomic<Int64>(0)
     let bootTimestamp = currentTimeMillis()
-    /// Messages pulled per topic (what the metrics export as `rocketmq_messages_out_total`).
-    let getByTopic = TopicCounters()
+    /// Messages pulled per topic (what the metrics export as `rocketmq_messages_out_total`), when metrics are on.
+    let getByTopic: TopicCounters?
     /// The send RT and put statuses, when metrics are on (nil: the send path reads no clock).
     let send: SendMetrics?
 
@@ -30,13 +30,14 @@ final class BrokerStats: Sendable {
 
     init(send: SendMetrics? = nil) {
         self.send = send
+        getByTopic = send == nil ? nil : TopicCounters()
         marks = Mutex(Marks(day: BrokerStats.localDay(currentTimeMillis())))
     }
 
     func countPut(_ count: Int) { putTotal.wrappingAdd(Int64(count), ordering: .relaxed) }
     func countGet(_ count: Int, topic: String) {
         getTotal.wrappingAdd(Int64(count), ordering: .relaxed)
-        getByTopic.add(count, topic: topic)
+        getByTopic?.add(count, topic: topic)
     }
 
     /// The runtime-info keys: `msgPutTotal{YesterdayMorning,TodayMorning,TodayNow}` and the same for gets.

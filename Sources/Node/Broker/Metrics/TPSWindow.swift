@@ -17,7 +17,7 @@ struct TopicTotals: Sendable {
         for (topic, queueID) in services.store.queues {
             put[topic, default: 0] += services.store.maxOffset(topic: topic, queueID: queueID)
         }
-        get = services.stats.getByTopic.totals
+        get = services.stats.getByTopic?.totals ?? [:]
     }
 }
 
