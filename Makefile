@@ -30,7 +30,7 @@ FUZZ_SECONDS ?= 15
 # Every test: the Swift suites (codec, flush, recovery, SIGKILL loops, disk full, queues, index,
 # remoting, NameServer, broker, Swift client, mqadmin, mqcluster over conf/*, five hosts in network namespaces with one
 # cut — root only, skipped otherwise), then the official C++ client against real
-# mqnamesrv/mqbroker processes, mixed Swift/C++ clients, the bench report rendered by headless Chromium, and
+# mqnamesrv/mqbroker processes, mixed Swift/C++ clients, the bench report and every mqdashboard page rendered by headless Chromium, and
 # power cuts under load on a FUSE file system that keeps only what was synced (one round per io path x flush
 # mode x namespace model), and every fuzz target for FUZZ_SECONDS each (libFuzzer + AddressSanitizer; a crash fails the run).
 test: setup

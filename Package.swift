@@ -20,11 +20,17 @@ let package = Package(
         .executable(name: "mqbroker", targets: ["mqbroker"]),
         .executable(name: "mqadmin", targets: ["mqadmin"]),
         .executable(name: "mqcluster", targets: ["mqcluster"]),
+        .executable(name: "mqdashboard", targets: ["mqdashboard"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // System libraries: liburing (io_uring) and libdeflate (PCLMUL CRC32, RocketMQ's body checksum).
@@ -57,21 +63,37 @@ let package = Package(
             name: "Common",
             dependencies: ["Remoting", "CLibdeflate", .product(name: "NIOCore", package: "swift-nio")],
             path: "Sources/Node/Common"),
+        // Logs (swift-log to RocketMQ-named files), metrics (swift-metrics + a Prometheus text endpoint) and the
+        // roles' lifecycle (swift-service-lifecycle); nothing of the store, so the NameServer links it too.
+        .target(
+            name: "Observability",
+            dependencies: [
+                "Common", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Sources/Node/Observability"),
         .target(
             name: "NameServer",
-            dependencies: ["Common", "Remoting", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Common", "Remoting", "Observability", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             path: "Sources/Node/NameServer"),
         .target(
             name: "Broker",
             dependencies: [
-                "Common", "Remoting", "Replication", "IndexFile", "CommitLog", "Raft",
+                "Common", "Remoting", "Replication", "IndexFile", "CommitLog", "Raft", "Observability",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/Node/Broker"),
         .target(
             name: "Client",
             dependencies: [
                 "Common", "Remoting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),  // a library logs through swift-log; the application picks the handler
             ],
             path: "Sources/Node/Client"),
         // mqcluster's work: conf sets, detached roles with pid files and logs, status from the admin requests. A launcher
@@ -89,13 +111,15 @@ let package = Package(
         .executableTarget(
             name: "mqnamesrv",
             dependencies: [
-                "NameServer", "Common", "Remoting", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                "NameServer", "Common", "Remoting", "Observability", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "mqbroker",
             dependencies: [
-                "Broker", "Common", "Remoting", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                "Broker", "Common", "Remoting", "Observability", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -104,6 +128,19 @@ let package = Package(
         .executableTarget(
             name: "mqcluster",
             dependencies: ["Cluster", "Common", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The web console (rocketmq-dashboard's pages) over the Swift client's admin calls; never the store.
+        .target(
+            name: "Dashboard",
+            dependencies: [
+                "Client", "Common", "Remoting", "Observability", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+        .executableTarget(
+            name: "mqdashboard",
+            dependencies: [
+                "Dashboard", "Common", "Observability", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
 
         // Helpers shared by the test targets: temporary directories, seeded randomness, child processes.
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),
@@ -120,6 +157,7 @@ let package = Package(
             name: "NodeTests",
             dependencies: [
                 "Remoting", "Common", "NameServer", "Broker", "Client", "Replication", "TestSupport", "CommitLog", "IndexFile",
+                "Observability",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

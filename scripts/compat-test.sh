@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Client compatibility: the official RocketMQ C++ client 1.2.3 (PyPI `rocketmq` 0.4.4) against real
 # mqnamesrv/mqbroker processes from the debug build, mixed Swift/C++ clients, and the bench report rendered
-# by headless Chromium (checked with Pillow). Sets up its own venv under .build/venv.
+# by headless Chromium (checked with Pillow), and every mqdashboard page in Chromium against a real cluster. Sets up its own venv under .build/venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.build/venv

@@ -15,7 +15,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get install -y -qq liburing-dev libdeflate-dev pkg-config >/dev/null
 fi
 
-# Headless Chromium renders the bench report in the tests (a screenshot must show the charts).
+# Headless Chromium renders the bench report and the dashboard in the tests (screenshots must show charts and data).
 if ! command -v chromium >/dev/null 2>&1; then
     echo "setup: installing chromium (for the report rendering test)"
     SUDO=""

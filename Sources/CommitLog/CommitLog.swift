@@ -134,6 +134,10 @@ public final class CommitLog: @unchecked Sendable {
     public var minOffset: UInt64 { queue.first?.fileFromOffset ?? recoveryReport.endOffset }
     /// Flushes completed since open (msync/fdatasync rounds).
     public var flushCount: Int { shared.flushCount.load(ordering: .relaxed) }
+    /// Nanoseconds spent flushing since open (the sum over `flushCount` flushes), and the last flush's.
+    public var flushNanos: (total: UInt64, last: UInt64) {
+        (shared.flushNanosTotal.load(ordering: .relaxed), shared.flushNanosLast.load(ordering: .relaxed))
+    }
     /// Durability waiters currently outstanding.
     public var pendingDurabilityWaiters: Int { waiters.outstanding }
     /// True once an fdatasync failed: appends are refused, reads go on.

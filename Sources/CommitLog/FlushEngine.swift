@@ -137,6 +137,7 @@ final class FlushEngine: @unchecked Sendable {
     /// flushed offset and the store time of the last message it covers.
     private func flushMapped(to target: UInt64, storeTimestamp: Int64) throws(SyscallError) {
         var from = log.flushedAtomic.load(ordering: .relaxed)
+        let started = monotonicNanos()
         while from < target {
             guard let file = log.queue.file(containing: from) else { break }
             let to = min(target, file.fileEndOffset)
@@ -145,7 +146,7 @@ final class FlushEngine: @unchecked Sendable {
             from = to
         }
         log.flushedAtomic.store(target, ordering: .releasing)
-        log.flushCount.wrappingAdd(1, ordering: .relaxed)
+        log.countFlush(nanos: monotonicNanos() - started)
         if log.settings.flushDiskType == .syncFlush { log.notifyGrowth() }
         if storeTimestamp > 0 { log.checkpoint.physicMsgTimestamp = storeTimestamp }
     }
@@ -366,7 +367,7 @@ final class FlushEngine: @unchecked Sendable {
             if result == 0 {
                 let target = min(state.syncTarget, log.committedAtomic.load(ordering: .relaxed))
                 log.flushedAtomic.store(target, ordering: .releasing)
-                log.flushCount.wrappingAdd(1, ordering: .relaxed)
+                log.countFlush(nanos: monotonicNanos() - state.lastFlush)
                 log.notifyGrowth()
                 log.checkpoint.physicMsgTimestamp = log.lastStoreTimestamp.load(ordering: .relaxed)
                 log.waiters.endRound(.putOK, upTo: target, scratch: &scratch)

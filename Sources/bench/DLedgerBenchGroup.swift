@@ -46,7 +46,7 @@ final class DLedgerBenchGroup {
                 """)
         }
         do {
-            nameServer = try spawnLogged([nameServerBinary, "-c", directory + "/namesrv.properties"], log: directory + "/namesrv.log",
+            nameServer = try spawnLogged([nameServerBinary, "-c", directory + "/namesrv.properties", "--logs-dir", directory + "/namesrv-logs"], log: directory + "/namesrv.log",
                                          readyText: "boot success", seconds: 30)
             for member in 0..<3 { try start(member) }
         } catch {

@@ -115,7 +115,7 @@ final class LocalCluster {
                                                              extraConfig: extraConfig))
         }
         do {
-            try spawn([nameServer, "-c", directory + "/namesrv.properties"], log: directory + "/namesrv.log")
+            try spawn([nameServer, "-c", directory + "/namesrv.properties", "--logs-dir", directory + "/namesrv-logs"], log: directory + "/namesrv.log")
             try spawn([broker, "-c", directory + "/broker.conf"], log: directory + "/broker.log")
             if slavePort != nil {
                 try spawn([broker, "-c", directory + "/slave.conf"], log: directory + "/slave.log")

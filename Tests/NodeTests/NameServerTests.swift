@@ -28,7 +28,7 @@ final class RunningNameServer {
         let text = "listenPort=0\n" + extraConfig
         _ = text.withCString { write(fd, $0, strlen($0)) }
         close(fd)
-        process = try ChildProcess([binary, "-c", configPath])
+        process = try ChildProcess([binary, "-c", configPath, "--logs-dir", directory.path + "/logs"])
         let deadline = monotonicNanos() + 20_000_000_000
         var port: String?
         while port == nil && monotonicNanos() < deadline {

@@ -1,5 +1,6 @@
 import CommitLog
 import Common
+import Observability
 import Replication
 
 extension BrokerConfig {
@@ -25,7 +26,8 @@ extension BrokerConfig {
         case "dLegerElectionTicks": dledger.electionTicks = try integer(2...1_000_000)
         case "dLegerHeartbeatTicks": dledger.heartbeatTicks = try integer(1...1_000_000)
         case "dLegerCommitTimeoutMillis": dledger.commitTimeoutMillis = try integer(1...600_000)
-        default: return false
+        default:
+            do { return try metrics.set(key, value) } catch { throw PropertiesFile.ConfigError(description: error.description) }
         }
         return true
     }

@@ -1,6 +1,7 @@
 import CommitLog
 import Common
 import IndexFile
+import Observability
 import Remoting
 import Replication
 
@@ -41,6 +42,8 @@ public struct BrokerConfig: Sendable {
     /// The group, its members and our timers (`dLegerGroup`, `dLegerPeers`, `dLegerSelfId`, `preferredLeaderId`, ...).
     public var dledger = DLedgerSettings()
     public var store: MessageStoreConfig
+    /// The Prometheus endpoint (`metricsExporterType`, `metricsPromExporterHost`, `metricsPromExporterPort`).
+    public var metrics = MetricsSettings()
 
     public init(storePathRootDir: String) {
         store = MessageStoreConfig(storePathRootDir: storePathRootDir)

@@ -20,15 +20,23 @@ public final class BrokerController: Sendable {
     let registration: RepeatedTask
     /// consumerOffset.json every 5 s, on a store thread (it fsyncs).
     let offsetPersister: PeriodicThread
+    /// The Prometheus registry and scrape-time collector (`metricsExporterType=PROM`), else nil.
+    public let metrics: BrokerMetrics?
 
-    public init(config: BrokerConfig, group: EventLoopGroup, log: @escaping @Sendable (String) -> Void) async throws {
+    /// A broker whose every component logs to `log` (tests; `mqbroker` splits them by file).
+    public convenience init(config: BrokerConfig, group: EventLoopGroup, log: @escaping @Sendable (String) -> Void) async throws {
+        try await self.init(config: config, group: group, logs: BrokerLogSinks(all: log))
+    }
+
+    public init(config: BrokerConfig, group: EventLoopGroup, logs: BrokerLogSinks) async throws {
+        let log = logs.broker
         var config = config
         let storeHost = HostAddress(ipv4: config.brokerIP1, port: config.listenPort)
         config.store.commitLog.storeHost = storeHost
         self.config = config
-        store = try MessageStore(config: config.store, log: log)
+        store = try MessageStore(config: config.store, log: logs.store)
         let replication: (HAService?, (DLedgerServer, DLedgerPeerTransport, RemotingServer)?)
-        do { replication = try await Self.openReplication(config: config, store: store, group: group, log: log) } catch {
+        do { replication = try await Self.openReplication(config: config, store: store, group: group, logs: logs) } catch {
             store.close()
             throw error
         }
@@ -40,17 +48,20 @@ public final class BrokerController: Sendable {
         } else {
             pipeline = PutPipeline(store: store, role: config.brokerRole, replicas: config.brokerRole == .syncMaster ? haService : nil)
         }
+        let metrics = config.metrics.enabled ? BrokerMetrics() : nil
+        self.metrics = metrics
         do {
-            services = try Self.makeServices(config: config, storeHost: storeHost, pipeline: pipeline, outer: outer, log: log)
+            services = try Self.makeServices(config: config, storeHost: storeHost, pipeline: pipeline, outer: outer, log: log,
+                                             stats: BrokerStats(send: metrics?.send))
             let services = services
             if let dledger {
                 replica = .dledger(DLedgerMember(parts: dledger, services: services, group: group))
             } else {
-                replica = try ReplicaRole(haService: haService, services: services, group: group, log: log)
+                replica = try ReplicaRole(haService: haService, services: services, group: group, log: logs.store)
             }
             server = try await RemotingServer(host: "0.0.0.0", port: config.listenPort, group: group,
                                               processor: Self.makeProcessor(services, replica: replica),
-                                              limits: config.connectionLimits, log: log)
+                                              limits: config.connectionLimits, log: logs.remoting)
         } catch {
             haService?.close()
             dledger?.0.close()
@@ -58,6 +69,7 @@ public final class BrokerController: Sendable {
             store.close()
             throw error
         }
+        metrics?.attach(services: services, replica: replica, server: server, eventLoop: group.next())
         store.onMessageArriving { [holds = services.holds] topic, queueID, _ in holds.wake(topic: topic, queueID: queueID) }
         let period = TimeAmount.milliseconds(config.registerNameServerPeriodMillis)
         let services = services
@@ -72,16 +84,16 @@ public final class BrokerController: Sendable {
 
     /// The HA service of a master, or a DLedger member and its port (nothing for a slave: its HA client comes later).
     private static func openReplication(config: BrokerConfig, store: MessageStore, group: EventLoopGroup,
-                                        log: @escaping @Sendable (String) -> Void) async throws
+                                        logs: BrokerLogSinks) async throws
         -> (HAService?, (DLedgerServer, DLedgerPeerTransport, RemotingServer)?) {
         if config.dledgerEnabled {
-            return (nil, try await DLedgerMember.open(config: config, store: store, group: group, log: log))
+            return (nil, try await DLedgerMember.open(config: config, store: store, group: group, log: logs.dledger))
         }
-        return (config.brokerRole == .slave ? nil : try HAService(commitLog: store.commitLog, settings: config.ha, log: log), nil)
+        return (config.brokerRole == .slave ? nil : try HAService(commitLog: store.commitLog, settings: config.ha, log: logs.store), nil)
     }
 
     private static func makeServices(config: BrokerConfig, storeHost: HostAddress, pipeline: PutPipeline, outer: BrokerOuterAPI,
-                                     log: @escaping @Sendable (String) -> Void) throws -> BrokerServices {
+                                     log: @escaping @Sendable (String) -> Void, stats: BrokerStats) throws -> BrokerServices {
         let root = config.store.storePathRootDir
         let topics = try TopicConfigManager(storePathRootDir: root, log: log)
         if config.brokerRole != .slave || config.dledgerEnabled, config.autoCreateTopicEnable, topics.topic(TopicValidator.autoCreateTopicKeyTopic) == nil {
@@ -93,7 +105,7 @@ public final class BrokerController: Sendable {
             offsets: try ConsumerOffsetManager(storePathRootDir: root, log: log), consumers: ConsumerManager(),
             subscriptionGroups: try SubscriptionGroupManager(storePathRootDir: root, log: log), locks: RebalanceLockManager(),
             holds: PullRequestHoldService(store: pipeline.store), schedule: try ScheduleMessageService(pipeline: pipeline, log: log),
-            stats: BrokerStats(),
+            stats: stats,
             topicsChanged: { outer.requestRegistration { topics.wrapper } }, log: log)
     }
 
@@ -108,8 +120,15 @@ public final class BrokerController: Sendable {
     /// The port clients dial (the configured one, or the one picked for port 0).
     public var port: Int { server.port }
 
+    /// The HA port a master serves its slaves on (nil for a slave or a DLedger member).
+    public var haPort: Int? {
+        if case .master(let service) = replica { return service.port }
+        return nil
+    }
+
     /// Graceful stop: unregister from every NameServer, stop serving, persist the tables, flush and close the store.
     public func close() async {
+        metrics?.stop()
         registration.cancel()
         offsetPersister.stop()
         await replica.close()

@@ -1,3 +1,4 @@
+import Logging
 import Common
 import Remoting
 import NIOCore
@@ -44,7 +45,8 @@ extension PushConsumer {
             let loaded = try LocalOffsetTable.decode(from: text).offsetTable
             state.withLock { $0.offsets = loaded }
         } catch {
-            logLine("consumer \(settings.group): \(localOffsetPath) is unreadable (\(error)); starting from the broker's offsets")
+            Logger(label: "RocketmqClient").warning(
+                "consumer \(settings.group): \(localOffsetPath) is unreadable (\(error)); starting from the broker's offsets")
         }
     }
 }

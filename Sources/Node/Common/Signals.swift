@@ -70,6 +70,9 @@ public final class TerminationSignal: @unchecked Sendable {
         waiter?.resume()
     }
 
+    /// Acts as if a termination signal arrived (a role stopping for another reason releases its waiters).
+    public func trigger() { fire() }
+
     /// Returns once a termination signal arrived (at once when one already did).
     public func wait() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

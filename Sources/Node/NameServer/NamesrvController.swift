@@ -1,5 +1,6 @@
 import Common
 import NIOCore
+import Observability
 import Remoting
 
 /// `namesrv.properties` settings.
@@ -11,6 +12,8 @@ public struct NamesrvConfig: Sendable {
     public var brokerChannelExpiredTimeMillis: Int64 = 120_000
     /// Idle timeout (`serverChannelMaxIdleTimeSeconds`), frame size and deadlines of the port.
     public var connectionLimits = ConnectionLimits()
+    /// The Prometheus endpoint (`metricsExporterType=PROM`, `metricsPromExporterHost`, `metricsPromExporterPort`).
+    public var metrics = MetricsSettings()
     public init() {}
 }
 
@@ -22,14 +25,18 @@ public final class NamesrvController: Sendable {
     public let kv: KVConfigManager
     private let scan: RepeatedTask
 
+    /// - Parameters:
+    ///   - log: routes and liveness (`namesrv.log`).
+    ///   - remotingLog: the port's bad frames and idle closes (`remoting.log`); `log` when nil.
     public init(config: NamesrvConfig, group: EventLoopGroup, host: String = "0.0.0.0",
-                log: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+                log: @escaping @Sendable (String) -> Void = { _ in },
+                remotingLog: (@Sendable (String) -> Void)? = nil) async throws {
         let routes = RouteInfoManager()
         self.routes = routes
         kv = KVConfigManager()
         server = try await RemotingServer(host: host, port: config.listenPort, group: group,
                                           processor: NameServerProcessor(routes: routes, kv: kv, log: log), limits: config.connectionLimits,
-                                          log: log)
+                                          log: remotingLog ?? log)
         let interval = TimeAmount.milliseconds(config.scanNotActiveBrokerIntervalMillis)
         scan = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             for address in routes.expire(now: currentTimeMillis(), expiryMillis: config.brokerChannelExpiredTimeMillis) {

@@ -42,6 +42,8 @@ public final class RemotingServer: Sendable {
         self.group = group
         let budget = FrameBudget(capacity: limits.pendingFrameBytesMax)
         self.budget = budget
+        let connections = ConnectionCounter()
+        self.connections = connections
         let idle = TimeAmount.milliseconds(limits.idleTimeoutMillis)
         channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -55,7 +57,7 @@ public final class RemotingServer: Sendable {
                         IdleCloser(log: log),
                         ByteToMessageHandler(RemotingFrameDecoder(limits: limits, budget: budget)),
                         MessageToByteHandler(RemotingFrameEncoder()),
-                        ServerHandler(processor: processor, log: log),
+                        ServerHandler(processor: processor, connections: connections, log: log),
                     ])
                 }
             }
@@ -66,6 +68,8 @@ public final class RemotingServer: Sendable {
 
     /// Bytes reserved by unfinished frames across the connections.
     public let budget: FrameBudget
+    /// Connections open now and accepted since start (metrics read them at scrape time).
+    public let connections: ConnectionCounter
 
     public func close() async throws {
         try await channel.close()
@@ -81,9 +85,17 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
     private var reading = false
     private var needsFlush = false
 
-    init(processor: any RemotingProcessor, log: @escaping @Sendable (String) -> Void) {
+    let connections: ConnectionCounter
+
+    init(processor: any RemotingProcessor, connections: ConnectionCounter, log: @escaping @Sendable (String) -> Void) {
         self.processor = processor
+        self.connections = connections
         self.log = log
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        connections.opened()
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -123,6 +135,7 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        connections.closed()
         processor.connectionClosed(RequestContext(channel: context.channel))
         context.fireChannelInactive()
     }
@@ -131,6 +144,24 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
         log("remoting: closing \(context.remoteAddress.map { "\($0)" } ?? "?"): \(error)")
         context.close(promise: nil)
     }
+}
+
+/// Connections of one server: two relaxed atomic adds per connection, none per request.
+public final class ConnectionCounter: Sendable {
+    private let open = Atomic<Int>(0)
+    private let accepted = Atomic<Int64>(0)
+
+    func opened() {
+        open.wrappingAdd(1, ordering: .relaxed)
+        accepted.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    func closed() { open.wrappingSubtract(1, ordering: .relaxed) }
+
+    /// Connections open now.
+    public var openCount: Int { open.load(ordering: .relaxed) }
+    /// Connections accepted since the server started.
+    public var acceptedCount: Int64 { accepted.load(ordering: .relaxed) }
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (for local clusters and tests).

@@ -14,6 +14,10 @@ final class BrokerStats: Sendable {
     let putTotal = Atomic<Int64>(0)
     let getTotal = Atomic<Int64>(0)
     let bootTimestamp = currentTimeMillis()
+    /// Messages pulled per topic (what the metrics export as `rocketmq_messages_out_total`), when metrics are on.
+    let getByTopic: TopicCounters?
+    /// The send RT and put statuses, when metrics are on (nil: the send path reads no clock).
+    let send: SendMetrics?
 
     private struct Marks {
         var day: Int64
@@ -24,12 +28,17 @@ final class BrokerStats: Sendable {
     }
     private let marks: Mutex<Marks>
 
-    init() {
+    init(send: SendMetrics? = nil) {
+        self.send = send
+        getByTopic = send == nil ? nil : TopicCounters()
         marks = Mutex(Marks(day: BrokerStats.localDay(currentTimeMillis())))
     }
 
     func countPut(_ count: Int) { putTotal.wrappingAdd(Int64(count), ordering: .relaxed) }
-    func countGet(_ count: Int) { getTotal.wrappingAdd(Int64(count), ordering: .relaxed) }
+    func countGet(_ count: Int, topic: String) {
+        getTotal.wrappingAdd(Int64(count), ordering: .relaxed)
+        getByTopic?.add(count, topic: topic)
+    }
 
     /// The runtime-info keys: `msgPutTotal{YesterdayMorning,TodayMorning,TodayNow}` and the same for gets.
     func snapshot(now: Int64 = currentTimeMillis()) -> [String: String] {

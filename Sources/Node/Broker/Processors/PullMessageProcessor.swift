@@ -91,6 +91,7 @@ struct PullMessageProcessor: BrokerRequestProcessor {
                                 millis: max(0, millis - 500))
             return (nil, promise.futureResult)
         }
+        if code == ResponseCode.success { services.stats.countGet(result.records.count, topic: topic) }
         return (response(to: request, result, code: code, next: next, group: group, channel: channel), nil)
     }
 
@@ -132,7 +133,6 @@ struct PullMessageProcessor: BrokerRequestProcessor {
                   channel: Channel) -> RemotingCommand {
         var body: ByteBuffer?
         if code == ResponseCode.success {
-            services.stats.countGet(result.records.count)
             // The records go out as stored: one copy from the mapping into the frame, no re-encoding.
             var buffer = channel.allocator.buffer(capacity: result.totalBytes)
             for region in result.records { buffer.writeBytes(region.bytes) }

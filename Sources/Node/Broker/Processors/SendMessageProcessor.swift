@@ -16,11 +16,12 @@ struct SendMessageProcessor: BrokerRequestProcessor {
 
     func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
         if request.code == RequestCode.consumerSendMsgBack { return sendBack(request, context: context) }
+        let startedNanos = services.stats.send == nil ? 0 : monotonicNanos()  // the send RT's start, when measured
         switch prepare(request, context: context) {
         case .failure(let refusal):
             return context.eventLoop.makeSucceededFuture(.response(to: request, code: refusal.code, remark: refusal.remark))
         case .success(let send):
-            return store(send, request: request, context: context)
+            return store(send, request: request, context: context, startedNanos: startedNanos)
         }
     }
 
@@ -102,7 +103,8 @@ struct SendMessageProcessor: BrokerRequestProcessor {
     }
 
     /// Puts the message (or batch) and answers when the pipeline says the modes' promises hold.
-    func store(_ send: Send, request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
+    func store(_ send: Send, request: RemotingCommand, context: RequestContext, startedNanos: UInt64 = 0)
+        -> EventLoopFuture<RemotingCommand?> {
         let body = request.body ?? ByteBuffer()
         let eventLoop = context.eventLoop
         let outcome: PutOutcome<StoredSend> = withFieldBytes(send.fields.properties) { properties in
@@ -121,11 +123,12 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         let allocator = context.channel.allocator
         switch outcome {
         case .failed(let failure):
+            services.stats.send?.record(failure.status, startedNanos: startedNanos)
             return eventLoop.makeSucceededFuture(.response(to: request, code: ResponseCode.of(failure.status), remark: failure.message))
         case .done(let stored, let status):
-            return eventLoop.makeSucceededFuture(response(to: request, stored, status: status, allocator: allocator))
+            return eventLoop.makeSucceededFuture(response(to: request, stored, status: status, allocator: allocator, startedNanos: startedNanos))
         case .pending(let stored, let future):
-            return future.map { status in response(to: request, stored, status: status, allocator: allocator) }
+            return future.map { status in response(to: request, stored, status: status, allocator: allocator, startedNanos: startedNanos) }
         }
     }
 
@@ -137,9 +140,10 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         var count: Int
     }
 
-    func response(to request: RemotingCommand, _ stored: StoredSend, status: PutMessageStatus, allocator: ByteBufferAllocator)
-        -> RemotingCommand {
+    func response(to request: RemotingCommand, _ stored: StoredSend, status: PutMessageStatus, allocator: ByteBufferAllocator,
+                  startedNanos: UInt64 = 0) -> RemotingCommand {
         services.stats.countPut(stored.count)
+        services.stats.send?.record(status, count: stored.count, startedNanos: startedNanos)
         var fields = HeaderFields.Writer(allocator: allocator, capacity: 128)
         fields.append("msgId", stored.msgID)
         fields.append("queueId", stored.queueID)
