@@ -1,0 +1,121 @@
+import Client
+import CommitLog
+import Common
+import Remoting
+import Synchronization
+
+/// Sends at a fixed rate (open loop: a send is due every 1/rate s whether or not earlier ones were answered, at
+/// most `inFlightMax` in flight) with a unique key and body each (`<run>-<n>`), no retries, and records every
+/// send with its answer for `ChaosCheck`.
+final class ChaosLoad: Sendable {
+    let producer: Producer
+    let topic: String
+    let run: String
+    let rate: Double
+    static let inFlightMax = 4_096
+    private let sends = Mutex<[ChaosSend]>([])
+    private let inFlight = Atomic<Int>(0)
+    /// Sends not made because `inFlightMax` were in flight.
+    let skipped = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+
+    init(namesrvAddr: String, topic: String, run: String, rate: Double, timeoutMillis: Int64) {
+        var settings = Producer.Settings()
+        settings.group = "PG-chaos"
+        settings.retryTimesWhenSendFailed = 0
+        settings.sendLatencyFaultEnable = false
+        settings.sendMsgTimeoutMillis = timeoutMillis
+        var config = ClientConfig(namesrvAddr: namesrvAddr)
+        config.timeoutMillis = timeoutMillis
+        producer = Producer(config: config, settings: settings)
+        producer.start()
+        self.topic = topic
+        self.run = run
+        self.rate = rate
+    }
+
+    /// Sends until `stop()`; returns once every send made has its answer (each is bounded by the send timeout).
+    func drive() async {
+        let period = UInt64(1e9 / rate)
+        let started = monotonicNanos()
+        var sequence = 0
+        await withTaskGroup(of: Void.self) { group in
+            while !stopping.load(ordering: .relaxed) {
+                let due = started + UInt64(sequence) * period
+                let now = monotonicNanos()
+                if due > now { try? await Task.sleep(for: .nanoseconds(due - now)) }
+                if stopping.load(ordering: .relaxed) { break }
+                let key = "\(run)-\(sequence)"
+                sequence += 1
+                guard inFlight.add(1, ordering: .relaxed).newValue <= Self.inFlightMax else {
+                    inFlight.subtract(1, ordering: .relaxed)
+                    skipped.add(1, ordering: .relaxed)
+                    continue
+                }
+                group.addTask { [self] in
+                    await send(key)
+                    inFlight.subtract(1, ordering: .relaxed)
+                }
+            }
+        }
+    }
+
+    private func send(_ key: String) async {
+        let sentAt = monotonicNanos()
+        let answer: ChaosAnswer
+        do {
+            let result = try await producer.send(Message(topic: topic, body: Array(key.utf8), keys: [key]))
+            answer = result.status == .sendOK ? .ok : .unknown
+        } catch {
+            answer = Self.answer(to: error)
+        }
+        let record = ChaosSend(key: key, sentAt: sentAt, answeredAt: monotonicNanos(), answer: answer)
+        sends.withLock { $0.append(record) }
+    }
+
+    /// A send that was refused or never left is `failed`; one that may have reached the broker is `unknown`.
+    static func answer(to error: Error) -> ChaosAnswer {
+        switch error {
+        case RemotingError.timeout, RemotingError.connectionClosed: .unknown
+        case is RemotingError: .failed
+        case is ClientError: .failed
+        default: .unknown
+        }
+    }
+
+    func stop() { stopping.store(true, ordering: .relaxed) }
+
+    /// Every send answered so far.
+    var history: [ChaosSend] { sends.withLock { $0 } }
+    var okCount: Int { sends.withLock { $0.lazy.filter { $0.answer == .ok }.count } }
+
+    func shutdown() async { await producer.shutdown() }
+}
+
+/// Reads `topic` back from every queue, from each queue's first offset to its last, through the broker that takes
+/// writes (the master; the DLedger leader). Bounded: at most `seconds`, and a queue that stops advancing ends.
+func consumeAll(topic: String, namesrvAddr: String, seconds: Double) async throws -> [String] {
+    let consumer = PullConsumer(group: "CG-chaos-\(monotonicNanos())", namesrvAddr: namesrvAddr)
+    consumer.start()
+    defer { Task { await consumer.shutdown() } }
+    let deadline = monotonicNanos() + UInt64(seconds * 1e9)
+    var keys: [String] = []
+    var queues: [MessageQueue] = []
+    try await poll(seconds, "the queues of \(topic)") {
+        queues = (try? await consumer.fetchSubscribeMessageQueues(topic)) ?? []
+        return !queues.isEmpty
+    }
+    for queue in queues {
+        var offset = try await consumer.minOffset(queue)
+        let end = try await consumer.maxOffset(queue)
+        while offset < end {
+            guard monotonicNanos() < deadline else { throw ValidationErrorText("reading \(topic) back took over \(format(seconds, 0)) s") }
+            guard let result = try? await consumer.pull(queue, offset: offset, maxNums: 32) else { continue }
+            if result.status == .offsetIllegal { offset = max(offset + 1, result.nextBeginOffset); continue }
+            keys += result.messages.map(\.bodyString)
+            guard result.nextBeginOffset > offset else { break }
+            offset = result.nextBeginOffset
+        }
+    }
+    return keys
+}
