@@ -63,7 +63,8 @@ struct ChaosBench: AsyncParsableCommand {
         box.hold(chaosCluster)
         defer { box.stop() }
         print("Started \(chaosCluster.label): NameServer \(chaosCluster.namesrvAddr), nodes "
-              + chaosCluster.nodes.map(\.name).joined(separator: ", ") + (chaosCluster.network != nil ? " (each in its own network namespace)" : ""))
+              + chaosCluster.nodes.map(\.name).joined(separator: ", ") + (chaosCluster.network != nil ? " (each in its own network namespace \(chaosCluster.network!.prefix)n*)" : "")
+              + "; stores and logs in \(chaosCluster.directory)")
         let outcome = try await runLoad(chaosCluster, plan: plan, pause: pause, interrupted: interrupt.interrupted)
         let result = ChaosResult(label: chaosCluster.label, guarantee: chaosCluster.guarantee, seed: seed, kinds: kinds,
                                  plan: plan, outcome: outcome, settings: settingsLine(pause: pause))

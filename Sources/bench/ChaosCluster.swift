@@ -5,6 +5,8 @@ import Common
 /// leads now, and a wait for everything to be whole again before the messages are read back.
 protocol ChaosCluster: AnyObject {
     var namesrvAddr: String { get }
+    /// Where the stores, configs and logs are (removed by `stop()`).
+    var directory: String { get }
     /// The broker nodes faults target (not the NameServer).
     var nodes: [NodeProcess] { get }
     var network: NodeNetwork? { get }

@@ -20,15 +20,7 @@ final class ChaosLoad: Sendable {
     private let stopping = Atomic<Bool>(false)
 
     init(namesrvAddr: String, topic: String, run: String, rate: Double, timeoutMillis: Int64) {
-        var settings = Producer.Settings()
-        settings.group = "PG-chaos"
-        settings.retryTimesWhenSendFailed = 0
-        settings.sendLatencyFaultEnable = false
-        settings.sendMsgTimeoutMillis = timeoutMillis
-        var config = ClientConfig(namesrvAddr: namesrvAddr)
-        config.timeoutMillis = timeoutMillis
-        producer = Producer(config: config, settings: settings)
-        producer.start()
+        producer = makeFaultProducer(namesrvAddr: namesrvAddr, group: "PG-chaos", timeoutMillis: timeoutMillis)
         self.topic = topic
         self.run = run
         self.rate = rate
@@ -90,6 +82,21 @@ final class ChaosLoad: Sendable {
     var okCount: Int { sends.withLock { $0.lazy.filter { $0.answer == .ok }.count } }
 
     func shutdown() async { await producer.shutdown() }
+}
+
+/// A started producer for sends under faults: each send goes once (no retry on another broker, no latency-based
+/// avoidance), so its answer is the answer to that one attempt.
+func makeFaultProducer(namesrvAddr: String, group: String, timeoutMillis: Int64) -> Producer {
+    var settings = Producer.Settings()
+    settings.group = group
+    settings.retryTimesWhenSendFailed = 0
+    settings.sendLatencyFaultEnable = false
+    settings.sendMsgTimeoutMillis = timeoutMillis
+    var config = ClientConfig(namesrvAddr: namesrvAddr)
+    config.timeoutMillis = timeoutMillis
+    let producer = Producer(config: config, settings: settings)
+    producer.start()
+    return producer
 }
 
 /// Reads `topic` back from every queue, from each queue's first offset to its last, through the broker that takes

@@ -83,13 +83,7 @@ final class FailoverSenders: Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
     init(namesrvAddr: String, count: Int) {
-        var settings = Producer.Settings()
-        settings.group = "PG-failover"
-        settings.retryTimesWhenSendFailed = 0
-        settings.sendLatencyFaultEnable = false
-        settings.sendMsgTimeoutMillis = 1_000
-        producer = Producer(config: ClientConfig(namesrvAddr: namesrvAddr), settings: settings)
-        producer.start()
+        producer = makeFaultProducer(namesrvAddr: namesrvAddr, group: "PG-failover", timeoutMillis: 1_000)
         self.count = count
     }
 
