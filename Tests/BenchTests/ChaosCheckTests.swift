@@ -35,8 +35,9 @@ import Testing
     @Test func recoveryRunsFromTheFirstFailedSendToTheFirstAcknowledgedSendAfterIt() {
         // Fault at 100 ms. A send at 90 ms was answered OK at 105 ms (before the failure: not the recovery).
         // Sends at 110 and 130 fail; one sent at 120 ms is answered OK at 400 ms (sent after the first failure: it
-        // ends the outage at 400); one sent at 300 ms is OK at 310 ms, which is earlier: that one ends it.
-        let sends = [Self.send("a", 90, 105, .ok), Self.send("b", 110, 111, .failed), Self.send("c", 130, 140, .unknown),
+        // ends the outage at 400); one sent at 300 ms is OK at 310 ms, which is earlier: that one ends it. One sent
+        // at 95 ms (before the failure) is answered OK at 150 ms: a slow answer to an old send ends nothing.
+        let sends = [Self.send("a", 90, 105, .ok), Self.send("s", 95, 150, .ok), Self.send("b", 110, 111, .failed), Self.send("c", 130, 140, .unknown),
                      Self.send("d", 120, 400, .ok), Self.send("e", 300, 310, .ok)]
         let recoveries = ChaosCheck.recoveries(sends: sends, faults: [Self.fault(.kill, 100, healed: 200)])
         #expect(recoveries.count == 1)
