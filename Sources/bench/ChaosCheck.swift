@@ -104,20 +104,49 @@ enum ChaosCheck {
                             unknownFound: unknownFound, unexpected: unexpected, recoveries: recoveries(sends: sends, faults: faults))
     }
 
-    /// Each fault's outage, looked for between its injection and the next fault's (the last: the end of the
-    /// history). A send counts as failed for a fault when its answer came in that window; it counts from when it
-    /// was sent, or from the injection if it was sent before (a send stuck on a stopped node fails only later).
+    /// Each fault's outage, looked for among the sends answered after its injection and made before the next
+    /// fault's (the last: the end of the history), in the order they were made. A run of consecutive failed
+    /// (or unknown) sends starts at the first one's send time (or the injection, for a send stuck since before it);
+    /// it ends with the earliest answer to an acknowledged send made after the run's last failure (from anywhere
+    /// later in the history). The outage is the longest run, so one stray failure next to the fault does not stand
+    /// for it; a run that never ends makes the fault unrecovered.
     static func recoveries(sends: [ChaosSend], faults: [ChaosFault]) -> [FaultRecovery] {
         let ordered = faults.sorted { $0.injectedAt < $1.injectedAt }
-        let byAnswer = sends.sorted { $0.answeredAt < $1.answeredAt }
-        return ordered.enumerated().map { index, fault in
-            let windowEnd = index + 1 < ordered.count ? ordered[index + 1].injectedAt : UInt64.max
-            let failures = byAnswer.lazy.filter { $0.answer != .ok && $0.answeredAt >= fault.injectedAt && $0.answeredAt < windowEnd }
-            guard let firstFailureAt = failures.map({ max($0.sentAt, fault.injectedAt) }).min() else {
-                return FaultRecovery(fault: fault, firstFailureAt: nil, recoveredAt: nil)
-            }
-            let recoveredAt = byAnswer.first { $0.answer == .ok && $0.sentAt > firstFailureAt }?.answeredAt
-            return FaultRecovery(fault: fault, firstFailureAt: firstFailureAt, recoveredAt: recoveredAt)
+        let bySent = sends.sorted { $0.sentAt < $1.sentAt }
+        // okAnswerFrom[i]: the earliest answer to an acknowledged send among bySent[i...].
+        var okAnswerFrom = [UInt64?](repeating: nil, count: bySent.count + 1)
+        for index in bySent.indices.reversed() {
+            let own = bySent[index].answer == .ok ? bySent[index].answeredAt : nil
+            okAnswerFrom[index] = [own, okAnswerFrom[index + 1]].compactMap { $0 }.min()
         }
+        return ordered.enumerated().map { position, fault in
+            let windowEnd = position + 1 < ordered.count ? ordered[position + 1].injectedAt : UInt64.max
+            var longest: FaultRecovery?
+            var runStart: UInt64?
+            var lastFailure = 0
+            func closeRun() {
+                guard let start = runStart else { return }
+                let run = FaultRecovery(fault: fault, firstFailureAt: start, recoveredAt: okAnswerFrom[lastFailure + 1])
+                if longest == nil || Self.longer(run, than: longest!) { longest = run }
+                runStart = nil
+            }
+            for index in bySent.indices where bySent[index].sentAt < windowEnd && bySent[index].answeredAt >= fault.injectedAt {
+                if bySent[index].answer == .ok {
+                    closeRun()
+                } else {
+                    if runStart == nil { runStart = max(bySent[index].sentAt, fault.injectedAt) }
+                    lastFailure = index
+                }
+            }
+            closeRun()
+            return longest ?? FaultRecovery(fault: fault, firstFailureAt: nil, recoveredAt: nil)
+        }
+    }
+
+    /// An unrecovered run is longer than any recovered one.
+    private static func longer(_ run: FaultRecovery, than other: FaultRecovery) -> Bool {
+        guard let runMillis = run.millis else { return other.millis != nil }
+        guard let otherMillis = other.millis else { return false }
+        return runMillis > otherMillis
     }
 }

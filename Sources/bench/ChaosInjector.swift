@@ -37,6 +37,9 @@ final class ChaosInjector: @unchecked Sendable {
             return
         }
         let target = cluster.nodes[node]
+        // A random node may be the leader: the report says so (the master's name says it already).
+        let leads = planned.node != nil && target.name != "master" ? await cluster.leader(admin, seconds: 0.5) == node : false
+        let name = target.name + (leads ? " (leader)" : "")
         let injectedAt = monotonicNanos()
         switch planned.kind {
         case .kill, .leaderKill: target.kill()
@@ -45,8 +48,8 @@ final class ChaosInjector: @unchecked Sendable {
             try cluster.network!.isolate(node)  // validated: partition runs only with namespaces
             downLinks.insert(node)
         }
-        faults.append(ChaosFault(kind: planned.kind, node: target.name, injectedAt: injectedAt, healedAt: nil))
-        print("[\(format(seconds(injectedAt), 1)) s] \(planned.kind.rawValue) \(target.name)")
+        faults.append(ChaosFault(kind: planned.kind, node: name, injectedAt: injectedAt, healedAt: nil))
+        print("[\(format(seconds(injectedAt), 1)) s] \(planned.kind.rawValue) \(name)")
         await sleepUntil( injectedAt + UInt64(pause * 1e9), interrupted: interrupted)
         try await heal(node)
         faults[faults.count - 1].healedAt = monotonicNanos()

@@ -31,7 +31,7 @@ final class ChaosLoad: Sendable {
         let period = UInt64(1e9 / rate)
         let started = monotonicNanos()
         var sequence = 0
-        await withTaskGroup(of: Void.self) { group in
+        await withDiscardingTaskGroup { group in
             while !stopping.load(ordering: .relaxed) {
                 let due = started + UInt64(sequence) * period
                 let now = monotonicNanos()

@@ -54,6 +54,18 @@ import Testing
         #expect(recoveries[0].millis == 2_010)
     }
 
+    @Test func aStrayFailureNextToTheFaultDoesNotStandForTheOutage() {
+        // Fault at 100 ms. A send made at 95 fails at 101 (a stray answer, counted from 100); the next one, made at
+        // 101, is acknowledged at 102. Then every send from 110 to 3000 fails, and one made at 3010 is acknowledged
+        // at 3020: the outage is 110 → 3020, not the 2 ms of the stray failure.
+        var sends = [Self.send("stray", 95, 101, .unknown), Self.send("ok", 101, 102, .ok)]
+        for at in stride(from: 110 as UInt64, through: 3_000, by: 10) { sends.append(Self.send("f\(at)", at, at + 2_000, .unknown)) }
+        sends.append(Self.send("back", 3_010, 3_020, .ok))
+        let recoveries = ChaosCheck.recoveries(sends: sends, faults: [Self.fault(.leaderKill, 100)])
+        #expect(recoveries[0].firstFailureAt == 110 * Self.ms)
+        #expect(recoveries[0].millis == 2_910)
+    }
+
     @Test func failuresBelongToTheFaultWhoseWindowTheyAreAnsweredIn() {
         // Two faults, at 100 and 1000 ms. The first causes no failure; the second one does.
         let sends = [Self.send("a", 150, 160, .ok), Self.send("b", 1_010, 1_020, .failed), Self.send("c", 1_500, 1_600, .ok)]
