@@ -114,7 +114,10 @@ struct ChaosBench: AsyncParsableCommand {
         try await cluster.waitWhole(admin, seconds: 120)
         let consumed = try await consumeAll(topic: topic, namesrvAddr: cluster.namesrvAddr, seconds: 120)
         await load.shutdown()
-        return ChaosOutcome(started: started, ended: ended, sends: load.history, consumed: consumed, faults: injector.faults,
+        let history = load.history
+        let acknowledged = history.filter { $0.answer == .ok }.map(\.key)
+        let replicas = try cluster.stopAndReadLogs().map { ChaosCheck.replica($0.name, bodies: $0.bodies, acknowledged: acknowledged) }
+        return ChaosOutcome(started: started, ended: ended, sends: history, consumed: consumed, replicas: replicas, faults: injector.faults,
                             skippedFaults: injector.skipped, skippedSends: load.skipped.load(ordering: .relaxed),
                             interrupted: interrupted.isSet)
     }
@@ -140,6 +143,8 @@ struct ChaosOutcome {
     var ended: UInt64
     var sends: [ChaosSend]
     var consumed: [String]
+    /// Each broker's own commit log against the acknowledged keys, read from its files after the run.
+    var replicas: [ReplicaCheck]
     var faults: [ChaosFault]
     var skippedFaults: [String]
     var skippedSends: Int

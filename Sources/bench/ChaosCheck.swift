@@ -79,7 +79,24 @@ struct ChaosVerdict: Sendable {
     }
 }
 
+/// One replica's commit log against the acknowledged keys: how many records, which acknowledged keys it lacks,
+/// how many it holds more than once.
+struct ReplicaCheck: Sendable, Equatable {
+    var name: String
+    var records: Int
+    var missing: [String]
+    var repeated: Int
+}
+
 enum ChaosCheck {
+    /// Checks one node's log (`bodies`, in log order) for every acknowledged key exactly once.
+    static func replica(_ name: String, bodies: [String], acknowledged: [String]) -> ReplicaCheck {
+        var counts: [String: Int] = [:]
+        for body in bodies { counts[body, default: 0] += 1 }
+        return ReplicaCheck(name: name, records: bodies.count, missing: acknowledged.filter { counts[$0] == nil },
+                            repeated: acknowledged.filter { (counts[$0] ?? 0) > 1 }.count)
+    }
+
     /// Compares `sends` with `consumed` (every key read back, repeats included) and times each fault's outage.
     static func verdict(sends: [ChaosSend], consumed: [String], faults: [ChaosFault]) -> ChaosVerdict {
         var seen: [String: Int] = [:]

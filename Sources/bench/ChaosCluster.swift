@@ -19,6 +19,8 @@ protocol ChaosCluster: AnyObject {
     func createTopic(_ topic: String, queues: Int, admin: Admin) async throws
     /// Waits until every node runs and has caught up (nothing in flight).
     func waitWhole(_ admin: Admin, seconds: Double) async throws
+    /// Stops the brokers (SIGTERM) and reads each one's commit log from its files: name and bodies in log order.
+    func stopAndReadLogs() throws -> [(name: String, bodies: [String])]
     /// Stops every process, removes the namespaces and the stores.
     func stop()
 }
@@ -29,6 +31,9 @@ struct ChaosGuarantee: Sendable {
     var claim: String
     /// Whether the promise is "no acknowledged message lost" under this run's faults.
     var promisesNoLoss: Bool
+    /// Whether every node's log must hold every acknowledged message once the cluster is whole (DLedger: every
+    /// member applied the leader's log; SYNC_MASTER: the slave had each before it was acknowledged).
+    var everyLogHoldsAll: Bool
 }
 
 extension DLedgerBenchGroup: ChaosCluster {
@@ -38,7 +43,12 @@ extension DLedgerBenchGroup: ChaosCluster {
         ChaosGuarantee(claim: "DLedger: a send is acknowledged once a majority (2 of 3) has it in its log, so no acknowledged message "
                        + "is lost while a majority's stores survive; kill, suspend and partition of any one member (the leader too) "
                        + "keep that. \(flushLabel == "ASYNC_FLUSH" ? ChaosGuarantee.asyncFlushNote : "")",
-                       promisesNoLoss: true)
+                       promisesNoLoss: true, everyLogHoldsAll: true)
+    }
+
+    func stopAndReadLogs() throws -> [(name: String, bodies: [String])] {
+        stopGracefully()
+        return try members.indices.map { (members[$0].name, try bodies(of: $0)) }
     }
 
     func leader(_ admin: Admin, seconds: Double) async -> Int? {
@@ -67,17 +77,24 @@ extension LocalCluster: ChaosCluster {
         case .sync:
             return ChaosGuarantee(claim: "SYNC_MASTER: a send is acknowledged once the slave has it too, and the master restarts on its "
                                   + "own store, so no acknowledged message is lost under kill, suspend or partition of either node." + flush,
-                                  promisesNoLoss: true)
+                                  promisesNoLoss: true, everyLogHoldsAll: true)
         case .async:
             return ChaosGuarantee(claim: "ASYNC_MASTER: a send is acknowledged once the master stored it; the slave copies behind, so the "
                                   + "unreplicated tail is lost if the master's store is lost. These faults keep the master's store (it "
-                                  + "restarts on it), so no acknowledged message should be lost here." + flush, promisesNoLoss: true)
+                                  + "restarts on it), so no acknowledged message should be lost here." + flush, promisesNoLoss: true,
+                                  everyLogHoldsAll: false)
         case .none:
-            return ChaosGuarantee(claim: "One broker: no acknowledged message lost while its store survives." + flush, promisesNoLoss: true)
+            return ChaosGuarantee(claim: "One broker: no acknowledged message lost while its store survives." + flush, promisesNoLoss: true,
+                                  everyLogHoldsAll: true)
         }
     }
 
     func leader(_ admin: Admin, seconds: Double) async -> Int? { 0 }
+
+    func stopAndReadLogs() throws -> [(name: String, bodies: [String])] {
+        for node in brokers.reversed() { node.stop() }
+        return try zip(brokers, ["store", "slave-store"]).map { ($0.name, try commitLogBodies(storePathRootDir: "\(directory)/\($1)")) }
+    }
 
     func createTopic(_ topic: String, queues: Int, admin: Admin) async throws {
         _ = try await admin.updateTopic(topic, brokerAddr: brokerAddress, cluster: nil, readQueueNums: queues, writeQueueNums: queues,

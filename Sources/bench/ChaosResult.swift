@@ -23,11 +23,27 @@ struct ChaosResult {
         summaries = verdict.summaries(kinds: kinds)
     }
 
-    /// The mode promised no acknowledged loss and the run lost some.
-    var brokePromise: Bool { guarantee.promisesNoLoss && !verdict.lost.isEmpty }
+    /// The mode promised no acknowledged loss and the run lost some, or promised every log holds every
+    /// acknowledged message and one does not.
+    var brokePromise: Bool {
+        (guarantee.promisesNoLoss && !verdict.lost.isEmpty) || (guarantee.everyLogHoldsAll && outcome.replicas.contains { !$0.missing.isEmpty })
+    }
+
+    /// `Every node's log: n0 ...; n1 ...` with what each lacks.
+    var replicaLine: String {
+        "Every node's own log (read from its files after the run): " + outcome.replicas.map { replica in
+            "\(replica.name) \(replica.records) records, \(replica.missing.count) acknowledged missing, \(replica.repeated) repeated"
+                + (replica.missing.isEmpty ? "" : " (e.g. " + replica.missing.prefix(3).joined(separator: ", ") + ")")
+        }.joined(separator: "; ") + (guarantee.everyLogHoldsAll ? "" : " (this mode does not promise the slave holds all)")
+    }
 
     /// `KEPT: ...` or `BROKEN: ...`, said plainly.
     var verdictLine: String {
+        let short = outcome.replicas.filter { !$0.missing.isEmpty }
+        if verdict.lost.isEmpty, guarantee.everyLogHoldsAll, let first = short.first {
+            return "BROKEN: all \(verdict.acknowledged) acknowledged messages were read back, but \(first.name)'s own log lacks "
+                + "\(first.missing.count) of them, e.g. " + first.missing.prefix(5).joined(separator: ", ")
+        }
         if verdict.lost.isEmpty {
             return "KEPT: all \(verdict.acknowledged) acknowledged messages were read back"
                 + (verdict.duplicated.isEmpty ? "" : " (\(verdict.duplicated.count) of them more than once)")
@@ -62,6 +78,7 @@ struct ChaosResult {
         print("  " + Self.summaryHeader.map { $0.padding(18) }.joined())
         for row in summaryRows { print("  " + row.map { $0.padding(18) }.joined()) }
         for line in outcome.skippedFaults { print("  not injected: \(line)") }
+        print(replicaLine)
         print("Guarantee: \(guarantee.claim)")
         print(verdictLine)
     }
@@ -81,10 +98,15 @@ struct ChaosResult {
             "acknowledged":\(verdict.acknowledged),"failed":\(verdict.counts[.failed] ?? 0),"unknown":\(verdict.counts[.unknown] ?? 0),\
             "lost":\(verdict.lost.count),"duplicated":\(verdict.duplicated.count),"failed_found":\(verdict.failedFound),\
             "unknown_found":\(verdict.unknownFound),"unexpected":\(verdict.unexpected),"skipped_sends":\(outcome.skippedSends),\
-            "promises_no_loss":\(guarantee.promisesNoLoss),"kept":\(!brokePromise),"lost_keys":[\(verdict.lost.prefix(100).map { "\"\($0)\"" }.joined(separator: ","))],\
+            "promises_no_loss":\(guarantee.promisesNoLoss),"replicas":{\(replicaJSON)},"kept":\(!brokePromise),"lost_keys":[\(verdict.lost.prefix(100).map { "\"\($0)\"" }.joined(separator: ","))],\
             "recovery":{\(recoveries)},"faults":[\(faults)]}
 
             """
+    }
+
+    var replicaJSON: String {
+        outcome.replicas.map { "\"\($0.name)\":{\"records\":\($0.records),\"missing\":\($0.missing.count),\"repeated\":\($0.repeated)}" }
+            .joined(separator: ",")
     }
 
     /// Seconds since the load's measured start.

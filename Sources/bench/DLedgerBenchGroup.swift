@@ -137,16 +137,7 @@ final class DLedgerBenchGroup: @unchecked Sendable {
 
     /// Every body in `member`'s commit log, read from its files (the member must be stopped).
     func bodies(of member: Int) throws -> [String] {
-        var settings = CommitLogSettings(storePathRootDir: directory + "/n\(member)")
-        settings.mappedFileSizeCommitLog = 1_073_741_824
-        let log = try CommitLog(settings: settings)
-        defer { log.close() }
-        var bodies: [String] = []
-        try log.forEachRecord(from: log.minOffset, checkCRC: false) { record in
-            bodies.append(String(decoding: record.body, as: UTF8.self))
-            return true
-        }
-        return bodies
+        try commitLogBodies(storePathRootDir: directory + "/n\(member)")
     }
 
     /// SIGTERM to the members (their stores stay for `bodies(of:)`).
@@ -161,4 +152,19 @@ final class DLedgerBenchGroup: @unchecked Sendable {
         network?.teardown()
         removeTree(directory)
     }
+}
+
+/// Every body in the commit log under `storePathRootDir` (1 GiB files, as the bench's brokers write them), read
+/// from its files in log order; the broker must be stopped.
+func commitLogBodies(storePathRootDir: String) throws -> [String] {
+    var settings = CommitLogSettings(storePathRootDir: storePathRootDir)
+    settings.mappedFileSizeCommitLog = 1_073_741_824
+    let log = try CommitLog(settings: settings)
+    defer { log.close() }
+    var bodies: [String] = []
+    try log.forEachRecord(from: log.minOffset, checkCRC: false) { record in
+        bodies.append(String(decoding: record.body, as: UTF8.self))
+        return true
+    }
+    return bodies
 }

@@ -109,6 +109,33 @@ import Testing
         #expect(first != ChaosSchedule.make(seed: 8, kinds: kinds, interval: 5, pause: 2, duration: 33, nodes: 3))
     }
 
+    @Test func aReplicaLackingAnAcknowledgedKeyOrHoldingItTwiceIsReported() {
+        let check = ChaosCheck.replica("n1", bodies: ["a", "x", "b", "b"], acknowledged: ["a", "b", "c"])
+        #expect(check == ReplicaCheck(name: "n1", records: 4, missing: ["c"], repeated: 1))
+    }
+
+    /// The verdict said plainly: a lost acknowledged message, or a log lacking one where the mode promises every
+    /// log holds all, is BROKEN (and the run exits 1); where the mode does not promise it, the log's lack is only
+    /// reported.
+    @Test func aLostMessageOrAShortLogBreaksThePromiseOnlyWhereTheModeMakesIt() {
+        func result(consumed: [String], replica: [String], everyLogHoldsAll: Bool) -> ChaosResult {
+            let sends = [Self.send("a", 0, 1, .ok), Self.send("b", 1, 2, .ok)]
+            let replicas = [ChaosCheck.replica("slave", bodies: replica, acknowledged: ["a", "b"])]
+            let outcome = ChaosOutcome(started: 0, ended: 10 * Self.ms, sends: sends, consumed: consumed, replicas: replicas, faults: [],
+                                       skippedFaults: [], skippedSends: 0, interrupted: false)
+            return ChaosResult(label: "test", guarantee: ChaosGuarantee(claim: "", promisesNoLoss: true, everyLogHoldsAll: everyLogHoldsAll),
+                               seed: 1, kinds: [.kill], plan: [], outcome: outcome, settings: "")
+        }
+        let kept = result(consumed: ["a", "b"], replica: ["a", "b"], everyLogHoldsAll: true)
+        #expect(!kept.brokePromise && kept.verdictLine.hasPrefix("KEPT: all 2 "))
+        let lost = result(consumed: ["a"], replica: ["a", "b"], everyLogHoldsAll: true)
+        #expect(lost.brokePromise && lost.verdictLine.hasPrefix("BROKEN: 1 of 2 ") && lost.verdictLine.hasSuffix("b"))
+        let shortLog = result(consumed: ["a", "b"], replica: ["a"], everyLogHoldsAll: true)
+        #expect(shortLog.brokePromise && shortLog.verdictLine.hasPrefix("BROKEN: all 2 acknowledged messages were read back, but slave"))
+        let asyncSlave = result(consumed: ["a", "b"], replica: ["a"], everyLogHoldsAll: false)
+        #expect(!asyncSlave.brokePromise && asyncSlave.replicaLine.contains("slave 1 records, 1 acknowledged missing"))
+    }
+
     @Test func anUnknownFaultIsRefusedWithTheKindsThereAre() {
         #expect(throws: (any Error).self) { try FaultKind.parseList("kill,power") }
         #expect(throws: (any Error).self) { try FaultKind.parseList("") }

@@ -8,7 +8,8 @@ import Testing
 import TestSupport
 
 /// `bench chaos` as users run it: real mqnamesrv/mqbroker processes, faults injected under load, everything read
-/// back. Under SYNC_MASTER and in a DLedger group no acknowledged message may be lost, and when the bench is done
+/// back. Under SYNC_MASTER and in a DLedger group no acknowledged message may be lost (read back, and in every
+/// node's own log once the cluster is whole), and when the bench is done
 /// (or interrupted) no process, store directory or network namespace it made is left. Each run is short (about
 /// 20 s of load) and bounded by the harness's deadline.
 @Suite(.serialized) struct ChaosBenchTests {
@@ -55,7 +56,7 @@ import TestSupport
         }
     }
 
-    func runChaos(cluster: String, extra: [String]) throws {
+    func runChaos(cluster: String, nodes: [String], extra: [String]) throws {
         let directory = TemporaryDirectory("chaos-json")
         let json = directory.path + "/chaos.json"
         let faults = Self.namespacesAvailable ? "kill,suspend,partition" : "kill,suspend"
@@ -66,6 +67,9 @@ import TestSupport
         #expect(parsed["lost"]?.int == 0, "acknowledged messages lost: \(run.output)")
         #expect((parsed["acknowledged"]?.int ?? 0) > 500, "the load ran: \(run.output)")
         #expect(parsed["kept"] == .bool(true), "\(run.output)")
+        for node in nodes {
+            #expect(parsed["replicas"]?[node]?["missing"]?.int == 0, "\(node)'s own log lacks acknowledged messages: \(run.output)")
+        }
         #expect(run.output.contains("KEPT: all "), "\(run.output)")
         #expect(run.output.contains("Fault schedule (seed 11"), "\(run.output)")
         let injected = run.output.split(separator: "\n").filter { $0.hasPrefix("[") && !$0.contains("healed") }
@@ -74,11 +78,11 @@ import TestSupport
     }
 
     @Test func aDLedgerGroupLosesNoAcknowledgedMessageUnderKillAndSuspend() throws {
-        try runChaos(cluster: "dledger", extra: [])
+        try runChaos(cluster: "dledger", nodes: ["n0", "n1", "n2"], extra: [])
     }
 
     @Test func aSyncMasterLosesNoAcknowledgedMessageUnderKillAndSuspend() throws {
-        try runChaos(cluster: "master-slave", extra: ["--replication", "sync", "--flush", "sync"])
+        try runChaos(cluster: "master-slave", nodes: ["master", "slave"], extra: ["--replication", "sync", "--flush", "sync"])
     }
 
     /// An unsupported cluster kind or fault is refused before anything starts (no directory, no process).
