@@ -13,7 +13,7 @@ extension ChaosResult {
             + Report.escape(verdictLine) + "</b></p><p>" + Report.escape(replicaLine) + "</p>"
         return Report.page(title: "bench chaos", intro: intro, sections: [
             ("Guarantee", verdictHTML),
-            ("Timeline", timeline()),
+            ("Timeline", timeline(width: min(1_800, max(960, 220 + 64 * verdict.recoveries.count)))),
             ("Messages", Report.table(["", "count"], countRows)),
             ("Recovery per fault kind (first failed send to the first acknowledged send after it)", Report.table(Self.summaryHeader, summaryRows)),
             ("Faults", Report.table(["fault", "node", "injected s", "healed s", "first failure s", "recovery ms"], faultRows)),
@@ -65,13 +65,14 @@ extension ChaosResult {
     /// A shaded span per fault (injected to healed) with its name, and its outage as a black bar under the axis.
     private func faultSpans(px: (Double) -> Double, top: Double, plotHeight: Double) -> String {
         var svg = ""
-        for recovery in verdict.recoveries {
+        for (index, recovery) in verdict.recoveries.enumerated() {
             let from = seconds(recovery.fault.injectedAt), to = recovery.fault.healedAt.map(seconds) ?? seconds(outcome.ended)
             let color = Report.colors[(FaultKind.allCases.firstIndex(of: recovery.fault.kind) ?? 0) + 3]
             svg += "<rect x=\"\(Report.f(px(from)))\" y=\"\(Report.f(top))\" width=\"\(Report.f(max(1, px(to) - px(from))))\" "
                 + "height=\"\(Report.f(plotHeight))\" fill=\"\(color)\" fill-opacity=\"0.18\"><title>"
                 + Report.escape("\(recovery.fault.kind.rawValue) \(recovery.fault.node)") + "</title></rect>"
-            svg += "<text x=\"\(Report.f(px(from) + 2))\" y=\"\(Report.f(top + 12))\" font-size=\"10\" fill=\"\(color)\">"
+            // Labels on three rows, so that those of neighbouring faults do not overlap.
+            svg += "<text x=\"\(Report.f(px(from) + 2))\" y=\"\(Report.f(top + 12 + Double(index % 3) * 12))\" font-size=\"10\" fill=\"\(color)\">"
                 + Report.escape("\(recovery.fault.kind.rawValue) \(recovery.fault.node)") + "</text>"
             if let first = recovery.firstFailureAt {
                 let until = recovery.recoveredAt.map(seconds) ?? seconds(outcome.ended)
