@@ -26,6 +26,8 @@ struct ChaosBench: AsyncParsableCommand {
     @Option(help: "flushDiskType of every broker: async or sync") var flush = "async"
     @Option(help: "Send timeout, milliseconds (a send not answered by then is unknown)") var timeoutMillis: Int64 = 2_000
     @Option(help: "Queues of the topic") var queues = 4
+    @Flag(help: "Orderly sends: one sender per queue, each send after the previous answer; order per queue is checked")
+    var orderly = false
     @Option(help: "Write the result as JSON to this file") var json: String?
     @Option(help: "Write an HTML report (tables and a timeline) to this file") var report: String?
 
@@ -84,7 +86,9 @@ struct ChaosBench: AsyncParsableCommand {
     }
 
     private func settingsLine(pause: Double) -> String {
-        "\(format(duration, 0)) s of load at \(format(rate, 0)) sends/s (open loop, no retries, \(timeoutMillis) ms timeout, "
+        "\(format(duration, 0)) s of load at \(format(rate, 0)) sends/s ("
+            + (orderly ? "orderly: one sender per queue, each send after the previous answer" : "open loop")
+            + ", no retries, \(timeoutMillis) ms timeout, "
             + "\(queues) queues); a fault every \(format(interval, 1)) s lasting \(format(pause, 1)) s"
     }
 
@@ -96,7 +100,9 @@ struct ChaosBench: AsyncParsableCommand {
         try await cluster.createTopic(topic, queues: queues, admin: admin)
         let load = ChaosLoad(namesrvAddr: cluster.namesrvAddr, topic: topic, run: "c\(seed ?? 0)-\(getpid())", rate: rate,
                              timeoutMillis: timeoutMillis)
-        let driving = Task { await load.drive() }
+        let driving = Task { [orderly, queues] in
+            if orderly { await load.driveOrderly(queues: queues) } else { await load.drive() }
+        }
         try await poll(30, "a first acknowledged send") { load.okCount > 0 || interrupted.isSet }
         let started = monotonicNanos()
         let injector = ChaosInjector(cluster: cluster, admin: admin, started: started)
@@ -116,8 +122,10 @@ struct ChaosBench: AsyncParsableCommand {
         await load.shutdown()
         let history = load.history
         let acknowledged = history.filter { $0.answer == .ok }.map(\.key)
+        let outOfOrder = orderly ? ChaosCheck.outOfOrder(consumed) : nil
         let replicas = try cluster.stopAndReadLogs().map { ChaosCheck.replica($0.name, bodies: $0.bodies, acknowledged: acknowledged) }
-        return ChaosOutcome(started: started, ended: ended, sends: history, consumed: consumed, replicas: replicas, faults: injector.faults,
+        return ChaosOutcome(started: started, ended: ended, sends: history, consumed: consumed.map(\.key), outOfOrder: outOfOrder,
+                            replicas: replicas, faults: injector.faults,
                             skippedFaults: injector.skipped, skippedSends: load.skipped.load(ordering: .relaxed),
                             interrupted: interrupted.isSet)
     }
@@ -143,6 +151,8 @@ struct ChaosOutcome {
     var ended: UInt64
     var sends: [ChaosSend]
     var consumed: [String]
+    /// Orderly sends read back out of order, per queue (nil: the sends were not orderly).
+    var outOfOrder: [Int32: Int]?
     /// Each broker's own commit log against the acknowledged keys, read from its files after the run.
     var replicas: [ReplicaCheck]
     var faults: [ChaosFault]

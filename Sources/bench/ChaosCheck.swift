@@ -89,6 +89,24 @@ struct ReplicaCheck: Sendable, Equatable {
 }
 
 enum ChaosCheck {
+    /// Orderly sends read back out of order, per queue: a message read after one its sender made later (keys
+    /// `<run>-q<queue>-<n>`: the sequence `n` must only grow along a queue). Keys without that shape are skipped.
+    static func outOfOrder(_ consumed: [ConsumedMessage]) -> [Int32: Int] {
+        var highest: [Int32: Int] = [:]
+        var counts: [Int32: Int] = [:]
+        for message in consumed {
+            guard let dash = message.key.lastIndex(of: "-"), let sequence = Int(message.key[message.key.index(after: dash)...]),
+                  message.key[..<dash].hasSuffix("-q\(message.queue)") else { continue }
+            counts[message.queue, default: 0] += 0
+            if let previous = highest[message.queue], sequence < previous {
+                counts[message.queue, default: 0] += 1
+            } else {
+                highest[message.queue] = sequence
+            }
+        }
+        return counts
+    }
+
     /// Checks one node's log (`bodies`, in log order) for every acknowledged key exactly once.
     static func replica(_ name: String, bodies: [String], acknowledged: [String]) -> ReplicaCheck {
         var counts: [String: Int] = [:]

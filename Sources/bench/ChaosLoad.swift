@@ -52,11 +52,41 @@ final class ChaosLoad: Sendable {
         }
     }
 
-    private func send(_ key: String) async {
+    /// Orderly sends: one sender per queue, each waiting for an answer before its next send (due every
+    /// `queues`/rate s), keys `<run>-q<queue>-<n>`, each to its queue by a selector, as RocketMQ's orderly
+    /// producers do. Returns once every sender has stopped.
+    func driveOrderly(queues: Int) async {
+        let period = UInt64(1e9 / rate * Double(queues))
+        await withDiscardingTaskGroup { group in
+            for queue in 0..<queues {
+                group.addTask { [self] in
+                    var due = monotonicNanos()
+                    var sequence = 0
+                    while !stopping.load(ordering: .relaxed) {
+                        let now = monotonicNanos()
+                        if due > now { try? await Task.sleep(for: .nanoseconds(due - now)) }
+                        await send("\(run)-q\(queue)-\(sequence)", queue: Int32(queue))
+                        sequence += 1
+                        due = max(due + period, monotonicNanos())
+                    }
+                }
+            }
+        }
+    }
+
+    private func send(_ key: String, queue: Int32? = nil) async {
         let sentAt = monotonicNanos()
         let answer: ChaosAnswer
         do {
-            let result = try await producer.send(Message(topic: topic, body: Array(key.utf8), keys: [key]))
+            let message = Message(topic: topic, body: Array(key.utf8), keys: [key])
+            let result: SendResult
+            if let queue {
+                result = try await producer.send(message, selector: { queues, _ in
+                    queues.first { $0.queueID == queue } ?? queues[Int(queue) % queues.count]
+                })
+            } else {
+                result = try await producer.send(message)
+            }
             answer = result.status == .sendOK ? .ok : .unknown
         } catch {
             answer = Self.answer(to: error)
@@ -99,14 +129,21 @@ func makeFaultProducer(namesrvAddr: String, group: String, timeoutMillis: Int64)
     return producer
 }
 
+/// One message read back: the queue it was read from and its key (its body).
+struct ConsumedMessage: Sendable, Equatable {
+    var queue: Int32
+    var key: String
+}
+
 /// Reads `topic` back from every queue, from each queue's first offset to its last, through the broker that takes
-/// writes (the master; the DLedger leader). Bounded: at most `seconds`, and a queue that stops advancing ends.
-func consumeAll(topic: String, namesrvAddr: String, seconds: Double) async throws -> [String] {
+/// writes (the master; the DLedger leader), in queue order. Bounded: at most `seconds`, and a queue that stops
+/// advancing ends.
+func consumeAll(topic: String, namesrvAddr: String, seconds: Double) async throws -> [ConsumedMessage] {
     let consumer = PullConsumer(group: "CG-chaos-\(monotonicNanos())", namesrvAddr: namesrvAddr)
     consumer.start()
     defer { Task { await consumer.shutdown() } }
     let deadline = monotonicNanos() + UInt64(seconds * 1e9)
-    var keys: [String] = []
+    var keys: [ConsumedMessage] = []
     var queues: [MessageQueue] = []
     try await poll(seconds, "the queues of \(topic)") {
         queues = (try? await consumer.fetchSubscribeMessageQueues(topic)) ?? []
@@ -119,7 +156,7 @@ func consumeAll(topic: String, namesrvAddr: String, seconds: Double) async throw
             guard monotonicNanos() < deadline else { throw ValidationErrorText("reading \(topic) back took over \(format(seconds, 0)) s") }
             guard let result = try? await consumer.pull(queue, offset: offset, maxNums: 32) else { continue }
             if result.status == .offsetIllegal { offset = max(offset + 1, result.nextBeginOffset); continue }
-            keys += result.messages.map(\.bodyString)
+            keys += result.messages.map { ConsumedMessage(queue: queue.queueID, key: $0.bodyString) }
             guard result.nextBeginOffset > offset else { break }
             offset = result.nextBeginOffset
         }

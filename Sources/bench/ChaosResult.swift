@@ -68,6 +68,12 @@ struct ChaosResult {
          ["duplicated (read back more than once)", "\(verdict.duplicated.count)"],
          ["failed sends read back anyway", "\(verdict.failedFound)"], ["unknown sends read back", "\(verdict.unknownFound)"],
          ["read back, never sent by this run", "\(verdict.unexpected)"], ["sends skipped (in flight at the limit)", "\(outcome.skippedSends)"]]
+            + (outcome.outOfOrder.map { [["out of order (orderly sends, per queue)", Self.perQueue($0)]] } ?? [])
+    }
+
+    /// `0 (q0 0, q1 0, ...)`: the total, then each queue's.
+    static func perQueue(_ counts: [Int32: Int]) -> String {
+        "\(counts.values.reduce(0, +)) (" + counts.keys.sorted().map { "q\($0) \(counts[$0]!)" }.joined(separator: ", ") + ")"
     }
 
     func printText() {
@@ -98,7 +104,7 @@ struct ChaosResult {
             "acknowledged":\(verdict.acknowledged),"failed":\(verdict.counts[.failed] ?? 0),"unknown":\(verdict.counts[.unknown] ?? 0),\
             "lost":\(verdict.lost.count),"duplicated":\(verdict.duplicated.count),"failed_found":\(verdict.failedFound),\
             "unknown_found":\(verdict.unknownFound),"unexpected":\(verdict.unexpected),"skipped_sends":\(outcome.skippedSends),\
-            "promises_no_loss":\(guarantee.promisesNoLoss),"replicas":{\(replicaJSON)},"kept":\(!brokePromise),"lost_keys":[\(verdict.lost.prefix(100).map { "\"\($0)\"" }.joined(separator: ","))],\
+            "out_of_order":\(outcome.outOfOrder.map { "\($0.values.reduce(0, +))" } ?? "null"),"promises_no_loss":\(guarantee.promisesNoLoss),"replicas":{\(replicaJSON)},"kept":\(!brokePromise),"lost_keys":[\(verdict.lost.prefix(100).map { "\"\($0)\"" }.joined(separator: ","))],\
             "recovery":{\(recoveries)},"faults":[\(faults)]}
 
             """
