@@ -124,7 +124,8 @@ struct ChaosBench: AsyncParsableCommand {
         let acknowledged = history.filter { $0.answer == .ok }.map(\.key)
         let outOfOrder = orderly ? ChaosCheck.outOfOrder(consumed) : nil
         let replicas = try cluster.stopAndReadLogs().map { ChaosCheck.replica($0.name, bodies: $0.bodies, acknowledged: acknowledged) }
-        return ChaosOutcome(started: started, ended: ended, sends: history, consumed: consumed.map(\.key), outOfOrder: outOfOrder,
+        return ChaosOutcome(started: started, ended: ended, sends: history, consumed: consumed.map(\.key), reasons: load.reasonCounts,
+                            outOfOrder: outOfOrder,
                             replicas: replicas, faults: injector.faults,
                             skippedFaults: injector.skipped, skippedSends: load.skipped.load(ordering: .relaxed),
                             interrupted: interrupted.isSet)
@@ -151,6 +152,8 @@ struct ChaosOutcome {
     var ended: UInt64
     var sends: [ChaosSend]
     var consumed: [String]
+    /// Sends not acknowledged, by why (`ChaosLoad.reason`).
+    var reasons: [String: Int] = [:]
     /// Orderly sends read back out of order, per queue (nil: the sends were not orderly).
     var outOfOrder: [Int32: Int]?
     /// Each broker's own commit log against the acknowledged keys, read from its files after the run.

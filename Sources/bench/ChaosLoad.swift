@@ -14,6 +14,7 @@ final class ChaosLoad: Sendable {
     let rate: Double
     static let inFlightMax = 4_096
     private let sends = Mutex<[ChaosSend]>([])
+    private let reasons = Mutex<[String: Int]>([:])
     private let inFlight = Atomic<Int>(0)
     /// Sends not made because `inFlightMax` were in flight.
     let skipped = Atomic<Int>(0)
@@ -88,11 +89,30 @@ final class ChaosLoad: Sendable {
                 result = try await producer.send(message)
             }
             answer = result.status == .sendOK ? .ok : .unknown
+            if answer != .ok { count(result.status.rawValue) }
         } catch {
             answer = Self.answer(to: error)
+            count(Self.reason(error))
         }
         let record = ChaosSend(key: key, sentAt: sentAt, answeredAt: monotonicNanos(), answer: answer)
         sends.withLock { $0.append(record) }
+    }
+
+    private func count(_ reason: String) { reasons.withLock { $0[reason, default: 0] += 1 } }
+
+    /// Sends not acknowledged, by why: the status, the error code, or what the connection did.
+    var reasonCounts: [String: Int] { reasons.withLock { $0 } }
+
+    /// `code 2 (remark...)`, `timeout`, `connection closed`, `cannot connect`, `no route`: short, so they group.
+    static func reason(_ error: Error) -> String {
+        switch error {
+        case RemotingError.timeout: "timeout"
+        case RemotingError.connectionClosed: "connection closed"
+        case RemotingError.connectFailed: "cannot connect"
+        case ClientError.broker(let code, let remark, _): "code \(code) (\(remark.prefix(60)))"
+        case ClientError.noRoute: "no route"
+        default: "\(error)".prefix(60).description
+        }
     }
 
     /// A send that was refused or never left is `failed`; one that may have reached the broker is `unknown`.

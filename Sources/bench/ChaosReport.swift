@@ -10,7 +10,7 @@ extension ChaosResult {
         let intro = Report.escape("\(label); faults \(kinds.map(\.rawValue).joined(separator: ", ")); seed \(seed). \(settings).")
             + (outcome.interrupted ? " <b>Interrupted</b>: what was measured until Ctrl-C." : "")
         let verdictHTML = "<p>\(Report.escape(guarantee.claim))</p><p><b style=\"color:\(brokePromise ? "#d62728" : "#2ca02c")\">"
-            + Report.escape(verdictLine) + "</b></p><p>" + Report.escape(replicaLine) + "</p>"
+            + Report.escape(verdictLine) + "</b></p><p>" + Report.escape(replicaLine) + "</p><p>" + Report.escape(reasonLine) + "</p>"
         return Report.page(title: "bench chaos", intro: intro, sections: [
             ("Guarantee", verdictHTML),
             ("Timeline", timeline(width: min(1_800, max(960, 220 + 64 * verdict.recoveries.count)))),

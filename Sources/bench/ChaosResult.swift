@@ -71,6 +71,12 @@ struct ChaosResult {
             + (outcome.outOfOrder.map { [["out of order (orderly sends, per queue)", Self.perQueue($0)]] } ?? [])
     }
 
+    /// `Not acknowledged, by why: timeout 120, code 2 (...) 14`: most frequent first.
+    var reasonLine: String {
+        "Not acknowledged, by why: " + (outcome.reasons.isEmpty ? "none"
+            : outcome.reasons.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+    }
+
     /// `0 (q0 0, q1 0, ...)`: the total, then each queue's.
     static func perQueue(_ counts: [Int32: Int]) -> String {
         "\(counts.values.reduce(0, +)) (" + counts.keys.sorted().map { "q\($0) \(counts[$0]!)" }.joined(separator: ", ") + ")"
@@ -84,6 +90,7 @@ struct ChaosResult {
         print("  " + Self.summaryHeader.map { $0.padding(18) }.joined())
         for row in summaryRows { print("  " + row.map { $0.padding(18) }.joined()) }
         for line in outcome.skippedFaults { print("  not injected: \(line)") }
+        print(reasonLine)
         print(replicaLine)
         print("Guarantee: \(guarantee.claim)")
         print(verdictLine)
