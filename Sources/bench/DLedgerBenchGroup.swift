@@ -31,6 +31,7 @@ final class DLedgerBenchGroup: @unchecked Sendable {
         flushLabel = flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH"
         directory = makeTemporaryDirectory("bench-dledger")
         guard let nameServerBinary = siblingExecutable("mqnamesrv"), let brokerBinary = siblingExecutable("mqbroker") else {
+            removeTree(directory)
             throw ValidationErrorText("mqnamesrv and mqbroker must be built beside bench (swift build -c release builds all three)")
         }
         do {
