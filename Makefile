@@ -1,7 +1,7 @@
 # The two commands the README promises: `make run` (the main job) and `make test` (every test).
 SWIFT ?= swift
 
-.PHONY: setup run test powerloss bench-store bench-matrix bench-table benchmarks
+.PHONY: setup run test powerloss bench-store bench-matrix bench-table bench-chaos benchmarks
 
 setup:
 	./scripts/setup.sh
@@ -50,6 +50,14 @@ powerloss: setup
 bench-table: setup
 	$(SWIFT) build -c release --product bench
 	./scripts/bench-table.sh
+
+# The README's chaos figures: every fault kind under load, a DLedger group and a SYNC_MASTER pair (4 min each;
+# partition needs root for network namespaces). CHAOS_SECONDS=N for another length.
+CHAOS_SECONDS ?= 240
+bench-chaos: setup
+	$(SWIFT) build -c release
+	.build/release/bench chaos --cluster dledger --faults kill,suspend,partition,leader-kill,leader-suspend --interval 10 --pause 4 --duration $(CHAOS_SECONDS) --rate 300 --seed 42 --report report-chaos-dledger.html
+	.build/release/bench chaos --cluster master-slave --replication sync --flush sync --faults kill,suspend,partition,leader-kill,leader-suspend --interval 10 --pause 4 --duration $(CHAOS_SECONDS) --rate 300 --seed 42 --report report-chaos-master-slave.html
 
 # ordo-one micro-benchmarks with malloc counts (a package of its own under Benchmarks/).
 benchmarks: setup

@@ -153,6 +153,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .testTarget(name: "RaftTests", dependencies: ["Raft"]),
+        // bench's own logic (the chaos checker) through `@testable import bench`.
+        .testTarget(name: "BenchTests", dependencies: ["bench"]),
         .testTarget(
             name: "NodeTests",
             dependencies: [

@@ -9,32 +9,49 @@ import Remoting
 
 /// A NameServer and a DLedger group of three brokers (`n0`..`n2`) as child processes beside this bench, on free
 /// loopback ports, with fresh stores under one temporary directory.
-final class DLedgerBenchGroup {
+final class DLedgerBenchGroup: @unchecked Sendable {
+    // @unchecked: built on a Dispatch thread (its start-up blocks), then used by one task at a time.
     let directory: String
     let nameServerPort = freeLoopbackPort()
     let ports = (0..<3).map { _ in freeLoopbackPort() }
-    private var nameServer: pid_t = 0
-    private var members: [pid_t?] = [nil, nil, nil]
-    private var starts = 0
-    var namesrvAddr: String { "127.0.0.1:\(nameServerPort)" }
-    func address(_ member: Int) -> String { "127.0.0.1:\(ports[member])" }
+    /// Each member in a network namespace of its own (nil: all on loopback).
+    let network: NodeNetwork?
+    /// `ASYNC_FLUSH` or `SYNC_FLUSH`.
+    let flushLabel: String
+    private var nameServer: NodeProcess?
+    /// The members n0, n1, n2.
+    private(set) var members: [NodeProcess] = []
+    var namesrvAddr: String { "\(network?.bridgeAddress ?? "127.0.0.1"):\(nameServerPort)" }
+    func host(_ member: Int) -> String { network?.address(member) ?? "127.0.0.1" }
+    func address(_ member: Int) -> String { "\(host(member)):\(ports[member])" }
 
-    init(flush: String, extraConfig: String = "") throws {
+    /// Writes the configs and starts the NameServer and the members; with `namespaces`, each member in a network
+    /// namespace of its own (`NodeNetwork`) so that it can be partitioned. Stops what it started when a step fails.
+    init(flush: String, extraConfig: String = "", namespaces: Bool = false) throws {
+        flushLabel = flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH"
         directory = makeTemporaryDirectory("bench-dledger")
-        guard let nameServerBinary = siblingExecutable("mqnamesrv"), siblingExecutable("mqbroker") != nil else {
+        guard let nameServerBinary = siblingExecutable("mqnamesrv"), let brokerBinary = siblingExecutable("mqbroker") else {
+            removeTree(directory)
             throw ValidationErrorText("mqnamesrv and mqbroker must be built beside bench (swift build -c release builds all three)")
         }
-        let peers = (0..<3).map { "n\($0)-127.0.0.1:\(freeLoopbackPort())" }.joined(separator: ";")
+        do {
+            network = namespaces ? try NodeNetwork(nodes: 3) : nil
+        } catch {
+            removeTree(directory)
+            throw error
+        }
+        let network = network
+        let peers = (0..<3).map { "n\($0)-\(network?.address($0) ?? "127.0.0.1"):\(freeLoopbackPort())" }.joined(separator: ";")
         writeFile(directory + "/namesrv.properties", "listenPort=\(nameServerPort)\n")
         for member in 0..<3 {
             writeFile(directory + "/n\(member).conf", """
                 brokerClusterName=BenchCluster
                 brokerName=broker-dledger
-                brokerIP1=127.0.0.1
+                brokerIP1=\(host(member))
                 listenPort=\(ports[member])
                 namesrvAddr=\(namesrvAddr)
                 storePathRootDir=\(directory)/n\(member)
-                flushDiskType=\(flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH")
+                flushDiskType=\(flushLabel)
                 mappedFileSizeCommitLog=1073741824
                 enableDLegerCommitLog=true
                 dLegerGroup=broker-dledger
@@ -44,21 +61,20 @@ final class DLedgerBenchGroup {
                 \(extraConfig)
 
                 """)
+            members.append(NodeProcess(name: "n\(member)", arguments: [brokerBinary, "-c", directory + "/n\(member).conf"],
+                                       logPrefix: directory + "/n\(member)", namespace: network?.namespace(member)))
         }
         do {
-            nameServer = try spawnLogged([nameServerBinary, "-c", directory + "/namesrv.properties", "--logs-dir", directory + "/namesrv-logs"], log: directory + "/namesrv.log",
-                                         readyText: "boot success", seconds: 30)
-            for member in 0..<3 { try start(member) }
+            let nameServer = NodeProcess(name: "namesrv", arguments: [nameServerBinary, "-c", directory + "/namesrv.properties",
+                                                                            "--logs-dir", directory + "/namesrv-logs"],
+                                         logPrefix: directory + "/namesrv")
+            self.nameServer = nameServer
+            try nameServer.start()
+            for member in members { try member.start() }
         } catch {
             stop()
             throw error
         }
-    }
-
-    private func start(_ member: Int) throws {
-        starts += 1
-        members[member] = try spawnLogged([siblingExecutable("mqbroker")!, "-c", directory + "/n\(member).conf"],
-                                          log: directory + "/n\(member)-\(starts).log", readyText: "boot success", seconds: 30)
     }
 
     /// The member that takes writes (not `excluding`), polled every 5 ms.
@@ -91,24 +107,12 @@ final class DLedgerBenchGroup {
 
     /// SIGKILL (reaped at once) or SIGSTOP.
     func fault(_ member: Int, stop: Bool) {
-        guard let pid = members[member] else { return }
-        if stop {
-            kill(pid, SIGSTOP)
-        } else {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            members[member] = nil
-        }
+        if stop { members[member].suspend() } else { members[member].kill() }
     }
 
     /// SIGCONT, or a restart on the same store.
     func recover(_ member: Int, stop: Bool) throws {
-        if stop, let pid = members[member] {
-            kill(pid, SIGCONT)
-        } else {
-            try start(member)
-        }
+        if stop { members[member].resume() } else { try members[member].start() }
     }
 
     /// Waits until `member` follows the leader and has applied what the leader had committed when the wait began.
@@ -136,33 +140,34 @@ final class DLedgerBenchGroup {
 
     /// Every body in `member`'s commit log, read from its files (the member must be stopped).
     func bodies(of member: Int) throws -> [String] {
-        var settings = CommitLogSettings(storePathRootDir: directory + "/n\(member)")
-        settings.mappedFileSizeCommitLog = 1_073_741_824
-        let log = try CommitLog(settings: settings)
-        defer { log.close() }
-        var bodies: [String] = []
-        try log.forEachRecord(from: log.minOffset, checkCRC: false) { record in
-            bodies.append(String(decoding: record.body, as: UTF8.self))
-            return true
-        }
-        return bodies
+        try commitLogBodies(storePathRootDir: directory + "/n\(member)")
     }
 
     /// SIGTERM to the members (their stores stay for `bodies(of:)`).
     func stopGracefully() {
-        for (member, pid) in members.enumerated() {
-            guard let pid else { continue }
-            kill(pid, SIGCONT)
-            stopChild(pid, graceSeconds: 15)
-            members[member] = nil
-        }
+        for member in members { member.stop() }
     }
 
-    /// Everything stopped and the directory removed.
+    /// Everything stopped, the namespaces removed and the directory removed.
     func stop() {
         stopGracefully()
-        if nameServer != 0 { stopChild(nameServer, graceSeconds: 5) }
-        nameServer = 0
+        nameServer?.stop(graceSeconds: 5)
+        network?.teardown()
         removeTree(directory)
     }
+}
+
+/// Every body in the commit log under `storePathRootDir` (1 GiB files, as the bench's brokers write them), read
+/// from its files in log order; the broker must be stopped.
+func commitLogBodies(storePathRootDir: String) throws -> [String] {
+    var settings = CommitLogSettings(storePathRootDir: storePathRootDir)
+    settings.mappedFileSizeCommitLog = 1_073_741_824
+    let log = try CommitLog(settings: settings)
+    defer { log.close() }
+    var bodies: [String] = []
+    try log.forEachRecord(from: log.minOffset, checkCRC: false) { record in
+        bodies.append(String(decoding: record.body, as: UTF8.self))
+        return true
+    }
+    return bodies
 }

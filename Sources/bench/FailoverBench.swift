@@ -61,15 +61,13 @@ struct FailoverBench: AsyncParsableCommand {
         }
         print("kill → new leader:        " + summary(rounds.map(\.leader)) + " over \(rounds.count) \(stop ? "stops" : "kills")")
         print("kill → first acked send:  " + summary(rounds.map(\.send)))
-        for (index, bodies) in logs.enumerated() {
-            var counts: [String: Int] = [:]
-            for body in bodies { counts[body, default: 0] += 1 }
-            let lost = acknowledged.filter { counts[$0] == nil }.count
-            let repeated = acknowledged.filter { (counts[$0] ?? 0) > 1 }.count
-            print("n\(index): \(bodies.count) records; of \(acknowledged.count) acknowledged messages \(lost) lost, \(repeated) repeated")
-            if lost > 0 { print("  lost: \(acknowledged.filter { counts[$0] == nil }.prefix(20))") }
+        let checks = logs.enumerated().map { ChaosCheck.replica("n\($0.offset)", bodies: $0.element, acknowledged: acknowledged) }
+        for check in checks {
+            print("\(check.name): \(check.records) records; of \(acknowledged.count) acknowledged messages \(check.missing.count) lost, "
+                  + "\(check.repeated) repeated")
+            if !check.missing.isEmpty { print("  lost: \(check.missing.prefix(20))") }
         }
-        if logs.contains(where: { log in acknowledged.contains { !log.contains($0) } }) { throw ExitCode(1) }
+        if checks.contains(where: { !$0.missing.isEmpty }) { throw ExitCode(1) }
     }
 }
 
@@ -83,13 +81,7 @@ final class FailoverSenders: Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
     init(namesrvAddr: String, count: Int) {
-        var settings = Producer.Settings()
-        settings.group = "PG-failover"
-        settings.retryTimesWhenSendFailed = 0
-        settings.sendLatencyFaultEnable = false
-        settings.sendMsgTimeoutMillis = 1_000
-        producer = Producer(config: ClientConfig(namesrvAddr: namesrvAddr), settings: settings)
-        producer.start()
+        producer = makeFaultProducer(namesrvAddr: namesrvAddr, group: "PG-failover", timeoutMillis: 1_000)
         self.count = count
     }
 

@@ -69,19 +69,28 @@ final class LocalCluster {
     let slavePort: Int?
     /// The DLedger group (`replication == .dledger`): it owns its NameServer, members and directory.
     private var group: DLedgerBenchGroup?
-    private var children: [pid_t] = []
-    var namesrvAddr: String { "127.0.0.1:\(nameServerPort)" }
-    var brokerAddress: String { "127.0.0.1:\(brokerPort)" }
+    /// The master (node 0) and the slave (node 1) each in a network namespace of its own (nil: loopback).
+    let network: NodeNetwork?
+    private var nameServer: NodeProcess?
+    /// The broker (`master`) and, with replication, its `slave`.
+    private(set) var brokers: [NodeProcess] = []
+    var namesrvAddr: String { "\(network?.bridgeAddress ?? "127.0.0.1"):\(nameServerPort)" }
+    func host(_ node: Int) -> String { network?.address(node) ?? "127.0.0.1" }
+    var brokerAddress: String { "\(host(0)):\(brokerPort)" }
 
     /// Starts the NameServer, the broker and (with replication) the slave, then waits until the slave has
     /// connected to its master's HA port and reported (at most `slaveSeconds`), so the load meets a master
-    /// with an in-sync slave. Everything started is stopped again when a step fails.
-    init(shape: Shape, extraConfig: String = "", slaveSeconds: Double = 30) async throws {
+    /// with an in-sync slave. With `namespaces`, the brokers run in network namespaces (`NodeNetwork`) so that
+    /// they can be partitioned. Everything started is stopped again when a step fails.
+    init(shape: Shape, extraConfig: String = "", slaveSeconds: Double = 30, namespaces: Bool = false) async throws {
         self.shape = shape
         if let refusal = shape.replication.refusal(io: shape.io) { throw ValidationErrorText(refusal) }
         if shape.replication == .dledger {
+            // A partitionable DLedger group is `DLedgerBenchGroup(namespaces: true)` itself (bench chaos).
+            guard !namespaces else { throw ValidationErrorText("a local DLedger cell runs on loopback only") }
             let group = try DLedgerBenchGroup(flush: shape.flush, extraConfig: extraConfig)
             self.group = group
+            network = nil
             directory = group.directory
             nameServerPort = group.nameServerPort
             slavePort = nil
@@ -104,23 +113,34 @@ final class LocalCluster {
         nameServerPort = freeLoopbackPort()
         brokerPort = freeLoopbackPort()
         slavePort = shape.replication == .none ? nil : freeLoopbackPort()
-        guard let nameServer = siblingExecutable("mqnamesrv"), let broker = siblingExecutable("mqbroker") else {
+        guard let nameServerBinary = siblingExecutable("mqnamesrv"), let broker = siblingExecutable("mqbroker") else {
+            removeTree(directory)
             throw ValidationErrorText("mqnamesrv and mqbroker must be built beside bench (swift build -c release builds all three)")
         }
+        do {
+            network = namespaces ? try NodeNetwork(nodes: shape.replication == .none ? 1 : 2) : nil
+        } catch {
+            removeTree(directory)
+            throw error
+        }
         writeFile(directory + "/namesrv.properties", "listenPort=\(nameServerPort)\n")
+        nameServer = NodeProcess(name: "namesrv", arguments: [nameServerBinary, "-c", directory + "/namesrv.properties",
+                                                              "--logs-dir", directory + "/namesrv-logs"],
+                                 logPrefix: directory + "/namesrv")
         writeFile(directory + "/broker.conf", brokerConfig(port: brokerPort, brokerID: 0, role: shape.replication.masterRole,
                                                           store: "store", extraConfig: extraConfig))
+        brokers.append(NodeProcess(name: "master", arguments: [broker, "-c", directory + "/broker.conf"], logPrefix: directory + "/broker",
+                                   namespace: network?.namespace(0)))
         if let slavePort {
             writeFile(directory + "/slave.conf", brokerConfig(port: slavePort, brokerID: 1, role: "SLAVE", store: "slave-store",
                                                              extraConfig: extraConfig))
+            brokers.append(NodeProcess(name: "slave", arguments: [broker, "-c", directory + "/slave.conf"], logPrefix: directory + "/slave",
+                                       namespace: network?.namespace(1)))
         }
         do {
-            try spawn([nameServer, "-c", directory + "/namesrv.properties", "--logs-dir", directory + "/namesrv-logs"], log: directory + "/namesrv.log")
-            try spawn([broker, "-c", directory + "/broker.conf"], log: directory + "/broker.log")
-            if slavePort != nil {
-                try spawn([broker, "-c", directory + "/slave.conf"], log: directory + "/slave.log")
-                try await waitForSlave(seconds: slaveSeconds)
-            }
+            try nameServer?.start()
+            for node in brokers { try node.start() }
+            if slavePort != nil { try await waitForSlave(seconds: slaveSeconds) }
         } catch {
             stop()
             throw error
@@ -130,12 +150,13 @@ final class LocalCluster {
     /// One broker's `broker.conf`: the cluster's broker name, its own port, HA port (picked free: the
     /// default `listenPort + 1` may be taken) and store.
     private func brokerConfig(port: Int, brokerID: Int, role: String, store: String, extraConfig: String) -> String {
-        """
+        let host = host(brokerID)
+        return """
         brokerClusterName=BenchCluster
         brokerName=broker-bench
         brokerId=\(brokerID)
         brokerRole=\(role)
-        brokerIP1=127.0.0.1
+        brokerIP1=\(host)
         listenPort=\(port)
         haListenPort=\(freeLoopbackPort())
         namesrvAddr=\(namesrvAddr)
@@ -150,7 +171,7 @@ final class LocalCluster {
 
     /// Polls the master's HA status (GET_BROKER_HA_STATUS) every 50 ms until a slave has reported and is
     /// in sync; throws with the slave's log when `seconds` pass first.
-    private func waitForSlave(seconds: Double) async throws {
+    func waitForSlave(seconds: Double) async throws {
         let admin = Admin(namesrvAddr: namesrvAddr, timeoutMillis: 2_000)
         defer { Task { await admin.shutdown() } }
         let deadline = monotonicNanos() + UInt64(seconds * 1e9)
@@ -162,20 +183,17 @@ final class LocalCluster {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ValidationErrorText("the slave did not connect to its master within \(format(seconds, 0)) s: "
-                                  + (readTextFile(directory + "/slave.log") ?? ""))
+                                  + (brokers.last.flatMap { readTextFile($0.log) } ?? ""))
     }
 
-    private func spawn(_ arguments: [String], log: String) throws {
-        children.append(try spawnLogged(arguments, log: log, readyText: "boot success", seconds: 30))
-    }
-
-    /// SIGTERM to every child (slave, then master, then NameServer), SIGKILL after 15 s, then the stores are
-    /// removed.
+    /// SIGTERM to every child (slave, then master, then NameServer), SIGKILL after 15 s, then the namespaces and
+    /// the stores are removed.
     func stop() {
         group?.stop()
         group = nil
-        for pid in children.reversed() { stopChild(pid, graceSeconds: 15) }
-        children.removeAll()
+        for node in brokers.reversed() { node.stop() }
+        nameServer?.stop(graceSeconds: 5)
+        network?.teardown()
         removeTree(directory)
     }
 }
@@ -193,18 +211,8 @@ func siblingExecutable(_ name: String) -> String? {
 /// `readyText`. Roles it starts stop by themselves if this process dies (MQ_EXIT_WITH_PARENT). A child that
 /// exits or does not get ready is stopped and reported with its log.
 func spawnLogged(_ arguments: [String], log: String, readyText: String, seconds: Double) throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid: pid_t = 0
     setenv("MQ_EXIT_WITH_PARENT", "\(getpid())", 1)  // an interrupted bench leaves no broker behind
-    guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
-        throw ValidationErrorText("cannot start \(arguments[0])")
-    }
+    let pid = try spawnProcess(arguments, output: log)
     let deadline = monotonicNanos() + UInt64(seconds * 1e9)
     while monotonicNanos() < deadline {
         if let text = readTextFile(log), text.contains(readyText) { return pid }
