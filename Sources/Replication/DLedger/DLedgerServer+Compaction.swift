@@ -1,0 +1,64 @@
+import Raft
+
+// Compaction: the driver drops applied entries that every member holds (the core's safe point), first from memory
+// (every `raftLogKeepEntriesMax` entries or `raftLogKeepBytesMax` bytes applied), then from the file once it
+// reaches `raftLogFileBytesMax`, after the commit log holds the compacted entries' records durably: recovery can
+// no longer write them again.
+extension DLedgerServer {
+    /// After each cycle, on the driver's thread.
+    func compactIfDue() {
+        if compactedIndex.distance(to: appliedIndex) >= settings.raftLogKeepEntriesMax
+            || retainedAppliedBytes >= settings.raftLogKeepBytesMax
+        {
+            compactMemory()
+        }
+        if disk.end >= UInt64(settings.raftLogFileBytesMax), compactedIndex > disk.snapshotIndex,
+            store.commitLog.flushedOffset >= compactedEnd, disk.failure == nil
+        {
+            compactFile()
+        }
+    }
+
+    /// Drops applied entries through the safe point from the core; remembers the commit log's end after them.
+    private func compactMemory() {
+        let applied = appliedIndex
+        let dropped = core.withLock { core -> (index: LogIndex, term: Term, end: UInt64?, bytes: Int)? in
+            let target = min(applied, core.safeCompactionIndex)
+            guard target > core.snapshotIndex, let term = core.term(at: target) else { return nil }
+            var end: UInt64?
+            var bytes = 0
+            var index = target
+            while index > core.snapshotIndex, let entry = core.entry(at: index) {
+                if end == nil, let (offset, count) = Self.span(of: entry) { end = offset + UInt64(count) }
+                bytes += entry.sizeBytes
+                index = index.previous
+            }
+            core.compact(through: target)
+            return (target, term, end, bytes)
+        }
+        guard let dropped else { return }
+        compactedIndex = dropped.index
+        compactedTerm = dropped.term
+        if let end = dropped.end { compactedEnd = end }
+        retainedAppliedBytes = max(0, retainedAppliedBytes - dropped.bytes)
+    }
+
+    /// Rewrites the Raft log file from the compacted start.
+    private func compactFile() {
+        let first = compactedIndex.next
+        let last = disk.lastIndex
+        let retained = core.withLock { core in
+            first <= last ? (first.rawValue...last.rawValue).compactMap { core.entry(at: LogIndex($0)) } : []
+        }
+        precondition(retained.count == max(0, first.distance(to: last) + 1), "the written entries \(first)...\(last) are not all in the core")
+        let before = disk.end
+        do {
+            try disk.compact(through: compactedIndex, term: compactedTerm, snapshotEnd: compactedEnd, retained: retained)
+            fileCompactedIndex.store(compactedIndex.rawValue, ordering: .releasing)
+            log("dledger: \(disk.path) compacted through \(compactedIndex): \(before) -> \(disk.end) bytes, \(retained.count) entries kept")
+        } catch {
+            log("dledger: \(error)")
+            if disk.failure != nil { closeGate(because: "the Raft log failed") }
+        }
+    }
+}
