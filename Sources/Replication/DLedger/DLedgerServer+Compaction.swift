@@ -2,8 +2,10 @@ import Raft
 
 // Compaction: the driver drops applied entries that every member holds (the core's safe point), first from memory
 // (every `raftLogKeepEntriesMax` entries or `raftLogKeepBytesMax` bytes applied), then from the file once it
-// reaches `raftLogFileBytesMax`, after the commit log holds the compacted entries' records durably: recovery can
-// no longer write them again.
+// reaches `raftLogFileBytesMax`, through the last entry the commit log holds durably (recovery can no longer write
+// compacted entries again). Memory is compacted that far first, so the new file holds only the entries after it
+// (what the commit log has not flushed yet, and what some member may still need): the rewrite, which runs on the
+// driver's thread, stays small.
 extension DLedgerServer {
     /// After each cycle, on the driver's thread.
     func compactIfDue() {
@@ -12,18 +14,25 @@ extension DLedgerServer {
         {
             compactMemory()
         }
-        if disk.end >= UInt64(settings.raftLogFileBytesMax), compactedIndex > disk.snapshotIndex,
-            store.commitLog.flushedOffset >= compactedEnd, disk.failure == nil
-        {
-            compactFile()
-        }
+        guard disk.end >= UInt64(settings.raftLogFileBytesMax), disk.failure == nil else { return }
+        let flushed = store.commitLog.flushedOffset
+        compactMemory(durableEnd: flushed)
+        if compactedIndex > disk.snapshotIndex, flushed >= compactedEnd { compactFile() }
     }
 
-    /// Drops applied entries through the safe point from the core; remembers the commit log's end after them.
-    private func compactMemory() {
+    /// Drops applied entries through the safe point from the core (and, given `durableEnd`, only entries whose
+    /// records end there or before); remembers the commit log's end after them.
+    private func compactMemory(durableEnd: UInt64? = nil) {
         let applied = appliedIndex
         let dropped = core.withLock { core -> (index: LogIndex, term: Term, end: UInt64?, bytes: Int)? in
-            let target = min(applied, core.safeCompactionIndex)
+            var target = min(applied, core.safeCompactionIndex)
+            if let durableEnd {
+                while target > core.snapshotIndex, let entry = core.entry(at: target),
+                    let (offset, count) = Self.span(of: entry), offset + UInt64(count) > durableEnd
+                {
+                    target = target.previous
+                }
+            }
             guard target > core.snapshotIndex, let term = core.term(at: target) else { return nil }
             var end: UInt64?
             var bytes = 0
