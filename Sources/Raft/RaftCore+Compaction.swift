@@ -43,9 +43,15 @@ extension RaftCore {
         compactableIndex = max(compactableIndex, lowest)
     }
 
-    /// A follower hears the group's compactable index from its current leader.
+    /// A follower hears the group's compactable index from its current leader. Every member holds the entries
+    /// through it durably, and they are committed (never cut): a log that ends before it lost durable entries (a
+    /// lost or replaced disk), and reports itself once (a leader of the same term still trusts its old match).
     mutating func heardCompactable(_ index: LogIndex) {
         compactableIndex = max(compactableIndex, index)
+        if compactableIndex > log.lastIndex && !lostLogReported {
+            lostLogReported = true
+            rebuildNeeded.append(config.id)
+        }
     }
 
     /// The follower at `index` in `progress` rejected an append in a way that shows it lacks this log's compacted

@@ -64,8 +64,10 @@ public struct RaftCore: Sendable {
     /// The highest index every member is known to hold durably, committed (see `RaftCore+Compaction.swift`):
     /// computed by a leader, heard by a follower; never decreases.
     public internal(set) var compactableIndex: LogIndex = .zero
-    /// Followers found to need entries this leader compacted, not yet reported in a `Ready`.
+    /// Followers found to need entries this leader compacted (or this node itself, see `heardCompactable`), not
+    /// yet reported in a `Ready`.
     var rebuildNeeded: [NodeID] = []
+    var lostLogReported = false
 
     var outbox: [RaftMessage] = []
     var savedHardState: HardState

@@ -29,6 +29,7 @@ public struct Ready: Sendable {
     public var roleChange: RoleChange?
     /// Members this leader cannot catch up: they lack entries it compacted (they lost their disk). Each needs a
     /// rebuild from another member's state; the driver logs it. Reported once per member until it matches again.
+    /// A follower lists itself when its log ends before the group's compactable index (reported once).
     public var rebuildNeeded: [NodeID] = []
 
     /// Nothing to do.

@@ -104,6 +104,16 @@ import Testing
         cluster.deliverAll()
         #expect(cluster.nodes[1].commitIndex == LogIndex(8), "n0 and n1 still commit (after t2's no-op)")
         #expect(cluster.nodes[2].lastIndex == .zero)
+        #expect(cluster.readies[2].flatMap(\.rebuildNeeded) == [node(2)], "n2 reports itself once")
+    }
+
+    @Test func aMemberThatLostItsDiskReportsItselfToALeaderOfTheSameTerm() {
+        var cluster = committedGroup(5)
+        for index in cluster.nodes.indices { cluster.nodes[index].compact(through: LogIndex(6)) }
+        cluster.nodes[2] = RaftCore(config: makeConfig(2, members: 3), restoring: DurableState(), seed: 5)
+        cluster.tick(4)  // n0 still leads t1 and trusts n2's old match; its heartbeat names the compactable index
+        #expect(cluster.leader == 0)
+        #expect(cluster.readies[2].flatMap(\.rebuildNeeded) == [node(2)])
     }
 
     @Test func aFollowerIgnoresALowerCompactableIndex() {

@@ -33,8 +33,10 @@ extension DLedgerServer {
                 send(others)
                 for member in ready.rebuildNeeded {
                     let name = settings.peer(member)?.name ?? "\(member)"
-                    log("dledger: \(name) lacks entries this leader compacted (did it lose its Raft log?); it needs a rebuild "
-                        + "from another member's store (copy its commit log and dledger directory); serving the others")
+                    let who = member == me.id ? "this member lacks entries the group compacted (it lost its Raft log?)"
+                        : "\(name) lacks entries this leader compacted (did it lose its Raft log?); serving the others"
+                    log("dledger: \(who); \(name) needs a rebuild from another member's store (copy its commit log and "
+                        + "dledger directory)")
                 }
             }
             apply(upTo: cycle.commitIndex)
