@@ -5,7 +5,8 @@ import Raft
 // reaches `raftLogFileBytesMax`, through the last entry the commit log holds durably (recovery can no longer write
 // compacted entries again). Memory is compacted that far first, so the new file holds only the entries after it
 // (what the commit log has not flushed yet, and what some member may still need): the rewrite, which runs on the
-// driver's thread, stays small.
+// driver's thread, stays small. While a member lags, the others keep what it needs: a rewrite that would keep more
+// than half of the file is skipped until the file grew by another quarter of the limit.
 extension DLedgerServer {
     /// After each cycle, on the driver's thread.
     func compactIfDue() {
@@ -14,7 +15,7 @@ extension DLedgerServer {
         {
             compactMemory()
         }
-        guard disk.end >= UInt64(settings.raftLogFileBytesMax), disk.failure == nil else { return }
+        guard disk.end >= fileCompactionDueAt, disk.failure == nil else { return }
         let flushed = store.commitLog.flushedOffset
         compactMemory(durableEnd: flushed)
         if compactedIndex > disk.snapshotIndex, flushed >= compactedEnd { compactFile() }
@@ -61,6 +62,14 @@ extension DLedgerServer {
         }
         precondition(retained.count == max(0, first.distance(to: last) + 1), "the written entries \(first)...\(last) are not all in the core")
         let before = disk.end
+        let retainedBytes = retained.reduce(0) { $0 + $1.sizeBytes }
+        guard UInt64(retainedBytes) <= before / 2 else {
+            fileCompactionDueAt = before + UInt64(settings.raftLogFileBytesMax / 4)
+            log("dledger: \(disk.path): \(retainedBytes) of \(before) bytes are still needed (a member lags?); "
+                + "compacting the file again at \(fileCompactionDueAt) bytes")
+            return
+        }
+        fileCompactionDueAt = UInt64(settings.raftLogFileBytesMax)
         do {
             try disk.compact(through: compactedIndex, term: compactedTerm, snapshotEnd: compactedEnd, retained: retained)
             fileCompactedIndex.store(compactedIndex.rawValue, ordering: .releasing)

@@ -80,6 +80,8 @@ public final class DLedgerServer: @unchecked Sendable {
     var compactedEnd: UInt64
     /// Bytes of applied entries still held in memory (compaction drops them).
     var retainedAppliedBytes = 0
+    /// The Raft log file's size at which the driver next tries to rewrite it.
+    var fileCompactionDueAt: UInt64
     /// The asynchronous mode's periodic sync of the Raft log, on a thread of its own (an fdatasync of a busy log can
     /// take longer than an election timeout: the driver must not wait for it).
     private var syncer: PeriodicThread?
@@ -117,6 +119,7 @@ public final class DLedgerServer: @unchecked Sendable {
         compactedIndex = state.snapshotIndex
         compactedTerm = state.snapshotTerm
         compactedEnd = recovery.snapshotEnd
+        fileCompactionDueAt = UInt64(settings.raftLogFileBytesMax)
         fileCompactedIndex.store(state.snapshotIndex.rawValue, ordering: .relaxed)
         state.applied = applied
         appliedIndex = applied
