@@ -22,6 +22,8 @@ struct Progress: Sendable {
     /// The leader's tick when this follower last answered (check-quorum counts followers heard from within
     /// an election timeout).
     var lastHeardAt: UInt64
+    /// The follower was reported as needing entries below the leader's start (reset when it matches again).
+    var rebuildReported = false
 
     init(id: NodeID, next: LogIndex, now: UInt64) {
         self.id = id
@@ -61,6 +63,7 @@ struct Progress: Sendable {
             return false
         }
         match = index
+        rebuildReported = false
         if next <= index { next = index.next }
         if let firstLater = inflight.firstIndex(where: { $0.lastIndex > index }) {
             inflight.removeFirst(firstLater)

@@ -103,4 +103,6 @@ public struct RaftConfig: Sendable {
     public static let acceptAppendWithoutMatching = InjectedBugs(rawValue: 1 << 2)
     /// A driver bug (the simulator's): send and apply a `Ready` before its writes are synced.
     public static let acknowledgeBeforeSync = InjectedBugs(rawValue: 1 << 3)
+    /// Compact through the applied index, ignoring the group's compactable index (entries others may need).
+    public static let compactPastSafePoint = InjectedBugs(rawValue: 1 << 4)
 }

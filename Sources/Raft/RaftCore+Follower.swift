@@ -7,9 +7,11 @@ extension RaftCore {
             heardFromLeader(message.source)
             // A malformed append (a buggy or hostile peer) is dropped rather than trusted.
             guard isWellFormed(request, term: message.term) else { return }
+            heardCompactable(request.compactable)
             handleAppend(from: message.source, request)
-        case .heartbeat(let commit):
+        case .heartbeat(let commit, let compactable):
             heardFromLeader(message.source)
+            heardCompactable(compactable)
             // The leader caps `commit` by what it knows this log matches, so it never commits a divergent tail.
             log.commit(to: commit)
             send(to: message.source, .heartbeatResponse)

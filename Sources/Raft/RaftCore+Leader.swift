@@ -47,7 +47,7 @@ extension RaftCore {
             heartbeatElapsed = 0
             for peer in progress {
                 // The commit is capped by the follower's match: it may hold a divergent tail beyond it.
-                send(to: peer.id, .heartbeat(commit: min(peer.match, log.committed)))
+                send(to: peer.id, .heartbeat(commit: min(peer.match, log.committed), compactable: compactableIndex))
             }
             considerPreferredLeader()
         }
@@ -85,7 +85,8 @@ extension RaftCore {
             // Skip back over every entry of a term the follower cannot hold: the last index at or below its hint
             // whose term is at most the hint's term.
             let guess = log.lastIndex(atOrBelow: hintIndex, termAtMost: hintTerm)
-            _ = progress[index].rejected(rejectedIndex, retryFrom: guess)
+            guard progress[index].rejected(rejectedIndex, retryFrom: guess) else { return }
+            noteLostFollower(index, guess: guess)
         }
     }
 
@@ -113,6 +114,9 @@ extension RaftCore {
 
     /// Sends one append; returns whether another may follow right away.
     private mutating func sendAppend(to index: Int) -> Bool {
+        // Entries before this log's start were compacted: every member held them, so probing resumes at the start
+        // (a follower that lacks it rejects, and `noteLostFollower` reports it).
+        if progress[index].next <= log.snapshotIndex { progress[index].next = log.firstIndex }
         let peer = progress[index]
         guard !peer.isPaused(inflightAppendsMax: config.inflightAppendsMax) else { return false }
         let entries = log.entries(from: peer.next, bytesMax: config.appendBytesMax)
@@ -121,7 +125,9 @@ extension RaftCore {
         guard let prevTerm = log.term(at: prevIndex) else {
             fatalError("\(peer.id): next index \(peer.next) is past the log's end \(log.lastIndex)")
         }
-        let request = AppendRequest(prevIndex: prevIndex, prevTerm: prevTerm, entries: Array(entries), commit: log.committed)
+        let request = AppendRequest(
+            prevIndex: prevIndex, prevTerm: prevTerm, entries: Array(entries), commit: log.committed,
+            compactable: compactableIndex)
         send(to: peer.id, .append(request))
         progress[index].sent(through: request.lastIndex, entryCount: entries.count, now: now)
         return progress[index].state == .replicate
@@ -133,6 +139,7 @@ extension RaftCore {
     /// `Ready` (the driver completes a `Ready` before it calls the core again), so a commit index never names an
     /// entry that a crash of the leader could still take from the quorum.
     mutating func advanceCommit() {
+        defer { updateCompactableIndex() }
         var matches = progress.map(\.match)
         matches.append(log.persistedIndex)
         matches.sort(by: >)

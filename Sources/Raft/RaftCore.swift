@@ -6,15 +6,16 @@
 //   RaftCore+Leader.swift     proposals, pipelined appends, heartbeats, commit, check-quorum
 //   RaftCore+Follower.swift   matching and accepting appends; rejections with a back-off hint
 //   RaftCore+Transfer.swift   leadership transfer and the preferred leader
+//   RaftCore+Compaction.swift the safe point every member holds, and compaction through it
 //   RaftLog.swift, Progress.swift   the in-memory log; the leader's view of each follower
 //   Simulation/               a seeded group over a faulty network and disks, and its safety checks
 //
-// The log: the core holds every entry in memory, mirroring the durable log plus what it has not yet handed out
-// (`RaftLog`). A node restores it whole (`DurableState`); each `Ready` says what to append, and from where to cut
-// a divergent suffix first. There are no snapshots and no compaction yet: the log starts at index 1, and a
-// lagging follower is always caught up from the leader's log. When the broker's retention deletes old commit
-// log files, `RaftLog` gains a first index above 1 and the driver supplies older payloads on demand; a follower
-// behind the leader's first index then restarts its log at that index, as DLedger's TRUNCATE does.
+// The log: the core holds the entries after its compacted prefix in memory, mirroring the durable log plus what it
+// has not yet handed out (`RaftLog`). A node restores it from its start (`DurableState`); each `Ready` says what
+// to append, and from where to cut a divergent suffix first. Compaction needs no snapshots shipped over the
+// network: a member drops only entries that every member already holds and it applied (`RaftCore+Compaction`),
+// so a lagging follower is always caught up from the leader's log. A member that lost its disk needs a rebuild
+// from another member's state machine: the leader reports it (`Ready.rebuildNeeded`) and serves the others.
 
 /// One member of a Raft group, without clock, randomness of its own, I/O, locks or `async`.
 ///
@@ -60,6 +61,14 @@ public struct RaftCore: Sendable {
     public internal(set) var transferee: NodeID?
     var transferElapsed = 0
 
+    /// The highest index every member is known to hold durably, committed (see `RaftCore+Compaction.swift`):
+    /// computed by a leader, heard by a follower; never decreases.
+    public internal(set) var compactableIndex: LogIndex = .zero
+    /// Followers found to need entries this leader compacted (or this node itself, see `heardCompactable`), not
+    /// yet reported in a `Ready`.
+    var rebuildNeeded: [NodeID] = []
+    var lostLogReported = false
+
     var outbox: [RaftMessage] = []
     var savedHardState: HardState
     var reportedRole: RoleChange
@@ -67,7 +76,7 @@ public struct RaftCore: Sendable {
     /// Restores a node from what its disk holds.
     /// - Parameters:
     ///   - config: this node's validated settings.
-    ///   - state: the durable hard state and log. The log must run from index 1 without gaps, terms never
+    ///   - state: the durable hard state and log. The log must run from `snapshotIndex + 1` without gaps, terms never
     ///     decreasing (this traps otherwise: recovery repairs a corrupt disk before Raft sees it). A crash after
     ///     the log's writes and before the hard state's leaves entries of a term the hard state has not reached:
     ///     the term is raised to the log's.
@@ -98,7 +107,8 @@ public struct RaftCore: Sendable {
     public var commitIndex: LogIndex { log.committed }
     public var lastIndex: LogIndex { log.lastIndex }
     public var lastTerm: Term { log.lastTerm }
-    /// The term of the entry at `index` (`.zero` for 0), or nil past the end of the log.
+    /// The term of the entry at `index` (`.zero` for 0, the snapshot's term at `snapshotIndex`), or nil below
+    /// `snapshotIndex` (compacted) and past the end of the log.
     public func term(at index: LogIndex) -> Term? { log.term(at: index) }
     public func entry(at index: LogIndex) -> LogEntry? { log.entry(at: index) }
     /// What the leader knows of `member`'s log: its match index and the next index to send (nil unless leading).
@@ -162,6 +172,10 @@ public struct RaftCore: Sendable {
             truncateFrom: truncateFrom, entriesToPersist: entries, hardState: nil, messagesToSend: outbox,
             committed: log.takeCommitted(), roleChange: nil)
         outbox.removeAll(keepingCapacity: true)
+        if !rebuildNeeded.isEmpty {
+            ready.rebuildNeeded = rebuildNeeded
+            rebuildNeeded.removeAll()
+        }
         if current != savedHardState {
             ready.hardState = current
             savedHardState = current

@@ -1,28 +1,40 @@
 // The log as the core sees it: the durable entries the driver restored, plus entries not yet handed out.
 
-/// What a node restores from its disk when it starts: its hard state and its whole durable log.
+/// What a node restores from its disk when it starts: its hard state, where its log starts, and the entries it
+/// still holds.
 ///
-/// **Limitation:** the core keeps every entry in memory (the DLedger driver will give it a window over the
-/// commit log instead once retention deletes old files); there are no snapshots, so a follower can always be
-/// caught up from the leader's log, which must therefore start at index 1.
+/// A log may start above index 1: entries through `snapshotIndex` were compacted (they were committed, applied to
+/// the state machine, and every member held them, so no member can need them again). Only the term of the last
+/// compacted entry is kept, so that an append right after it can still be matched.
 public struct DurableState: Sendable {
     public var hardState: HardState
-    /// Consecutive entries from index 1, terms never decreasing, none after a torn or corrupt one.
+    /// The last compacted entry (`.zero` when nothing was compacted) and its term.
+    public var snapshotIndex: LogIndex
+    public var snapshotTerm: Term
+    /// Consecutive entries from `snapshotIndex + 1`, terms never decreasing (from `snapshotTerm`), none after a
+    /// torn or corrupt one.
     public var entries: [LogEntry]
-    /// The last index the state machine already applied (the first `Ready` reports commits after it).
+    /// The last index the state machine already applied (the first `Ready` reports commits after it); raised to
+    /// `snapshotIndex` if lower, since compacted entries were applied.
     public var applied: LogIndex
 
-    public init(hardState: HardState = HardState(), entries: [LogEntry] = [], applied: LogIndex = .zero) {
+    public init(hardState: HardState = HardState(), snapshotIndex: LogIndex = .zero, snapshotTerm: Term = .zero,
+                entries: [LogEntry] = [], applied: LogIndex = .zero) {
         self.hardState = hardState
+        self.snapshotIndex = snapshotIndex
+        self.snapshotTerm = snapshotTerm
         self.entries = entries
         self.applied = applied
     }
 }
 
-/// The in-memory log: entries from index 1 to `lastIndex`, which ones the driver has already been told to
-/// persist, and the commit and apply positions.
+/// The in-memory log: entries from `snapshotIndex + 1` to `lastIndex`, which ones the driver has already been told
+/// to persist, and the commit and apply positions. Below `snapshotIndex` nothing is known; at it, only the term.
 struct RaftLog: Sendable {
-    /// `entries[i]` holds index `i + 1`.
+    /// The last compacted entry and its term (`.zero`, `.zero` before any compaction).
+    private(set) var snapshotIndex: LogIndex
+    private(set) var snapshotTerm: Term
+    /// `entries[i]` holds index `snapshotIndex + i + 1`.
     private(set) var entries: [LogEntry]
     /// Highest index known committed; never decreases.
     private(set) var committed: LogIndex
@@ -36,37 +48,46 @@ struct RaftLog: Sendable {
     /// Restores the log. A commit index past the log's end cannot follow from a crash when the driver keeps the
     /// write order `Ready` asks for; should one appear anyway, it is lowered to the end rather than trusted.
     init(restoring state: DurableState) {
+        var previousTerm = state.snapshotTerm
         for (offset, entry) in state.entries.enumerated() {
-            precondition(entry.index.rawValue == UInt64(offset + 1), "restored log: entry \(entry.index) at position \(offset + 1)")
-            if offset > 0 {
-                precondition(entry.term >= state.entries[offset - 1].term, "restored log: term decreases at \(entry.index)")
-            }
+            precondition(entry.index == state.snapshotIndex.advanced(by: offset + 1),
+                         "restored log: entry \(entry.index) at position \(offset + 1) after \(state.snapshotIndex)")
+            precondition(entry.term >= previousTerm, "restored log: term decreases at \(entry.index)")
+            previousTerm = entry.term
         }
-        let last = LogIndex(UInt64(state.entries.count))
+        precondition(state.snapshotIndex > .zero || state.snapshotTerm == .zero, "restored log: a term for index 0")
+        snapshotIndex = state.snapshotIndex
+        snapshotTerm = state.snapshotTerm
+        let last = state.snapshotIndex.advanced(by: state.entries.count)
         precondition(state.applied <= last, "restored applied \(state.applied) is past the log's end \(last)")
         entries = state.entries
-        committed = max(state.applied, min(state.hardState.commit, last))
-        applied = state.applied
+        applied = max(state.applied, state.snapshotIndex)
+        committed = max(applied, min(state.hardState.commit, last))
         unstableFrom = last.next
         truncateFrom = nil
     }
 
-    var lastIndex: LogIndex { LogIndex(UInt64(entries.count)) }
+    var firstIndex: LogIndex { snapshotIndex.next }
+    var lastIndex: LogIndex { snapshotIndex.advanced(by: entries.count) }
     /// The last entry handed to the driver to persist: durable once the driver calls the core again.
     var persistedIndex: LogIndex { unstableFrom.previous }
-    var lastTerm: Term { entries.last?.term ?? .zero }
+    var lastTerm: Term { entries.last?.term ?? snapshotTerm }
 
-    /// The term at `index`: `.zero` for index 0, nil past the end.
+    /// The position of `index` in `entries`; the caller checked `firstIndex <= index <= lastIndex`.
+    private func slot(_ index: LogIndex) -> Int { Int(index.rawValue - snapshotIndex.rawValue) - 1 }
+
+    /// The term at `index`: the snapshot's term at `snapshotIndex` (`.zero` for index 0), nil below it (compacted)
+    /// and past the end.
     func term(at index: LogIndex) -> Term? {
-        if index == .zero { return .zero }
-        return index <= lastIndex ? entries[Int(index.rawValue) - 1].term : nil
+        if index == snapshotIndex { return snapshotTerm }
+        return index > snapshotIndex && index <= lastIndex ? entries[slot(index)].term : nil
     }
 
     func entry(at index: LogIndex) -> LogEntry? {
-        index > .zero && index <= lastIndex ? entries[Int(index.rawValue) - 1] : nil
+        index > snapshotIndex && index <= lastIndex ? entries[slot(index)] : nil
     }
 
-    /// The log holds an entry at `index` with `term` (index 0 always matches).
+    /// The log holds an entry at `index` with `term` (index 0 always matches; a compacted index never does).
     func matches(_ index: LogIndex, _ term: Term) -> Bool { self.term(at: index) == term }
 
     /// A log ending at `(lastIndex, lastTerm)` is at least as up to date as this one (Raft's §5.4.1).
@@ -75,21 +96,24 @@ struct RaftLog: Sendable {
     }
 
     /// The last index at or below `index` whose term is at most `term`: terms never decrease along the log,
-    /// so a binary search finds it. Both sides of the fast back-off use it.
+    /// so a binary search finds it. Both sides of the fast back-off use it. When the answer lies below this log's
+    /// start (compacted), it is some index below `snapshotIndex`: the caller cannot send from there.
     func lastIndex(atOrBelow index: LogIndex, termAtMost term: Term) -> LogIndex {
-        var low: UInt64 = 0  // term(0) = 0 <= any term
+        guard index >= snapshotIndex, snapshotTerm <= term else { return min(index, snapshotIndex.previous) }
+        var low = snapshotIndex.rawValue  // term(snapshotIndex) = snapshotTerm <= term
         var high = min(index, lastIndex).rawValue
         while low < high {
             let middle = high - (high - low) / 2
-            if entries[Int(middle) - 1].term <= term { low = middle } else { high = middle - 1 }
+            if entries[slot(LogIndex(middle))].term <= term { low = middle } else { high = middle - 1 }
         }
         return LogIndex(low)
     }
 
     /// Consecutive entries from `first`, at most `bytesMax` of them by size but always one when there is one.
+    /// Empty when `first` is compacted or past the end.
     func entries(from first: LogIndex, bytesMax: Int) -> ArraySlice<LogEntry> {
-        guard first <= lastIndex, first > .zero else { return [] }
-        let start = Int(first.rawValue) - 1
+        guard first <= lastIndex, first > snapshotIndex else { return [] }
+        let start = slot(first)
         var end = start + 1
         var bytes = entries[start].sizeBytes
         while end < entries.count, bytes + entries[end].sizeBytes <= bytesMax {
@@ -97,6 +121,16 @@ struct RaftLog: Sendable {
             end += 1
         }
         return entries[start..<end]
+    }
+
+    /// Drops the entries through `index` (applied and persisted, checked by the caller) and keeps its term.
+    mutating func compact(through index: LogIndex) {
+        guard index > snapshotIndex else { return }
+        precondition(index <= applied, "compacting through \(index) past the applied \(applied)")
+        precondition(index <= persistedIndex, "compacting through \(index) past the persisted \(persistedIndex)")
+        snapshotTerm = entries[slot(index)].term
+        entries.removeFirst(slot(index) + 1)
+        snapshotIndex = index
     }
 
     /// Appends a leader's new entry.
@@ -120,7 +154,7 @@ struct RaftLog: Sendable {
         precondition(first == prevIndex.advanced(by: position + 1), "append entries are not consecutive")
         if first <= lastIndex {
             guard first > committed else { return false }
-            entries.removeSubrange((Int(first.rawValue) - 1)...)
+            entries.removeSubrange(slot(first)...)
             if first < unstableFrom {
                 truncateFrom = min(truncateFrom ?? first, first)
                 unstableFrom = first
@@ -138,8 +172,7 @@ struct RaftLog: Sendable {
 
     /// Hands the not-yet-persisted entries (and any truncation) to the driver.
     mutating func takeUnstable() -> (truncateFrom: LogIndex?, entries: [LogEntry]) {
-        let start = Int(unstableFrom.rawValue) - 1
-        let taken = start < entries.count ? Array(entries[start...]) : []
+        let taken = unstableFrom <= lastIndex ? Array(entries[slot(unstableFrom)...]) : []
         defer {
             unstableFrom = lastIndex.next
             truncateFrom = nil

@@ -26,8 +26,9 @@ public struct RaftMessage: Sendable, Hashable, CustomStringConvertible {
         case append(AppendRequest)
         /// Follower to leader: the append matched up to an index, or was rejected with a hint.
         case appendResponse(AppendResponse)
-        /// Leader to follower: "I am alive"; carries the commit index up to what the follower is known to hold.
-        case heartbeat(commit: LogIndex)
+        /// Leader to follower: "I am alive"; carries the commit index up to what the follower is known to hold,
+        /// and the group's compactable index.
+        case heartbeat(commit: LogIndex, compactable: LogIndex = .zero)
         /// Follower to leader: the heartbeat arrived (the leader counts the follower as active).
         case heartbeatResponse
         /// Leader to its transfer target, which is caught up: campaign now, without pre-vote or lease checks.
@@ -72,12 +73,15 @@ public struct AppendRequest: Sendable, Hashable {
     public var entries: [LogEntry]
     /// The leader's commit index; the follower commits up to `min(commit, prevIndex + entries.count)`.
     public var commit: LogIndex
+    /// The group's compactable index as the leader knows it: every member holds the entries through it.
+    public var compactable: LogIndex
 
-    public init(prevIndex: LogIndex, prevTerm: Term, entries: [LogEntry], commit: LogIndex) {
+    public init(prevIndex: LogIndex, prevTerm: Term, entries: [LogEntry], commit: LogIndex, compactable: LogIndex = .zero) {
         self.prevIndex = prevIndex
         self.prevTerm = prevTerm
         self.entries = entries
         self.commit = commit
+        self.compactable = compactable
     }
 
     /// The index of the last entry this message covers.

@@ -27,11 +27,15 @@ public struct Ready: Sendable {
     public var committed: Range<LogIndex>?
     /// The node's role, term or known leader changed since the last `Ready`.
     public var roleChange: RoleChange?
+    /// Members this leader cannot catch up: they lack entries it compacted (they lost their disk). Each needs a
+    /// rebuild from another member's state; the driver logs it. Reported once per member until it matches again.
+    /// A follower lists itself when its log ends before the group's compactable index (reported once).
+    public var rebuildNeeded: [NodeID] = []
 
     /// Nothing to do.
     public var isEmpty: Bool {
         truncateFrom == nil && entriesToPersist.isEmpty && hardState == nil && messagesToSend.isEmpty
-            && committed == nil && roleChange == nil
+            && committed == nil && roleChange == nil && rebuildNeeded.isEmpty
     }
 
     /// Something must be written and synced before the messages may leave.

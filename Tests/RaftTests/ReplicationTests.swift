@@ -193,7 +193,7 @@ import Testing
         cluster.nodes[0].tick()
         cluster.nodes[0].tick()
         let beats = cluster.nodes[0].takeReady().messagesToSend.filter { $0.target == node(2) }
-        #expect(beats.map(\.body) == [.heartbeat(commit: LogIndex(1))], "n2 matched only the no-op")
+        #expect(beats.map(\.body) == [.heartbeat(commit: LogIndex(1), compactable: LogIndex(1))], "n2 matched only the no-op")
     }
 }
 

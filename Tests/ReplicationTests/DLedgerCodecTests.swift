@@ -17,11 +17,12 @@ import TestSupport
             .voteRequest(VoteRequest(lastIndex: LogIndex(7), lastTerm: Term(2), preVote: false, transfer: true)),
             .voteResponse(VoteResponse(granted: true, preVote: false)),
             .voteResponse(VoteResponse(granted: false, preVote: true)),
-            .append(AppendRequest(prevIndex: LogIndex(7), prevTerm: Term(2), entries: entries, commit: LogIndex(6))),
+            .append(AppendRequest(prevIndex: LogIndex(7), prevTerm: Term(2), entries: entries, commit: LogIndex(6), compactable: LogIndex(4))),
             .append(AppendRequest(prevIndex: LogIndex(9), prevTerm: Term(3), entries: [], commit: LogIndex(9))),
             .appendResponse(.accepted(matchIndex: LogIndex(9))),
             .appendResponse(.rejected(rejectedIndex: LogIndex(9), hintIndex: LogIndex(4), hintTerm: Term(1))),
             .heartbeat(commit: LogIndex(5)),
+            .heartbeat(commit: LogIndex(5), compactable: LogIndex(3)),
             .heartbeatResponse,
             .timeoutNow,
         ]
@@ -59,11 +60,11 @@ import TestSupport
 
         var version = encoded([])
         version.setInteger(UInt8(9), at: version.readerIndex)
-        #expect(throws: RaftCodecError(reason: "version 9; expected 1")) { try RaftMessageCodec.decode(version) }
+        #expect(throws: RaftCodecError(reason: "version 9; expected 2")) { try RaftMessageCodec.decode(version) }
 
         // A count of four billion messages in a few bytes is refused before anything is reserved.
         var huge = ByteBufferAllocator().buffer(capacity: 64)
-        huge.writeInteger(UInt8(1))
+        huge.writeInteger(UInt8(2))
         huge.writeInteger(UInt16(1))
         huge.writeBytes([65])
         huge.writeInteger(UInt32.max)
@@ -89,7 +90,7 @@ import TestSupport
         var random = SeededGenerator(seed: 16)
         for length in 0..<300 {
             var buffer = ByteBufferAllocator().buffer(capacity: length + 16)
-            buffer.writeInteger(UInt8(1))
+            buffer.writeInteger(UInt8(2))
             buffer.writeInteger(UInt16(0))
             buffer.writeBytes((0..<length).map { _ in UInt8.random(in: 0...255, using: &random) })
             _ = try? RaftMessageCodec.decode(buffer)

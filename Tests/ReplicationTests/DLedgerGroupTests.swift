@@ -103,4 +103,34 @@ import TestSupport
         #expect(again.put("c-0", group: group) == .putOK)
         expectConverged(members, acknowledged: acknowledged + ["c-0"])
     }
+
+    /// With tiny compaction limits, every member drops applied entries from memory and rewrites its Raft log file;
+    /// a member that was down catches up from the leader's log (the leader never compacts past its match), and
+    /// the whole group restarts from compacted files (recovery starts above index 1, the commit log holds the rest).
+    @Test func aCompactedGroupCatchesUpAMemberAndRestarts() throws {
+        let transport = LoopbackTransport()
+        let members = try makeGroup(transport) { settings in
+            settings.raftLogKeepEntriesMax = 20
+            settings.raftLogFileBytesMax = 8 << 10
+        }
+        defer { for member in members { member.close() } }
+        let leader = try #require(writableLeader(members))
+        var acknowledged: [String] = []
+        for index in 0..<200 where leader.put("a-\(index)", group: group) == .putOK { acknowledged.append("a-\(index)") }
+        #expect(eventually(seconds: 20) {
+            members.allSatisfy { member in member.server.map { $0.status().fileCompactedIndex > 0 } ?? false }
+        }, "every member compacts its file: \(members.map { $0.server?.status().fileCompactedIndex ?? 0 })")
+        let follower = try #require(members.first { $0 !== leader })
+        follower.close()
+        for index in 0..<100 where leader.put("b-\(index)", group: group) == .putOK { acknowledged.append("b-\(index)") }
+        try follower.open()
+        #expect(acknowledged.count == 300)
+        expectConverged(members, acknowledged: acknowledged)
+        for member in members { member.close() }
+        for member in members { try member.open() }
+        let again = try #require(writableLeader(members))
+        #expect(again.put("c-0", group: group) == .putOK)
+        expectConverged(members, acknowledged: acknowledged + ["c-0"])
+        for member in members { #expect(member.server!.status().compactedIndex > 0, "\(member.name) restored a compacted log") }
+    }
 }

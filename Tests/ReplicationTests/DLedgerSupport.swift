@@ -45,11 +45,15 @@ final class Member {
     var store: MessageStore?
     var server: DLedgerServer?
     var pipeline: PutPipeline?
+    /// Changes the settings each `open` uses.
+    var tune: (inout DLedgerSettings) -> Void = { _ in }
 
-    init(name: String, peers: [DLedgerPeer], transport: LoopbackTransport) throws {
+    init(name: String, peers: [DLedgerPeer], transport: LoopbackTransport,
+         tune: @escaping (inout DLedgerSettings) -> Void = { _ in }) throws {
         self.name = name
         self.peers = peers
         self.transport = transport
+        self.tune = tune
         directory = TemporaryDirectory("dledger-\(name)")
         try open()
     }
@@ -66,6 +70,7 @@ final class Member {
         settings.heartbeatTicks = 3
         settings.commitTimeoutMillis = 1_500
         settings.directory = directory.path + "/dledger-\(name)"
+        tune(&settings)
         let store = try MessageStore(config: storeConfig(directory.path))
         let server = try DLedgerServer(settings: settings, store: store, transport: transport, log: { _ in })
         pipeline = PutPipeline(store: store, dledger: server)
@@ -120,9 +125,9 @@ final class Member {
 }
 
 /// A group of three in-process members.
-func makeGroup(_ transport: LoopbackTransport) throws -> [Member] {
+func makeGroup(_ transport: LoopbackTransport, tune: @escaping (inout DLedgerSettings) -> Void = { _ in }) throws -> [Member] {
     let peers = try DLedgerSettings.parsePeers("n0-127.0.0.1:1;n1-127.0.0.1:2;n2-127.0.0.1:3")
-    return try peers.map { try Member(name: $0.name, peers: peers, transport: transport) }
+    return try peers.map { try Member(name: $0.name, peers: peers, transport: transport, tune: tune) }
 }
 
 /// The one member that takes writes, once there is exactly one (bounded wait).

@@ -25,11 +25,14 @@ public struct FaultProfile: Sendable, Hashable, CustomStringConvertible {
     public var tearPerMille: Int
     /// Node 0 is every node's preferred leader.
     public var preferFirstNode: Bool
+    /// A random node compacts its log (in memory, and sometimes on disk) through its safe point.
+    public var compactPerMille: Int
 
     public init(
         name: String, crashPerMille: Int = 0, restartPerMille: Int = 0, partitionPerMille: Int = 0,
         healPerMille: Int = 0, transferPerMille: Int = 0, proposePerMille: Int = 80, dropPerMille: Int = 0,
-        duplicatePerMille: Int = 0, delayTicksMax: Int = 1, tearPerMille: Int = 0, preferFirstNode: Bool = false
+        duplicatePerMille: Int = 0, delayTicksMax: Int = 1, tearPerMille: Int = 0, preferFirstNode: Bool = false,
+        compactPerMille: Int = 15
     ) {
         self.name = name
         self.crashPerMille = crashPerMille
@@ -43,6 +46,7 @@ public struct FaultProfile: Sendable, Hashable, CustomStringConvertible {
         self.delayTicksMax = delayTicksMax
         self.tearPerMille = tearPerMille
         self.preferFirstNode = preferFirstNode
+        self.compactPerMille = compactPerMille
     }
 
     public var description: String { name }

@@ -42,7 +42,9 @@ struct InvariantChecker: Sendable {
             return known == core.config.id ? nil : "two leaders in \(core.term): \(known) and \(core.config.id)"
         }
         leaderOfTerm[core.term] = core.config.id
-        for (offset, entry) in committed.enumerated() {
+        // Compacted entries were the committed ones (checked when dropped); the rest must be there.
+        let start = Int(core.snapshotIndex.rawValue)
+        for (offset, entry) in committed.enumerated() where offset + 1 >= start {
             let index = LogIndex(UInt64(offset + 1))
             guard core.term(at: index) == entry.term else {
                 return "leader \(core.config.id) of \(core.term) lacks committed entry \(index) (\(entry.term)); it has \(core.term(at: index).map { "\($0)" } ?? "nothing")"
@@ -61,7 +63,7 @@ struct InvariantChecker: Sendable {
         if known > 0, let violation = compare(core, at: min(known, commit)) { return violation }
         while committed.count < commit {
             guard let entry = core.entry(at: LogIndex(UInt64(committed.count + 1))) else {
-                return "\(core.config.id) commits \(core.commitIndex) beyond its log's end \(core.lastIndex)"
+                return "\(core.config.id) commits \(core.commitIndex), but lacks #\(committed.count + 1) (log \(core.snapshotIndex)...\(core.lastIndex))"
             }
             committed.append(EntryIdentity(entry))
         }
@@ -69,6 +71,14 @@ struct InvariantChecker: Sendable {
     }
 
     private func compare(_ core: RaftCore, at index: Int) -> String? {
+        let snapshot = Int(core.snapshotIndex.rawValue)
+        if index < snapshot { return nil }  // compacted: checked to be the committed entry when dropped
+        if index == snapshot {
+            guard core.snapshotTerm == committed[index - 1].term else {
+                return "\(core.config.id) compacted through #\(index) of \(core.snapshotTerm), but \(committed[index - 1].term)'s entry was committed there"
+            }
+            return nil
+        }
         let entry = core.entry(at: LogIndex(UInt64(index)))
         guard let entry, EntryIdentity(entry) == committed[index - 1] else {
             return "\(core.config.id) committed a different entry at #\(index) (\(entry.map { "\($0.term)" } ?? "none")) than was committed before (\(committed[index - 1].term))"

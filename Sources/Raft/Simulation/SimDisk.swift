@@ -14,20 +14,41 @@ struct SimDisk: Sendable {
         case hardState(HardState)
     }
 
+    /// The log from its compacted start, and the hard state.
     struct Image: Sendable {
         var hardState = HardState()
+        /// The last compacted entry and its term; `entries` hold `snapshotIndex + 1 ... lastIndex`.
+        var snapshotIndex = LogIndex.zero
+        var snapshotTerm = Term.zero
         var entries: [LogEntry] = []
 
-        var lastIndex: LogIndex { LogIndex(UInt64(entries.count)) }
+        var lastIndex: LogIndex { snapshotIndex.advanced(by: entries.count) }
 
         func entry(at index: LogIndex) -> LogEntry? {
-            index > .zero && index <= lastIndex ? entries[Int(index.rawValue) - 1] : nil
+            index > snapshotIndex && index <= lastIndex ? entries[Int(index.rawValue - snapshotIndex.rawValue) - 1] : nil
+        }
+
+        /// The term at `index`: the snapshot's at `snapshotIndex`, nil below it and past the end.
+        func term(at index: LogIndex) -> Term? {
+            index == snapshotIndex ? snapshotTerm : entry(at: index)?.term
+        }
+
+        /// Holds the committed entry `(index, term)`, or compacted it (compacted entries were committed ones).
+        func holds(_ index: LogIndex, _ term: Term) -> Bool {
+            index < snapshotIndex || self.term(at: index) == term
+        }
+
+        /// What a restart restores.
+        var durableState: DurableState {
+            DurableState(hardState: hardState, snapshotIndex: snapshotIndex, snapshotTerm: snapshotTerm,
+                         entries: entries, applied: snapshotIndex)
         }
 
         mutating func apply(_ write: Write) {
             switch write {
             case .truncate(let from):
-                let keep = Int(from.rawValue) - 1
+                precondition(from > snapshotIndex, "a truncation from \(from) reaches the compacted \(snapshotIndex)")
+                let keep = Int(from.rawValue - snapshotIndex.rawValue) - 1
                 if keep < entries.count { entries.removeSubrange(keep...) }
             case .append(let appended):
                 precondition(appended.first.map { $0.index == lastIndex.next } ?? true, "a write leaves a gap in the log")
@@ -50,6 +71,19 @@ struct SimDisk: Sendable {
     mutating func sync() {
         durable = current
         unsynced.removeAll(keepingCapacity: true)
+    }
+
+    /// Rewrites the log from `index + 1` as the driver does (a new file, synced, renamed over the old one, the
+    /// directory synced): durable at once, and a crash keeps either the old or the new image, never a mix. Only
+    /// between `Ready`s (nothing unsynced), never past the log's end.
+    mutating func compact(through index: LogIndex) {
+        precondition(unsynced.isEmpty, "compaction with unsynced writes")
+        guard index > current.snapshotIndex else { return }
+        guard let term = current.term(at: index) else { preconditionFailure("compacting \(index) past the log's end") }
+        current.entries.removeFirst(Int(index.rawValue - current.snapshotIndex.rawValue))
+        current.snapshotIndex = index
+        current.snapshotTerm = term
+        durable = current
     }
 
     /// Power loss: what survives of the unsynced writes is decided by `rng`.

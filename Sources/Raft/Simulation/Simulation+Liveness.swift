@@ -79,7 +79,7 @@ extension Simulation {
     /// Every acknowledged entry is in every node's durable log.
     private mutating func checkAcknowledgedEverywhere() throws(SimulationFailure) {
         for (index, acked) in checker.acknowledged.sorted(by: { $0.key < $1.key }) {
-            for node in nodes where node.disk.durable.entry(at: index)?.term != acked.term {
+            for node in nodes where !node.disk.durable.holds(index, acked.term) {
                 fail("acknowledged entry \(index) (id \(acked.id)) is missing from \(node.config.id) after converging")
                 try checkInvariants()
             }

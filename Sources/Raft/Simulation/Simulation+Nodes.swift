@@ -30,7 +30,7 @@ extension Simulation {
     private mutating func persist(_ ready: Ready, on node: Int) {
         let id = nodes[node].config.id
         if let from = ready.truncateFrom {
-            guard from > nodes[node].disk.current.hardState.commit else {
+            guard from > nodes[node].disk.current.hardState.commit, from > nodes[node].disk.current.snapshotIndex else {
                 return fail("\(id) truncates from \(from), at or below its durable commit")
             }
             if let violation = checker.observeTruncation(from: from, of: nodes[node].disk.current, by: id) {
@@ -44,7 +44,7 @@ extension Simulation {
             guard first.index == log.lastIndex.next else {
                 return fail("\(id) persists \(first.index) after its log's end \(log.lastIndex)")
             }
-            let previousTerm = log.entry(at: first.index.previous)?.term ?? .zero
+            let previousTerm = log.term(at: first.index.previous) ?? .zero
             if let violation = checker.observeWrite(ready.entriesToPersist, previousTerm: previousTerm, by: id) {
                 return fail(violation)
             }
@@ -60,6 +60,9 @@ extension Simulation {
         nodes[node].dirty = true
         for message in ready.messagesToSend { send(message) }
         if let committed = ready.committed { apply(committed, on: node) }
+        if let member = ready.rebuildNeeded.first {
+            return fail("\(member) needs entries \(nodes[node].config.id) compacted (its log starts after \(nodes[node].core!.snapshotIndex))")
+        }
         if let change = ready.roleChange {
             trace("n\(node) is \(change)")
             if change.role == .leader { stats.leaderTerms += 1 }
@@ -102,7 +105,7 @@ extension Simulation {
             proposal.incarnation == nodes[node].incarnation, proposal.index == entry.index, proposal.term == entry.term
         else { return }
         proposals[clientID] = nil
-        let copies = nodes.count { $0.disk.durable.entry(at: entry.index)?.term == entry.term }
+        let copies = nodes.count { $0.disk.durable.holds(entry.index, entry.term) }
         stats.acknowledged += 1
         trace("n\(node) acknowledges id \(clientID) at \(entry.index)")
         if let violation = checker.observeAcknowledgement(
@@ -148,9 +151,9 @@ extension Simulation {
     mutating func restart(_ node: Int) {
         stats.restarts += 1
         trace("restart n\(node)")
-        let durable = nodes[node].disk.durable
-        let state = DurableState(hardState: durable.hardState, entries: durable.entries, applied: .zero)
+        let state = nodes[node].disk.durable.durableState
         nodes[node].core = RaftCore(config: nodes[node].config, restoring: state, seed: rng.next())
+        nodes[node].applied = state.snapshotIndex  // compacted entries are in its state machine
         nodes[node].incarnation += 1
         nodes[node].dirty = true
     }

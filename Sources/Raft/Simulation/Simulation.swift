@@ -30,6 +30,8 @@ public struct SimulationStats: Sendable, Hashable {
     public var restarts = 0
     public var partitions = 0
     public var transfers = 0
+    /// Times a node compacted its log.
+    public var compactions = 0
     public init() {}
 }
 
@@ -129,6 +131,10 @@ public struct Simulation: Sendable {
         stats.steps += 1
         if rng.chance(perMille: faults.proposePerMille) {
             propose()
+            return
+        }
+        if rng.chance(perMille: faults.compactPerMille) {
+            compactSomeNode()
             return
         }
         if injectFault() { return }

@@ -13,7 +13,9 @@ extension DLedgerServer {
     /// report the role.
     func carryOut(_ first: Cycle) {
         var cycle = first
-        for _ in 0..<Self.readyRoundsMax {
+        // Every `Ready` taken is carried out: the round limit is checked before the next one is taken (one taken
+        // and dropped would lose its writes and messages while the core believes them done).
+        for round in 1...Self.readyRoundsMax {
             closeGateIfLeadershipMoved(cycle)
             let ready = cycle.ready
             if !ready.isEmpty {
@@ -29,18 +31,26 @@ extension DLedgerServer {
                     }
                 }
                 send(others)
+                for member in ready.rebuildNeeded {
+                    let name = settings.peer(member)?.name ?? "\(member)"
+                    let who = member == me.id ? "this member lacks entries the group compacted (it lost its Raft log?)"
+                        : "\(name) lacks entries this leader compacted (did it lose its Raft log?); serving the others"
+                    log("dledger: \(who); \(name) needs a rebuild from another member's store (copy its commit log and "
+                        + "dledger directory)")
+                }
             }
             apply(upTo: cycle.commitIndex)
             openGateIfCaughtUp(cycle)
             reportRole(cycle)
-            guard !ready.isEmpty else { return }
+            guard !ready.isEmpty, round < Self.readyRoundsMax else { return }
             cycle = core.withLock { Cycle(core: &$0) }
         }
     }
 
-    /// Work outside `Ready`s: expired waits.
+    /// Work outside `Ready`s: expired waits, compaction.
     func afterCycle(now: UInt64) {
         waiters.expire(now: now)
+        compactIfDue()
     }
 
     private func send(_ messages: [RaftMessage]) {
@@ -131,6 +141,7 @@ extension DLedgerServer {
                 }
                 applyFailureLogged = false
                 appliedIndex = entry.index
+                retainedAppliedBytes += entry.sizeBytes
             }
         }
         appliedIndexAtomic.store(appliedIndex.rawValue, ordering: .releasing)

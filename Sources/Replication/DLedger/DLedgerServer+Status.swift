@@ -20,6 +20,9 @@ public struct DLedgerStatus: Sendable, Equatable {
     public var commitIndex: UInt64
     public var lastIndex: UInt64
     public var appliedIndex: UInt64
+    /// The last entry compacted from memory, and from the Raft log file (0: none).
+    public var compactedIndex: UInt64 = 0
+    public var fileCompactedIndex: UInt64 = 0
     /// Takes writes (serves as master).
     public var writable: Bool
     public var members: [Member]
@@ -47,11 +50,14 @@ extension DLedgerServer {
                 return DLedgerStatus.Member(name: peer.name, address: peer.address, matchIndex: progress?.match.rawValue,
                                             lag: progress.map { Int64(core.lastIndex.rawValue) - Int64($0.match.rawValue) })
             }
-            return DLedgerStatus(
+            var status = DLedgerStatus(
                 group: settings.group, selfName: me.name, role: "\(core.role)", term: core.term.rawValue,
                 leaderName: core.leader.flatMap { settings.peer($0)?.name }, commitIndex: core.commitIndex.rawValue,
                 lastIndex: core.lastIndex.rawValue, appliedIndex: appliedIndexAtomic.load(ordering: .acquiring),
                 writable: role.writable && isWritableNow, members: members)
+            status.compactedIndex = core.snapshotIndex.rawValue
+            status.fileCompactedIndex = fileCompactedIndex.load(ordering: .acquiring)
+            return status
         }
     }
 

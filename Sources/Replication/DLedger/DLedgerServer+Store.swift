@@ -128,22 +128,30 @@ extension DLedgerServer: AppendObserver {
     /// Brings the commit log in line with the recovered Raft log: it keeps the records of the committed entries
     /// it holds whole (checking the last one byte for byte) and loses everything after them (a leader's
     /// proposals that never committed, a torn tail). Entries committed after that are applied again from the
-    /// Raft log.
+    /// Raft log. A log that starts after `snapshotIndex` (compacted) has its compacted entries in the commit log
+    /// already, through `snapshotEnd` (the driver flushed them before it compacted the file).
     /// - Returns: the last applied index and where its records end.
     /// - Throws: `StoreError(.badConfig)` when the commit log holds data but the Raft log is empty (a store not
-    ///   written by DLedger); errors of the truncation.
-    static func reconcile(store: MessageStore, state: DurableState, log: (String) -> Void) throws(StoreError) -> (LogIndex, UInt64) {
+    ///   written by DLedger); `.corruptRecord` when the commit log ends before the compacted entries' records;
+    ///   errors of the truncation.
+    static func reconcile(store: MessageStore, state: DurableState, snapshotEnd: UInt64, log: (String) -> Void)
+        throws(StoreError) -> (LogIndex, UInt64)
+    {
         let commitLog = store.commitLog
         let wrote = commitLog.wroteOffset
-        if state.entries.isEmpty && wrote > commitLog.minOffset {
+        guard wrote >= snapshotEnd else {
+            throw StoreError(.corruptRecord, "the commit log ends at \(wrote), before \(snapshotEnd) where the entries the DLedger "
+                             + "log compacted (through \(state.snapshotIndex)) end; rebuild this member from another member's store")
+        }
+        if state.snapshotIndex == .zero && state.entries.isEmpty && wrote > commitLog.minOffset {
             throw StoreError(.badConfig, "the commit log holds \(wrote - commitLog.minOffset) bytes but the DLedger log is empty: "
                              + "start DLedger on an empty store (migrating a classic commit log is not supported)")
         }
-        let committed = min(Int(state.hardState.commit.rawValue), state.entries.count)
-        var applied = 0
-        var end: UInt64 = 0
+        let committed = min(Int(state.hardState.commit.rawValue), Int(state.snapshotIndex.rawValue) + state.entries.count)
+        var applied = Int(state.snapshotIndex.rawValue)
+        var end = snapshotEnd
         var lastHeld: LogEntry?
-        for entry in state.entries.prefix(committed) {
+        for entry in state.entries.prefix(max(0, committed - applied)) {
             if let (offset, count) = span(of: entry) {
                 guard offset + UInt64(count) <= wrote else { break }
                 end = offset + UInt64(count)
@@ -153,8 +161,8 @@ extension DLedgerServer: AppendObserver {
         }
         if let lastHeld, let (offset, _) = span(of: lastHeld), holds(lastHeld, at: offset, in: commitLog) == false {
             log("dledger: the commit log differs from entry \(lastHeld.index) at \(offset); rebuilding it from the Raft log")
-            applied = 0
-            end = 0
+            applied = Int(state.snapshotIndex.rawValue)
+            end = snapshotEnd
         }
         if wrote > end {
             let cut = try store.truncate(to: end)

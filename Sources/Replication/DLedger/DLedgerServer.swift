@@ -13,6 +13,7 @@ import Synchronization
 //   DLedgerServer+Ready.swift   carrying out a `Ready`: fence, write, send, apply, role changes
 //   DLedgerServer+Store.swift   the commit log as Raft's state machine: proposals, applying, recovery
 //   DLedgerServer+Status.swift  status for mqadmin, leadership transfer
+//   DLedgerServer+Compaction.swift  dropping applied entries every member holds, from memory and from the file
 //   RaftLogDisk.swift, RaftLogRecord.swift, RaftMessageCodec.swift, CommitWaiters.swift, DLedgerSettings.swift
 
 /// Sends Raft messages to a peer (the broker's NIO transport; a queue in tests).
@@ -65,12 +66,22 @@ public final class DLedgerServer: @unchecked Sendable {
     let publishedRole: Mutex<DLedgerRole>
     /// Applied entries (read by status).
     let appliedIndexAtomic = Atomic<UInt64>(0)
+    /// The Raft log file's compacted start (read by status).
+    let fileCompactedIndex = Atomic<UInt64>(0)
 
     /// Driver-only state.
     var appliedIndex: LogIndex
     var appliedEnd: UInt64
     var reportedRole: DLedgerRole
     var applyFailureLogged = false
+    /// The log's compacted start as the driver compacted it, and where its records end in the commit log.
+    var compactedIndex: LogIndex
+    var compactedTerm: Term
+    var compactedEnd: UInt64
+    /// Bytes of applied entries still held in memory (compaction drops them).
+    var retainedAppliedBytes = 0
+    /// The Raft log file's size at which the driver next tries to rewrite it.
+    var fileCompactionDueAt: UInt64
     /// The asynchronous mode's periodic sync of the Raft log, on a thread of its own (an fdatasync of a busy log can
     /// take longer than an election timeout: the driver must not wait for it).
     private var syncer: PeriodicThread?
@@ -104,7 +115,12 @@ public final class DLedgerServer: @unchecked Sendable {
         if let flaw = recovery.flaw {
             log("dledger: \(disk.path): cut \(recovery.truncatedBytes) bytes of a torn or corrupt tail (\(flaw))")
         }
-        let (applied, end) = try Self.reconcile(store: store, state: state, log: log)
+        let (applied, end) = try Self.reconcile(store: store, state: state, snapshotEnd: recovery.snapshotEnd, log: log)
+        compactedIndex = state.snapshotIndex
+        compactedTerm = state.snapshotTerm
+        compactedEnd = recovery.snapshotEnd
+        fileCompactionDueAt = UInt64(settings.raftLogFileBytesMax)
+        fileCompactedIndex.store(state.snapshotIndex.rawValue, ordering: .relaxed)
         state.applied = applied
         appliedIndex = applied
         appliedEnd = end
@@ -113,7 +129,7 @@ public final class DLedgerServer: @unchecked Sendable {
         reportedRole = DLedgerRole(raftRole: .follower, term: state.hardState.term.rawValue, leader: nil, writable: false)
         publishedRole = Mutex(reportedRole)
         store.commitLog.limitVisibility(to: end)
-        log("dledger: \(me.name) of group \(settings.group): \(state.entries.count) entries, term \(state.hardState.term), "
+        log("dledger: \(me.name) of group \(settings.group): \(state.entries.count) entries after \(state.snapshotIndex), term \(state.hardState.term), "
             + "commit \(state.hardState.commit), applied \(applied) (commit log end \(end))")
     }
 

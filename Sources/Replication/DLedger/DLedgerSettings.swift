@@ -60,6 +60,13 @@ public struct DLedgerSettings: Sendable {
     public var commitWaitersMax: Int = 65_536
     /// Raft messages received and not yet stepped (ours); past it new ones are dropped (Raft resends).
     public var inboxMessagesMax: Int = 65_536
+    /// Applied entries kept in memory before the driver compacts (ours): when more than this many entries, or
+    /// bytes, are applied and still held, the log drops them through the group's compactable index (entries every
+    /// member holds). Unapplied entries are bounded by `uncommittedBytesMax` on a leader.
+    public var raftLogKeepEntriesMax: Int = 100_000
+    public var raftLogKeepBytesMax: Int = 64 << 20
+    /// The Raft log file is rewritten without its compacted entries once it reaches this size (ours).
+    public var raftLogFileBytesMax: Int = 256 << 20
     /// Where the Raft log lives: `<storePathRootDir>/dledger-<selfId>`.
     public var directory: String = ""
     public var fileIO: FileIO = .system
@@ -116,7 +123,8 @@ public struct DLedgerSettings: Sendable {
             preferred = peer.id
         }
         guard (1...10_000).contains(tickMillis) else { throw StoreError(.badConfig, "dLegerTickMillis must be 1-10000") }
-        guard commitTimeoutMillis > 0, commitWaitersMax > 0, inboxMessagesMax > 0, asyncSyncIntervalMillis > 0 else {
+        guard commitTimeoutMillis > 0, commitWaitersMax > 0, inboxMessagesMax > 0, asyncSyncIntervalMillis > 0,
+              raftLogKeepEntriesMax > 0, raftLogKeepBytesMax > 0, raftLogFileBytesMax > 0 else {
             throw StoreError(.badConfig, "DLedger timeouts and limits must be positive")
         }
         do {

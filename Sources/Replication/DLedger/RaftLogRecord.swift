@@ -3,19 +3,22 @@ import Raft
 
 /// One record of the Raft log file: DLedger's 48-byte entry header (`DLedgerEntryCoder`), with its two
 /// reserved CRC fields filled in, and the same header for the two records DLedger keeps elsewhere (the hard
-/// state, and a cut of a divergent suffix), so the file is one ordered write-ahead stream:
+/// state, and a cut of a divergent suffix), so the file is one ordered write-ahead stream. A compacted file starts
+/// with a compaction record (the last compacted entry's index and term; its body the commit log's end after it):
 ///
 /// ```
-/// +0  u32 magic     1 entry, 2 no-op entry (DLedger's NORMAL/NOOP); 0x10 hard state; 0x11 truncation
+/// +0  u32 magic     1 entry, 2 no-op entry (DLedger's NORMAL/NOOP); 0x10 hard state; 0x11 truncation; 0x12 compaction
 /// +4  u32 size      48 + body length
-/// +8  u64 index     entry index (from 1); hard state: commit index; truncation: first index removed
-/// +16 u64 term      entry term; hard state: current term
+/// +8  u64 index     entry index (from 1); hard state: commit index; truncation: first index removed; compaction:
+///                   the last compacted index
+/// +16 u64 term      entry term; hard state: current term; compaction: the last compacted entry's term
 /// +24 u64 pos       this record's byte position in the file (checked on recovery, as DLedger checks `pos`)
 /// +32 u32 channel   hard state: the vote + 1 (0: none); otherwise 0
 /// +36 u32 headerCrc CRC32 of bytes 0..<36 and 40..<48 (DLedger's unused `chainCrc`)
 /// +40 u32 bodyCrc   CRC32 of the body
 /// +44 u32 bodyLength
-/// +48 body          an entry's payload: the u64 physical offset of the records in the commit log, then the records
+/// +48 body          an entry's payload: the u64 physical offset of the records in the commit log, then the records;
+///                   compaction: the u64 commit log offset where the compacted entries' records end
 /// ```
 /// All numbers big-endian.
 enum RaftLogRecord {
@@ -29,6 +32,7 @@ enum RaftLogRecord {
         case noop = 2
         case hardState = 0x10
         case truncation = 0x11
+        case compaction = 0x12
     }
 
     /// A decoded record header.
@@ -67,6 +71,16 @@ enum RaftLogRecord {
     static func appendTruncation(from index: LogIndex, at position: UInt64, to buffer: inout [UInt8]) {
         appendHeader(Header(magic: .truncation, size: headerBytes, index: index.rawValue, term: 0, position: position,
                             channel: 0, bodyCRC: 0, bodyLength: 0), to: &buffer)
+    }
+
+    /// Appends a compaction record: entries through `index` (of `term`) are gone; their records end at `end` in the
+    /// commit log.
+    static func appendCompaction(through index: LogIndex, term: Term, end: UInt64, at position: UInt64, to buffer: inout [UInt8]) {
+        let body = withUnsafeBytes(of: end.bigEndian) { [UInt8]($0) }
+        let bodyCRC = body.withUnsafeBytes { rocketCRC32($0) }
+        appendHeader(Header(magic: .compaction, size: headerBytes + body.count, index: index.rawValue, term: term.rawValue,
+                            position: position, channel: 0, bodyCRC: bodyCRC, bodyLength: body.count), to: &buffer)
+        buffer.append(contentsOf: body)
     }
 
     private static func appendHeader(_ header: Header, to buffer: inout [UInt8]) {
@@ -125,7 +139,7 @@ enum RaftLogRecord {
         guard bytes.count - offset >= size else { return .failure(.short) }
         let body = UnsafeRawBufferPointer(start: base + headerBytes, count: bodyLength)
         let bodyCRC = loadBigEndian(UInt32.self, at: 40, in: base)
-        if magic == .entry || magic == .noop {
+        if magic == .entry || magic == .noop || magic == .compaction {
             guard rocketCRC32(body) == bodyCRC else { return .failure(.badBodyCRC) }
         }
         let header = Header(magic: magic, size: size, index: loadBigEndian(UInt64.self, at: 8, in: base),

@@ -12,20 +12,21 @@ public struct RaftCodecError: Error, CustomStringConvertible, Sendable, Equatabl
 /// messages for one member, big-endian:
 ///
 /// ```
-/// u8 version (1) | u16 group length | group | u32 count | count × message
+/// u8 version (2) | u16 group length | group | u32 count | count × message
 /// message: u32 source | u32 target | u64 term | u8 kind | fields of the kind
 ///   1 vote request      u64 lastIndex | u64 lastTerm | u8 flags (1 pre-vote, 2 transfer)
 ///   2 vote response     u8 flags (1 granted, 2 pre-vote)
-///   3 append            u64 prevIndex | u64 prevTerm | u64 commit | u32 entries | entries × entry
+///   3 append            u64 prevIndex | u64 prevTerm | u64 commit | u64 compactable | u32 entries | entries × entry
 ///   4 append response   u8 0 accepted: u64 match | u8 1 rejected: u64 rejectedIndex | u64 hintIndex | u64 hintTerm
-///   5 heartbeat         u64 commit
+///   5 heartbeat         u64 commit | u64 compactable
 ///   6 heartbeat response, 7 timeout-now: nothing
 /// entry: u64 index | u64 term | u8 kind (1 normal, 2 no-op) | u32 payload length | payload
 /// ```
+/// `compactable` is the group's compactable index (every member holds the entries through it); version 2 added it.
 /// Decoding checks every count and length against the bytes left before it allocates, so a frame never costs
 /// more than a small multiple of its own length.
 public enum RaftMessageCodec {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
     /// The fixed bytes of one message (source, target, term, kind), and of one entry before its payload.
     static let messageHeaderBytes = 17
     static let entryHeaderBytes = 21
@@ -58,6 +59,7 @@ public enum RaftMessageCodec {
             buffer.writeInteger(request.prevIndex.rawValue)
             buffer.writeInteger(request.prevTerm.rawValue)
             buffer.writeInteger(request.commit.rawValue)
+            buffer.writeInteger(request.compactable.rawValue)
             buffer.writeInteger(UInt32(request.entries.count))
             for entry in request.entries {
                 buffer.writeInteger(entry.index.rawValue)
@@ -78,9 +80,10 @@ public enum RaftMessageCodec {
                 buffer.writeInteger(hintIndex.rawValue)
                 buffer.writeInteger(hintTerm.rawValue)
             }
-        case .heartbeat(let commit):
+        case .heartbeat(let commit, let compactable):
             buffer.writeInteger(UInt8(5))
             buffer.writeInteger(commit.rawValue)
+            buffer.writeInteger(compactable.rawValue)
         case .heartbeatResponse:
             buffer.writeInteger(UInt8(6))
         case .timeoutNow:
@@ -129,7 +132,8 @@ public enum RaftMessageCodec {
         case 4:
             body = .appendResponse(try decodeAppendResponse(&reader))
         case 5:
-            body = .heartbeat(commit: LogIndex(try integer(&reader, UInt64.self, "commit")))
+            let commit = LogIndex(try integer(&reader, UInt64.self, "commit"))
+            body = .heartbeat(commit: commit, compactable: LogIndex(try integer(&reader, UInt64.self, "compactable")))
         case 6:
             body = .heartbeatResponse
         case 7:
@@ -144,6 +148,7 @@ public enum RaftMessageCodec {
         let prevIndex = LogIndex(try integer(&reader, UInt64.self, "prevIndex"))
         let prevTerm = Term(try integer(&reader, UInt64.self, "prevTerm"))
         let commit = LogIndex(try integer(&reader, UInt64.self, "commit"))
+        let compactable = LogIndex(try integer(&reader, UInt64.self, "compactable"))
         let count = try integer(&reader, UInt32.self, "entry count")
         guard Int(count) <= reader.readableBytes / entryHeaderBytes else {
             throw RaftCodecError(reason: "\(count) entries cannot fit in \(reader.readableBytes) bytes")
@@ -161,7 +166,7 @@ public enum RaftMessageCodec {
             }
             entries.append(LogEntry(index: index, term: term, kind: kind, payload: payload))
         }
-        return AppendRequest(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: commit)
+        return AppendRequest(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: commit, compactable: compactable)
     }
 
     static func decodeAppendResponse(_ reader: inout ByteBuffer) throws(RaftCodecError) -> AppendResponse {
