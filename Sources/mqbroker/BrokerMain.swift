@@ -29,6 +29,7 @@ struct BrokerMain: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if printConfig {
+            for warning in warnings { logLine("mqbroker: warning: \(warning)") }  // -p checks a file: say what it ignores
             logLine("brokerName=\(config.brokerName)\nlistenPort=\(config.listenPort)\nnamesrvAddr=\(config.namesrvAddr.joined(separator: ";"))\nstorePathRootDir=\(config.store.storePathRootDir)\nflushDiskType=\(config.store.commitLog.flushDiskType.rawValue)\nioPath=\(config.store.commitLog.ioPath.rawValue)")
             return
         }

@@ -55,6 +55,7 @@ struct NameServerMain: AsyncParsableCommand {
             }
         }
         if printConfig {
+            for warning in warnings { logLine(warning) }  // -p checks a file: say what it ignores
             logLine("listenPort=\(config.listenPort)\nscanNotActiveBrokerInterval=\(config.scanNotActiveBrokerIntervalMillis)\nbrokerChannelExpiredTime=\(config.brokerChannelExpiredTimeMillis)")
             return
         }

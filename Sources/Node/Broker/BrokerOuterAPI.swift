@@ -14,7 +14,7 @@ final class BrokerOuterAPI: Sendable {
     let dledger: DLedgerServer?
 
     /// Registrations asked for while one runs collapse into one more (a burst of topic creations costs two).
-    private let pending = Mutex<(running: Bool, again: Bool)>((false, false))
+    private let registration = CoalescedTask()
 
     init(config: BrokerConfig, group: EventLoopGroup, dledger: DLedgerServer? = nil, log: @escaping @Sendable (String) -> Void) {
         self.config = config
@@ -32,29 +32,7 @@ final class BrokerOuterAPI: Sendable {
 
     /// Re-registers soon with the topics `current()` gives then; calls during a registration coalesce.
     func requestRegistration(_ current: @escaping @Sendable () -> TopicConfigSerializeWrapper) {
-        let start = pending.withLock { state -> Bool in
-            if state.running {
-                state.again = true
-                return false
-            }
-            state.running = true
-            return true
-        }
-        guard start else { return }
-        Task {
-            while true {
-                await registerAll(current())
-                let more = pending.withLock { state -> Bool in
-                    if state.again {
-                        state.again = false
-                        return true
-                    }
-                    state.running = false
-                    return false
-                }
-                if !more { return }
-            }
-        }
+        registration.request { [self] in await registerAll(current()) }
     }
 
     var brokerAddr: String { "\(config.brokerIP1):\(config.listenPort)" }
@@ -64,31 +42,46 @@ final class BrokerOuterAPI: Sendable {
     let onMasterKnown = Mutex<(@Sendable (_ masterAddr: String, _ masterHA: String?) -> Void)?>(nil)
 
     /// Registers with every NameServer at once; a NameServer that does not answer is logged and skipped.
-    func registerAll(_ topics: TopicConfigSerializeWrapper) async {
+    /// - Returns: the master address a NameServer answered with (a slave's or follower's registration), if any.
+    @discardableResult
+    func registerAll(_ topics: TopicConfigSerializeWrapper) async -> String? {
         let body = RegisterBrokerBody(topicConfigSerializeWrapper: topics).encode()
         let crc = body.withUnsafeReadableBytes { rocketMQCRC32($0) }
         let request = RemotingCommand(code: RequestCode.registerBroker, opaque: 0, extFields: [
             "brokerName": config.brokerName, "brokerAddr": brokerAddr, "clusterName": config.brokerClusterName,
             "haServerAddr": haServerAddr.withLock { $0 }, "brokerId": "\(brokerID)", "compressed": "false",
             "bodyCrc32": "\(crc)"], body: body)
-        await withTaskGroup(of: Void.self) { tasks in
+        return await withTaskGroup(of: String?.self) { tasks in
             for nameServer in config.namesrvAddr {
                 tasks.addTask { await self.register(request, with: nameServer) }
             }
+            var master: String?
+            for await answer in tasks { master = master ?? answer }
+            return master
         }
     }
 
-    private func register(_ request: RemotingCommand, with nameServer: String) async {
+    private func register(_ request: RemotingCommand, with nameServer: String) async -> String? {
         do {
             let answer = try await client.invoke(nameServer, request, timeoutMillis: 3_000)
             if answer.code != ResponseCode.success {
                 log("broker: register with \(nameServer) answered \(answer.code): \(answer.remark ?? "")")
             } else if let master = answer.extFields["masterAddr"], !master.isEmpty {
                 onMasterKnown.withLock { $0 }?(master, answer.extFields["haServerAddr"].flatMap { $0.isEmpty ? nil : $0 })
+                return master
             }
         } catch {
             log("broker: cannot register with \(nameServer): \(error)")
         }
+        return nil
+    }
+
+    /// Whether the DLedger member serving at `address` takes writes now (GET_DLEDGER_STATUS); false when it does
+    /// not answer.
+    func takesWrites(_ address: String) async -> Bool {
+        guard let answer = try? await client.invoke(address, RemotingCommand(code: RequestCode.getDLedgerStatus, opaque: 0),
+                                                    timeoutMillis: 1_000) else { return false }
+        return (try? DLedgerStatusBody.decode(from: answer.body))?.writable ?? false
     }
 
     func unregisterAll() async {

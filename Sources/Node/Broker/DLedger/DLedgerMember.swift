@@ -18,7 +18,7 @@ final class DLedgerMember: Sendable {
     let synchronize: SlaveSynchronize
     let services: BrokerServices
     /// Role changes arriving while the broker reacts to one collapse into one more reaction.
-    private let reacting = Mutex<(running: Bool, again: Bool)>((false, false))
+    private let reacting = CoalescedTask()
 
     /// The member and its port, before the broker's services exist (the put pipeline needs the member).
     /// - Throws: `StoreError` for bad settings or a store DLedger cannot use; NIO errors when the port is taken.
@@ -61,37 +61,32 @@ final class DLedgerMember: Sendable {
 
     /// On the driver's thread: react off it (stopping delivery joins threads; registration waits for answers).
     private func roleChanged(outer: BrokerOuterAPI) {
-        let start = reacting.withLock { state -> Bool in
-            if state.running {
-                state.again = true
-                return false
-            }
-            state.running = true
-            return true
-        }
-        guard start else { return }
-        Task {
-            while true {
-                await react(outer: outer)
-                let more = reacting.withLock { state -> Bool in
-                    defer { state.again = false }
-                    if !state.again { state.running = false }
-                    return state.again
-                }
-                if !more { return }
-            }
-        }
+        reacting.request { [self] in await react(outer: outer) }
     }
 
     /// Acts on the role the member has now (not the one that was reported: it may have moved on since).
     private func react(outer: BrokerOuterAPI) async {
         if server.isWritableNow {
             services.schedule.start()
-        } else {
-            services.schedule.stop()
+            await outer.registerAll(services.topics.wrapper)
+            return
         }
-        await outer.registerAll(services.topics.wrapper)
+        services.schedule.stop()
+        // A follower learns its master (whose tables it copies) from the NameServers' answer, which names the new
+        // leader only once that has registered as master: until then ask again, or the follower would wait for the
+        // periodic registration (30 s) with no master or the deposed one.
+        for _ in 0..<Self.masterLookupsMax {
+            let master = await outer.registerAll(services.topics.wrapper)
+            guard !server.isWritableNow else { return }
+            if let master, master != outer.brokerAddr, await outer.takesWrites(master) { return }
+            try? await Task.sleep(for: .milliseconds(Self.masterLookupPauseMillis))
+        }
+        services.log("dledger: the NameServers name no writable master for \(services.config.brokerName) yet; the periodic registration asks again")
     }
+
+    /// A follower asks the NameServers for its master this many times, this far apart (10 s in all), after a role change.
+    static let masterLookupsMax = 50
+    static let masterLookupPauseMillis = 200
 
     /// GET_BROKER_HA_STATUS's body: the leader answers as a master with its followers, a follower as a slave.
     func haRuntimeInfo() -> HARuntimeInfo {
