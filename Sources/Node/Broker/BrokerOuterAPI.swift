@@ -78,9 +78,9 @@ final class BrokerOuterAPI: Sendable {
 
     /// Whether the DLedger member serving at `address` takes writes now (GET_DLEDGER_STATUS); false when it does
     /// not answer.
-    func takesWrites(_ address: String) async -> Bool {
+    func takesWrites(_ address: String, timeoutMillis: Int64) async -> Bool {
         guard let answer = try? await client.invoke(address, RemotingCommand(code: RequestCode.getDLedgerStatus, opaque: 0),
-                                                    timeoutMillis: 1_000) else { return false }
+                                                    timeoutMillis: timeoutMillis) else { return false }
         return (try? DLedgerStatusBody.decode(from: answer.body))?.writable ?? false
     }
 

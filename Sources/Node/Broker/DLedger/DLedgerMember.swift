@@ -19,6 +19,8 @@ final class DLedgerMember: Sendable {
     let services: BrokerServices
     /// Role changes arriving while the broker reacts to one collapse into one more reaction.
     private let reacting = CoalescedTask()
+    /// A follower's search for its master, while it runs.
+    private let lookup = Mutex<Task<Void, Never>?>(nil)
 
     /// The member and its port, before the broker's services exist (the put pipeline needs the member).
     /// - Throws: `StoreError` for bad settings or a store DLedger cannot use; NIO errors when the port is taken.
@@ -53,6 +55,7 @@ final class DLedgerMember: Sendable {
     }
 
     func close() async {
+        lookup.withLock { $0.take() }?.cancel()
         server.close()
         await synchronize.close()
         try? await peerServer.close()
@@ -64,22 +67,33 @@ final class DLedgerMember: Sendable {
         reacting.request { [self] in await react(outer: outer) }
     }
 
-    /// Acts on the role the member has now (not the one that was reported: it may have moved on since).
+    /// Acts on the role the member has now (not the one that was reported: it may have moved on since). A follower's
+    /// search for its master runs on: a later change ends it first (a new leader's registration as master must not
+    /// wait behind a follower asking a stopped master), and waits for it, so registrations never overlap.
     private func react(outer: BrokerOuterAPI) async {
+        if let previous = lookup.withLock({ $0.take() }) {
+            previous.cancel()
+            await previous.value
+        }
         if server.isWritableNow {
             services.schedule.start()
             await outer.registerAll(services.topics.wrapper)
             return
         }
         services.schedule.stop()
-        // A follower learns its master (whose tables it copies) from the NameServers' answer, which names the new
-        // leader only once that has registered as master: until then ask again, or the follower would wait for the
-        // periodic registration (30 s) with no master or the deposed one.
+        let search = Task { [self] in await findMaster(outer: outer) }
+        lookup.withLock { $0 = search }
+    }
+
+    /// A follower learns its master (whose tables it copies) from the NameServers' answer, which names the new leader
+    /// only once that has registered as master: until then it asks again, or it would wait for the periodic
+    /// registration (30 s) with no master or the deposed one. Ends when cancelled.
+    private func findMaster(outer: BrokerOuterAPI) async {
         for _ in 0..<Self.masterLookupsMax {
             let master = await outer.registerAll(services.topics.wrapper)
-            guard !server.isWritableNow else { return }
-            if let master, master != outer.brokerAddr, await outer.takesWrites(master) { return }
-            try? await Task.sleep(for: .milliseconds(Self.masterLookupPauseMillis))
+            guard !Task.isCancelled, !server.isWritableNow else { return }
+            if let master, master != outer.brokerAddr, await outer.takesWrites(master, timeoutMillis: 300) { return }
+            do { try await Task.sleep(for: .milliseconds(Self.masterLookupPauseMillis)) } catch { return }
         }
         services.log("dledger: the NameServers name no writable master for \(services.config.brokerName) yet; the periodic registration asks again")
     }
