@@ -74,6 +74,23 @@ import TestSupport
         #expect((parsed["replication_lag_p99_bytes"]?.int ?? 0) <= (parsed["replication_lag_max_bytes"]?.int ?? -1), "\(text)")
     }
 
+    /// `bench producer --replication dledger` starts a DLedger group of three and loads it once the NameServer lists
+    /// its leader as master; the mode is named in the lines and the JSON; io_uring is refused before anything starts.
+    @Test func producerAgainstADLedgerGroupReportsTheModeAndRefusesIOURing() throws {
+        let directory = TemporaryDirectory("bench-dledger")
+        let json = directory.path + "/result.json"
+        let run = try bench(["producer", "--replication", "dledger", "-w", "4", "-s", "256", "--messages", "500", "--json", json])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("DLedger group of 3 (leader 127.0.0.1:") && run.output.contains("Replication: DLedger x3"),
+                "\(run.output)")
+        let text = readTextFile(json) ?? ""
+        let parsed = try JSONValue.parse(text)
+        #expect(parsed["replication"]?.string == "dledger", "\(text)")
+        #expect(parsed["status_counts"]?["SEND_OK"]?.int == 500 && parsed["messages"]?.int == 500, "\(text)")
+        let refused = try bench(["producer", "--replication", "dledger", "--io", "io_uring", "--messages", "10"], seconds: 30)
+        #expect(refused.status != 0 && refused.output.contains("a DLedger group runs on ioPath=mmap only"), "\(refused.output)")
+    }
+
     /// Against an existing ASYNC_MASTER and its slave (`-n`), the bench finds the mode itself (the master's
     /// `brokerRole`, and a slave connected to it) and samples the lag as for a cluster it started.
     @Test func producerAgainstAnExistingMasterAndSlaveFindsTheModeAndSamplesTheLag() async throws {
