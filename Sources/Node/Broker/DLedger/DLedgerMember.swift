@@ -98,7 +98,8 @@ final class DLedgerMember: Sendable {
         services.log("dledger: the NameServers name no writable master for \(services.config.brokerName) yet; the periodic registration asks again")
     }
 
-    /// A follower asks the NameServers for its master this many times, this far apart (10 s in all), after a role change.
+    /// A follower asks the NameServers for its master this many times, this far apart (10 s or more in all), after a
+    /// role change.
     static let masterLookupsMax = 50
     static let masterLookupPauseMillis = 200
 
