@@ -6,13 +6,9 @@
         [-w 64] [-s 1024] [--duration 20] [--runs 3]
 
 Prints one line per run and the median: messages, msgs/s, broker CPU microseconds per message."""
-import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, statistics, subprocess, sys
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from local_broker import LocalBroker
 
 
 def cpu_seconds(pid):
@@ -20,51 +16,18 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_for(process, needle, seconds=60):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            break
-        if needle in line:
-            return
-    raise RuntimeError("process did not print %r" % needle)
-
-
 def one_run(args):
-    directory = tempfile.mkdtemp(prefix="broker-cpu-")
-    ns_port, broker_port = free_port(), free_port()
-    open(os.path.join(directory, "ns.properties"), "w").write("listenPort=%d\n" % ns_port)
-    open(os.path.join(directory, "broker.conf"), "w").write("\n".join([
-        "brokerName=broker-a", "brokerIP1=127.0.0.1", "listenPort=%d" % broker_port, "haListenPort=%d" % free_port(),
-        "namesrvAddr=127.0.0.1:%d" % ns_port, "storePathRootDir=%s/store" % directory,
-        "flushDiskType=%s" % args.flush, "ioPath=%s" % args.io, ""]))
-    env = dict(os.environ, MQ_EXIT_WITH_PARENT=str(os.getpid()))
-    start = lambda argv: subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    ns = start([os.path.join(args.build, "mqnamesrv"), "-c", os.path.join(directory, "ns.properties")])
-    broker = None
-    try:
-        wait_for(ns, "boot success")
-        broker = start([os.path.join(args.build, "mqbroker"), "-c", os.path.join(directory, "broker.conf")])
-        wait_for(broker, "boot success")
-        report = os.path.join(directory, "result.json")
-        before = cpu_seconds(broker.pid)
+    with LocalBroker(args.build, "broker-cpu-", ["flushDiskType=%s" % args.flush, "ioPath=%s" % args.io],
+                     stop_seconds=30) as local:
+        report = os.path.join(local.directory, "result.json")
+        before = cpu_seconds(local.broker.pid)
         length = ["--messages", str(args.messages)] if args.messages else ["--duration", str(args.duration)]
-        subprocess.run([args.bench, "producer", "-n", "127.0.0.1:%d" % ns_port, "-w", str(args.w), "-s", str(args.s),
-                        "--json", report] + length, check=True, stdout=subprocess.DEVNULL, env=env)
-        after = cpu_seconds(broker.pid)
+        subprocess.run([args.bench, "producer", "-n", "127.0.0.1:%d" % local.ns_port, "-w", str(args.w), "-s", str(args.s),
+                        "--json", report] + length, check=True, stdout=subprocess.DEVNULL, env=local.env)
+        after = cpu_seconds(local.broker.pid)
         result = json.load(open(report))
         messages = result["messages"] + 1  # and the warm-up send
         return messages, result["tps"], (after - before) * 1e6 / messages
-    finally:
-        for process in (broker, ns):
-            if process and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def main():

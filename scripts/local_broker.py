@@ -1,0 +1,63 @@
+"""A NameServer and one broker from a build folder, on free loopback ports with a temporary store, for the
+measuring scripts (broker-cpu.py, topic-create-bench.py): started in `with LocalBroker(...)`, stopped (SIGTERM,
+then SIGKILL) and removed when the block ends."""
+import os, shutil, signal, socket, subprocess, tempfile, time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(process, needle, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        if needle in line:
+            return
+    raise RuntimeError("process did not print %r" % needle)
+
+
+class LocalBroker:
+    """`conf` holds extra broker.conf lines; `stop_seconds` is how long each role may take to stop on SIGTERM."""
+
+    def __init__(self, build, prefix, conf=(), stop_seconds=60):
+        self.build, self.prefix, self.conf, self.stop_seconds = build, prefix, list(conf), stop_seconds
+        self.ns = self.broker = None
+
+    def __enter__(self):
+        self.directory = tempfile.mkdtemp(prefix=self.prefix)
+        self.ns_port, self.broker_port = free_port(), free_port()
+        open(os.path.join(self.directory, "ns.properties"), "w").write("listenPort=%d\n" % self.ns_port)
+        open(os.path.join(self.directory, "broker.conf"), "w").write("\n".join([
+            "brokerName=broker-a", "brokerIP1=127.0.0.1", "listenPort=%d" % self.broker_port,
+            "haListenPort=%d" % free_port(), "namesrvAddr=127.0.0.1:%d" % self.ns_port,
+            "storePathRootDir=%s/store" % self.directory] + self.conf + [""]))
+        self.env = dict(os.environ, MQ_EXIT_WITH_PARENT=str(os.getpid()))
+        try:
+            self.ns = self._start("mqnamesrv", "ns.properties")
+            wait_for(self.ns, "boot success")
+            self.broker = self._start("mqbroker", "broker.conf")
+            wait_for(self.broker, "boot success")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self, role, conf):
+        return subprocess.Popen([os.path.join(self.build, role), "-c", os.path.join(self.directory, conf)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
+
+    def __exit__(self, *exc):
+        for process in (self.broker, self.ns):
+            if process and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=self.stop_seconds)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return False
