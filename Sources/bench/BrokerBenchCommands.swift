@@ -37,11 +37,13 @@ struct ProducerBench: AsyncParsableCommand {
     @Option(help: "Local broker only: mmap or io_uring") var io = "mmap"
     @Option(help: "Local cluster only: none (one broker), async (ASYNC_MASTER + SLAVE), sync (SYNC_MASTER + SLAVE) or dledger (a DLedger group of 3; mmap only)")
     var replication: String?
+    @OptionGroup var producerSh: ProducerShOptions
 
     func validate() throws {
         guard threads > 0, size > 0, batch > 0, window > 0 else { throw ValidationError("-w, -s, --batch and --window must be positive") }
         guard ["sync", "async", "oneway"].contains(mode) else { throw ValidationError("--mode must be sync, async or oneway") }
-        guard batch == 1 || mode == "sync" else { throw ValidationError("--batch works with --mode sync") }
+        guard batch == 1 || effectiveMode == "sync" else { throw ValidationError("--batch works with --mode sync") }
+        guard messages == nil || producerSh.messageQuantity == nil else { throw ValidationError("give --messages or -q, not both") }
         _ = try parseFlush(flush)
         _ = try parseIOPath(io)
         if let replication {
@@ -52,6 +54,9 @@ struct ProducerBench: AsyncParsableCommand {
             }
         }
     }
+
+    /// `--mode`, or async when producer.sh's `-y true` asks for it.
+    var effectiveMode: String { producerSh.asyncEnable ? "async" : mode }
 
     func run() async throws {
         lineBufferedOutput()
@@ -76,14 +81,19 @@ struct ProducerBench: AsyncParsableCommand {
         load.topic = topic
         load.threads = threads
         load.size = size
+        let messages = messages ?? producerSh.messageQuantity.flatMap { $0 > 0 ? $0 : nil }
         load.messages = messages
         load.durationSeconds = messages == nil ? (duration ?? 20) : duration
-        load.mode = mode
+        load.mode = effectiveMode
         load.batch = batch
-        load.keys = keys
+        load.keys = keys || producerSh.keyEnable
+        load.tagCount = producerSh.tagCount
+        load.delayLevel = producerSh.delayEnable ? producerSh.delayLevel : nil
+        load.propertySize = producerSh.propertySize
+        print(producerSh.settingsLine(topic: topic, threads: threads, size: size, keys: load.keys, messages: messages ?? 0))
         load.window = window
         load.replication = setup
-        print("bench producer: topic \(topic), \(threads) threads, \(size) B bodies, mode \(mode)\(batch > 1 ? ", batch \(batch)" : "")"
+        print("bench producer: topic \(topic), \(threads) threads, \(size) B bodies, mode \(effectiveMode)\(batch > 1 ? ", batch \(batch)" : "")"
               + (load.durationSeconds.map { ", \(format($0, 0)) s" } ?? "") + (messages.map { ", \($0) messages" } ?? "")
               + ", replication \(setup.label)")
         let result = try await load.run { line in print(line) }
@@ -101,13 +111,21 @@ struct ProducerBench: AsyncParsableCommand {
 struct ConsumerBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consumer",
-        abstract: "Receive TPS and end-to-end latency (store time to receipt) through a push consumer.")
+        abstract: "Receive TPS and end-to-end latency (store time to receipt) through a push consumer.",
+        discussion: """
+            Waits (--route-wait s) for the topic to have a route, so it may start before the producer. A group with \
+            committed offsets resumes from them. A new group reads only messages sent after it starts: each queue's \
+            offset is set to its end first (a topic that had no route yet is read from its start, since all of it is \
+            newer than the consumer); --from-first reads each queue from its first message instead.
+            """)
 
     @Option(name: .customShort("n"), help: "NameServer address(es)") var namesrvAddr = "127.0.0.1:9876"
     @Option(name: .customShort("t"), help: "Topic") var topic = "BenchmarkTest"
     @Option(name: .customShort("g"), help: "Consumer group") var group = "benchmark_consumer"
     @Option(help: "Seconds to run") var duration: Double = 20
-    @Flag(help: "Start from each queue's first message (default: only new messages)") var fromFirst = false
+    @Flag(help: "A new group reads each queue from its first message (default: only messages sent after it starts)")
+    var fromFirst = false
+    @Option(help: "Seconds to wait for the topic's route before giving up") var routeWait: Double = 60
     @Option(help: "Write the result as JSON to this file") var json: String?
 
     func run() async throws {
@@ -115,8 +133,13 @@ struct ConsumerBench: AsyncParsableCommand {
         let window = Mutex((count: 0, b2cSum: Int64(0), s2cSum: Int64(0), b2cMax: Int64(0), s2cMax: Int64(0)))
         let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three))
         let total = Atomic<Int>(0)
+        let topicIsNew = try await ConsumerStart.waitForRoute(namesrvAddr: namesrvAddr, topic: topic, seconds: routeWait)
+        if !fromFirst && !topicIsNew {
+            let pinned = try await ConsumerStart.newGroupAtQueueEnds(namesrvAddr: namesrvAddr, topic: topic, group: group)
+            if pinned > 0 { print("bench consumer: new group \(group): \(pinned) queue(s) start at their end (--from-first reads the backlog)") }
+        }
         var settings = PushConsumer.Settings(group: group)
-        settings.consumeFromWhere = fromFirst ? .firstOffset : .lastOffset
+        settings.consumeFromWhere = fromFirst || topicIsNew ? .firstOffset : .lastOffset
         settings.consumeMessageBatchMaxSize = 32
         let consumer = PushConsumer(config: ClientConfig(namesrvAddr: namesrvAddr), settings: settings)
         consumer.subscribe(topic)

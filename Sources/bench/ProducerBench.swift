@@ -59,6 +59,10 @@ struct ProducerResult: Sendable {
     }
 
     func printSummary() {
+        // producer.sh's closing line (its TPS is over the run's last 10 s, ours over the whole run; RT in ms, SEND_OK).
+        let averageRT = histogram.totalCount == 0 ? 0 : histogram.mean / 1000
+        print("[Complete] Send Total: \(statuses.total) Send TPS: \(Int64(tps)) Max RT(ms): \(maxMicros / 1000)"
+              + " Average RT(ms): \(format(averageRT, 3)) Send Failed: \(sendFailed) Response Failed: \(responseFailed)")
         print("Send TPS (average): \(format(tps, 0))  MB/s: \(format(mbps, 1))  messages: \(messages)  seconds: \(format(seconds, 1))  "
               + statuses.labelled(separator: "  "))
         print("Send RT (ms):  " + Self.percentiles.map { "\($0.0) \(format(Double(micros($0.1)) / 1000, 3))" }.joined(separator: "  ")
@@ -95,6 +99,12 @@ struct ProducerLoad: Sendable {
     var mode = "sync"  // sync | async | oneway
     var batch = 1
     var keys = false
+    /// producer.sh's `-l`: tag each message `tag<now ms % tagCount>` (0: no tag).
+    var tagCount = 0
+    /// producer.sh's `-d true -e level`: the delay level of every message (nil: not delayed).
+    var delayLevel: Int?
+    /// producer.sh's `-p`: user properties of about this many bytes on every message.
+    var propertySize = 0
     /// Async mode: sends in flight per sender.
     var window = 16
     var queues = 8
@@ -144,10 +154,14 @@ struct ProducerLoad: Sendable {
     /// One send of this load's mode (oneway, batch or single) through `producer`.
     private func makeSend(_ producer: Producer) -> LoadSend {
         let body = (0..<size).map { UInt8(97 + $0 % 26) }
-        let (topic, keys, mode, batch) = (topic, keys, mode, batch)
+        let (topic, keys, mode, batch, tagCount, delayLevel) = (topic, keys, mode, batch, Int64(tagCount), delayLevel)
+        let properties = ProducerShOptions.userProperties(size: propertySize, start: Int.random(in: 0..<100))
         return { sender, sequence in
             func message(_ index: Int) -> Message {
-                Message(topic: topic, body: body, keys: keys ? ["k\(sender)-\(sequence)-\(index)"] : [])
+                var message = Message(topic: topic, body: body, tags: tagCount > 0 ? "tag\(wallClockMillis() % tagCount)" : nil,
+                                      keys: keys ? ["k\(sender)-\(sequence)-\(index)"] : [], properties: properties)
+                if let delayLevel { message.delayTimeLevel = delayLevel }
+                return message
             }
             if mode == "oneway" {
                 // Nothing comes back: a request written counts as SEND_OK, as in RocketMQ's benchmark.

@@ -67,7 +67,9 @@ struct MQAdmin: AsyncParsableCommand {
         abstract: "Administer a RocketMQ-compatible cluster through its NameServers.",
         subcommands: [ClusterList.self, TopicList.self, UpdateTopic.self, DeleteTopic.self, TopicRoute.self, TopicStatus.self,
                       BrokerStatus.self, HAStatus.self, ConsumerProgress.self, QueryMsgByID.self, QueryMsgByKey.self, SendMessage.self,
-                      ConsumeMessage.self, DLedgerStatusCommand.self, LeadershipTransferCommand.self])
+                      ConsumeMessage.self, DLedgerStatusCommand.self, LeadershipTransferCommand.self,
+                      QueryMsgByUniqueKey.self, QueryMsgByOffset.self, PrintMsg.self, PrintMsgByQueue.self, SendMsgStatus.self,
+                      ClusterRT.self, CheckMsgSendRT.self])
 }
 
 struct ClusterList: AsyncParsableCommand {
@@ -109,6 +111,13 @@ struct UpdateTopic: AsyncParsableCommand {
     @Option(name: .customShort("w"), help: "write queue count") var writeQueueNums = 8
     @Option(name: .customShort("p"), help: "permission: 2 write, 4 read, 6 both") var perm = 6
     @Option(name: .customShort("o"), help: "order topic") var order = false
+
+    func validate() throws {
+        if let problem = TopicValidator.refusal(creating: topic) { throw ValidationError(problem) }
+        if let problem = TopicValidator.refusal(readQueueNums: readQueueNums, writeQueueNums: writeQueueNums, perm: perm) {
+            throw ValidationError(problem)
+        }
+    }
 
     func run() async throws {
         try await withAdmin(options) { admin in
@@ -157,8 +166,9 @@ struct TopicStatus: AsyncParsableCommand {
 
     func run() async throws {
         try await withAdmin(options) { admin in
+            let rows = try await admin.topicStats(topic)  // fetched before the header: a failure prints only its line
             print(pad("#Broker Name", 34) + pad("#QID", 6) + pad("#Min Offset", 22) + pad("#Max Offset", 24) + "#Last Updated")
-            for stats in try await admin.topicStats(topic) {
+            for stats in rows {
                 print(pad(stats.queue.brokerName, 34) + pad("\(stats.queue.queueID)", 6) + pad("\(stats.minOffset)", 22)
                       + pad("\(stats.maxOffset)", 24) + formatTime(stats.lastUpdateTimestamp))
             }
@@ -237,31 +247,37 @@ struct ConsumerProgress: AsyncParsableCommand {
     }
 }
 
-func printMessage(_ message: MessageExt) {
-    print(pad("OffsetID:", 20) + message.offsetMsgID)
-    print(pad("Topic:", 20) + message.topic)
-    print(pad("Tags:", 20) + "[\(message.tags ?? "")]")
-    print(pad("Keys:", 20) + "[\(message.keys.joined(separator: " "))]")
-    print(pad("Queue ID:", 20) + "\(message.queueID)")
-    print(pad("Queue Offset:", 20) + "\(message.queueOffset)")
-    print(pad("CommitLog Offset:", 20) + "\(message.commitLogOffset)")
-    print(pad("Reconsume Times:", 20) + "\(message.reconsumeTimes)")
-    print(pad("Born Timestamp:", 20) + formatTime(message.bornTimestamp))
-    print(pad("Store Timestamp:", 20) + formatTime(message.storeTimestamp))
-    print(pad("Born Host:", 20) + message.bornHost.description)
-    print(pad("Store Host:", 20) + message.storeHost.description)
-    print(pad("System Flag:", 20) + "\(message.sysFlag.rawValue)")
-    print(pad("Properties:", 20) + "{" + message.properties.map { "\($0.0)=\($0.1)" }.joined(separator: ", ") + "}")
-    print(pad("Message Body:", 20) + message.bodyString)
+/// RocketMQ's message detail (queryMsgById, queryMsgByOffset; queryMsgByUniqueKey leaves out the OffsetID line).
+func printMessage(_ message: MessageExt, showOffsetID: Bool = true) {
+    if showOffsetID { print(pad("OffsetID:", 21) + message.offsetMsgID) }
+    print(pad("Topic:", 21) + message.topic)
+    print(pad("Tags:", 21) + "[\(message.tags ?? "")]")
+    print(pad("Keys:", 21) + "[\(message.keys.joined(separator: " "))]")
+    print(pad("Queue ID:", 21) + "\(message.queueID)")
+    print(pad("Queue Offset:", 21) + "\(message.queueOffset)")
+    print(pad("CommitLog Offset:", 21) + "\(message.commitLogOffset)")
+    print(pad("Reconsume Times:", 21) + "\(message.reconsumeTimes)")
+    print(pad("Born Timestamp:", 21) + formatTime(message.bornTimestamp))
+    print(pad("Store Timestamp:", 21) + formatTime(message.storeTimestamp))
+    print(pad("Born Host:", 21) + message.bornHost.description)
+    print(pad("Store Host:", 21) + message.storeHost.description)
+    print(pad("System Flag:", 21) + "\(message.sysFlag.rawValue)")
+    print(pad("Properties:", 21) + "{" + message.properties.map { "\($0.0)=\($0.1)" }.joined(separator: ", ") + "}")
+    print(pad("Message Body:", 21) + message.bodyString)
 }
 
 struct QueryMsgByID: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "queryMsgById", abstract: "Show a message by its offset id.")
+    static let configuration = CommandConfiguration(
+        commandName: "queryMsgById",
+        abstract: "Show a message by its offset id (#OffsetMsgId), or by its unique key (#MsgId) when it is not one.")
     @OptionGroup var options: NameServerOption
-    @Option(name: .customShort("i"), help: "offsetMsgId (32 hex digits)") var msgID: String
+    @Option(name: .customShort("i"), help: "offsetMsgId or msgId (unique key), 32 hex digits") var msgID: String
+    @Option(name: .customShort("t"), help: "topic to look for a unique key in (default: every topic)") var topic: String?
 
     func run() async throws {
-        try await withAdmin(options) { admin in printMessage(try await admin.viewMessage(offsetMsgID: msgID)) }
+        try await withAdmin(options) { admin in
+            if let message = try await admin.messages(byID: msgID, topic: topic).first { printMessage(message) }
+        }
     }
 }
 

@@ -30,8 +30,13 @@ struct BrokerMain: AsyncParsableCommand {
         }
         if printConfig {
             for warning in warnings { logLine("mqbroker: warning: \(warning)") }  // -p checks a file: say what it ignores
-            logLine("brokerName=\(config.brokerName)\nlistenPort=\(config.listenPort)\nnamesrvAddr=\(config.namesrvAddr.joined(separator: ";"))\nstorePathRootDir=\(config.store.storePathRootDir)\nflushDiskType=\(config.store.commitLog.flushDiskType.rawValue)\nioPath=\(config.store.commitLog.ioPath.rawValue)")
+            logLine(config.properties.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"))
             return
+        }
+        // Before recovery, which can take minutes on a large store: a port in use is known now.
+        if let failure = PortProbe.firstUnavailable(config.listeningPorts) {
+            logLine("mqbroker: \(PortProbe.refusal(failure, file: configFile))")
+            throw ExitCode(1)
         }
         let logsDirectory = config.store.storePathRootDir + "/logs"
         do {

@@ -31,16 +31,14 @@ struct NameServerMain: AsyncParsableCommand {
         var warnings: [String] = []
         if let configFile {
             do {
-                try PropertiesFile.load(configFile).apply(warn: { warnings.append("mqnamesrv: warning: \($0)") }) { key, value throws(PropertiesFile.ConfigError) in
+                try PropertiesFile.load(configFile).apply(warn: { warnings.append("mqnamesrv: warning: \($0)") },
+                                                          unsupported: NamesrvConfig.unsupportedKeys) { key, value throws(PropertiesFile.ConfigError) in
                     switch key {
                     case "listenPort": config.listenPort = Int(try PropertiesFile.integer(value, in: 0...65_535))
                     case "scanNotActiveBrokerInterval": config.scanNotActiveBrokerIntervalMillis = try PropertiesFile.integer(value, in: 100...3_600_000)
                     case "brokerChannelExpiredTime": config.brokerChannelExpiredTimeMillis = try PropertiesFile.integer(value, in: 1_000...86_400_000)
                     case "serverChannelMaxIdleTimeSeconds":
                         config.connectionLimits.idleTimeoutMillis = try PropertiesFile.integer(value, in: 1...86_400) * 1000
-                    case "kvConfigPath", "configStorePath", "orderMessageEnable", "rocketmqHome", "serverWorkerThreads",
-                         "serverSelectorThreads", "clientRequestThreadPoolNums", "defaultThreadPoolNums":
-                        return true  // RocketMQ keys with no effect here
                     default:
                         do { return try config.metrics.set(key, value) } catch {
                             throw PropertiesFile.ConfigError(description: "\(error)")
@@ -56,8 +54,14 @@ struct NameServerMain: AsyncParsableCommand {
         }
         if printConfig {
             for warning in warnings { logLine(warning) }  // -p checks a file: say what it ignores
-            logLine("listenPort=\(config.listenPort)\nscanNotActiveBrokerInterval=\(config.scanNotActiveBrokerIntervalMillis)\nbrokerChannelExpiredTime=\(config.brokerChannelExpiredTimeMillis)")
+            logLine(config.properties.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"))
             return
+        }
+        var ports: [(key: String, port: Int)] = [("listenPort", config.listenPort)]
+        if config.metrics.enabled { ports.append(("metricsPromExporterPort", config.metrics.port)) }
+        if let failure = PortProbe.firstUnavailable(ports) {
+            logLine("mqnamesrv: \(PortProbe.refusal(failure, file: configFile))")
+            throw ExitCode(1)
         }
         let logsDirectory = logsDir ?? RoleLogging.defaultNamesrvDirectory
         do {

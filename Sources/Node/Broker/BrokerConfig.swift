@@ -49,14 +49,16 @@ public struct BrokerConfig: Sendable {
         store = MessageStoreConfig(storePathRootDir: storePathRootDir)
     }
 
-    /// Reads a `broker.conf`. Unknown keys are warned about; a bad value throws naming file, line, key
-    /// and the allowed values.
+    /// Reads a `broker.conf`. Unknown keys, and RocketMQ keys this broker does not support, are warned about with
+    /// file and line; a bad value throws naming file, line, key and the allowed values.
     public static func load(_ path: String, warn: (String) -> Void) throws(PropertiesFile.ConfigError) -> BrokerConfig {
         let file = try PropertiesFile.load(path)
         var root = "/tmp/rmqstore"
         for entry in file.entries where entry.key == "storePathRootDir" { root = entry.value }
         var config = BrokerConfig(storePathRootDir: root)
-        try file.apply(warn: warn) { key, value throws(PropertiesFile.ConfigError) in try config.set(key, value) }
+        try file.apply(warn: warn, unsupported: unsupportedKeys(storePathRootDir: root)) { key, value throws(PropertiesFile.ConfigError) in
+            try config.set(key, value)
+        }
         do { try config.settle() } catch { throw PropertiesFile.ConfigError(description: "\(path): \(error)") }
         return config
     }
@@ -109,9 +111,6 @@ public struct BrokerConfig: Sendable {
         case "fileReservedTime": store.commitLog.fileReservedTimeHours = Int(try integer(1...100_000))
         case "diskMaxUsedSpaceRatio": store.commitLog.diskMaxUsedSpaceRatio = Int(try integer(10...95))
         case "messageIndexEnable": store.messageIndexEnable = try boolean()
-        case "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "rocketmqHome",
-             "storePathIndex", "storeCheckpoint", "abortFile", "longPollingEnable", "transientStorePoolEnable":
-            return true  // RocketMQ keys with no effect here (yet)
         default: return try setReplicationKey(key, value)
         }
         return true

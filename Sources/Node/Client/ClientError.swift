@@ -10,6 +10,8 @@ public enum ClientError: Error, CustomStringConvertible, Sendable {
     /// The broker or NameServer answered with an error code.
     case broker(code: Int32, remark: String, address: String)
     case noRoute(topic: String)
+    /// No NameServer answered: the whole sentence, naming each address and why (`cannot reach NameServer
+    /// 127.0.0.1:9876 (connection refused)`).
     case noNameServer(String)
     case badResponse(String)
     case notStarted
@@ -21,7 +23,7 @@ public enum ClientError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .broker(let code, let remark, let address): "\(address) answered code \(code): \(remark)"
         case .noRoute(let topic): "No route info of this topic: \(topic)"
-        case .noNameServer(let detail): "no NameServer reachable: \(detail)"
+        case .noNameServer(let sentence): sentence
         case .badResponse(let detail): "bad response: \(detail)"
         case .notStarted: "the client is not started (or already shut down)"
         case .messageTooLarge(let size, let max): "the message body size \(size) exceeds the maximum \(max)"

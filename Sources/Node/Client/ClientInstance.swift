@@ -113,7 +113,7 @@ public final class ClientInstance: Sendable {
     /// Asks the NameServers in turn (starting with the last one that answered) until one answers.
     public func callNameServer(code: Int32, fields: [String: String] = [:], body: ByteBuffer? = nil) async throws -> RemotingCommand {
         let servers = config.nameServers
-        guard !servers.isEmpty else { throw ClientError.noNameServer("namesrvAddr is empty") }
+        guard !servers.isEmpty else { throw ClientError.noNameServer("no NameServer address given (-n or NAMESRV_ADDR)") }
         let first = state.withLock { $0.nameServerIndex }
         var failures: [String] = []
         for step in 0..<servers.count {
@@ -123,10 +123,11 @@ public final class ClientInstance: Sendable {
                 state.withLock { $0.nameServerIndex = index }
                 return response
             } catch let error as RemotingError {
-                failures.append("\(error)")
+                failures.append(error.peerAndReason)
             }
         }
-        throw ClientError.noNameServer(failures.joined(separator: "; "))
+        throw ClientError.noNameServer(failures.count == 1 ? "cannot reach NameServer \(failures[0])"
+                                       : "cannot reach any NameServer: " + failures.joined(separator: "; "))
     }
 
     // MARK: Routes

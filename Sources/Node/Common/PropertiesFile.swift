@@ -41,12 +41,19 @@ public struct PropertiesFile: Sendable {
         return PropertiesFile(path: path, text: text)
     }
 
-    /// Applies every entry through `apply`, which returns false for an unknown key (warned about) and
-    /// throws a message (with the allowed values) for a bad one; the error then names file, line and key.
-    public func apply(warn: (String) -> Void, _ apply: (String, String) throws(ConfigError) -> Bool) throws(ConfigError) {
+    /// Applies every entry through `apply`, which returns false for a key it does not take (warned about: as a
+    /// RocketMQ key this role does not support when `unsupported` lists it, else as unknown) and throws a message
+    /// (with the allowed values) for a bad one; the error then names file, line and key.
+    public func apply(warn: (String) -> Void, unsupported: UnsupportedKeys = UnsupportedKeys(names: []),
+                      _ apply: (String, String) throws(ConfigError) -> Bool) throws(ConfigError) {
         for entry in entries {
             do {
-                if try !apply(entry.key, entry.value) { warn("\(path):\(entry.line): unknown key \(entry.key), ignored") }
+                guard try !apply(entry.key, entry.value) else { continue }
+                if !unsupported.names.contains(entry.key) {
+                    warn("\(path):\(entry.line): unknown key \(entry.key), ignored")
+                } else if unsupported.harmless[entry.key] != entry.value {
+                    warn("\(path):\(entry.line): \(entry.key) is a RocketMQ \(unsupported.role) key not supported here, ignored")
+                }
             } catch {
                 throw ConfigError(description: "\(path):\(entry.line): \(entry.key) \(error.description)")
             }
@@ -59,6 +66,23 @@ public struct PropertiesFile: Sendable {
             throw ConfigError(description: "must be an integer in \(range.lowerBound)...\(range.upperBound), not \"\(value)\"")
         }
         return number
+    }
+}
+
+/// The configuration keys RocketMQ 4.9 reads that a role here accepts without honouring: warned about by file and
+/// line, so a `broker.conf` brought over from RocketMQ says what does nothing.
+public struct UnsupportedKeys: Sendable {
+    public var names: Set<String>
+    /// Values with which ignoring the key changes nothing (`longPollingEnable=true`: this broker always long-polls);
+    /// those are not warned about.
+    public var harmless: [String: String]
+    /// Whose keys they are, for the warning (`broker`, `NameServer`).
+    public var role: String
+
+    public init(names: Set<String>, harmless: [String: String] = [:], role: String = "") {
+        self.names = names
+        self.harmless = harmless
+        self.role = role
     }
 }
 

@@ -1,6 +1,9 @@
 import NIOCore
 import NIOPosix
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Why a remote call failed.
 public enum RemotingError: Error, CustomStringConvertible, Sendable {
@@ -11,11 +14,35 @@ public enum RemotingError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case .connectFailed(let address, let reason): "cannot connect to \(address): \(reason)"
-        case .timeout(let address, let code, let millis): "request \(code) to \(address) timed out after \(millis) ms"
+        case .connectFailed(let address, let reason): "cannot reach \(address) (\(reason))"
+        case .timeout(let address, let code, let millis): "no answer from \(address) within \(millis) ms (request code \(code))"
         case .connectionClosed(let address): "connection to \(address) closed before the response"
         case .badAddress(let address): "bad address \(address): expected host:port"
         }
+    }
+
+    /// The peer and what went wrong with it, for a sentence that names the peer's role
+    /// (`127.0.0.1:9876 (connection refused)` in `cannot reach NameServer ...`).
+    public var peerAndReason: String {
+        switch self {
+        case .connectFailed(let address, let reason): "\(address) (\(reason))"
+        case .timeout(let address, _, let millis): "\(address) (no answer within \(millis) ms)"
+        case .connectionClosed(let address): "\(address) (connection closed)"
+        case .badAddress(let address): "\(address) (not host:port)"
+        }
+    }
+
+    /// Why a connection attempt failed, in words (`connection refused`, `timed out after 3 s`) instead of
+    /// SwiftNIO's structures, so a tool prints one line a user can act on.
+    public static func connectReason(_ error: any Error) -> String {
+        if let failure = error as? NIOConnectionError {
+            if let first = failure.connectionErrors.first { return connectReason(first.error) }
+            if let dns = failure.dnsAError ?? failure.dnsAAAAError { return "cannot resolve \(failure.host): \(dns)" }
+            return "no address for \(failure.host)"
+        }
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
+        if case ChannelError.connectTimeout(let amount) = error { return "no connection within \(amount.nanoseconds / 1_000_000) ms" }
+        return "\(error)"
     }
 }
 
@@ -97,7 +124,8 @@ public final class RemotingClient: Sendable {
     private func connection(to address: String) async throws -> Channel {
         let future: EventLoopFuture<Channel> = try connections.withLock { connections in
             if let existing = connections[address] { return existing }
-            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0...65_535).contains(port)
+            else {
                 throw RemotingError.badAddress(address)
             }
             let host = String(address[..<colon])
@@ -125,7 +153,7 @@ public final class RemotingClient: Sendable {
             return try await future.get()
         } catch {
             forget(address, future)
-            throw RemotingError.connectFailed(address: address, reason: "\(error)")
+            throw RemotingError.connectFailed(address: address, reason: RemotingError.connectReason(error))
         }
     }
 

@@ -45,7 +45,18 @@ public final class RemotingServer: Sendable {
         let connections = ConnectionCounter()
         self.connections = connections
         let idle = TimeAmount.milliseconds(limits.idleTimeoutMillis)
-        channel = try await ServerBootstrap(group: group)
+        do {
+            channel = try await Self.bind(host: host, port: port, group: group, idle: idle, limits: limits, budget: budget,
+                                          processor: processor, connections: connections, log: log)
+        } catch {
+            throw ListenError(host: host, port: port, reason: RemotingError.connectReason(error))
+        }
+    }
+
+    private static func bind(host: String, port: Int, group: EventLoopGroup, idle: TimeAmount, limits: ConnectionLimits,
+                             budget: FrameBudget, processor: any RemotingProcessor, connections: ConnectionCounter,
+                             log: @escaping @Sendable (String) -> Void) async throws -> Channel {
+        try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -62,6 +73,14 @@ public final class RemotingServer: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
+    }
+
+    /// A server port that could not be bound, by number (`cannot listen on 0.0.0.0:10911 (address already in use)`).
+    public struct ListenError: Error, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public var reason: String
+        public var description: String { "cannot listen on \(host):\(port) (\(reason))" }
     }
 
     public var port: Int { channel.localAddress?.port ?? 0 }

@@ -51,20 +51,12 @@ struct AdminBrokerProcessor: SynchronousProcessor {
     /// UPDATE_AND_CREATE_TOPIC: validated as RocketMQ's admin does (name, system topics, queue counts, permission).
     func createTopic(_ request: RemotingCommand, _ header: RequestHeader) throws(RequestHeader.FieldError) -> RemotingCommand {
         let topic = try header.string("topic")
-        if let problem = TopicValidator.problem(with: topic) { return .response(to: request, code: ResponseCode.systemError, remark: problem) }
-        guard !TopicValidator.systemTopics.contains(topic) else {
-            return .response(to: request, code: ResponseCode.systemError, remark: "The topic[\(topic)] is conflict with system topic.")
-        }
+        if let problem = TopicValidator.refusal(creating: topic) { return .response(to: request, code: ResponseCode.systemError, remark: problem) }
         let read = try header.optionalInt32("readQueueNums") ?? 8
         let write = try header.optionalInt32("writeQueueNums") ?? 8
         let perm = try header.optionalInt32("perm") ?? Int32(Permission.readWrite.rawValue)
-        let queues = 1...Int32(TopicConfig.queueNumsMax)
-        guard queues.contains(read), queues.contains(write) else {
-            return .response(to: request, code: ResponseCode.systemError,
-                             remark: "readQueueNums and writeQueueNums must be within 1...\(TopicConfig.queueNumsMax), not \(read) and \(write)")
-        }
-        guard (0...15).contains(perm) else {
-            return .response(to: request, code: ResponseCode.systemError, remark: "perm must be a PermName bit set 0...15, not \(perm)")
+        if let problem = TopicValidator.refusal(readQueueNums: Int(read), writeQueueNums: Int(write), perm: Int(perm)) {
+            return .response(to: request, code: ResponseCode.systemError, remark: problem)
         }
         var config = TopicConfig(topicName: topic, readQueueNums: Int(read), writeQueueNums: Int(write), perm: Permission(rawValue: Int(perm)))
         config.order = header.bool("order")

@@ -1,0 +1,100 @@
+import CommitLog
+import Client
+import Common
+import Testing
+import TestSupport
+
+/// mqadmin's message commands against a real NameServer and broker: queryMsgById with the #MsgId sendMessage prints
+/// (a unique key, found through the unique-key fallback), queryMsgByUniqueKey, queryMsgByOffset, printMsg,
+/// printMsgByQueue, sendMsgStatus, clusterRT and checkMsgSendRT, with RocketMQ's columns, order and footers.
+@Suite(.serialized) struct MessageCommandTests {
+    func mqadmin(_ arguments: [String]) throws -> (status: Int32?, output: String) {
+        guard let binary = builtExecutable("mqadmin") else { throw StoreError(.io, "mqadmin is not built") }
+        return try ChildProcess.run([binary] + arguments, seconds: 60)
+    }
+
+    func lines(_ output: String) -> [String] { output.split(separator: "\n").map(String.init) }
+
+    /// Sends one message with mqadmin; returns (#MsgId, #OffsetMsgId, queue id).
+    func send(_ n: [String], topic: String, body: String, tags: String) throws -> (msgID: String, offsetMsgID: String, queueID: String) {
+        let sent = try mqadmin(["sendMessage"] + n + ["-t", topic, "-p", body, "-c", tags, "-i", "0"])
+        let row = lines(sent.output).last?.split(separator: " ", omittingEmptySubsequences: true).map(String.init) ?? []
+        guard sent.status == 0, row.count == 5, row[2] == "SEND_OK" else { throw StoreError(.io, "sendMessage failed: \(sent.output)") }
+        return (row[3], row[4], row[1])
+    }
+
+    @Test func messagesAreFoundByEveryIdAndPrintedAsRocketMQPrintsThem() throws {
+        let broker = try RunningBroker()
+        let n = ["-n", broker.nameServer.address]
+        #expect(try mqadmin(["updateTopic"] + n + ["-t", "MsgTopic", "-c", "DefaultCluster", "-r", "2", "-w", "2"]).status == 0)
+        let first = try send(n, topic: "MsgTopic", body: "first body", tags: "TagA")
+        _ = try send(n, topic: "MsgTopic", body: "second body", tags: "TagB")
+        _ = try send(n, topic: "MsgTopic", body: "third body", tags: "TagA")
+
+        // The #MsgId is a unique key: its digits decode to no usable address, so the unique-key look-up finds it,
+        // with or without the topic.
+        for extra in [[], ["-t", "MsgTopic"]] {
+            let byID = try mqadmin(["queryMsgById"] + n + ["-i", first.msgID] + extra)
+            #expect(byID.status == 0 && byID.output.contains("first body") && byID.output.contains("[TagA]"), "\(byID.output)")
+            #expect(lines(byID.output).first == "OffsetID:            \(first.offsetMsgID)", "\(byID.output)")
+        }
+        let byOffsetID = try mqadmin(["queryMsgById"] + n + ["-i", first.offsetMsgID])
+        #expect(byOffsetID.status == 0 && byOffsetID.output.contains("first body"), "\(byOffsetID.output)")
+        let unknownKey = try mqadmin(["queryMsgById"] + n + ["-i", "0A0B0C0D0E0F000000000000000000FF", "-t", "MsgTopic"])
+        #expect(unknownKey.status == 1 && lines(unknownKey.output).count == 1 && unknownKey.output.contains("not in topic MsgTopic"),
+                "\(unknownKey.output)")
+
+        let unique = try mqadmin(["queryMsgByUniqueKey"] + n + ["-i", first.msgID, "-t", "MsgTopic"])
+        let uniqueLines = lines(unique.output)
+        #expect(unique.status == 0 && uniqueLines.first == "Topic:               MsgTopic", "\(unique.output)")
+        #expect(uniqueLines.map { String($0.prefix(21)).trimmingSuffix(while: { $0 == " " }) }.prefix(5)
+                == ["Topic:", "Tags:", "Keys:", "Queue ID:", "Queue Offset:"], "\(unique.output)")
+
+        let atOffset = try mqadmin(["queryMsgByOffset"] + n + ["-t", "MsgTopic", "-b", "broker-t", "-i", "0", "-o", "1"])
+        #expect(atOffset.status == 0 && atOffset.output.contains("second body") && atOffset.output.contains("Queue Offset:        1"),
+                "\(atOffset.output)")
+        let pastEnd = try mqadmin(["queryMsgByOffset"] + n + ["-t", "MsgTopic", "-b", "broker-t", "-i", "0", "-o", "9"])
+        #expect(pastEnd.status == 1 && pastEnd.output.contains("no message at offset 9"), "\(pastEnd.output)")
+
+        let printed = lines(try mqadmin(["printMsg"] + n + ["-t", "MsgTopic", "-s", "TagA"]).output)
+        #expect(printed.first == "minOffset=0, maxOffset=3, MessageQueue [topic=MsgTopic, brokerName=broker-t, queueId=0]", "\(printed)")
+        let messageLines = printed.filter { $0.hasPrefix("MSGID: ") }
+        #expect(messageLines.count == 2 && messageLines[0].hasPrefix("MSGID: \(first.msgID) MessageExt [brokerName=broker-t, queueId=0, "),
+                "\(printed)")
+        #expect(messageLines.allSatisfy { $0.hasSuffix(" BODY: first body") || $0.hasSuffix(" BODY: third body") }, "\(printed)")
+        #expect(printed.filter { $0 == "--------------------------------------------------------" }.count == 2, "one footer per queue")
+        let noBodies = try mqadmin(["printMsg"] + n + ["-t", "MsgTopic", "-d", "false"])
+        #expect(noBodies.output.contains("BODY: NOT PRINT BODY") && !noBodies.output.contains("first body"), "\(noBodies.output)")
+
+        let byQueue = lines(try mqadmin(["printMsgByQueue"] + n + ["-t", "MsgTopic", "-a", "broker-t", "-i", "0", "-f", "true"]).output)
+        #expect(byQueue == ["Tag: TagA                           Count: 2", "Tag: TagB                           Count: 1"], "\(byQueue)")
+        let withMessages = try mqadmin(["printMsgByQueue"] + n + ["-t", "MsgTopic", "-a", "broker-t", "-i", "0", "-p", "true", "-d", "true"])
+        #expect(lines(withMessages.output).filter { $0.hasPrefix("MSGID: ") }.count == 3, "\(withMessages.output)")
+    }
+
+    @Test func sendRoundTripsAreMeasuredPerBrokerAndPerQueue() throws {
+        let broker = try RunningBroker()
+        let n = ["-n", broker.nameServer.address]
+        let status = lines(try mqadmin(["sendMsgStatus"] + n + ["-b", "broker-t", "-s", "64", "-c", "3"]).output)
+        #expect(status.count == 3, "\(status)")
+        #expect(status.allSatisfy { $0.hasPrefix("rt=") && $0.contains("ms, SendResult=SendResult [sendStatus=SEND_OK, msgId=")
+            && $0.contains("messageQueue=MessageQueue [topic=broker-t, brokerName=broker-t, queueId=") }, "\(status)")
+
+        let rt = lines(try mqadmin(["clusterRT"] + n + ["-a", "5", "-s", "32", "--rounds", "1"]).output)
+        #expect(rt.count == 2, "\(rt)")
+        #expect(rt.first == "#Cluster Name" + String(repeating: " ", count: 13) + "#Broker Name" + String(repeating: " ", count: 14)
+                + "#RT   #successCount  #failCount", "\(rt)")
+        let row = rt.last?.split(separator: " ", omittingEmptySubsequences: true).map(String.init) ?? []
+        #expect(row.count == 5 && row[0] == "DefaultCluster" && row[1] == "broker-t" && Double(row[2]) != nil && row[3] == "5" && row[4] == "0",
+                "\(rt)")
+        let noCluster = try mqadmin(["clusterRT"] + n + ["-c", "Elsewhere", "--rounds", "1"])
+        #expect(noCluster.status == 1 && noCluster.output == "mqadmin: cluster [Elsewhere] not exist", "\(noCluster.output)")
+
+        #expect(try mqadmin(["updateTopic"] + n + ["-t", "RTTopic", "-c", "DefaultCluster", "-r", "2", "-w", "2"]).status == 0)
+        let check = lines(try mqadmin(["checkMsgSendRT"] + n + ["-t", "RTTopic", "-a", "4", "-s", "16"]).output)
+        #expect(check.count == 6 && check.first?.hasPrefix("#Broker Name") == true && check.last?.hasPrefix("Avg RT: ") == true, "\(check)")
+        let queues = check.dropFirst().dropLast().map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(queues.map { $0.count >= 3 ? $0[1] : "" } == ["0", "1", "0", "1"], "queue by queue in turn: \(check)")
+        #expect(queues.allSatisfy { $0.count == 4 && $0[0] == "broker-t" && $0[2] == "true" }, "\(check)")
+    }
+}
