@@ -1,4 +1,5 @@
 import Client
+import CommitLog
 import Common
 
 /// Where `bench consumer` starts, decided before its push consumer does.

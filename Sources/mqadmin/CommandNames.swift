@@ -13,7 +13,7 @@ extension MQAdmin {
         if let first = arguments.first, !first.hasPrefix("-") {
             guard let name = resolveSubcommand(first) else {
                 FileHandleLite.standardError("mqadmin: no subcommand '\(first)'; `mqadmin --help` lists them\n")
-                exit(1)
+                Glibc.exit(1)
             }
             arguments[0] = name
         }
@@ -21,12 +21,12 @@ extension MQAdmin {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand { try await asyncCommand.run() } else { try command.run() }
         } catch let code as ExitCode {
-            exit(code.rawValue)
+            Glibc.exit(code.rawValue)
         } catch {
             guard exitCode(for: error) != .success else { exit(withError: error) }  // --help, help <command>
             let command = arguments.first.map { " " + $0 } ?? ""
             FileHandleLite.standardError("mqadmin: \(message(for: error)); `mqadmin\(command) --help` shows the options\n")
-            exit(1)
+            Glibc.exit(1)
         }
     }
 
