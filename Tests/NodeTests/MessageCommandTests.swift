@@ -72,6 +72,36 @@ import TestSupport
         #expect(lines(withMessages.output).filter { $0.hasPrefix("MSGID: ") }.count == 3, "\(withMessages.output)")
     }
 
+    @Test func queryCqPrintsConsumeQueueUnitsFromAnIndex() throws {
+        let broker = try RunningBroker()
+        let n = ["-n", broker.nameServer.address]
+        #expect(try mqadmin(["updateTopic"] + n + ["-t", "CqTopic", "-c", "DefaultCluster", "-r", "2", "-w", "2"]).status == 0)
+        for body in ["one", "two", "three"] { _ = try send(n, topic: "CqTopic", body: body, tags: "TagA") }
+        let cq = lines(try mqadmin(["queryCq"] + n + ["-t", "CqTopic", "-q", "0", "-i", "1", "-c", "5"]).output)
+        let rule = "======================================"
+        #expect(cq.prefix(3) == ["Queue data: ", "max: 3, min: 0", rule], "\(cq)")
+        #expect(cq.count == 9 && cq[3] == "idx: 1" && cq[6] == "idx: 2" && cq[5] == rule && cq[8] == rule, "\(cq)")
+        let tagsCode = javaStringHash("TagA")
+        #expect(cq[4].hasPrefix("ConsumeQueueData{physicOffset=") && cq[4].contains(", tagsCode=\(tagsCode), extendDataJson='null', "
+                                                                                    + "bitMap='null', eval=false, msg='null'}"), "\(cq)")
+        let offline = lines(try mqadmin(["queryCq"] + n + ["-t", "CqTopic", "-q", "0", "-i", "0", "-g", "NoGroup"]).output)
+        #expect(offline.prefix(3) == ["Filter data: ", "NoGroup@CqTopic is not online!", rule] && offline.count == 3 + 3 + 9, "\(offline)")
+        let pastEnd = try mqadmin(["queryCq"] + n + ["-t", "CqTopic", "-q", "0", "-i", "7"])
+        #expect(pastEnd.status == 1 && pastEnd.output == "mqadmin: Index 7 of 0@CqTopic is not exist!", "\(pastEnd.output)")
+        let noQueue = try mqadmin(["queryCq"] + n + ["-t", "CqTopic", "-q", "9", "-i", "0"])
+        #expect(noQueue.status == 1 && noQueue.output.contains("9@CqTopic is not exist!"), "\(noQueue.output)")
+    }
+
+    @Test func queryConsumeQueueBodyRoundTripsAndIsBounded() throws {
+        let body = QueryConsumeQueueResponseBody(filterData: "G@T is not online!", queueData: [
+            ConsumeQueueData(physicOffset: 0, physicSize: 120, tagsCode: -5, eval: true),
+            ConsumeQueueData(physicOffset: 1 << 40, physicSize: 64, tagsCode: 7),
+        ], maxQueueIndex: 9, minQueueIndex: 2)
+        #expect(try QueryConsumeQueueResponseBody.decode(from: body.encode()) == body)
+        let units = String(repeating: "{\"physicOffset\":1,\"physicSize\":2},", count: QueryConsumeQueueResponseBody.unitsMax + 1)
+        #expect(throws: BodyError.self) { try QueryConsumeQueueResponseBody.decode(from: "{\"queueData\":[\(units.dropLast())]}") }
+    }
+
     @Test func sendRoundTripsAreMeasuredPerBrokerAndPerQueue() throws {
         let broker = try RunningBroker()
         let n = ["-n", broker.nameServer.address]

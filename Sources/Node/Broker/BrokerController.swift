@@ -113,7 +113,7 @@ public final class BrokerController: Sendable {
         BrokerProcessor(send: SendMessageProcessor(services: services), others: [
             PullMessageProcessor(services: services), ClientManageProcessor(services: services),
             ConsumerManageProcessor(services: services), AdminBrokerProcessor(services: services, replica: replica),
-            QueryMessageProcessor(services: services), DLedgerAdminProcessor(replica: replica),
+            QueryMessageProcessor(services: services), DLedgerAdminProcessor(replica: replica), QueryConsumeQueueProcessor(services: services),
         ])
     }
 

@@ -41,3 +41,17 @@ extension Admin {
             .sorted { $0.storeTimestamp < $1.storeTimestamp }
     }
 }
+
+extension Admin {
+    /// QUERY_CONSUME_QUEUE to `address`: up to `count` units of queue `queueID` of `topic` from `index`.
+    /// - Returns: the answer's body, or nil (with the broker's remark) when the index holds no unit.
+    /// - Throws: `ClientError.broker` when the queue does not exist there.
+    public func queryConsumeQueue(address: String, topic: String, queueID: Int32, index: Int64, count: Int, group: String?)
+        async throws -> (body: QueryConsumeQueueResponseBody?, remark: String?) {
+        var fields = ["topic": topic, "queueId": "\(queueID)", "index": "\(index)", "count": "\(count)"]
+        if let group { fields["consumerGroup"] = group }
+        let response = try await client.call(address, code: RequestCode.queryConsumeQueue, fields: fields)
+        guard let body = response.body, body.readableBytes > 0 else { return (nil, response.remark) }
+        return (try QueryConsumeQueueResponseBody.decode(from: body), response.remark)
+    }
+}

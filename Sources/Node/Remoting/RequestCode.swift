@@ -48,6 +48,8 @@ public enum RequestCode {
     public static let consumeMessageDirectly: Int32 = 309
     public static let sendMessageV2: Int32 = 310
     public static let sendBatchMessage: Int32 = 320
+    /// QUERY_CONSUME_QUEUE: units of one consume queue from an index (`mqadmin queryCq`).
+    public static let queryConsumeQueue: Int32 = 321
     public static let queryDataVersion: Int32 = 322
     /// RocketMQ 5's `GET_BROKER_HA_STATUS`: a master's slave connections, or a slave's link to its master.
     public static let getBrokerHAStatus: Int32 = 907
