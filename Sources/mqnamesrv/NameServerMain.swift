@@ -57,8 +57,8 @@ struct NameServerMain: AsyncParsableCommand {
             logLine(config.properties.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"))
             return
         }
-        var ports: [(key: String, port: Int)] = [("listenPort", config.listenPort)]
-        if config.metrics.enabled { ports.append(("metricsPromExporterPort", config.metrics.port)) }
+        var ports: [(key: String, port: Int, host: String?)] = [("listenPort", config.listenPort, nil)]
+        if config.metrics.enabled { ports.append(("metricsPromExporterPort", config.metrics.port, config.metrics.host)) }
         if let failure = PortProbe.firstUnavailable(ports) {
             logLine("mqnamesrv: \(PortProbe.refusal(failure, file: configFile))")
             throw ExitCode(1)

@@ -301,7 +301,7 @@ func readText(_ path: String) -> String? {
             """)
         let clash = try ChildProcess.run([binary, "-c", directory.path + "/clash.conf"], seconds: 20)
         #expect(clash.status == 1)
-        #expect(clash.output.contains("cannot serve metrics on 127.0.0.1:\(taken)"), "\(clash.output)")
+        #expect(clash.output.contains("cannot listen on port \(taken) (metricsPromExporterPort)"), "\(clash.output)")
     }
 
     /// The handler's layout in isolation: one line per event however many newlines the message holds, RocketMQ's

@@ -6,11 +6,11 @@ import Glibc
 /// use is reported at once, by number and key, instead of after minutes of work. The probe binds and closes at
 /// once; another process may still take the port in between, which the real bind then reports.
 public enum PortProbe {
-    /// The first of `ports` (key, port) that cannot be bound on 0.0.0.0, with the reason; nil when all can.
-    /// Port 0 (any free port) is skipped.
-    public static func firstUnavailable(_ ports: [(key: String, port: Int)]) -> (key: String, port: Int, reason: String)? {
-        for (key, port) in ports where port > 0 {
-            if let reason = bindFailure(port: port) { return (key, port, reason) }
+    /// The first of `ports` (key, port, and the IPv4 address the role binds, 0.0.0.0 when nil or not an address)
+    /// that cannot be bound, with the reason; nil when all can. Port 0 (any free port) is skipped.
+    public static func firstUnavailable(_ ports: [(key: String, port: Int, host: String?)]) -> (key: String, port: Int, reason: String)? {
+        for (key, port, host) in ports where port > 0 {
+            if let reason = bindFailure(host: host ?? "0.0.0.0", port: port) { return (key, port, reason) }
         }
         return nil
     }
@@ -21,9 +21,9 @@ public enum PortProbe {
         return "cannot listen on port \(failure.port) (\(failure.key)): \(failure.reason); \(fix)"
     }
 
-    /// Why binding 0.0.0.0:`port` fails (`address already in use`), or nil. SO_REUSEADDR as the servers set it, so
+    /// Why binding `host`:`port` fails (`address already in use`), or nil. SO_REUSEADDR as the servers set it, so
     /// a port left in TIME_WAIT by a previous run counts as free.
-    static func bindFailure(port: Int) -> String? {
+    static func bindFailure(host: String, port: Int) -> String? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return String(cString: strerror(errno)).lowercased() }
         defer { close(fd) }
@@ -32,7 +32,7 @@ public enum PortProbe {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(truncatingIfNeeded: port).bigEndian
-        address.sin_addr.s_addr = INADDR_ANY
+        if inet_pton(AF_INET, host, &address.sin_addr) != 1 { address.sin_addr.s_addr = INADDR_ANY }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
