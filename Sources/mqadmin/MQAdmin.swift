@@ -271,12 +271,14 @@ struct QueryMsgByID: AsyncParsableCommand {
         commandName: "queryMsgById",
         abstract: "Show a message by its offset id (#OffsetMsgId), or by its unique key (#MsgId) when it is not one.")
     @OptionGroup var options: NameServerOption
-    @Option(name: .customShort("i"), help: "offsetMsgId or msgId (unique key), 32 hex digits") var msgID: String
+    @Option(name: .customShort("i"), help: "offsetMsgId or msgId (unique key), 32 hex digits; several separated by commas") var msgID: String
     @Option(name: .customShort("t"), help: "topic to look for a unique key in (default: every topic)") var topic: String?
 
     func run() async throws {
         try await withAdmin(options) { admin in
-            if let message = try await admin.messages(byID: msgID, topic: topic).first { printMessage(message) }
+            for id in msgID.split(separator: ",").map({ $0.drop { $0 == " " }.trimmingSuffix(while: { $0 == " " }) }) where !id.isEmpty {
+                if let message = try await admin.messages(byID: id, topic: topic).first { printMessage(message) }
+            }
         }
     }
 }

@@ -40,6 +40,8 @@ import TestSupport
         }
         let byOffsetID = try mqadmin(["queryMsgById"] + n + ["-i", first.offsetMsgID])
         #expect(byOffsetID.status == 0 && byOffsetID.output.contains("first body"), "\(byOffsetID.output)")
+        let both = try mqadmin(["queryMsgById"] + n + ["-i", "\(first.offsetMsgID), \(first.msgID)"])
+        #expect(both.status == 0 && lines(both.output).filter { $0.hasPrefix("OffsetID:") }.count == 2, "\(both.output)")
         let unknownKey = try mqadmin(["queryMsgById"] + n + ["-i", "0A0B0C0D0E0F000000000000000000FF", "-t", "MsgTopic"])
         #expect(unknownKey.status == 1 && lines(unknownKey.output).count == 1 && unknownKey.output.contains("not in topic MsgTopic"),
                 "\(unknownKey.output)")

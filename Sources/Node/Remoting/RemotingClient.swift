@@ -32,8 +32,9 @@ public enum RemotingError: Error, CustomStringConvertible, Sendable {
         }
     }
 
-    /// Why a connection attempt failed, in words (`connection refused`, `timed out after 3 s`) instead of
-    /// SwiftNIO's structures, so a tool prints one line a user can act on.
+    /// Why a connection attempt (or a server's bind) failed, in words (`connection refused`, `address already in
+    /// use`, `no connection within 3000 ms`) instead of SwiftNIO's structures, so a tool prints one line a user can
+    /// act on.
     public static func connectReason(_ error: any Error) -> String {
         if let failure = error as? NIOConnectionError {
             if let first = failure.connectionErrors.first { return connectReason(first.error) }
