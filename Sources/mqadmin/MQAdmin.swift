@@ -78,9 +78,10 @@ struct ClusterList: AsyncParsableCommand {
 
     func run() async throws {
         try await withAdmin(options) { admin in
+            let brokers = try await admin.clusterInfo()  // before the header: a failure prints only its line
             print(pad("#Cluster Name", 18) + pad("#Broker Name", 24) + pad("#BID", 6) + pad("#Addr", 24) + pad("#Version", 12)
                   + pad("#InTotalToday", 16) + pad("#OutTotalToday", 16) + "#CommitLogMaxOffset")
-            for broker in try await admin.clusterInfo() {
+            for broker in brokers {
                 let info = Dictionary((try? await admin.brokerRuntimeInfo(broker.address)) ?? [], uniquingKeysWith: { a, _ in a })
                 print(pad(broker.cluster, 18) + pad(broker.brokerName, 24) + pad("\(broker.brokerID)", 6) + pad(broker.address, 24)
                       + pad(info["brokerVersionDesc"] ?? "-", 12) + pad(info["msgPutTotalTodayNow"] ?? "-", 16)

@@ -24,7 +24,7 @@ import TestSupport
 
     @Test func unreachableNameServerIsOneLineWithExitStatus1AndNoHeader() throws {
         let port = freePort()
-        for command in [["topicStatus", "-t", "T"], ["topicList"], ["queryMsgByKey", "-t", "T", "-k", "k"], ["statusOf"]] {
+        for command in [["clusterList"], ["topicStatus", "-t", "T"], ["topicList"], ["queryMsgByKey", "-t", "T", "-k", "k"], ["statusOf"]] {
             let result = try run("mqadmin", command + ["-n", "127.0.0.1:\(port)"])
             #expect(result.status == 1, "\(command): \(result.output)")
             if command == ["statusOf"] {
