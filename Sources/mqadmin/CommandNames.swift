@@ -16,6 +16,8 @@ extension MQAdmin {
                 Glibc.exit(1)
             }
             arguments[0] = name
+            // `help <command>` names a command too.
+            if name == "help", arguments.count > 1, let named = resolveSubcommand(arguments[1]) { arguments[1] = named }
         }
         do {
             var command = try parseAsRoot(arguments)

@@ -55,6 +55,8 @@ import TestSupport
         #expect(missing.output.hasPrefix("mqadmin: ") && missing.output.contains("-t") && missing.output.contains("mqadmin updateTopic --help"))
         let help = try run("mqadmin", ["--help"])
         #expect(help.status == 0 && help.output.contains("queryMsgByUniqueKey") && help.output.contains("checkMsgSendRT"))
+        let commandHelp = try run("mqadmin", ["HELP", "querymsgbyid"])
+        #expect(commandHelp.status == 0 && commandHelp.output.contains("USAGE: mqadmin queryMsgById"), "\(commandHelp.output)")
     }
 
     @Test func topicRulesAreCheckedByMQAdminAndEnforcedByTheBroker() async throws {
