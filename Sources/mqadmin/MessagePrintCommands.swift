@@ -2,14 +2,26 @@ import ArgumentParser
 import Client
 import Common
 
-/// The offsets `printMsg` and `printMsgByQueue` read between: the queue's first and end, or the offsets the broker
-/// finds for `-b` / `-e` times.
-func offsetRange(_ consumer: PullConsumer, _ queue: MessageQueue, begin: String?, end: String?) async throws -> (Int64, Int64) {
-    var lower = try await consumer.minOffset(queue)
-    var upper = try await consumer.maxOffset(queue)
-    if let begin { lower = try await consumer.searchOffset(queue, timestamp: try parseTimestamp(begin)) }
-    if let end { upper = try await consumer.searchOffset(queue, timestamp: try parseTimestamp(end)) }
-    return (lower, upper)
+/// What `printMsg` and `printMsgByQueue` read: the charset (`-c`), the subscription (`-s`) and the time range
+/// (`-b`, `-e`).
+struct MessageRangeOptions: ParsableArguments {
+    @Option(name: .customShort("c"), help: "charset (UTF-8 only)") var charsetName = "UTF-8"
+    @Option(name: .customShort("s"), help: "subscription expression (TagA || TagB)") var subExpression = "*"
+    @Option(name: .customShort("b"), help: "begin time: milliseconds or yyyy-MM-dd#HH:mm:ss:SSS") var beginTimestamp: String?
+    @Option(name: .customShort("e"), help: "end time: milliseconds or yyyy-MM-dd#HH:mm:ss:SSS") var endTimestamp: String?
+
+    func validate() throws {
+        guard charsetName.uppercased() == "UTF-8" || charsetName.uppercased() == "UTF8" else { throw ValidationError("-c: only UTF-8 is supported") }
+    }
+
+    /// The offsets to read `queue` between: its first and end, or the offsets the broker finds for the `-b` / `-e` times.
+    func offsets(_ consumer: PullConsumer, _ queue: MessageQueue) async throws -> (Int64, Int64) {
+        var lower = try await consumer.minOffset(queue)
+        var upper = try await consumer.maxOffset(queue)
+        if let beginTimestamp { lower = try await consumer.searchOffset(queue, timestamp: try parseTimestamp(beginTimestamp)) }
+        if let endTimestamp { upper = try await consumer.searchOffset(queue, timestamp: try parseTimestamp(endTimestamp)) }
+        return (lower, upper)
+    }
 }
 
 /// The most pulls one queue gets (32 messages each): a bound on a command reading a huge queue.
@@ -19,24 +31,17 @@ struct PrintMsg: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "printMsg", abstract: "Print every message of a topic, queue by queue.")
     @OptionGroup var options: NameServerOption
     @Option(name: .customShort("t"), help: "topic") var topic: String
-    @Option(name: .customShort("c"), help: "charset (UTF-8 only)") var charsetName = "UTF-8"
-    @Option(name: .customShort("s"), help: "subscription expression (TagA || TagB)") var subExpression = "*"
-    @Option(name: .customShort("b"), help: "begin time: milliseconds or yyyy-MM-dd#HH:mm:ss:SSS") var beginTimestamp: String?
-    @Option(name: .customShort("e"), help: "end time: milliseconds or yyyy-MM-dd#HH:mm:ss:SSS") var endTimestamp: String?
+    @OptionGroup var range: MessageRangeOptions
     @Option(name: .customShort("d"), help: "print bodies (true, the default, or false)") var printBody = true
-
-    func validate() throws {
-        guard charsetName.uppercased() == "UTF-8" || charsetName.uppercased() == "UTF8" else { throw ValidationError("-c: only UTF-8 is supported") }
-    }
 
     func run() async throws {
         try await withPullConsumer(options) { consumer in
             for queue in try await consumer.fetchSubscribeMessageQueues(topic) {
-                let (lower, upper) = try await offsetRange(consumer, queue, begin: beginTimestamp, end: endTimestamp)
+                let (lower, upper) = try await range.offsets(consumer, queue)
                 print("minOffset=\(lower), maxOffset=\(upper), \(javaDescription(queue))")
                 var offset = lower
                 for _ in 0..<printPullsMax where offset < upper {
-                    let result = try await consumer.pull(queue, expression: subExpression, offset: offset, maxNums: 32)
+                    let result = try await consumer.pull(queue, expression: range.subExpression, offset: offset, maxNums: 32)
                     offset = result.nextBeginOffset
                     if result.status == .found {
                         for var message in result.messages {
@@ -63,27 +68,20 @@ struct PrintMsgByQueue: AsyncParsableCommand {
     @Option(name: .customShort("t"), help: "topic") var topic: String
     @Option(name: .customShort("a"), help: "broker name") var brokerName: String
     @Option(name: .customShort("i"), help: "queue id") var queueID: Int32
-    @Option(name: .customShort("c"), help: "charset (UTF-8 only)") var charsetName = "UTF-8"
-    @Option(name: .customShort("s"), help: "subscription expression (TagA || TagB)") var subExpression = "*"
-    @Option(name: .customShort("b"), help: "begin time: milliseconds or yyyy-MM-dd#HH:mm:ss:SSS") var beginTimestamp: String?
-    @Option(name: .customShort("e"), help: "end time: milliseconds or yyyy-MM-dd#HH:mm:ss:SSS") var endTimestamp: String?
+    @OptionGroup var range: MessageRangeOptions
     @Option(name: .customShort("p"), help: "print messages (true or false, the default)") var printMessages = false
     @Option(name: .customShort("d"), help: "print bodies (true or false, the default)") var printBody = false
     @Option(name: .customShort("f"), help: "count messages by tag (true or false, the default)") var calculateByTag = false
-
-    func validate() throws {
-        guard charsetName.uppercased() == "UTF-8" || charsetName.uppercased() == "UTF8" else { throw ValidationError("-c: only UTF-8 is supported") }
-    }
 
     func run() async throws {
         try await withPullConsumer(options) { consumer in
             _ = try await consumer.fetchSubscribeMessageQueues(topic)  // the route, so the broker name resolves
             let queue = MessageQueue(topic: topic, brokerName: brokerName, queueID: queueID)
-            let (lower, upper) = try await offsetRange(consumer, queue, begin: beginTimestamp, end: endTimestamp)
+            let (lower, upper) = try await range.offsets(consumer, queue)
             var tagCounts: [String: Int] = [:]
             var offset = lower
             for _ in 0..<printPullsMax where offset < upper {
-                let result = try await consumer.pull(queue, expression: subExpression, offset: offset, maxNums: 32)
+                let result = try await consumer.pull(queue, expression: range.subExpression, offset: offset, maxNums: 32)
                 offset = result.nextBeginOffset
                 guard result.status == .found else { break }
                 for var message in result.messages {

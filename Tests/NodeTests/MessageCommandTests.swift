@@ -65,6 +65,10 @@ import TestSupport
                 "\(printed)")
         #expect(messageLines.allSatisfy { $0.hasSuffix(" BODY: first body") || $0.hasSuffix(" BODY: third body") }, "\(printed)")
         #expect(printed.filter { $0 == "--------------------------------------------------------" }.count == 2, "one footer per queue")
+        let since2000 = lines(try mqadmin(["printMsg"] + n + ["-t", "MsgTopic", "-b", "2000-01-01#00:00:00:000"]).output)
+        #expect(since2000.first == "minOffset=0, maxOffset=3, MessageQueue [topic=MsgTopic, brokerName=broker-t, queueId=0]", "\(since2000)")
+        let badTime = try mqadmin(["printMsg"] + n + ["-t", "MsgTopic", "-b", "yesterday"])
+        #expect(badTime.status == 1 && badTime.output.contains("yesterday is neither milliseconds nor yyyy-MM-dd#HH:mm:ss:SSS"), "\(badTime.output)")
         let noBodies = try mqadmin(["printMsg"] + n + ["-t", "MsgTopic", "-d", "false"])
         #expect(noBodies.output.contains("BODY: NOT PRINT BODY") && !noBodies.output.contains("first body"), "\(noBodies.output)")
 
