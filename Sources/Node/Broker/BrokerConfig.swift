@@ -44,6 +44,8 @@ public struct BrokerConfig: Sendable {
     public var store: MessageStoreConfig
     /// The Prometheus endpoint (`metricsExporterType`, `metricsPromExporterHost`, `metricsPromExporterPort`).
     public var metrics = MetricsSettings()
+    /// Transactional messages: the check service's timing (`transactionTimeOut`, `transactionCheckInterval`, ...).
+    public var transaction = TransactionSettings()
 
     public init(storePathRootDir: String) {
         store = MessageStoreConfig(storePathRootDir: storePathRootDir)
@@ -112,7 +114,7 @@ public struct BrokerConfig: Sendable {
         case "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "rocketmqHome",
              "storePathIndex", "storeCheckpoint", "abortFile", "longPollingEnable", "transientStorePoolEnable":
             return true  // RocketMQ keys with no effect here (yet)
-        default: return try setReplicationKey(key, value)
+        default: return try setTransactionKey(key, value)
         }
         return true
     }

@@ -109,6 +109,9 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         let eventLoop = context.eventLoop
         let outcome: PutOutcome<StoredSend> = withFieldBytes(send.fields.properties) { properties in
             body.withUnsafeReadableBytes { bodyBytes in
+                if send.header.sysFlag & MessageSysFlag.transactionTypeMask == MessageSysFlag.transactionPrepared.rawValue {
+                    return storeHalf(bodyBytes, send: send, properties: properties, on: eventLoop)
+                }
                 if let level = delayLevel(properties) {
                     guard !send.batch else { return .failed(PutFailure(.messageIllegal, "batch messages cannot be delayed")) }
                     return storeDelayed(bodyBytes, send: send, properties: properties, level: level, on: eventLoop)
