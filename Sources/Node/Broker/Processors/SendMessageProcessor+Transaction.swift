@@ -1,17 +1,15 @@
 import CommitLog
 import Common
 import NIOCore
+import Replication
 
 extension SendMessageProcessor {
     /// A prepared (half) message of a transaction (RocketMQ's `prepareMessage`): stored in the half topic's queue 0
     /// with its destination in REAL_TOPIC/REAL_QID and a not-a-transaction sysFlag, so no consumer of the real
     /// topic sees it until END_TRANSACTION commits it. The answer names the half queue's offset, which the producer
-    /// sends back as `tranStateTableOffset`.
+    /// sends back as `tranStateTableOffset`. (`rejectTransactionMessage` is refused earlier, in `prepare`.)
     func storeHalf(_ body: UnsafeRawBufferPointer, send: Send, properties: UnsafeRawBufferPointer,
                    on eventLoop: EventLoop) -> PutOutcome<StoredSend> {
-        guard !services.config.transaction.rejectTransactionMessage else {
-            return .failed(PutFailure(.serviceNotAvailable, "the broker[\(services.config.brokerName)] sending transaction message is forbidden"))
-        }
         guard !send.batch else { return .failed(PutFailure(.messageIllegal, "batch messages cannot be transactional")) }
         services.transactions.createSystemTopics()
         let rewritten = TransactionalMessageService.halfProperties(properties, realTopic: send.topic, realQueueID: send.header.queueID)

@@ -67,6 +67,11 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         let header = SendHeader(queueID: queueID, sysFlag: fields.sysFlag?.int32 ?? 0, bornTimestamp: fields.bornTimestamp?.int64 ?? 0,
                                 flag: fields.flag?.int32 ?? 0, reconsumeTimes: fields.reconsumeTimes?.int32 ?? 0,
                                 bornHost: HostAddress(context.channel.remoteAddress))
+        if header.sysFlag & MessageSysFlag.transactionTypeMask == MessageSysFlag.transactionPrepared.rawValue,
+           services.config.transaction.rejectTransactionMessage {
+            return .failure(Refusal(code: ResponseCode.noPermission,
+                                    remark: "the broker[\(services.config.brokerName)] sending transaction message is forbidden"))
+        }
         let batch = request.code == RequestCode.sendBatchMessage || fields.batch?.bool == true
         return .success(Send(fields: fields, topic: topic, header: header, batch: batch))
     }

@@ -94,7 +94,7 @@ final class TransactionalMessageService: Sendable {
     // MARK: Decisions
 
     /// What END_TRANSACTION's caller hears: a response code and remark.
-    struct EndAnswer: Equatable {
+    struct EndAnswer: Error, Equatable {
         var code: Int32
         var remark: String?
     }
