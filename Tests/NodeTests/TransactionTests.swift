@@ -17,7 +17,7 @@ final class CheckLog: Sendable {
         var receivedMillis: Int64
     }
     private let checks = Mutex<[Check]>([])
-    func add(_ message: MessageExt) { checks.withLock { $0.append(Check(message: message, receivedMillis: wallClockMillis())) } }
+    func add(_ message: MessageExt) { checks.withLock { $0.append(Check(message: message, receivedMillis: currentTimeMillis())) } }
     var all: [Check] { checks.withLock { $0 } }
     var count: Int { checks.withLock { $0.count } }
 }

@@ -71,7 +71,7 @@ public final class TransactionProducer: Sendable {
     /// that throws counts as UNKNOW: the broker asks the check listener later.
     /// - Throws: what sending the half message threw; `execute` does not run then.
     public func sendMessageInTransaction(_ message: Message, timeoutMillis: Int64? = nil,
-                                         execute: @Sendable (Message) async throws -> LocalTransactionState)
+                                         execute: (Message) async throws -> LocalTransactionState)
         async throws -> TransactionSendResult {
         var message = message
         message.properties[MessageConst.delayTimeLevel] = nil
