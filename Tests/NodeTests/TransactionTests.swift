@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+@testable import Broker
 import Client
 import Common
 import NIOCore
@@ -249,5 +250,41 @@ final class CheckLog: Sendable {
         #expect(try await checkServicePassedEveryHalfMessage(broker))
         #expect(try await visible(broker, "TxRestart").map(\.bodyString).sorted() == expected)
         await producer.shutdown()
+    }
+
+    @Test func brokerConfKeysAreCheckedAndRejectTransactionMessageRefusesHalfMessages() async throws {
+        var config = BrokerConfig(storePathRootDir: "/tmp/unused")
+        #expect(try config.set("transactionTimeOut", "2500") && config.transaction.transactionTimeOutMillis == 2_500)
+        #expect(try config.set("transactionCheckInterval", "200") && config.transaction.transactionCheckIntervalMillis == 200)
+        #expect(try config.set("transactionCheckMax", "3") && config.transaction.transactionCheckMax == 3)
+        #expect(throws: PropertiesFile.ConfigError.self) { try config.set("transactionCheckInterval", "soon") }
+        #expect(throws: PropertiesFile.ConfigError.self) { try config.set("rejectTransactionMessage", "yes") }
+        let broker = try RunningBroker(extraConfig: "rejectTransactionMessage=true")
+        try await makeTopic(broker, "TxRejected")
+        let producer = makeProducer(broker, group: "PG-tx-rejected", checks: CheckLog(), answer: .commitMessage)
+        let executed = Mutex(false)
+        do {
+            _ = try await producer.sendMessageInTransaction(Message(topic: "TxRejected", body: "refused")) { _ in
+                executed.withLock { $0 = true }
+                return .commitMessage
+            }
+            Issue.record("a half message was taken with rejectTransactionMessage=true")
+        } catch ClientError.broker(let code, _, _) {
+            #expect(code == ResponseCode.noPermission)
+        }
+        #expect(!executed.withLock { $0 }, "the local transaction does not run when the half message was refused")
+        // Ordinary messages still go through.
+        #expect(try await producer.producer.send(Message(topic: "TxRejected", body: "plain")).status == .sendOK)
+        await producer.shutdown()
+    }
+
+    @Test func recentKeysForgetTheOldestBeyondTheirCapacity() {
+        var keys = RecentKeys(capacity: 3)
+        for key in ["a", "b", "c", "a"] { keys.insert(key) }
+        #expect(keys.contains("a") && keys.contains("b") && keys.contains("c"))
+        keys.insert("d")
+        #expect(!keys.contains("a") && keys.contains("b") && keys.contains("d"))
+        keys.insert("e")
+        #expect(!keys.contains("b") && keys.contains("c") && keys.contains("e"))
     }
 }

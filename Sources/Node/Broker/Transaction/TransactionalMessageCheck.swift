@@ -18,19 +18,23 @@ extension TransactionalMessageService {
     func checkRound(now: Int64 = currentTimeMillis(), roundMillisMax: UInt64 = 60_000) {
         guard isWritable else { return }
         let deadline = monotonicNanos() + roundMillisMax * 1_000_000
-        state.withLock { state in
+        let topic = TopicValidator.transactionHalfTopic
+        var offset = state.withLock { state in
             loadOps(&state)
-            let topic = TopicValidator.transactionHalfTopic
-            var offset = max(state.halfProgress, store.minOffset(topic: topic, queueID: Self.halfQueueID))
-            let end = store.maxOffset(topic: topic, queueID: Self.halfQueueID)
-            while offset < end, monotonicNanos() < deadline {
-                if !state.decided.contains(offset), let record = store.record(topic: topic, queueID: Self.halfQueueID, offset: offset) {
-                    guard check(record, now: now, state: &state) == .next else { break }
-                }
-                offset += 1
-            }
-            advance(to: offset, state: &state)
+            return max(state.halfProgress, store.minOffset(topic: topic, queueID: Self.halfQueueID))
         }
+        let end = store.maxOffset(topic: topic, queueID: Self.halfQueueID)
+        // The lock is taken per message, so END_TRANSACTION (on the event loops) never waits for a whole round.
+        while offset < end, monotonicNanos() < deadline {
+            let step = state.withLock { state -> CheckStep in
+                guard !state.decided.contains(offset),
+                      let record = store.record(topic: topic, queueID: Self.halfQueueID, offset: offset) else { return .next }
+                return check(record, now: now, state: &state)
+            }
+            guard step == .next else { break }
+            offset += 1
+        }
+        state.withLock { state in advance(to: offset, state: &state) }
     }
 
     /// Looks at one undecided half message.
