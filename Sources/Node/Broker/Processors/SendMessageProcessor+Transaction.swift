@@ -22,3 +22,11 @@ extension SendMessageProcessor {
         }
     }
 }
+
+extension SendMessageProcessor.SendHeader {
+    /// Whether the send is a transaction's half message (PREPARED sysFlag): one mask and compare, no allocation.
+    @inline(__always)
+    var isTransactionPrepared: Bool {
+        sysFlag & MessageSysFlag.transactionTypeMask == MessageSysFlag.transactionPrepared.rawValue
+    }
+}

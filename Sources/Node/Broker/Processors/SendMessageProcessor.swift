@@ -67,8 +67,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         let header = SendHeader(queueID: queueID, sysFlag: fields.sysFlag?.int32 ?? 0, bornTimestamp: fields.bornTimestamp?.int64 ?? 0,
                                 flag: fields.flag?.int32 ?? 0, reconsumeTimes: fields.reconsumeTimes?.int32 ?? 0,
                                 bornHost: HostAddress(context.channel.remoteAddress))
-        if header.sysFlag & MessageSysFlag.transactionTypeMask == MessageSysFlag.transactionPrepared.rawValue,
-           services.config.transaction.rejectTransactionMessage {
+        if header.isTransactionPrepared, services.config.transaction.rejectTransactionMessage {
             return .failure(Refusal(code: ResponseCode.noPermission,
                                     remark: "the broker[\(services.config.brokerName)] sending transaction message is forbidden"))
         }
@@ -114,7 +113,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         let eventLoop = context.eventLoop
         let outcome: PutOutcome<StoredSend> = withFieldBytes(send.fields.properties) { properties in
             body.withUnsafeReadableBytes { bodyBytes in
-                if send.header.sysFlag & MessageSysFlag.transactionTypeMask == MessageSysFlag.transactionPrepared.rawValue {
+                if send.header.isTransactionPrepared {
                     return storeHalf(bodyBytes, send: send, properties: properties, on: eventLoop)
                 }
                 if let level = delayLevel(properties) {
