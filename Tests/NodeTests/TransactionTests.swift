@@ -287,4 +287,27 @@ final class CheckLog: Sendable {
         keys.insert("e")
         #expect(!keys.contains("b") && keys.contains("c") && keys.contains("e"))
     }
+
+    @Test func aHalfMessageThatCannotBePutBackIsDiscardedWithoutHoldingTheQueue() async throws {
+        let broker = try RunningBroker(extraConfig: Self.fastChecks)
+        try await makeTopic(broker, "TxBig")
+        let checks = CheckLog()
+        let producer = makeProducer(broker, group: "PG-tx-big", checks: checks, answer: .commitMessage)
+        // Properties that fit once stored (with REAL_TOPIC/REAL_QID) but not with TRANSACTION_CHECK_TIMES added.
+        var big = Message(topic: "TxBig", body: "too-big-to-check")
+        big.properties[MessageConst.uniqueClientMessageIDKeyIndex] = "0123456789ABCDEF0123456789ABCDEF"
+        big.properties[MessageConst.waitStoreMsgOK] = "true"
+        big.properties[MessageConst.transactionPrepared] = "true"
+        big.properties[MessageConst.producerGroup] = "PG-tx-big"
+        let storedBytesMax = MessageProperties.byteCountMax - 10
+        let realBytes = ("REAL_TOPIC" + "TxBig" + "REAL_QID" + "0").utf8.count + 4
+        big.properties["pad"] = String(repeating: "x", count: storedBytesMax - big.properties.byteCount - realBytes - 5)
+        _ = try await producer.sendMessageInTransaction(big) { _ in .unknown }
+        _ = try await producer.sendMessageInTransaction(Message(topic: "TxBig", body: "after-big")) { _ in .unknown }
+        #expect(await eventually(20) { (try? await visible(broker, "TxBig").map(\.bodyString)) == ["after-big"] })
+        #expect(try await checkServicePassedEveryHalfMessage(broker))
+        #expect(try await visible(broker, TopicValidator.transactionCheckMaxTimeTopic).map(\.bodyString) == ["too-big-to-check"])
+        #expect(checks.all.allSatisfy { $0.message.bodyString == "after-big" })
+        await producer.shutdown()
+    }
 }

@@ -63,18 +63,13 @@ extension TransactionalMessageService {
         return nil
     }
 
-    /// Puts `half` back at the half queue's end with new properties (RocketMQ's `putBackHalfMsgQueue`); the
-    /// stored copy, or the failure.
-    func putBack(_ half: StoredRecord, properties: MessageProperties) -> Result<StoredRecord, PutFailure> {
+    /// Puts `half` back at the half queue's end with new properties (RocketMQ's `putBackHalfMsgQueue`); where the
+    /// copy was stored, or the failure.
+    func putBack(_ half: StoredRecord, properties: MessageProperties) -> Result<AppendResult, PutFailure> {
         let copy = StoredCopy(half)
         switch copy.put(through: pipeline, topic: TopicValidator.transactionHalfTopic, properties: properties.bytes, on: nil) {
         case .failed(let failure): return .failure(failure)
-        case .done(let result, _), .pending(let result, _):
-            let renewed = try? store.lookMessage(physicalOffset: result.append.physicalOffset)
-            guard let renewed = renewed ?? nil else {
-                return .failure(PutFailure(.unknownError, "the put-back half message at \(result.append.physicalOffset) cannot be read"))
-            }
-            return .success(renewed)
+        case .done(let result, _), .pending(let result, _): return .success(result.append)
         }
     }
 
@@ -94,45 +89,49 @@ extension TransactionalMessageService {
         return true
     }
 
-    /// CHECK_TRANSACTION_STATE (one-way) to a live producer of the half message's group, with the message as
-    /// body under its real topic and queue; false when no producer of the group is connected.
+    /// CHECK_TRANSACTION_STATE (one-way) to a live producer of the half message's group about the put-back copy
+    /// `renewed` of `half`, with the message as body under its real topic and queue; false when no producer of the
+    /// group is connected.
     @discardableResult
-    func sendCheck(_ half: StoredRecord, properties: MessageProperties) -> Bool {
+    func sendCheck(_ half: StoredRecord, properties: MessageProperties, renewed: AppendResult) -> Bool {
         guard let group = properties[MessageConst.producerGroup], let channel = producers.availableChannel(group: group) else {
-            log("transaction: no producer of group \(properties[MessageConst.producerGroup] ?? "?") online to check half message \(half.header.queueOffset)")
+            log("transaction: no producer of group \(properties[MessageConst.producerGroup] ?? "?") online to check half message \(renewed.queueOffset)")
             return false
         }
         let key = properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? ""
-        let header = half.header
+        let physicalOffset = Int64(renewed.physicalOffset)
         var command = RemotingCommand(code: RequestCode.checkTransactionState, opaque: 0, flag: RemotingCommand.onewayFlag, extFields: [
-            "tranStateTableOffset": "\(header.queueOffset)", "commitLogOffset": "\(header.physicalOffset)", "msgId": key,
-            "transactionId": key,
-            "offsetMsgId": MessageID(storeHost: NetAddress(header.storeHost), commitLogOffset: header.physicalOffset).hexString,
+            "tranStateTableOffset": "\(renewed.queueOffset)", "commitLogOffset": "\(physicalOffset)", "msgId": key, "transactionId": key,
+            "offsetMsgId": MessageID(storeHost: NetAddress(renewed.storeHost), commitLogOffset: physicalOffset).hexString,
         ])
-        command.body = checkBody(half, realTopic: properties[MessageConst.realTopic] ?? TopicValidator.transactionHalfTopic,
-                                 realQueueID: properties[MessageConst.realQueueID].flatMap { Int32($0) } ?? header.queueID)
+        command.body = checkBody(half, properties: properties.bytes, renewed: renewed,
+                                 realTopic: properties[MessageConst.realTopic] ?? TopicValidator.transactionHalfTopic,
+                                 realQueueID: properties[MessageConst.realQueueID].flatMap { Int32($0) } ?? half.header.queueID)
         channel.writeAndFlush(command, promise: nil)
         return true
     }
 
-    /// The half message as a stored record under its real topic and queue (RocketMQ's `MessageDecoder.encode`).
-    func checkBody(_ half: StoredRecord, realTopic: String, realQueueID: Int32) -> ByteBuffer {
+    /// The put-back half message as a stored record under its real topic and queue (RocketMQ's
+    /// `MessageDecoder.encode`): `half`'s body and born fields, the copy's properties, offsets and store time.
+    func checkBody(_ half: StoredRecord, properties: [UInt8], renewed: AppendResult, realTopic: String, realQueueID: Int32) -> ByteBuffer {
         let header = half.header
         let topic = Array(realTopic.utf8)
         return topic.withUnsafeBytes { topic in
-            let view = MessageView(topic: topic, body: half.body, properties: half.properties, queueID: realQueueID, flag: header.flag,
-                                   queueOffset: header.queueOffset, sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp,
-                                   bornHost: header.bornHost, reconsumeTimes: header.reconsumeTimes,
-                                   preparedTransactionOffset: header.preparedTransactionOffset)
-            let size = MessageRecord.size(of: view, storeHost: header.storeHost)
-            var buffer = ByteBufferAllocator().buffer(capacity: size)
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { target in
-                MessageRecord.encode(view, size: size, bodyCRC: header.bodyCRC, storeHost: header.storeHost,
-                                     physicalOffset: header.physicalOffset, storeTimestamp: header.storeTimestamp,
-                                     into: target.baseAddress!)
-                return size
+            properties.withUnsafeBytes { properties in
+                let view = MessageView(topic: topic, body: half.body, properties: properties, queueID: realQueueID, flag: header.flag,
+                                       queueOffset: renewed.queueOffset, sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp,
+                                       bornHost: header.bornHost, reconsumeTimes: header.reconsumeTimes,
+                                       preparedTransactionOffset: header.preparedTransactionOffset)
+                let size = MessageRecord.size(of: view, storeHost: renewed.storeHost)
+                var buffer = ByteBufferAllocator().buffer(capacity: size)
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { target in
+                    MessageRecord.encode(view, size: size, bodyCRC: header.bodyCRC, storeHost: renewed.storeHost,
+                                         physicalOffset: Int64(renewed.physicalOffset), storeTimestamp: renewed.storeTimestamp,
+                                         into: target.baseAddress!)
+                    return size
+                }
+                return buffer
             }
-            return buffer
         }
     }
 }

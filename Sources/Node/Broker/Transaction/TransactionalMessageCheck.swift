@@ -56,11 +56,16 @@ extension TransactionalMessageService {
         }
         properties[MessageConst.transactionCheckTimes] = "\(checkTimes + 1)"
         switch putBack(half, properties: properties) {
+        case .failure(let failure) where failure.status == .messageIllegal:
+            // The copy can never be stored (its properties would grow past the limit): give up on it now rather
+            // than hold the queue behind it.
+            log("transaction: half message \(half.header.queueOffset) cannot be put back: \(failure)")
+            return discard(half, properties: MessageProperties(bytes: half.properties)) ? .next : .stop
         case .failure(let failure):
             log("transaction: cannot put back half message \(half.header.queueOffset): \(failure); checked next round")
             return .stop
         case .success(let renewed):
-            sendCheck(renewed, properties: properties)
+            sendCheck(half, properties: properties, renewed: renewed)
             return .next
         }
     }
