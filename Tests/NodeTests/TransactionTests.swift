@@ -54,6 +54,16 @@ final class CheckLog: Sendable {
         return producer
     }
 
+    /// A broker (with `extraConfig`), `topic` with 4 queues and a started transaction producer of `group` whose
+    /// check listener logs each check and answers `answer`.
+    func setUp(_ topic: String, group: String, answer: LocalTransactionState, extraConfig: String) async throws
+        -> (RunningBroker, CheckLog, TransactionProducer) {
+        let broker = try RunningBroker(extraConfig: extraConfig)
+        try await makeTopic(broker, topic)
+        let checks = CheckLog()
+        return (broker, checks, makeProducer(broker, group: group, checks: checks, answer: answer))
+    }
+
     /// Every message of `topic` a consumer can pull, from each queue's first offset to its last.
     func visible(_ broker: RunningBroker, _ topic: String) async throws -> [MessageExt] {
         let consumer = PullConsumer(group: "CG-tx-reader", namesrvAddr: broker.nameServer.address)
@@ -101,10 +111,7 @@ final class CheckLog: Sendable {
     }
 
     @Test func committedIsVisibleExactlyOnceAndRolledBackNever() async throws {
-        let broker = try RunningBroker(extraConfig: Self.fastChecks)
-        try await makeTopic(broker, "TxBasic")
-        let checks = CheckLog()
-        let producer = makeProducer(broker, group: "PG-tx-basic", checks: checks, answer: .rollbackMessage)
+        let (broker, checks, producer) = try await setUp("TxBasic", group: "PG-tx-basic", answer: .rollbackMessage, extraConfig: Self.fastChecks)
         let seenDuringTransaction = Mutex<[String]?>(nil)
         let message = Message(topic: "TxBasic", body: "committed", tags: "TagA", keys: ["order-1"], properties: ["color": "red"])
         let committed = try await producer.sendMessageInTransaction(message) { _ in
@@ -148,10 +155,7 @@ final class CheckLog: Sendable {
     }
 
     @Test func unknownIsResolvedByTheCheckAfterItsImmunity() async throws {
-        let broker = try RunningBroker(extraConfig: Self.fastChecks)
-        try await makeTopic(broker, "TxUnknown")
-        let checks = CheckLog()
-        let producer = makeProducer(broker, group: "PG-tx-unknown", checks: checks, answer: .commitMessage)
+        let (broker, checks, producer) = try await setUp("TxUnknown", group: "PG-tx-unknown", answer: .commitMessage, extraConfig: Self.fastChecks)
         var message = Message(topic: "TxUnknown", body: "decided-later")
         message.properties[MessageConst.checkImmunityTimeInSeconds] = "3"
         let result = try await producer.sendMessageInTransaction(message) { _ in .unknown }
@@ -194,10 +198,7 @@ final class CheckLog: Sendable {
     }
 
     @Test func aHalfMessageCheckedTransactionCheckMaxTimesIsDiscarded() async throws {
-        let broker = try RunningBroker(extraConfig: Self.fastChecks + "\ntransactionCheckMax=2")
-        try await makeTopic(broker, "TxDiscard")
-        let checks = CheckLog()
-        let producer = makeProducer(broker, group: "PG-tx-discard", checks: checks, answer: .unknown)
+        let (broker, checks, producer) = try await setUp("TxDiscard", group: "PG-tx-discard", answer: .unknown, extraConfig: Self.fastChecks + "\ntransactionCheckMax=2")
         let result = try await producer.sendMessageInTransaction(Message(topic: "TxDiscard", body: "never")) { _ in .unknown }
         #expect(await eventually(30) {
             (try? await visible(broker, TopicValidator.transactionCheckMaxTimeTopic).count) == 1
@@ -211,10 +212,7 @@ final class CheckLog: Sendable {
     }
 
     @Test func aBrokerKilledBetweenHalfAndDecisionCommitsOnceAndLosesNothing() async throws {
-        let broker = try RunningBroker(extraConfig: Self.fastChecks)
-        try await makeTopic(broker, "TxRestart")
-        let checks = CheckLog()
-        let producer = makeProducer(broker, group: "PG-tx-restart", checks: checks, answer: .commitMessage)
+        let (broker, checks, producer) = try await setUp("TxRestart", group: "PG-tx-restart", answer: .commitMessage, extraConfig: Self.fastChecks)
         let before = try await producer.sendMessageInTransaction(Message(topic: "TxRestart", body: "committed-before")) { _ in .commitMessage }
         _ = try await producer.sendMessageInTransaction(Message(topic: "TxRestart", body: "rolled-back-before")) { _ in .rollbackMessage }
         #expect(await eventually(10) { (try? await visible(broker, "TxRestart").count) == 1 })
@@ -289,10 +287,7 @@ final class CheckLog: Sendable {
     }
 
     @Test func aHalfMessageThatCannotBePutBackIsDiscardedWithoutHoldingTheQueue() async throws {
-        let broker = try RunningBroker(extraConfig: Self.fastChecks)
-        try await makeTopic(broker, "TxBig")
-        let checks = CheckLog()
-        let producer = makeProducer(broker, group: "PG-tx-big", checks: checks, answer: .commitMessage)
+        let (broker, checks, producer) = try await setUp("TxBig", group: "PG-tx-big", answer: .commitMessage, extraConfig: Self.fastChecks)
         // Properties that fit once stored (with REAL_TOPIC/REAL_QID) but not with TRANSACTION_CHECK_TIMES added.
         var big = Message(topic: "TxBig", body: "too-big-to-check")
         big.properties[MessageConst.uniqueClientMessageIDKeyIndex] = "0123456789ABCDEF0123456789ABCDEF"
