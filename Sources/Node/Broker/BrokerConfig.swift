@@ -44,6 +44,8 @@ public struct BrokerConfig: Sendable {
     public var store: MessageStoreConfig
     /// The Prometheus endpoint (`metricsExporterType`, `metricsPromExporterHost`, `metricsPromExporterPort`).
     public var metrics = MetricsSettings()
+    /// Transactional messages: the check service's timing (`transactionTimeOut`, `transactionCheckInterval`, ...).
+    public var transaction = TransactionSettings()
 
     public init(storePathRootDir: String) {
         store = MessageStoreConfig(storePathRootDir: storePathRootDir)
@@ -111,7 +113,7 @@ public struct BrokerConfig: Sendable {
         case "fileReservedTime": store.commitLog.fileReservedTimeHours = Int(try integer(1...100_000))
         case "diskMaxUsedSpaceRatio": store.commitLog.diskMaxUsedSpaceRatio = Int(try integer(10...95))
         case "messageIndexEnable": store.messageIndexEnable = try boolean()
-        default: return try setReplicationKey(key, value)
+        default: return try setTransactionKey(key, value)
         }
         return true
     }

@@ -79,6 +79,7 @@ public final class BrokerController: Sendable {
         offsetPersister = PeriodicThread(name: "persist-offsets", intervalNanos: 5_000_000_000) { services.offsets.persist() }
         replica.start(outer: outer)
         if config.brokerRole != .slave && !config.dledgerEnabled { services.schedule.start() }
+        if config.brokerRole != .slave || config.dledgerEnabled { services.transactions.start() }
         await outer.registerAll(services.topics.wrapper)
     }
 
@@ -96,17 +97,25 @@ public final class BrokerController: Sendable {
                                      log: @escaping @Sendable (String) -> Void, stats: BrokerStats) throws -> BrokerServices {
         let root = config.store.storePathRootDir
         let topics = try TopicConfigManager(storePathRootDir: root, log: log)
+        let offsets = try ConsumerOffsetManager(storePathRootDir: root, log: log)
+        let producers = ProducerManager()
+        let topicsChanged: @Sendable () -> Void = { outer.requestRegistration { topics.wrapper } }
         if config.brokerRole != .slave || config.dledgerEnabled, config.autoCreateTopicEnable, topics.topic(TopicValidator.autoCreateTopicKeyTopic) == nil {
             topics.upsert(TopicConfig(topicName: TopicValidator.autoCreateTopicKeyTopic, readQueueNums: config.defaultTopicQueueNums,
                                       writeQueueNums: config.defaultTopicQueueNums, perm: .all))
         }
         return BrokerServices(
             config: config, storeHost: storeHost, pipeline: pipeline, topics: topics,
-            offsets: try ConsumerOffsetManager(storePathRootDir: root, log: log), consumers: ConsumerManager(),
+            offsets: offsets, consumers: ConsumerManager(),
             subscriptionGroups: try SubscriptionGroupManager(storePathRootDir: root, log: log), locks: RebalanceLockManager(),
             holds: PullRequestHoldService(store: pipeline.store), schedule: try ScheduleMessageService(pipeline: pipeline, log: log),
-            stats: stats,
-            topicsChanged: { outer.requestRegistration { topics.wrapper } }, log: log)
+            producers: producers,
+            transactions: TransactionalMessageService(
+                pipeline: pipeline, settings: config.transaction, offsets: offsets, producers: producers, storeHost: storeHost,
+                createTopic: { name, queues in
+                    if topics.createIfAbsent(TopicConfig(topicName: name, readQueueNums: queues, writeQueueNums: queues)) { topicsChanged() }
+                }, log: log),
+            stats: stats, topicsChanged: topicsChanged, log: log)
     }
 
     private static func makeProcessor(_ services: BrokerServices, replica: ReplicaRole) -> BrokerProcessor {
@@ -114,6 +123,7 @@ public final class BrokerController: Sendable {
             PullMessageProcessor(services: services), ClientManageProcessor(services: services),
             ConsumerManageProcessor(services: services), AdminBrokerProcessor(services: services, replica: replica),
             QueryMessageProcessor(services: services), DLedgerAdminProcessor(replica: replica), QueryConsumeQueueProcessor(services: services),
+            EndTransactionProcessor(services: services),
         ])
     }
 
@@ -137,6 +147,7 @@ public final class BrokerController: Sendable {
         try? await server.close()
         services.holds.stop()
         services.schedule.stop()
+        services.transactions.stop()
         services.offsets.persist()
         services.topics.persist()
         store.close()

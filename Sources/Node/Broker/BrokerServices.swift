@@ -17,6 +17,8 @@ struct BrokerServices: Sendable {
     let locks: RebalanceLockManager
     let holds: PullRequestHoldService
     let schedule: ScheduleMessageService
+    let producers: ProducerManager
+    let transactions: TransactionalMessageService
     let stats: BrokerStats
     /// Re-registers with every NameServer (after a topic change).
     let topicsChanged: @Sendable () -> Void

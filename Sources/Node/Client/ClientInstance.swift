@@ -60,7 +60,7 @@ public final class ClientInstance: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.group = group
         let handler = serverRequests
-        remoting = RemotingClient(group: group) { command, _ in handler.handle(command) }
+        remoting = RemotingClient(group: group) { command, channel in handler.handle(command, channel: channel) }
     }
 
     /// Starts route refresh and heartbeats.
@@ -199,7 +199,12 @@ struct PublishInfo: Sendable {
 }
 
 /// Where requests a broker sends us (NOTIFY_CONSUMER_IDS_CHANGED ...) go; set once a consumer starts.
+/// CHECK_TRANSACTION_STATE goes to `transactionCheck` (a transaction producer's) with the connection it came on.
 final class ServerRequestHandler: Sendable {
     let body = Mutex<@Sendable (RemotingCommand) -> Void>({ _ in })
-    func handle(_ command: RemotingCommand) { body.withLock { $0 }(command) }
+    let transactionCheck = Mutex<(@Sendable (RemotingCommand, Channel) -> Void)?>(nil)
+    func handle(_ command: RemotingCommand, channel: Channel) {
+        if command.code == RequestCode.checkTransactionState, let check = transactionCheck.withLock({ $0 }) { return check(command, channel) }
+        body.withLock { $0 }(command)
+    }
 }

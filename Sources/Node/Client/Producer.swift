@@ -143,8 +143,9 @@ public final class Producer: Sendable {
         try await client.remoting.invokeOneway(address, request)
     }
 
-    private func send(_ messages: [Message], batch: Bool, selector: (@Sendable ([MessageQueue], Message) -> MessageQueue)?,
-                      timeoutMillis: Int64) async throws -> SendResult {
+    /// Sends with retries on other brokers; `sysFlag` marks a transaction's half message.
+    func send(_ messages: [Message], batch: Bool, selector: (@Sendable ([MessageQueue], Message) -> MessageQueue)?,
+              timeoutMillis: Int64, sysFlag: Int32 = 0) async throws -> SendResult {
         guard state.withLock({ $0.started }) else { throw ClientError.notStarted }
         var messages = messages
         for index in messages.indices { try prepare(&messages[index]) }
@@ -171,7 +172,7 @@ public final class Producer: Sendable {
                 continue
             }
             lastBroker = queue.brokerName
-            let request = makeRequest(messages[0], queue: queue, batch: batchBody)
+            let request = makeRequest(messages[0], queue: queue, batch: batchBody, sysFlag: sysFlag)
             let sentAt = uptimeNanos()
             do {
                 let response = try await client.remoting.invoke(address, request, timeoutMillis: timeoutMillis - elapsed)
@@ -282,22 +283,22 @@ public final class Producer: Sendable {
         state.withLock { $0.faults.update(brokerName, latencyMillis: latency, isolation: isolation, now: now) }
     }
 
-    private func makeRequest(_ message: Message, queue: MessageQueue, batch: ByteBuffer?) -> RemotingCommand {
+    private func makeRequest(_ message: Message, queue: MessageQueue, batch: ByteBuffer?, sysFlag: Int32 = 0) -> RemotingCommand {
         Self.sendRequest(message, group: settings.group, queueID: queue.queueID, defaultTopicQueueNums: settings.defaultTopicQueueNums,
-                         batch: batch, serializeType: client.config.serializeType)
+                         batch: batch, serializeType: client.config.serializeType, sysFlag: sysFlag)
     }
 
     /// SEND_MESSAGE_V2 (or SEND_BATCH_MESSAGE with `batch`) with its fields written straight into the header
     /// buffer: no dictionary, no JSON on the send path.
     public static func sendRequest(_ message: Message, group: String, queueID: Int32, defaultTopicQueueNums: Int = 4,
-                                   batch: ByteBuffer? = nil, serializeType: SerializeType = .rocketmq) -> RemotingCommand {
+                                   batch: ByteBuffer? = nil, serializeType: SerializeType = .rocketmq, sysFlag: Int32 = 0) -> RemotingCommand {
         var fields = HeaderFields.Writer(capacity: 192)
         fields.append("a", group)
         fields.append("b", message.topic)
         fields.append("c", TopicValidator.autoCreateTopicKeyTopic)
         fields.append("d", defaultTopicQueueNums)
         fields.append("e", queueID)
-        fields.append("f", 0)
+        fields.append("f", sysFlag)
         fields.append("g", currentTimeMillis())
         fields.append("h", message.flag)
         if batch == nil { fields.append("i", message.properties.string) }

@@ -34,6 +34,8 @@ public enum TopicValidator {
     public static let scheduleTopic = "SCHEDULE_TOPIC_XXXX"
     public static let transactionHalfTopic = "RMQ_SYS_TRANS_HALF_TOPIC"
     public static let transactionOpHalfTopic = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+    /// Where half messages go once checked `transactionCheckMax` times without an answer.
+    public static let transactionCheckMaxTimeTopic = "TRANS_CHECK_MAX_TIME_TOPIC"
     public static let selfTestTopic = "SELF_TEST_TOPIC"
     public static let offsetMovedEvent = "OFFSET_MOVED_EVENT"
     public static let retryGroupTopicPrefix = "%RETRY%"
@@ -47,7 +49,8 @@ public enum TopicValidator {
     /// Topics the broker owns; admin requests may not create or delete them. (`BenchmarkTest` stays creatable:
     /// it is the default topic of RocketMQ's `producer.sh` and of `bench`.)
     public static let systemTopics: Set<String> = [
-        autoCreateTopicKeyTopic, scheduleTopic, transactionHalfTopic, transactionOpHalfTopic, selfTestTopic, offsetMovedEvent,
+        autoCreateTopicKeyTopic, scheduleTopic, transactionHalfTopic, transactionOpHalfTopic, transactionCheckMaxTimeTopic, selfTestTopic,
+        offsetMovedEvent,
     ]
 
     /// `^[%|a-zA-Z0-9_-]+$`, as RocketMQ's `TopicValidator.isTopicOrGroupIllegal` checks it.
@@ -111,6 +114,11 @@ public struct MessageSysFlag: OptionSet, Sendable, Hashable {
     public static let transactionTypeMask: Int32 = 0xC
 
     public var transactionType: MessageSysFlag { MessageSysFlag(rawValue: rawValue & Self.transactionTypeMask) }
+
+    /// The same flags with the transaction type replaced (`resetTransactionValue`): `[]` for not-a-transaction.
+    public func withTransactionType(_ type: MessageSysFlag) -> MessageSysFlag {
+        MessageSysFlag(rawValue: (rawValue & ~Self.transactionTypeMask) | (type.rawValue & Self.transactionTypeMask))
+    }
 }
 
 /// A PULL request's `sysFlag` bits (RocketMQ's `PullSysFlag`).

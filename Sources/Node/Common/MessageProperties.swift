@@ -10,6 +10,11 @@ public enum MessageConst {
     public static let realQueueID = "REAL_QID"
     public static let transactionPrepared = "TRAN_MSG"
     public static let producerGroup = "PGROUP"
+    /// How often the broker has asked the producer about a half message (RocketMQ's `TRANSACTION_CHECK_TIMES`).
+    public static let transactionCheckTimes = "TRANSACTION_CHECK_TIMES"
+    /// Seconds a half message is not checked after its birth (instead of `transactionTimeOut`).
+    public static let checkImmunityTimeInSeconds = "CHECK_IMMUNITY_TIME_IN_SECONDS"
+    public static let transactionPreparedQueueOffset = "TRAN_PREPARED_QUEUE_OFFSET"
     public static let minOffset = "MIN_OFFSET"
     public static let maxOffset = "MAX_OFFSET"
     public static let originMessageID = "ORIGIN_MESSAGE_ID"
@@ -24,7 +29,7 @@ public enum MessageConst {
     public static let systemKeys: Set<String> = [
         tags, keys, uniqueClientMessageIDKeyIndex, waitStoreMsgOK, delayTimeLevel, realTopic, realQueueID, retryTopic,
         originMessageID, minOffset, maxOffset, consumeStartTime, transactionPrepared, producerGroup, msgRegion, traceSwitch,
-        reconsumeTime, maxReconsumeTimes, "CLUSTER", "__STARTDELIVERTIME", "INSTANCE_ID", "CORRECTION_FLAG",
+        reconsumeTime, maxReconsumeTimes, transactionCheckTimes, checkImmunityTimeInSeconds, transactionPreparedQueueOffset, "CLUSTER", "__STARTDELIVERTIME", "INSTANCE_ID", "CORRECTION_FLAG",
         "CONSUME_CONTEXT", "BATCH", "DELAY_TIME_LEVEL", "TIMER_DELIVER_MS",
     ]
 }

@@ -9,11 +9,15 @@ struct StoredCopy {
     let record: StoredRecord
     var queueID: Int32
     var reconsumeTimes: Int32
+    var sysFlag: Int32
+    /// A committed transactional message: its half message's physical offset.
+    var preparedTransactionOffset: Int64 = 0
 
     init(_ record: StoredRecord) {
         self.record = record
         queueID = record.header.queueID
         reconsumeTimes = record.header.reconsumeTimes
+        sysFlag = record.header.sysFlag
     }
 
     func put(through pipeline: PutPipeline, topic: String, properties: [UInt8], on eventLoop: (any EventLoop)?)
@@ -23,8 +27,9 @@ struct StoredCopy {
         return topicBytes.withUnsafeBytes { topic in
             properties.withUnsafeBytes { properties in
                 pipeline.put(MessageView(topic: topic, body: record.body, properties: properties, queueID: queueID, flag: header.flag,
-                                         sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp, bornHost: header.bornHost,
-                                         reconsumeTimes: reconsumeTimes), on: eventLoop)
+                                         sysFlag: sysFlag, bornTimestamp: header.bornTimestamp, bornHost: header.bornHost,
+                                         reconsumeTimes: reconsumeTimes, preparedTransactionOffset: preparedTransactionOffset),
+                             on: eventLoop)
             }
         }
     }

@@ -16,6 +16,7 @@ struct ClientManageProcessor: SynchronousProcessor {
             for group in [header.optionalString("consumerGroup"), header.optionalString("producerGroup")].compactMap({ $0 }) {
                 if services.consumers.unregister(clientID: clientID, group: group) { services.consumers.notifyConsumerIdsChanged(group) }
             }
+            if let group = header.optionalString("producerGroup") { services.producers.unregister(clientID: clientID, group: group) }
             return .response(to: request, code: ResponseCode.success)
         default:
             // Only SQL92 subscriptions are checked by RocketMQ; tag subscriptions are always fine.
@@ -32,6 +33,7 @@ struct ClientManageProcessor: SynchronousProcessor {
             services.subscriptionGroups.findOrCreate(consumer.groupName)
             services.createTopicIfAbsent(TopicValidator.retryTopic(group: consumer.groupName), queueNums: 1)
         }
+        services.producers.register(clientID: data.clientID, channel: channel, groups: data.producerGroups)
         for group in services.consumers.register(clientID: data.clientID, channel: channel, consumers: data.consumerDataSet) {
             services.consumers.notifyConsumerIdsChanged(group)
         }
@@ -39,6 +41,7 @@ struct ClientManageProcessor: SynchronousProcessor {
     }
 
     func connectionClosed(_ context: RequestContext) {
+        services.producers.channelClosed(context.channel)
         for group in services.consumers.channelClosed(context.channel) { services.consumers.notifyConsumerIdsChanged(group) }
     }
 }

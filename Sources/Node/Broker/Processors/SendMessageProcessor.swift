@@ -67,6 +67,10 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         let header = SendHeader(queueID: queueID, sysFlag: fields.sysFlag?.int32 ?? 0, bornTimestamp: fields.bornTimestamp?.int64 ?? 0,
                                 flag: fields.flag?.int32 ?? 0, reconsumeTimes: fields.reconsumeTimes?.int32 ?? 0,
                                 bornHost: HostAddress(context.channel.remoteAddress))
+        if header.isTransactionPrepared, services.config.transaction.rejectTransactionMessage {
+            return .failure(Refusal(code: ResponseCode.noPermission,
+                                    remark: "the broker[\(services.config.brokerName)] sending transaction message is forbidden"))
+        }
         let batch = request.code == RequestCode.sendBatchMessage || fields.batch?.bool == true
         return .success(Send(fields: fields, topic: topic, header: header, batch: batch))
     }
@@ -109,6 +113,9 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         let eventLoop = context.eventLoop
         let outcome: PutOutcome<StoredSend> = withFieldBytes(send.fields.properties) { properties in
             body.withUnsafeReadableBytes { bodyBytes in
+                if send.header.isTransactionPrepared {
+                    return storeHalf(bodyBytes, send: send, properties: properties, on: eventLoop)
+                }
                 if let level = delayLevel(properties) {
                     guard !send.batch else { return .failed(PutFailure(.messageIllegal, "batch messages cannot be delayed")) }
                     return storeDelayed(bodyBytes, send: send, properties: properties, level: level, on: eventLoop)
