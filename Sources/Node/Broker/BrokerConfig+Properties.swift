@@ -26,6 +26,12 @@ extension BrokerConfig {
         ]
         entries += replicationProperties
         entries += [
+            ("transactionTimeOut", "\(transaction.transactionTimeOutMillis)"),
+            ("transactionCheckInterval", "\(transaction.transactionCheckIntervalMillis)"),
+            ("transactionCheckMax", "\(transaction.transactionCheckMax)"),
+            ("rejectTransactionMessage", "\(transaction.rejectTransactionMessage)"),
+        ]
+        entries += [
             ("metricsExporterType", metrics.enabled ? "PROM" : "DISABLE"), ("metricsPromExporterHost", metrics.host),
             ("metricsPromExporterPort", "\(metrics.port)"),
         ]
