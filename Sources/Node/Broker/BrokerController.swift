@@ -18,6 +18,8 @@ public final class BrokerController: Sendable {
     let outer: BrokerOuterAPI
     let replica: ReplicaRole
     let registration: RepeatedTask
+    /// The runtime-info TPS samples, once a second.
+    let statsSampling: RepeatedTask
     /// consumerOffset.json every 5 s, on a store thread (it fsyncs).
     let offsetPersister: PeriodicThread
     /// The Prometheus registry and scrape-time collector (`metricsExporterType=PROM`), else nil.
@@ -61,7 +63,7 @@ public final class BrokerController: Sendable {
             }
             server = try await RemotingServer(host: "0.0.0.0", port: config.listenPort, group: group,
                                               processor: Self.makeProcessor(services, replica: replica),
-                                              limits: config.connectionLimits, log: logs.remoting)
+                                              limits: config.connectionLimits, invoker: services.invoker, log: logs.remoting)
         } catch {
             haService?.close()
             dledger?.0.close()
@@ -75,6 +77,9 @@ public final class BrokerController: Sendable {
         let services = services
         registration = group.next().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
             Task { await outer.registerAll(services.topics.wrapper) }
+        }
+        statsSampling = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [stats = services.stats] _ in
+            stats.sample()
         }
         offsetPersister = PeriodicThread(name: "persist-offsets", intervalNanos: 5_000_000_000) { services.offsets.persist() }
         replica.start(outer: outer)
@@ -103,6 +108,7 @@ public final class BrokerController: Sendable {
         return BrokerServices(
             config: config, storeHost: storeHost, pipeline: pipeline, topics: topics,
             offsets: try ConsumerOffsetManager(storePathRootDir: root, log: log), consumers: ConsumerManager(),
+            producers: ProducerManager(), invoker: ServerInvoker(),
             subscriptionGroups: try SubscriptionGroupManager(storePathRootDir: root, log: log), locks: RebalanceLockManager(),
             holds: PullRequestHoldService(store: pipeline.store), schedule: try ScheduleMessageService(pipeline: pipeline, log: log),
             stats: stats,
@@ -114,6 +120,7 @@ public final class BrokerController: Sendable {
             PullMessageProcessor(services: services), ClientManageProcessor(services: services),
             ConsumerManageProcessor(services: services), AdminBrokerProcessor(services: services, replica: replica),
             QueryMessageProcessor(services: services), DLedgerAdminProcessor(replica: replica),
+            ConsumerRelayProcessor(services: services),
         ])
     }
 
@@ -130,6 +137,7 @@ public final class BrokerController: Sendable {
     public func close() async {
         metrics?.stop()
         registration.cancel()
+        statsSampling.cancel()
         offsetPersister.stop()
         await replica.close()
         await outer.unregisterAll()

@@ -1,6 +1,7 @@
 import CommitLog
 import Common
 import IndexFile
+import Remoting
 import Replication
 
 /// What the processors share: the broker's settings, the store and its one door, and the managers. Each
@@ -13,6 +14,9 @@ struct BrokerServices: Sendable {
     let topics: TopicConfigManager
     let offsets: ConsumerOffsetManager
     let consumers: ConsumerManager
+    let producers: ProducerManager
+    /// Requests the broker sends to its clients and waits for (GET_CONSUMER_RUNNING_INFO).
+    let invoker: ServerInvoker
     let subscriptionGroups: SubscriptionGroupManager
     let locks: RebalanceLockManager
     let holds: PullRequestHoldService

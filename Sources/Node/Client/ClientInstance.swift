@@ -60,7 +60,7 @@ public final class ClientInstance: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.group = group
         let handler = serverRequests
-        remoting = RemotingClient(group: group) { command, _ in handler.handle(command) }
+        remoting = RemotingClient(group: group) { command, channel in handler.handle(command, channel) }
     }
 
     /// Starts route refresh and heartbeats.
@@ -197,8 +197,9 @@ struct PublishInfo: Sendable {
     }
 }
 
-/// Where requests a broker sends us (NOTIFY_CONSUMER_IDS_CHANGED ...) go; set once a consumer starts.
+/// Where requests a broker sends us (NOTIFY_CONSUMER_IDS_CHANGED, GET_CONSUMER_RUNNING_INFO ...) go, with the
+/// connection they came on (an answer goes back on it); set once a consumer starts.
 final class ServerRequestHandler: Sendable {
-    let body = Mutex<@Sendable (RemotingCommand) -> Void>({ _ in })
-    func handle(_ command: RemotingCommand) { body.withLock { $0 }(command) }
+    let body = Mutex<@Sendable (RemotingCommand, Channel) -> Void>({ _, _ in })
+    func handle(_ command: RemotingCommand, _ channel: Channel) { body.withLock { $0 }(command, channel) }
 }

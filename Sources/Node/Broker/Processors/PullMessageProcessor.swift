@@ -91,6 +91,7 @@ struct PullMessageProcessor: BrokerRequestProcessor {
                                 millis: max(0, millis - 500))
             return (nil, promise.futureResult)
         }
+        services.stats.countGetCall(found: code == ResponseCode.success)
         if code == ResponseCode.success { services.stats.countGet(result.records.count, topic: topic) }
         return (response(to: request, result, code: code, next: next, group: group, channel: channel), nil)
     }
