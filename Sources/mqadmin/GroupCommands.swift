@@ -55,7 +55,7 @@ struct UpdateSubGroup: AsyncParsableCommand {
                 try await admin.updateSubscriptionGroup(config, brokerAddr: address)
                 print("create subscription group to \(address) success.")
             }
-            print(config.javaDescription, terminator: "")
+            print(config.javaDescription)
         }
     }
 }

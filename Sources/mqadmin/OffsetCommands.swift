@@ -125,7 +125,7 @@ struct CloneGroupOffset: AsyncParsableCommand {
             for row in rows where row.consumerOffset >= 0 {
                 try await admin.updateConsumeOffset(row.queue, group: targetGroup, offset: row.consumerOffset)
             }
-            print("clone group offset success. srcGroup[\(sourceGroup)], destGroup=[\(targetGroup)], topic[\(topic)]", terminator: "")
+            print("clone group offset success. srcGroup[\(sourceGroup)], destGroup=[\(targetGroup)], topic[\(topic)]")
         }
     }
 }
