@@ -38,7 +38,12 @@ struct NameServerMain: AsyncParsableCommand {
                     case "brokerChannelExpiredTime": config.brokerChannelExpiredTimeMillis = try PropertiesFile.integer(value, in: 1_000...86_400_000)
                     case "serverChannelMaxIdleTimeSeconds":
                         config.connectionLimits.idleTimeoutMillis = try PropertiesFile.integer(value, in: 1...86_400) * 1000
-                    case "kvConfigPath", "configStorePath", "orderMessageEnable", "rocketmqHome", "serverWorkerThreads",
+                    case "orderMessageEnable":
+                        guard value == "true" || value == "false" else {
+                            throw PropertiesFile.ConfigError(description: "must be true or false, not \"\(value)\"")
+                        }
+                        config.orderMessageEnable = value == "true"
+                    case "kvConfigPath", "configStorePath", "rocketmqHome", "serverWorkerThreads",
                          "serverSelectorThreads", "clientRequestThreadPoolNums", "defaultThreadPoolNums":
                         return true  // RocketMQ keys with no effect here
                     default:
