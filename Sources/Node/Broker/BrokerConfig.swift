@@ -44,6 +44,8 @@ public struct BrokerConfig: Sendable {
     public var store: MessageStoreConfig
     /// The Prometheus endpoint (`metricsExporterType`, `metricsPromExporterHost`, `metricsPromExporterPort`).
     public var metrics = MetricsSettings()
+    /// The file this configuration came from (UPDATE_BROKER_CONFIG writes accepted keys back into it).
+    public var configFilePath: String?
 
     public init(storePathRootDir: String) {
         store = MessageStoreConfig(storePathRootDir: storePathRootDir)
@@ -56,6 +58,7 @@ public struct BrokerConfig: Sendable {
         var root = "/tmp/rmqstore"
         for entry in file.entries where entry.key == "storePathRootDir" { root = entry.value }
         var config = BrokerConfig(storePathRootDir: root)
+        config.configFilePath = path
         try file.apply(warn: warn) { key, value throws(PropertiesFile.ConfigError) in try config.set(key, value) }
         do { try config.settle() } catch { throw PropertiesFile.ConfigError(description: "\(path): \(error)") }
         return config

@@ -76,7 +76,7 @@ public final class BrokerController: Sendable {
         let period = TimeAmount.milliseconds(config.registerNameServerPeriodMillis)
         let services = services
         registration = group.next().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
-            Task { await outer.registerAll(services.topics.wrapper) }
+            Task { await outer.registerAll(services.registrationTopics) }
         }
         statsSampling = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [stats = services.stats] _ in
             stats.sample()
@@ -84,7 +84,7 @@ public final class BrokerController: Sendable {
         offsetPersister = PeriodicThread(name: "persist-offsets", intervalNanos: 5_000_000_000) { services.offsets.persist() }
         replica.start(outer: outer)
         if config.brokerRole != .slave && !config.dledgerEnabled { services.schedule.start() }
-        await outer.registerAll(services.topics.wrapper)
+        await outer.registerAll(services.registrationTopics)
     }
 
     /// The HA service of a master, or a DLedger member and its port (nothing for a slave: its HA client comes later).
@@ -105,14 +105,15 @@ public final class BrokerController: Sendable {
             topics.upsert(TopicConfig(topicName: TopicValidator.autoCreateTopicKeyTopic, readQueueNums: config.defaultTopicQueueNums,
                                       writeQueueNums: config.defaultTopicQueueNums, perm: .all))
         }
+        let runtime = BrokerRuntimeSettings(config)
         return BrokerServices(
             config: config, storeHost: storeHost, pipeline: pipeline, topics: topics,
             offsets: try ConsumerOffsetManager(storePathRootDir: root, log: log), consumers: ConsumerManager(),
-            producers: ProducerManager(), invoker: ServerInvoker(),
+            producers: ProducerManager(), invoker: ServerInvoker(), runtime: runtime,
             subscriptionGroups: try SubscriptionGroupManager(storePathRootDir: root, log: log), locks: RebalanceLockManager(),
             holds: PullRequestHoldService(store: pipeline.store), schedule: try ScheduleMessageService(pipeline: pipeline, log: log),
             stats: stats,
-            topicsChanged: { outer.requestRegistration { topics.wrapper } }, log: log)
+            topicsChanged: { outer.requestRegistration { runtime.masked(topics.wrapper) } }, log: log)
     }
 
     private static func makeProcessor(_ services: BrokerServices, replica: ReplicaRole) -> BrokerProcessor {

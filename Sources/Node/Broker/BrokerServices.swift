@@ -17,6 +17,8 @@ struct BrokerServices: Sendable {
     let producers: ProducerManager
     /// Requests the broker sends to its clients and waits for (GET_CONSUMER_RUNNING_INFO).
     let invoker: ServerInvoker
+    /// Settings UPDATE_BROKER_CONFIG changes while the broker runs.
+    let runtime: BrokerRuntimeSettings
     let subscriptionGroups: SubscriptionGroupManager
     let locks: RebalanceLockManager
     let holds: PullRequestHoldService
@@ -32,7 +34,11 @@ struct BrokerServices: Sendable {
     }
 
     /// Whether puts are refused before they reach the pipeline (a slave; a broker without write permission).
-    var isWriteable: Bool { config.brokerPermission.isWriteable && brokerRole != .slave }
+    var isWriteable: Bool { runtime.brokerPermission.isWriteable && brokerRole != .slave }
+
+    /// The topics as registered with the NameServers: each topic's permission limited to the broker's own when that
+    /// lacks READ or WRITE (RocketMQ's `registerBrokerAll`), so clients stop sending to (or pulling from) it.
+    var registrationTopics: TopicConfigSerializeWrapper { runtime.masked(topics.wrapper) }
 
     /// The role now: the configured one, or in DLedger mode SYNC_MASTER while this member takes writes, else SLAVE.
     var brokerRole: BrokerRole {

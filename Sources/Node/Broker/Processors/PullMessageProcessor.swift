@@ -57,7 +57,7 @@ struct PullMessageProcessor: BrokerRequestProcessor {
               let offset = fields.queueOffset?.int64 else {
             return fail(ResponseCode.systemError, "PULL_MESSAGE needs consumerGroup, topic, queueId and queueOffset, the last two integers")
         }
-        guard services.config.brokerPermission.isReadable else {
+        guard services.runtime.brokerPermission.isReadable else {
             return fail(ResponseCode.noPermission, "the broker[\(services.config.brokerName)] pulling message is forbidden")
         }
         guard let config = services.topics.topic(topic) ?? replicatedTopic(topic) else {
