@@ -70,7 +70,10 @@ struct MQAdmin: AsyncParsableCommand {
                       ConsumeMessage.self, DLedgerStatusCommand.self, LeadershipTransferCommand.self,
                       UpdateSubGroup.self, DeleteSubGroup.self, ConsumerConnectionCommand.self, ProducerConnectionCommand.self,
                       ConsumerStatus.self, GetConsumerConfig.self, BrokerConsumeStats.self, ResetOffsetByTime.self,
-                      SkipAccumulatedMessage.self, CloneGroupOffset.self])
+                      SkipAccumulatedMessage.self, CloneGroupOffset.self, GetBrokerConfig.self, UpdateBrokerConfig.self,
+                      UpdateTopicPerm.self, WipeWritePerm.self, AddWritePerm.self, TopicClusterList.self, AllocateMQ.self,
+                      UpdateKvConfig.self, DeleteKvConfig.self, GetNamesrvConfig.self, UpdateNamesrvConfig.self,
+                      UpdateOrderConf.self])
 }
 
 struct TopicList: AsyncParsableCommand {
