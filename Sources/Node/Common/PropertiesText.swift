@@ -2,7 +2,7 @@
 /// UPDATE_NAMESRV_CONFIG): blank lines and `#`/`!` comments skipped, a line without `=` is an error naming it.
 public func parseProperties(_ text: String) -> Result<[(String, String)], PropertiesError> {
     var pairs: [(String, String)] = []
-    for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+    for line in text.split(whereSeparator: \.isNewline) {
         let trimmed = line.drop { $0 == " " || $0 == "\t" }
         if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix("!") { continue }
         guard let equals = trimmed.firstIndex(of: "=") else { return .failure(PropertiesError(line: String(line))) }
