@@ -135,3 +135,35 @@ struct AllocateMQ: AsyncParsableCommand {
         }
     }
 }
+
+struct CleanExpiredCQ: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cleanExpiredCQ", abstract: "Clean expired ConsumeQueue on broker.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("b"), help: "Broker address") var brokerAddr: String?
+    @Option(name: .customShort("c"), help: "clustername") var clusterName: String?
+
+    func run() async throws { try await cleanQueues(options, code: RequestCode.cleanExpiredConsumeQueue, brokerAddr: brokerAddr, cluster: clusterName) }
+}
+
+struct CleanUnusedTopic: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cleanUnusedTopic", abstract: "Clean unused topic on broker.")
+    @OptionGroup var options: NameServerOption
+    @Option(name: .customShort("b"), help: "Broker address") var brokerAddr: String?
+    @Option(name: .customShort("c"), help: "cluster name") var clusterName: String?
+
+    func run() async throws { try await cleanQueues(options, code: RequestCode.cleanUnusedTopic, brokerAddr: brokerAddr, cluster: clusterName) }
+}
+
+/// One broker (`-b`), the masters of a cluster (`-c`), or of every cluster; prints RocketMQ's `success`.
+func cleanQueues(_ options: NameServerOption, code: Int32, brokerAddr: String?, cluster: String?) async throws {
+    try await withAdmin(options) { admin in
+        let addresses: [String]
+        if brokerAddr != nil || cluster != nil {
+            addresses = try await admin.targets(brokerAddr: brokerAddr, cluster: cluster)
+        } else {
+            addresses = try await admin.clusterInfo().filter { $0.brokerID == BrokerData.masterID }.map(\.address)
+        }
+        for address in addresses { try await admin.cleanQueues(address, code: code) }
+        print("success")
+    }
+}

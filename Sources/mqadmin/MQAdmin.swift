@@ -73,7 +73,7 @@ struct MQAdmin: AsyncParsableCommand {
                       SkipAccumulatedMessage.self, CloneGroupOffset.self, GetBrokerConfig.self, UpdateBrokerConfig.self,
                       UpdateTopicPerm.self, WipeWritePerm.self, AddWritePerm.self, TopicClusterList.self, AllocateMQ.self,
                       UpdateKvConfig.self, DeleteKvConfig.self, GetNamesrvConfig.self, UpdateNamesrvConfig.self,
-                      UpdateOrderConf.self])
+                      UpdateOrderConf.self, CleanExpiredCQ.self, CleanUnusedTopic.self])
 }
 
 struct TopicList: AsyncParsableCommand {

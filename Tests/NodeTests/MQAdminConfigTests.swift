@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Client
 import Common
 import Testing
@@ -106,5 +109,39 @@ import TestSupport
                 #expect(lines.count == 1 && lines.first?.hasPrefix("mqadmin: ") == true, "\(arguments): \(result.output)")
             }
         }
+    }
+}
+
+/// `cleanUnusedTopic` deletes the consume queues of a topic the broker no longer has (its config removed while the
+/// broker was stopped), `cleanExpiredCQ` keeps queues that still point into the commit log, and both print `success`.
+@Suite(.serialized) struct MQAdminCleanTests {
+    @Test func cleanUnusedTopicDeletesQueuesOfTopicsWithoutConfig() async throws {
+        let broker = try RunningBroker()
+        let n = ["-n", broker.nameServer.address]
+        for topic in ["UnusedTopic", "LiveTopic"] {
+            #expect(try runMQAdmin(["updateTopic"] + n + ["-t", topic, "-b", broker.address, "-r", "1", "-w", "1"]).status == 0)
+            #expect(try runMQAdmin(["sendMessage"] + n + ["-t", topic, "-p", "body"]).status == 0)
+        }
+        let queues = broker.directory.path + "/store/consumequeue/"
+        #expect(access(queues + "UnusedTopic/0", F_OK) == 0 && access(queues + "LiveTopic/0", F_OK) == 0)
+        #expect(broker.process?.terminate() == 0)
+        let topicsPath = broker.directory.path + "/store/config/topics.json"
+        var topics = try TopicConfigSerializeWrapper.decode(from: TextFile.read(topicsPath) ?? "")
+        topics.topicConfigTable["UnusedTopic"] = nil
+        #expect(TextFile.writeAtomically(topicsPath, topics.json.rendered()))
+        _ = unlink(topicsPath + ".journal")
+        try broker.start()
+        #expect(access(queues + "UnusedTopic/0", F_OK) == 0, "the store still has the queue")
+
+        let clean = try runMQAdmin(["cleanUnusedTopic"] + n + ["-b", broker.address])
+        #expect(clean.status == 0 && clean.output == "success", "\(clean.output)")
+        #expect(access(queues + "UnusedTopic", F_OK) != 0)
+        #expect(access(queues + "LiveTopic/0", F_OK) == 0)
+        let expired = try runMQAdmin(["cleanExpiredCQ"] + n + ["-c", "DefaultCluster"])
+        #expect(expired.status == 0 && expired.output == "success", "\(expired.output)")
+        #expect(access(queues + "LiveTopic/0", F_OK) == 0)
+        #expect(try runMQAdmin(["consumeMessage"] + n + ["-t", "LiveTopic"]).output.contains("Consumed 1 message(s)."))
+        let nowhere = try runMQAdmin(["cleanUnusedTopic"] + n + ["-c", "NoCluster"])
+        #expect(nowhere.status == 1 && nowhere.output == "mqadmin: bad response: no master broker in cluster NoCluster", "\(nowhere.output)")
     }
 }

@@ -92,3 +92,13 @@ extension Admin {
         _ = try await client.call(address, code: RequestCode.updateBrokerConfig, body: ByteBuffer(string: "\(key)=\(value)\n"))
     }
 }
+
+extension Admin {
+    /// CLEAN_UNUSED_TOPIC or CLEAN_EXPIRED_CONSUMEQUEUE on one broker.
+    public func cleanQueues(_ address: String, code: Int32) async throws {
+        guard code == RequestCode.cleanUnusedTopic || code == RequestCode.cleanExpiredConsumeQueue else {
+            throw ClientError.badResponse("request code \(code) is not a queue cleaning")
+        }
+        _ = try await client.call(address, code: code)
+    }
+}

@@ -12,7 +12,7 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         [RequestCode.updateAndCreateTopic, RequestCode.deleteTopicInBroker, RequestCode.getAllTopicConfig, RequestCode.getBrokerRuntimeInfo,
          RequestCode.getTopicStatsInfo, RequestCode.getConsumeStats, RequestCode.lockBatchMQ, RequestCode.unlockBatchMQ,
          RequestCode.getAllConsumerOffset, RequestCode.getAllDelayOffset, RequestCode.getAllSubscriptionGroupConfig,
-         RequestCode.getBrokerHAStatus] + Self.groupCodes + Self.configCodes
+         RequestCode.getBrokerHAStatus] + Self.groupCodes + Self.configCodes + Self.storeCodes
     }
 
     func answer(_ request: RemotingCommand, _ header: RequestHeader, context: RequestContext) throws(RequestHeader.FieldError) -> RemotingCommand {
@@ -44,6 +44,7 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         case RequestCode.getBrokerHAStatus: return ok(replica.haRuntimeInfo(commitLogEnd: services.store.commitLog.wroteOffset))
         case RequestCode.getAllSubscriptionGroupConfig: return ok(services.subscriptionGroups.wrapper)
         case RequestCode.getBrokerConfig, RequestCode.updateBrokerConfig: return answerConfig(request)
+        case RequestCode.cleanUnusedTopic, RequestCode.cleanExpiredConsumeQueue: return answerStore(request)
         default: return try answerGroups(request, header)
         }
     }
