@@ -57,13 +57,11 @@ func parseMillisTimestamp(_ text: String) -> Int64? {
     return Int64(seconds) * 1000 + Int64(values[6])
 }
 
-/// Java's `Boolean.parseBoolean`: true only for "true" in any case.
-func javaBool(_ text: String) -> Bool { text.lowercased() == "true" }
+/// An argument value or a missing thing a command checks itself: thrown inside `withAdmin`, it prints
+/// `mqadmin: <reason>` and exits 1.
+func failArgument(_ reason: String) -> ArgumentProblem { ArgumentProblem(reason: reason) }
 
-/// Fails the command with `mqadmin: <reason>` and exit status 1 (argument checks done before any request).
-func failArgument(_ reason: String) -> ExitCodeError { ExitCodeError(reason: reason) }
-
-struct ExitCodeError: Error, CustomStringConvertible {
+struct ArgumentProblem: Error, CustomStringConvertible {
     var reason: String
     var description: String { reason }
 }

@@ -99,13 +99,20 @@ import TestSupport
             (["allocateMQ", "-t", "TBW102", "-i", "a,,b"], "-i must be"),
             (["topicClusterList", "-t", "NoTopic"], "NoTopic"),
             (["wipeWritePerm", "-b", "broker-t", "-n", "127.0.0.1:\(freePort())"], "Failed"),
+            (["addWritePerm", "-b", "broker-t", "-n", "127.0.0.1:\(freePort())"], "Failed"),
+            (["updateKvConfig", "-s", "", "-k", "k", "-v", "v"], "-s and -k must not be empty"),
+            (["deleteKvConfig", "-s", "NS", "-k", ""], "-s and -k must not be empty"),
+            (["getNamesrvConfig", "-n", "127.0.0.1:\(freePort())"], "mqadmin: "),
+            (["cleanExpiredCQ", "-c", "NoCluster"], "no master broker in cluster NoCluster"),
+            (["brokerStatus", "-c", "NoCluster"], "no broker in cluster NoCluster"),
+            (["clusterList", "-n", "127.0.0.1:\(freePort())"], "no NameServer reachable"),
         ]
         for (arguments, reason) in cases {
             let result = try runMQAdmin(arguments.contains("-n") ? arguments : [arguments[0]] + n + Array(arguments.dropFirst()))
             #expect(result.status == 1, "\(arguments): \(result.output)")
             let lines = result.output.split(separator: "\n")
             #expect(result.output.contains(reason), "\(arguments): \(result.output)")
-            if arguments[0] != "wipeWritePerm" {
+            if !["wipeWritePerm", "addWritePerm"].contains(arguments[0]) {  // RocketMQ's "Failed" line, then the reason
                 #expect(lines.count == 1 && lines.first?.hasPrefix("mqadmin: ") == true, "\(arguments): \(result.output)")
             }
         }

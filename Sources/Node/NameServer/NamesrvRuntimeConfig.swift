@@ -25,7 +25,7 @@ public final class NamesrvRuntimeConfig: Sendable {
         ]
     }
 
-    /// Why the update cannot be made, or nil: then every pair was applied.
+    /// Why an update was refused (nothing of it applied).
     public enum Refusal: Error, Sendable {
         case configPath
         case invalid(String)
