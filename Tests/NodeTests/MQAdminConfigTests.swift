@@ -130,7 +130,8 @@ import TestSupport
             #expect(try runMQAdmin(["sendMessage"] + n + ["-t", topic, "-p", "body"]).status == 0)
         }
         let queues = broker.directory.path + "/store/consumequeue/"
-        #expect(access(queues + "UnusedTopic/0", F_OK) == 0 && access(queues + "LiveTopic/0", F_OK) == 0)
+        // Dispatch builds the queues shortly after the sends.
+        #expect(await eventually(10) { access(queues + "UnusedTopic/0", F_OK) == 0 && access(queues + "LiveTopic/0", F_OK) == 0 })
         #expect(broker.process?.terminate() == 0)
         let topicsPath = broker.directory.path + "/store/config/topics.json"
         var topics = try TopicConfigSerializeWrapper.decode(from: TextFile.read(topicsPath) ?? "")

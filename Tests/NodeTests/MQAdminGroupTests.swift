@@ -61,6 +61,7 @@ func rows(_ output: String, startingWith prefix: String) -> [[Substring]] {
         #expect(producers.status == 0 && rows(producers.output, startingWith: "0001").first?[1] == Substring(producer.client.clientID),
                 "\(producers.output)")
 
+        #expect(await eventually(20) { !consumer.assignedQueues.isEmpty }, "the consumer holds queues once it rebalanced")
         let status = try runMQAdmin(["consumerStatus"] + n + ["-g", "G1", "-i", clientID])
         #expect(status.status == 0, "\(status.output)")
         for section in ["#Consumer Properties#", "#Consumer Subscription#", "#Consumer Offset#", "#Consumer MQ Detail#", "#Consumer RT&TPS#"] {
