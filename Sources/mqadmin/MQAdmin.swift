@@ -69,26 +69,13 @@ struct MQAdmin: AsyncParsableCommand {
                       BrokerStatus.self, HAStatus.self, ConsumerProgress.self, QueryMsgByID.self, QueryMsgByKey.self, SendMessage.self,
                       ConsumeMessage.self, DLedgerStatusCommand.self, LeadershipTransferCommand.self,
                       QueryMsgByUniqueKey.self, QueryMsgByOffset.self, PrintMsg.self, PrintMsgByQueue.self, SendMsgStatus.self,
-                      ClusterRT.self, CheckMsgSendRT.self, QueryCq.self])
-}
-
-struct ClusterList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "clusterList", abstract: "List the brokers of every cluster.")
-    @OptionGroup var options: NameServerOption
-
-    func run() async throws {
-        try await withAdmin(options) { admin in
-            let brokers = try await admin.clusterInfo()  // before the header: a failure prints only its line
-            print(pad("#Cluster Name", 18) + pad("#Broker Name", 24) + pad("#BID", 6) + pad("#Addr", 24) + pad("#Version", 12)
-                  + pad("#InTotalToday", 16) + pad("#OutTotalToday", 16) + "#CommitLogMaxOffset")
-            for broker in brokers {
-                let info = Dictionary((try? await admin.brokerRuntimeInfo(broker.address)) ?? [], uniquingKeysWith: { a, _ in a })
-                print(pad(broker.cluster, 18) + pad(broker.brokerName, 24) + pad("\(broker.brokerID)", 6) + pad(broker.address, 24)
-                      + pad(info["brokerVersionDesc"] ?? "-", 12) + pad(info["msgPutTotalTodayNow"] ?? "-", 16)
-                      + pad(info["msgGetTotalTodayNow"] ?? "-", 16) + (info["commitLogMaxOffset"] ?? "-"))
-            }
-        }
-    }
+                      ClusterRT.self, CheckMsgSendRT.self, QueryCq.self,
+                      UpdateSubGroup.self, DeleteSubGroup.self, ConsumerConnectionCommand.self, ProducerConnectionCommand.self,
+                      ConsumerStatus.self, GetConsumerConfig.self, BrokerConsumeStats.self, ResetOffsetByTime.self,
+                      SkipAccumulatedMessage.self, CloneGroupOffset.self, GetBrokerConfig.self, UpdateBrokerConfig.self,
+                      UpdateTopicPerm.self, WipeWritePerm.self, AddWritePerm.self, TopicClusterList.self, AllocateMQ.self,
+                      UpdateKvConfig.self, DeleteKvConfig.self, GetNamesrvConfig.self, UpdateNamesrvConfig.self,
+                      UpdateOrderConf.self, CleanExpiredCQ.self, CleanUnusedTopic.self])
 }
 
 struct TopicList: AsyncParsableCommand {
@@ -147,19 +134,6 @@ struct DeleteTopic: AsyncParsableCommand {
     }
 }
 
-struct TopicRoute: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "topicRoute", abstract: "Print a topic's route.")
-    @OptionGroup var options: NameServerOption
-    @Option(name: .customShort("t"), help: "topic name") var topic: String
-
-    func run() async throws {
-        try await withAdmin(options) { admin in
-            let (json, _) = try await admin.topicRoute(topic)
-            print(json)
-        }
-    }
-}
-
 struct TopicStatus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "topicStatus", abstract: "Offsets of every queue of a topic.")
     @OptionGroup var options: NameServerOption
@@ -172,26 +146,6 @@ struct TopicStatus: AsyncParsableCommand {
             for stats in rows {
                 print(pad(stats.queue.brokerName, 34) + pad("\(stats.queue.queueID)", 6) + pad("\(stats.minOffset)", 22)
                       + pad("\(stats.maxOffset)", 24) + formatTime(stats.lastUpdateTimestamp))
-            }
-        }
-    }
-}
-
-struct BrokerStatus: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "brokerStatus", abstract: "A broker's runtime figures.")
-    @OptionGroup var options: NameServerOption
-    @Option(name: .customShort("b"), help: "broker address host:port") var brokerAddr: String?
-    @Option(name: .customShort("c"), help: "cluster name (every broker of it)") var clusterName: String?
-
-    func run() async throws {
-        try await withAdmin(options) { admin in
-            var targets = brokerAddr.map { [$0] } ?? []
-            if let clusterName { targets += try await admin.clusterInfo().filter { $0.cluster == clusterName }.map(\.address) }
-            if targets.isEmpty { targets = try await admin.clusterInfo().map(\.address) }
-            for address in targets {
-                for (key, value) in try await admin.brokerRuntimeInfo(address) {
-                    print((targets.count > 1 ? pad(address, 24) : "") + pad(key, 32) + ": " + value)
-                }
             }
         }
     }
@@ -218,32 +172,6 @@ struct HAStatus: AsyncParsableCommand {
                 print(pad(connection.addr, 24) + pad("\(connection.slaveAckOffset)", 22) + pad("\(connection.diff)", 16)
                       + pad("\(connection.lagMillis)", 12) + "\(connection.inSync)")
             }
-        }
-    }
-}
-
-struct ConsumerProgress: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "consumerProgress", abstract: "A consumer group's offsets and lag.")
-    @OptionGroup var options: NameServerOption
-    @Option(name: .customShort("g"), help: "consumer group") var group: String
-    @Option(name: .customShort("t"), help: "topic") var topic: String?
-
-    func run() async throws {
-        try await withAdmin(options) { admin in
-            let rows = try await admin.consumeProgress(group: group, topic: topic)
-            guard !rows.isEmpty else {
-                FileHandleLite.standardError("mqadmin: consumer group \(group) has no offsets on any broker\n")
-                throw ExitCode(1)
-            }
-            print(pad("#Topic", 34) + pad("#Broker Name", 34) + pad("#QID", 6) + pad("#Broker Offset", 22) + pad("#Consumer Offset", 22)
-                  + pad("#Diff", 22) + "#LastTime")
-            for row in rows {
-                print(pad(row.queue.topic, 34) + pad(row.queue.brokerName, 34) + pad("\(row.queue.queueID)", 6) + pad("\(row.brokerOffset)", 22)
-                      + pad("\(row.consumerOffset)", 22) + pad("\(row.diff)", 22) + formatTime(row.lastTimestamp))
-            }
-            print("")
-            print("Consume TPS: 0.00")
-            print("Diff Total: \(rows.reduce(0) { $0 + $1.diff })")
         }
     }
 }

@@ -39,6 +39,11 @@ struct NameServerMain: AsyncParsableCommand {
                     case "brokerChannelExpiredTime": config.brokerChannelExpiredTimeMillis = try PropertiesFile.integer(value, in: 1_000...86_400_000)
                     case "serverChannelMaxIdleTimeSeconds":
                         config.connectionLimits.idleTimeoutMillis = try PropertiesFile.integer(value, in: 1...86_400) * 1000
+                    case "orderMessageEnable":
+                        guard value == "true" || value == "false" else {
+                            throw PropertiesFile.ConfigError(description: "must be true or false, not \"\(value)\"")
+                        }
+                        config.orderMessageEnable = value == "true"
                     default:
                         do { return try config.metrics.set(key, value) } catch {
                             throw PropertiesFile.ConfigError(description: "\(error)")

@@ -54,4 +54,8 @@ extension BrokerConfig {
             ("dLegerHeartbeatTicks", "\(dledger.heartbeatTicks)"), ("dLegerCommitTimeoutMillis", "\(dledger.commitTimeoutMillis)"),
         ]
     }
+
+    /// The keys UPDATE_BROKER_CONFIG applies at once; every other known key is written to the config file and takes
+    /// effect at the next start.
+    public static let runtimeKeys: Set<String> = ["brokerPermission"]
 }

@@ -46,6 +46,8 @@ public struct BrokerConfig: Sendable {
     public var metrics = MetricsSettings()
     /// Transactional messages: the check service's timing (`transactionTimeOut`, `transactionCheckInterval`, ...).
     public var transaction = TransactionSettings()
+    /// The file this configuration came from (UPDATE_BROKER_CONFIG writes accepted keys back into it).
+    public var configFilePath: String?
 
     public init(storePathRootDir: String) {
         store = MessageStoreConfig(storePathRootDir: storePathRootDir)
@@ -58,6 +60,7 @@ public struct BrokerConfig: Sendable {
         var root = "/tmp/rmqstore"
         for entry in file.entries where entry.key == "storePathRootDir" { root = entry.value }
         var config = BrokerConfig(storePathRootDir: root)
+        config.configFilePath = path
         try file.apply(warn: warn, unsupported: unsupportedKeys(storePathRootDir: root)) { key, value throws(PropertiesFile.ConfigError) in
             try config.set(key, value)
         }

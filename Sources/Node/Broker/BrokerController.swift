@@ -18,6 +18,8 @@ public final class BrokerController: Sendable {
     let outer: BrokerOuterAPI
     let replica: ReplicaRole
     let registration: RepeatedTask
+    /// The runtime-info TPS samples, once a second.
+    let statsSampling: RepeatedTask
     /// consumerOffset.json every 5 s, on a store thread (it fsyncs).
     let offsetPersister: PeriodicThread
     /// The Prometheus registry and scrape-time collector (`metricsExporterType=PROM`), else nil.
@@ -61,7 +63,7 @@ public final class BrokerController: Sendable {
             }
             server = try await RemotingServer(host: "0.0.0.0", port: config.listenPort, group: group,
                                               processor: Self.makeProcessor(services, replica: replica),
-                                              limits: config.connectionLimits, log: logs.remoting)
+                                              limits: config.connectionLimits, invoker: services.invoker, log: logs.remoting)
         } catch {
             haService?.close()
             dledger?.0.close()
@@ -74,13 +76,16 @@ public final class BrokerController: Sendable {
         let period = TimeAmount.milliseconds(config.registerNameServerPeriodMillis)
         let services = services
         registration = group.next().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
-            Task { await outer.registerAll(services.topics.wrapper) }
+            Task { await outer.registerAll(services.registrationTopics) }
+        }
+        statsSampling = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [stats = services.stats] _ in
+            stats.sample()
         }
         offsetPersister = PeriodicThread(name: "persist-offsets", intervalNanos: 5_000_000_000) { services.offsets.persist() }
         replica.start(outer: outer)
         if config.brokerRole != .slave && !config.dledgerEnabled { services.schedule.start() }
         if config.brokerRole != .slave || config.dledgerEnabled { services.transactions.start() }
-        await outer.registerAll(services.topics.wrapper)
+        await outer.registerAll(services.registrationTopics)
     }
 
     /// The HA service of a master, or a DLedger member and its port (nothing for a slave: its HA client comes later).
@@ -99,17 +104,17 @@ public final class BrokerController: Sendable {
         let topics = try TopicConfigManager(storePathRootDir: root, log: log)
         let offsets = try ConsumerOffsetManager(storePathRootDir: root, log: log)
         let producers = ProducerManager()
-        let topicsChanged: @Sendable () -> Void = { outer.requestRegistration { topics.wrapper } }
+        let runtime = BrokerRuntimeSettings(config)
+        let topicsChanged: @Sendable () -> Void = { outer.requestRegistration { runtime.masked(topics.wrapper) } }
         if config.brokerRole != .slave || config.dledgerEnabled, config.autoCreateTopicEnable, topics.topic(TopicValidator.autoCreateTopicKeyTopic) == nil {
             topics.upsert(TopicConfig(topicName: TopicValidator.autoCreateTopicKeyTopic, readQueueNums: config.defaultTopicQueueNums,
                                       writeQueueNums: config.defaultTopicQueueNums, perm: .all))
         }
         return BrokerServices(
             config: config, storeHost: storeHost, pipeline: pipeline, topics: topics,
-            offsets: offsets, consumers: ConsumerManager(),
+            offsets: offsets, consumers: ConsumerManager(), producers: producers, invoker: ServerInvoker(), runtime: runtime,
             subscriptionGroups: try SubscriptionGroupManager(storePathRootDir: root, log: log), locks: RebalanceLockManager(),
             holds: PullRequestHoldService(store: pipeline.store), schedule: try ScheduleMessageService(pipeline: pipeline, log: log),
-            producers: producers,
             transactions: TransactionalMessageService(
                 pipeline: pipeline, settings: config.transaction, offsets: offsets, producers: producers, storeHost: storeHost,
                 createTopic: { name, queues in
@@ -123,7 +128,7 @@ public final class BrokerController: Sendable {
             PullMessageProcessor(services: services), ClientManageProcessor(services: services),
             ConsumerManageProcessor(services: services), AdminBrokerProcessor(services: services, replica: replica),
             QueryMessageProcessor(services: services), DLedgerAdminProcessor(replica: replica), QueryConsumeQueueProcessor(services: services),
-            EndTransactionProcessor(services: services),
+            EndTransactionProcessor(services: services), ConsumerRelayProcessor(services: services),
         ])
     }
 
@@ -140,6 +145,7 @@ public final class BrokerController: Sendable {
     public func close() async {
         metrics?.stop()
         registration.cancel()
+        statsSampling.cancel()
         offsetPersister.stop()
         await replica.close()
         await outer.unregisterAll()

@@ -1,6 +1,7 @@
 import CommitLog
 import Common
 import IndexFile
+import Remoting
 import Replication
 
 /// What the processors share: the broker's settings, the store and its one door, and the managers. Each
@@ -13,11 +14,15 @@ struct BrokerServices: Sendable {
     let topics: TopicConfigManager
     let offsets: ConsumerOffsetManager
     let consumers: ConsumerManager
+    let producers: ProducerManager
+    /// Requests the broker sends to its clients and waits for (GET_CONSUMER_RUNNING_INFO).
+    let invoker: ServerInvoker
+    /// Settings UPDATE_BROKER_CONFIG changes while the broker runs.
+    let runtime: BrokerRuntimeSettings
     let subscriptionGroups: SubscriptionGroupManager
     let locks: RebalanceLockManager
     let holds: PullRequestHoldService
     let schedule: ScheduleMessageService
-    let producers: ProducerManager
     let transactions: TransactionalMessageService
     let stats: BrokerStats
     /// Re-registers with every NameServer (after a topic change).
@@ -30,7 +35,11 @@ struct BrokerServices: Sendable {
     }
 
     /// Whether puts are refused before they reach the pipeline (a slave; a broker without write permission).
-    var isWriteable: Bool { config.brokerPermission.isWriteable && brokerRole != .slave }
+    var isWriteable: Bool { runtime.brokerPermission.isWriteable && brokerRole != .slave }
+
+    /// The topics as registered with the NameServers: each topic's permission limited to the broker's own when that
+    /// lacks READ or WRITE (RocketMQ's `registerBrokerAll`), so clients stop sending to (or pulling from) it.
+    var registrationTopics: TopicConfigSerializeWrapper { runtime.masked(topics.wrapper) }
 
     /// The role now: the configured one, or in DLedger mode SYNC_MASTER while this member takes writes, else SLAVE.
     var brokerRole: BrokerRole {

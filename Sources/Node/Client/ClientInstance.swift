@@ -60,7 +60,7 @@ public final class ClientInstance: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.group = group
         let handler = serverRequests
-        remoting = RemotingClient(group: group) { command, channel in handler.handle(command, channel: channel) }
+        remoting = RemotingClient(group: group) { command, channel in handler.handle(command, channel) }
     }
 
     /// Starts route refresh and heartbeats.
@@ -198,13 +198,14 @@ struct PublishInfo: Sendable {
     }
 }
 
-/// Where requests a broker sends us (NOTIFY_CONSUMER_IDS_CHANGED ...) go; set once a consumer starts.
-/// CHECK_TRANSACTION_STATE goes to `transactionCheck` (a transaction producer's) with the connection it came on.
+/// Where requests a broker sends us (NOTIFY_CONSUMER_IDS_CHANGED, GET_CONSUMER_RUNNING_INFO ...) go, with the
+/// connection they came on (an answer goes back on it); set once a consumer starts. CHECK_TRANSACTION_STATE goes to
+/// `transactionCheck` (a transaction producer's).
 final class ServerRequestHandler: Sendable {
-    let body = Mutex<@Sendable (RemotingCommand) -> Void>({ _ in })
+    let body = Mutex<@Sendable (RemotingCommand, Channel) -> Void>({ _, _ in })
     let transactionCheck = Mutex<(@Sendable (RemotingCommand, Channel) -> Void)?>(nil)
-    func handle(_ command: RemotingCommand, channel: Channel) {
+    func handle(_ command: RemotingCommand, _ channel: Channel) {
         if command.code == RequestCode.checkTransactionState, let check = transactionCheck.withLock({ $0 }) { return check(command, channel) }
-        body.withLock { $0 }(command)
+        body.withLock { $0 }(command, channel)
     }
 }

@@ -60,6 +60,7 @@ public final class PushConsumer: Sendable {
         var started = false
         var rebalancing = false
         var rebalanceAgain = false
+        var startTimestamp: Int64 = 0
     }
 
     public init(config: ClientConfig, settings: Settings) {
@@ -111,13 +112,11 @@ public final class PushConsumer: Sendable {
                 ])
             }
         }
-        client.serverRequests.body.withLock { handler in
-            handler = { [weak self] command in
-                guard command.code == RequestCode.notifyConsumerIdsChanged, let self else { return }
-                Task { await self.rebalance() }
-            }
+        installServerRequestHandler()
+        state.withLock { state in
+            state.started = true
+            state.startTimestamp = currentTimeMillis()
         }
-        state.withLock { $0.started = true }
         let topics = state.withLock { Array($0.subscriptions.keys) }
         for topic in topics {
             if try await client.route(topic, refresh: true) == nil, !topic.hasPrefix(TopicValidator.retryGroupTopicPrefix) { throw ClientError.noRoute(topic: topic) }
@@ -166,7 +165,7 @@ public final class PushConsumer: Sendable {
         }
     }
 
-    private func rebalanceOnce() async {
+    func rebalanceOnce() async {
         let subscriptions = state.withLock { Array($0.subscriptions.values) }
         var wanted = Set<MessageQueue>()
         var failedTopics = Set<String>()

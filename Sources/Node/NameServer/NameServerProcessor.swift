@@ -6,11 +6,14 @@ import Remoting
 public struct NameServerProcessor: RemotingProcessor {
     public let routes: RouteInfoManager
     public let kv: KVConfigManager
+    public let settings: NamesrvRuntimeConfig
     let log: @Sendable (String) -> Void
 
-    public init(routes: RouteInfoManager, kv: KVConfigManager, log: @escaping @Sendable (String) -> Void) {
+    public init(routes: RouteInfoManager, kv: KVConfigManager, settings: NamesrvRuntimeConfig = NamesrvRuntimeConfig(NamesrvConfig()),
+                log: @escaping @Sendable (String) -> Void) {
         self.routes = routes
         self.kv = kv
+        self.settings = settings
         self.log = log
     }
 
@@ -59,8 +62,7 @@ public struct NameServerProcessor: RemotingProcessor {
             }
             return .response(to: request, code: ResponseCode.success, body: KVTable(table: table).encode())
         case RequestCode.queryDataVersion: return try queryDataVersion(request, header)
-        default:
-            return .response(to: request, code: ResponseCode.requestCodeNotSupported, remark: " request type \(request.code) not supported")
+        default: return try answerAdmin(request, header)
         }
     }
 
@@ -71,6 +73,7 @@ public struct NameServerProcessor: RemotingProcessor {
             return .response(to: request, code: ResponseCode.topicNotExist, remark: "No topic route info in name server for the topic: \(topic)")
         }
         route.quotedKeys = request.version >= 401 || header.bool("acceptStandardJsonOnly")
+        if settings.current.orderMessageEnable { route.orderTopicConf = kv.get(namespace: Self.orderTopicConfigNamespace, key: topic) }
         return .response(to: request, code: ResponseCode.success, body: route.encode())
     }
 

@@ -14,6 +14,8 @@ public struct NamesrvConfig: Sendable {
     public var connectionLimits = ConnectionLimits()
     /// The Prometheus endpoint (`metricsExporterType=PROM`, `metricsPromExporterHost`, `metricsPromExporterPort`).
     public var metrics = MetricsSettings()
+    /// Routes carry the topic's `orderTopicConf` from the KV namespace ORDER_TOPIC_CONFIG (`orderMessageEnable`).
+    public var orderMessageEnable = false
     public init() {}
 }
 
@@ -23,6 +25,7 @@ public final class NamesrvController: Sendable {
     public let server: RemotingServer
     public let routes: RouteInfoManager
     public let kv: KVConfigManager
+    public let settings: NamesrvRuntimeConfig
     private let scan: RepeatedTask
 
     /// - Parameters:
@@ -34,13 +37,17 @@ public final class NamesrvController: Sendable {
         let routes = RouteInfoManager()
         self.routes = routes
         kv = KVConfigManager()
+        let settings = NamesrvRuntimeConfig(config)
+        self.settings = settings
         server = try await RemotingServer(host: host, port: config.listenPort, group: group,
-                                          processor: NameServerProcessor(routes: routes, kv: kv, log: log), limits: config.connectionLimits,
+                                          processor: NameServerProcessor(routes: routes, kv: kv, settings: settings, log: log),
+                                          limits: config.connectionLimits,
                                           log: remotingLog ?? log)
         let interval = TimeAmount.milliseconds(config.scanNotActiveBrokerIntervalMillis)
         scan = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            for address in routes.expire(now: currentTimeMillis(), expiryMillis: config.brokerChannelExpiredTimeMillis) {
-                log("namesrv: broker \(address) dropped: silent for more than \(config.brokerChannelExpiredTimeMillis) ms")
+            let expiry = settings.current.brokerChannelExpiredTimeMillis
+            for address in routes.expire(now: currentTimeMillis(), expiryMillis: expiry) {
+                log("namesrv: broker \(address) dropped: silent for more than \(expiry) ms")
             }
         }
     }

@@ -31,7 +31,7 @@ public final class RouteInfoManager: Sendable {
         public var topics: TopicConfigSerializeWrapper?
     }
 
-    private let tables = Mutex(Tables())
+    let tables = Mutex(Tables())
 
     public init() {}
 

@@ -37,7 +37,7 @@ public final class RemotingServer: Sendable {
 
     /// Binds `host:port` (port 0 picks a free one; see `port`).
     public init(host: String = "127.0.0.1", port: Int, group: EventLoopGroup, processor: any RemotingProcessor,
-                limits: ConnectionLimits = ConnectionLimits(),
+                limits: ConnectionLimits = ConnectionLimits(), invoker: ServerInvoker? = nil,
                 log: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         self.group = group
         let budget = FrameBudget(capacity: limits.pendingFrameBytesMax)
@@ -68,7 +68,7 @@ public final class RemotingServer: Sendable {
                         IdleCloser(log: log),
                         ByteToMessageHandler(RemotingFrameDecoder(limits: limits, budget: budget)),
                         MessageToByteHandler(RemotingFrameEncoder()),
-                        ServerHandler(processor: processor, connections: connections, log: log),
+                        ServerHandler(processor: processor, connections: connections, invoker: invoker, log: log),
                     ])
                 }
             }
@@ -105,10 +105,13 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
     private var needsFlush = false
 
     let connections: ConnectionCounter
+    /// Where answers to requests this side sent go (nil: such answers are dropped).
+    let invoker: ServerInvoker?
 
-    init(processor: any RemotingProcessor, connections: ConnectionCounter, log: @escaping @Sendable (String) -> Void) {
+    init(processor: any RemotingProcessor, connections: ConnectionCounter, invoker: ServerInvoker?, log: @escaping @Sendable (String) -> Void) {
         self.processor = processor
         self.connections = connections
+        self.invoker = invoker
         self.log = log
     }
 
@@ -119,7 +122,10 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let request = unwrapInboundIn(data)
-        if request.isResponse { return }  // answers to requests this side sent one-way
+        if request.isResponse {  // answers to requests this side sent
+            invoker?.complete(request)
+            return
+        }
         reading = true
         let channel = context.channel
         let future = processor.process(request, context: RequestContext(channel: channel))

@@ -7,6 +7,8 @@ public enum RequestCode {
     public static let queryConsumerOffset: Int32 = 14
     public static let updateConsumerOffset: Int32 = 15
     public static let updateAndCreateTopic: Int32 = 17
+    public static let updateBrokerConfig: Int32 = 25
+    public static let getBrokerConfig: Int32 = 26
     public static let getAllTopicConfig: Int32 = 21
     public static let getBrokerRuntimeInfo: Int32 = 28
     public static let searchOffsetByTimestamp: Int32 = 29
@@ -33,24 +35,36 @@ public enum RequestCode {
     public static let unregisterBroker: Int32 = 104
     public static let getRouteInfoByTopic: Int32 = 105
     public static let getBrokerClusterInfo: Int32 = 106
+    public static let updateAndCreateSubscriptionGroup: Int32 = 200
     public static let getAllSubscriptionGroupConfig: Int32 = 201
     public static let getTopicStatsInfo: Int32 = 202
     public static let getConsumerConnectionList: Int32 = 203
+    public static let getProducerConnectionList: Int32 = 204
+    public static let wipeWritePermOfBroker: Int32 = 205
     public static let getAllTopicListFromNameServer: Int32 = 206
     public static let getConsumeStats: Int32 = 208
+    public static let deleteSubscriptionGroup: Int32 = 207
     public static let deleteTopicInBroker: Int32 = 215
     public static let deleteTopicInNamesrv: Int32 = 216
     public static let getKVListByNamespace: Int32 = 219
     public static let resetConsumerClientOffset: Int32 = 220
     public static let getConsumerStatusFromClient: Int32 = 221
+    public static let invokeBrokerToResetOffset: Int32 = 222
     public static let getTopicsByCluster: Int32 = 224
+    public static let cleanExpiredConsumeQueue: Int32 = 306
     public static let getConsumerRunningInfo: Int32 = 307
     public static let consumeMessageDirectly: Int32 = 309
     public static let sendMessageV2: Int32 = 310
+    public static let cloneGroupOffset: Int32 = 314
+    public static let cleanUnusedTopic: Int32 = 316
+    public static let getBrokerConsumeStats: Int32 = 317
+    public static let updateNamesrvConfig: Int32 = 318
+    public static let getNamesrvConfig: Int32 = 319
     public static let sendBatchMessage: Int32 = 320
     /// QUERY_CONSUME_QUEUE: units of one consume queue from an index (`mqadmin queryCq`).
     public static let queryConsumeQueue: Int32 = 321
     public static let queryDataVersion: Int32 = 322
+    public static let addWritePermOfBroker: Int32 = 327
     /// RocketMQ 5's `GET_BROKER_HA_STATUS`: a master's slave connections, or a slave's link to its master.
     public static let getBrokerHAStatus: Int32 = 907
     /// Ours, in a private range below 32768 (the binary header carries the code in 16 bits; RocketMQ's DLedger

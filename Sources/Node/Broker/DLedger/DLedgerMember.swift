@@ -77,7 +77,7 @@ final class DLedgerMember: Sendable {
         }
         if server.isWritableNow {
             services.schedule.start()
-            await outer.registerAll(services.topics.wrapper)
+            await outer.registerAll(services.registrationTopics)
             return
         }
         services.schedule.stop()
@@ -90,7 +90,7 @@ final class DLedgerMember: Sendable {
     /// registration (30 s) with no master or the deposed one. Ends when cancelled.
     private func findMaster(outer: BrokerOuterAPI) async {
         for _ in 0..<Self.masterLookupsMax {
-            let master = await outer.registerAll(services.topics.wrapper)
+            let master = await outer.registerAll(services.registrationTopics)
             guard !Task.isCancelled, !server.isWritableNow else { return }
             if let master, master != outer.brokerAddr, await outer.takesWrites(master, timeoutMillis: 300) { return }
             do { try await Task.sleep(for: .milliseconds(Self.masterLookupPauseMillis)) } catch { return }

@@ -13,6 +13,14 @@ import Glibc
 final class BrokerStats: Sendable {
     let putTotal = Atomic<Int64>(0)
     let getTotal = Atomic<Int64>(0)
+    /// Put calls (a batch counts once), failed ones, and pulls that found messages or none (RocketMQ's
+    /// `putMessageTimesTotal`, `putMessageFailedTimes`, `getMessageTimesTotalFound`/`Miss`).
+    let putTimes = Atomic<Int64>(0)
+    let putFailedTimes = Atomic<Int64>(0)
+    let getFoundTimes = Atomic<Int64>(0)
+    let getMissTimes = Atomic<Int64>(0)
+    /// Samples of the totals once a second, for the TPS keys.
+    let sampler = StoreStatsSampler()
     let bootTimestamp = currentTimeMillis()
     /// Messages pulled per topic (what the metrics export as `rocketmq_messages_out_total`), when metrics are on.
     let getByTopic: TopicCounters?
@@ -34,7 +42,21 @@ final class BrokerStats: Sendable {
         marks = Mutex(Marks(day: BrokerStats.localDay(currentTimeMillis())))
     }
 
-    func countPut(_ count: Int) { putTotal.wrappingAdd(Int64(count), ordering: .relaxed) }
+    func countPut(_ count: Int) {
+        putTotal.wrappingAdd(Int64(count), ordering: .relaxed)
+        putTimes.wrappingAdd(1, ordering: .relaxed)
+    }
+    func countPutFailed() { putFailedTimes.wrappingAdd(1, ordering: .relaxed) }
+    func countGetCall(found: Bool) {
+        if found { getFoundTimes.wrappingAdd(1, ordering: .relaxed) } else { getMissTimes.wrappingAdd(1, ordering: .relaxed) }
+    }
+
+    /// Records the totals now (every second, from the broker's timer).
+    func sample(now: Int64 = currentTimeMillis()) {
+        sampler.record(StoreStatsSampler.Snapshot(
+            millis: now, puts: putTimes.load(ordering: .relaxed), found: getFoundTimes.load(ordering: .relaxed),
+            missed: getMissTimes.load(ordering: .relaxed), transferred: getTotal.load(ordering: .relaxed)))
+    }
     func countGet(_ count: Int, topic: String) {
         getTotal.wrappingAdd(Int64(count), ordering: .relaxed)
         getByTopic?.add(count, topic: topic)
@@ -50,7 +72,8 @@ final class BrokerStats: Sendable {
             "msgPutTotalTodayNow": "\(put)", "msgGetTotalYesterdayMorning": "\(marks.getYesterdayMorning)",
             "msgGetTotalTodayMorning": "\(marks.getTodayMorning)", "msgGetTotalTodayNow": "\(get)",
             "bootTimestamp": "\(bootTimestamp)", "runtime": Self.runtime(millis: now - bootTimestamp),
-        ]
+            "putMessageTimesTotal": "\(putTimes.load(ordering: .relaxed))", "putMessageFailedTimes": "\(putFailedTimes.load(ordering: .relaxed))",
+        ].merging(sampler.runtimeInfo()) { a, _ in a }
     }
 
     /// Moves the midnight marks forward when a day has passed since they were taken.

@@ -11,10 +11,14 @@ import Synchronization
 /// **Thread:** any.
 final class ConsumerManager: Sendable {
     struct Group {
-        var clients: [String: Channel] = [:]
+        var clients: [String: ClientChannelInfo] = [:]
         /// topic -> tag codes (nil: every tag).
         var subscriptions: [String: Set<Int32>?] = [:]
+        /// topic -> the subscription as the newest heartbeat sent it (what GET_CONSUMER_CONNECTION_LIST shows).
+        var subscriptionData: [String: SubscriptionData] = [:]
         var messageModel = MessageModel.clustering
+        var consumeType = "CONSUME_PASSIVELY"
+        var consumeFromWhere = ""
     }
     private let groups = Mutex<[String: Group]>([:])
 
@@ -23,17 +27,25 @@ final class ConsumerManager: Sendable {
     /// Registers a heartbeat's consumer groups for `clientID` on `channel`; returns the groups whose membership
     /// or subscribed topics changed. The newest heartbeat's subscription set replaces the group's (RocketMQ's
     /// `updateSubscription`): a topic no longer subscribed is dropped.
-    func register(clientID: String, channel: Channel, consumers: [ConsumerData]) -> [String] {
-        groups.withLock { groups in
+    func register(_ client: ClientChannelInfo, consumers: [ConsumerData]) -> [String] {
+        let clientID = client.clientID
+        return groups.withLock { groups in
             var changed: [String] = []
             for consumer in consumers {
                 var group = groups[consumer.groupName] ?? Group()
                 var subscriptions: [String: Set<Int32>?] = [:]
-                for subscription in consumer.subscriptionDataSet { subscriptions[subscription.topic] = subscription.codeSet }
+                var data: [String: SubscriptionData] = [:]
+                for subscription in consumer.subscriptionDataSet {
+                    subscriptions[subscription.topic] = subscription.codeSet
+                    data[subscription.topic] = subscription
+                }
                 let isNew = group.clients[clientID] == nil || group.subscriptions.keys.sorted() != subscriptions.keys.sorted()
-                group.clients[clientID] = channel
+                group.clients[clientID] = client
                 group.messageModel = consumer.messageModel
+                group.consumeType = consumer.consumeType
+                group.consumeFromWhere = consumer.consumeFromWhere
                 group.subscriptions = subscriptions
+                group.subscriptionData = data
                 groups[consumer.groupName] = group
                 if isNew { changed.append(consumer.groupName) }
             }
@@ -51,7 +63,7 @@ final class ConsumerManager: Sendable {
         groups.withLock { groups in
             var changed: [String] = []
             for (name, group) in groups {
-                let remaining = group.clients.filter { $0.value !== channel }
+                let remaining = group.clients.filter { $0.value.channel !== channel }
                 guard remaining.count != group.clients.count else { continue }
                 groups[name]!.clients = remaining
                 changed.append(name)
@@ -68,13 +80,41 @@ final class ConsumerManager: Sendable {
 
     var groupNames: [String] { groups.withLock { $0.keys.sorted() } }
 
+    /// The group's members, what they subscribe and how they consume (nil when no member is connected).
+    func connection(group: String) -> ConsumerConnection? {
+        groups.withLock { groups in
+            guard let group = groups[group], !group.clients.isEmpty else { return nil }
+            return ConsumerConnection(connectionSet: group.clients.values.sorted { $0.clientID < $1.clientID }.map(\.connection),
+                                      subscriptionTable: group.subscriptionData, consumeType: group.consumeType,
+                                      messageModel: group.messageModel.rawValue, consumeFromWhere: group.consumeFromWhere)
+        }
+    }
+
+    /// The member `clientID` of `group`, when connected.
+    func client(_ clientID: String, group: String) -> ClientChannelInfo? { groups.withLock { $0[group]?.clients[clientID] } }
+
+    /// Every member of `group`.
+    func clients(group: String) -> [ClientChannelInfo] { groups.withLock { $0[group].map { Array($0.clients.values) } ?? [] } }
+
     /// NOTIFY_CONSUMER_IDS_CHANGED (one-way) to every member of `group`.
     func notifyConsumerIdsChanged(_ group: String) {
-        let channels = groups.withLock { $0[group].map { Array($0.clients.values) } ?? [] }
+        let channels = groups.withLock { $0[group].map { $0.clients.values.map(\.channel) } ?? [] }
         for channel in channels {
             let command = RemotingCommand(code: RequestCode.notifyConsumerIdsChanged, opaque: 0, flag: RemotingCommand.onewayFlag,
                                           extFields: ["consumerGroup": group])
             channel.writeAndFlush(command, promise: nil)
         }
     }
+}
+
+/// A client's connection as the broker knows it (RocketMQ's `ClientChannelInfo`).
+struct ClientChannelInfo: Sendable {
+    var clientID: String
+    var channel: Channel
+    /// `host:port` the client connected from.
+    var address: String
+    var language: String
+    var version: Int32
+
+    var connection: Connection { Connection(clientId: clientID, clientAddr: address, language: language, version: version) }
 }

@@ -47,6 +47,22 @@ final class ConsumerOffsetManager: Sendable {
         }
     }
 
+    /// Forgets every offset of `group` (DELETE_SUBSCRIPTIONGROUP with removeOffset).
+    func removeOffsets(group: String) {
+        state.withLock { state in
+            let keys = state.wrapper.offsetTable.keys.filter { $0.hasSuffix("@" + group) }
+            for key in keys { state.wrapper.offsetTable.removeValue(forKey: key) }
+            if !keys.isEmpty { state.dirty = true }
+        }
+    }
+
+    /// The topics `group` committed offsets for (RocketMQ's `whichTopicByConsumer`).
+    func topics(group: String) -> [String] {
+        state.withLock { state in
+            state.wrapper.offsetTable.keys.filter { $0.hasSuffix("@" + group) }.map { String($0.dropLast(group.count + 1)) }.sorted()
+        }
+    }
+
     /// Every offset (GET_ALL_CONSUMER_OFFSET, a slave's sync).
     var wrapper: ConsumerOffsetSerializeWrapper { state.withLock { $0.wrapper } }
 

@@ -36,6 +36,24 @@ final class SubscriptionGroupManager: Sendable {
         }
     }
 
+    /// Creates or replaces a group's settings (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP), persisted.
+    func upsert(_ config: SubscriptionGroupConfig) {
+        state.withLock { state in
+            state.wrapper.subscriptionGroupTable[config.groupName] = config
+            persist(&state)
+        }
+    }
+
+    /// Removes a group's settings (DELETE_SUBSCRIPTIONGROUP); false when there were none.
+    @discardableResult
+    func delete(_ name: String) -> Bool {
+        state.withLock { state in
+            guard state.wrapper.subscriptionGroupTable.removeValue(forKey: name) != nil else { return false }
+            persist(&state)
+            return true
+        }
+    }
+
     /// Every group (GET_ALL_SUBSCRIPTIONGROUP_CONFIG, a slave's sync).
     var wrapper: SubscriptionGroupWrapper { state.withLock { $0.wrapper } }
 

@@ -67,6 +67,10 @@ final class TopicConfigManager: Sendable {
         }
     }
 
+    /// Moves the data version on with no topic change, in memory (the broker's permission changed: the NameServers
+    /// must take the topics again, masked). Not journaled: the next change journals a later version anyway.
+    func bumpDataVersion() { state.withLock { $0.wrapper.dataVersion.next() } }
+
     /// Replaces every topic with the master's (a slave's periodic sync); true when anything changed.
     func replaceAll(with wrapper: TopicConfigSerializeWrapper) -> Bool {
         state.withLock { state in

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CommitLog
 import Common
 import IndexFile
@@ -15,13 +12,14 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         [RequestCode.updateAndCreateTopic, RequestCode.deleteTopicInBroker, RequestCode.getAllTopicConfig, RequestCode.getBrokerRuntimeInfo,
          RequestCode.getTopicStatsInfo, RequestCode.getConsumeStats, RequestCode.lockBatchMQ, RequestCode.unlockBatchMQ,
          RequestCode.getAllConsumerOffset, RequestCode.getAllDelayOffset, RequestCode.getAllSubscriptionGroupConfig,
-         RequestCode.getBrokerHAStatus]
+         RequestCode.getBrokerHAStatus] + Self.groupCodes + Self.configCodes + Self.storeCodes
     }
 
     func answer(_ request: RemotingCommand, _ header: RequestHeader, context: RequestContext) throws(RequestHeader.FieldError) -> RemotingCommand {
         func ok(_ body: some RemotingBody) -> RemotingCommand { .response(to: request, code: ResponseCode.success, body: body.encode()) }
         if services.brokerRole == .slave,
-           request.code == RequestCode.updateAndCreateTopic || request.code == RequestCode.deleteTopicInBroker {
+           [RequestCode.updateAndCreateTopic, RequestCode.deleteTopicInBroker, RequestCode.updateAndCreateSubscriptionGroup,
+            RequestCode.deleteSubscriptionGroup].contains(request.code) {
             return .response(to: request, code: ResponseCode.systemError,
                              remark: "Can't modify topic or subscription group from slave broker, please execute it from master broker.")
         }
@@ -44,7 +42,10 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         case RequestCode.getAllConsumerOffset: return ok(services.offsets.wrapper)
         case RequestCode.getAllDelayOffset: return ok(services.schedule.wrapper)
         case RequestCode.getBrokerHAStatus: return ok(replica.haRuntimeInfo(commitLogEnd: services.store.commitLog.wroteOffset))
-        default: return ok(services.subscriptionGroups.wrapper)
+        case RequestCode.getAllSubscriptionGroupConfig: return ok(services.subscriptionGroups.wrapper)
+        case RequestCode.getBrokerConfig, RequestCode.updateBrokerConfig: return answerConfig(request)
+        case RequestCode.cleanUnusedTopic, RequestCode.cleanExpiredConsumeQueue: return answerStore(request)
+        default: return try answerGroups(request, header)
         }
     }
 
@@ -108,43 +109,5 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         }
         let locked = services.locks.tryLock(group: body.consumerGroup, clientID: body.clientId, queues: body.mqSet, now: currentTimeMillis())
         return .response(to: request, code: ResponseCode.success, body: LockBatchResponseBody(lockOKMQSet: locked).encode())
-    }
-
-    /// GET_BROKER_RUNTIME_INFO: measured values only (a key the broker does not measure is left out).
-    func runtimeInfo() -> [String: String] {
-        let log = services.store.commitLog
-        var table = services.stats.snapshot()
-        table["brokerVersionDesc"] = "V4_9_7"
-        table["brokerVersion"] = "407"
-        table["dispatchBehindBytes"] = "\(services.store.dispatchBehindBytes)"
-        table["commitLogMinOffset"] = "\(log.minOffset)"
-        table["commitLogMaxOffset"] = "\(log.wroteOffset)"
-        table["remainHowManyDataToFlush"] = "\(log.wroteOffset - min(log.flushedOffset, log.wroteOffset))"
-        table["brokerRole"] = services.brokerRole.rawValue
-        table.merge(replica.runtimeInfo) { _, replication in replication }
-        if case .record(let oldest)? = try? log.readRecord(at: log.minOffset, checkCRC: false) {
-            table["earliestMessageTimeStamp"] = "\(oldest.header.storeTimestamp)"
-        }
-        if let capacity = diskCapacity(services.store.config.commitLog.storePathCommitLog) {
-            table["commitLogDirCapacity"] = capacity
-        }
-        return table
-    }
-
-    /// RocketMQ's `Total : x GiB, Free : y GiB` for the commit log's file system.
-    func diskCapacity(_ path: String) -> String? {
-        var info = statvfs()
-        guard statvfs(path, &info) == 0 else { return nil }
-        func gib(_ blocks: UInt) -> String { String(format2: Double(blocks) * Double(info.f_frsize) / Double(1 << 30)) }
-        return "Total : \(gib(info.f_blocks)) GiB, Free : \(gib(info.f_bavail)) GiB."
-    }
-}
-
-extension String {
-    /// A number with two decimals.
-    init(format2 value: Double) {
-        let hundredths = Int64((value * 100).rounded())
-        let fraction = hundredths % 100
-        self = "\(hundredths / 100)." + (fraction < 10 ? "0" : "") + "\(fraction)"
     }
 }

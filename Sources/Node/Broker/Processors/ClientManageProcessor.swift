@@ -10,11 +10,11 @@ struct ClientManageProcessor: SynchronousProcessor {
 
     func answer(_ request: RemotingCommand, _ header: RequestHeader, context: RequestContext) throws(RequestHeader.FieldError) -> RemotingCommand {
         switch request.code {
-        case RequestCode.heartBeat: return heartbeat(request, channel: context.channel)
+        case RequestCode.heartBeat: return heartbeat(request, context: context)
         case RequestCode.unregisterClient:
             let clientID = try header.string("clientID")
-            for group in [header.optionalString("consumerGroup"), header.optionalString("producerGroup")].compactMap({ $0 }) {
-                if services.consumers.unregister(clientID: clientID, group: group) { services.consumers.notifyConsumerIdsChanged(group) }
+            if let group = header.optionalString("consumerGroup"), services.consumers.unregister(clientID: clientID, group: group) {
+                services.consumers.notifyConsumerIdsChanged(group)
             }
             if let group = header.optionalString("producerGroup") { services.producers.unregister(clientID: clientID, group: group) }
             return .response(to: request, code: ResponseCode.success)
@@ -24,7 +24,7 @@ struct ClientManageProcessor: SynchronousProcessor {
         }
     }
 
-    func heartbeat(_ request: RemotingCommand, channel: Channel) -> RemotingCommand {
+    func heartbeat(_ request: RemotingCommand, context: RequestContext) -> RemotingCommand {
         let data: HeartbeatData
         do { data = try HeartbeatData.decode(from: request.body) } catch {
             return .response(to: request, code: ResponseCode.systemError, remark: "HEART_BEAT body: \(error)")
@@ -33,8 +33,10 @@ struct ClientManageProcessor: SynchronousProcessor {
             services.subscriptionGroups.findOrCreate(consumer.groupName)
             services.createTopicIfAbsent(TopicValidator.retryTopic(group: consumer.groupName), queueNums: 1)
         }
-        services.producers.register(clientID: data.clientID, channel: channel, groups: data.producerGroups)
-        for group in services.consumers.register(clientID: data.clientID, channel: channel, consumers: data.consumerDataSet) {
+        let client = ClientChannelInfo(clientID: data.clientID, channel: context.channel, address: context.remoteAddress,
+                                       language: request.language.name, version: request.version)
+        services.producers.register(client, groups: data.producerGroups)
+        for group in services.consumers.register(client, consumers: data.consumerDataSet) {
             services.consumers.notifyConsumerIdsChanged(group)
         }
         return .response(to: request, code: ResponseCode.success)

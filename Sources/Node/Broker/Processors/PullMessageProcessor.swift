@@ -57,7 +57,7 @@ struct PullMessageProcessor: BrokerRequestProcessor {
               let offset = fields.queueOffset?.int64 else {
             return fail(ResponseCode.systemError, "PULL_MESSAGE needs consumerGroup, topic, queueId and queueOffset, the last two integers")
         }
-        guard services.config.brokerPermission.isReadable else {
+        guard services.runtime.brokerPermission.isReadable else {
             return fail(ResponseCode.noPermission, "the broker[\(services.config.brokerName)] pulling message is forbidden")
         }
         guard let config = services.topics.topic(topic) ?? replicatedTopic(topic) else {
@@ -91,6 +91,7 @@ struct PullMessageProcessor: BrokerRequestProcessor {
                                 millis: max(0, millis - 500))
             return (nil, promise.futureResult)
         }
+        services.stats.countGetCall(found: code == ResponseCode.success)
         if code == ResponseCode.success { services.stats.countGet(result.records.count, topic: topic) }
         return (response(to: request, result, code: code, next: next, group: group, channel: channel), nil)
     }

@@ -131,6 +131,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         switch outcome {
         case .failed(let failure):
             services.stats.send?.record(failure.status, startedNanos: startedNanos)
+            services.stats.countPutFailed()
             return eventLoop.makeSucceededFuture(.response(to: request, code: ResponseCode.of(failure.status), remark: failure.message))
         case .done(let stored, let status):
             return eventLoop.makeSucceededFuture(response(to: request, stored, status: status, allocator: allocator, startedNanos: startedNanos))
@@ -150,6 +151,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
     func response(to request: RemotingCommand, _ stored: StoredSend, status: PutMessageStatus, allocator: ByteBufferAllocator,
                   startedNanos: UInt64 = 0) -> RemotingCommand {
         services.stats.countPut(stored.count)
+        if status != .putOK { services.stats.countPutFailed() }
         services.stats.send?.record(status, count: stored.count, startedNanos: startedNanos)
         var fields = HeaderFields.Writer(allocator: allocator, capacity: 128)
         fields.append("msgId", stored.msgID)

@@ -73,6 +73,10 @@ public struct TopicRouteData: Equatable, Sendable, RemotingBody {
     /// Form 2 (quoted broker-id keys) when true; form 1 (fastjson's bare keys) otherwise.
     public var quotedKeys = false
 
+    /// The topic's order configuration (`brokerName:queueNums;...`) from the NameServer's KV namespace
+    /// ORDER_TOPIC_CONFIG, when the NameServer has `orderMessageEnable` (RocketMQ's `orderTopicConf`).
+    public var orderTopicConf: String?
+
     public init(queueDatas: [QueueData], brokerDatas: [BrokerData], quotedKeys: Bool = false) {
         self.queueDatas = queueDatas
         self.brokerDatas = brokerDatas
@@ -88,11 +92,15 @@ public struct TopicRouteData: Equatable, Sendable, RemotingBody {
         for item in try body.array("brokerDatas") { brokers.append(try BrokerData(json: item)) }
         queueDatas = queues.sorted { $0.brokerName < $1.brokerName }
         brokerDatas = brokers.sorted { $0.brokerName < $1.brokerName }
+        orderTopicConf = body.optionalString("orderTopicConf")
     }
 
     public var json: JSONValue {
-        .object([("brokerDatas", .array(brokerDatas.map { $0.json(quotedKeys: quotedKeys) })), ("filterServerTable", .object([])),
-                 ("queueDatas", .array(queueDatas.map(\.json)))])
+        var members: [(String, JSONValue)] = [("brokerDatas", .array(brokerDatas.map { $0.json(quotedKeys: quotedKeys) })),
+                                              ("filterServerTable", .object([]))]
+        if let orderTopicConf { members.append(("orderTopicConf", .string(orderTopicConf))) }
+        members.append(("queueDatas", .array(queueDatas.map(\.json))))
+        return .object(members)
     }
 
     public static func == (lhs: TopicRouteData, rhs: TopicRouteData) -> Bool {
