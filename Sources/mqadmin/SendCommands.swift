@@ -9,11 +9,6 @@ import Common
 // commands send to the topic named after the broker (RocketMQ's per-broker topic), created from TBW102 when the
 // broker auto-creates topics, through that broker's queues only.
 
-/// `text` left-aligned in `width` columns (Java's `%-<width>s`: longer text is not cut).
-func left(_ text: String, _ width: Int) -> String {
-    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-}
-
 /// Runs `body` with a started Producer of `group`, reporting failures as `reportingFailures` does.
 func withProducer(_ options: NameServerOption, group: String, _ body: (Producer) async throws -> Void) async throws {
     let producer = Producer(group: group, namesrvAddr: options.namesrvAddr)

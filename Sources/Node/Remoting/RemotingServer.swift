@@ -47,7 +47,7 @@ public final class RemotingServer: Sendable {
         let idle = TimeAmount.milliseconds(limits.idleTimeoutMillis)
         do {
             channel = try await Self.bind(host: host, port: port, group: group, idle: idle, limits: limits, budget: budget,
-                                          processor: processor, connections: connections, log: log)
+                                          processor: processor, connections: connections, invoker: invoker, log: log)
         } catch {
             throw ListenError(host: host, port: port, reason: RemotingError.connectReason(error))
         }
@@ -55,7 +55,7 @@ public final class RemotingServer: Sendable {
 
     private static func bind(host: String, port: Int, group: EventLoopGroup, idle: TimeAmount, limits: ConnectionLimits,
                              budget: FrameBudget, processor: any RemotingProcessor, connections: ConnectionCounter,
-                             log: @escaping @Sendable (String) -> Void) async throws -> Channel {
+                             invoker: ServerInvoker?, log: @escaping @Sendable (String) -> Void) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
