@@ -17,6 +17,8 @@ final class NodeProcess: @unchecked Sendable {
     private(set) var pid: pid_t?
     private(set) var suspended = false
     private var starts = 0
+    /// The file system of the node's store when power faults run (`PowerMount`): mounted before each start.
+    var disk: PowerMount?
 
     init(name: String, arguments: [String], logPrefix: String, namespace: String? = nil) {
         self.name = name
@@ -32,6 +34,7 @@ final class NodeProcess: @unchecked Sendable {
     /// Starts the role and waits (at most `seconds`) for its `boot success` line.
     func start(seconds: Double = 30) throws {
         precondition(pid == nil, "\(name) is already running")
+        if let disk, !disk.mounted { try disk.mount() }
         starts += 1
         let command = namespace.map { ["/usr/sbin/ip", "netns", "exec", $0] + arguments } ?? arguments
         pid = try spawnLogged(command, log: log, readyText: "boot success", seconds: seconds)
@@ -42,8 +45,32 @@ final class NodeProcess: @unchecked Sendable {
     func kill() {
         guard let pid else { return }
         Glibc.kill(pid, SIGKILL)
+        reap(pid)
+    }
+
+    /// A power loss: the store's file system freezes first (nothing the node asks of it from then on is applied),
+    /// then SIGKILL, then the mount is aborted and detached (its unsynced writes and the kernel's dirty pages are
+    /// gone; a thread of the node waiting on the frozen mount is released so that the kill completes), then the
+    /// node is reaped. The next `start()` mounts what was durable. Returns powerfs's `frozen ...` line.
+    func powerOff() throws -> String {
+        guard let disk else { preconditionFailure("\(name) has no powerfs mount (validated: power faults mount every store)") }
+        let frozen: String
+        do {
+            frozen = try disk.cut()
+        } catch {
+            kill()
+            disk.unmount()
+            throw error
+        }
+        if let pid { Glibc.kill(pid, SIGKILL) }
+        disk.unmount()
+        if let pid { reap(pid) }
+        return frozen
+    }
+
+    private func reap(_ pid: pid_t) {
         var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         self.pid = nil
         suspended = false
     }
