@@ -104,10 +104,19 @@ func spawnProcess(_ arguments: [String], output: String) throws -> pid_t {
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    // An empty signal mask: a child started from a Dispatch thread (which blocks nearly every signal) would
+    // otherwise inherit that mask and never see SIGTERM or powerfs's SIGUSR1 (the power cut).
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
     var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
     var pid: pid_t = 0
-    guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
+    guard posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ) == 0 else {
         throw ValidationErrorText("cannot start \(arguments[0])")
     }
     return pid

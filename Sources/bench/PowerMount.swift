@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CommitLog
 import IndexFile
 
 /// powerfs (`Tests/powerloss/powerfs.py`, standard-library Python; Tests/powerloss/README.md): a FUSE file system
