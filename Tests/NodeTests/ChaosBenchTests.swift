@@ -130,8 +130,9 @@ import TestSupport
 
     /// Power cuts (each store on its own powerfs mount; a cut freezes it, SIGKILLs the node, drops what was not
     /// fsynced, remounts and restarts after the pause) on a random node and on the leader, where the mode promises
-    /// that nothing acknowledged is lost: a DLedger group on SYNC_FLUSH and a SYNC_MASTER on SYNC_FLUSH. About 30 s
-    /// of load each; every mount and process gone afterwards.
+    /// that nothing acknowledged is lost: a DLedger group on SYNC_FLUSH and a SYNC_MASTER on SYNC_FLUSH. 25 s of
+    /// planned load each (a restart on powerfs takes seconds, so the load runs on until the last cut is healed);
+    /// every mount and process gone afterwards.
     @Test(.enabled(if: powerUnavailable == nil, Comment(rawValue: powerUnavailable ?? "")))
     func aSyncFlushDLedgerGroupLosesNoAcknowledgedMessageUnderPowerCuts() throws {
         try runPowerChaos(cluster: "dledger", nodes: ["n0", "n1", "n2"], extra: ["--flush", "sync"])
@@ -146,7 +147,7 @@ import TestSupport
         let directory = TemporaryDirectory("chaos-power")
         let json = directory.path + "/chaos.json"
         let run = try bench(["chaos", "--cluster", cluster, "--faults", "power,leader-power", "--interval", "5", "--pause", "2.5",
-                             "--duration", "30", "--rate", "100", "--seed", "7", "--json", json] + extra, seconds: 240)
+                             "--duration", "25", "--rate", "100", "--seed", "7", "--json", json] + extra, seconds: 240)
         #expect(run.status == 0, "\(run.output)")
         let parsed = try JSONValue.parse(readTextFile(json) ?? "")
         #expect(parsed["lost"]?.int == 0, "acknowledged messages lost: \(run.output)")
@@ -156,7 +157,8 @@ import TestSupport
             #expect(parsed["replicas"]?[node]?["missing"]?.int == 0, "\(node)'s own log lacks acknowledged messages: \(run.output)")
         }
         let cuts = run.output.split(separator: "\n").filter { $0.hasPrefix("[") && !$0.contains("healed") }
-        #expect(cuts.count == 5, "a cut every 5 s while it and its pause end before 30 s: \(run.output)")
+        #expect(cuts.count == 4, "a cut every 5 s while it and its pause end before 25 s: \(run.output)")
+        #expect(cuts.contains { $0.contains("] power ") } && cuts.contains { $0.contains("] leader-power ") }, "\(cuts)")
         #expect(cuts.allSatisfy { $0.contains("power") && $0.contains("unsynced ") && $0.contains(" bytes, torn ") }, "\(cuts)")
         #expect(run.output.contains("powerfs mount"), "\(run.output)")
         Self.expectCleanedUp(run.output)
