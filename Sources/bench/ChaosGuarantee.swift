@@ -24,8 +24,8 @@ extension ChaosGuarantee {
     }
 
     /// A master and its slave (or a broker alone). Under SYNC_FLUSH the master fdatasyncs a message before it is
-    /// acknowledged, so its power cut keeps it; under ASYNC_FLUSH it may not, and a SYNC_MASTER's slave that had the
-    /// message cuts its log back to the restarted master's (`HAClient`), so the group does not keep it either.
+    /// acknowledged, so its power cut keeps it; under ASYNC_FLUSH it may not, and although a SYNC_MASTER's slave had the
+    /// message, the restarted master reuses its offsets and serves the reads.
     static func masterSlave(_ replication: ReplicationMode, syncFlush: Bool, power: Bool) -> ChaosGuarantee {
         var claim: String
         var everyLogHoldsAll = true
@@ -51,8 +51,9 @@ extension ChaosGuarantee {
         }
         guard power else { return ChaosGuarantee(claim: claim + " " + asyncFlushNote, promisesNoLoss: true, everyLogHoldsAll: everyLogHoldsAll) }
         return ChaosGuarantee(claim: claim + " ASYNC_FLUSH: a power cut of the master takes its unsynced tail, acknowledged messages "
-                              + "included; a slave that had them cuts its log back to the restarted master's, so they can be lost: "
-                              + "not promised under power cuts, what was lost is reported, not judged.",
+                              + "included; its slave may still hold them (each node's own log says), but the restarted master writes "
+                              + "new messages at those offsets and serves the reads, so they can be lost: not promised under power "
+                              + "cuts, what was lost is reported, not judged.",
                               promisesNoLoss: false, everyLogHoldsAll: false)
     }
 
