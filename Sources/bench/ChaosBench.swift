@@ -13,7 +13,7 @@ import Synchronization
 struct ChaosBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chaos",
-        abstract: "Inject faults (kill, suspend, partition, leader-kill, leader-suspend) into a local cluster under load; count lost, duplicated, recovery time.")
+        abstract: "Inject faults (kill, suspend, partition, power, leader-kill, leader-suspend, leader-power) into a local cluster under load; count lost, duplicated, recovery time.")
 
     @Option(help: "dledger (a DLedger group of 3) or master-slave (a master and its slave)") var cluster = "dledger"
     @Option(help: "Faults, comma separated: \(FaultKind.allCases.map(\.rawValue).joined(separator: ","))") var faults = "kill,suspend"
@@ -30,6 +30,7 @@ struct ChaosBench: AsyncParsableCommand {
     var orderly = false
     @Option(help: "Write the result as JSON to this file") var json: String?
     @Option(help: "Write an HTML report (tables and a timeline) to this file") var report: String?
+    @Option(help: "power faults: powerfs.py (default: Tests/powerloss/powerfs.py above this executable)") var powerfs: String?
 
     enum Kind: String { case dledger, masterSlave = "master-slave" }
 
@@ -48,6 +49,11 @@ struct ChaosBench: AsyncParsableCommand {
         if kinds.contains(.partition), let reason = NodeNetwork.unavailableReason() {
             throw ValidationError("--faults partition needs network namespaces, which are unavailable here: \(reason)")
         }
+        if let power = kinds.first(where: \.cutsPower) {
+            let reason: String?
+            do { reason = try PowerFS.locate(script: powerfs).unavailableReason() } catch { reason = "\(error)" }
+            if let reason { throw ValidationError("--faults \(power.rawValue) needs FUSE (powerfs), which is unavailable here: \(reason)") }
+        }
     }
 
     func run() async throws {
@@ -61,15 +67,23 @@ struct ChaosBench: AsyncParsableCommand {
         let interrupt = InterruptHandler()
         let box = ClusterBox()
         interrupt.install { box.stop() }
-        let chaosCluster = try await startCluster(namespaces: kinds.contains(.partition))
+        let power = kinds.contains(where: \.cutsPower)
+        var powerfs: PowerFS?
+        if power {
+            powerfs = try PowerFS.locate(script: self.powerfs)
+            powerfs?.seed = seed
+            PowerMount.removeLeftovers()
+        }
+        let chaosCluster = try await startCluster(namespaces: kinds.contains(.partition), power: powerfs)
         box.hold(chaosCluster)
         defer { box.stop() }
         print("Started \(chaosCluster.label): NameServer \(chaosCluster.namesrvAddr), nodes "
               + chaosCluster.nodes.map(\.name).joined(separator: ", ") + (chaosCluster.network != nil ? " (each in its own network namespace \(chaosCluster.network!.prefix)n*)" : "")
+              + (power ? " (each store on its own powerfs mount, \(powerfs!.script))" : "")
               + "; stores and logs in \(chaosCluster.directory)")
         let outcome = try await runLoad(chaosCluster, plan: plan, pause: pause, interrupted: interrupt.interrupted)
-        let result = ChaosResult(label: chaosCluster.label, guarantee: chaosCluster.guarantee, seed: seed, kinds: kinds,
-                                 plan: plan, outcome: outcome, settings: settingsLine(pause: pause))
+        let result = ChaosResult(label: chaosCluster.label, guarantee: chaosCluster.guarantee(power: power), seed: seed, kinds: kinds,
+                                 plan: plan, outcome: outcome, settings: settingsLine(pause: pause, power: power))
         result.printText()
         if let json { writeFile(json, result.json) }
         if let report { writeFile(report, result.html); print("Report: \(report)") }
@@ -77,19 +91,21 @@ struct ChaosBench: AsyncParsableCommand {
         if result.brokePromise { throw ExitCode(1) }
     }
 
-    private func startCluster(namespaces: Bool) async throws -> ChaosCluster {
+    private func startCluster(namespaces: Bool, power: PowerFS?) async throws -> ChaosCluster {
         if cluster == Kind.dledger.rawValue {
-            return try await offPool { [flush] in try DLedgerBenchGroup(flush: flush, namespaces: namespaces) }
+            return try await offPool { [flush] in try DLedgerBenchGroup(flush: flush, namespaces: namespaces, power: power) }
         }
         let shape = LocalCluster.Shape(flush: flush, io: "mmap", replication: try ReplicationMode.parse(replication))
-        return try await LocalCluster(shape: shape, namespaces: namespaces)
+        return try await LocalCluster(shape: shape, namespaces: namespaces, power: power)
     }
 
-    private func settingsLine(pause: Double) -> String {
+    private func settingsLine(pause: Double, power: Bool) -> String {
         "\(format(duration, 0)) s of load at \(format(rate, 0)) sends/s ("
             + (orderly ? "orderly: one sender per queue, each send after the previous answer" : "open loop")
             + ", no retries, \(timeoutMillis) ms timeout, "
             + "\(queues) queues); a fault every \(format(interval, 1)) s lasting \(format(pause, 1)) s"
+            + (power ? "; every store on its own powerfs mount (keeps only what was fsynced, names only after an fsync of their "
+                + "directory; a power cut also keeps a seeded torn prefix of one file's unsynced bytes)" : "")
     }
 
     /// The load with the faults inside it, then everything healed and read back.

@@ -18,12 +18,14 @@ struct ChaosSend: Sendable, Equatable {
     var answer: ChaosAnswer
 }
 
-/// A fault the run injected: what, on which node, when, and when it was healed (nil: still on at the end).
+/// A fault the run injected: what, on which node, when, and when it was healed (nil: still on at the end); for a
+/// power cut, what the file system held unsynced at the cut (`unsynced 12288 bytes, torn /commitlog/...`).
 struct ChaosFault: Sendable, Equatable {
     var kind: FaultKind
     var node: String
     var injectedAt: UInt64
     var healedAt: UInt64?
+    var detail: String? = nil
 }
 
 /// The outage one fault caused: from the first failed send after the fault (its send time) to the answer of the

@@ -12,7 +12,8 @@ protocol ChaosCluster: AnyObject {
     var network: NodeNetwork? { get }
     /// `DLedger group of 3, ASYNC_FLUSH`: for the report.
     var label: String { get }
-    var guarantee: ChaosGuarantee { get }
+    /// What the mode promises under this run's faults (`power`: with power cuts among them).
+    func guarantee(power: Bool) -> ChaosGuarantee
     /// The node that takes writes now (the master; the DLedger leader), nil when none does within `seconds`.
     func leader(_ admin: Admin, seconds: Double) async -> Int?
     /// Creates `topic` with `queues` queues where writes go, and waits until the cluster serves it.
@@ -39,12 +40,7 @@ struct ChaosGuarantee: Sendable {
 extension DLedgerBenchGroup: ChaosCluster {
     var nodes: [NodeProcess] { members }
     var label: String { "DLedger group of 3 (\(flushLabel))" }
-    var guarantee: ChaosGuarantee {
-        ChaosGuarantee(claim: "DLedger: a send is acknowledged once a majority (2 of 3) has it in its log, so no acknowledged message "
-                       + "is lost while a majority's stores survive; kill, suspend and partition of any one member (the leader too) "
-                       + "keep that. \(flushLabel == "ASYNC_FLUSH" ? ChaosGuarantee.asyncFlushNote : "")",
-                       promisesNoLoss: true, everyLogHoldsAll: true)
-    }
+    func guarantee(power: Bool) -> ChaosGuarantee { .dledger(syncFlush: flushLabel == "SYNC_FLUSH", power: power) }
 
     func stopAndReadLogs() throws -> [(name: String, bodies: [String])] {
         stopGracefully()
@@ -71,25 +67,8 @@ extension DLedgerBenchGroup: ChaosCluster {
 extension LocalCluster: ChaosCluster {
     var nodes: [NodeProcess] { brokers }
     var label: String { shape.description }
-    var guarantee: ChaosGuarantee {
-        let flush = shape.flush == "sync" ? "" : " " + ChaosGuarantee.asyncFlushNote
-        switch shape.replication {
-        case .sync:
-            return ChaosGuarantee(claim: "SYNC_MASTER: a send is acknowledged once the slave has it too, and the master restarts on its "
-                                  + "own store, so no acknowledged message is lost under kill, suspend or partition of either node." + flush,
-                                  promisesNoLoss: true, everyLogHoldsAll: true)
-        case .async:
-            return ChaosGuarantee(claim: "ASYNC_MASTER: a send is acknowledged once the master stored it; the slave copies behind, so the "
-                                  + "unreplicated tail is lost if the master's store is lost. These faults keep the master's store (it "
-                                  + "restarts on it), so no acknowledged message should be lost here." + flush, promisesNoLoss: true,
-                                  everyLogHoldsAll: false)
-        case .none:
-            return ChaosGuarantee(claim: "One broker: no acknowledged message lost while its store survives." + flush, promisesNoLoss: true,
-                                  everyLogHoldsAll: true)
-        case .dledger:
-            // bench chaos runs a DLedger group as `DLedgerBenchGroup` itself; a DLedger cell's group says the same.
-            return ChaosGuarantee(claim: "DLedger: see the DLedger group's claim.", promisesNoLoss: true, everyLogHoldsAll: true)
-        }
+    func guarantee(power: Bool) -> ChaosGuarantee {
+        .masterSlave(shape.replication, syncFlush: shape.flush == "sync", power: power)
     }
 
     func leader(_ admin: Admin, seconds: Double) async -> Int? { 0 }
@@ -109,11 +88,6 @@ extension LocalCluster: ChaosCluster {
         try await poll(seconds, "the master answering") { (try? await admin.brokerRuntimeInfo(brokerAddress)) != nil }
         if shape.replication != .none { try await waitForSlave(seconds: seconds) }
     }
-}
-
-extension ChaosGuarantee {
-    static let asyncFlushNote = "ASYNC_FLUSH: a killed process's writes survive in the page cache, so process faults lose nothing; "
-        + "a power cut could (not tested here)."
 }
 
 /// Waits until the NameServer has a route for `topic` (brokers register every 30 s, and at once on a new topic).

@@ -41,22 +41,38 @@ final class ChaosInjector: @unchecked Sendable {
         let leads = planned.node != nil && target.name != "master" ? await cluster.leader(admin, seconds: 0.5) == node : false
         let name = target.name + (leads ? " (leader)" : "")
         let injectedAt = monotonicNanos()
+        var detail: String?
         switch planned.kind {
         case .kill, .leaderKill: target.kill()
         case .suspend, .leaderSuspend: target.suspend()
         case .partition:
             try cluster.network!.isolate(node)  // validated: partition runs only with namespaces
             downLinks.insert(node)
+        case .power, .leaderPower:
+            // Off the pool: the cut waits (briefly) for powerfs to freeze and for the mount to go.
+            detail = Self.describeCut(try await offPool { try target.powerOff() })
         }
-        faults.append(ChaosFault(kind: planned.kind, node: name, injectedAt: injectedAt, healedAt: nil))
-        print("[\(format(seconds(injectedAt), 1)) s] \(planned.kind.rawValue) \(name)")
+        faults.append(ChaosFault(kind: planned.kind, node: name, injectedAt: injectedAt, healedAt: nil, detail: detail))
+        print("[\(format(seconds(injectedAt), 1)) s] \(planned.kind.rawValue) \(name)" + (detail.map { ": \($0)" } ?? ""))
         await sleepUntil( injectedAt + UInt64(pause * 1e9), interrupted: interrupted)
         try await heal(node)
         faults[faults.count - 1].healedAt = monotonicNanos()
         print("[\(format(seconds(monotonicNanos()), 1)) s] healed \(target.name)")
     }
 
-    /// Brings `node` back: its link up, SIGCONT, or a restart on its store.
+    /// `unsynced 12288 bytes, torn /commitlog/...[4096,8704)of[4096,12288)` from powerfs's `frozen torn=...
+    /// volatile_bytes=...` line (the whole line when it has another shape).
+    static func describeCut(_ frozen: String) -> String {
+        var fields: [Substring: Substring] = [:]
+        for field in frozen.split(separator: " ") {
+            let parts = field.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { fields[parts[0]] = parts[1] }
+        }
+        guard let unsynced = fields["volatile_bytes"], let torn = fields["torn"] else { return frozen }
+        return "unsynced \(unsynced) bytes, torn \(torn)"
+    }
+
+    /// Brings `node` back: its link up, SIGCONT, or a restart on its store (remounted first after a power cut).
     func heal(_ node: Int) async throws {
         if downLinks.contains(node) {
             try cluster.network?.heal(node)
@@ -108,7 +124,7 @@ final class InterruptHandler: @unchecked Sendable {
                 print("\nInterrupted: stopping the faults and the load, healing, reading back what was sent (Ctrl-C again to quit now)")
                 interrupted.set()
             } else {
-                print("\nInterrupted again: stopping every process and namespace")
+                print("\nInterrupted again: stopping every process, mount and namespace")
                 cleanup()
                 _exit(130)
             }

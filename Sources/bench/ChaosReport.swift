@@ -5,7 +5,8 @@ extension ChaosResult {
         let faultRows = verdict.recoveries.map { recovery in
             [recovery.fault.kind.rawValue, recovery.fault.node, format(seconds(recovery.fault.injectedAt), 2),
              recovery.fault.healedAt.map { format(seconds($0), 2) } ?? "-",
-             recovery.firstFailureAt.map { format(seconds($0), 2) } ?? "no failed send", millis(recovery.millis)]
+             recovery.firstFailureAt.map { format(seconds($0), 2) } ?? "no failed send", millis(recovery.millis),
+             recovery.fault.detail ?? ""]
         }
         let intro = Report.escape("\(label); faults \(kinds.map(\.rawValue).joined(separator: ", ")); seed \(seed). \(settings).")
             + (outcome.interrupted ? " <b>Interrupted</b>: what was measured until Ctrl-C." : "")
@@ -16,11 +17,13 @@ extension ChaosResult {
             ("Timeline", timeline(width: min(1_800, max(960, 220 + 64 * verdict.recoveries.count)))),
             ("Messages", Report.table(["", "count"], countRows)),
             ("Recovery per fault kind (first failed send to the first acknowledged send after it)", Report.table(Self.summaryHeader, summaryRows)),
-            ("Faults", Report.table(["fault", "node", "injected s", "healed s", "first failure s", "recovery ms"], faultRows)),
+            ("Faults", Report.table(["fault", "node", "injected s", "healed s", "first failure s", "recovery ms", "power cut"], faultRows)),
         ])
     }
 
     static let answerColors: [(ChaosAnswer, String)] = [(.ok, "#2ca02c"), (.unknown, "#ff7f0e"), (.failed, "#d62728")]
+    /// One per fault kind, in `FaultKind.allCases` order (none is an answer's green or red).
+    static let faultColors = ["#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 
     /// Sends per second in buckets of the run, stacked by answer, with the faults drawn over them.
     func timeline(width: Int = 960, height: Int = 340) -> String {
@@ -67,7 +70,7 @@ extension ChaosResult {
         var svg = ""
         for (index, recovery) in verdict.recoveries.enumerated() {
             let from = seconds(recovery.fault.injectedAt), to = recovery.fault.healedAt.map(seconds) ?? seconds(outcome.ended)
-            let color = Report.colors[(FaultKind.allCases.firstIndex(of: recovery.fault.kind) ?? 0) + 3]
+            let color = Self.faultColors[(FaultKind.allCases.firstIndex(of: recovery.fault.kind) ?? 0) % Self.faultColors.count]
             svg += "<rect x=\"\(Report.f(px(from)))\" y=\"\(Report.f(top))\" width=\"\(Report.f(max(1, px(to) - px(from))))\" "
                 + "height=\"\(Report.f(plotHeight))\" fill=\"\(color)\" fill-opacity=\"0.18\"><title>"
                 + Report.escape("\(recovery.fault.kind.rawValue) \(recovery.fault.node)") + "</title></rect>"

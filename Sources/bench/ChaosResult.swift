@@ -1,3 +1,5 @@
+import Remoting
+
 /// The checked result of a chaos run and its three renderings: the text table, JSON and the HTML report.
 struct ChaosResult {
     let label: String
@@ -34,7 +36,7 @@ struct ChaosResult {
         "Every node's own log (read from its files after the run): " + outcome.replicas.map { replica in
             "\(replica.name) \(replica.records) records, \(replica.missing.count) acknowledged missing, \(replica.repeated) repeated"
                 + (replica.missing.isEmpty ? "" : " (e.g. " + replica.missing.prefix(3).joined(separator: ", ") + ")")
-        }.joined(separator: "; ") + (guarantee.everyLogHoldsAll ? "" : " (this mode does not promise the slave holds all)")
+        }.joined(separator: "; ") + (guarantee.everyLogHoldsAll ? "" : " (this mode does not promise that every node's log holds all)")
     }
 
     /// `KEPT: ...` or `BROKEN: ...`, said plainly.
@@ -104,7 +106,8 @@ struct ChaosResult {
         let faults = verdict.recoveries.map { recovery in
             "{\"kind\":\"\(recovery.fault.kind.rawValue)\",\"node\":\"\(recovery.fault.node)\",\"at_s\":\(format(seconds(recovery.fault.injectedAt), 3)),"
                 + "\"healed_s\":\(recovery.fault.healedAt.map { format(seconds($0), 3) } ?? "null"),"
-                + "\"recovery_ms\":\(recovery.millis.map { format($0, 1) } ?? "null")}"
+                + "\"recovery_ms\":\(recovery.millis.map { format($0, 1) } ?? "null")"
+                + (recovery.fault.detail.map { ",\"detail\":" + jsonString($0) } ?? "") + "}"
         }.joined(separator: ",")
         return """
             {"cluster":"\(Report.escape(label))","seed":\(seed),"interrupted":\(outcome.interrupted),"sends":\(verdict.sends),\

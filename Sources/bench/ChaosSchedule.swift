@@ -10,9 +10,16 @@ enum FaultKind: String, Sendable, CaseIterable {
     case leaderKill = "leader-kill"
     /// `suspend` on the master or the DLedger leader.
     case leaderSuspend = "leader-suspend"
+    /// Cut the power of a random broker node: its store's powerfs mount freezes, the process is SIGKILLed, the
+    /// mount is aborted (what was not fsynced is gone) and remounted with what was; restart after the pause.
+    case power
+    /// `power` on the master or the DLedger leader.
+    case leaderPower = "leader-power"
 
     /// Whether the fault picks the master or leader when it is injected (not a node drawn by the schedule).
-    var targetsLeader: Bool { self == .leaderKill || self == .leaderSuspend }
+    var targetsLeader: Bool { self == .leaderKill || self == .leaderSuspend || self == .leaderPower }
+    /// Whether the fault cuts power, so every store must be on powerfs (FUSE, root).
+    var cutsPower: Bool { self == .power || self == .leaderPower }
 
     /// `kill,suspend` into kinds; an unknown name is refused with the ones there are.
     static func parseList(_ text: String) throws -> [FaultKind] {

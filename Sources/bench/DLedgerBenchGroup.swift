@@ -26,8 +26,9 @@ final class DLedgerBenchGroup: @unchecked Sendable {
     func address(_ member: Int) -> String { "\(host(member)):\(ports[member])" }
 
     /// Writes the configs and starts the NameServer and the members; with `namespaces`, each member in a network
-    /// namespace of its own (`NodeNetwork`) so that it can be partitioned. Stops what it started when a step fails.
-    init(flush: String, extraConfig: String = "", namespaces: Bool = false) throws {
+    /// namespace of its own (`NodeNetwork`) so that it can be partitioned; with `power`, each member's store on a
+    /// powerfs mount of its own (`PowerMount`) so that its power can be cut. Stops what it started when a step fails.
+    init(flush: String, extraConfig: String = "", namespaces: Bool = false, power: PowerFS? = nil) throws {
         flushLabel = flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH"
         directory = makeTemporaryDirectory("bench-dledger")
         guard let nameServerBinary = siblingExecutable("mqnamesrv"), let brokerBinary = siblingExecutable("mqbroker") else {
@@ -63,6 +64,7 @@ final class DLedgerBenchGroup: @unchecked Sendable {
                 """)
             members.append(NodeProcess(name: "n\(member)", arguments: [brokerBinary, "-c", directory + "/n\(member).conf"],
                                        logPrefix: directory + "/n\(member)", namespace: network?.namespace(member)))
+            members[member].disk = power?.disk(forStore: "n\(member)", in: directory, node: member)
         }
         do {
             let nameServer = NodeProcess(name: "namesrv", arguments: [nameServerBinary, "-c", directory + "/namesrv.properties",
@@ -148,9 +150,10 @@ final class DLedgerBenchGroup: @unchecked Sendable {
         for member in members { member.stop() }
     }
 
-    /// Everything stopped, the namespaces removed and the directory removed.
+    /// Everything stopped, the powerfs mounts detached, the namespaces removed and the directory removed.
     func stop() {
         stopGracefully()
+        for member in members { member.disk?.unmount() }
         nameServer?.stop(graceSeconds: 5)
         network?.teardown()
         removeTree(directory)

@@ -82,13 +82,14 @@ final class LocalCluster {
     /// connected to its master's HA port and reported (at most `slaveSeconds`), so the load meets a master
     /// with an in-sync slave. With `namespaces`, the brokers run in network namespaces (`NodeNetwork`) so that
     /// they can be partitioned. Everything started is stopped again when a step fails.
-    init(shape: Shape, extraConfig: String = "", slaveSeconds: Double = 30, namespaces: Bool = false) async throws {
+    /// With `power`, each broker's store is on a powerfs mount of its own (`PowerMount`).
+    init(shape: Shape, extraConfig: String = "", slaveSeconds: Double = 30, namespaces: Bool = false, power: PowerFS? = nil) async throws {
         self.shape = shape
         if let refusal = shape.replication.refusal(io: shape.io) { throw ValidationErrorText(refusal) }
         if shape.replication == .dledger {
             // A partitionable DLedger group is `DLedgerBenchGroup(namespaces: true)` itself (bench chaos).
             guard !namespaces else { throw ValidationErrorText("a local DLedger cell runs on loopback only") }
-            let group = try DLedgerBenchGroup(flush: shape.flush, extraConfig: extraConfig)
+            let group = try DLedgerBenchGroup(flush: shape.flush, extraConfig: extraConfig, power: power)
             self.group = group
             network = nil
             directory = group.directory
@@ -136,6 +137,9 @@ final class LocalCluster {
                                                              extraConfig: extraConfig))
             brokers.append(NodeProcess(name: "slave", arguments: [broker, "-c", directory + "/slave.conf"], logPrefix: directory + "/slave",
                                        namespace: network?.namespace(1)))
+        }
+        for (index, (node, store)) in zip(brokers, ["store", "slave-store"]).enumerated() {
+            node.disk = power?.disk(forStore: store, in: directory, node: index)
         }
         do {
             try nameServer?.start()
@@ -186,12 +190,13 @@ final class LocalCluster {
                                   + (brokers.last.flatMap { readTextFile($0.log) } ?? ""))
     }
 
-    /// SIGTERM to every child (slave, then master, then NameServer), SIGKILL after 15 s, then the namespaces and
-    /// the stores are removed.
+    /// SIGTERM to every child (slave, then master, then NameServer), SIGKILL after 15 s, then the powerfs mounts,
+    /// the namespaces and the stores are removed.
     func stop() {
         group?.stop()
         group = nil
         for node in brokers.reversed() { node.stop() }
+        for node in brokers { node.disk?.unmount() }
         nameServer?.stop(graceSeconds: 5)
         network?.teardown()
         removeTree(directory)

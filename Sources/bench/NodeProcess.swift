@@ -17,6 +17,8 @@ final class NodeProcess: @unchecked Sendable {
     private(set) var pid: pid_t?
     private(set) var suspended = false
     private var starts = 0
+    /// The file system of the node's store when power faults run (`PowerMount`): mounted before each start.
+    var disk: PowerMount?
 
     init(name: String, arguments: [String], logPrefix: String, namespace: String? = nil) {
         self.name = name
@@ -32,6 +34,7 @@ final class NodeProcess: @unchecked Sendable {
     /// Starts the role and waits (at most `seconds`) for its `boot success` line.
     func start(seconds: Double = 30) throws {
         precondition(pid == nil, "\(name) is already running")
+        if let disk, !disk.mounted { try disk.mount() }
         starts += 1
         let command = namespace.map { ["/usr/sbin/ip", "netns", "exec", $0] + arguments } ?? arguments
         pid = try spawnLogged(command, log: log, readyText: "boot success", seconds: seconds)
@@ -42,8 +45,32 @@ final class NodeProcess: @unchecked Sendable {
     func kill() {
         guard let pid else { return }
         Glibc.kill(pid, SIGKILL)
+        reap(pid)
+    }
+
+    /// A power loss: the store's file system freezes first (nothing the node asks of it from then on is applied),
+    /// then SIGKILL, then the mount is aborted and detached (its unsynced writes and the kernel's dirty pages are
+    /// gone; a thread of the node waiting on the frozen mount is released so that the kill completes), then the
+    /// node is reaped. The next `start()` mounts what was durable. Returns powerfs's `frozen ...` line.
+    func powerOff() throws -> String {
+        guard let disk else { preconditionFailure("\(name) has no powerfs mount (validated: power faults mount every store)") }
+        let frozen: String
+        do {
+            frozen = try disk.cut()
+        } catch {
+            kill()
+            disk.unmount()
+            throw error
+        }
+        if let pid { Glibc.kill(pid, SIGKILL) }
+        disk.unmount()
+        if let pid { reap(pid) }
+        return frozen
+    }
+
+    private func reap(_ pid: pid_t) {
         var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         self.pid = nil
         suspended = false
     }
@@ -77,10 +104,19 @@ func spawnProcess(_ arguments: [String], output: String) throws -> pid_t {
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    // An empty signal mask: a child started from a Dispatch thread (which blocks nearly every signal) would
+    // otherwise inherit that mask and never see SIGTERM or powerfs's SIGUSR1 (the power cut).
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
     var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
     var pid: pid_t = 0
-    guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
+    guard posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ) == 0 else {
         throw ValidationErrorText("cannot start \(arguments[0])")
     }
     return pid

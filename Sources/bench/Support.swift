@@ -11,7 +11,8 @@ func makeTemporaryDirectory(_ prefix: String) -> String {
 
 func removeTree(_ path: String) {
     guard path.hasPrefix("/tmp/") else { return }
-    _ = system("rm -rf '\(path)'")
+    // --one-file-system: a mount left under the tree (a powerfs store) is skipped, never emptied through.
+    _ = system("rm -rf --one-file-system '\(path)'")
 }
 
 /// Deterministic printable body bytes for (producer, sequence): the crash test regenerates them to

@@ -147,8 +147,54 @@ import Testing
     }
 
     @Test func anUnknownFaultIsRefusedWithTheKindsThereAre() {
-        #expect(throws: (any Error).self) { try FaultKind.parseList("kill,power") }
+        #expect(throws: (any Error).self) { try FaultKind.parseList("kill,meteor") }
         #expect(throws: (any Error).self) { try FaultKind.parseList("") }
         #expect((try? FaultKind.parseList("kill, leader-suspend,kill")) == [.kill, .leaderSuspend])
+    }
+
+    /// `power` hits a node the schedule draws, `leader-power` whichever leads when it is due; only those two need
+    /// powerfs (so `--faults kill,suspend` never asks for FUSE).
+    @Test func powerFaultsParseAndOnlyTheyNeedPowerFS() throws {
+        #expect(try FaultKind.parseList("power,leader-power") == [.power, .leaderPower])
+        #expect(FaultKind.allCases.filter(\.cutsPower) == [.power, .leaderPower])
+        let plan = ChaosSchedule.make(seed: 3, kinds: [.power, .leaderPower], interval: 5, pause: 2.5, duration: 30, nodes: 3)
+        #expect(plan.count == 5 && plan.filter { $0.kind == .leaderPower }.allSatisfy { $0.node == nil })
+        #expect(plan.filter { $0.kind == .power }.allSatisfy { $0.node != nil })
+        #expect(plan == ChaosSchedule.make(seed: 3, kinds: [.power, .leaderPower], interval: 5, pause: 2.5, duration: 30, nodes: 3))
+    }
+
+    /// Under power cuts the promise follows the flush mode: what was fdatasynced before the acknowledgement (DLedger's
+    /// Raft log, a master's commit log under SYNC_FLUSH) survives; under ASYNC_FLUSH nothing is promised (the run
+    /// reports what was lost without calling it broken). Without power cuts every mode promises no loss, as before.
+    @Test func underPowerCutsOnlySyncFlushPromisesNoLoss() {
+        let dledgerSync = ChaosGuarantee.dledger(syncFlush: true, power: true)
+        #expect(dledgerSync.promisesNoLoss && dledgerSync.everyLogHoldsAll)
+        let dledgerAsync = ChaosGuarantee.dledger(syncFlush: false, power: true)
+        #expect(!dledgerAsync.promisesNoLoss && !dledgerAsync.everyLogHoldsAll && dledgerAsync.claim.contains("not promised"))
+        #expect(ChaosGuarantee.dledger(syncFlush: false, power: false).promisesNoLoss)
+        let syncMaster = ChaosGuarantee.masterSlave(.sync, syncFlush: true, power: true)
+        #expect(syncMaster.promisesNoLoss && syncMaster.everyLogHoldsAll)
+        let syncMasterAsyncFlush = ChaosGuarantee.masterSlave(.sync, syncFlush: false, power: true)
+        #expect(!syncMasterAsyncFlush.promisesNoLoss && !syncMasterAsyncFlush.everyLogHoldsAll)
+        #expect(ChaosGuarantee.masterSlave(.sync, syncFlush: false, power: false).promisesNoLoss)
+        let asyncMaster = ChaosGuarantee.masterSlave(.async, syncFlush: true, power: true)
+        #expect(asyncMaster.promisesNoLoss && !asyncMaster.everyLogHoldsAll)
+        #expect(!ChaosGuarantee.masterSlave(.async, syncFlush: false, power: true).promisesNoLoss)
+        #expect(!ChaosGuarantee.masterSlave(.none, syncFlush: false, power: true).promisesNoLoss)
+    }
+
+    /// A lost message under a mode that does not promise it is reported as allowed, not as a broken promise.
+    @Test func aLossTheModeDoesNotPromiseIsReportedNotBroken() {
+        let outcome = ChaosOutcome(started: 0, ended: 10, sends: [Self.send("a", 0, 1, .ok), Self.send("b", 1, 2, .ok)], consumed: ["a"],
+                                   replicas: [], faults: [], skippedFaults: [], skippedSends: 0, interrupted: false)
+        let result = ChaosResult(label: "test", guarantee: .masterSlave(.sync, syncFlush: false, power: true), seed: 1, kinds: [.power],
+                                 plan: [], outcome: outcome, settings: "")
+        #expect(!result.brokePromise && result.verdictLine.hasPrefix("LOST (allowed by this mode): 1 of 2 "))
+    }
+
+    @Test func aPowerCutIsDescribedByWhatWasUnsynced() {
+        let line = "frozen torn=/commitlog/00000000000000000000[4096,8704)of[4096,12288) volatile_bytes=12288 fsync=3 fsyncdir=2 writes=9 synced_bytes=4096"
+        #expect(ChaosInjector.describeCut(line) == "unsynced 12288 bytes, torn /commitlog/00000000000000000000[4096,8704)of[4096,12288)")
+        #expect(ChaosInjector.describeCut("frozen oddly") == "frozen oddly")
     }
 }

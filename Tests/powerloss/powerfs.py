@@ -790,7 +790,12 @@ class Signals:
             pass
 
 
-def serve(fs, fd, signals, trace):
+def parent_gone(parent):
+    """With --exit-with-parent PID: whether that process is gone (this daemon was re-parented)."""
+    return parent is not None and os.getppid() != parent
+
+
+def serve(fs, fd, signals, trace, parent=None):
     """Answers requests until the power is cut ("cut"), an exit is asked ("exit") or the mount goes away."""
     buffer_size = MAX_WRITE + 65536
     os.set_blocking(fd, False)
@@ -798,11 +803,11 @@ def serve(fs, fd, signals, trace):
     poller.register(fd, select.POLLIN)
     poller.register(signals.wake, select.POLLIN)
     while True:
-        if signals.exit:
+        if signals.exit or parent_gone(parent):
             return "exit"
         if signals.cut:
             return "cut"
-        ready = {f for f, _ in poller.poll()}
+        ready = {f for f, _ in poller.poll(None if parent is None else 500)}
         if signals.wake in ready:
             signals.drain()
             continue
@@ -865,32 +870,66 @@ def handle(fs, request, trace):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--durable", required=True, help="the durable state (created if missing)")
-    parser.add_argument("--live", required=True, help="scratch directory for the live bytes (emptied)")
-    parser.add_argument("--mountpoint", required=True)
+    parser.add_argument("--durable", help="the durable state (created if missing)")
+    parser.add_argument("--live", help="scratch directory for the live bytes (emptied)")
+    parser.add_argument("--mountpoint")
     parser.add_argument("--seed", type=int, default=0, help="seeds the torn write")
     parser.add_argument("--tear", action="store_true", help="on a power cut, tear one file's volatile bytes")
     parser.add_argument("--metadata", choices=("strict", "journal"), default="strict")
     parser.add_argument("--writeback-cache", action="store_true", help="ask the kernel for FUSE_WRITEBACK_CACHE")
     parser.add_argument("--trace", help="append one line per request to this file")
+    parser.add_argument("--exit-with-parent", type=int, metavar="PID",
+                        help="exit once process PID (our parent) is gone, checked every 0.5 s, instead of "
+                        "PR_SET_PDEATHSIG, which fires when the parent *thread* ends (a launcher that starts us "
+                        "from a pool thread)")
+    parser.add_argument("--probe", action="store_true",
+                        help="only check that FUSE works here: mount a scratch file system in a temporary "
+                        "directory, unmount it, exit 0 (or 77 with `unavailable: ...`)")
     args = parser.parse_args()
+    if args.probe:
+        probe()
+    if not (args.durable and args.live and args.mountpoint):
+        parser.error("--durable, --live and --mountpoint are required")
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     signal.signal(signal.SIGUSR2, lambda *_: os._exit(0))
-    libc.prctl(1, signal.SIGTERM, 0, 0, 0)    # PR_SET_PDEATHSIG: a harness that dies takes the power with it
+    if args.exit_with_parent is None:
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)    # PR_SET_PDEATHSIG: a harness that dies takes the power with it
     fs = PowerFS(args.durable, args.live, args.seed, args.tear, args.metadata, args.writeback_cache, None)
     fd = mount(args.mountpoint)
     trace = open(args.trace, "a", buffering=1) if args.trace else None
     signals = Signals()
     print("ready", flush=True)
-    outcome = serve(fs, fd, signals, trace)
+    outcome = serve(fs, fd, signals, trace, args.exit_with_parent)
     if outcome == "cut":
         detail = fs.cut()
         print("frozen %s fsync=%d fsyncdir=%d writes=%d synced_bytes=%d" % (
             detail, fs.stats["fsync"], fs.stats["fsyncdir"], fs.stats["writes"], fs.stats["synced_bytes"]), flush=True)
-        while not signals.exit:      # frozen: nothing more is applied; SIGTERM exits and aborts the connection
-            select.select([signals.wake], [], [])
+        # Frozen: nothing more is applied; SIGTERM (or the parent gone) exits and aborts the connection.
+        while not signals.exit and not parent_gone(args.exit_with_parent):
+            select.select([signals.wake], [], [], None if args.exit_with_parent is None else 0.5)
             signals.drain()
     os._exit(0)
+
+
+def probe():
+    """Mounts an empty powerfs in a temporary directory and detaches it at once: exit 0 when FUSE works here,
+    77 with `unavailable: <reason>` (no /dev/fuse, no permission to open it or to mount) when it does not."""
+    import tempfile
+    base = tempfile.mkdtemp(prefix="powerfs-probe-")
+    mountpoint = os.path.join(base, "mnt")
+    os.mkdir(mountpoint)
+    try:
+        fd = mount(mountpoint)          # exits 77 with the reason when FUSE cannot work
+        libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        if libc.umount2(os.fsencode(mountpoint), 2) != 0:    # MNT_DETACH: nobody serves it
+            code = ctypes.get_errno()
+            print("unavailable: umount2 %s: %s" % (mountpoint, os.strerror(code)), flush=True)
+            sys.exit(77)
+        os.close(fd)
+        print("available", flush=True)
+        sys.exit(0)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
