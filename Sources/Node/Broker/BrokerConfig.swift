@@ -44,6 +44,8 @@ public struct BrokerConfig: Sendable {
     public var store: MessageStoreConfig
     /// The Prometheus endpoint (`metricsExporterType`, `metricsPromExporterHost`, `metricsPromExporterPort`).
     public var metrics = MetricsSettings()
+    /// Plain ACL (`aclEnable`, `plainAclFile`).
+    public var acl = AclSettings()
 
     public init(storePathRootDir: String) {
         store = MessageStoreConfig(storePathRootDir: storePathRootDir)
@@ -58,6 +60,7 @@ public struct BrokerConfig: Sendable {
         var config = BrokerConfig(storePathRootDir: root)
         try file.apply(warn: warn) { key, value throws(PropertiesFile.ConfigError) in try config.set(key, value) }
         do { try config.settle() } catch { throw PropertiesFile.ConfigError(description: "\(path): \(error)") }
+        config.acl.settle(confPath: path)
         return config
     }
 
@@ -112,7 +115,9 @@ public struct BrokerConfig: Sendable {
         case "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "rocketmqHome",
              "storePathIndex", "storeCheckpoint", "abortFile", "longPollingEnable", "transientStorePoolEnable":
             return true  // RocketMQ keys with no effect here (yet)
-        default: return try setReplicationKey(key, value)
+        default:
+            if try acl.set(key, value) { return true }
+            return try setReplicationKey(key, value)
         }
         return true
     }

@@ -83,7 +83,7 @@ public enum AclAddressPattern: Sendable, Equatable {
 
 public struct AclPatternError: Error, CustomStringConvertible, Sendable {
     public var description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 /// An IPv4 or IPv6 address as numbers, so `::1` and `0:0:0:0:0:0:0:1` compare equal.
@@ -159,7 +159,8 @@ extension Substring {
 }
 
 extension String {
-    var trimmingSpaces: Substring { self[...].trimmingSpaces }
+    /// The text without leading and trailing spaces.
+    public var trimmingSpaces: Substring { self[...].trimmingSpaces }
 }
 
 extension Character {

@@ -294,7 +294,8 @@ struct YAMLParser {
 }
 
 extension Substring {
-    var trimmingSpaces: Substring {
+    /// The text without leading and trailing spaces.
+    public var trimmingSpaces: Substring {
         let start = firstIndex { $0 != " " } ?? endIndex
         let end = lastIndex { $0 != " " }.map { index(after: $0) } ?? start
         return self[start..<Swift.max(start, end)]
