@@ -37,6 +37,7 @@ struct ProducerBench: AsyncParsableCommand {
     @Option(help: "Local broker only: mmap or io_uring") var io = "mmap"
     @Option(help: "Local cluster only: none (one broker), async (ASYNC_MASTER + SLAVE), sync (SYNC_MASTER + SLAVE) or dledger (a DLedger group of 3; mmap only)")
     var replication: String?
+    @OptionGroup var credentials: BenchCredentials
 
     func validate() throws {
         guard threads > 0, size > 0, batch > 0, window > 0 else { throw ValidationError("-w, -s, --batch and --window must be positive") }
@@ -83,6 +84,7 @@ struct ProducerBench: AsyncParsableCommand {
         load.keys = keys
         load.window = window
         load.replication = setup
+        load.credentials = credentials.value
         print("bench producer: topic \(topic), \(threads) threads, \(size) B bodies, mode \(mode)\(batch > 1 ? ", batch \(batch)" : "")"
               + (load.durationSeconds.map { ", \(format($0, 0)) s" } ?? "") + (messages.map { ", \($0) messages" } ?? "")
               + ", replication \(setup.label)")
@@ -109,6 +111,7 @@ struct ConsumerBench: AsyncParsableCommand {
     @Option(help: "Seconds to run") var duration: Double = 20
     @Flag(help: "Start from each queue's first message (default: only new messages)") var fromFirst = false
     @Option(help: "Write the result as JSON to this file") var json: String?
+    @OptionGroup var credentials: BenchCredentials
 
     func run() async throws {
         lineBufferedOutput()
@@ -118,7 +121,9 @@ struct ConsumerBench: AsyncParsableCommand {
         var settings = PushConsumer.Settings(group: group)
         settings.consumeFromWhere = fromFirst ? .firstOffset : .lastOffset
         settings.consumeMessageBatchMaxSize = 32
-        let consumer = PushConsumer(config: ClientConfig(namesrvAddr: namesrvAddr), settings: settings)
+        var config = ClientConfig(namesrvAddr: namesrvAddr)
+        config.credentials = credentials.value
+        let consumer = PushConsumer(config: config, settings: settings)
         consumer.subscribe(topic)
         consumer.registerListener { messages in
             let now = wallClockMillis()
