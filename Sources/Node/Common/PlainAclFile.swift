@@ -36,7 +36,7 @@ public struct PlainAclFile: Sendable, Equatable {
             case "dataVersion":
                 result.dataVersion = try reader.dataVersion(entry.node)
             default:
-                throw reader.error(entry.node, "unknown key \"\(entry.key)\" (expected globalWhiteRemoteAddresses, accounts, dataVersion)")
+                throw YAMLError(file: file, line: entry.line, problem: "unknown key \"\(entry.key)\" (expected globalWhiteRemoteAddresses, accounts, dataVersion)")
             }
         }
         return result
@@ -145,7 +145,7 @@ struct AclYAMLReader {
             case "topicPerms": account.topicPerms = try texts(value, "topicPerms")
             case "groupPerms": account.groupPerms = try texts(value, "groupPerms")
             default:
-                throw error(value, "unknown account key \"\(entry.key)\" (expected \(PlainAclFile.accountKeys.joined(separator: ", ")))")
+                throw YAMLError(file: file, line: entry.line, problem: "unknown account key \"\(entry.key)\" (expected \(PlainAclFile.accountKeys.joined(separator: ", ")))")
             }
         }
         do { try account.validate() } catch { throw self.error(node, "\(error)") }

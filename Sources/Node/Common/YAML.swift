@@ -37,10 +37,13 @@ public struct YAMLNode: Sendable, Equatable {
 public struct YAMLEntry: Sendable, Equatable {
     public var key: String
     public var node: YAMLNode
+    /// 1-based line of the key (0 for entries built in code).
+    public var line: Int
 
-    public init(_ key: String, _ node: YAMLNode) {
+    public init(_ key: String, _ node: YAMLNode, line: Int = 0) {
         self.key = key
         self.node = node
+        self.line = line
     }
 }
 
@@ -166,7 +169,7 @@ struct YAMLParser {
             } else {
                 node = YAMLNode(.null, line: line.number)
             }
-            entries.append(YAMLEntry(key, node))
+            entries.append(YAMLEntry(key, node, line: line.number))
         }
         if at < lines.count, lines[at].indent > indent { throw error(lines[at].number, "unexpected indentation") }
         return YAMLNode(.map(entries), line: startLine)
