@@ -117,8 +117,14 @@ struct YAMLParser {
         while index < text.endIndex {
             let character = text[index]
             if let open = quote {
-                if character == open { quote = nil }
-                if open == "\"" && character == "\\" { index = text.index(after: index) }
+                let next = text.index(after: index)
+                if open == "'" && character == "'" && next < text.endIndex && text[next] == "'" {
+                    index = next  // '' inside a 'quoted' scalar is one quote, not its end
+                } else if character == open {
+                    quote = nil
+                } else if open == "\"" && character == "\\" {
+                    index = next
+                }
             } else if character == "#" && (previous == " " || previous == "\t") {
                 end = index
                 break
