@@ -177,4 +177,51 @@ import TestSupport
         let text = broker.bootLines.joined(separator: "\n")
         #expect(text.contains("plain_acl.yml:2") && text.contains("defaultTopicPerm \"ALL\""), "\(text)")
     }
+
+    func mqadmin(_ arguments: [String]) throws -> (status: Int32?, output: String) {
+        guard let binary = builtExecutable("mqadmin") else { throw StoreError(.io, "mqadmin is not built") }
+        return try ChildProcess.run([binary] + arguments)
+    }
+
+    /// The five ACL commands of mqadmin with an admin's keys: each change is in force at once and written back to
+    /// `plain_acl.yml` with its data version bumped; a non-admin's keys are refused and change nothing.
+    @Test func mqadminAclCommandsChangeTheFileAndTheRules() async throws {
+        let broker = try Self.aclBroker()
+        let path = broker.directory.path + "/plain_acl.yml"
+        let n = ["-n", broker.nameServer.address, "-ak", "rocketmq2", "-sk", "87654321"]
+        let update = try mqadmin(["updateAclConfig"] + n + ["-b", broker.address, "-a", "newUser1", "-s", "newSecret1", "-i", "PUB",
+                                                           "-u", "SUB", "-t", "AclTopic=PUB|SUB,DenyTopic=DENY"])
+        #expect(update.status == 0 && update.output.contains("create or update plain access config to \(broker.address) success"), "\(update.output)")
+        let written = try PlainAclFile.parse(TextFile.read(path) ?? "", file: path)
+        let added = try #require(written.accounts.first { $0.accessKey == "newUser1" })
+        #expect(added.secretKey == "newSecret1" && added.defaultTopicPerm == "PUB" && added.topicPerms == ["AclTopic=PUB|SUB", "DenyTopic=DENY"])
+        #expect(written.dataVersion.counter == 1)
+
+        try await createTopics(broker, ["AclTopic", "DenyTopic"])
+        let newUser = producer(broker, SessionCredentials(accessKey: "newUser1", secretKey: "newSecret1"))
+        #expect(try await newUser.send(Message(topic: "AclTopic", body: "from a new account")).status == .sendOK)
+        #expect(await refusal(newUser, "DenyTopic") == "No default permission for topic:DenyTopic")
+
+        let shown = try mqadmin(["getAccessConfig"] + n + ["-b", broker.address])
+        #expect(shown.status == 0 && shown.output.contains("newUser1") && shown.output.contains("[AclTopic=PUB|SUB, DenyTopic=DENY]"), "\(shown.output)")
+        let version = try mqadmin(["clusterAclConfigVersion"] + n + ["-c", "DefaultCluster"])
+        let row = version.output.split(separator: "\n").first { $0.contains(path) }.map { $0.split(separator: " ") } ?? []
+        #expect(version.status == 0 && row.count >= 5 && row[4] == "1", "\(version.output)")
+
+        let white = try mqadmin(["updateGlobalWhiteAddr"] + n + ["-b", broker.address, "-g", "10.10.103.*,192.168.0.*"])
+        #expect(white.status == 0, "\(white.output)")
+        #expect(try PlainAclFile.parse(TextFile.read(path) ?? "", file: path).globalWhiteRemoteAddresses == ["10.10.103.*", "192.168.0.*"])
+        let badWhite = try mqadmin(["updateGlobalWhiteAddr"] + n + ["-b", broker.address, "-g", "10.10.300.1"])
+        #expect(badWhite.status == 1 && badWhite.output.contains("code 211"), "\(badWhite.output)")
+
+        let notAdmin = try mqadmin(["deleteAclConfig", "-n", broker.nameServer.address, "--access-key", "RocketMQ", "--secret-key", "12345678",
+                                    "-b", broker.address, "-a", "newUser1"])
+        #expect(notAdmin.status == 1 && notAdmin.output.contains("Need admin permission for request code=51"), "\(notAdmin.output)")
+        let delete = try mqadmin(["deleteAclConfig"] + n + ["-b", broker.address, "-a", "newUser1"])
+        #expect(delete.status == 0, "\(delete.output)")
+        let after = try PlainAclFile.parse(TextFile.read(path) ?? "", file: path)
+        #expect(!after.accounts.contains { $0.accessKey == "newUser1" } && after.dataVersion.counter == 3)
+        #expect(await refusal(newUser, "AclTopic") == "No acl config for newUser1")
+        await newUser.shutdown()
+    }
 }
