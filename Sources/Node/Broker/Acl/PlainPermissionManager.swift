@@ -17,6 +17,8 @@ final class PlainPermissionManager: Sendable {
     private let log: @Sendable (String) -> Void
     private let state: Mutex<State>
     private let watcher = Mutex<PeriodicThread?>(nil)
+    /// Held while a change is applied and written (never while a request is checked).
+    private let writing = Mutex<Void>(())
     /// The second of the last refusal logged: at most one line per second, so a client hammering the broker with bad
     /// signatures cannot flood the log.
     private let lastDenialLogSecond = Atomic<Int64>(0)
@@ -100,9 +102,10 @@ final class PlainPermissionManager: Sendable {
 
     /// Applies `change` to the file, checks the result, writes it back with the data version bumped and takes the new
     /// rules into use. Nothing changes (in memory or on disk) when the result does not check or cannot be written.
+    /// Changes are serialised by their own lock, so requests keep being checked while the file is synced.
     func modify(_ change: (inout PlainAclFile) throws(AclPatternError) -> Void) throws(AclPatternError) {
-        try state.withLock { (state: inout State) throws(AclPatternError) in
-            var file = state.file
+        let version = try writing.withLock { _ throws(AclPatternError) -> Int64 in
+            var file = state.withLock { $0.file }
             try change(&file)
             for account in file.accounts { try account.validate() }
             file.dataVersion = AclDataVersion(counter: file.dataVersion.counter + 1, timestamp: currentTimeMillis())
@@ -110,9 +113,11 @@ final class PlainPermissionManager: Sendable {
             guard TextFile.writeAtomically(path, file.yaml()) else {
                 throw AclPatternError("cannot write \(path): \(String(cString: strerror(errno)))")
             }
-            state = State(file: file, rules: rules, stamp: FileStamp(path: path))
+            let stamp = FileStamp(path: path)
+            state.withLock { $0 = State(file: file, rules: rules, stamp: stamp) }
+            return file.dataVersion.counter
         }
-        log("acl: \(path) updated to data version \(file.dataVersion.counter)")
+        log("acl: \(path) updated to data version \(version)")
     }
 }
 
