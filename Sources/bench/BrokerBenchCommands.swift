@@ -61,7 +61,7 @@ struct ProducerBench: AsyncParsableCommand {
         let setup: ReplicationSetup
         if let namesrvAddr {
             address = namesrvAddr
-            setup = await ReplicationSetup.detect(namesrvAddr: namesrvAddr)
+            setup = await ReplicationSetup.detect(namesrvAddr: namesrvAddr, credentials: credentials.value)
         } else {
             let mode = try ReplicationMode.parse(replication ?? "none")
             let local = try await LocalCluster(shape: .init(flush: flush, io: io, replication: mode))

@@ -117,7 +117,7 @@ struct ProducerLoad: Sendable {
     func run(everySecond: @escaping @Sendable (String) -> Void) async throws -> ProducerResult {
         try await ensureTopic()
         let setup: ReplicationSetup
-        if let replication { setup = replication } else { setup = await ReplicationSetup.detect(namesrvAddr: namesrvAddr) }
+        if let replication { setup = replication } else { setup = await ReplicationSetup.detect(namesrvAddr: namesrvAddr, credentials: credentials) }
         var settings = Producer.Settings()
         settings.group = "BenchmarkProducerGroup"
         settings.sendMsgTimeoutMillis = Self.sendTimeoutMillis

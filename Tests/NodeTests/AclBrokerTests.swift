@@ -224,4 +224,20 @@ import TestSupport
         #expect(await refusal(newUser, "AclTopic") == "No acl config for newUser1")
         await newUser.shutdown()
     }
+
+    /// `bench producer` and `bench consumer` against the ACL broker with `-ak`/`-sk`: every send and receipt succeeds;
+    /// without keys every send fails.
+    @Test func benchTakesCredentials() async throws {
+        let broker = try Self.aclBroker()
+        try await createTopics(broker, ["AclTopic"])
+        guard let binary = builtExecutable("bench") else { throw StoreError(.io, "bench is not built") }
+        let n = ["-n", broker.nameServer.address, "-t", "AclTopic", "-w", "2", "-s", "64", "--messages", "20"]
+        let signed = try ChildProcess.run([binary, "producer"] + n + ["-ak", "RocketMQ", "-sk", "12345678"], seconds: 120)
+        #expect(signed.status == 0 && signed.output.contains("Send Failed: 0"), "\(signed.output)")
+        #expect(signed.output.contains("replication no slave"), "\(signed.output)")  // the broker's role read with the keys
+        let unsigned = try ChildProcess.run([binary, "producer"] + n, seconds: 120)
+        #expect(unsigned.status != 0 || !unsigned.output.contains("Send Failed: 0"), "\(unsigned.output)")
+        // 20 and the warm-up send; nothing of the unsigned run.
+        #expect(await eventually(10) { (try? await storedCount(broker, "AclTopic")) == 21 })
+    }
 }
