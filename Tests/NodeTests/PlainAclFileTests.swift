@@ -47,6 +47,8 @@ import Testing
         #expect(first.topicPerms == ["topicA=DENY", "topicB=PUB|SUB", "topicC=SUB"])
         #expect(first.groupPerms == ["groupA=DENY", "groupB=PUB|SUB", "groupC=SUB"])
         #expect(file.accounts[1].admin && file.accounts[1].whiteRemoteAddress == "192.168.1.*")
+        let crlf = Self.shipped.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\r\n")
+        #expect(try PlainAclFile.parse(crlf, file: "windows.yml") == file)
     }
 
     /// What we write back (SnakeYAML's shape: dashes at the key's column, quoted numbers) reads back the same.

@@ -93,7 +93,8 @@ struct YAMLParser {
     init(text: String, file: String) throws(YAMLError) {
         self.file = file
         var number = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift: a file saved with CRLF line ends splits on it too.
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             number += 1
             let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
             let indent = line.prefix { $0 == " " }.count
