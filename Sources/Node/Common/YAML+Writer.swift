@@ -62,10 +62,11 @@ extension YAML {
         }
     }
 
-    /// `text` bare when it reads back as the same text, else single-quoted ('' for '), or double-quoted when it
-    /// holds control characters.
+    /// `text` bare when it reads back as the same text, else single-quoted ('' for '), or double-quoted with escapes
+    /// when it holds control characters or anything beyond ASCII (so the file is ASCII, and no combining mark can
+    /// join a quote or a colon into one character).
     static func quoted(_ text: String) -> String {
-        if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+        if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value >= 0x7F }) {
             var escaped = "\""
             for scalar in text.unicodeScalars {
                 switch scalar {
@@ -75,9 +76,10 @@ extension YAML {
                 case "\t": escaped += "\\t"
                 case "\r": escaped += "\\r"
                 default:
-                    if scalar.value < 0x20 || scalar.value == 0x7F {
+                    if scalar.value < 0x20 || scalar.value >= 0x7F {
                         let hex = String(scalar.value, radix: 16)
-                        escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                        let width = scalar.value > 0xFFFF ? 8 : 4
+                        escaped += (width == 8 ? "\\U" : "\\u") + String(repeating: "0", count: width - hex.count) + hex
                     } else {
                         escaped.unicodeScalars.append(scalar)
                     }

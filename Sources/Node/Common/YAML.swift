@@ -276,11 +276,12 @@ struct YAMLParser {
         return text == "~" || text == "null" || text == "Null" || text == "NULL" ? YAMLNode(.null, line: line) : YAMLNode(.plain(String(text)), line: line)
     }
 
+    /// Undoes a "double-quoted" scalar's escapes, scalar by scalar (a combining mark after `\\"` must not hide the quote).
     func unescape(_ text: Substring, line: Int) throws(YAMLError) -> String {
-        var result = ""
-        var iterator = text.makeIterator()
-        while let character = iterator.next() {
-            guard character == "\\" else { result.append(character); continue }
+        var result = String.UnicodeScalarView()
+        var iterator = text.unicodeScalars.makeIterator()
+        while let scalar = iterator.next() {
+            guard scalar == "\\" else { result.append(scalar); continue }
             switch iterator.next() {
             case "\\": result.append("\\")
             case "\"": result.append("\"")
@@ -289,17 +290,18 @@ struct YAMLParser {
             case "r": result.append("\r")
             case "0": result.append("\0")
             case "/": result.append("/")
-            case "u":
+            case let marker? where marker == "u" || marker == "U":
                 var hex = ""
-                for _ in 0..<4 { if let digit = iterator.next() { hex.append(digit) } }
-                guard hex.count == 4, let code = UInt32(hex, radix: 16), let scalar = Unicode.Scalar(code) else {
-                    throw error(line, "bad \\u escape in a \"quoted\" scalar")
+                for _ in 0..<(marker == "u" ? 4 : 8) { if let digit = iterator.next() { hex.unicodeScalars.append(digit) } }
+                guard hex.count == (marker == "u" ? 4 : 8), hex.allSatisfy(\.isHexDigit), let code = UInt32(hex, radix: 16),
+                      let decoded = Unicode.Scalar(code) else {
+                    throw error(line, "bad \\\(marker) escape in a \"quoted\" scalar")
                 }
-                result.unicodeScalars.append(scalar)
+                result.append(decoded)
             default: throw error(line, "unknown escape in a \"quoted\" scalar")
             }
         }
-        return result
+        return String(result)
     }
 }
 
