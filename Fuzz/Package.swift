@@ -11,7 +11,7 @@
 import PackageDescription
 
 let fuzzTargets = ["FuzzRecordDecoder", "FuzzUnitCheck", "FuzzCommitLogRecovery", "FuzzStoreRecovery", "FuzzIndexFile",
-                   "FuzzRemotingFrame", "FuzzBodies", "FuzzMessageCodecs", "FuzzHAStream"]
+                   "FuzzRemotingFrame", "FuzzBodies", "FuzzMessageCodecs", "FuzzHAStream", "FuzzAclFile"]
 
 let package = Package(
     name: "Fuzz",

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 all=(FuzzRecordDecoder FuzzUnitCheck FuzzCommitLogRecovery FuzzStoreRecovery FuzzIndexFile
-     FuzzRemotingFrame FuzzBodies FuzzMessageCodecs FuzzHAStream)
+     FuzzRemotingFrame FuzzBodies FuzzMessageCodecs FuzzHAStream FuzzAclFile)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

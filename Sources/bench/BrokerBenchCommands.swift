@@ -38,6 +38,7 @@ struct ProducerBench: AsyncParsableCommand {
     @Option(help: "Local cluster only: none (one broker), async (ASYNC_MASTER + SLAVE), sync (SYNC_MASTER + SLAVE) or dledger (a DLedger group of 3; mmap only)")
     var replication: String?
     @OptionGroup var producerSh: ProducerShOptions
+    @OptionGroup var credentials: BenchCredentials
 
     func validate() throws {
         guard threads > 0, size > 0, batch > 0, window > 0 else { throw ValidationError("-w, -s, --batch and --window must be positive") }
@@ -65,7 +66,7 @@ struct ProducerBench: AsyncParsableCommand {
         let setup: ReplicationSetup
         if let namesrvAddr {
             address = namesrvAddr
-            setup = await ReplicationSetup.detect(namesrvAddr: namesrvAddr)
+            setup = await ReplicationSetup.detect(namesrvAddr: namesrvAddr, credentials: credentials.value)
         } else {
             let mode = try ReplicationMode.parse(replication ?? "none")
             let local = try await LocalCluster(shape: .init(flush: flush, io: io, replication: mode))
@@ -93,6 +94,7 @@ struct ProducerBench: AsyncParsableCommand {
         print(producerSh.settingsLine(topic: topic, threads: threads, size: size, keys: load.keys, messages: messages ?? 0))
         load.window = window
         load.replication = setup
+        load.credentials = credentials.value
         print("bench producer: topic \(topic), \(threads) threads, \(size) B bodies, mode \(effectiveMode)\(batch > 1 ? ", batch \(batch)" : "")"
               + (load.durationSeconds.map { ", \(format($0, 0)) s" } ?? "") + (messages.map { ", \($0) messages" } ?? "")
               + ", replication \(setup.label)")
@@ -127,6 +129,7 @@ struct ConsumerBench: AsyncParsableCommand {
     var fromFirst = false
     @Option(help: "Seconds to wait for the topic's route before giving up") var routeWait: Double = 60
     @Option(help: "Write the result as JSON to this file") var json: String?
+    @OptionGroup var credentials: BenchCredentials
 
     func run() async throws {
         lineBufferedOutput()
@@ -141,7 +144,9 @@ struct ConsumerBench: AsyncParsableCommand {
         var settings = PushConsumer.Settings(group: group)
         settings.consumeFromWhere = fromFirst || topicIsNew ? .firstOffset : .lastOffset
         settings.consumeMessageBatchMaxSize = 32
-        let consumer = PushConsumer(config: ClientConfig(namesrvAddr: namesrvAddr), settings: settings)
+        var config = ClientConfig(namesrvAddr: namesrvAddr)
+        config.credentials = credentials.value
+        let consumer = PushConsumer(config: config, settings: settings)
         consumer.subscribe(topic)
         consumer.registerListener { messages in
             let now = wallClockMillis()

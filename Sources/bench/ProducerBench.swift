@@ -110,6 +110,8 @@ struct ProducerLoad: Sendable {
     var queues = 8
     /// The cluster's replication and the masters to sample lag from (nil: `ReplicationSetup.detect`).
     var replication: ReplicationSetup?
+    /// ACL credentials every request is signed with (nil: none).
+    var credentials: SessionCredentials?
 
     /// The request timeout of every send (the NATS peer uses the same).
     static let sendTimeoutMillis: Int64 = 10_000
@@ -125,12 +127,13 @@ struct ProducerLoad: Sendable {
     func run(everySecond: @escaping @Sendable (String) -> Void) async throws -> ProducerResult {
         try await ensureTopic()
         let setup: ReplicationSetup
-        if let replication { setup = replication } else { setup = await ReplicationSetup.detect(namesrvAddr: namesrvAddr) }
+        if let replication { setup = replication } else { setup = await ReplicationSetup.detect(namesrvAddr: namesrvAddr, credentials: credentials) }
         var settings = Producer.Settings()
         settings.group = "BenchmarkProducerGroup"
         settings.sendMsgTimeoutMillis = Self.sendTimeoutMillis
         var config = ClientConfig(namesrvAddr: namesrvAddr)
         config.timeoutMillis = Self.sendTimeoutMillis
+        config.credentials = credentials
         let producer = Producer(config: config, settings: settings)
         producer.start()
         defer { Task { await producer.shutdown() } }
@@ -189,7 +192,7 @@ struct ProducerLoad: Sendable {
 
     /// Creates the topic with `queues` queues on every master when the NameServer has no route for it.
     func ensureTopic() async throws {
-        let admin = Admin(namesrvAddr: namesrvAddr)
+        let admin = Admin(namesrvAddr: namesrvAddr, credentials: credentials)
         defer { Task { await admin.shutdown() } }
         if (try? await admin.topicRoute(topic)) != nil { return }
         var created = false

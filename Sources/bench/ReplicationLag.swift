@@ -1,6 +1,7 @@
 import Client
 import CommitLog
 import Common
+import Remoting
 import Synchronization
 
 /// The replication a run meets: its name (JSON `replication`), its label (lines, tables, legends) and the
@@ -27,8 +28,8 @@ struct ReplicationSetup: Sendable {
     /// connections (GET_BROKER_HA_STATUS) give its mode: SYNC_MASTER is `sync`, ASYNC_MASTER with a slave
     /// connected `async`, without one `none`; a master that does not answer both is `unknown`. Masters of
     /// different modes give a name like `async+none`.
-    static func detect(namesrvAddr: String) async -> ReplicationSetup {
-        let admin = Admin(namesrvAddr: namesrvAddr, timeoutMillis: 3_000)
+    static func detect(namesrvAddr: String, credentials: SessionCredentials? = nil) async -> ReplicationSetup {
+        let admin = Admin(namesrvAddr: namesrvAddr, timeoutMillis: 3_000, credentials: credentials)
         defer { Task { await admin.shutdown() } }
         var names: [String] = []
         var labels: [String] = []

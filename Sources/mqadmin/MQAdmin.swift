@@ -11,6 +11,14 @@ import Remoting
 struct NameServerOption: ParsableArguments {
     @Option(name: .customShort("n"), help: "NameServer address(es), host:port;host:port")
     var namesrvAddr: String = ProcessInfoLite.environment("NAMESRV_ADDR") ?? "127.0.0.1:9876"
+    @OptionGroup var acl: AclCredentialOptions
+
+    /// A client configuration for the NameServers, signing requests when credentials were given.
+    var clientConfig: ClientConfig {
+        var config = ClientConfig(namesrvAddr: namesrvAddr)
+        config.credentials = acl.credentials
+        return config
+    }
 }
 
 enum ProcessInfoLite {
@@ -34,7 +42,7 @@ func reportingFailures(shutdown: () async -> Void, _ body: () async throws -> Vo
 
 /// Runs `body` with an Admin, reporting failures as `reportingFailures` does.
 func withAdmin(_ options: NameServerOption, _ body: (Admin) async throws -> Void) async throws {
-    let admin = Admin(namesrvAddr: options.namesrvAddr)
+    let admin = Admin(namesrvAddr: options.namesrvAddr, credentials: options.acl.credentials)
     try await reportingFailures(shutdown: { await admin.shutdown() }) { try await body(admin) }
 }
 
@@ -75,7 +83,7 @@ struct MQAdmin: AsyncParsableCommand {
                       SkipAccumulatedMessage.self, CloneGroupOffset.self, GetBrokerConfig.self, UpdateBrokerConfig.self,
                       UpdateTopicPerm.self, WipeWritePerm.self, AddWritePerm.self, TopicClusterList.self, AllocateMQ.self,
                       UpdateKvConfig.self, DeleteKvConfig.self, GetNamesrvConfig.self, UpdateNamesrvConfig.self,
-                      UpdateOrderConf.self, CleanExpiredCQ.self, CleanUnusedTopic.self])
+                      UpdateOrderConf.self, CleanExpiredCQ.self, CleanUnusedTopic.self] + aclCommands)
 }
 
 struct TopicList: AsyncParsableCommand {
@@ -248,7 +256,9 @@ struct SendMessage: AsyncParsableCommand {
             guard let equals = pair.firstIndex(of: "=") else { throw ValidationError("-u wants key=value, got \(pair)") }
             properties[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
         }
-        let producer = Producer(group: "TOOLS_PRODUCER", namesrvAddr: options.namesrvAddr)
+        var settings = Producer.Settings()
+        settings.group = "TOOLS_PRODUCER"
+        let producer = Producer(config: options.clientConfig, settings: settings)
         producer.start()
         let message = Message(topic: topic, body: body, tags: tags, keys: keys?.split(separator: " ").map(String.init) ?? [],
                               properties: properties)
@@ -281,7 +291,7 @@ struct ConsumeMessage: AsyncParsableCommand {
     @Option(name: .customShort("g"), help: "consumer group") var group = "TOOLS_CONSUMER"
 
     func run() async throws {
-        let consumer = PullConsumer(group: group, namesrvAddr: options.namesrvAddr)
+        let consumer = PullConsumer(group: group, config: options.clientConfig)
         consumer.start()
         try await reportingFailures(shutdown: { await consumer.shutdown() }) {
             var printed = 0

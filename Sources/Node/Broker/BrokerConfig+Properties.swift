@@ -30,6 +30,7 @@ extension BrokerConfig {
             ("transactionCheckInterval", "\(transaction.transactionCheckIntervalMillis)"),
             ("transactionCheckMax", "\(transaction.transactionCheckMax)"),
             ("rejectTransactionMessage", "\(transaction.rejectTransactionMessage)"),
+            ("aclEnable", "\(acl.aclEnable)"), ("plainAclFile", acl.plainAclFile ?? ""),
         ]
         entries += [
             ("metricsExporterType", metrics.enabled ? "PROM" : "DISABLE"), ("metricsPromExporterHost", metrics.host),

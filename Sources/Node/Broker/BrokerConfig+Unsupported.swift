@@ -14,7 +14,7 @@ extension BrokerConfig {
     }
 
     static let unsupportedKeyNames: Set<String> = [
-        "abortFile", "aclEnable", "adminBrokerThreadPoolNums", "autoCreateSubscriptionGroup",
+        "abortFile", "adminBrokerThreadPoolNums", "autoCreateSubscriptionGroup",
         "autoDeleteUnusedStats", "bitMapLengthConsumeQueueExt", "brokerFastFailureEnable", "brokerTopicEnable",
         "channelNotActiveInterval", "checkCRCOnRecover", "cleanFileForciblyEnable", "cleanResourceInterval",
         "clientAsyncSemaphoreValue", "clientCallbackExecutorThreads", "clientChannelMaxIdleTimeSeconds",

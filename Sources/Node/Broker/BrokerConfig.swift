@@ -48,6 +48,8 @@ public struct BrokerConfig: Sendable {
     public var transaction = TransactionSettings()
     /// The file this configuration came from (UPDATE_BROKER_CONFIG writes accepted keys back into it).
     public var configFilePath: String?
+    /// Plain ACL (`aclEnable`, `plainAclFile`).
+    public var acl = AclSettings()
 
     public init(storePathRootDir: String) {
         store = MessageStoreConfig(storePathRootDir: storePathRootDir)
@@ -65,6 +67,7 @@ public struct BrokerConfig: Sendable {
             try config.set(key, value)
         }
         do { try config.settle() } catch { throw PropertiesFile.ConfigError(description: "\(path): \(error)") }
+        config.acl.settle(confPath: path)
         return config
     }
 
@@ -116,7 +119,9 @@ public struct BrokerConfig: Sendable {
         case "fileReservedTime": store.commitLog.fileReservedTimeHours = Int(try integer(1...100_000))
         case "diskMaxUsedSpaceRatio": store.commitLog.diskMaxUsedSpaceRatio = Int(try integer(10...95))
         case "messageIndexEnable": store.messageIndexEnable = try boolean()
-        default: return try setTransactionKey(key, value)
+        default:
+            if try acl.set(key, value) { return true }
+            return try setTransactionKey(key, value)
         }
         return true
     }

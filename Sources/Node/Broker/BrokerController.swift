@@ -24,6 +24,8 @@ public final class BrokerController: Sendable {
     let offsetPersister: PeriodicThread
     /// The Prometheus registry and scrape-time collector (`metricsExporterType=PROM`), else nil.
     public let metrics: BrokerMetrics?
+    /// `plain_acl.yml` and its watcher when `aclEnable=true`, else nil (and no check runs).
+    let acl: PlainPermissionManager?
 
     /// A broker whose every component logs to `log` (tests; `mqbroker` splits them by file).
     public convenience init(config: BrokerConfig, group: EventLoopGroup, log: @escaping @Sendable (String) -> Void) async throws {
@@ -36,6 +38,9 @@ public final class BrokerController: Sendable {
         let storeHost = HostAddress(ipv4: config.brokerIP1, port: config.listenPort)
         config.store.commitLog.storeHost = storeHost
         self.config = config
+        let acl = try config.acl.aclEnable
+            ? PlainPermissionManager(path: config.acl.plainAclFile ?? config.store.storePathRootDir + "/plain_acl.yml", log: log) : nil
+        self.acl = acl
         store = try MessageStore(config: config.store, log: logs.store)
         let replication: (HAService?, (DLedgerServer, DLedgerPeerTransport, RemotingServer)?)
         do { replication = try await Self.openReplication(config: config, store: store, group: group, logs: logs) } catch {
@@ -62,7 +67,7 @@ public final class BrokerController: Sendable {
                 replica = try ReplicaRole(haService: haService, services: services, group: group, log: logs.store)
             }
             server = try await RemotingServer(host: "0.0.0.0", port: config.listenPort, group: group,
-                                              processor: Self.makeProcessor(services, replica: replica),
+                                              processor: Self.makeProcessor(services, replica: replica, acl: acl),
                                               limits: config.connectionLimits, invoker: services.invoker, log: logs.remoting)
         } catch {
             haService?.close()
@@ -83,6 +88,7 @@ public final class BrokerController: Sendable {
         }
         offsetPersister = PeriodicThread(name: "persist-offsets", intervalNanos: 5_000_000_000) { services.offsets.persist() }
         replica.start(outer: outer)
+        acl?.startWatching()
         if config.brokerRole != .slave && !config.dledgerEnabled { services.schedule.start() }
         if config.brokerRole != .slave || config.dledgerEnabled { services.transactions.start() }
         await outer.registerAll(services.registrationTopics)
@@ -123,13 +129,18 @@ public final class BrokerController: Sendable {
             stats: stats, topicsChanged: topicsChanged, log: log)
     }
 
-    private static func makeProcessor(_ services: BrokerServices, replica: ReplicaRole) -> BrokerProcessor {
-        BrokerProcessor(send: SendMessageProcessor(services: services), others: [
+    /// The processors by code; with ACL every request passes `AclCheckingProcessor` first (one place, before any
+    /// processor), without it nothing stands in between.
+    private static func makeProcessor(_ services: BrokerServices, replica: ReplicaRole, acl: PlainPermissionManager?) -> any RemotingProcessor {
+        let processor = BrokerProcessor(send: SendMessageProcessor(services: services), others: [
             PullMessageProcessor(services: services), ClientManageProcessor(services: services),
             ConsumerManageProcessor(services: services), AdminBrokerProcessor(services: services, replica: replica),
             QueryMessageProcessor(services: services), DLedgerAdminProcessor(replica: replica), QueryConsumeQueueProcessor(services: services),
             EndTransactionProcessor(services: services), ConsumerRelayProcessor(services: services),
+            AclConfigProcessor(services: services, permissions: acl),
         ])
+        guard let acl else { return processor }
+        return AclCheckingProcessor(inner: processor, permissions: acl)
     }
 
     /// The port clients dial (the configured one, or the one picked for port 0).
@@ -144,6 +155,7 @@ public final class BrokerController: Sendable {
     /// Graceful stop: unregister from every NameServer, stop serving, persist the tables, flush and close the store.
     public func close() async {
         metrics?.stop()
+        acl?.stop()
         registration.cancel()
         statsSampling.cancel()
         offsetPersister.stop()

@@ -6,9 +6,10 @@ import NIOCore
 public final class Admin: Sendable {
     public let client: ClientInstance
 
-    public init(namesrvAddr: String, timeoutMillis: Int64 = 5_000) {
+    public init(namesrvAddr: String, timeoutMillis: Int64 = 5_000, credentials: SessionCredentials? = nil) {
         var config = ClientConfig(namesrvAddr: namesrvAddr)
         config.timeoutMillis = timeoutMillis
+        config.credentials = credentials
         config.serializeType = .json
         client = ClientInstance(config: config)
     }

@@ -18,6 +18,8 @@ public struct ClientConfig: Sendable {
     public var heartbeatBrokerIntervalMillis: Int64 = 30_000
     /// Header serialisation of our requests: the binary form by default (no JSON on the hot path).
     public var serializeType: SerializeType = .rocketmq
+    /// Plain-ACL credentials (RocketMQ's `AclClientRPCHook`): every request to a NameServer or broker is signed.
+    public var credentials: SessionCredentials?
 
     public init(namesrvAddr: String) { self.namesrvAddr = namesrvAddr }
 
@@ -60,7 +62,7 @@ public final class ClientInstance: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.group = group
         let handler = serverRequests
-        remoting = RemotingClient(group: group) { command, channel in handler.handle(command, channel) }
+        remoting = RemotingClient(group: group, credentials: config.credentials) { command, channel in handler.handle(command, channel) }
     }
 
     /// Starts route refresh and heartbeats.

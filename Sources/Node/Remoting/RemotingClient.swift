@@ -60,9 +60,14 @@ public final class RemotingClient: Sendable {
     private let closed = Atomic<Bool>(false)
     /// Requests the server sends on our connection (NOTIFY_CONSUMER_IDS_CHANGED...): code, fields, body.
     let onServerRequest: @Sendable (RemotingCommand, Channel) -> Void
+    /// Plain-ACL credentials: when set, every request is signed (`AccessKey`, `Signature`, `SecurityToken`) before it
+    /// leaves; nil costs nothing.
+    public let credentials: SessionCredentials?
 
-    public init(group: EventLoopGroup, onServerRequest: @escaping @Sendable (RemotingCommand, Channel) -> Void = { _, _ in }) {
+    public init(group: EventLoopGroup, credentials: SessionCredentials? = nil,
+                onServerRequest: @escaping @Sendable (RemotingCommand, Channel) -> Void = { _, _ in }) {
         self.group = group
+        self.credentials = credentials
         self.onServerRequest = onServerRequest
     }
 
@@ -70,6 +75,7 @@ public final class RemotingClient: Sendable {
     public func invoke(_ address: String, _ request: RemotingCommand, timeoutMillis: Int64 = 3_000) async throws -> RemotingCommand {
         var request = request
         request.opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
+        if let credentials { request.sign(with: credentials) }
         let (channel, handler) = try await readyConnection(to: address)
         let promise = channel.eventLoop.makePromise(of: RemotingCommand.self)
         let sending = request
@@ -107,6 +113,7 @@ public final class RemotingClient: Sendable {
         var request = request
         request.opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
         request.flag |= RemotingCommand.onewayFlag
+        if let credentials { request.sign(with: credentials) }
         let (channel, _) = try await readyConnection(to: address)
         try await channel.writeAndFlush(request)
     }

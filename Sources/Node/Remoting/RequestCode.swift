@@ -28,6 +28,17 @@ public enum RequestCode {
     public static let getAllConsumerOffset: Int32 = 43
     public static let getAllDelayOffset: Int32 = 45
     public static let checkClientConfig: Int32 = 46
+    /// Plain ACL (RocketMQ 4.9's codes): create or update an account, delete one, a broker's ACL file versions,
+    /// replace the global white addresses, and the whole configuration.
+    public static let updateAndCreateAclConfig: Int32 = 50
+    public static let deleteAclConfig: Int32 = 51
+    public static let getBrokerClusterAclInfo: Int32 = 52
+    public static let updateGlobalWhiteAddrsConfig: Int32 = 53
+    public static let getBrokerClusterAclConfig: Int32 = 54
+    /// Admin codes the plain ACL names (`Permission.ADMIN_CODE`) that no processor here answers yet.
+    public static let updateBrokerConfig: Int32 = 25
+    public static let updateAndCreateSubscriptionGroup: Int32 = 200
+    public static let deleteSubscriptionGroup: Int32 = 207
     public static let putKVConfig: Int32 = 100
     public static let getKVConfig: Int32 = 101
     public static let deleteKVConfig: Int32 = 102
@@ -108,5 +119,8 @@ public enum ResponseCode {
     public static let subscriptionNotLatest: Int32 = 25
     public static let subscriptionGroupNotExist: Int32 = 26
     public static let consumerNotOnline: Int32 = 206
+    public static let updateAndCreateAclConfigFailed: Int32 = 209
+    public static let deleteAclConfigFailed: Int32 = 210
+    public static let updateGlobalWhiteAddrsConfigFailed: Int32 = 211
     public static let consumeMsgTimeout: Int32 = 207
 }
