@@ -35,10 +35,6 @@ public enum RequestCode {
     public static let getBrokerClusterAclInfo: Int32 = 52
     public static let updateGlobalWhiteAddrsConfig: Int32 = 53
     public static let getBrokerClusterAclConfig: Int32 = 54
-    /// Admin codes the plain ACL names (`Permission.ADMIN_CODE`) that no processor here answers yet.
-    public static let updateBrokerConfig: Int32 = 25
-    public static let updateAndCreateSubscriptionGroup: Int32 = 200
-    public static let deleteSubscriptionGroup: Int32 = 207
     public static let putKVConfig: Int32 = 100
     public static let getKVConfig: Int32 = 101
     public static let deleteKVConfig: Int32 = 102
