@@ -69,7 +69,7 @@ struct MQAdmin: AsyncParsableCommand {
                       BrokerStatus.self, HAStatus.self, ConsumerProgress.self, QueryMsgByID.self, QueryMsgByKey.self, SendMessage.self,
                       ConsumeMessage.self, DLedgerStatusCommand.self, LeadershipTransferCommand.self,
                       QueryMsgByUniqueKey.self, QueryMsgByOffset.self, PrintMsg.self, PrintMsgByQueue.self, SendMsgStatus.self,
-                      ClusterRT.self, CheckMsgSendRT.self, QueryCq.self])
+                      ClusterRT.self, CheckMsgSendRT.self, QueryCq.self, StatsAll.self])
 }
 
 struct ClusterList: AsyncParsableCommand {

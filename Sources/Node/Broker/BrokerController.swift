@@ -20,6 +20,8 @@ public final class BrokerController: Sendable {
     let registration: RepeatedTask
     /// consumerOffset.json every 5 s, on a store thread (it fsyncs).
     let offsetPersister: PeriodicThread
+    /// Samples the per-topic and per-group statistics into their windows.
+    let statsSampler: PeriodicThread
     /// The Prometheus registry and scrape-time collector (`metricsExporterType=PROM`), else nil.
     public let metrics: BrokerMetrics?
 
@@ -77,6 +79,9 @@ public final class BrokerController: Sendable {
             Task { await outer.registerAll(services.topics.wrapper) }
         }
         offsetPersister = PeriodicThread(name: "persist-offsets", intervalNanos: 5_000_000_000) { services.offsets.persist() }
+        statsSampler = PeriodicThread(name: "stats-sampler", intervalNanos: UInt64(StatsWindows.minuteStepMillis) * 1_000_000) {
+            services.statsItems.sample()
+        }
         replica.start(outer: outer)
         if config.brokerRole != .slave && !config.dledgerEnabled { services.schedule.start() }
         await outer.registerAll(services.topics.wrapper)
@@ -105,7 +110,7 @@ public final class BrokerController: Sendable {
             offsets: try ConsumerOffsetManager(storePathRootDir: root, log: log), consumers: ConsumerManager(),
             subscriptionGroups: try SubscriptionGroupManager(storePathRootDir: root, log: log), locks: RebalanceLockManager(),
             holds: PullRequestHoldService(store: pipeline.store), schedule: try ScheduleMessageService(pipeline: pipeline, log: log),
-            stats: stats,
+            stats: stats, statsItems: BrokerStatsItems(topics: topics),
             topicsChanged: { outer.requestRegistration { topics.wrapper } }, log: log)
     }
 
@@ -131,6 +136,7 @@ public final class BrokerController: Sendable {
         metrics?.stop()
         registration.cancel()
         offsetPersister.stop()
+        statsSampler.stop()
         await replica.close()
         await outer.unregisterAll()
         await outer.close()

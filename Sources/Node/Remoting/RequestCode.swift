@@ -44,9 +44,13 @@ public enum RequestCode {
     public static let resetConsumerClientOffset: Int32 = 220
     public static let getConsumerStatusFromClient: Int32 = 221
     public static let getTopicsByCluster: Int32 = 224
+    /// QUERY_TOPIC_CONSUME_BY_WHO: the groups consuming a topic on one broker (online, or with a committed offset).
+    public static let queryTopicConsumeByWho: Int32 = 300
     public static let getConsumerRunningInfo: Int32 = 307
     public static let consumeMessageDirectly: Int32 = 309
     public static let sendMessageV2: Int32 = 310
+    /// VIEW_BROKER_STATS_DATA: one statistic (`statsName`, `statsKey`) over the last minute, hour and day.
+    public static let viewBrokerStatsData: Int32 = 315
     public static let sendBatchMessage: Int32 = 320
     /// QUERY_CONSUME_QUEUE: units of one consume queue from an index (`mqadmin queryCq`).
     public static let queryConsumeQueue: Int32 = 321

@@ -18,6 +18,8 @@ final class TopicConfigManager: Sendable {
         var wrapper = TopicConfigSerializeWrapper()
         var file: ConfigBodyFile<TopicConfigSerializeWrapper>
         var journal: ConfigJournal
+        /// Each topic's put statistics, made at its first send and dropped with the topic.
+        var putStats: [String: MessageStats] = [:]
     }
     private let state: Mutex<State>
     private let log: @Sendable (String) -> Void
@@ -38,6 +40,22 @@ final class TopicConfigManager: Sendable {
     }
 
     func topic(_ name: String) -> TopicConfig? { state.withLock { $0.wrapper.topicConfigTable[name] } }
+
+    /// The topic's config and its put statistics, under one lock: the send path's only table access. The
+    /// statistics are made at the topic's first send and reused after.
+    func topicForSend(_ name: String) -> (config: TopicConfig, putStats: MessageStats)? {
+        state.withLock { state in
+            guard let config = state.wrapper.topicConfigTable[name] else { return nil }
+            if let stats = state.putStats[name] { return (config, stats) }
+            let created = MessageStats()
+            state.putStats[name] = created
+            return (config, created)
+        }
+    }
+
+    /// A topic's put statistics, nil before its first send.
+    func putStats(_ name: String) -> MessageStats? { state.withLock { $0.putStats[name] } }
+    var allPutStats: [MessageStats] { state.withLock { Array($0.putStats.values) } }
 
     var wrapper: TopicConfigSerializeWrapper { state.withLock { $0.wrapper } }
     var dataVersion: DataVersion { state.withLock { $0.wrapper.dataVersion } }
@@ -63,6 +81,7 @@ final class TopicConfigManager: Sendable {
     func delete(_ name: String) {
         state.withLock { state in
             guard state.wrapper.topicConfigTable[name] != nil else { return }
+            state.putStats[name] = nil
             record(.object([("delete", .string(name))]), &state) { $0.topicConfigTable[name] = nil }
         }
     }

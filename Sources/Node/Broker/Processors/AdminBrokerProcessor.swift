@@ -15,7 +15,7 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         [RequestCode.updateAndCreateTopic, RequestCode.deleteTopicInBroker, RequestCode.getAllTopicConfig, RequestCode.getBrokerRuntimeInfo,
          RequestCode.getTopicStatsInfo, RequestCode.getConsumeStats, RequestCode.lockBatchMQ, RequestCode.unlockBatchMQ,
          RequestCode.getAllConsumerOffset, RequestCode.getAllDelayOffset, RequestCode.getAllSubscriptionGroupConfig,
-         RequestCode.getBrokerHAStatus]
+         RequestCode.getBrokerHAStatus, RequestCode.viewBrokerStatsData, RequestCode.queryTopicConsumeByWho]
     }
 
     func answer(_ request: RemotingCommand, _ header: RequestHeader, context: RequestContext) throws(RequestHeader.FieldError) -> RemotingCommand {
@@ -33,6 +33,7 @@ struct AdminBrokerProcessor: SynchronousProcessor {
                 return .response(to: request, code: ResponseCode.systemError, remark: "The topic[\(topic)] is conflict with system topic.")
             }
             services.topics.delete(topic)
+            services.statsItems.forget(topic: topic)
             services.store.deleteTopic(topic)
             services.topicsChanged()
             return .response(to: request, code: ResponseCode.success)
@@ -44,6 +45,8 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         case RequestCode.getAllConsumerOffset: return ok(services.offsets.wrapper)
         case RequestCode.getAllDelayOffset: return ok(services.schedule.wrapper)
         case RequestCode.getBrokerHAStatus: return ok(replica.haRuntimeInfo(commitLogEnd: services.store.commitLog.wroteOffset))
+        case RequestCode.viewBrokerStatsData: return try viewBrokerStatsData(request, header)
+        case RequestCode.queryTopicConsumeByWho: return ok(GroupList(groupList: consumingGroups(of: try header.string("topic"))))
         default: return ok(services.subscriptionGroups.wrapper)
         }
     }

@@ -91,7 +91,10 @@ struct PullMessageProcessor: BrokerRequestProcessor {
                                 millis: max(0, millis - 500))
             return (nil, promise.futureResult)
         }
-        if code == ResponseCode.success { services.stats.countGet(result.records.count, topic: topic) }
+        if code == ResponseCode.success {
+            services.stats.countGet(result.records.count, topic: topic)
+            services.statsItems.countGet(topic: topic, group: group, messages: result.records.count, bytes: result.totalBytes)
+        }
         return (response(to: request, result, code: code, next: next, group: group, channel: channel), nil)
     }
 

@@ -1,0 +1,86 @@
+import CommitLog
+import Client
+import Common
+import Testing
+import TestSupport
+
+/// `mqadmin statsAll` against a real NameServer and broker: the broker's TOPIC_PUT_NUMS and GROUP_GET_NUMS
+/// statistics (sampled every few seconds, so the test waits for them), a group's lag, `-a`, `-t`, and the one-line
+/// failure when the NameServer cannot be reached.
+@Suite(.serialized) struct StatsAllTests {
+    func mqadmin(_ arguments: [String]) throws -> (status: Int32?, output: String) {
+        guard let binary = builtExecutable("mqadmin") else { throw StoreError(.io, "mqadmin is not built") }
+        return try ChildProcess.run([binary] + arguments, seconds: 60)
+    }
+
+    /// The rows of a statsAll output (header dropped), each split into its columns.
+    func rows(_ output: String) -> [[String]] {
+        output.split(separator: "\n").dropFirst().map { $0.split(separator: " ").map(String.init) }
+    }
+
+    static let header = "#Topic                            #Consumer Group                  #Accumulation      #InTPS     #OutTPS   "
+        + "#InMsg24Hour  #OutMsg24Hour"
+
+    /// Pulls at most `perQueue` messages of every queue of `topic` as `group` and commits where it stopped.
+    /// - Returns: how many messages were pulled.
+    func consume(_ topic: String, group: String, perQueue: Int, nameServer: String) async throws -> Int {
+        let consumer = PullConsumer(group: group, namesrvAddr: nameServer)
+        consumer.start()
+        var pulled = 0
+        for queue in try await consumer.fetchSubscribeMessageQueues(topic) {
+            let result = try await consumer.pull(queue, offset: 0, maxNums: perQueue)
+            pulled += result.messages.count
+            if result.status == .found { try await consumer.updateConsumeOffset(queue, offset: result.nextBeginOffset) }
+        }
+        await consumer.shutdown()
+        return pulled
+    }
+
+    @Test func putsGetsAndLagArePrintedPerTopicAndGroup() async throws {
+        let broker = try RunningBroker()
+        let n = ["-n", broker.nameServer.address]
+        for topic in ["StatsTopic", "IdleTopic"] {
+            #expect(try mqadmin(["updateTopic"] + n + ["-t", topic, "-c", "DefaultCluster", "-r", "2", "-w", "2"]).status == 0)
+        }
+        let sent = 10
+        let producer = Producer(group: "PG-stats", namesrvAddr: broker.nameServer.address)
+        producer.start()
+        for index in 0..<sent { _ = try await producer.send(Message(topic: "StatsTopic", body: "s\(index)")) }
+        await producer.shutdown()
+        // Both queues get messages (round robin); 3 of each queue are consumed.
+        let consumed = try await consume("StatsTopic", group: "CG-stats", perQueue: 3, nameServer: broker.nameServer.address)
+        #expect(consumed == 6)
+
+        let expected = ["StatsTopic", "CG-stats", "\(sent - consumed)", "\(sent)", "\(consumed)"]
+        var last = ""
+        let sampled = await eventually(40) {
+            guard let result = try? mqadmin(["statsAll"] + n + ["-t", "StatsTopic"]) else { return false }
+            last = result.output
+            let row = rows(result.output).first ?? []
+            return result.status == 0 && row.count == 7 && [row[0], row[1], row[2], row[5], row[6]] == expected
+        }
+        #expect(sampled, "statsAll never showed \(expected): \(last)")
+        #expect(last.split(separator: "\n").first.map(String.init) == Self.header, "\(last)")
+        #expect(rows(last).count == 1, "-t prints that topic only: \(last)")
+
+        let all = try mqadmin(["statsAll"] + n)
+        #expect(all.status == 0)
+        let idle = rows(all.output).first { $0.first == "IdleTopic" } ?? []
+        #expect(idle == ["IdleTopic", "0", "0.00", "0", "NO_CONSUMER"], "an idle topic has no consumer: \(all.output)")
+        #expect(!rows(all.output).contains { $0.first?.hasPrefix("%RETRY%") == true }, "\(all.output)")
+
+        let active = try mqadmin(["statsAll", "-a"] + n)
+        #expect(active.status == 0)
+        #expect(rows(active.output).map { $0.first ?? "" } == ["StatsTopic"], "-a prints active topics only: \(active.output)")
+
+        let idleOnly = try mqadmin(["statsAll"] + n + ["-t", "IdleTopic"])
+        #expect(rows(idleOnly.output).map { $0.first ?? "" } == ["IdleTopic"], "\(idleOnly.output)")
+    }
+
+    @Test func unreachableNameServerIsOneLineWithExitStatus1() throws {
+        let port = freePort()
+        let result = try mqadmin(["statsAll", "-n", "127.0.0.1:\(port)"])
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.output == "mqadmin: cannot reach NameServer 127.0.0.1:\(port) (connection refused)", "\(result.output)")
+    }
+}
