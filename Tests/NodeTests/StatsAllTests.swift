@@ -21,16 +21,25 @@ import TestSupport
     static let header = "#Topic                            #Consumer Group                  #Accumulation      #InTPS     #OutTPS   "
         + "#InMsg24Hour  #OutMsg24Hour"
 
-    /// Pulls at most `perQueue` messages of every queue of `topic` as `group` and commits where it stopped.
+    /// Waits until `topic`'s queues hold `count` messages, then pulls at most `perQueue` messages of every queue as
+    /// `group` and commits where it stopped (0 for a queue it took nothing from).
     /// - Returns: how many messages were pulled.
-    func consume(_ topic: String, group: String, perQueue: Int, nameServer: String) async throws -> Int {
+    func consume(_ topic: String, count: Int64, group: String, perQueue: Int, nameServer: String) async throws -> Int {
         let consumer = PullConsumer(group: group, namesrvAddr: nameServer)
         consumer.start()
+        let queues = try await consumer.fetchSubscribeMessageQueues(topic)
+        // A send is answered once the commit log holds it; its consume-queue unit is dispatched a moment later.
+        let dispatched = await eventually(20) {
+            var total: Int64 = 0
+            for queue in queues { total += (try? await consumer.maxOffset(queue)) ?? 0 }
+            return total == count
+        }
+        #expect(dispatched)
         var pulled = 0
-        for queue in try await consumer.fetchSubscribeMessageQueues(topic) {
+        for queue in queues {
             let result = try await consumer.pull(queue, offset: 0, maxNums: perQueue)
             pulled += result.messages.count
-            if result.status == .found { try await consumer.updateConsumeOffset(queue, offset: result.nextBeginOffset) }
+            try await consumer.updateConsumeOffset(queue, offset: result.status == .found ? result.nextBeginOffset : 0)
         }
         await consumer.shutdown()
         return pulled
@@ -48,7 +57,7 @@ import TestSupport
         for index in 0..<sent { _ = try await producer.send(Message(topic: "StatsTopic", body: "s\(index)")) }
         await producer.shutdown()
         // Both queues get messages (round robin); 3 of each queue are consumed.
-        let consumed = try await consume("StatsTopic", group: "CG-stats", perQueue: 3, nameServer: broker.nameServer.address)
+        let consumed = try await consume("StatsTopic", count: Int64(sent), group: "CG-stats", perQueue: 3, nameServer: broker.nameServer.address)
         #expect(consumed == 6)
 
         let expected = ["StatsTopic", "CG-stats", "\(sent - consumed)", "\(sent)", "\(consumed)"]
