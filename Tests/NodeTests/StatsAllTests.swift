@@ -1,3 +1,4 @@
+@testable import Broker
 import CommitLog
 import Client
 import Common
@@ -91,5 +92,38 @@ import TestSupport
         let result = try mqadmin(["statsAll", "-n", "127.0.0.1:\(port)"])
         #expect(result.status == 1, "\(result.output)")
         #expect(result.output == "mqadmin: cannot reach NameServer 127.0.0.1:\(port) (connection refused)", "\(result.output)")
+    }
+}
+
+/// The broker's statistics windows on a made-up clock: sums from the creation's zero sample, the minute sliding
+/// while the hour and day keep the total, TPS and per-addition averages, a clock going back; the body's shape.
+@Suite struct StatsWindowTests {
+    @Test func windowsSumFromCreationAndSlide() {
+        let start: Int64 = 1_000_000
+        let item = StatsItem(now: start)
+        #expect(item.data == BrokerStatsData(statsMinute: BrokerStatsItem(), statsHour: BrokerStatsItem(), statsDay: BrokerStatsItem()))
+        item.add(4)
+        item.add(6)
+        item.sample(now: start + 5_000)
+        let first = item.data
+        #expect(first.statsMinute == BrokerStatsItem(sum: 10, tps: 2, avgpt: 5), "\(first)")
+        #expect(first.statsHour.sum == 10 && first.statsDay.sum == 10)
+        for step in 2...14 { item.sample(now: start + Int64(step) * 5_000) }
+        let later = item.data
+        #expect(later.statsMinute.sum == 0, "the minute no longer holds the adds: \(later)")
+        #expect(later.statsHour.sum == 10 && later.statsDay.sum == 10 && later.sum24Hours == 10, "\(later)")
+        item.add(1)
+        item.sample(now: start)  // the clock went back: ignored
+        #expect(item.data == later)
+    }
+
+    @Test func brokerStatsDataRoundTripsAndFallsBackToShorterWindows() throws {
+        let data = BrokerStatsData(statsMinute: BrokerStatsItem(sum: 3, tps: 0.05, avgpt: 1), statsHour: BrokerStatsItem(sum: 7, tps: 0.5, avgpt: 1),
+                                   statsDay: BrokerStatsItem())
+        #expect(try BrokerStatsData.decode(from: data.encode()) == data)
+        #expect(data.sum24Hours == 7)
+        #expect(data.json.compactText.hasPrefix(#"{"statsDay":{"avgpt":"#), "\(data.json.compactText)")
+        #expect(throws: BodyError.self) { try BrokerStatsData(json: .object([("statsMinute", .string("x"))])) }
+        #expect(try GroupList.decode(from: GroupList(groupList: ["a", "b"]).encode()).groupList == ["a", "b"])
     }
 }

@@ -61,7 +61,7 @@ final class BrokerStatsItems: Sendable {
     }
 
     /// The windows of statistic `name` for `key` (a topic, or `topic@group` for the GROUP_ items); nil when the
-    /// name is unknown or nothing was counted for the key.
+    /// name is unknown, the topic does not exist, or the group never pulled from the topic.
     func data(name: String, key: String) -> BrokerStatsData? {
         switch name {
         case Self.topicPutNums: return topics.putStats(key)?.nums.data
