@@ -117,6 +117,24 @@ import TestSupport
         #expect(item.data == later)
     }
 
+    @Test func groupGetsAreKeyedByTopicAtGroupAndBounded() throws {
+        let directory = TemporaryDirectory("stats-items")
+        let topics = try TopicConfigManager(storePathRootDir: directory.path, log: { _ in })
+        topics.upsert(TopicConfig(topicName: "T"))
+        let items = BrokerStatsItems(topics: topics)
+        #expect(items.data(name: BrokerStatsItems.topicPutNums, key: "T") != nil, "a topic has put statistics from its creation")
+        #expect(items.data(name: BrokerStatsItems.topicPutNums, key: "U") == nil)
+        for index in 0...BrokerStatsItems.topicGroupsMax { items.countGet(topic: "T", group: "g\(index)", messages: 2, bytes: 20) }
+        items.sample(now: currentTimeMillis() + 5_000)
+        #expect(items.data(name: BrokerStatsItems.groupGetNums, key: "T@g0")?.statsMinute.sum == 2)
+        #expect(items.data(name: BrokerStatsItems.groupGetSize, key: "T@g0")?.statsDay.sum == 20)
+        #expect(items.data(name: BrokerStatsItems.groupGetNums, key: "T@g\(BrokerStatsItems.topicGroupsMax)") == nil, "past the bound")
+        #expect(items.data(name: BrokerStatsItems.groupGetNums, key: "Tg0") == nil && items.data(name: "NOPE", key: "T") == nil)
+        topics.delete("T")
+        items.forget(topic: "T")
+        #expect(items.data(name: BrokerStatsItems.topicPutNums, key: "T") == nil && items.data(name: BrokerStatsItems.groupGetNums, key: "T@g0") == nil)
+    }
+
     @Test func brokerStatsDataRoundTripsAndFallsBackToShorterWindows() throws {
         let data = BrokerStatsData(statsMinute: BrokerStatsItem(sum: 3, tps: 0.05, avgpt: 1), statsHour: BrokerStatsItem(sum: 7, tps: 0.5, avgpt: 1),
                                    statsDay: BrokerStatsItem())

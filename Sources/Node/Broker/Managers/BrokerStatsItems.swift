@@ -45,19 +45,23 @@ final class BrokerStatsItems: Sendable {
     }
     private let gets = Mutex<[TopicGroup: MessageStats]>([:])
     private let topics: TopicConfigManager
+    /// The most (topic, group) pairs counted (about 2.5 KB each once a day is sampled): a client naming ever new
+    /// groups cannot grow the table without bound; pulls of further pairs are served but not counted.
+    static let topicGroupsMax = 16_384
 
     init(topics: TopicConfigManager) { self.topics = topics }
 
     /// Counts messages `group` pulled from `topic`.
     func countGet(topic: String, group: String, messages: Int, bytes: Int) {
         let key = TopicGroup(topic: topic, group: group)
-        let stats = gets.withLock { table in
+        let stats = gets.withLock { table -> MessageStats? in
             if let found = table[key] { return found }
+            guard table.count < Self.topicGroupsMax else { return nil }
             let created = MessageStats()
             table[key] = created
             return created
         }
-        stats.add(messages: messages, bytes: bytes)
+        stats?.add(messages: messages, bytes: bytes)
     }
 
     /// The windows of statistic `name` for `key` (a topic, or `topic@group` for the GROUP_ items); nil when the
