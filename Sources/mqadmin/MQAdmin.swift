@@ -83,7 +83,7 @@ struct MQAdmin: AsyncParsableCommand {
                       SkipAccumulatedMessage.self, CloneGroupOffset.self, GetBrokerConfig.self, UpdateBrokerConfig.self,
                       UpdateTopicPerm.self, WipeWritePerm.self, AddWritePerm.self, TopicClusterList.self, AllocateMQ.self,
                       UpdateKvConfig.self, DeleteKvConfig.self, GetNamesrvConfig.self, UpdateNamesrvConfig.self,
-                      UpdateOrderConf.self, CleanExpiredCQ.self, CleanUnusedTopic.self] + aclCommands)
+                      UpdateOrderConf.self, CleanExpiredCQ.self, CleanUnusedTopic.self, StatsAll.self] + aclCommands)
 }
 
 struct TopicList: AsyncParsableCommand {

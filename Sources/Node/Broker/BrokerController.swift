@@ -22,6 +22,8 @@ public final class BrokerController: Sendable {
     let statsSampling: RepeatedTask
     /// consumerOffset.json every 5 s, on a store thread (it fsyncs).
     let offsetPersister: PeriodicThread
+    /// Samples the per-topic and per-group statistics into their windows.
+    let statsSampler: PeriodicThread
     /// The Prometheus registry and scrape-time collector (`metricsExporterType=PROM`), else nil.
     public let metrics: BrokerMetrics?
     /// `plain_acl.yml` and its watcher when `aclEnable=true`, else nil (and no check runs).
@@ -87,6 +89,9 @@ public final class BrokerController: Sendable {
             stats.sample()
         }
         offsetPersister = PeriodicThread(name: "persist-offsets", intervalNanos: 5_000_000_000) { services.offsets.persist() }
+        statsSampler = PeriodicThread(name: "stats-sampler", intervalNanos: UInt64(StatsWindows.minuteStepMillis) * 1_000_000) {
+            services.statsItems.sample()
+        }
         replica.start(outer: outer)
         acl?.startWatching()
         if config.brokerRole != .slave && !config.dledgerEnabled { services.schedule.start() }
@@ -126,7 +131,7 @@ public final class BrokerController: Sendable {
                 createTopic: { name, queues in
                     if topics.createIfAbsent(TopicConfig(topicName: name, readQueueNums: queues, writeQueueNums: queues)) { topicsChanged() }
                 }, log: log),
-            stats: stats, topicsChanged: topicsChanged, log: log)
+            stats: stats, statsItems: BrokerStatsItems(topics: topics), topicsChanged: topicsChanged, log: log)
     }
 
     /// The processors by code; with ACL every request passes `AclCheckingProcessor` first (one place, before any
@@ -159,6 +164,7 @@ public final class BrokerController: Sendable {
         registration.cancel()
         statsSampling.cancel()
         offsetPersister.stop()
+        statsSampler.stop()
         await replica.close()
         await outer.unregisterAll()
         await outer.close()

@@ -25,6 +25,8 @@ struct BrokerServices: Sendable {
     let schedule: ScheduleMessageService
     let transactions: TransactionalMessageService
     let stats: BrokerStats
+    /// Per-topic puts and per-group gets over minute, hour and day (VIEW_BROKER_STATS_DATA).
+    let statsItems: BrokerStatsItems
     /// Re-registers with every NameServer (after a topic change).
     let topicsChanged: @Sendable () -> Void
     let log: @Sendable (String) -> Void

@@ -58,11 +58,15 @@ public enum RequestCode {
     public static let getConsumerStatusFromClient: Int32 = 221
     public static let invokeBrokerToResetOffset: Int32 = 222
     public static let getTopicsByCluster: Int32 = 224
+    /// QUERY_TOPIC_CONSUME_BY_WHO: the groups consuming a topic on one broker (online, or with a committed offset).
+    public static let queryTopicConsumeByWho: Int32 = 300
     public static let cleanExpiredConsumeQueue: Int32 = 306
     public static let getConsumerRunningInfo: Int32 = 307
     public static let consumeMessageDirectly: Int32 = 309
     public static let sendMessageV2: Int32 = 310
     public static let cloneGroupOffset: Int32 = 314
+    /// VIEW_BROKER_STATS_DATA: one statistic (`statsName`, `statsKey`) over the last minute, hour and day.
+    public static let viewBrokerStatsData: Int32 = 315
     public static let cleanUnusedTopic: Int32 = 316
     public static let getBrokerConsumeStats: Int32 = 317
     public static let updateNamesrvConfig: Int32 = 318

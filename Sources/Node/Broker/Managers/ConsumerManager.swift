@@ -96,6 +96,11 @@ final class ConsumerManager: Sendable {
     /// Every member of `group`.
     func clients(group: String) -> [ClientChannelInfo] { groups.withLock { $0[group].map { Array($0.clients.values) } ?? [] } }
 
+    /// The groups online with a subscription to `topic`.
+    func groups(subscribing topic: String) -> [String] {
+        groups.withLock { $0.filter { $0.value.subscriptions[topic] != nil }.keys.sorted() }
+    }
+
     /// NOTIFY_CONSUMER_IDS_CHANGED (one-way) to every member of `group`.
     func notifyConsumerIdsChanged(_ group: String) {
         let channels = groups.withLock { $0[group].map { $0.clients.values.map(\.channel) } ?? [] }

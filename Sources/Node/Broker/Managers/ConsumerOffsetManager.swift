@@ -63,6 +63,12 @@ final class ConsumerOffsetManager: Sendable {
         }
     }
 
+    /// The groups with an offset committed for `topic` (keys `topic@group`).
+    func groups(of topic: String) -> [String] {
+        let prefix = topic + "@"
+        return state.withLock { $0.wrapper.offsetTable.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) } }
+    }
+
     /// Every offset (GET_ALL_CONSUMER_OFFSET, a slave's sync).
     var wrapper: ConsumerOffsetSerializeWrapper { state.withLock { $0.wrapper } }
 

@@ -18,6 +18,22 @@ final class TopicConfigManager: Sendable {
         var wrapper = TopicConfigSerializeWrapper()
         var file: ConfigBodyFile<TopicConfigSerializeWrapper>
         var journal: ConfigJournal
+        /// Each topic's config again, with its put statistics (made with the topic, dropped with it): what a send
+        /// reads, in one look-up.
+        var forSend: [String: (config: TopicConfig, putStats: MessageStats)] = [:]
+
+        /// Brings `forSend` in line with the table for `name` (every topic when nil), keeping the statistics of a
+        /// topic that stays.
+        mutating func sync(_ name: String? = nil) {
+            let names = name.map { [$0] } ?? Array(Set(forSend.keys).union(wrapper.topicConfigTable.keys))
+            for name in names {
+                guard let config = wrapper.topicConfigTable[name] else {
+                    forSend[name] = nil
+                    continue
+                }
+                forSend[name] = (config, forSend[name]?.putStats ?? MessageStats())
+            }
+        }
     }
     private let state: Mutex<State>
     private let log: @Sendable (String) -> Void
@@ -33,11 +49,20 @@ final class TopicConfigManager: Sendable {
                 throw StoreError(.badConfig, "\(journal.path): \(error); fix or remove the file to start")
             }
         }
-        state = Mutex(State(wrapper: wrapper, file: file, journal: journal))
+        var loaded = State(wrapper: wrapper, file: file, journal: journal)
+        loaded.sync()
+        state = Mutex(loaded)
         self.log = log
     }
 
     func topic(_ name: String) -> TopicConfig? { state.withLock { $0.wrapper.topicConfigTable[name] } }
+
+    /// The topic's config and its put statistics in one look-up under the lock: the send path's only table access.
+    func topicForSend(_ name: String) -> (config: TopicConfig, putStats: MessageStats)? { state.withLock { $0.forSend[name] } }
+
+    /// A topic's put statistics (nil: no such topic).
+    func putStats(_ name: String) -> MessageStats? { state.withLock { $0.forSend[name]?.putStats } }
+    var allPutStats: [MessageStats] { state.withLock { $0.forSend.values.map(\.putStats) } }
 
     var wrapper: TopicConfigSerializeWrapper { state.withLock { $0.wrapper } }
     var dataVersion: DataVersion { state.withLock { $0.wrapper.dataVersion } }
@@ -49,6 +74,7 @@ final class TopicConfigManager: Sendable {
         state.withLock { state in
             guard state.wrapper.topicConfigTable[config.topicName] == nil else { return false }
             record(.object([("upsert", config.json)]), &state) { $0.topicConfigTable[config.topicName] = config }
+            state.sync(config.topicName)
             return true
         }
     }
@@ -57,6 +83,7 @@ final class TopicConfigManager: Sendable {
     func upsert(_ config: TopicConfig) {
         state.withLock { state in
             record(.object([("upsert", config.json)]), &state) { $0.topicConfigTable[config.topicName] = config }
+            state.sync(config.topicName)
         }
     }
 
@@ -64,6 +91,7 @@ final class TopicConfigManager: Sendable {
         state.withLock { state in
             guard state.wrapper.topicConfigTable[name] != nil else { return }
             record(.object([("delete", .string(name))]), &state) { $0.topicConfigTable[name] = nil }
+            state.sync(name)
         }
     }
 
@@ -76,6 +104,7 @@ final class TopicConfigManager: Sendable {
         state.withLock { state in
             guard state.wrapper.topicConfigTable != wrapper.topicConfigTable else { return false }
             state.wrapper = wrapper
+            state.sync()
             compact(&state)
             return true
         }

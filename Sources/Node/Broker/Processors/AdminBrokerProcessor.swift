@@ -12,7 +12,7 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         [RequestCode.updateAndCreateTopic, RequestCode.deleteTopicInBroker, RequestCode.getAllTopicConfig, RequestCode.getBrokerRuntimeInfo,
          RequestCode.getTopicStatsInfo, RequestCode.getConsumeStats, RequestCode.lockBatchMQ, RequestCode.unlockBatchMQ,
          RequestCode.getAllConsumerOffset, RequestCode.getAllDelayOffset, RequestCode.getAllSubscriptionGroupConfig,
-         RequestCode.getBrokerHAStatus] + Self.groupCodes + Self.configCodes + Self.storeCodes
+         RequestCode.getBrokerHAStatus, RequestCode.viewBrokerStatsData, RequestCode.queryTopicConsumeByWho] + Self.groupCodes + Self.configCodes + Self.storeCodes
     }
 
     func answer(_ request: RemotingCommand, _ header: RequestHeader, context: RequestContext) throws(RequestHeader.FieldError) -> RemotingCommand {
@@ -31,6 +31,7 @@ struct AdminBrokerProcessor: SynchronousProcessor {
                 return .response(to: request, code: ResponseCode.systemError, remark: "The topic[\(topic)] is conflict with system topic.")
             }
             services.topics.delete(topic)
+            services.statsItems.forget(topic: topic)
             services.store.deleteTopic(topic)
             services.topicsChanged()
             return .response(to: request, code: ResponseCode.success)
@@ -45,6 +46,8 @@ struct AdminBrokerProcessor: SynchronousProcessor {
         case RequestCode.getAllSubscriptionGroupConfig: return ok(services.subscriptionGroups.wrapper)
         case RequestCode.getBrokerConfig, RequestCode.updateBrokerConfig: return answerConfig(request)
         case RequestCode.cleanUnusedTopic, RequestCode.cleanExpiredConsumeQueue: return answerStore(request)
+        case RequestCode.viewBrokerStatsData: return try viewBrokerStatsData(request, header)
+        case RequestCode.queryTopicConsumeByWho: return ok(GroupList(groupList: consumingGroups(of: try header.string("topic"))))
         default: return try answerGroups(request, header)
         }
     }

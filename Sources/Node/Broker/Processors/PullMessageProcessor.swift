@@ -92,7 +92,10 @@ struct PullMessageProcessor: BrokerRequestProcessor {
             return (nil, promise.futureResult)
         }
         services.stats.countGetCall(found: code == ResponseCode.success)
-        if code == ResponseCode.success { services.stats.countGet(result.records.count, topic: topic) }
+        if code == ResponseCode.success {
+            services.stats.countGet(result.records.count, topic: topic)
+            services.statsItems.countGet(topic: topic, group: group, messages: result.records.count, bytes: result.totalBytes)
+        }
         return (response(to: request, result, code: code, next: next, group: group, channel: channel), nil)
     }
 

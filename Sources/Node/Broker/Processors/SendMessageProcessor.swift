@@ -37,6 +37,8 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         var topic: String
         var header: SendHeader
         var batch: Bool
+        /// The topic's TOPIC_PUT_NUMS/SIZE, found with its config.
+        var putStats: MessageStats
     }
 
     /// Checks the topic (auto-creating it from its template), the queue and the permissions.
@@ -51,9 +53,9 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         guard !TopicValidator.notAllowedSend.contains(topic) else {
             return .failure(Refusal(code: ResponseCode.noPermission, remark: "Sending message to topic[\(topic)] is forbidden."))
         }
-        let config: TopicConfig
+        let config: TopicConfig, putStats: MessageStats
         switch topicConfig(topic, fields: fields) {
-        case .success(let found): config = found
+        case .success(let found): (config, putStats) = found
         case .failure(let refusal): return .failure(refusal)
         }
         guard config.perm.isWriteable else {
@@ -72,13 +74,13 @@ struct SendMessageProcessor: BrokerRequestProcessor {
                                     remark: "the broker[\(services.config.brokerName)] sending transaction message is forbidden"))
         }
         let batch = request.code == RequestCode.sendBatchMessage || fields.batch?.bool == true
-        return .success(Send(fields: fields, topic: topic, header: header, batch: batch))
+        return .success(Send(fields: fields, topic: topic, header: header, batch: batch, putStats: putStats))
     }
 
     /// The topic's config, auto-created from its template (TBW102 unless the request names another) when
-    /// `autoCreateTopicEnable` and the template may be inherited.
-    func topicConfig(_ topic: String, fields: SendFields) -> Result<TopicConfig, Refusal> {
-        if let config = services.topics.topic(topic) { return .success(config) }
+    /// `autoCreateTopicEnable` and the template may be inherited; with the topic's put statistics.
+    func topicConfig(_ topic: String, fields: SendFields) -> Result<(TopicConfig, MessageStats), Refusal> {
+        if let found = services.topics.topicForSend(topic) { return .success(found) }
         let templateName = fields.defaultTopic?.string ?? TopicValidator.autoCreateTopicKeyTopic
         guard services.config.autoCreateTopicEnable, let template = services.topics.topic(templateName), template.perm.isInherited else {
             return .failure(Refusal(code: ResponseCode.topicNotExist, remark: "topic[\(topic)] not exist, apply first please!"))
@@ -88,7 +90,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         var created = TopicConfig(topicName: topic, readQueueNums: queues, writeQueueNums: queues)
         created.perm = template.perm.subtracting(.inherit)
         if services.topics.createIfAbsent(created) { services.topicsChanged() }
-        return services.topics.topic(topic).map { .success($0) }
+        return services.topics.topicForSend(topic).map { .success($0) }
             ?? .failure(Refusal(code: ResponseCode.topicNotExist, remark: "topic[\(topic)] not exist, apply first please!"))
     }
 
@@ -128,15 +130,19 @@ struct SendMessageProcessor: BrokerRequestProcessor {
             }
         }
         let allocator = context.channel.allocator
+        let counted = (stats: send.putStats, bytes: body.readableBytes)
         switch outcome {
         case .failed(let failure):
             services.stats.send?.record(failure.status, startedNanos: startedNanos)
             services.stats.countPutFailed()
             return eventLoop.makeSucceededFuture(.response(to: request, code: ResponseCode.of(failure.status), remark: failure.message))
         case .done(let stored, let status):
-            return eventLoop.makeSucceededFuture(response(to: request, stored, status: status, allocator: allocator, startedNanos: startedNanos))
+            return eventLoop.makeSucceededFuture(response(to: request, stored, status: status, allocator: allocator, startedNanos: startedNanos,
+                                                          counted: counted))
         case .pending(let stored, let future):
-            return future.map { status in response(to: request, stored, status: status, allocator: allocator, startedNanos: startedNanos) }
+            return future.map { status in
+                response(to: request, stored, status: status, allocator: allocator, startedNanos: startedNanos, counted: counted)
+            }
         }
     }
 
@@ -149,9 +155,10 @@ struct SendMessageProcessor: BrokerRequestProcessor {
     }
 
     func response(to request: RemotingCommand, _ stored: StoredSend, status: PutMessageStatus, allocator: ByteBufferAllocator,
-                  startedNanos: UInt64 = 0) -> RemotingCommand {
+                  startedNanos: UInt64 = 0, counted: (stats: MessageStats, bytes: Int)) -> RemotingCommand {
         services.stats.countPut(stored.count)
         if status != .putOK { services.stats.countPutFailed() }
+        counted.stats.add(messages: stored.count, bytes: counted.bytes)
         services.stats.send?.record(status, count: stored.count, startedNanos: startedNanos)
         var fields = HeaderFields.Writer(allocator: allocator, capacity: 128)
         fields.append("msgId", stored.msgID)
