@@ -2,11 +2,6 @@ import ArgumentParser
 import Client
 import Common
 
-/// `text` right-aligned in `width` columns (Java's `%<width>s`).
-func right(_ text: String, _ width: Int) -> String {
-    text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
-}
-
 struct StatsAll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "statsAll", abstract: "Topic and Consumer tps stats: per topic and consuming group, lag, TPS and the last 24 hours.")
