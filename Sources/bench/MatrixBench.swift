@@ -90,6 +90,13 @@ struct MatrixBench: AsyncParsableCommand {
         let peers = list(peer).filter { $0 != "none" }
         for name in peers where !["nats", "redis"].contains(name) { throw ValidationError("--peer takes none, nats and redis, not \(name)") }
         guard peers.isEmpty || mode != "oneway" else { throw ValidationError("--peer measures sync or async sends, not oneway") }
+        // Refused before any cell runs, not after an hour of broker cells.
+        if peers.contains("redis"), RedisPeer.installed == nil {
+            throw ValidationError("--peer redis needs redis-server (apt-get install redis-server, or scripts/setup.sh redis)")
+        }
+        if peers.contains("nats"), NatsPeer.installed == nil {
+            throw ValidationError("--peer nats needs nats-server (apt-get install nats-server, or scripts/setup.sh nats)")
+        }
         let rateList = try list(rates ?? "").map {
             guard let v = Double($0), v > 0, v.isFinite else { throw ValidationError("bad rate \($0)") }
             return v

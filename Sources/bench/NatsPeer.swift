@@ -16,10 +16,12 @@ import Synchronization
 /// each publish gets JetStream's ack on its own reply subject (the same request/answer as a RocketMQ send,
 /// sync or with a window in flight), with the broker cells' 10 s timeout.
 final class NatsPeer {
+    static let candidates = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
+    static var installed: String? { candidates.first { access($0, X_OK) == 0 } }
     let server: PeerServer
 
     init() throws {
-        server = try PeerServer("nats", candidates: ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"],
+        server = try PeerServer("nats", candidates: Self.candidates,
                                 package: "nats-server", readyText: "Server is ready") { server, directory, port in
             [server, "-js", "-sd", directory + "/store", "-a", "127.0.0.1", "-p", "\(port)"]
         }
@@ -237,11 +239,13 @@ struct NatsBench: AsyncParsableCommand {
     @Option(help: "Seconds to run") var duration: Double = 20
     @Option(help: "sync or async") var mode = "sync"
     @Option(help: "Async mode: publishes in flight per thread") var window = 16
+    @Option(help: "Open loop: messages per second on a fixed schedule") var rate: Double?
     @Option(help: "Write the result as JSON to this file") var json: String?
 
     func validate() throws {
         guard threads > 0, size > 0, window > 0, duration > 0 else { throw ValidationError("-w, -s, --window and --duration must be positive") }
         guard ["sync", "async"].contains(mode) else { throw ValidationError("--mode must be sync or async") }
+        if let rate { guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be positive") } }
     }
 
     func run() async throws {
@@ -249,7 +253,7 @@ struct NatsBench: AsyncParsableCommand {
         let peer = try NatsPeer()
         defer { peer.stop() }
         let plan = LoadPlan(threads: threads, durationSeconds: duration, messages: nil, window: mode == "async" ? window : 1,
-                            size: size, mode: mode)
+                            size: size, mode: mode, rate: rate)
         print("bench nats: \(peer.version), JetStream file storage, \(threads) threads, \(size) B, mode \(mode), \(format(duration, 0)) s")
         let result = try await peer.run(plan) { print($0) }
         result.printSummary()
