@@ -191,7 +191,9 @@ public final class Producer: Sendable {
                     continue
                 }
                 let fields = response.fields
-                let ids = messages.map { $0.properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? "" }.joined(separator: ",")
+                // One message (the common case): its id as it is, no array and no joined copy.
+                let ids = messages.count == 1 ? messages[0].properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? ""
+                    : messages.map { $0.properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? "" }.joined(separator: ",")
                 return SendResult(status: status, msgID: ids, offsetMsgID: fields?["msgId"]?.string ?? "",
                                   queue: MessageQueue(topic: messages[0].topic, brokerName: queue.brokerName,
                                                       queueID: fields?["queueId"]?.int32 ?? queue.queueID),
@@ -225,6 +227,7 @@ public final class Producer: Sendable {
         guard message.body.count <= settings.maxMessageSize else {
             throw ClientError.messageTooLarge(message.body.count, max: settings.maxMessageSize)
         }
+        message.properties.reserveCapacity(message.properties.pairs.count + 2)  // the two below grow it once
         if message.properties[MessageConst.uniqueClientMessageIDKeyIndex] == nil {
             message.properties.append(MessageConst.uniqueClientMessageIDKeyIndex, UniqueID.next())
         }
@@ -300,7 +303,7 @@ public final class Producer: Sendable {
         fields.append("f", 0)
         fields.append("g", currentTimeMillis())
         fields.append("h", message.flag)
-        if batch == nil { fields.append("i", message.properties.string) }
+        if batch == nil { fields.append("i", properties: message.properties) }
         fields.append("j", 0)
         fields.append("k", false)
         fields.append("m", batch != nil)

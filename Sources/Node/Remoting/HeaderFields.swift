@@ -207,7 +207,7 @@ public struct HeaderFields: Sendable {
 
         /// The key's length and bytes at the start of `target` (which has room for them); the offset after them.
         @inline(__always)
-        static func storeKey(_ key: StaticString, into target: UnsafeMutableRawBufferPointer) -> Int {
+        public static func storeKey(_ key: StaticString, into target: UnsafeMutableRawBufferPointer) -> Int {
             let keyCount = key.utf8CodeUnitCount
             precondition(target.count >= 2 + keyCount, "header field reservation too small")
             target.storeBytes(of: UInt16(keyCount).bigEndian, toByteOffset: 0, as: UInt16.self)
