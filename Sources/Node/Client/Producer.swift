@@ -143,10 +143,11 @@ public final class Producer: Sendable {
         try await client.remoting.invokeOneway(address, request)
     }
 
-    private func send(_ messages: [Message], batch: Bool, selector: (@Sendable ([MessageQueue], Message) -> MessageQueue)?,
+    /// `messages` is consumed: the caller's array (a one-element literal for a single send) is prepared in place
+    /// instead of copied first.
+    private func send(_ messages: consuming [Message], batch: Bool, selector: (@Sendable ([MessageQueue], Message) -> MessageQueue)?,
                       timeoutMillis: Int64) async throws -> SendResult {
         guard state.withLock({ $0.started }) else { throw ClientError.notStarted }
-        var messages = messages
         for index in messages.indices { try prepare(&messages[index]) }
         let batchBody = batch ? MessageBatch.encode(messages) : nil
         let start = uptimeNanos()
