@@ -19,11 +19,12 @@ bench-store: setup
 	.build/release/bench store --io io_uring --flush sync --size 1024 --producers 32 --messages 50000
 
 # The README's broker table: flush x io x size x threads against fresh local clusters, plus the same load
-# against NATS JetStream (Debian's nats-server), one table and report-matrix.html.
+# against NATS JetStream (Debian's nats-server) and Redis Streams (Debian's redis-server), one table and report-matrix.html.
 bench-matrix: setup
 	./scripts/setup.sh nats
+	./scripts/setup.sh redis
 	$(SWIFT) build -c release
-	.build/release/bench matrix --sizes 128,1024 --threads 1,16,64 --flush async,sync --io mmap,io_uring --duration 10 --peer nats --report report-matrix.html
+	.build/release/bench matrix --sizes 128,1024 --threads 1,16,64 --flush async,sync --io mmap,io_uring --duration 10 --peer nats,redis --report report-matrix.html
 
 FUZZ_SECONDS ?= 15
 

@@ -34,12 +34,16 @@ if [ "$(id -u)" -eq 0 ] && ! command -v ip >/dev/null 2>&1 && [ ! -x /usr/sbin/i
     apt-get install -y -qq iproute2 >/dev/null
 fi
 
-# `setup.sh nats`: the peer of `make bench-matrix` (NATS JetStream).
-if [ "${1:-}" = "nats" ] && ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
-    echo "setup: installing nats-server (the benchmark's peer)"
+# `setup.sh nats` / `setup.sh redis`: the peers of `make bench-matrix` (NATS JetStream, Redis Streams). Tests that
+# need them are skipped without them.
+install_peer() {  # command, Debian package
+    if command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; then return; fi
+    echo "setup: installing $2 (a peer of the benchmark)"
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq nats-server >/dev/null
-fi
+    $SUDO apt-get install -y -qq "$2" >/dev/null
+}
+if [ "${1:-}" = "nats" ]; then install_peer nats-server nats-server; fi
+if [ "${1:-}" = "redis" ]; then install_peer redis-server redis-server; fi

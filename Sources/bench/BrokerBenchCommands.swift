@@ -39,9 +39,12 @@ struct ProducerBench: AsyncParsableCommand {
     var replication: String?
     @OptionGroup var producerSh: ProducerShOptions
     @OptionGroup var credentials: BenchCredentials
+    @Option(help: "Open loop: send this many messages per second in all on a fixed schedule, each send timed from when it was due")
+    var rate: Double?
 
     func validate() throws {
         guard threads > 0, size > 0, batch > 0, window > 0 else { throw ValidationError("-w, -s, --batch and --window must be positive") }
+        if let rate { guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be a positive number of messages per second") } }
         guard ["sync", "async", "oneway"].contains(mode) else { throw ValidationError("--mode must be sync, async or oneway") }
         guard batch == 1 || effectiveMode == "sync" else { throw ValidationError("--batch works with --mode sync") }
         guard messages == nil || producerSh.messageQuantity == nil else { throw ValidationError("give --messages or -q, not both") }
@@ -64,15 +67,18 @@ struct ProducerBench: AsyncParsableCommand {
         var cluster: LocalCluster?
         let address: String
         let setup: ReplicationSetup
+        let serverCPU: ServerCPUSource
         if let namesrvAddr {
             address = namesrvAddr
             setup = await ReplicationSetup.detect(namesrvAddr: namesrvAddr, credentials: credentials.value)
+            serverCPU = .brokers(namesrvAddr: namesrvAddr)
         } else {
             let mode = try ReplicationMode.parse(replication ?? "none")
             let local = try await LocalCluster(shape: .init(flush: flush, io: io, replication: mode))
             cluster = local
             address = local.namesrvAddr
             setup = ReplicationSetup(mode, master: local.brokerAddress)
+            serverCPU = .processes(local.brokerPIDs)
             let members = local.slavePort.map { "master (\(local.brokerAddress)) + slave (127.0.0.1:\($0))" }
                 ?? (mode == .dledger ? "DLedger group of 3 (leader \(local.brokerAddress))" : "broker (\(local.brokerAddress))")
             print("Started a local NameServer (\(local.namesrvAddr)) and \(members), \(local.shape), store \(local.directory)")
@@ -95,9 +101,11 @@ struct ProducerBench: AsyncParsableCommand {
         load.window = window
         load.replication = setup
         load.credentials = credentials.value
+        load.serverCPU = serverCPU
+        load.rate = rate
         print("bench producer: topic \(topic), \(threads) threads, \(size) B bodies, mode \(effectiveMode)\(batch > 1 ? ", batch \(batch)" : "")"
               + (load.durationSeconds.map { ", \(format($0, 0)) s" } ?? "") + (messages.map { ", \($0) messages" } ?? "")
-              + ", replication \(setup.label)")
+              + ", replication \(setup.label)" + (rate.map { ", open loop at \(format($0, 0)) msgs/s" } ?? ""))
         let result = try await load.run { line in print(line) }
         result.printSummary()
         if let json { writeFile(json, result.json + "\n") }
@@ -105,88 +113,6 @@ struct ProducerBench: AsyncParsableCommand {
             let shape = cluster.map { "\($0.shape)" } ?? "broker at \(address), \(setup.label)"
             writeFile(report, Report.producerPage(result, shape: shape))
             print("Report: \(report)")
-        }
-    }
-}
-
-/// `bench consumer`: RocketMQ's benchmark/consumer.sh through the Swift push consumer.
-struct ConsumerBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "consumer",
-        abstract: "Receive TPS and end-to-end latency (store time to receipt) through a push consumer.",
-        discussion: """
-            Waits (--route-wait s) for the topic to have a route, so it may start before the producer. A group with \
-            committed offsets resumes from them. A new group reads only messages sent after it starts: each queue's \
-            offset is set to its end first (a topic that had no route yet is read from its start, since all of it is \
-            newer than the consumer); --from-first reads each queue from its first message instead.
-            """)
-
-    @Option(name: .customShort("n"), help: "NameServer address(es)") var namesrvAddr = "127.0.0.1:9876"
-    @Option(name: .customShort("t"), help: "Topic") var topic = "BenchmarkTest"
-    @Option(name: .customShort("g"), help: "Consumer group") var group = "benchmark_consumer"
-    @Option(help: "Seconds to run") var duration: Double = 20
-    @Flag(help: "A new group reads each queue from its first message (default: only messages sent after it starts)")
-    var fromFirst = false
-    @Option(help: "Seconds to wait for the topic's route before giving up") var routeWait: Double = 60
-    @Option(help: "Write the result as JSON to this file") var json: String?
-    @OptionGroup var credentials: BenchCredentials
-
-    func run() async throws {
-        lineBufferedOutput()
-        let window = Mutex((count: 0, b2cSum: Int64(0), s2cSum: Int64(0), b2cMax: Int64(0), s2cMax: Int64(0)))
-        let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three))
-        let total = Atomic<Int>(0)
-        let topicIsNew = try await ConsumerStart.waitForRoute(namesrvAddr: namesrvAddr, topic: topic, seconds: routeWait)
-        if !fromFirst && !topicIsNew {
-            let pinned = try await ConsumerStart.newGroupAtQueueEnds(namesrvAddr: namesrvAddr, topic: topic, group: group)
-            if pinned > 0 { print("bench consumer: new group \(group): \(pinned) queue(s) start at their end (--from-first reads the backlog)") }
-        }
-        var settings = PushConsumer.Settings(group: group)
-        settings.consumeFromWhere = fromFirst || topicIsNew ? .firstOffset : .lastOffset
-        settings.consumeMessageBatchMaxSize = 32
-        var config = ClientConfig(namesrvAddr: namesrvAddr)
-        config.credentials = credentials.value
-        let consumer = PushConsumer(config: config, settings: settings)
-        consumer.subscribe(topic)
-        consumer.registerListener { messages in
-            let now = wallClockMillis()
-            window.withLock { w in
-                for message in messages {
-                    let b2c = max(0, now - message.bornTimestamp), s2c = max(0, now - message.storeTimestamp)
-                    w.count += 1
-                    w.b2cSum += b2c
-                    w.s2cSum += s2c
-                    w.b2cMax = max(w.b2cMax, b2c)
-                    w.s2cMax = max(w.s2cMax, s2c)
-                }
-            }
-            histogram.withLock { h in for message in messages { _ = h.record(UInt64(max(0, now - message.storeTimestamp)) * 1000) } }
-            total.wrappingAdd(messages.count, ordering: .relaxed)
-            return .consumeSuccess
-        }
-        try await consumer.start()
-        print("bench consumer: topic \(topic), group \(group), \(format(duration, 0)) s")
-        let start = monotonicNanos()
-        var last = start
-        while Double(monotonicNanos() - start) / 1e9 < duration {
-            try await Task.sleep(for: .milliseconds(1000))
-            let now = monotonicNanos()
-            let w = window.withLock { w in defer { w = (0, 0, 0, 0, 0) }; return w }
-            let seconds = Double(now - last) / 1e9
-            last = now
-            let count = max(w.count, 1)
-            print("Consume TPS: \(format(Double(w.count) / seconds, 0)) Average(B2C) RT(ms): \(format(Double(w.b2cSum) / Double(count), 3)) Average(S2C) RT(ms): \(format(Double(w.s2cSum) / Double(count), 3)) MAX(B2C) RT(ms): \(w.b2cMax) MAX(S2C) RT(ms): \(w.s2cMax)")
-        }
-        await consumer.shutdown()
-        let seconds = Double(monotonicNanos() - start) / 1e9
-        let h = histogram.withLock { $0 }
-        let received = total.load(ordering: .relaxed)
-        func ms(_ p: Double) -> Double { h.totalCount == 0 ? 0 : Double(h.valueAtPercentile(p)) / 1000 }
-        print("Consume TPS (average): \(format(Double(received) / seconds, 0))  messages: \(received)")
-        print("Store-to-consumer latency (ms): p50 \(format(ms(50), 0))  p90 \(format(ms(90), 0))  p99 \(format(ms(99), 0))  p99.9 \(format(ms(99.9), 0))  max \(h.totalCount == 0 ? 0 : h.max / 1000)")
-        if let json {
-            func us(_ p: Double) -> UInt64 { h.totalCount == 0 ? 0 : h.valueAtPercentile(p) }
-            writeFile(json, "{\"tps\":\(format(Double(received) / seconds, 1)),\"messages\":\(received),\"p50_us\":\(us(50)),\"p90_us\":\(us(90)),\"p99_us\":\(us(99)),\"p999_us\":\(us(99.9)),\"max_us\":\(h.totalCount == 0 ? 0 : h.max)}\n")
         }
     }
 }

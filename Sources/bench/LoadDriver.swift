@@ -18,6 +18,9 @@ struct LoadPlan: Sendable {
     var size: Int
     /// The mode's name for the result (sync, async, oneway).
     var mode: String
+    /// Open loop: messages per second on a fixed schedule (`OpenLoopSchedule`); nil: closed loop, each sender
+    /// sends again as soon as its window allows.
+    var rate: Double? = nil
 
     /// Sends to issue in all, nil when only time limits the run.
     var sendsMax: Int? { messages.map { ($0 + perSend - 1) / perSend } }
@@ -33,10 +36,12 @@ func makeRTHistogram() -> Histogram<UInt64> {
     Histogram<UInt64>(highestTrackableValue: rtMicrosMax, numberOfSignificantValueDigits: .three)
 }
 
-/// One sender's RT histograms: SEND_OK sends, and every other outcome's ("failed sends") kept apart.
+/// One sender's RT histograms: SEND_OK sends, and every other outcome's ("failed sends") kept apart; in an
+/// open loop, how far its sends went out behind schedule.
 struct SenderHistograms: Sendable {
     var ok = makeRTHistogram()
     var failed = makeRTHistogram()
+    var openLoop: OpenLoopStats?
 
     mutating func record(micros: UInt64, outcome: SendOutcome) {
         if outcome == .sendOK {
@@ -49,6 +54,7 @@ struct SenderHistograms: Sendable {
     mutating func add(_ other: SenderHistograms) {
         ok.add(other.ok)
         failed.add(other.failed)
+        if let theirs = other.openLoop { openLoop?.add(theirs) }
     }
 }
 
@@ -57,16 +63,21 @@ struct SenderHistograms: Sendable {
 /// line a second; returns the counts by outcome and the RT histograms (microseconds). Only SEND_OK sends
 /// count as messages (throughput, MB/s) and go into the main histogram; every other outcome's RT goes into
 /// the failed-sends histogram.
-func driveLoad(_ plan: LoadPlan, everySecond: @escaping @Sendable (String) -> Void,
+func driveLoad(_ plan: LoadPlan, cpu: ServerCPUSource? = nil, everySecond: @escaping @Sendable (String) -> Void,
                send: @escaping LoadSend) async throws -> ProducerResult {
+    let meter = await CPUMeter.start(cpu)
     let start = monotonicNanos()
     let shared = LoadState(plan: plan, start: start)
+    let schedule = plan.rate.map {
+        OpenLoopSchedule(start: start, sendsPerSecond: $0 / Double(plan.perSend), senders: plan.threads)
+    }
     let reporter = Task { await reportEverySecond(shared, everySecond) }
     let histograms = try await withThrowingTaskGroup(of: SenderHistograms.self) { group in
         for sender in 0..<plan.threads {
-            group.addTask { try await runSender(sender, plan: plan, shared: shared, send: send) }
+            group.addTask { try await runSender(sender, plan: plan, schedule: schedule, shared: shared, send: send) }
         }
         var merged = SenderHistograms()
+        merged.openLoop = plan.rate.map { OpenLoopStats(targetRate: $0) }
         for try await histograms in group { merged.add(histograms) }
         return merged
     }
@@ -75,9 +86,12 @@ func driveLoad(_ plan: LoadPlan, everySecond: @escaping @Sendable (String) -> Vo
     reporter.cancel()
     shared.closeLastSecond()
     let counted = shared.totals.withLock { $0 }
-    return ProducerResult(seconds: elapsed, messages: counted.messages, size: plan.size, threads: plan.threads, mode: plan.mode,
-                          statuses: counted.statuses, histogram: histograms.ok, failedHistogram: histograms.failed,
-                          perSecond: shared.perSecond.withLock { $0 })
+    var result = ProducerResult(seconds: elapsed, messages: counted.messages, size: plan.size, threads: plan.threads, mode: plan.mode,
+                                statuses: counted.statuses, histogram: histograms.ok, failedHistogram: histograms.failed,
+                                perSecond: shared.perSecond.withLock { $0 })
+    result.cpu = await meter.finish(messages: counted.messages)
+    result.openLoop = histograms.openLoop
+    return result
 }
 
 /// Once a second until the load stops: takes the second's counts and prints its line.
@@ -93,42 +107,56 @@ private func reportEverySecond(_ shared: LoadState, _ everySecond: @Sendable (St
     }
 }
 
-/// One sender: sync (one send at a time) or windowed (async: `plan.window` in flight).
-private func runSender(_ sender: Int, plan: LoadPlan, shared: LoadState, send: @escaping LoadSend) async throws -> SenderHistograms {
+/// One sender: sync (one send at a time) or windowed (async: `plan.window` in flight); with a schedule, each
+/// send waits until it is due and is timed from then.
+private func runSender(_ sender: Int, plan: LoadPlan, schedule: OpenLoopSchedule?, shared: LoadState,
+                       send: @escaping LoadSend) async throws -> SenderHistograms {
     var histograms = SenderHistograms()
+    histograms.openLoop = plan.rate.map { OpenLoopStats(targetRate: $0) }
     if plan.window > 1 {
-        try await runWindowed(sender, window: plan.window, shared: shared, histograms: &histograms, send: send)
+        try await runWindowed(sender, window: plan.window, schedule: schedule, shared: shared, histograms: &histograms, send: send)
     } else {
         var sequence = 0
         while shared.more() {
             sequence += 1
-            let began = monotonicNanos()
-            let outcome = await send(sender, sequence)
+            guard let (began, behind, outcome) = await scheduledSend(sender, sequence, schedule, shared, send) else { break }
             histograms.record(micros: shared.record(began: began, outcome: outcome), outcome: outcome)
+            if let behind { histograms.openLoop?.record(behindMicros: behind) }
         }
     }
     return histograms
 }
 
-/// Keeps `window` sends in flight until the load stops, recording each as it completes.
-private func runWindowed(_ sender: Int, window: Int, shared: LoadState, histograms: inout SenderHistograms,
-                         send: @escaping LoadSend) async throws {
-    try await withThrowingTaskGroup(of: (UInt64, SendOutcome).self) { inflight in
+/// One send when it is due (at once without a schedule); nil when it would be due after the run's deadline.
+private func scheduledSend(_ sender: Int, _ sequence: Int, _ schedule: OpenLoopSchedule?, _ shared: LoadState,
+                           _ send: LoadSend) async -> (began: UInt64, behind: UInt64?, outcome: SendOutcome)? {
+    if let schedule, let deadline = shared.deadline, schedule.due(sender: sender, index: sequence - 1) >= deadline {
+        shared.stop.store(true, ordering: .relaxed)
+        return nil
+    }
+    let (began, behind) = await awaitDue(schedule, sender: sender, index: sequence - 1)
+    return (began, behind, await send(sender, sequence))
+}
+
+/// Keeps `window` sends in flight (scheduled ones count from when they are placed) until the load stops,
+/// recording each as it completes.
+private func runWindowed(_ sender: Int, window: Int, schedule: OpenLoopSchedule?, shared: LoadState,
+                         histograms: inout SenderHistograms, send: @escaping LoadSend) async throws {
+    try await withThrowingTaskGroup(of: (began: UInt64, behind: UInt64?, outcome: SendOutcome)?.self) { inflight in
         var running = 0
         var sequence = 0
         while true {
             while running < window, shared.more() {
                 sequence += 1
                 let number = sequence
-                inflight.addTask {
-                    let began = monotonicNanos()
-                    return (began, await send(sender, number))
-                }
+                inflight.addTask { await scheduledSend(sender, number, schedule, shared, send) }
                 running += 1
             }
-            guard running > 0, let (began, outcome) = try await inflight.next() else { break }
+            guard running > 0, let completed = try await inflight.next() else { break }
             running -= 1
+            guard let (began, behind, outcome) = completed else { continue }
             histograms.record(micros: shared.record(began: began, outcome: outcome), outcome: outcome)
+            if let behind { histograms.openLoop?.record(behindMicros: behind) }
         }
     }
 }

@@ -53,7 +53,10 @@ final class LocalCluster {
         var replication: ReplicationMode = .none
         /// `ASYNC_FLUSH/mmap`, without the replication mode.
         var storage: String {
-            if flush == "peer" { return "NATS JetStream (file)" }
+            if flush == "peer" {
+                if io.hasPrefix("redis-") { return "Redis Streams (AOF \(io.dropFirst(6)))" }
+                return "NATS JetStream (file)"
+            }
             return "\(flush == "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH")/\(io)"
         }
         /// `ASYNC_FLUSH/mmap, SYNC_MASTER+SLAVE`: the chart legends' and cell labels' name of the mode.
@@ -77,6 +80,8 @@ final class LocalCluster {
     var namesrvAddr: String { "\(network?.bridgeAddress ?? "127.0.0.1"):\(nameServerPort)" }
     func host(_ node: Int) -> String { network?.address(node) ?? "127.0.0.1" }
     var brokerAddress: String { "\(host(0)):\(brokerPort)" }
+    /// The running broker processes (master and slave, or the DLedger members): a run's broker CPU is theirs.
+    var brokerPIDs: [pid_t] { (group?.members ?? brokers).compactMap(\.pid) }
 
     /// Starts the NameServer, the broker and (with replication) the slave, then waits until the slave has
     /// connected to its master's HA port and reported (at most `slaveSeconds`), so the load meets a master

@@ -23,15 +23,23 @@ struct MatrixBench: AsyncParsableCommand {
     @Option(help: "sync, async or oneway sends (the NATS peer: sync or async)") var mode = "sync"
     @Option(help: "HTML report path") var report = "report.html"
     @Option(help: "Write every cell as JSON lines to this file") var json: String?
-    @Option(help: "A peer measured with the same load in the same run: nats (NATS JetStream, file storage), or none") var peer = "none"
+    @Option(help: "Peers measured with the same load in the same run, comma separated: nats (NATS JetStream, file storage), redis (Redis Streams, AOF everysec beside async flush, always beside sync), or none")
+    var peer = "none"
+    @Option(help: "Open loop: run every cell at each of these rates (messages per second, comma separated) for a latency-vs-throughput curve")
+    var rates: String?
 
     /// The cells to run: every shape x size x thread count.
     struct Grid {
         var sizes: [Int]
         var threads: [Int]
         var shapes: [LocalCluster.Shape]
-        var withPeer: Bool
-        var cellCount: Int { (shapes.count + (withPeer ? 1 : 0)) * sizes.count * threads.count }
+        var peers: [String]
+        /// Redis runs once per flush mode (its fsync policy follows it).
+        var flushes: [String]
+        /// Open-loop rates (empty: one closed-loop run per cell).
+        var rates: [Double]
+        var peerShapes: Int { (peers.contains("nats") ? 1 : 0) + (peers.contains("redis") ? flushes.count : 0) }
+        var cellCount: Int { (shapes.count + peerShapes) * sizes.count * threads.count * max(rates.count, 1) }
     }
 
     /// Where the run is: cells done so far, and when it started (for the progress lines).
@@ -61,7 +69,8 @@ struct MatrixBench: AsyncParsableCommand {
         for shape in grid.shapes {
             results += try await runBrokerCells(shape, grid: grid, progress: &progress)
         }
-        if grid.withPeer { results += try await runNatsCells(grid: grid, progress: &progress) }
+        if grid.peers.contains("nats") { results += try await runNatsCells(grid: grid, progress: &progress) }
+        if grid.peers.contains("redis") { results += try await runRedisCells(grid: grid, progress: &progress) }
         print("")
         printTable(results)
         writeFile(report, Report.matrixPage(results, sizes: grid.sizes, threads: grid.threads, duration: duration, mode: mode))
@@ -78,15 +87,27 @@ struct MatrixBench: AsyncParsableCommand {
         let replicationList = try list(replication).map(ReplicationMode.parse)
         guard !replicationList.isEmpty else { throw ValidationError("--replication needs at least one of none, async, sync, dledger") }
         guard ["sync", "async", "oneway"].contains(mode) else { throw ValidationError("--mode must be sync, async or oneway") }
-        guard ["none", "nats"].contains(peer) else { throw ValidationError("--peer must be none or nats") }
-        guard peer == "none" || mode != "oneway" else { throw ValidationError("--peer nats measures sync or async sends, not oneway") }
+        let peers = list(peer).filter { $0 != "none" }
+        for name in peers where !["nats", "redis"].contains(name) { throw ValidationError("--peer takes none, nats and redis, not \(name)") }
+        guard peers.isEmpty || mode != "oneway" else { throw ValidationError("--peer measures sync or async sends, not oneway") }
+        // Refused before any cell runs, not after an hour of broker cells.
+        if peers.contains("redis"), RedisPeer.installed == nil {
+            throw ValidationError("--peer redis needs redis-server (apt-get install redis-server, or scripts/setup.sh redis)")
+        }
+        if peers.contains("nats"), NatsPeer.installed == nil {
+            throw ValidationError("--peer nats needs nats-server (apt-get install nats-server, or scripts/setup.sh nats)")
+        }
+        let rateList = try list(rates ?? "").map {
+            guard let v = Double($0), v > 0, v.isFinite else { throw ValidationError("bad rate \($0)") }
+            return v
+        }
         let all = flushList.flatMap { f in
             ioList.flatMap { i in replicationList.map { LocalCluster.Shape(flush: f, io: i, replication: $0) } }
         }
         let shapes = all.filter { $0.replication.refusal(io: $0.io) == nil }
         for shape in all where !shapes.contains(shape) { print("bench matrix: skipping \(shape): \(shape.replication.refusal(io: shape.io)!)") }
         guard !shapes.isEmpty else { throw ValidationError("no mode of --flush, --io and --replication can run together") }
-        return Grid(sizes: sizeList, threads: threadList, shapes: shapes, withPeer: peer == "nats")
+        return Grid(sizes: sizeList, threads: threadList, shapes: shapes, peers: peers, flushes: flushList, rates: rateList)
     }
 
     /// The load of one cell, the same for the broker and the peer (`load.plan`).
@@ -116,34 +137,70 @@ struct MatrixBench: AsyncParsableCommand {
         var results: [(shape: LocalCluster.Shape, result: ProducerResult)] = []
         for size in grid.sizes {
             for threadCount in grid.threads {
-                let label = progress.begin("\(shape) \(size) B \(threadCount) threads")
                 let cluster = try await LocalCluster(shape: shape)
                 defer { cluster.stop() }
                 var cell = load(namesrvAddr: cluster.namesrvAddr, size: size, threads: threadCount)
                 cell.replication = ReplicationSetup(shape.replication, master: cluster.brokerAddress)
-                results.append((shape, try await cell.run(everySecond: Self.progressLine(label, progress))))
-                appendJSON(results[results.count - 1])
+                cell.serverCPU = .processes(cluster.brokerPIDs)
+                // Open loop: the rates one after another on this cluster, lowest first.
+                for rate in Self.ratesOrClosed(grid) {
+                    let label = progress.begin("\(shape) \(size) B \(threadCount) threads" + Self.rateLabel(rate))
+                    cell.rate = rate
+                    results.append((shape, try await cell.run(everySecond: Self.progressLine(label, progress))))
+                    appendJSON(results[results.count - 1])
+                }
             }
         }
         return results
     }
 
-    /// The peer's cells: the same plan as the broker's (threads, time, mode and window, warm-up, timeout).
+    /// The NATS cells: one server for all, the same plan as the broker's (threads, time, mode and window,
+    /// warm-up, timeout).
     private func runNatsCells(grid: Grid, progress: inout Progress) async throws -> [(shape: LocalCluster.Shape, result: ProducerResult)] {
         let nats = try NatsPeer()
         defer { nats.stop() }
-        let shape = LocalCluster.Shape(flush: "peer", io: "nats")
+        return try await runPeerCells(.init(flush: "peer", io: "nats"), name: "\(nats.version) JetStream file", grid: grid,
+                                      progress: &progress) { plan, everySecond in try await nats.run(plan, everySecond: everySecond) }
+    }
+
+    /// Redis beside each flush mode of the grid: `appendfsync everysec` for async, `always` for sync; a fresh
+    /// server (empty AOF) per cell, so no cell inherits a rewrite or a long stream from the last.
+    private func runRedisCells(grid: Grid, progress: inout Progress) async throws -> [(shape: LocalCluster.Shape, result: ProducerResult)] {
         var results: [(shape: LocalCluster.Shape, result: ProducerResult)] = []
-        for size in grid.sizes {
-            for threadCount in grid.threads {
-                let label = progress.begin("\(nats.version) JetStream file \(size) B \(threadCount) threads")
-                let plan = load(namesrvAddr: "", size: size, threads: threadCount).plan
-                results.append((shape, try await nats.run(plan, everySecond: Self.progressLine(label, progress))))
-                appendJSON(results[results.count - 1])
+        for flush in grid.flushes {
+            let fsync = try parseFlush(flush) == .syncFlush ? "always" : "everysec"
+            let shape = LocalCluster.Shape(flush: "peer", io: "redis-" + fsync)
+            results += try await runPeerCells(shape, name: shape.storage, grid: grid, progress: &progress) { plan, everySecond in
+                let redis = try RedisPeer(appendfsync: fsync)
+                defer { redis.stop() }
+                return try await redis.run(plan, everySecond: everySecond)
             }
         }
         return results
     }
+
+    /// A peer's cells: every size x thread count (x rate) with the broker cells' plan, through `run`.
+    private func runPeerCells(_ shape: LocalCluster.Shape, name: String, grid: Grid, progress: inout Progress,
+                              run: (LoadPlan, @escaping @Sendable (String) -> Void) async throws -> ProducerResult)
+        async throws -> [(shape: LocalCluster.Shape, result: ProducerResult)] {
+        var results: [(shape: LocalCluster.Shape, result: ProducerResult)] = []
+        for size in grid.sizes {
+            for threadCount in grid.threads {
+                for rate in Self.ratesOrClosed(grid) {
+                    let label = progress.begin("\(name) \(size) B \(threadCount) threads" + Self.rateLabel(rate))
+                    var plan = load(namesrvAddr: "", size: size, threads: threadCount).plan
+                    plan.rate = rate
+                    results.append((shape, try await run(plan, Self.progressLine(label, progress))))
+                    appendJSON(results[results.count - 1])
+                }
+            }
+        }
+        return results
+    }
+
+    /// Each open-loop rate, lowest first, or one closed-loop run (nil).
+    static func ratesOrClosed(_ grid: Grid) -> [Double?] { grid.rates.isEmpty ? [nil] : grid.rates.sorted().map { $0 } }
+    static func rateLabel(_ rate: Double?) -> String { rate.map { " at \(format($0, 0)) msgs/s" } ?? "" }
 
     /// One JSON line per cell as it finishes (a long run that stops early keeps the cells done).
     private func appendJSON(_ cell: (shape: LocalCluster.Shape, result: ProducerResult)) {
@@ -158,7 +215,7 @@ struct MatrixBench: AsyncParsableCommand {
     private func printTable(_ results: [(shape: LocalCluster.Shape, result: ProducerResult)]) {
         print(pad("Mode", 22) + pad("Replication", 19) + pad("Size", 7) + pad("Threads", 9) + pad("TPS", 10) + pad("MB/s", 8)
               + pad("p50 ms", 9) + pad("p99 ms", 9) + pad("p99.9 ms", 10) + pad("max ms", 10) + pad("non-OK", 8) + pad("failed", 8)
-              + pad("lag p99 ms", 12) + "lag p99 B")
+              + pad("lag p99 ms", 12) + pad("lag p99 B", 11) + pad("srv CPU us", 12) + pad("cli CPU us", 12) + "target rate")
         for (shape, r) in results {
             let lag = r.replicationLag
             print(pad(shape.storage, 22) + pad(r.replicationLabel, 19) + pad("\(r.size)", 7) + pad("\(r.threads)", 9)
@@ -166,7 +223,9 @@ struct MatrixBench: AsyncParsableCommand {
                   + pad(format(Double(r.micros(50)) / 1000, 3), 9) + pad(format(Double(r.micros(99)) / 1000, 3), 9)
                   + pad(format(Double(r.micros(99.9)) / 1000, 3), 10) + pad(format(Double(r.maxMicros) / 1000, 3), 10)
                   + pad("\(r.statuses.nonOKAnswers)", 8) + pad("\(r.failed)", 8)
-                  + pad(lag.map { "\($0.millis(99))" } ?? "-", 12) + (lag.map { "\($0.bytes(99))" } ?? "-"))
+                  + pad(lag.map { "\($0.millis(99))" } ?? "-", 12) + pad(lag.map { "\($0.bytes(99))" } ?? "-", 11)
+                  + pad(r.cpu?.serverMicrosPerMessage.map { format($0, 1) } ?? "-", 12) + pad(r.cpu.map { format($0.clientMicrosPerMessage, 1) } ?? "-", 12)
+                  + (r.openLoop.map { format($0.targetRate, 0) } ?? "-"))
         }
     }
 }

@@ -16,63 +16,41 @@ import Synchronization
 /// each publish gets JetStream's ack on its own reply subject (the same request/answer as a RocketMQ send,
 /// sync or with a window in flight), with the broker cells' 10 s timeout.
 final class NatsPeer {
-    let directory: String
-    let port: Int
-    private var pid: pid_t = 0
+    static let candidates = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
+    static var installed: String? { candidates.first { access($0, X_OK) == 0 } }
+    let server: PeerServer
 
     init() throws {
-        let candidates: [String] = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-        guard let server = candidates.first(where: { access($0, X_OK) == 0 }) else {
-            throw ValidationErrorText("nats-server is not installed (apt-get install nats-server)")
-        }
-        directory = makeTemporaryDirectory("bench-nats")
-        port = freeLoopbackPort()
-        let arguments = [server, "-js", "-sd", directory + "/store", "-a", "127.0.0.1", "-p", "\(port)"]
-        do {
-            pid = try spawnLogged(arguments, log: directory + "/nats.log", readyText: "Server is ready", seconds: 20)
-        } catch {
-            removeTree(directory)
-            throw error
+        server = try PeerServer("nats", candidates: Self.candidates,
+                                package: "nats-server", readyText: "Server is ready") { server, directory, port in
+            [server, "-js", "-sd", directory + "/store", "-a", "127.0.0.1", "-p", "\(port)"]
         }
     }
 
     var version: String {
-        let text = readTextFile(directory + "/nats.log") ?? ""
+        let text = readTextFile(server.log) ?? ""
         for line in text.split(separator: "\n") {
             if let at = line.firstRange(of: "Version:") { return "nats-server " + String(line[at.upperBound...]).trimmingCharacters() }
         }
         return "nats-server"
     }
 
-    func stop() {
-        guard pid > 0 else { return }
-        stopChild(pid, graceSeconds: 10)
-        pid = 0
-        removeTree(directory)
-    }
+    func stop() { server.stop() }
 
     /// The same load as `bench producer` against a JetStream file stream, under the same conditions as the
     /// broker's cells: the same plan (senders, time, sync or async with the same window), one warm-up publish
     /// before measuring, and the same 10 s request timeout. An ack is SEND_OK, a JetStream error answer
     /// RESPONSE_FAILED, a timeout or a lost connection SEND_FAILED.
     func run(_ plan: LoadPlan, everySecond: @escaping @Sendable (String) -> Void) async throws -> ProducerResult {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // The connection and its event loop end on every path, error or not.
-        var client: NatsClient?
-        let outcome: Result<ProducerResult, Error>
-        do {
-            let connected = try await NatsClient.connect(port: port, group: group, timeoutMillis: ProducerLoad.sendTimeoutMillis)
-            client = connected
-            outcome = .success(try await Self.measure(plan, client: connected, everySecond: everySecond))
-        } catch {
-            outcome = .failure(error)
+        let (port, pid) = (server.port, server.pid)
+        return try await PeerServer.withConnection({ group in
+            try await NatsClient.connect(port: port, group: group, timeoutMillis: ProducerLoad.sendTimeoutMillis)
+        }, close: { await $0.close() }) { client in
+            try await Self.measure(plan, client: client, cpu: .processes([pid]), everySecond: everySecond)
         }
-        await client?.close()
-        try? await group.shutdownGracefully()
-        return try outcome.get()
     }
 
-    private static func measure(_ plan: LoadPlan, client: NatsClient,
+    private static func measure(_ plan: LoadPlan, client: NatsClient, cpu: ServerCPUSource,
                                 everySecond: @escaping @Sendable (String) -> Void) async throws -> ProducerResult {
         try await createStream(client)
         let body = (0..<plan.size).map { UInt8(97 + $0 % 26) }
@@ -81,7 +59,7 @@ final class NatsPeer {
         guard outcome(ofAnswer: warmUp) == .sendOK else {
             throw ValidationErrorText("JetStream refused the warm-up publish: \(String(decoding: warmUp, as: UTF8.self))")
         }
-        return try await driveLoad(plan, everySecond: everySecond) { _, _ in
+        return try await driveLoad(plan, cpu: cpu, everySecond: everySecond) { _, _ in
             do {
                 return outcome(ofAnswer: try await client.request(subject: "bench", payload: body))
             } catch {
@@ -122,14 +100,7 @@ final class NatsClient: Sendable {
 
     static func connect(port: Int, group: EventLoopGroup, timeoutMillis: Int64) async throws -> NatsClient {
         let handler = NatsHandler()
-        let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(NatsDecoder()), handler])
-                }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+        let channel = try await connectLoopback(port: port, group: group, makeDecoder: { NatsDecoder() }, handler: handler)
         let ponged = try await handler.expectPong(on: channel.eventLoop).get()
         var hello = channel.allocator.buffer(capacity: 128)
         hello.writeString("CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\nSUB _INBOX.bench.* 1\r\nPING\r\n")
@@ -196,16 +167,10 @@ enum NatsRequestError: Error, CustomStringConvertible {
     var description: String { self == .timedOut ? "NATS request timed out" : "NATS connection closed" }
 }
 
-/// Completes requests by reply subject, answers PINGs, flushes once per event-loop tick. Like the Swift
-/// client's handler, timeouts are found by one sweep every 50 ms (not a timer per request), and once the
-/// connection closed a new request fails at once. Event-loop confined.
-final class NatsHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = NatsEvent
+/// Completes requests by reply subject and answers PINGs (timeouts, flushing and closing: `PeerHandler`).
+final class NatsHandler: PeerHandler<NatsEvent>, @unchecked Sendable {
     private var pending: [Int: (promise: EventLoopPromise<[UInt8]>, deadline: NIODeadline)] = [:]
     private var pong: EventLoopPromise<Void>?
-    private var flushScheduled = false
-    private var sweeper: RepeatedTask?
-    private var inactive = false
 
     /// Registers for the next PONG (before the PING goes out); the inner future completes with it.
     func expectPong(on loop: EventLoop) -> EventLoopFuture<EventLoopFuture<Void>> {
@@ -216,31 +181,14 @@ final class NatsHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        sweeper = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) { [weak self] _ in
-            self?.sweep()
-        }
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        closed()
-    }
-
     /// Registers a request until `deadline` and writes it; the write is flushed once per event-loop tick.
     func send(_ frame: ByteBuffer, id: Int, promise: EventLoopPromise<[UInt8]>, deadline: NIODeadline, on channel: Channel) {
         guard !inactive else { return promise.fail(NatsRequestError.connectionClosed) }
         pending[id] = (promise, deadline)
-        channel.write(frame, promise: nil)
-        if !flushScheduled {
-            flushScheduled = true
-            channel.eventLoop.execute {
-                self.flushScheduled = false
-                channel.flush()
-            }
-        }
+        flush.write(frame, on: channel)
     }
 
-    private func sweep() {
+    override func sweep() {
         guard !pending.isEmpty else { return }
         let now = NIODeadline.now()
         for (id, entry) in pending where entry.deadline <= now {
@@ -249,7 +197,7 @@ final class NatsHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    override func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .message(let subject, let payload):
             // A late answer (its request timed out) finds no entry and is dropped.
@@ -267,20 +215,7 @@ final class NatsHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    /// A protocol error (`-ERR`, a bad frame) ends the connection; its requests fail as SEND_FAILED.
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        closed()
-        context.fireChannelInactive()
-    }
-
-    private func closed() {
-        inactive = true
-        sweeper?.cancel()
-        sweeper = nil
+    override func failAll() {
         let failed = pending
         pending.removeAll()
         for (_, entry) in failed { entry.promise.fail(NatsRequestError.connectionClosed) }
@@ -304,11 +239,13 @@ struct NatsBench: AsyncParsableCommand {
     @Option(help: "Seconds to run") var duration: Double = 20
     @Option(help: "sync or async") var mode = "sync"
     @Option(help: "Async mode: publishes in flight per thread") var window = 16
+    @Option(help: "Open loop: messages per second on a fixed schedule") var rate: Double?
     @Option(help: "Write the result as JSON to this file") var json: String?
 
     func validate() throws {
         guard threads > 0, size > 0, window > 0, duration > 0 else { throw ValidationError("-w, -s, --window and --duration must be positive") }
         guard ["sync", "async"].contains(mode) else { throw ValidationError("--mode must be sync or async") }
+        if let rate { guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be positive") } }
     }
 
     func run() async throws {
@@ -316,7 +253,7 @@ struct NatsBench: AsyncParsableCommand {
         let peer = try NatsPeer()
         defer { peer.stop() }
         let plan = LoadPlan(threads: threads, durationSeconds: duration, messages: nil, window: mode == "async" ? window : 1,
-                            size: size, mode: mode)
+                            size: size, mode: mode, rate: rate)
         print("bench nats: \(peer.version), JetStream file storage, \(threads) threads, \(size) B, mode \(mode), \(format(duration, 0)) s")
         let result = try await peer.run(plan) { print($0) }
         result.printSummary()

@@ -31,6 +31,10 @@ struct ProducerResult: Sendable {
     var replicationLabel = ReplicationMode.none.label
     /// The slaves' lag sampled during the run (nil without a slave).
     var replicationLag: ReplicationLag?
+    /// The server's and this client's CPU per SEND_OK message over the measured window.
+    var cpu: CPUPerMessage?
+    /// With `--rate`: the schedule's target and how far sends fell behind it.
+    var openLoop: OpenLoopStats?
 
     var tps: Double { Double(messages) / max(seconds, 1e-9) }
     var mbps: Double { tps * Double(size) / 1_000_000 }
@@ -54,7 +58,7 @@ struct ProducerResult: Sendable {
         "failed":\(failed),"send_failed":\(sendFailed),"response_failed":\(responseFailed),"status_counts":\(statuses.json),\
         "failed_p50_us":\(failedMicros(50)),"failed_p99_us":\(failedMicros(99)),"failed_max_us":\(failedMaxMicros),\
         "messages":\(messages),"seconds":\(format(seconds, 3)),"threads":\(threads),"size":\(size),"mode":"\(mode)",\
-        "replication":"\(replication)"\(replicationLag?.jsonMembers ?? "")}
+        "replication":"\(replication)"\(replicationLag?.jsonMembers ?? "")\(cpu?.jsonMembers ?? "")\(openLoop?.jsonMembers ?? "")}
         """
     }
 
@@ -72,6 +76,8 @@ struct ProducerResult: Sendable {
               + "  max \(format(Double(failedMaxMicros) / 1000, 3))  (\(failed) sends not SEND_OK)")
         print("Replication: \(replicationLabel)")
         if let replicationLag { print(replicationLag.summary) }
+        if let cpu { print(cpu.summary) }
+        if let openLoop { print(openLoop.summary(achievedTPS: tps)) }
     }
 }
 
@@ -112,13 +118,17 @@ struct ProducerLoad: Sendable {
     var replication: ReplicationSetup?
     /// ACL credentials every request is signed with (nil: none).
     var credentials: SessionCredentials?
+    /// Where the broker's CPU time is read (nil: not measured).
+    var serverCPU: ServerCPUSource?
+    /// Open loop: messages per second on a fixed schedule (nil: each sender sends as soon as it can).
+    var rate: Double?
 
     /// The request timeout of every send (the NATS peer uses the same).
     static let sendTimeoutMillis: Int64 = 10_000
 
     var plan: LoadPlan {
         LoadPlan(threads: threads, durationSeconds: durationSeconds, messages: messages, perSend: batch,
-                 window: mode == "async" ? window : 1, size: size, mode: mode)
+                 window: mode == "async" ? window : 1, size: size, mode: mode, rate: rate)
     }
 
     /// Runs the load; `everySecond` gets each second's line (with the replication mode and, with a slave,
@@ -143,7 +153,7 @@ struct ProducerLoad: Sendable {
         let sampling = sampler.map { sampler in Task { await sampler.run() } }
         defer { sampling?.cancel() }
         let label = setup.label
-        var result = try await driveLoad(plan, everySecond: { line in
+        var result = try await driveLoad(plan, cpu: serverCPU, everySecond: { line in
             everySecond(line + " Replication: \(label)" + (sampler?.takeSecond() ?? ""))
         }, send: makeSend(producer))
         sampling?.cancel()

@@ -30,7 +30,11 @@ extension Report {
                            duration: Double, mode: String) -> String {
         let shapes = results.map(\.shape).reduce(into: [LocalCluster.Shape]()) { if !$0.contains($1) { $0.append($1) } }
         var charts = ""
-        for size in sizes {
+        let openLoop = results.contains { $0.result.openLoop != nil }
+        for size in sizes where openLoop {
+            charts += rateCurves(results, shapes: shapes, size: size, threads: threads.max() ?? 1)
+        }
+        for size in sizes where !openLoop {
             let throughput = shapes.map { shape in
                 ChartSeries(name: "\(shape)", points: results.filter { $0.shape == shape && $0.result.size == size }
                     .map { (Double($0.result.threads), $0.result.tps) })
@@ -51,9 +55,26 @@ extension Report {
             title: "bench matrix",
             intro: "Each cell: a fresh local NameServer and broker (with replication: a master and a slave, in sync before the "
                 + "load starts), \(format(duration, 0)) s of \(mode) sends through the Swift client on loopback. Throughput and RT "
-                + "count SEND_OK sends only.",
+                + "count SEND_OK sends only. CPU per message: user + system time of the server's processes (every broker, or "
+                + "the peer's server) and of this bench process over the measured window, divided by SEND_OK messages. "
+                + "Open-loop cells (a target rate) send on a fixed schedule and time each send from when it was due.",
             sections: [("Charts", "<div class=\"charts\">\(charts)</div>"), ("Cells", summaryTable(rows)), ("Send status", statusTable(rows))]
                 + lagSection(rows))
+    }
+
+    /// Latency against achieved throughput (open loop, `--rates`): one chart per percentile (p50, p99, p99.9),
+    /// a line per mode at `threads` senders, a point per target rate; RT counts from each send's due time.
+    static func rateCurves(_ results: [(shape: LocalCluster.Shape, result: ProducerResult)], shapes: [LocalCluster.Shape], size: Int,
+                           threads: Int) -> String {
+        [("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)].map { name, percentile in
+            let series = shapes.enumerated().map { index, shape in
+                ChartSeries(name: "\(shape)", points: results.filter {
+                    $0.shape == shape && $0.result.size == size && $0.result.threads == threads && $0.result.openLoop != nil
+                }.map { (x: $0.result.tps, y: Double($0.result.micros(percentile)) / 1000) }, colorIndex: index)
+            }
+            return lineChart(title: "Send RT \(name) vs achieved rate, \(size) B, \(threads) threads (open loop)",
+                             xLabel: "achieved messages/s (SEND_OK)", yLabel: "ms", series: series)
+        }.joined()
     }
 
     /// The RT percentile curve of SEND_OK sends: x is the number of nines (p50 = 0.3, p90 = 1, p99 = 2 ... max = 5).
@@ -68,10 +89,13 @@ extension Report {
     /// TPS, MB/s and RT of SEND_OK sends; `non-OK answers` = FLUSH_DISK_TIMEOUT + FLUSH_SLAVE_TIMEOUT +
     /// SLAVE_NOT_AVAILABLE; `failed` = every send not SEND_OK (those answers included), as JSON `failed`.
     static func summaryTable(_ rows: [(String, ProducerResult)]) -> String {
-        let header = ["cell", "replication", "TPS", "MB/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "p99.99 ms", "max ms", "non-OK answers", "failed"]
+        let header = ["cell", "replication", "TPS", "MB/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "p99.99 ms", "max ms", "non-OK answers", "failed",
+                      "server CPU µs/msg", "client CPU µs/msg", "target msgs/s", "behind p99 ms"]
         return table(header, rows.map { name, r in
             [name, r.replicationLabel, format(r.tps, 0), format(r.mbps, 1)] + ProducerResult.percentiles.map { format(Double(r.micros($0.1)) / 1000, 3) }
                 + [format(Double(r.maxMicros) / 1000, 3), "\(r.statuses.nonOKAnswers)", "\(r.failed)"]
+                + [r.cpu?.serverMicrosPerMessage.map { format($0, 1) } ?? "-", r.cpu.map { format($0.clientMicrosPerMessage, 1) } ?? "-"]
+                + [r.openLoop.map { format($0.targetRate, 0) } ?? "-", r.openLoop.map { format(Double($0.behindMicros(99)) / 1000, 3) } ?? "-"]
         })
     }
 

@@ -16,8 +16,9 @@ struct StoreBench: ParsableCommand {
         discussion: """
             Latency is append-to-durable: under --flush sync until the group commit's fdatasync covers the \
             record; under --flush async until the append returns (the background flusher makes it durable \
-            later). Baseline: sync = one writer doing write + fdatasync of the same record size; async = memcpy \
-            of the same records into an already-mapped, freshly allocated file.
+            later). Baselines are the ceilings of each mode with the same producer count P: sync = the ideal group \
+            commit, one thread writing P records per pwrite then one fdatasync, in a loop, into a fallocated file; \
+            async = P threads memcpy-ing the same records into a pre-faulted mapping. ratio = ours / baseline.
             """)
 
     @Option(help: "mmap or io_uring") var io: String = "mmap"
@@ -65,8 +66,11 @@ struct StoreBench: ParsableCommand {
         let recordSize = recordSizeFor(settings)
         sync()
         let baseline = flushType == .syncFlush
-            ? syncBaseline(directory: root, recordSize: recordSize)
-            : memcpyBaseline(directory: root, recordSize: recordSize, count: messages)
+            ? StoreBaseline.groupCommit(directory: root, recordSize: recordSize, producers: producers, records: messages,
+                                        fileSize: fileSize, seconds: baselineSeconds)
+            : StoreBaseline.memcpy(directory: root, recordSize: recordSize, producers: producers, records: messages,
+                                   fileSize: fileSize, seconds: baselineSeconds)
+        guard let baseline else { throw ValidationError("the baseline could not write its file in \(root)") }
         sync()
         let result = try measure(settings)
         report(result, baseline: baseline, ioPath: ioPath, flushType: flushType)
@@ -206,64 +210,13 @@ struct StoreBench: ParsableCommand {
         return Double(total.load(ordering: .relaxed)) / (Double(monotonicNanos() - start) / 1e9)
     }
 
-    /// One writer: write(2) a record, fdatasync, repeat, for up to `baselineSeconds`.
-    private func syncBaseline(directory: String, recordSize: Int) -> Double {
-        let path = directory + "/baseline-sync"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return 0 }
-        defer {
-            close(fd)
-            unlink(path)
-        }
-        let record = [UInt8](repeating: 7, count: recordSize)
-        let deadline = monotonicNanos() + UInt64(baselineSeconds * 1e9)
-        let start = monotonicNanos()
-        var count = 0
-        while count < messages && monotonicNanos() < deadline {
-            _ = record.withUnsafeBytes { write(fd, $0.baseAddress, recordSize) }
-            fdatasync(fd)
-            count += 1
-        }
-        return Double(count) / (Double(monotonicNanos() - start) / 1e9)
-    }
-
-    /// memcpy of the same records into an already-mapped, freshly allocated file.
-    private func memcpyBaseline(directory: String, recordSize: Int, count: Int) -> Double {
-        let path = directory + "/baseline-memcpy"
-        let mapSize = min(fileSize, max(recordSize * count, 1 << 20))
-        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        // Reserved with fallocate, as the log's own files are.
-        guard fd >= 0, (try? FileIO.system.fallocate(fd, 0, mapSize)) != nil,
-              let base = mmap(nil, mapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else { return 0 }
-        defer {
-            munmap(base, mapSize)
-            close(fd)
-            unlink(path)
-        }
-        let record = [UInt8](repeating: 7, count: recordSize)
-        let deadline = monotonicNanos() + UInt64(baselineSeconds * 1e9)
-        let start = monotonicNanos()
-        var position = 0
-        var done = 0
-        record.withUnsafeBytes { source in
-            while done < count {
-                if position + recordSize > mapSize { position = 0 }
-                (base + position).copyMemory(from: source.baseAddress!, byteCount: recordSize)
-                position += recordSize
-                done += 1
-                if done & 1023 == 0 && monotonicNanos() > deadline { break }
-            }
-        }
-        return Double(done) / (Double(monotonicNanos() - start) / 1e9)
-    }
-
-    private func report(_ m: Measurement, baseline: Double, ioPath: IOPath, flushType: FlushDiskType) {
+    private func report(_ m: Measurement, baseline: StoreBaseline, ioPath: IOPath, flushType: FlushDiskType) {
         let done = Double(m.histogram.totalCount)
         let tps = done / m.elapsedSeconds
         let mbps = tps * Double(m.recordSize) / 1_048_576
         func micros(_ percentile: Double) -> Double { Double(m.histogram.valueAtPercentile(percentile)) / 1000 }
         let maxMicros = Double(m.histogram.max) / 1000
-        let ratio = baseline > 0 ? tps / baseline : 0
+        let ratio = baseline.tps > 0 ? tps / baseline.tps : 0
         if json {
             print("""
                 {"io":"\(ioPath.rawValue)","flush":"\(flushType.rawValue)","size":\(size),"record_size":\(m.recordSize),\
@@ -272,11 +225,11 @@ struct StoreBench: ParsableCommand {
                 "flushes":\(m.flushes),"layer":"\(layer)",\
                 "dispatch_lag_p99_msgs":\(m.dispatchLag.map { String($0.valueAtPercentile(99)) } ?? "null"),\
                 "dispatch_lag_max_msgs":\(m.dispatchLag.map { String($0.max) } ?? "null"),\
-                "read_tps":\(m.readTPS.map { fmt($0) } ?? "null"),"baseline_tps":\(fmt(baseline)),"ratio":\(fmt(ratio, 4))}
+                "read_tps":\(m.readTPS.map { fmt($0) } ?? "null"),"baseline_tps":\(fmt(baseline.tps)),"ratio":\(fmt(ratio, 4)),\
+                "baseline":"\(baseline.name)","baseline_p50_us":\(fmt(baseline.micros(50))),"baseline_p99_us":\(fmt(baseline.micros(99)))}
                 """)
             return
         }
-        let baselineName = flushType == .syncFlush ? "single-writer write+fdatasync" : "memcpy into a mapped file"
         print("bench store (\(layer)): io=\(ioPath.rawValue) flush=\(flushType.rawValue) body=\(size) B (record \(m.recordSize) B) producers=\(producers) messages=\(Int(done)) failed=\(m.failed)")
         print("  throughput: \(fmt(tps, 0)) msgs/s, \(fmt(mbps, 1)) MB/s in \(fmt(m.elapsedSeconds, 2)) s")
         print("  append-to-durable latency (us): p50 \(fmt(micros(50))) p99 \(fmt(micros(99))) p99.9 \(fmt(micros(99.9))) max \(fmt(maxMicros))")
@@ -286,7 +239,10 @@ struct StoreBench: ParsableCommand {
         if flushType == .syncFlush && m.flushes > 0 {
             print("  group commit: \(m.flushes) flushes, \(fmt(done / Double(m.flushes), 1)) puts per flush")
         }
-        print("  baseline (\(baselineName)): \(fmt(baseline, 0)) msgs/s; ratio \(fmt(ratio, 3))x")
+        let batchLatency = baseline.histogram == nil ? ""
+            : "; per batch (us) p50 \(fmt(baseline.micros(50))) p99 \(fmt(baseline.micros(99)))"
+        print("  baseline (\(baseline.name)): \(fmt(baseline.tps, 0)) msgs/s\(batchLatency)")
+        print("  ratio (ours / baseline): \(fmt(ratio, 3))x  (\(fmt(tps, 0)) / \(fmt(baseline.tps, 0)) msgs/s)")
     }
 }
 

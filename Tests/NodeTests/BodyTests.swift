@@ -144,6 +144,24 @@ import Testing
             #expect(MessageProperties.value(of: "TAGS", in: raw).map { Array($0) } == Array("B".utf8))
         }
     }
+
+    /// A SEND header's properties are written into the header in place: the same bytes as the wire form
+    /// (multi-byte characters and an empty value included), and nothing for no properties.
+    @Test func propertiesWrittenIntoAHeaderMatchTheWireForm() throws {
+        var properties = MessageProperties()
+        properties.reserveCapacity(4)
+        properties.append("TAGS", "é😀")
+        properties.append("EMPTY", "")
+        properties.append("UNIQ_KEY", String(repeating: "A", count: 32))
+        var writer = HeaderFields.Writer(capacity: 4)
+        writer.append("i", properties: properties)
+        writer.append("j", properties: MessageProperties())
+        writer.append("k", 1)
+        let fields = writer.fields
+        #expect(fields["i"].map { $0.withBytes { Array($0) } } == properties.bytes)
+        #expect(fields["j"] == nil && fields["k"]?.int64 == 1)
+        #expect(Array(writer.buffer.readableBytesView.prefix(7)) == [0, 1, UInt8(ascii: "i"), 0, 0, 0, UInt8(properties.byteCount)])
+    }
 }
 
 /// The one JSON reader and writer: fastjson's shapes in, standard escapes out, nesting bounded.

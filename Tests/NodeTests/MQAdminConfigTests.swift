@@ -105,7 +105,7 @@ import TestSupport
             (["getNamesrvConfig", "-n", "127.0.0.1:\(freePort())"], "mqadmin: "),
             (["cleanExpiredCQ", "-c", "NoCluster"], "no master broker in cluster NoCluster"),
             (["brokerStatus", "-c", "NoCluster"], "no broker in cluster NoCluster"),
-            (["clusterList", "-n", "127.0.0.1:\(freePort())"], "no NameServer reachable"),
+            (["clusterList", "-n", "127.0.0.1:\(freePort())"], "cannot reach NameServer"),
         ]
         for (arguments, reason) in cases {
             let result = try runMQAdmin(arguments.contains("-n") ? arguments : [arguments[0]] + n + Array(arguments.dropFirst()))

@@ -84,6 +84,24 @@ import Testing
         #expect(decoded.version == 63)
     }
 
+    /// The Writer's binary layout, each field written with one reservation: `keyLength(2) key valueLength(4)
+    /// value`, integers in decimal (0, negatives, both ends of Int64), an empty string left out.
+    @Test func writerLaysOutFieldsAsRocketMQsBinaryHeader() {
+        var writer = HeaderFields.Writer(capacity: 8)  // smaller than the fields: the buffer must grow
+        writer.append("q", Int64.min)
+        writer.append("ab", 0)
+        writer.append("x", "")
+        writer.append("v", "hi")
+        writer.append("n", Int64.max)
+        writer.append("s", Int32(-45))
+        #expect(Array(writer.buffer.readableBytesView) == bytes("0001 71 00000014") + Array("-9223372036854775808".utf8)
+                + bytes("0002 6162 00000001 30") + bytes("0001 76 00000002 6869")
+                + bytes("0001 6e 00000013") + Array("9223372036854775807".utf8) + bytes("0001 73 00000003 2d3435"))
+        let fields = writer.fields
+        #expect(fields["q"]?.int64 == Int64.min && fields["n"]?.int64 == Int64.max && fields["s"]?.int32 == -45)
+        #expect(fields["ab"]?.int64 == 0 && fields["v"]?.string == "hi" && fields["x"] == nil)
+    }
+
     /// SEND's hot path reads fields from the frame's bytes: escapes undone, numbers from strings or literals,
     /// and a command whose fields were written with the Writer re-encodes into either header form.
     @Test(arguments: [SerializeType.json, .rocketmq])

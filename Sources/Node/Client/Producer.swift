@@ -143,11 +143,11 @@ public final class Producer: Sendable {
         try await client.remoting.invokeOneway(address, request)
     }
 
-    /// Sends with retries on other brokers; `sysFlag` marks a transaction's half message.
-    func send(_ messages: [Message], batch: Bool, selector: (@Sendable ([MessageQueue], Message) -> MessageQueue)?,
+    /// Sends with retries on other brokers; `sysFlag` marks a transaction's half message. `messages` is consumed:
+    /// the caller's array (a one-element literal for a single send) is prepared in place instead of copied first.
+    func send(_ messages: consuming [Message], batch: Bool, selector: (@Sendable ([MessageQueue], Message) -> MessageQueue)?,
               timeoutMillis: Int64, sysFlag: Int32 = 0) async throws -> SendResult {
         guard state.withLock({ $0.started }) else { throw ClientError.notStarted }
-        var messages = messages
         for index in messages.indices { try prepare(&messages[index]) }
         let batchBody = batch ? MessageBatch.encode(messages) : nil
         let start = uptimeNanos()
@@ -192,7 +192,9 @@ public final class Producer: Sendable {
                     continue
                 }
                 let fields = response.fields
-                let ids = messages.map { $0.properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? "" }.joined(separator: ",")
+                // One message (the common case): its id as it is, no array and no joined copy.
+                let ids = messages.count == 1 ? messages[0].properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? ""
+                    : messages.map { $0.properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? "" }.joined(separator: ",")
                 return SendResult(status: status, msgID: ids, offsetMsgID: fields?["msgId"]?.string ?? "",
                                   queue: MessageQueue(topic: messages[0].topic, brokerName: queue.brokerName,
                                                       queueID: fields?["queueId"]?.int32 ?? queue.queueID),
@@ -226,6 +228,7 @@ public final class Producer: Sendable {
         guard message.body.count <= settings.maxMessageSize else {
             throw ClientError.messageTooLarge(message.body.count, max: settings.maxMessageSize)
         }
+        message.properties.reserveCapacity(message.properties.pairs.count + 2)  // the two below grow it once
         if message.properties[MessageConst.uniqueClientMessageIDKeyIndex] == nil {
             message.properties.append(MessageConst.uniqueClientMessageIDKeyIndex, UniqueID.next())
         }
@@ -301,7 +304,7 @@ public final class Producer: Sendable {
         fields.append("f", sysFlag)
         fields.append("g", currentTimeMillis())
         fields.append("h", message.flag)
-        if batch == nil { fields.append("i", message.properties.string) }
+        if batch == nil { fields.append("i", properties: message.properties) }
         fields.append("j", 0)
         fields.append("k", false)
         fields.append("m", batch != nil)

@@ -86,6 +86,9 @@ public struct MessageProperties: Sendable, Equatable, Sequence {
     /// Adds a pair at the end without looking for an earlier one (the caller knows the key is new).
     public mutating func append(_ key: String, _ value: String) { pairs.append((key, value)) }
 
+    /// Room for `count` pairs in all, so the appends after it do not grow the storage one by one.
+    public mutating func reserveCapacity(_ count: Int) { pairs.reserveCapacity(count) }
+
     /// The wire form's length, without building it.
     public var byteCount: Int { pairs.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 } }
 
@@ -104,6 +107,19 @@ public struct MessageProperties: Sendable, Equatable, Sequence {
 
     /// The wire form as text (a SEND header's `properties` field).
     public var string: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// Writes the wire form into `target` (exactly `byteCount` bytes long).
+    func store(into target: UnsafeMutableRawBufferPointer) {
+        var at = 0
+        for (key, value) in pairs {
+            at += target[at...].copyUTF8(of: key)
+            target[at] = Self.nameValueSeparator
+            at += 1 + target[(at + 1)...].copyUTF8(of: value)
+            target[at] = Self.propertySeparator
+            at += 1
+        }
+        precondition(at == target.count, "properties wrote \(at) of \(target.count) bytes")
+    }
 
     /// User properties (those RocketMQ does not reserve), last value of a key winning.
     public var userProperties: [String: String] {
@@ -128,5 +144,32 @@ public struct MessageProperties: Sendable, Equatable, Sequence {
             start = end + 1
         }
         return nil
+    }
+}
+
+extension Slice where Base == UnsafeMutableRawBufferPointer {
+    /// Copies `text`'s UTF-8 to the start of this slice (which has room); the bytes copied.
+    fileprivate func copyUTF8(of text: String) -> Int {
+        var text = text  // withUTF8 is mutating; a native string is not copied
+        return text.withUTF8 { utf8 in
+            UnsafeMutableRawBufferPointer(rebasing: self).copyMemory(from: UnsafeRawBufferPointer(utf8))
+            return utf8.count
+        }
+    }
+}
+
+extension HeaderFields.Writer {
+    /// `properties`' wire form as the value of `key`, written into the header in place (no intermediate array
+    /// or string); nothing when there are none (an empty value does not survive the binary form).
+    public mutating func append(_ key: StaticString, properties: MessageProperties) {
+        let valueCount = properties.byteCount
+        guard valueCount > 0 else { return }
+        let size = 2 + key.utf8CodeUnitCount + 4 + valueCount
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { target in
+            let at = Self.storeKey(key, into: target)
+            target.storeBytes(of: UInt32(valueCount).bigEndian, toByteOffset: at, as: UInt32.self)
+            properties.store(into: UnsafeMutableRawBufferPointer(rebasing: target[(at + 4)..<size]))
+            return size
+        }
     }
 }

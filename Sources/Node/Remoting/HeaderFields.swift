@@ -181,41 +181,67 @@ public struct HeaderFields: Sendable {
             value.withUTF8 { append(key, UnsafeRawBufferPointer($0)) }
         }
 
+        /// One field as `keyLength(2) key valueLength(4) value`, written with one reservation of its whole size
+        /// (a SEND's header has 12 fields: one buffer access each instead of four or five).
         public mutating func append(_ key: StaticString, _ value: UnsafeRawBufferPointer) {
             guard !value.isEmpty else { return }  // empty values do not survive the binary form
-            buffer.writeInteger(UInt16(key.utf8CodeUnitCount))
-            buffer.writeBytes(UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
-            buffer.writeInteger(UInt32(value.count))
-            buffer.writeBytes(value)
+            let keyCount = key.utf8CodeUnitCount
+            let size = 2 + keyCount + 4 + value.count
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { target in
+                let at = Self.storeKey(key, into: target)
+                target.storeBytes(of: UInt32(value.count).bigEndian, toByteOffset: at, as: UInt32.self)
+                UnsafeMutableRawBufferPointer(rebasing: target[(at + 4)...]).copyMemory(from: value)
+                return size
+            }
         }
 
         public mutating func append(_ key: StaticString, _ value: some BinaryInteger) {
-            buffer.writeInteger(UInt16(key.utf8CodeUnitCount))
-            buffer.writeBytes(UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
-            let lengthAt = buffer.writerIndex
-            buffer.writeInteger(UInt32(0))
-            let written = Self.writeDecimal(Int64(value), into: &buffer)
-            buffer.setInteger(UInt32(written), at: lengthAt)
+            let keyCount = key.utf8CodeUnitCount
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 2 + keyCount + 4 + Self.decimalDigitsMax) { target in
+                let at = Self.storeKey(key, into: target)
+                let digits = Self.storeDecimal(Int64(value), into: UnsafeMutableRawBufferPointer(rebasing: target[(at + 4)...]))
+                target.storeBytes(of: UInt32(digits).bigEndian, toByteOffset: at, as: UInt32.self)
+                return at + 4 + digits
+            }
+        }
+
+        /// The key's length and bytes at the start of `target` (which has room for them); the offset after them.
+        @inline(__always)
+        public static func storeKey(_ key: StaticString, into target: UnsafeMutableRawBufferPointer) -> Int {
+            let keyCount = key.utf8CodeUnitCount
+            precondition(target.count >= 2 + keyCount, "header field reservation too small")
+            target.storeBytes(of: UInt16(keyCount).bigEndian, toByteOffset: 0, as: UInt16.self)
+            UnsafeMutableRawBufferPointer(rebasing: target[2..<(2 + keyCount)])
+                .copyMemory(from: UnsafeRawBufferPointer(start: key.utf8Start, count: keyCount))
+            return 2 + keyCount
+        }
+
+        /// An Int64 in decimal takes at most 20 characters (`-9223372036854775808`).
+        static let decimalDigitsMax = 20
+
+        /// `value` in decimal at the start of `target` (at least `decimalDigitsMax` bytes); the bytes written.
+        static func storeDecimal(_ value: Int64, into target: UnsafeMutableRawBufferPointer) -> Int {
+            precondition(target.count >= decimalDigitsMax, "decimal reservation too small")
+            var magnitude = value.magnitude
+            var digits = 0
+            repeat {  // count first, then write from the last digit backwards: no temporary
+                digits += 1
+                magnitude /= 10
+            } while magnitude > 0
+            let count = digits + (value < 0 ? 1 : 0)
+            if value < 0 { target[0] = UInt8(ascii: "-") }
+            magnitude = value.magnitude
+            var at = count
+            repeat {
+                at -= 1
+                target[at] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            return count
         }
 
         public mutating func append(_ key: StaticString, _ value: Bool) {
             append(key, value ? "true" : "false")
-        }
-
-        static func writeDecimal(_ value: Int64, into buffer: inout ByteBuffer) -> Int {
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-                var magnitude = value.magnitude
-                var count = 0
-                repeat {
-                    digits[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                    magnitude /= 10
-                    count += 1
-                } while magnitude > 0
-                var written = 0
-                if value < 0 { written += buffer.writeInteger(UInt8(ascii: "-")) }
-                written += buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(digits)[(20 - count)...]))
-                return written
-            }
         }
 
         public var fields: HeaderFields { HeaderFields(bytes: buffer, format: .binary) }

@@ -1,0 +1,69 @@
+import CommitLog
+import Histogram
+
+/// An open-loop load's timetable (as the OpenMessaging Benchmark drives its producers): sends are due at a
+/// fixed rate whatever the answers do, spread over the senders in turn, so sender `s`'s `k`-th send (from 0) is
+/// due at `start + (k * senders + s) / sendsPerSecond`. A send is timed from when it was due, not from when it
+/// went out: a slow answer that holds a sender up shows in the sends after it (no coordinated omission).
+struct OpenLoopSchedule: Sendable {
+    var start: UInt64
+    var sendsPerSecond: Double
+    var senders: Int
+
+    /// When sender `sender`'s send number `index` (from 0) is due, monotonic nanoseconds.
+    func due(sender: Int, index: Int) -> UInt64 {
+        start + UInt64((Double(index * senders + sender) * 1e9 / sendsPerSecond).rounded())
+    }
+}
+
+/// How far behind the schedule sends went out. A send counts as late when it went out more than
+/// `lateMicrosMin` after it was due (the timer's own slack is well under that).
+struct OpenLoopStats: Sendable {
+    static let lateMicrosMin: UInt64 = 1_000
+
+    /// The target in messages per second.
+    var targetRate: Double
+    /// Microseconds from due to sent, per send.
+    var behind = makeRTHistogram()
+    var lateSends = 0
+
+    init(targetRate: Double) { self.targetRate = targetRate }
+
+    mutating func record(behindMicros: UInt64) {
+        _ = behind.record(min(behindMicros, rtMicrosMax))
+        if behindMicros > Self.lateMicrosMin { lateSends += 1 }
+    }
+
+    mutating func add(_ other: OpenLoopStats) {
+        behind.add(other.behind)
+        lateSends += other.lateSends
+    }
+
+    func behindMicros(_ percentile: Double) -> UInt64 { ProducerResult.micros(behind, percentile) }
+    var behindMaxMicros: UInt64 { behind.totalCount == 0 ? 0 : behind.max }
+
+    var jsonMembers: String {
+        ",\"target_rate\":\(format(targetRate, 1)),\"behind_p50_us\":\(behindMicros(50)),\"behind_p99_us\":\(behindMicros(99)),"
+            + "\"behind_p999_us\":\(behindMicros(99.9)),\"behind_max_us\":\(behindMaxMicros),\"late_sends\":\(lateSends),"
+            + "\"scheduled_sends\":\(behind.totalCount)"
+    }
+
+    func summary(achievedTPS: Double) -> String {
+        "Open loop: target \(format(targetRate, 0)) msgs/s, achieved \(format(achievedTPS, 0)) (SEND_OK); RT counted from each send's "
+            + "due time. Behind schedule (ms): p50 \(ms(behindMicros(50)))  p99 \(ms(behindMicros(99)))  p99.9 \(ms(behindMicros(99.9)))"
+            + "  max \(ms(behindMaxMicros)); \(lateSends) of \(behind.totalCount) sends went out > 1 ms late"
+    }
+
+    private func ms(_ micros: UInt64) -> String { format(Double(micros) / 1000, 3) }
+}
+
+/// Waits until a scheduled send is due; returns when it counts as begun (the due time) and how far behind it
+/// really went out, in microseconds. Without a schedule, it begins now.
+func awaitDue(_ schedule: OpenLoopSchedule?, sender: Int, index: Int) async -> (began: UInt64, behindMicros: UInt64?) {
+    guard let schedule else { return (monotonicNanos(), nil) }
+    let due = schedule.due(sender: sender, index: index)
+    let now = monotonicNanos()
+    if due > now { try? await Task.sleep(for: .nanoseconds(Int64(due - now))) }
+    let sent = monotonicNanos()
+    return (due, sent > due ? (sent - due) / 1000 : 0)
+}

@@ -1,0 +1,116 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommitLog
+import Histogram
+import Synchronization
+
+/// The ceilings `bench store` measures itself against, in the same run on the same disk. Each is what the
+/// best possible store of that mode could do with the same records and the same number of producers, so a
+/// ratio near 1 means the store adds little; batching alone cannot beat them.
+struct StoreBaseline {
+    /// Records per second.
+    var tps: Double
+    /// The group commit's time of one batch (pwrite + fdatasync), nanoseconds; nil for memcpy, whose copies
+    /// are not timed one by one (two clock reads would cost as much as a 1 KiB copy).
+    var histogram: Histogram<UInt64>?
+    var name: String
+
+    func micros(_ percentile: Double) -> Double {
+        guard let histogram, histogram.totalCount > 0 else { return 0 }
+        return Double(histogram.valueAtPercentile(percentile)) / 1000
+    }
+
+    static func makeHistogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    }
+
+    /// The ideal group commit: one thread writes `producers` records with one `pwrite`, then one `fdatasync`,
+    /// in a loop, into a file reserved with `fallocate` as the log's files are, for up to `seconds` or until
+    /// `records` are written. Every producer's record is durable after each round, as a group commit of
+    /// `producers` waiters would make it, with no locking, queueing or wake-ups.
+    static func groupCommit(directory: String, recordSize: Int, producers: Int, records: Int, fileSize: Int,
+                            seconds: Double) -> StoreBaseline? {
+        let path = directory + "/baseline-sync"
+        let batchBytes = recordSize * producers
+        let size = min(fileSize, max(batchBytes * 64, min(recordSize * records, 256 << 20)))
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return nil }
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        guard size >= batchBytes, (try? FileIO.system.fallocate(fd, 0, size)) != nil else { return nil }
+        fdatasync(fd)  // the reservation itself is not part of the measurement
+        let batch = [UInt8](repeating: 7, count: batchBytes)
+        var histogram = makeHistogram()
+        let deadline = monotonicNanos() + UInt64(seconds * 1e9)
+        let start = monotonicNanos()
+        var written = 0, position = 0
+        while written < records && monotonicNanos() < deadline {
+            if position + batchBytes > size { position = 0 }
+            let began = monotonicNanos()
+            let wrote = batch.withUnsafeBytes { pwrite(fd, $0.baseAddress, batchBytes, off_t(position)) }
+            guard wrote == batchBytes, fdatasync(fd) == 0 else { return nil }
+            _ = histogram.record(monotonicNanos() - began)
+            position += batchBytes
+            written += producers
+        }
+        let elapsed = Double(monotonicNanos() - start) / 1e9
+        return StoreBaseline(tps: Double(written) / elapsed, histogram: histogram,
+                             name: "1 thread: pwrite of \(producers) records + fdatasync, fallocated file")
+    }
+
+    /// The ideal in-memory append: `producers` threads each `memcpy` records into their own slice of one
+    /// shared mapping of a fallocated file whose every page was touched first (no page faults, no locks, no
+    /// queue offsets), until `records` are copied in all or `seconds` pass.
+    static func memcpy(directory: String, recordSize: Int, producers: Int, records: Int, fileSize: Int,
+                       seconds: Double) -> StoreBaseline? {
+        let path = directory + "/baseline-memcpy"
+        let slice = max(recordSize * 16, min(fileSize, max(recordSize * records, 1 << 20)) / producers) / recordSize * recordSize
+        let size = slice * producers
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return nil }
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        guard (try? FileIO.system.fallocate(fd, 0, size)) != nil,
+              let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else { return nil }
+        defer { munmap(base, size) }
+        for page in stride(from: 0, to: size, by: Int(sysconf(Int32(_SC_PAGESIZE)))) { base.storeBytes(of: 0, toByteOffset: page, as: UInt8.self) }
+        let address = UInt(bitPattern: base)
+        let copied = Atomic<Int>(0)
+        let deadline = monotonicNanos() + UInt64(seconds * 1e9)
+        let start = monotonicNanos()
+        let threads = (0..<producers).map { producer in
+            StoreThread(name: "baseline-\(producer)") {
+                let share = records / producers + (producer < records % producers ? 1 : 0)
+                let target = UnsafeMutableRawPointer(bitPattern: address)! + producer * slice
+                let done = copyRecords(into: target, slice: slice, recordSize: recordSize, count: share, deadline: deadline)
+                copied.wrappingAdd(done, ordering: .relaxed)
+            }
+        }
+        for thread in threads { thread.join() }
+        let elapsed = Double(monotonicNanos() - start) / 1e9
+        return StoreBaseline(tps: Double(copied.load(ordering: .relaxed)) / elapsed, histogram: nil,
+                             name: "\(producers) threads: memcpy into a pre-faulted mapping")
+    }
+
+    /// One thread's copies into its slice (wrapping); stops early at `deadline` (checked every 1024 copies).
+    private static func copyRecords(into target: UnsafeMutableRawPointer, slice: Int, recordSize: Int, count: Int,
+                                    deadline: UInt64) -> Int {
+        let record = [UInt8](repeating: 7, count: recordSize)
+        var position = 0, done = 0
+        record.withUnsafeBytes { source in
+            while done < count {
+                if position + recordSize > slice { position = 0 }
+                (target + position).copyMemory(from: source.baseAddress!, byteCount: recordSize)
+                position += recordSize
+                done += 1
+                if done & 1023 == 0 && monotonicNanos() > deadline { break }
+            }
+        }
+        return done
+    }
+}
