@@ -73,6 +73,15 @@ public final class HAClient: @unchecked Sendable {
     /// The address set last. **Thread:** any.
     public var masterAddress: String? { core.target.withLock { $0.address } }
 
+    /// After a session with a master ends (it died, restarted, or the link broke), forget the address instead of
+    /// reconnecting, and call `handler`: the broker first checks its log against the master again (a master that
+    /// lost its unsynced tail in a power cut comes back shorter, and its new records will sit at offsets this slave
+    /// already holds), then sets the address again. Without a handler the client reconnects by itself.
+    /// **Thread:** any; `handler` runs on the client thread and must not block.
+    public func holdAfterSessionEnds(_ handler: @escaping @Sendable () -> Void) {
+        core.sessionEnded.withLock { $0 = handler }
+    }
+
     /// A snapshot of the connection and the log's offset. **Thread:** any.
     public var status: HAClientStatus {
         let masterOffset = core.masterOffsetRaw.load(ordering: .relaxed)
@@ -108,6 +117,7 @@ final class HAClientCore: @unchecked Sendable {
     let masterOffsetRaw = Atomic<Int64>(-1)
     let connectCount = Atomic<Int>(0)
     let lastError = Mutex<String?>(nil)
+    let sessionEnded = Mutex<(@Sendable () -> Void)?>(nil)
     /// Backoff sleeps and the wait for an address happen here.
     let wake = ConditionLock()
     /// The socket in use (-1: none), so another thread can shut it down; closed only after it is
@@ -153,6 +163,7 @@ final class HAClientCore: @unchecked Sendable {
                 socket.withLock { $0 = -1 }
                 Glibc.close(fd)
                 note("connection to \(address) ended: \(outcome.reason)")
+                if !stopping.load(ordering: .acquiring) { holdForRecheck(generation: generation) }
             } catch {
                 note("cannot connect to \(address): \(error)")
             }
@@ -162,6 +173,17 @@ final class HAClientCore: @unchecked Sendable {
             sleep(millis: backoffMillis, unlessGenerationMoves: generation)
             backoffMillis = min(backoffMillis * 2, settings.haReconnectIntervalMaxMillis)
         }
+    }
+
+    /// With a `sessionEnded` handler: forgets the address (unless a new one came meanwhile) and calls it.
+    private func holdForRecheck(generation: Int) {
+        guard let handler = sessionEnded.withLock({ $0 }) else { return }
+        let held = target.withLock { target -> Bool in
+            guard target.generation == generation else { return false }
+            target.address = nil
+            return true
+        }
+        if held { handler() }
     }
 
     private func sleep(millis: Int, unlessGenerationMoves generation: Int) {

@@ -32,9 +32,10 @@ extension MQAdmin {
         }
     }
 
-    /// The known subcommand spelled like `name` ignoring case (`help` included), or nil.
+    /// The known subcommand or alias spelled like `name` ignoring case (`help` included), or nil.
     static func resolveSubcommand(_ name: String) -> String? {
-        let known = configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"]
+        let known = configuration.subcommands.flatMap { [$0.configuration.commandName].compactMap { $0 } + $0.configuration.aliases }
+            + ["help"]
         if known.contains(name) { return name }
         let lowered = name.lowercased()
         return known.first { $0.lowercased() == lowered }

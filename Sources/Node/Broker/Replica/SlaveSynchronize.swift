@@ -29,6 +29,8 @@ final class SlaveSynchronize: Sendable {
         var checked: Master?
         var syncing = false
         var timer: Task<Void, Never>?
+        /// Re-checks the log after the HA session ended, until the master answers.
+        var recheck: Task<Void, Never>?
     }
     private let state = Mutex(State())
 
@@ -48,10 +50,29 @@ final class SlaveSynchronize: Sendable {
             }
         }
         state.withLock { $0.timer = task }
+        haClient?.holdAfterSessionEnds { [weak self] in self?.masterSessionEnded() }
+    }
+
+    /// The HA session ended: the master may come back with a shorter log (a power cut took its unsynced tail), so
+    /// replication resumes only after `agreeWithMaster` checked this log against it again — every 500 ms until
+    /// the master answers.
+    func masterSessionEnded() {
+        services.log("slave: HA session with the master ended; the log is checked against the master before replication resumes")
+        state.withLock { state in
+            state.checked = nil
+            state.recheck?.cancel()
+            state.recheck = Task { [weak self] in
+                while !Task.isCancelled, let self {
+                    await self.synchronizeAll()
+                    if self.state.withLock({ $0.checked != nil }) { return }
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+        }
     }
 
     func close() async {
-        state.withLock { $0.timer }?.cancel()
+        for task in state.withLock({ [$0.timer, $0.recheck] }) { task?.cancel() }
         haClient?.setMasterAddress(nil)
         await client.close()
     }
