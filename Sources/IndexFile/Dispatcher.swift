@@ -127,7 +127,7 @@ final class Dispatcher: @unchecked Sendable {
             let keys = propertyValue(properties, "KEYS")
             let uniqueKey = propertyValue(properties, "UNIQ_KEY")
             if keys != nil || uniqueKey != nil {
-                try state.index.build(topic: record.topicString, keys: keys, uniqueKey: uniqueKey,
+                try state.index.build(topic: record.topic, keys: keys, uniqueKey: uniqueKey,
                                       physicalOffset: header.physicalOffset, storeTimestamp: header.storeTimestamp)
             }
         }

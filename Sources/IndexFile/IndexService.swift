@@ -65,10 +65,27 @@ public final class IndexFile: @unchecked Sendable {
         return hash == Int32.min ? 0 : abs(hash)
     }
 
-    /// Adds `key` -> `physicalOffset`. False when the file is full.
-    func put(key: String, physicalOffset: Int64, storeTimestamp: Int64) -> Bool {
+    /// `keyHash("topic#key")` read off the bytes, building no string when they are ASCII (Java's hash is
+    /// over UTF-16 units, which ASCII bytes are); other text goes through the string.
+    static func keyHash(topic: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer) -> Int32 {
+        var hash: Int32 = 0
+        func mix(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            for byte in bytes {
+                guard byte < 0x80 else { return false }
+                hash = 31 &* hash &+ Int32(byte)
+            }
+            return true
+        }
+        var ascii = mix(topic)
+        hash = 31 &* hash &+ Int32(UInt8(ascii: "#"))
+        ascii = ascii && mix(key)
+        guard ascii else { return keyHash(String(decoding: topic, as: UTF8.self) + "#" + String(decoding: key, as: UTF8.self)) }
+        return hash == Int32.min ? 0 : abs(hash)
+    }
+
+    /// Adds a key (by its `keyHash`) -> `physicalOffset`. False when the file is full.
+    func put(keyHash hash: Int32, physicalOffset: Int64, storeTimestamp: Int64) -> Bool {
         guard !isFull else { return false }
-        let hash = IndexFile.keyHash(key)
         let slotAt = IndexFile.headerSize + Int(hash) % hashSlotNum * IndexFile.slotSize
         let count = indexCount
         var previous = loadBigEndian(Int32.self, at: slotAt, in: base)
@@ -181,16 +198,16 @@ public final class IndexService: @unchecked Sendable {
     var endPhyOffset: Int64 { files.withLock { $0.last?.endPhyOffset ?? 0 } }
 
     /// Indexes one dispatched message (idempotent: offsets below the newest file's end are skipped).
-    func build(topic: String, keys: UnsafeRawBufferPointer?, uniqueKey: UnsafeRawBufferPointer?,
+    func build(topic: UnsafeRawBufferPointer, keys: UnsafeRawBufferPointer?, uniqueKey: UnsafeRawBufferPointer?,
                physicalOffset: Int64, storeTimestamp: Int64) throws(StoreError) {
         var file = try writableFile(storeTimestamp: storeTimestamp)
         if file.indexCount > 1 && physicalOffset <= file.endPhyOffset { return }  // indexed before a restart
         func add(_ key: UnsafeRawBufferPointer) throws(StoreError) {
             guard key.count > 0 else { return }
-            let text = topic + "#" + String(decoding: key, as: UTF8.self)
-            if !file.put(key: text, physicalOffset: physicalOffset, storeTimestamp: storeTimestamp) {
+            let hash = IndexFile.keyHash(topic: topic, key: key)
+            if !file.put(keyHash: hash, physicalOffset: physicalOffset, storeTimestamp: storeTimestamp) {
                 file = try rollFile(after: file, storeTimestamp: storeTimestamp)
-                _ = file.put(key: text, physicalOffset: physicalOffset, storeTimestamp: storeTimestamp)
+                _ = file.put(keyHash: hash, physicalOffset: physicalOffset, storeTimestamp: storeTimestamp)
             }
         }
         if let uniqueKey { try add(uniqueKey) }

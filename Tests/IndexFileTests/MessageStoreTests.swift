@@ -91,7 +91,11 @@ import TestSupport
             _ = try store.put(Outgoing(topic: "Keyed", queueID: Int32(index % 3), body: [1], tag: nil,
                                        keys: ["order-\(index)", "user-\(index % 100)"], uniqueKey: "UNIQ\(index)"))
         }
+        // Keys beyond ASCII: the indexer hashes ASCII bytes directly and these through their UTF-16 text (Java's hash).
+        _ = try store.put(Outgoing(topic: "Keyed", queueID: 0, body: [2], tag: nil, keys: ["订单-7"], uniqueKey: "UNIQ-é"))
         store.waitForDispatch()
+        #expect(store.queryMessage(topic: "Keyed", key: "订单-7", maxNum: 32).filter { propertiesText($0).contains("订单-7") }.count == 1)
+        #expect(store.queryMessage(topic: "Keyed", key: "UNIQ-é", maxNum: 32).filter { propertiesText($0).contains("UNIQ-é") }.count == 1)
         for index in stride(from: 0, to: 3000, by: 7) {
             let hits = store.queryMessage(topic: "Keyed", key: "order-\(index)", maxNum: 32)
                 .filter { propertiesText($0).contains("order-\(index) ") }
