@@ -4,6 +4,7 @@ import Glibc
 import NIOCore
 import NIOPosix
 import Broker
+import CommitLog
 import Client
 import Common
 import NameServer
@@ -17,8 +18,16 @@ import TestSupport
 let heldRequests = Atomic<Int>(0)
 let lateAnswers = Atomic<Int>(0)
 
-/// Echoes code 1 at once; holds code 2 for `hold` ms (a long poll); answers 3 for anything else.
+/// Echoes code 1 at once; holds code 2 for `hold` ms (a long poll); answers 3 for anything else; echoes field `i`
+/// and the body of code 4 as an answer ready at once (`.now`, fields written into the connection's spare buffer).
 struct TestProcessor: RemotingProcessor {
+    func answer(_ request: RemotingCommand, context: RequestContext) -> RemotingAnswer {
+        guard request.code == 4 else { return .later(process(request, context: context)) }
+        var fields = context.fieldsWriter(capacity: 64)
+        request.fields?["i"]?.withBytes { fields.append("i", $0) }
+        return .now(RemotingCommand(code: ResponseCode.success, fields: fields.fields, body: request.body))
+    }
+
     func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
         switch request.code {
         case 1:
@@ -84,6 +93,42 @@ struct TestProcessor: RemotingProcessor {
                 }
                 try await group.waitForAll()
             }
+        }
+    }
+
+    /// Answers ready at once, futures completed at once and a held answer, pipelined on one connection (more than the
+    /// server's 64 KiB burst buffer): each request is answered once with its own field and body, in request order
+    /// but for the held one; a one-way request gets no answer.
+    @Test func pipelinedAnswersComeBackWholeAndInOrder() async throws {
+        try await withServer { address, _ in
+            let connection = try #require(RawConnection(port: Int(address.split(separator: ":")[1])!))
+            var burst = ByteBuffer()
+            RemotingFrameEncoder.write(RemotingCommand(code: 2, opaque: 1000, extFields: ["hold": "300"]), into: &burst)
+            for index in 0..<300 {
+                let body = ByteBuffer(bytes: [UInt8](repeating: UInt8(index % 251), count: 1024 + index))
+                RemotingFrameEncoder.write(RemotingCommand(code: index % 2 == 0 ? 4 : 1, opaque: Int32(index), extFields: ["i": "\(index)"],
+                                                           body: body, serializeType: index % 3 == 0 ? .json : .rocketmq), into: &burst)
+            }
+            RemotingFrameEncoder.write(RemotingCommand(code: 4, opaque: 2000, flag: RemotingCommand.onewayFlag), into: &burst)
+            #expect(connection.send(Array(burst.readableBytesView)))
+            var received = ByteBuffer()
+            var answers: [RemotingCommand] = []
+            let deadline = monotonicNanos() + 20_000_000_000
+            while answers.count < 301, monotonicNanos() < deadline {
+                received.writeBytes(connection.receive(withinMillis: 100))
+                while let answer = try RemotingFrameDecoder().decodeFrame(&received) { answers.append(answer) }
+            }
+            #expect(answers.count == 301)
+            #expect(answers.map(\.opaque).filter { $0 != 1000 } == Array(0..<300))
+            #expect(answers.contains { $0.opaque == 1000 && $0.extFields["held"] == "300" })
+            for answer in answers where answer.opaque != 1000 {
+                let index = Int(answer.opaque)
+                #expect(answer.isResponse && answer.code == ResponseCode.success)
+                #expect(answer.serializeType == (index % 3 == 0 ? .json : .rocketmq))
+                #expect(answer.extFields["i"] == "\(index)")
+                #expect(answer.body.map { Array($0.readableBytesView) } == [UInt8](repeating: UInt8(index % 251), count: 1024 + index))
+            }
+            #expect(connection.receive(withinMillis: 200).isEmpty, "nothing more: the one-way request is not answered")
         }
     }
 

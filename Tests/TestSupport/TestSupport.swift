@@ -212,6 +212,15 @@ public final class RawConnection {
         bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
     }
 
+    /// What arrives within `millis` (one read of up to 64 KiB); empty on time-out or when the server closed.
+    public func receive(withinMillis millis: Int) -> [UInt8] {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(millis)) > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: 64 * 1024)
+        let count = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        return count > 0 ? Array(bytes[0..<count]) : []
+    }
+
     /// Whether the server closed the connection within `millis` (a read sees end of file or a reset).
     public func closedByServer(withinMillis millis: Int) -> Bool {
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)

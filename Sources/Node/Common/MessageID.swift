@@ -82,28 +82,34 @@ public struct MessageID: Hashable, Sendable {
 
     /// Upper-case hex, built only when asked for (one allocation: the string itself).
     public var hexString: String {
-        let byteCount = storeHost.isIPv6 ? 28 : 16
-        return String(unsafeUninitializedCapacity: byteCount * 2) { out in
-            var at = 0
-            func put<T: FixedWidthInteger>(_ value: T) {
-                var shift = T.bitWidth - 4
-                while shift >= 0 {
-                    let nibble = UInt8(truncatingIfNeeded: value >> shift) & 0xF
-                    out[at] = nibble < 10 ? 48 + nibble : 55 + nibble
-                    at += 1
-                    shift -= 4
-                }
+        String(unsafeUninitializedCapacity: hexCount) { out in storeHex(into: UnsafeMutableRawBufferPointer(out)) }
+    }
+
+    /// The hex digits' count: 32 (IPv4) or 56 (IPv6).
+    public var hexCount: Int { storeHost.isIPv6 ? 56 : 32 }
+
+    /// Writes the upper-case hex at the start of `out` (at least `hexCount` bytes); the bytes written.
+    public func storeHex(into out: UnsafeMutableRawBufferPointer) -> Int {
+        precondition(out.count >= hexCount, "message id reservation too small")
+        var at = 0
+        func put<T: FixedWidthInteger>(_ value: T) {
+            var shift = T.bitWidth - 4
+            while shift >= 0 {
+                let nibble = UInt8(truncatingIfNeeded: value >> shift) & 0xF
+                out[at] = nibble < 10 ? 48 + nibble : 55 + nibble
+                at += 1
+                shift -= 4
             }
-            if storeHost.isIPv6 {
-                put(storeHost.high)
-                put(storeHost.low)
-            } else {
-                put(UInt32(truncatingIfNeeded: storeHost.high >> 32))
-            }
-            put(UInt32(bitPattern: storeHost.port))
-            put(commitLogOffset)
-            return at
         }
+        if storeHost.isIPv6 {
+            put(storeHost.high)
+            put(storeHost.low)
+        } else {
+            put(UInt32(truncatingIfNeeded: storeHost.high >> 32))
+        }
+        put(UInt32(bitPattern: storeHost.port))
+        put(commitLogOffset)
+        return at
     }
 
     private static func nibble(_ digit: UInt8) -> UInt8? {
@@ -112,6 +118,16 @@ public struct MessageID: Hashable, Sendable {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
         case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
         default: nil
+        }
+    }
+}
+
+extension HeaderFields.Writer {
+    /// A message id's hex written straight into the fields (no string in between).
+    public mutating func append(_ key: StaticString, _ id: MessageID) {
+        withUnsafeTemporaryAllocation(byteCount: 56, alignment: 1) { scratch in
+            let count = id.storeHex(into: scratch)
+            append(key, UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
         }
     }
 }

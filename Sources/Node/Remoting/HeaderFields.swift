@@ -176,6 +176,12 @@ public struct HeaderFields: Sendable {
             buffer = allocator.buffer(capacity: capacity)
         }
 
+        /// A writer into `buffer`, emptied first (no allocation when nothing else holds it).
+        public init(reusing buffer: consuming ByteBuffer) {
+            self.buffer = consume buffer
+            self.buffer.clear()
+        }
+
         public mutating func append(_ key: StaticString, _ value: String) {
             var value = value
             value.withUTF8 { append(key, UnsafeRawBufferPointer($0)) }

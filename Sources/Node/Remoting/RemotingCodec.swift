@@ -13,18 +13,31 @@ public struct RemotingFrameDecoder: ByteToMessageDecoder, Sendable {
     let frameReadTimeoutNanos: UInt64
     /// The unfinished frame at the front of the buffer: bytes reserved, and when its first bytes came.
     private var pending: (bytes: Int, sinceNanos: UInt64)?
+    /// A server's handler, handed each command directly (a command fired through the pipeline is boxed into a
+    /// `NIOAny`: one allocation per frame); nil fires it.
+    let sink: ServerHandler?
 
     public init(maxFrameBytes: Int = RemotingFrameDecoder.defaultMaxFrameBytes) {
         self.maxFrameBytes = maxFrameBytes
         budget = nil
         frameReadTimeoutNanos = .max
+        sink = nil
     }
 
     /// A server's decoder: unfinished frames draw on `budget` and must complete in time.
     public init(limits: ConnectionLimits, budget: FrameBudget) {
+        self.init(limits: limits, budget: budget, sink: nil)
+    }
+
+    init(limits: ConnectionLimits, budget: FrameBudget, sink: ServerHandler?) {
         maxFrameBytes = limits.maxFrameBytes
         self.budget = budget
         frameReadTimeoutNanos = UInt64(max(1, limits.frameReadTimeoutMillis)) * 1_000_000
+        self.sink = sink
+    }
+
+    private func deliver(_ command: RemotingCommand, context: ChannelHandlerContext) {
+        if let sink { sink.received(command) } else { context.fireChannelRead(wrapInboundOut(command)) }
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
@@ -33,7 +46,7 @@ public struct RemotingFrameDecoder: ByteToMessageDecoder, Sendable {
             return .needMoreData
         }
         releasePending()
-        context.fireChannelRead(wrapInboundOut(command))
+        deliver(command, context: context)
         return .continue
     }
 
@@ -65,7 +78,7 @@ public struct RemotingFrameDecoder: ByteToMessageDecoder, Sendable {
     }
 
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        while let command = try decodeFrame(&buffer) { context.fireChannelRead(wrapInboundOut(command)) }
+        while let command = try decodeFrame(&buffer) { deliver(command, context: context) }
         return .needMoreData
     }
 

@@ -9,20 +9,77 @@ import Synchronization
 /// connection, such as NOTIFY_CONSUMER_IDS_CHANGED).
 public struct RequestContext: Sendable {
     public let channel: Channel
+    /// The connection's spare buffer for an answer's header fields (nil: none kept, as in tests).
+    let spareFields: SpareFields?
     public var eventLoop: EventLoop { channel.eventLoop }
+
+    init(channel: Channel) {
+        self.channel = channel
+        spareFields = nil
+    }
+
+    init(channel: Channel, spareFields: SpareFields) {
+        self.channel = channel
+        self.spareFields = spareFields
+    }
+
+    /// A writer for an answer's header fields. On the connection's event loop it reuses the buffer of an answer
+    /// the server has already written (clearing a buffer nobody else holds allocates nothing); otherwise it
+    /// allocates one of `capacity` bytes.
+    public func fieldsWriter(capacity: Int) -> HeaderFields.Writer {
+        if let spareFields, spareFields.buffer != nil, channel.eventLoop.inEventLoop {
+            return HeaderFields.Writer(reusing: spareFields.buffer.take()!)  // moved: the writer holds the only reference
+        }
+        return HeaderFields.Writer(allocator: channel.allocator, capacity: capacity)
+    }
     public var remoteAddress: String { channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?" }
+}
+
+/// A processor's answer: ready now (no future, no callback: the server writes it with the read burst's other
+/// answers in one buffer), or later.
+public enum RemotingAnswer: Sendable {
+    case now(RemotingCommand?)
+    case later(EventLoopFuture<RemotingCommand?>)
+
+    /// The answer as a future (for callers that want one).
+    public func future(on eventLoop: EventLoop) -> EventLoopFuture<RemotingCommand?> {
+        switch self {
+        case .now(let response): eventLoop.makeSucceededFuture(response)
+        case .later(let future): future
+        }
+    }
+}
+
+/// A connection's buffer for answers' header fields, handed back after each answer written at once: touched on
+/// the connection's event loop only.
+final class SpareFields: @unchecked Sendable {
+    var buffer: ByteBuffer?
+    /// A larger buffer (an answer with big fields) is not kept.
+    static let bytesMax = 1024
+
+    /// Keeps the fields' buffer of an answer just encoded, when it is a small one.
+    func keep(_ fields: HeaderFields?) {
+        guard let fields, fields.bytes.storageCapacity <= Self.bytesMax else { return }
+        buffer = fields.bytes
+    }
 }
 
 /// Answers requests. A response may come later (a held long-polling pull): the connection keeps serving
 /// other requests meanwhile. Return nil for no response (one-way requests).
 public protocol RemotingProcessor: Sendable {
     func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?>
+    /// The server calls this one: a processor whose answers are often ready at once (SEND) answers `.now`;
+    /// the default waits for `process`.
+    func answer(_ request: RemotingCommand, context: RequestContext) -> RemotingAnswer
     /// A connection closed (a broker's channel going away drops it from the NameServer at once).
     func connectionClosed(_ context: RequestContext)
 }
 
 extension RemotingProcessor {
     public func connectionClosed(_ context: RequestContext) {}
+    public func answer(_ request: RemotingCommand, context: RequestContext) -> RemotingAnswer {
+        .later(process(request, context: context))
+    }
 }
 
 /// A TCP server speaking the remoting protocol: one pipeline per connection (frame decoder, encoder,
@@ -62,13 +119,16 @@ public final class RemotingServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let handler = ServerHandler(processor: processor, connections: connections, invoker: invoker, log: log)
                     try channel.pipeline.syncOperations.addHandlers([
                         // Reader idleness only: watching writes would cost a promise per response.
                         IdleStateHandler(readTimeout: idle),
                         IdleCloser(log: log),
-                        ByteToMessageHandler(RemotingFrameDecoder(limits: limits, budget: budget)),
+                        ByteToMessageHandler(RemotingFrameDecoder(limits: limits, budget: budget, sink: handler)),
+                        // After the handler: its answers go out already encoded (one buffer per read burst), and
+                        // requests this side sends (`ServerInvoker`) come from the tail through the encoder.
+                        handler,
                         MessageToByteHandler(RemotingFrameEncoder()),
-                        ServerHandler(processor: processor, connections: connections, invoker: invoker, log: log),
                     ])
                 }
             }
@@ -97,12 +157,21 @@ public final class RemotingServer: Sendable {
 
 final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = RemotingCommand
-    typealias OutboundOut = RemotingCommand
+    typealias OutboundOut = ByteBuffer
     let processor: any RemotingProcessor
     let log: @Sendable (String) -> Void
-    /// Inside a read burst, answers ready at once are written and flushed together at channelReadComplete.
+    /// Answers are encoded into `outbound` on the event loop and written and flushed together: a read burst's at
+    /// channelReadComplete, later ones by a task queued behind their completions (one buffer and one write for
+    /// many answers). Touched on the event loop only.
     private var reading = false
     private var needsFlush = false
+    private var writeScheduled = false
+    private var outbound: ByteBuffer?
+    /// The buffer last written, kept for the next burst.
+    private var written: ByteBuffer?
+    private let spareFields = SpareFields()
+    /// Past this many bytes a burst's answers are written before it ends; a buffer grown past it is not kept.
+    static let outboundBytesMax = 64 * 1024
 
     let connections: ConnectionCounter
     /// Where answers to requests this side sent go (nil: such answers are dropped).
@@ -120,38 +189,103 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
         context.fireChannelActive()
     }
 
+    /// Its own context, for the requests the decoder hands over directly (`received`); set while in the pipeline.
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// A request from the decoder, without the pipeline's boxing.
+    func received(_ request: RemotingCommand) {
+        guard let context else { return }
+        read(request, context: context)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let request = unwrapInboundIn(data)
+        read(unwrapInboundIn(data), context: context)
+    }
+
+    private func read(_ request: RemotingCommand, context: ChannelHandlerContext) {
         if request.isResponse {  // answers to requests this side sent
             invoker?.complete(request)
             return
         }
         reading = true
         let channel = context.channel
-        let future = processor.process(request, context: RequestContext(channel: channel))
-        future.whenComplete { [self] result in
-            let response: RemotingCommand?
-            switch result {
-            case .success(let answer): response = answer
-            case .failure(let error):
-                response = .response(to: request, code: ResponseCode.systemError, remark: "\(error)")
+        switch processor.answer(request, context: RequestContext(channel: channel, spareFields: spareFields)) {
+        case .now(let answer):
+            guard let response = Self.finished(answer, to: request) else { return }
+            append(response, context: context)
+            spareFields.keep(response.fields)
+        case .later(let future):
+            future.whenComplete { [self] result in
+                let answer: RemotingCommand?
+                switch result {
+                case .success(let response): answer = response
+                case .failure(let error): answer = .response(to: request, code: ResponseCode.systemError, remark: "\(error)")
+                }
+                guard let response = Self.finished(answer, to: request) else { return }
+                guard channel.eventLoop.inEventLoop, let context = self.context else {
+                    channel.writeAndFlush(response, promise: nil)
+                    return
+                }
+                append(response, context: context)  // inside a burst: written in order with its other answers
+                spareFields.keep(response.fields)
+                if !reading { scheduleWrite() }
             }
-            // C's one-way requests arrive without the one-way flag; answering them is harmless.
-            guard var response, !request.isOneway else { return }
-            response.opaque = request.opaque
-            response.flag |= RemotingCommand.responseFlag
-            response.serializeType = request.serializeType
-            if channel.eventLoop.inEventLoop && reading {
-                channel.write(response, promise: nil)
-                needsFlush = true
+        }
+    }
+
+    /// The response as sent: the request's opaque and serialisation, the response flag; nil for none (C's one-way
+    /// requests arrive without the one-way flag; answering them is harmless).
+    static func finished(_ answer: RemotingCommand?, to request: RemotingCommand) -> RemotingCommand? {
+        guard var response = answer, !request.isOneway else { return nil }
+        response.opaque = request.opaque
+        response.flag |= RemotingCommand.responseFlag
+        response.serializeType = request.serializeType
+        return response
+    }
+
+    /// Encodes an answer into the burst's buffer. The last burst's buffer is reused: once the socket has taken
+    /// its bytes this side holds the only reference, and clearing it allocates nothing.
+    private func append(_ response: RemotingCommand, context: ChannelHandlerContext) {
+        if outbound == nil {
+            if var reused = written.take() {
+                reused.clear()
+                outbound = reused
             } else {
-                channel.writeAndFlush(response, promise: nil)
+                outbound = context.channel.allocator.buffer(capacity: 4096)
             }
+        }
+        RemotingFrameEncoder.write(response, into: &outbound!)
+        if outbound!.readableBytes >= Self.outboundBytesMax { writeOutbound(context: context) }
+    }
+
+    /// Writes the burst's buffer (not flushed) and keeps it for reuse unless it grew large.
+    private func writeOutbound(context: ChannelHandlerContext) {
+        guard let buffer = outbound.take() else { return }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        written = buffer.capacity > Self.outboundBytesMax ? nil : buffer
+        needsFlush = true
+    }
+
+    /// Answers completed outside a read burst (puts made durable by one group commit, say) are written together,
+    /// once the tasks queued before this one (the same commit's other completions) have run.
+    private func scheduleWrite() {
+        guard !writeScheduled, let context else { return }
+        writeScheduled = true
+        context.eventLoop.execute { [self] in
+            writeScheduled = false
+            guard !reading, let context = self.context else { return }  // a burst's end writes them otherwise
+            writeOutbound(context: context)
+            needsFlush = false
+            context.flush()
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         reading = false
+        writeOutbound(context: context)
         if needsFlush {
             needsFlush = false
             context.flush()

@@ -11,13 +11,17 @@ struct AclCheckingProcessor: RemotingProcessor {
     let permissions: PlainPermissionManager
 
     func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
+        answer(request, context: context).future(on: context.eventLoop)
+    }
+
+    func answer(_ request: RemotingCommand, context: RequestContext) -> RemotingAnswer {
         do throws(AclDenial) {
             try PlainAccessValidator.check(request, host: Self.host(of: context.remoteAddress), rules: permissions.rules)
         } catch {
             permissions.logDenial("acl: refused request code \(request.code) from \(context.remoteAddress): \(error)")
-            return context.eventLoop.makeSucceededFuture(.response(to: request, code: ResponseCode.noPermission, remark: error.description))
+            return .now(.response(to: request, code: ResponseCode.noPermission, remark: error.description))
         }
-        return inner.process(request, context: context)
+        return inner.answer(request, context: context)
     }
 
     func connectionClosed(_ context: RequestContext) { inner.connectionClosed(context) }

@@ -57,6 +57,11 @@ public struct BrokerProcessor: RemotingProcessor {
         self.table = table
     }
 
+    public func answer(_ request: RemotingCommand, context: RequestContext) -> RemotingAnswer {
+        if RequestCode.isSend(request.code) { return send.answer(request, context: context) }
+        return .later(process(request, context: context))
+    }
+
     public func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
         if RequestCode.isSend(request.code) { return send.process(request, context: context) }
         guard let processor = table[request.code] else {

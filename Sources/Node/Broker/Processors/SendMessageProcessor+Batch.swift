@@ -106,7 +106,7 @@ extension SendMessageProcessor {
             return services.pipeline.putBatch(views, on: eventLoop)
         }
         return outcome.map { stored in
-            StoredSend(msgID: batchMessageIDs(stored.0), queueID: header.queueID, queueOffset: stored.firstQueueOffset, count: count)
+            StoredSend(msgID: .joined(batchMessageIDs(stored.0)), queueID: header.queueID, queueOffset: stored.firstQueueOffset, count: count)
         }
     }
 

@@ -15,11 +15,16 @@ struct SendMessageProcessor: BrokerRequestProcessor {
     var codes: [Int32] { [RequestCode.sendMessage, RequestCode.sendMessageV2, RequestCode.sendBatchMessage, RequestCode.consumerSendMsgBack] }
 
     func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
-        if request.code == RequestCode.consumerSendMsgBack { return sendBack(request, context: context) }
+        answer(request, context: context).future(on: context.eventLoop)
+    }
+
+    /// The server's entry: an answer ready at once (a refusal, an ASYNC_FLUSH put) is `.now`, with no future.
+    func answer(_ request: RemotingCommand, context: RequestContext) -> RemotingAnswer {
+        if request.code == RequestCode.consumerSendMsgBack { return .later(sendBack(request, context: context)) }
         let startedNanos = services.stats.send == nil ? 0 : monotonicNanos()  // the send RT's start, when measured
         switch prepare(request, context: context) {
         case .failure(let refusal):
-            return context.eventLoop.makeSucceededFuture(.response(to: request, code: refusal.code, remark: refusal.remark))
+            return .now(.response(to: request, code: refusal.code, remark: refusal.remark))
         case .success(let send):
             return store(send, request: request, context: context, startedNanos: startedNanos)
         }
@@ -109,8 +114,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
     }
 
     /// Puts the message (or batch) and answers when the pipeline says the modes' promises hold.
-    func store(_ send: Send, request: RemotingCommand, context: RequestContext, startedNanos: UInt64 = 0)
-        -> EventLoopFuture<RemotingCommand?> {
+    func store(_ send: Send, request: RemotingCommand, context: RequestContext, startedNanos: UInt64 = 0) -> RemotingAnswer {
         let body = request.body ?? ByteBuffer()
         let eventLoop = context.eventLoop
         let outcome: PutOutcome<StoredSend> = withFieldBytes(send.fields.properties) { properties in
@@ -129,39 +133,47 @@ struct SendMessageProcessor: BrokerRequestProcessor {
                 }
             }
         }
-        let allocator = context.channel.allocator
         let counted = (stats: send.putStats, bytes: body.readableBytes)
         switch outcome {
         case .failed(let failure):
             services.stats.send?.record(failure.status, startedNanos: startedNanos)
             services.stats.countPutFailed()
-            return eventLoop.makeSucceededFuture(.response(to: request, code: ResponseCode.of(failure.status), remark: failure.message))
+            return .now(.response(to: request, code: ResponseCode.of(failure.status), remark: failure.message))
         case .done(let stored, let status):
-            return eventLoop.makeSucceededFuture(response(to: request, stored, status: status, allocator: allocator, startedNanos: startedNanos,
-                                                          counted: counted))
+            return .now(response(to: request, stored, status: status, writer: context.fieldsWriter(capacity: 128), startedNanos: startedNanos,
+                                 counted: counted))
         case .pending(let stored, let future):
-            return future.map { status in
-                response(to: request, stored, status: status, allocator: allocator, startedNanos: startedNanos, counted: counted)
-            }
+            return .later(future.map { status in
+                response(to: request, stored, status: status, writer: context.fieldsWriter(capacity: 128), startedNanos: startedNanos,
+                         counted: counted)
+            })
         }
+    }
+
+    /// A send's offset message id(s): one message's (written as hex straight into the answer), or a batch's, comma-joined.
+    enum StoredIDs: Sendable {
+        case one(MessageID)
+        case joined(String)
     }
 
     /// What a send stored: the offset message id(s), the queue and its first offset, how many messages.
     struct StoredSend: Sendable {
-        var msgID: String
+        var msgID: StoredIDs
         var queueID: Int32
         var queueOffset: Int64
         var count: Int
     }
 
-    func response(to request: RemotingCommand, _ stored: StoredSend, status: PutMessageStatus, allocator: ByteBufferAllocator,
+    func response(to request: RemotingCommand, _ stored: StoredSend, status: PutMessageStatus, writer fields: consuming HeaderFields.Writer,
                   startedNanos: UInt64 = 0, counted: (stats: MessageStats, bytes: Int)) -> RemotingCommand {
         services.stats.countPut(stored.count)
         if status != .putOK { services.stats.countPutFailed() }
         counted.stats.add(messages: stored.count, bytes: counted.bytes)
         services.stats.send?.record(status, count: stored.count, startedNanos: startedNanos)
-        var fields = HeaderFields.Writer(allocator: allocator, capacity: 128)
-        fields.append("msgId", stored.msgID)
+        switch stored.msgID {
+        case .one(let id): fields.append("msgId", id)
+        case .joined(let ids): fields.append("msgId", ids)
+        }
         fields.append("queueId", stored.queueID)
         fields.append("queueOffset", stored.queueOffset)
         fields.append("MSG_REGION", "DefaultRegion")
@@ -178,7 +190,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
                                   sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp, bornHost: header.bornHost,
                                   reconsumeTimes: header.reconsumeTimes)
         return services.pipeline.put(message, on: eventLoop).map { result in
-            StoredSend(msgID: MessageID(storeHost: NetAddress(result.append.storeHost), commitLogOffset: Int64(result.append.physicalOffset)).hexString,
+            StoredSend(msgID: .one(MessageID(storeHost: NetAddress(result.append.storeHost), commitLogOffset: Int64(result.append.physicalOffset))),
                        queueID: header.queueID, queueOffset: result.queueOffset, count: 1)
         }
     }
