@@ -8,7 +8,7 @@
 Prints one line per run and the median: messages, msgs/s, broker CPU microseconds per message."""
 import argparse, json, os, statistics, subprocess, sys
 
-from local_broker import LocalBroker
+from local_broker import LocalBroker, add_load_arguments
 
 
 def cpu_seconds(pid):
@@ -32,12 +32,7 @@ def one_run(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--build", required=True)
-    parser.add_argument("--bench")
-    parser.add_argument("--flush", default="ASYNC_FLUSH")
-    parser.add_argument("--io", default="mmap")
-    parser.add_argument("-w", type=int, default=64)
-    parser.add_argument("-s", type=int, default=1024)
+    add_load_arguments(parser)
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--messages", type=int, default=0, help="a fixed count instead of a duration (fairer per message)")
     parser.add_argument("--runs", type=int, default=3)

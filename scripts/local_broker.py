@@ -61,3 +61,13 @@ class LocalBroker:
                     process.kill()
         shutil.rmtree(self.directory, ignore_errors=True)
         return False
+
+
+def add_load_arguments(parser):
+    """The options the measuring scripts share: which build, which bench, the store's modes, the load's shape."""
+    parser.add_argument("--build", required=True)
+    parser.add_argument("--bench")
+    parser.add_argument("--flush", default="ASYNC_FLUSH")
+    parser.add_argument("--io", default="mmap")
+    parser.add_argument("-w", type=int, default=64)
+    parser.add_argument("-s", type=int, default=1024)
