@@ -51,6 +51,4 @@ final class ProducerManager: Sendable {
         }
         return nil
     }
-
-    func clientIDs(group: String) -> [String] { groups.withLock { $0[group]?.keys.sorted() ?? [] } }
 }
