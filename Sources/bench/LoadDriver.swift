@@ -1,5 +1,6 @@
 import CommitLog
 import Histogram
+import Remoting
 import Synchronization
 
 /// The shape of one load, the same for the broker and the NATS peer.
@@ -63,18 +64,25 @@ struct SenderHistograms: Sendable {
 /// line a second; returns the counts by outcome and the RT histograms (microseconds). Only SEND_OK sends
 /// count as messages (throughput, MB/s) and go into the main histogram; every other outcome's RT goes into
 /// the failed-sends histogram.
-func driveLoad(_ plan: LoadPlan, cpu: ServerCPUSource? = nil, everySecond: @escaping @Sendable (String) -> Void,
-               send: @escaping LoadSend) async throws -> ProducerResult {
+///
+/// With `executor` (the client's event loop), the senders run on that loop: a send goes into the connection's
+/// buffer and its answer resumes the sender without a thread switch, and an open loop's senders wait for their
+/// due times on one timer of that loop (`DueTimer`).
+func driveLoad(_ plan: LoadPlan, cpu: ServerCPUSource? = nil, executor: EventLoopTaskExecutor? = nil,
+               everySecond: @escaping @Sendable (String) -> Void, send: @escaping LoadSend) async throws -> ProducerResult {
     let meter = await CPUMeter.start(cpu)
     let start = monotonicNanos()
     let shared = LoadState(plan: plan, start: start)
+    let timer = executor.map { DueTimer(eventLoop: $0.eventLoop, senders: plan.threads) }
     let schedule = plan.rate.map {
-        OpenLoopSchedule(start: start, sendsPerSecond: $0 / Double(plan.perSend), senders: plan.threads)
+        OpenLoopSchedule(start: start, sendsPerSecond: $0 / Double(plan.perSend), senders: plan.threads, timer: timer)
     }
     let reporter = Task { await reportEverySecond(shared, everySecond) }
     let histograms = try await withThrowingTaskGroup(of: SenderHistograms.self) { group in
         for sender in 0..<plan.threads {
-            group.addTask { try await runSender(sender, plan: plan, schedule: schedule, shared: shared, send: send) }
+            group.addTask(executorPreference: executor) {
+                try await runSender(sender, plan: plan, schedule: schedule, shared: shared, send: send)
+            }
         }
         var merged = SenderHistograms()
         merged.openLoop = plan.rate.map { OpenLoopStats(targetRate: $0) }
@@ -134,7 +142,7 @@ private func scheduledSend(_ sender: Int, _ sequence: Int, _ schedule: OpenLoopS
         shared.stop.store(true, ordering: .relaxed)
         return nil
     }
-    let (began, behind) = await awaitDue(schedule, sender: sender, index: sequence - 1)
+    let (began, behind) = await awaitDue(schedule, sender: sender, index: sequence - 1, timer: schedule?.timer)
     return (began, behind, await send(sender, sequence))
 }
 

@@ -1,5 +1,6 @@
 import CommitLog
 import Histogram
+import NIOCore
 
 /// An open-loop load's timetable (as the OpenMessaging Benchmark drives its producers): sends are due at a
 /// fixed rate whatever the answers do, spread over the senders in turn, so sender `s`'s `k`-th send (from 0) is
@@ -9,6 +10,8 @@ struct OpenLoopSchedule: Sendable {
     var start: UInt64
     var sendsPerSecond: Double
     var senders: Int
+    /// Where senders on the client's event loop wait for their due times (nil: each sleeps).
+    var timer: DueTimer? = nil
 
     /// When sender `sender`'s send number `index` (from 0) is due, monotonic nanoseconds.
     func due(sender: Int, index: Int) -> UInt64 {
@@ -58,12 +61,76 @@ struct OpenLoopStats: Sendable {
 }
 
 /// Waits until a scheduled send is due; returns when it counts as begun (the due time) and how far behind it
-/// really went out, in microseconds. Without a schedule, it begins now.
-func awaitDue(_ schedule: OpenLoopSchedule?, sender: Int, index: Int) async -> (began: UInt64, behindMicros: UInt64?) {
+/// really went out, in microseconds. Without a schedule, it begins now. With a `DueTimer` (senders on the client's
+/// event loop) the wait is a slot in the timer's list; otherwise a `Task.sleep`.
+func awaitDue(_ schedule: OpenLoopSchedule?, sender: Int, index: Int, timer: DueTimer? = nil) async -> (began: UInt64, behindMicros: UInt64?) {
     guard let schedule else { return (monotonicNanos(), nil) }
     let due = schedule.due(sender: sender, index: index)
     let now = monotonicNanos()
-    if due > now { try? await Task.sleep(for: .nanoseconds(Int64(due - now))) }
+    if due > now {
+        if let timer { await timer.wait(until: due) } else { try? await Task.sleep(for: .nanoseconds(Int64(due - now))) }
+    }
     let sent = monotonicNanos()
     return (due, sent > due ? (sent - due) / 1000 : 0)
+}
+
+/// Wakes open-loop senders at their due times on one event loop: one timer armed for the earliest due time (not
+/// one sleep per send), and every sender due by the time it fires released together. Event-loop confined.
+final class DueTimer: NIOScheduledCallbackHandler, @unchecked Sendable {
+    let eventLoop: any EventLoop
+    private var waiting: [(due: UInt64, continuation: UnsafeContinuation<Void, Never>)] = []
+    private var armed: (due: UInt64, callback: NIOScheduledCallback)?
+
+    init(eventLoop: any EventLoop, senders: Int) {
+        self.eventLoop = eventLoop
+        waiting.reserveCapacity(senders)
+    }
+
+    /// Suspends until `due` (monotonic nanoseconds).
+    func wait(until due: UInt64) async {
+        await withUnsafeContinuation { continuation in
+            if eventLoop.inEventLoop {
+                add(due, continuation)
+            } else {
+                eventLoop.execute { self.add(due, continuation) }
+            }
+        }
+    }
+
+    private func add(_ due: UInt64, _ continuation: UnsafeContinuation<Void, Never>) {
+        waiting.append((due, continuation))
+        if let armed {
+            guard due < armed.due else { return }
+            armed.callback.cancel()
+        }
+        arm(due)
+    }
+
+    private func arm(_ due: UInt64) {
+        let now = monotonicNanos()
+        let deadline = NIODeadline.now() + .nanoseconds(due > now ? Int64(due - now) : 0)
+        guard let callback = try? eventLoop.scheduleCallback(at: deadline, handler: self) else {
+            armed = nil  // the loop is shutting down: release everyone now
+            return release(upTo: .max)
+        }
+        armed = (due, callback)
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        armed = nil
+        release(upTo: monotonicNanos())
+        if let next = waiting.lazy.map(\.due).min() { arm(next) }
+    }
+
+    private func release(upTo now: UInt64) {
+        var index = 0
+        while index < waiting.count {
+            if waiting[index].due <= now {
+                waiting.swapAt(index, waiting.count - 1)
+                waiting.removeLast().continuation.resume()
+            } else {
+                index += 1
+            }
+        }
+    }
 }

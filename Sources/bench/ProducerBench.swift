@@ -153,7 +153,8 @@ struct ProducerLoad: Sendable {
         let sampling = sampler.map { sampler in Task { await sampler.run() } }
         defer { sampling?.cancel() }
         let label = setup.label
-        var result = try await driveLoad(plan, cpu: serverCPU, everySecond: { line in
+        // The senders run on the client's event loop (one thread for the connection and the senders).
+        var result = try await driveLoad(plan, cpu: serverCPU, executor: producer.client.makeTaskExecutor(), everySecond: { line in
             everySecond(line + " Replication: \(label)" + (sampler?.takeSecond() ?? ""))
         }, send: makeSend(producer))
         sampling?.cancel()

@@ -36,32 +36,66 @@ public enum ClientError: Error, CustomStringConvertible, Sendable {
 /// counter, 32 upper-case hex digits.
 enum UniqueID {
     static let counter = Atomic<UInt32>(0)
-    static let prefix: String = {
-        var bytes: [UInt8] = [127, 0, 0, 1]
-        let pid = UInt16(truncatingIfNeeded: getpid())
-        bytes += [UInt8(pid >> 8), UInt8(truncatingIfNeeded: pid)]
-        let salt = UInt32.random(in: 0...UInt32.max)
-        bytes += [UInt8(salt >> 24), UInt8(truncatingIfNeeded: salt >> 16), UInt8(truncatingIfNeeded: salt >> 8), UInt8(truncatingIfNeeded: salt)]
-        return hex(bytes)
+    /// The first 10 bytes: IPv4 127.0.0.1, the pid's low 16 bits, a random number; as the two words' top bits.
+    static let prefix: (high: UInt64, low: UInt64) = {
+        let pid = UInt64(UInt16(truncatingIfNeeded: getpid()))
+        let salt = UInt64(UInt32.random(in: 0...UInt32.max))
+        return (0x7F00_0001 << 32 | pid << 16 | salt >> 16, (salt & 0xFFFF) << 48)
     }()
     static let start = currentTimeMillis()
 
-    static func next() -> String {
-        let elapsed = UInt32(truncatingIfNeeded: currentTimeMillis() - start)
-        let count = UInt16(truncatingIfNeeded: counter.wrappingAdd(1, ordering: .relaxed).oldValue)
-        return prefix + hex([UInt8(elapsed >> 24), UInt8(truncatingIfNeeded: elapsed >> 16), UInt8(truncatingIfNeeded: elapsed >> 8),
-                             UInt8(truncatingIfNeeded: elapsed), UInt8(count >> 8), UInt8(truncatingIfNeeded: count)])
+    /// The next id as 16 bytes: prefix, milliseconds since start (4 bytes), counter (2 bytes).
+    static func nextPacked() -> PackedID {
+        let elapsed = UInt64(UInt32(truncatingIfNeeded: currentTimeMillis() - start))
+        let count = UInt64(UInt16(truncatingIfNeeded: counter.wrappingAdd(1, ordering: .relaxed).oldValue))
+        return PackedID(high: prefix.high, low: prefix.low | elapsed << 16 | count)
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
-            for (index, byte) in bytes.enumerated() {
-                let high = byte >> 4, low = byte & 15
-                out[2 * index] = high < 10 ? 48 + high : 55 + high
-                out[2 * index + 1] = low < 10 ? 48 + low : 55 + low
-            }
-            return bytes.count * 2
+    static func next() -> String { nextPacked().hexString }
+}
+
+/// A 16-byte id (UNIQ_KEY, a broker's offset id) kept as two words and written as 32 upper-case hex digits only
+/// when asked for: a send's ids cost nothing unless read.
+struct PackedID: Sendable, Equatable {
+    var high: UInt64
+    var low: UInt64
+    static let hexCount = 32
+
+    /// The id's hex digits into `target` (at least 32 bytes).
+    func storeHex(into target: UnsafeMutableRawBufferPointer) {
+        for index in 0..<Self.hexCount {
+            let word = index < 16 ? high : low
+            let nibble = UInt8(truncatingIfNeeded: word >> (60 - 4 * UInt64(index % 16))) & 15
+            target[index] = nibble < 10 ? 48 + nibble : 55 + nibble
         }
+    }
+
+    var hexString: String {
+        String(unsafeUninitializedCapacity: Self.hexCount) { out in
+            storeHex(into: UnsafeMutableRawBufferPointer(out))
+            return Self.hexCount
+        }
+    }
+
+    /// 32 upper-case hex digits packed (nil for any other text: it stays text).
+    init?(hex raw: UnsafeRawBufferPointer) {
+        guard raw.count == Self.hexCount else { return nil }
+        var words: (UInt64, UInt64) = (0, 0)
+        for (index, byte) in raw.enumerated() {
+            let nibble: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            if index < 16 { words.0 = words.0 << 4 | UInt64(nibble) } else { words.1 = words.1 << 4 | UInt64(nibble) }
+        }
+        (high, low) = words
+    }
+
+    init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
     }
 }
 

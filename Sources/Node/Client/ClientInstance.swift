@@ -83,6 +83,10 @@ public final class ClientInstance: Sendable {
         timers.withLock { $0.append(task) }
     }
 
+    /// An executor on the event loop this client's connections use: tasks that prefer it send and get their
+    /// answers without a thread switch (`EventLoopTaskExecutor`).
+    public func makeTaskExecutor() -> EventLoopTaskExecutor { remoting.makeTaskExecutor() }
+
     public func shutdown() async {
         let tasks = timers.withLock { tasks in defer { tasks.removeAll() }; return tasks }
         for task in tasks { task.cancel() }

@@ -13,11 +13,28 @@ public enum SendStatus: String, Sendable {
 public struct SendResult: Sendable, CustomStringConvertible {
     public var status: SendStatus
     /// The producer-made id (UNIQ_KEY); comma-separated for a batch.
-    public var msgID: String
+    public var msgID: String {
+        get { msgIDText.string }
+        set { msgIDText = .text(newValue) }
+    }
     /// The broker's id (store host + commit-log offset).
-    public var offsetMsgID: String
+    public var offsetMsgID: String {
+        get { offsetMsgIDText.string }
+        set { offsetMsgIDText = .text(newValue) }
+    }
     public var queue: MessageQueue
     public var queueOffset: Int64
+    /// The ids as they came (packed: written out as text only when read).
+    var msgIDText: IDText
+    var offsetMsgIDText: IDText
+
+    init(status: SendStatus, msgID: IDText, offsetMsgID: IDText, queue: MessageQueue, queueOffset: Int64) {
+        self.status = status
+        msgIDText = msgID
+        offsetMsgIDText = offsetMsgID
+        self.queue = queue
+        self.queueOffset = queueOffset
+    }
 
     public var description: String {
         "SendResult [sendStatus=\(status.rawValue), msgId=\(msgID), offsetMsgId=\(offsetMsgID), messageQueue=\(queue), queueOffset=\(queueOffset)]"
@@ -138,22 +155,27 @@ public final class Producer: Sendable {
         guard let address = try await masterAddress(message.topic, queue.brokerName, defaultTopic: defaultTopic) else {
             throw ClientError.noRoute(topic: message.topic)
         }
-        var request = makeRequest(message, queue: queue, batch: nil)
-        request.language = .other
+        let request = makeRequest(message, queue: queue, batch: nil).command(serializeType: client.config.serializeType)
         try await client.remoting.invokeOneway(address, request)
     }
 
     /// Sends with retries on other brokers; `sysFlag` marks a transaction's half message. `messages` is consumed:
     /// the caller's array (a one-element literal for a single send) is prepared in place instead of copied first.
+    /// A single message's UNIQ_KEY and WAIT are written into the request, not added to its properties.
     func send(_ messages: consuming [Message], batch: Bool, selector: (@Sendable ([MessageQueue], Message) -> MessageQueue)?,
               timeoutMillis: Int64, sysFlag: Int32 = 0) async throws -> SendResult {
         guard state.withLock({ $0.started }) else { throw ClientError.notStarted }
-        for index in messages.indices { try prepare(&messages[index]) }
+        var added: (uniqueID: PackedID?, addWait: Bool) = (nil, false)
+        if batch {
+            for index in messages.indices { try prepare(&messages[index]) }
+        } else {
+            added = try prepareSingle(messages[0])
+        }
         let batchBody = batch ? MessageBatch.encode(messages) : nil
         let start = uptimeNanos()
         let attempts = selector == nil ? 1 + settings.retryTimesWhenSendFailed : 1
         var lastBroker: String?
-        var lastError: Error = ClientError.noRoute(topic: messages[0].topic)
+        var lastError: (any Error)?
         for attempt in 0..<attempts {
             let elapsed = Int64((uptimeNanos() - start) / 1_000_000)
             guard elapsed < timeoutMillis else { break }
@@ -172,18 +194,13 @@ public final class Producer: Sendable {
                 continue
             }
             lastBroker = queue.brokerName
-            let request = makeRequest(messages[0], queue: queue, batch: batchBody, sysFlag: sysFlag)
+            var request = makeRequest(messages[0], queue: queue, batch: batchBody, sysFlag: sysFlag)
+            (request.uniqueID, request.addWait) = added
             let sentAt = uptimeNanos()
             do {
-                let response = try await client.remoting.invoke(address, request, timeoutMillis: timeoutMillis - elapsed)
+                let response = try await invoke(address, request, timeoutMillis: timeoutMillis - elapsed)
                 updateFault(queue.brokerName, since: sentAt, isolation: false)
-                let status: SendStatus
-                switch response.code {
-                case ResponseCode.success: status = .sendOK
-                case ResponseCode.flushDiskTimeout: status = .flushDiskTimeout
-                case ResponseCode.flushSlaveTimeout: status = .flushSlaveTimeout
-                case ResponseCode.slaveNotAvailable: status = .slaveNotAvailable
-                default:
+                guard let status = Self.status(response.code) else {
                     let error = ClientError.broker(code: response.code, remark: response.remark ?? "", address: address)
                     // Codes worth another broker; anything else (an illegal message...) fails at once.
                     guard Self.retriedCodes.contains(response.code) else { throw error }
@@ -191,14 +208,7 @@ public final class Producer: Sendable {
                     client.forgetRoute(messages[0].topic)
                     continue
                 }
-                let fields = response.fields
-                // One message (the common case): its id as it is, no array and no joined copy.
-                let ids = messages.count == 1 ? messages[0].properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? ""
-                    : messages.map { $0.properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? "" }.joined(separator: ",")
-                return SendResult(status: status, msgID: ids, offsetMsgID: fields?["msgId"]?.string ?? "",
-                                  queue: MessageQueue(topic: messages[0].topic, brokerName: queue.brokerName,
-                                                      queueID: fields?["queueId"]?.int32 ?? queue.queueID),
-                                  queueOffset: fields?["queueOffset"]?.int64 ?? -1)
+                return result(status, response, messages, uniqueID: added.uniqueID, queue: queue)
             } catch let error as RemotingError {
                 updateFault(queue.brokerName, since: sentAt, isolation: true)
                 // The broker stopped answering (it died, or lost its role): the next send reads the route again.
@@ -206,7 +216,44 @@ public final class Producer: Sendable {
                 lastError = error
             }
         }
-        throw lastError
+        throw lastError ?? ClientError.noRoute(topic: messages[0].topic)
+    }
+
+    /// SEND's request through the connection's buffer (the binary header), or as a command for JSON headers.
+    private func invoke(_ address: String, _ request: SendRequest, timeoutMillis: Int64) async throws -> RemotingCommand {
+        guard client.config.serializeType == .rocketmq else {
+            return try await client.remoting.invoke(address, request.command(serializeType: client.config.serializeType),
+                                                    timeoutMillis: timeoutMillis)
+        }
+        return try await client.remoting.invoke(address, request: request, timeoutMillis: timeoutMillis)
+    }
+
+    static func status(_ code: Int32) -> SendStatus? {
+        switch code {
+        case ResponseCode.success: .sendOK
+        case ResponseCode.flushDiskTimeout: .flushDiskTimeout
+        case ResponseCode.flushSlaveTimeout: .flushSlaveTimeout
+        case ResponseCode.slaveNotAvailable: .slaveNotAvailable
+        default: nil
+        }
+    }
+
+    /// The result of a stored send: the ids kept packed (text only when read), the queue as the broker answered.
+    private func result(_ status: SendStatus, _ response: RemotingCommand, _ messages: borrowing [Message], uniqueID: PackedID?,
+                        queue: MessageQueue) -> SendResult {
+        let fields = response.fields
+        let ids: IDText
+        if let uniqueID {
+            ids = .packed(uniqueID)
+        } else if messages.count == 1 {  // its id as it is, no array and no joined copy
+            ids = .text(messages[0].properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? "")
+        } else {
+            ids = .text(messages.map { $0.properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? "" }.joined(separator: ","))
+        }
+        return SendResult(status: status, msgID: ids, offsetMsgID: IDText(fields?["msgId"]),
+                          queue: MessageQueue(topic: messages[0].topic, brokerName: queue.brokerName,
+                                              queueID: fields?["queueId"]?.int32 ?? queue.queueID),
+                          queueOffset: fields?["queueOffset"]?.int64 ?? -1)
     }
 
     /// Drops the cached routes of `topic` and of TBW102 (its fallback), so the next send reads both again.
@@ -221,22 +268,30 @@ public final class Producer: Sendable {
         ResponseCode.systemBusy,
     ]
 
-    /// Checks a message and adds what every send carries (UNIQ_KEY, WAIT).
+    /// Checks a message and adds what every send carries (UNIQ_KEY, WAIT): a batch's messages carry them in its body.
     private func prepare(_ message: inout Message) throws {
+        let (uniqueID, addWait) = try prepareSingle(message)
+        message.properties.reserveCapacity(message.properties.pairs.count + 2)  // the two below grow it once
+        if let uniqueID { message.properties.append(MessageConst.uniqueClientMessageIDKeyIndex, uniqueID.hexString) }
+        if addWait { message.properties.append(MessageConst.waitStoreMsgOK, "true") }
+    }
+
+    /// Checks a message; the UNIQ_KEY to add (nil when it has one) and whether WAIT is to be added, with the
+    /// properties' length counting both.
+    private func prepareSingle(_ message: borrowing Message) throws -> (uniqueID: PackedID?, addWait: Bool) {
         if let problem = TopicValidator.problem(with: message.topic) { throw ClientError.illegalMessage(problem) }
         guard !message.body.isEmpty else { throw ClientError.badResponse("the message body is empty") }
         guard message.body.count <= settings.maxMessageSize else {
             throw ClientError.messageTooLarge(message.body.count, max: settings.maxMessageSize)
         }
-        message.properties.reserveCapacity(message.properties.pairs.count + 2)  // the two below grow it once
-        if message.properties[MessageConst.uniqueClientMessageIDKeyIndex] == nil {
-            message.properties.append(MessageConst.uniqueClientMessageIDKeyIndex, UniqueID.next())
-        }
-        if message.properties[MessageConst.waitStoreMsgOK] == nil { message.properties.append(MessageConst.waitStoreMsgOK, "true") }
-        let byteCount = message.properties.byteCount
+        let uniqueID = message.properties[MessageConst.uniqueClientMessageIDKeyIndex] == nil ? UniqueID.nextPacked() : nil
+        let addWait = message.properties[MessageConst.waitStoreMsgOK] == nil
+        let byteCount = message.properties.byteCount + (uniqueID == nil ? 0 : SendRequest.uniqueKey.utf8CodeUnitCount + 2 + PackedID.hexCount)
+            + (addWait ? SendRequest.waitPair.utf8CodeUnitCount : 0)
         guard byteCount <= MessageProperties.byteCountMax else {
             throw ClientError.illegalMessage("the message properties take \(byteCount) bytes; at most \(MessageProperties.byteCountMax) fit")
         }
+        return (uniqueID, addWait)
     }
 
     /// The topic's write queues, or TBW102's (at most `defaultTopicQueueNums`) so the broker creates the topic.
@@ -286,32 +341,18 @@ public final class Producer: Sendable {
         state.withLock { $0.faults.update(brokerName, latencyMillis: latency, isolation: isolation, now: now) }
     }
 
-    private func makeRequest(_ message: Message, queue: MessageQueue, batch: ByteBuffer?, sysFlag: Int32 = 0) -> RemotingCommand {
-        Self.sendRequest(message, group: settings.group, queueID: queue.queueID, defaultTopicQueueNums: settings.defaultTopicQueueNums,
-                         batch: batch, serializeType: client.config.serializeType, sysFlag: sysFlag)
+    private func makeRequest(_ message: Message, queue: MessageQueue, batch: ByteBuffer?, sysFlag: Int32 = 0) -> SendRequest {
+        SendRequest(group: settings.group, topic: message.topic, defaultTopicQueueNums: settings.defaultTopicQueueNums, queueID: queue.queueID,
+                    sysFlag: sysFlag, bornTimestamp: currentTimeMillis(), flag: message.flag, properties: message.properties, uniqueID: nil,
+                    addWait: false, body: batch == nil ? message.body : [], batch: batch)
     }
 
-    /// SEND_MESSAGE_V2 (or SEND_BATCH_MESSAGE with `batch`) with its fields written straight into the header
-    /// buffer: no dictionary, no JSON on the send path.
+    /// SEND_MESSAGE_V2 (or SEND_BATCH_MESSAGE with `batch`) as a command, the message sent as it is (its
+    /// properties as they stand): the fields written straight into the header buffer, no dictionary, no JSON.
     public static func sendRequest(_ message: Message, group: String, queueID: Int32, defaultTopicQueueNums: Int = 4,
                                    batch: ByteBuffer? = nil, serializeType: SerializeType = .rocketmq, sysFlag: Int32 = 0) -> RemotingCommand {
-        var fields = HeaderFields.Writer(capacity: 192)
-        fields.append("a", group)
-        fields.append("b", message.topic)
-        fields.append("c", TopicValidator.autoCreateTopicKeyTopic)
-        fields.append("d", defaultTopicQueueNums)
-        fields.append("e", queueID)
-        fields.append("f", sysFlag)
-        fields.append("g", currentTimeMillis())
-        fields.append("h", message.flag)
-        if batch == nil { fields.append("i", properties: message.properties) }
-        fields.append("j", 0)
-        fields.append("k", false)
-        fields.append("m", batch != nil)
-        let body = batch ?? ByteBuffer(bytes: message.body)
-        var request = RemotingCommand(code: batch == nil ? RequestCode.sendMessageV2 : RequestCode.sendBatchMessage, fields: fields.fields,
-                                      body: body, serializeType: serializeType)
-        request.language = .other
-        return request
+        SendRequest(group: group, topic: message.topic, defaultTopicQueueNums: defaultTopicQueueNums, queueID: queueID, sysFlag: sysFlag,
+                    bornTimestamp: currentTimeMillis(), flag: message.flag, properties: message.properties, uniqueID: nil, addWait: false,
+                    body: batch == nil ? message.body : [], batch: batch).command(serializeType: serializeType)
     }
 }

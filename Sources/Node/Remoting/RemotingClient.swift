@@ -71,7 +71,8 @@ public final class RemotingClient: Sendable {
         self.onServerRequest = onServerRequest
     }
 
-    /// Sends `request` to `address` and waits for its response.
+    /// Sends `request` to `address` and waits for its response. A cancelled task stops waiting at once (a
+    /// consumer stopping during a long-polling pull).
     public func invoke(_ address: String, _ request: RemotingCommand, timeoutMillis: Int64 = 3_000) async throws -> RemotingCommand {
         var request = request
         request.opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
@@ -79,15 +80,36 @@ public final class RemotingClient: Sendable {
         let (channel, handler) = try await readyConnection(to: address)
         let promise = channel.eventLoop.makePromise(of: RemotingCommand.self)
         let sending = request
+        let failure = RemotingError.timeout(address: address, code: sending.code, millis: timeoutMillis)
         channel.eventLoop.execute {
-            handler.send(sending, promise: promise, timeout: .milliseconds(timeoutMillis),
-                         failure: .timeout(address: address, code: sending.code, millis: timeoutMillis))
+            handler.send(sending, waiter: .promise(promise), deadline: .now() + .milliseconds(timeoutMillis), failure: failure)
         }
-        // A cancelled task (a consumer stopping during a long-polling pull) stops waiting at once.
         return try await withTaskCancellationHandler {
             try await promise.futureResult.get()
         } onCancel: {
             channel.eventLoop.execute { handler.fail(opaque: sending.opaque, with: CancellationError()) }
+        }
+    }
+
+    /// Sends `request` to `address` and waits for its response, the request encoded straight into the
+    /// connection's outbound buffer and the caller suspended on a continuation: called on the connection's event
+    /// loop (a task preferring `EventLoopTaskExecutor`), nothing is allocated and no thread is woken. Once sent,
+    /// the request is not cancelled: it is answered or times out. Signed requests take `invoke(_:_:timeoutMillis:)`.
+    public func invoke(_ address: String, request: some RemotingRequest & Sendable, timeoutMillis: Int64) async throws -> RemotingCommand {
+        if credentials != nil { return try await invoke(address, request.command(serializeType: .rocketmq), timeoutMillis: timeoutMillis) }
+        let opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
+        let (channel, handler) = try await readyConnection(to: address)
+        try Task.checkCancellation()
+        let failure = RemotingError.timeout(address: address, code: request.code, millis: timeoutMillis)
+        let deadline = NIODeadline.now() + .milliseconds(timeoutMillis)
+        return try await withUnsafeThrowingContinuation { continuation in
+            if channel.eventLoop.inEventLoop {
+                handler.send(request, opaque: opaque, waiter: .continuation(continuation), deadline: deadline, failure: failure)
+            } else {
+                channel.eventLoop.execute {
+                    handler.send(request, opaque: opaque, waiter: .continuation(continuation), deadline: deadline, failure: failure)
+                }
+            }
         }
     }
 
@@ -108,14 +130,17 @@ public final class RemotingClient: Sendable {
         return (channel, handler)
     }
 
-    /// Sends `request` without waiting for (or wanting) a response.
+    /// Sends `request` without waiting for (or wanting) a response; returns once it is written.
     public func invokeOneway(_ address: String, _ request: RemotingCommand) async throws {
         var request = request
         request.opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
         request.flag |= RemotingCommand.onewayFlag
         if let credentials { request.sign(with: credentials) }
-        let (channel, _) = try await readyConnection(to: address)
-        try await channel.writeAndFlush(request)
+        let (channel, handler) = try await readyConnection(to: address)
+        let sending = request
+        let written = channel.eventLoop.inEventLoop ? handler.sendOneway(sending)
+            : try await channel.eventLoop.submit { handler.sendOneway(sending) }.get()
+        guard written else { throw RemotingError.connectionClosed(address: address) }
     }
 
     /// Closes every connection.
@@ -143,10 +168,12 @@ public final class RemotingClient: Sendable {
                 .connectTimeout(.seconds(3))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        // Our requests are encoded by the ClientHandler; the encoder after it writes the answers to
+                        // the server's requests (written on the channel).
+                        let handler = ClientHandler(address: address, onServerRequest: onServerRequest)
                         try channel.pipeline.syncOperations.addHandlers([
-                            ByteToMessageHandler(RemotingFrameDecoder()),
+                            ByteToMessageHandler(ClientFrameDecoder(handler: handler)), handler,
                             MessageToByteHandler(RemotingFrameEncoder()),
-                            ClientHandler(address: address, onServerRequest: onServerRequest),
                         ])
                     }
                 }
@@ -169,96 +196,5 @@ public final class RemotingClient: Sendable {
         connections.withLock { connections in
             if connections[address] === future { connections[address] = nil }
         }
-    }
-}
-
-/// Matches responses to waiting requests on one connection (event-loop confined). Timeouts are found by
-/// one sweep every 50 ms (not a timer per request), and the sends queued in one event-loop tick share
-/// one flush.
-final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = RemotingCommand
-    typealias OutboundOut = RemotingCommand
-    let address: String
-    let onServerRequest: @Sendable (RemotingCommand, Channel) -> Void
-    private var pending: [Int32: (promise: EventLoopPromise<RemotingCommand>, deadline: NIODeadline, failure: RemotingError)] = [:]
-    private var channel: Channel?
-    private var sweeper: RepeatedTask?
-    private var flushScheduled = false
-    /// Set once the connection closed: later registrations fail at once (nothing would ever answer them).
-    private var inactive = false
-
-    init(address: String, onServerRequest: @escaping @Sendable (RemotingCommand, Channel) -> Void) {
-        self.address = address
-        self.onServerRequest = onServerRequest
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        channel = context.channel
-        sweeper = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) { [weak self] _ in
-            self?.sweep()
-        }
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        sweeper?.cancel()
-        sweeper = nil
-        failAll()
-    }
-
-    /// Registers a request and writes it; the write is flushed once the tasks already queued have run.
-    func send(_ request: RemotingCommand, promise: EventLoopPromise<RemotingCommand>, timeout: TimeAmount, failure: RemotingError) {
-        guard let channel, !inactive else { return promise.fail(RemotingError.connectionClosed(address: address)) }
-        pending[request.opaque] = (promise, .now() + timeout, failure)
-        // A failed write closes the channel, and channelInactive fails every pending request.
-        channel.write(request, promise: nil)
-        if !flushScheduled {
-            flushScheduled = true
-            channel.eventLoop.execute { [weak self] in
-                self?.flushScheduled = false
-                channel.flush()
-            }
-        }
-    }
-
-    func fail(opaque: Int32, with error: Error) {
-        guard let entry = pending.removeValue(forKey: opaque) else { return }
-        entry.promise.fail(error)
-    }
-
-    private func sweep() {
-        guard !pending.isEmpty else { return }
-        let now = NIODeadline.now()
-        for (opaque, entry) in pending where entry.deadline <= now {
-            pending[opaque] = nil
-            entry.promise.fail(entry.failure)
-        }
-    }
-
-    private func failAll() {
-        let failed = pending
-        pending.removeAll()
-        for (_, entry) in failed { entry.promise.fail(RemotingError.connectionClosed(address: address)) }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let command = unwrapInboundIn(data)
-        guard command.isResponse else {
-            onServerRequest(command, context.channel)
-            return
-        }
-        guard let entry = pending.removeValue(forKey: command.opaque) else { return }  // late (timed out) or one-way
-        entry.promise.succeed(command)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        inactive = true
-        sweeper?.cancel()
-        sweeper = nil
-        failAll()
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
     }
 }
