@@ -142,7 +142,8 @@ private func scheduledSend(_ sender: Int, _ sequence: Int, _ schedule: OpenLoopS
         shared.stop.store(true, ordering: .relaxed)
         return nil
     }
-    let (began, behind) = await awaitDue(schedule, sender: sender, index: sequence - 1, timer: schedule?.timer)
+    let (began, behind) = schedule == nil ? (monotonicNanos(), nil)  // a closed loop: no await before the send
+        : await awaitDue(schedule, sender: sender, index: sequence - 1, timer: schedule?.timer)
     return (began, behind, await send(sender, sequence))
 }
 

@@ -184,21 +184,20 @@ struct ProducerLoad: Sendable {
                 let messages = (0..<batch).map(message)
                 return await Self.outcome { try await producer.send(batch: messages).status }
             }
-            let next = message(0)
-            return await Self.outcome { try await producer.send(next).status }
+            // One await for the send itself (each async call is a task switch).
+            do { return SendOutcome(try await producer.send(message(0)).status) } catch { return Self.outcome(of: error) }
         }
     }
 
     /// A send's status as the broker answered it; an error code is RESPONSE_FAILED, no answer SEND_FAILED.
     static func outcome(_ body: () async throws -> SendStatus) async -> SendOutcome {
-        do {
-            return SendOutcome(try await body())
-        } catch let error as ClientError {
-            if case .broker = error { return .responseFailed }
-            return .sendFailed
-        } catch {
-            return .sendFailed
-        }
+        do { return SendOutcome(try await body()) } catch { return outcome(of: error) }
+    }
+
+    /// What a failed send counts as: an error answer is RESPONSE_FAILED, anything else (no answer) SEND_FAILED.
+    static func outcome(of error: any Error) -> SendOutcome {
+        if let error = error as? ClientError, case .broker = error { return .responseFailed }
+        return .sendFailed
     }
 
     /// Creates the topic with `queues` queues on every master when the NameServer has no route for it.

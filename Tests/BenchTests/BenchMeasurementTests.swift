@@ -3,9 +3,17 @@ import Glibc
 #endif
 import CommitLog
 import NIOCore
+import NIOPosix
+import Remoting
+import Synchronization
 import Testing
 
 @testable import bench
+
+/// How many sends meant for the loop ran elsewhere.
+final class OffLoopSends: Sendable {
+    let value = Atomic<Int>(0)
+}
 
 /// The measuring parts of `bench` on known inputs: the open-loop schedule and its behind-schedule accounting
 /// against a deliberately slow target, the CPU readers, the RESP decoder, and the store's ceilings.
@@ -46,6 +54,24 @@ import Testing
         let result = try await driveLoad(plan, everySecond: { _ in }) { _, _ in .sendOK }
         #expect(result.seconds >= 0.094, "\(result.seconds)")
         #expect(result.openLoop?.behind.totalCount == 20)
+    }
+
+    /// Senders on a client's event loop (`EventLoopTaskExecutor`) wait for their due times on the loop's one
+    /// timer (`DueTimer`): 20 sends at 200 sends/s still take at least the 95 ms until the last is due, none went
+    /// out before it was due, and every send ran on the loop.
+    @Test func sendersOnTheEventLoopAreHeldToTheScheduleByOneTimer() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let executor = EventLoopTaskExecutor(eventLoop: group.next())
+        let plan = LoadPlan(threads: 2, durationSeconds: nil, messages: 20, size: 8, mode: "sync", rate: 200)
+        let offLoop = OffLoopSends()
+        let result = try await driveLoad(plan, executor: executor, everySecond: { _ in }) { _, _ in
+            if !executor.eventLoop.inEventLoop { offLoop.value.wrappingAdd(1, ordering: .relaxed) }
+            return .sendOK
+        }
+        #expect(result.seconds >= 0.094, "\(result.seconds)")
+        #expect(result.openLoop?.behind.totalCount == 20)
+        #expect(offLoop.value.load(ordering: .relaxed) == 0)
+        try await group.shutdownGracefully()
     }
 
     /// A closed-loop run has no open-loop figures; the client's CPU is measured and the server's is read from

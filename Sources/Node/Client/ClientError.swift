@@ -45,8 +45,8 @@ enum UniqueID {
     static let start = currentTimeMillis()
 
     /// The next id as 16 bytes: prefix, milliseconds since start (4 bytes), counter (2 bytes).
-    static func nextPacked() -> PackedID {
-        let elapsed = UInt64(UInt32(truncatingIfNeeded: currentTimeMillis() - start))
+    static func nextPacked(now: Int64 = currentTimeMillis()) -> PackedID {
+        let elapsed = UInt64(UInt32(truncatingIfNeeded: now - start))
         let count = UInt64(UInt16(truncatingIfNeeded: counter.wrappingAdd(1, ordering: .relaxed).oldValue))
         return PackedID(high: prefix.high, low: prefix.low | elapsed << 16 | count)
     }

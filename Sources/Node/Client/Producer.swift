@@ -49,13 +49,17 @@ struct LatencyFaultTolerance {
     var availableAt: [String: Int64] = [:]
 
     mutating func update(_ brokerName: String, latencyMillis: Int64, isolation: Bool, now: Int64) {
-        let latency = isolation ? 30_000 : latencyMillis
-        var duration: Int64 = 0
-        for index in stride(from: Self.latencyMax.count - 1, through: 0, by: -1) where latency >= Self.latencyMax[index] {
-            duration = Self.notAvailableDuration[index]
-            break
-        }
+        let duration = Self.duration(latencyMillis: latencyMillis, isolation: isolation)
         if duration == 0 { availableAt[brokerName] = nil } else { availableAt[brokerName] = now + duration }
+    }
+
+    /// How long a broker is skipped after a send that took `latencyMillis` (0: not at all).
+    static func duration(latencyMillis: Int64, isolation: Bool) -> Int64 {
+        let latency = isolation ? 30_000 : latencyMillis
+        for index in stride(from: latencyMax.count - 1, through: 0, by: -1) where latency >= latencyMax[index] {
+            return notAvailableDuration[index]
+        }
+        return 0
     }
 
     func isAvailable(_ brokerName: String, now: Int64) -> Bool { (availableAt[brokerName] ?? 0) <= now }
@@ -165,11 +169,12 @@ public final class Producer: Sendable {
     func send(_ messages: consuming [Message], batch: Bool, selector: (@Sendable ([MessageQueue], Message) -> MessageQueue)?,
               timeoutMillis: Int64, sysFlag: Int32 = 0) async throws -> SendResult {
         guard state.withLock({ $0.started }) else { throw ClientError.notStarted }
+        let bornTimestamp = currentTimeMillis()
         var added: (uniqueID: PackedID?, addWait: Bool) = (nil, false)
         if batch {
             for index in messages.indices { try prepare(&messages[index]) }
         } else {
-            added = try prepareSingle(messages[0])
+            added = try prepareSingle(messages[0], now: bornTimestamp)
         }
         let batchBody = batch ? MessageBatch.encode(messages) : nil
         let start = uptimeNanos()
@@ -177,28 +182,38 @@ public final class Producer: Sendable {
         var lastBroker: String?
         var lastError: (any Error)?
         for attempt in 0..<attempts {
-            let elapsed = Int64((uptimeNanos() - start) / 1_000_000)
+            let attemptAt = attempt == 0 ? start : uptimeNanos()
+            let elapsed = Int64((attemptAt - start) / 1_000_000)
             guard elapsed < timeoutMillis else { break }
+            // The cached route (the usual case) is read without an await: each async call is a task switch.
+            let cached = attempt == 0 ? client.publishInfo(messages[0].topic).flatMap { $0.queues.isEmpty ? nil : $0 } : nil
             let (queues, defaultTopic): ([MessageQueue], Bool)
-            do { (queues, defaultTopic) = try await publishQueues(messages[0].topic, refresh: attempt > 0) } catch {
-                // No writable queue with a master (a DLedger group electing one): the next send asks again.
-                forgetRoutes(messages[0].topic)
-                lastError = error
-                continue
+            if let cached { (queues, defaultTopic) = (cached.queues, false) } else {
+                do { (queues, defaultTopic) = try await publishQueues(messages[0].topic, refresh: attempt > 0) } catch {
+                    // No writable queue with a master (a DLedger group electing one): the next send asks again.
+                    forgetRoutes(messages[0].topic)
+                    lastError = error
+                    continue
+                }
             }
             let picked = selector.map { $0(queues, messages[0]) } ?? chooseQueue(queues, avoiding: lastBroker)
-            guard let queue = picked, let address = try await masterAddress(messages[0].topic, queue.brokerName, defaultTopic: defaultTopic) else {
+            var address = picked.flatMap { cached?.masters[$0.brokerName] }
+            if address == nil, let picked { address = try await masterAddress(messages[0].topic, picked.brokerName, defaultTopic: defaultTopic) }
+            guard let queue = picked, let address else {
                 // No master right now (a DLedger group electing one): the next send asks the NameServers again.
                 forgetRoutes(messages[0].topic)
                 lastError = ClientError.noRoute(topic: messages[0].topic)
                 continue
             }
             lastBroker = queue.brokerName
-            var request = makeRequest(messages[0], queue: queue, batch: batchBody, sysFlag: sysFlag)
+            var request = makeRequest(messages[0], queue: queue, batch: batchBody, sysFlag: sysFlag, bornTimestamp: bornTimestamp)
             (request.uniqueID, request.addWait) = added
             let sentAt = uptimeNanos()
             do {
-                let response = try await invoke(address, request, timeoutMillis: timeoutMillis - elapsed)
+                let response = client.config.serializeType == .rocketmq
+                    ? try await client.remoting.invoke(address, request: request, timeoutMillis: timeoutMillis - elapsed)
+                    : try await client.remoting.invoke(address, request.command(serializeType: client.config.serializeType),
+                                                       timeoutMillis: timeoutMillis - elapsed)  // JSON headers
                 updateFault(queue.brokerName, since: sentAt, isolation: false)
                 guard let status = Self.status(response.code) else {
                     let error = ClientError.broker(code: response.code, remark: response.remark ?? "", address: address)
@@ -217,15 +232,6 @@ public final class Producer: Sendable {
             }
         }
         throw lastError ?? ClientError.noRoute(topic: messages[0].topic)
-    }
-
-    /// SEND's request through the connection's buffer (the binary header), or as a command for JSON headers.
-    private func invoke(_ address: String, _ request: SendRequest, timeoutMillis: Int64) async throws -> RemotingCommand {
-        guard client.config.serializeType == .rocketmq else {
-            return try await client.remoting.invoke(address, request.command(serializeType: client.config.serializeType),
-                                                    timeoutMillis: timeoutMillis)
-        }
-        return try await client.remoting.invoke(address, request: request, timeoutMillis: timeoutMillis)
     }
 
     static func status(_ code: Int32) -> SendStatus? {
@@ -278,13 +284,13 @@ public final class Producer: Sendable {
 
     /// Checks a message; the UNIQ_KEY to add (nil when it has one) and whether WAIT is to be added, with the
     /// properties' length counting both.
-    private func prepareSingle(_ message: borrowing Message) throws -> (uniqueID: PackedID?, addWait: Bool) {
+    private func prepareSingle(_ message: borrowing Message, now: Int64 = currentTimeMillis()) throws -> (uniqueID: PackedID?, addWait: Bool) {
         if let problem = TopicValidator.problem(with: message.topic) { throw ClientError.illegalMessage(problem) }
         guard !message.body.isEmpty else { throw ClientError.badResponse("the message body is empty") }
         guard message.body.count <= settings.maxMessageSize else {
             throw ClientError.messageTooLarge(message.body.count, max: settings.maxMessageSize)
         }
-        let uniqueID = message.properties[MessageConst.uniqueClientMessageIDKeyIndex] == nil ? UniqueID.nextPacked() : nil
+        let uniqueID = message.properties[MessageConst.uniqueClientMessageIDKeyIndex] == nil ? UniqueID.nextPacked(now: now) : nil
         let addWait = message.properties[MessageConst.waitStoreMsgOK] == nil
         let byteCount = message.properties.byteCount + (uniqueID == nil ? 0 : SendRequest.uniqueKey.utf8CodeUnitCount + 2 + PackedID.hexCount)
             + (addWait ? SendRequest.waitPair.utf8CodeUnitCount : 0)
@@ -319,9 +325,8 @@ public final class Producer: Sendable {
     func chooseQueue(_ queues: [MessageQueue], avoiding lastBroker: String?) -> MessageQueue? {
         guard !queues.isEmpty else { return nil }
         let start = nextQueue.wrappingAdd(1, ordering: .relaxed).oldValue
-        let now = currentTimeMillis()
-        if settings.sendLatencyFaultEnable {
-            let faults = state.withLock { $0.faults }
+        if settings.sendLatencyFaultEnable, let faults = state.withLock({ $0.faults.availableAt.isEmpty ? nil : $0.faults }) {
+            let now = currentTimeMillis()
             for step in 0..<queues.count {
                 let queue = queues[((start &+ step) & Int.max) % queues.count]
                 if queue.brokerName != lastBroker, faults.isAvailable(queue.brokerName, now: now) { return queue }
@@ -337,13 +342,21 @@ public final class Producer: Sendable {
     private func updateFault(_ brokerName: String, since: UInt64, isolation: Bool) {
         guard settings.sendLatencyFaultEnable else { return }
         let latency = Int64((uptimeNanos() - since) / 1_000_000)
+        guard LatencyFaultTolerance.duration(latencyMillis: latency, isolation: isolation) > 0 else {
+            // A quick answer (the usual case): the broker is available; no clock read, nothing to clear mostly.
+            state.withLock { state in
+                if !state.faults.availableAt.isEmpty { state.faults.availableAt[brokerName] = nil }
+            }
+            return
+        }
         let now = currentTimeMillis()
         state.withLock { $0.faults.update(brokerName, latencyMillis: latency, isolation: isolation, now: now) }
     }
 
-    private func makeRequest(_ message: Message, queue: MessageQueue, batch: ByteBuffer?, sysFlag: Int32 = 0) -> SendRequest {
+    private func makeRequest(_ message: Message, queue: MessageQueue, batch: ByteBuffer?, sysFlag: Int32 = 0,
+                             bornTimestamp: Int64 = currentTimeMillis()) -> SendRequest {
         SendRequest(group: settings.group, topic: message.topic, defaultTopicQueueNums: settings.defaultTopicQueueNums, queueID: queue.queueID,
-                    sysFlag: sysFlag, bornTimestamp: currentTimeMillis(), flag: message.flag, properties: message.properties, uniqueID: nil,
+                    sysFlag: sysFlag, bornTimestamp: bornTimestamp, flag: message.flag, properties: message.properties, uniqueID: nil,
                     addWait: false, body: batch == nil ? message.body : [], batch: batch)
     }
 

@@ -32,53 +32,98 @@ struct SendRequest: RemotingRequest, Sendable {
     static let uniqueKey: StaticString = "UNIQ_KEY"
     static let waitPair: StaticString = "WAIT\u{1}true\u{2}"
 
-    /// The fields in RocketMQ's `SendMessageRequestHeaderV2` order (a..m), as `HeaderFields.Writer` writes them.
+    /// The fields in RocketMQ's `SendMessageRequestHeaderV2` order (a..m), in `HeaderFields.Writer`'s layout
+    /// (`keyLength(2) key valueLength(4) value`, decimal numbers, empty values left out), all written within one
+    /// reservation of the buffer.
     func writeFields(into buffer: inout ByteBuffer) {
-        var fields = HeaderFields.Writer(capacity: 0)  // the shared empty buffer: nothing allocated
-        swap(&fields.buffer, &buffer)
-        defer { swap(&fields.buffer, &buffer) }
-        fields.append("a", group)
-        fields.append("b", topic)
-        fields.append("c", TopicValidator.autoCreateTopicKeyTopic)
-        fields.append("d", defaultTopicQueueNums)
-        fields.append("e", queueID)
-        fields.append("f", sysFlag)
-        fields.append("g", bornTimestamp)
-        fields.append("h", flag)
-        if batch == nil { writeProperties(into: &fields.buffer) }
-        fields.append("j", 0)
-        fields.append("k", false)
-        fields.append("m", batch != nil)
+        let propertiesCount = batch == nil ? propertiesByteCount : 0
+        // 12 fields of a one-letter key (7 bytes each with the lengths), three strings, seven numbers, the properties.
+        let sizeMax = 12 * 7 + group.utf8.count + topic.utf8.count + Self.autoCreateTopic.utf8CodeUnitCount + 7 * Self.decimalDigitsMax
+            + propertiesCount + 5 + 5
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: sizeMax) { target in
+            var at = 0
+            at += Self.store("a", text: group, into: target, at: at)
+            at += Self.store("b", text: topic, into: target, at: at)
+            at += Self.store("c", bytes: Self.autoCreateTopic, into: target, at: at)
+            at += Self.store("d", Int64(defaultTopicQueueNums), into: target, at: at)
+            at += Self.store("e", Int64(queueID), into: target, at: at)
+            at += Self.store("f", Int64(sysFlag), into: target, at: at)
+            at += Self.store("g", bornTimestamp, into: target, at: at)
+            at += Self.store("h", Int64(flag), into: target, at: at)
+            if propertiesCount > 0 { at += storeProperties(count: propertiesCount, into: target, at: at) }
+            at += Self.store("j", 0, into: target, at: at)
+            at += Self.store("k", bytes: "false", into: target, at: at)
+            at += Self.store("m", bytes: batch == nil ? "false" : "true", into: target, at: at)
+            precondition(at <= sizeMax, "SEND fields wrote \(at) of at most \(sizeMax) bytes")
+            return at
+        }
     }
 
-    /// Field `i`: the properties then UNIQ_KEY and WAIT when added, in place (nothing when there are none).
-    private func writeProperties(into buffer: inout ByteBuffer) {
-        let valueCount = propertiesByteCount
-        guard valueCount > 0 else { return }
-        let size = 2 + 1 + 4 + valueCount
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { target in
-            var at = HeaderFields.Writer.storeKey("i", into: target)
-            target.storeBytes(of: UInt32(valueCount).bigEndian, toByteOffset: at, as: UInt32.self)
-            at += 4
-            for (key, value) in properties.pairs {
-                at += Self.copy(key, into: target, at: at)
-                target[at] = MessageProperties.nameValueSeparator
-                at += 1 + Self.copy(value, into: target, at: at + 1)
-                target[at] = MessageProperties.propertySeparator
-                at += 1
-            }
-            if let uniqueID {
-                at += Self.copy(Self.uniqueKey, into: target, at: at)
-                target[at] = MessageProperties.nameValueSeparator
-                uniqueID.storeHex(into: UnsafeMutableRawBufferPointer(rebasing: target[(at + 1)...]))
-                at += 1 + PackedID.hexCount
-                target[at] = MessageProperties.propertySeparator
-                at += 1
-            }
-            if addWait { at += Self.copy(Self.waitPair, into: target, at: at) }
-            precondition(at == size, "SEND properties wrote \(at) of \(size) bytes")
-            return size
+    static let autoCreateTopic: StaticString = "TBW102"
+    static let decimalDigitsMax = 20
+
+    /// A one-letter key and its value's length at `at`; the bytes written (7).
+    private static func storeKey(_ key: UInt8, valueCount: Int, into target: UnsafeMutableRawBufferPointer, at: Int) -> Int {
+        target.storeBytes(of: UInt16(1).bigEndian, toByteOffset: at, as: UInt16.self)
+        target[at + 2] = key
+        target.storeBytes(of: UInt32(valueCount).bigEndian, toByteOffset: at + 3, as: UInt32.self)
+        return 7
+    }
+
+    private static func store(_ key: Unicode.Scalar, text: String, into target: UnsafeMutableRawBufferPointer, at: Int) -> Int {
+        let count = text.utf8.count
+        guard count > 0 else { return 0 }  // empty values do not survive the binary form
+        let keyCount = storeKey(UInt8(ascii: key), valueCount: count, into: target, at: at)
+        return keyCount + copy(text, into: target, at: at + keyCount)
+    }
+
+    private static func store(_ key: Unicode.Scalar, bytes: StaticString, into target: UnsafeMutableRawBufferPointer, at: Int) -> Int {
+        let keyCount = storeKey(UInt8(ascii: key), valueCount: bytes.utf8CodeUnitCount, into: target, at: at)
+        return keyCount + copy(bytes, into: target, at: at + keyCount)
+    }
+
+    /// `value` in decimal, digits written from the last backwards once counted (no temporary).
+    private static func store(_ key: Unicode.Scalar, _ value: Int64, into target: UnsafeMutableRawBufferPointer, at: Int) -> Int {
+        var magnitude = value.magnitude
+        var digits = 0
+        repeat {
+            digits += 1
+            magnitude /= 10
+        } while magnitude > 0
+        let count = digits + (value < 0 ? 1 : 0)
+        let start = at + storeKey(UInt8(ascii: key), valueCount: count, into: target, at: at)
+        if value < 0 { target[start] = UInt8(ascii: "-") }
+        magnitude = value.magnitude
+        var index = start + count
+        repeat {
+            index -= 1
+            target[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+        } while magnitude > 0
+        return 7 + count
+    }
+
+    /// Field `i`: the properties then UNIQ_KEY and WAIT when added, `count` bytes in all.
+    private func storeProperties(count: Int, into target: UnsafeMutableRawBufferPointer, at start: Int) -> Int {
+        var at = start + Self.storeKey(UInt8(ascii: "i"), valueCount: count, into: target, at: start)
+        for (key, value) in properties.pairs {
+            at += Self.copy(key, into: target, at: at)
+            target[at] = MessageProperties.nameValueSeparator
+            at += 1 + Self.copy(value, into: target, at: at + 1)
+            target[at] = MessageProperties.propertySeparator
+            at += 1
         }
+        if let uniqueID {
+            at += Self.copy(Self.uniqueKey, into: target, at: at)
+            target[at] = MessageProperties.nameValueSeparator
+            uniqueID.storeHex(into: UnsafeMutableRawBufferPointer(rebasing: target[(at + 1)...]))
+            at += 1 + PackedID.hexCount
+            target[at] = MessageProperties.propertySeparator
+            at += 1
+        }
+        if addWait { at += Self.copy(Self.waitPair, into: target, at: at) }
+        precondition(at - start == 7 + count, "SEND properties wrote \(at - start - 7) of \(count) bytes")
+        return at - start
     }
 
     private static func copy(_ text: String, into target: UnsafeMutableRawBufferPointer, at: Int) -> Int {

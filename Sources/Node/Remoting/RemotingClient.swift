@@ -98,7 +98,9 @@ public final class RemotingClient: Sendable {
     public func invoke(_ address: String, request: some RemotingRequest & Sendable, timeoutMillis: Int64) async throws -> RemotingCommand {
         if credentials != nil { return try await invoke(address, request.command(serializeType: .rocketmq), timeoutMillis: timeoutMillis) }
         let opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
-        let (channel, handler) = try await readyConnection(to: address)
+        // A connected address (the usual case) is found without an await: each async call is a task switch.
+        let known = closed.load(ordering: .relaxed) ? nil : ready.withLock { $0[address] }
+        let (channel, handler) = if let known { known } else { try await readyConnection(to: address) }
         try Task.checkCancellation()
         let failure = RemotingError.timeout(address: address, code: request.code, millis: timeoutMillis)
         let deadline = NIODeadline.now() + .milliseconds(timeoutMillis)
