@@ -60,9 +60,10 @@ struct OpenLoopStats: Sendable {
     private func ms(_ micros: UInt64) -> String { format(Double(micros) / 1000, 3) }
 }
 
-/// Waits until a scheduled send is due; returns when it counts as begun (the due time) and how far behind it
-/// really went out, in microseconds. Without a schedule, it begins now. With a `DueTimer` (senders on the client's
-/// event loop) the wait is a slot in the timer's list; otherwise a `Task.sleep`.
+/// Waits until a scheduled send is due; returns when it counts as begun and how far behind it really went out, in
+/// microseconds. A send counts from its due time, or from when it went out if that was earlier (a `DueTimer`
+/// releases sends up to its slack early). Without a schedule, it begins now. With a `DueTimer` (senders on the
+/// client's event loop) the wait is a slot in the timer's list; otherwise a `Task.sleep`.
 func awaitDue(_ schedule: OpenLoopSchedule?, sender: Int, index: Int, timer: DueTimer? = nil) async -> (began: UInt64, behindMicros: UInt64?) {
     guard let schedule else { return (monotonicNanos(), nil) }
     let due = schedule.due(sender: sender, index: index)
@@ -71,12 +72,15 @@ func awaitDue(_ schedule: OpenLoopSchedule?, sender: Int, index: Int, timer: Due
         if let timer { await timer.wait(until: due) } else { try? await Task.sleep(for: .nanoseconds(Int64(due - now))) }
     }
     let sent = monotonicNanos()
-    return (due, sent > due ? (sent - due) / 1000 : 0)
+    return (min(due, sent), sent > due ? (sent - due) / 1000 : 0)
 }
 
 /// Wakes open-loop senders at their due times on one event loop: one timer armed for the earliest due time (not
-/// one sleep per send), and every sender due by the time it fires released together. Event-loop confined.
+/// one sleep per send), and every sender due by the time it fires, or within `slackNanos` after, released together
+/// (their requests then share one write). The slack is Linux's default timer slack for a thread's own sleeps.
+/// Event-loop confined.
 final class DueTimer: NIOScheduledCallbackHandler, @unchecked Sendable {
+    static let slackNanos: UInt64 = 50_000
     let eventLoop: any EventLoop
     private var waiting: [(due: UInt64, continuation: UnsafeContinuation<Void, Never>)] = []
     private var armed: (due: UInt64, callback: NIOScheduledCallback)?
@@ -98,6 +102,7 @@ final class DueTimer: NIOScheduledCallbackHandler, @unchecked Sendable {
     }
 
     private func add(_ due: UInt64, _ continuation: UnsafeContinuation<Void, Never>) {
+        guard due > monotonicNanos() + Self.slackNanos else { return continuation.resume() }
         waiting.append((due, continuation))
         if let armed {
             guard due < armed.due else { return }
@@ -118,7 +123,7 @@ final class DueTimer: NIOScheduledCallbackHandler, @unchecked Sendable {
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         armed = nil
-        release(upTo: monotonicNanos())
+        release(upTo: monotonicNanos() + Self.slackNanos)
         if let next = waiting.lazy.map(\.due).min() { arm(next) }
     }
 

@@ -58,19 +58,24 @@ final class OffLoopSends: Sendable {
 
     /// Senders on a client's event loop (`EventLoopTaskExecutor`) wait for their due times on the loop's one
     /// timer (`DueTimer`): 20 sends at 200 sends/s still take at least the 95 ms until the last is due, none went
-    /// out before it was due, and every send ran on the loop.
+    /// out more than the timer's slack before it was due (counted from before the run began, which is no later
+    /// than the schedule's start), and every send ran on the loop.
     @Test func sendersOnTheEventLoopAreHeldToTheScheduleByOneTimer() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let executor = EventLoopTaskExecutor(eventLoop: group.next())
         let plan = LoadPlan(threads: 2, durationSeconds: nil, messages: 20, size: 8, mode: "sync", rate: 200)
-        let offLoop = OffLoopSends()
-        let result = try await driveLoad(plan, executor: executor, everySecond: { _ in }) { _, _ in
+        let offLoop = OffLoopSends(), early = OffLoopSends()
+        let before = monotonicNanos()
+        let result = try await driveLoad(plan, executor: executor, everySecond: { _ in }) { sender, sequence in
             if !executor.eventLoop.inEventLoop { offLoop.value.wrappingAdd(1, ordering: .relaxed) }
+            let dueAfterStart = UInt64((sequence - 1) * 2 + sender) * 5_000_000  // 200/s: one due every 5 ms
+            if monotonicNanos() + DueTimer.slackNanos < before + dueAfterStart { early.value.wrappingAdd(1, ordering: .relaxed) }
             return .sendOK
         }
         #expect(result.seconds >= 0.094, "\(result.seconds)")
         #expect(result.openLoop?.behind.totalCount == 20)
         #expect(offLoop.value.load(ordering: .relaxed) == 0)
+        #expect(early.value.load(ordering: .relaxed) == 0)
         try await group.shutdownGracefully()
     }
 
