@@ -28,7 +28,7 @@ struct LoadPlan: Sendable {
 }
 
 /// One send: `(sender, sequence)` to what it came back as.
-typealias LoadSend = @Sendable (_ sender: Int, _ sequence: Int) async -> SendOutcome
+typealias LoadSend = nonisolated(nonsending) @Sendable (_ sender: Int, _ sequence: Int) async -> SendOutcome
 
 /// Send RT is recorded in microseconds up to two minutes (a send times out long before).
 let rtMicrosMax: UInt64 = 120_000_000
@@ -37,9 +37,10 @@ func makeRTHistogram() -> Histogram<UInt64> {
     Histogram<UInt64>(highestTrackableValue: rtMicrosMax, numberOfSignificantValueDigits: .three)
 }
 
-/// One sender's RT histograms: SEND_OK sends, and every other outcome's ("failed sends") kept apart; in an
-/// open loop, how far its sends went out behind schedule.
-struct SenderHistograms: Sendable {
+/// The run's RT histograms: SEND_OK sends, and every other outcome's ("failed sends") kept apart; in an open
+/// loop, how far sends went out behind schedule. One for all senders (kept with the totals): 64 per-sender copies
+/// of these 0.4 MB count arrays made each record a cache miss.
+struct RunHistograms: Sendable {
     var ok = makeRTHistogram()
     var failed = makeRTHistogram()
     var openLoop: OpenLoopStats?
@@ -50,12 +51,6 @@ struct SenderHistograms: Sendable {
         } else {
             _ = failed.record(min(micros, rtMicrosMax))
         }
-    }
-
-    mutating func add(_ other: SenderHistograms) {
-        ok.add(other.ok)
-        failed.add(other.failed)
-        if let theirs = other.openLoop { openLoop?.add(theirs) }
     }
 }
 
@@ -78,22 +73,19 @@ func driveLoad(_ plan: LoadPlan, cpu: ServerCPUSource? = nil, executor: EventLoo
         OpenLoopSchedule(start: start, sendsPerSecond: $0 / Double(plan.perSend), senders: plan.threads, timer: timer)
     }
     let reporter = Task { await reportEverySecond(shared, everySecond) }
-    let histograms = try await withThrowingTaskGroup(of: SenderHistograms.self) { group in
+    try await withThrowingTaskGroup(of: Void.self) { group in
         for sender in 0..<plan.threads {
             group.addTask(executorPreference: executor) {
                 try await runSender(sender, plan: plan, schedule: schedule, shared: shared, send: send)
             }
         }
-        var merged = SenderHistograms()
-        merged.openLoop = plan.rate.map { OpenLoopStats(targetRate: $0) }
-        for try await histograms in group { merged.add(histograms) }
-        return merged
+        try await group.waitForAll()
     }
     shared.stop.store(true, ordering: .relaxed)
     let elapsed = Double(monotonicNanos() - start) / 1e9
     reporter.cancel()
     shared.closeLastSecond()
-    let counted = shared.totals.withLock { $0 }
+    let (counted, histograms) = shared.totals.withLock { ($0.window, $0.histograms) }
     var result = ProducerResult(seconds: elapsed, messages: counted.messages, size: plan.size, threads: plan.threads, mode: plan.mode,
                                 statuses: counted.statuses, histogram: histograms.ok, failedHistogram: histograms.failed,
                                 perSecond: shared.perSecond.withLock { $0 })
@@ -117,26 +109,22 @@ private func reportEverySecond(_ shared: LoadState, _ everySecond: @Sendable (St
 
 /// One sender: sync (one send at a time) or windowed (async: `plan.window` in flight); with a schedule, each
 /// send waits until it is due and is timed from then.
-private func runSender(_ sender: Int, plan: LoadPlan, schedule: OpenLoopSchedule?, shared: LoadState,
-                       send: @escaping LoadSend) async throws -> SenderHistograms {
-    var histograms = SenderHistograms()
-    histograms.openLoop = plan.rate.map { OpenLoopStats(targetRate: $0) }
+nonisolated(nonsending) private func runSender(_ sender: Int, plan: LoadPlan, schedule: OpenLoopSchedule?, shared: LoadState,
+                       send: @escaping LoadSend) async throws {
     if plan.window > 1 {
-        try await runWindowed(sender, window: plan.window, schedule: schedule, shared: shared, histograms: &histograms, send: send)
+        try await runWindowed(sender, window: plan.window, schedule: schedule, shared: shared, send: send)
     } else {
         var sequence = 0
         while shared.more() {
             sequence += 1
             guard let (began, behind, outcome) = await scheduledSend(sender, sequence, schedule, shared, send) else { break }
-            histograms.record(micros: shared.record(began: began, outcome: outcome), outcome: outcome)
-            if let behind { histograms.openLoop?.record(behindMicros: behind) }
+            shared.record(began: began, behind: behind, outcome: outcome)
         }
     }
-    return histograms
 }
 
 /// One send when it is due (at once without a schedule); nil when it would be due after the run's deadline.
-private func scheduledSend(_ sender: Int, _ sequence: Int, _ schedule: OpenLoopSchedule?, _ shared: LoadState,
+nonisolated(nonsending) private func scheduledSend(_ sender: Int, _ sequence: Int, _ schedule: OpenLoopSchedule?, _ shared: LoadState,
                            _ send: LoadSend) async -> (began: UInt64, behind: UInt64?, outcome: SendOutcome)? {
     if let schedule, let deadline = shared.deadline, schedule.due(sender: sender, index: sequence - 1) >= deadline {
         shared.stop.store(true, ordering: .relaxed)
@@ -150,7 +138,7 @@ private func scheduledSend(_ sender: Int, _ sequence: Int, _ schedule: OpenLoopS
 /// Keeps `window` sends in flight (scheduled ones count from when they are placed) until the load stops,
 /// recording each as it completes.
 private func runWindowed(_ sender: Int, window: Int, schedule: OpenLoopSchedule?, shared: LoadState,
-                         histograms: inout SenderHistograms, send: @escaping LoadSend) async throws {
+                         send: @escaping LoadSend) async throws {
     try await withThrowingTaskGroup(of: (began: UInt64, behind: UInt64?, outcome: SendOutcome)?.self) { inflight in
         var running = 0
         var sequence = 0
@@ -164,8 +152,7 @@ private func runWindowed(_ sender: Int, window: Int, schedule: OpenLoopSchedule?
             guard running > 0, let completed = try await inflight.next() else { break }
             running -= 1
             guard let (began, behind, outcome) = completed else { continue }
-            histograms.record(micros: shared.record(began: began, outcome: outcome), outcome: outcome)
-            if let behind { histograms.openLoop?.record(behindMicros: behind) }
+            shared.record(began: began, behind: behind, outcome: outcome)
         }
     }
 }
@@ -173,7 +160,7 @@ private func runWindowed(_ sender: Int, window: Int, schedule: OpenLoopSchedule?
 /// What the senders and the once-a-second reporter share.
 final class LoadState: Sendable {
     let window = Mutex(SecondWindow())
-    let totals = Mutex(SecondWindow())
+    let totals: Mutex<(window: SecondWindow, histograms: RunHistograms)>
     let issued = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
     let perSecond = Mutex<[Int]>([])
@@ -184,6 +171,9 @@ final class LoadState: Sendable {
 
     init(plan: LoadPlan, start: UInt64) {
         lastReport = Atomic(start)
+        var histograms = RunHistograms()
+        histograms.openLoop = plan.rate.map { OpenLoopStats(targetRate: $0) }
+        totals = Mutex((SecondWindow(), histograms))
         deadline = plan.durationSeconds.map { start + UInt64($0 * 1e9) }
         sendsMax = plan.sendsMax
         perSend = plan.perSend
@@ -200,12 +190,16 @@ final class LoadState: Sendable {
         return true
     }
 
-    /// Counts one completed send in this second and in the totals; returns its RT in microseconds.
-    func record(began: UInt64, outcome: SendOutcome) -> UInt64 {
+    /// Counts one completed send in this second and in the totals, its RT (microseconds) and how far behind
+    /// schedule it went out in the histograms.
+    func record(began: UInt64, behind: UInt64?, outcome: SendOutcome) {
         let micros = (monotonicNanos() - began) / 1000
         window.withLock { $0.add(micros: micros, outcome: outcome, messages: perSend) }
-        totals.withLock { $0.add(micros: micros, outcome: outcome, messages: perSend) }
-        return micros
+        totals.withLock { totals in
+            totals.window.add(micros: micros, outcome: outcome, messages: perSend)
+            totals.histograms.record(micros: micros, outcome: outcome)
+            if let behind { totals.histograms.openLoop?.record(behindMicros: behind) }
+        }
     }
 
     /// Takes the second that just ended (the next starts empty) and adds its messages to the series.

@@ -37,11 +37,6 @@ struct OpenLoopStats: Sendable {
         if behindMicros > Self.lateMicrosMin { lateSends += 1 }
     }
 
-    mutating func add(_ other: OpenLoopStats) {
-        behind.add(other.behind)
-        lateSends += other.lateSends
-    }
-
     func behindMicros(_ percentile: Double) -> UInt64 { ProducerResult.micros(behind, percentile) }
     var behindMaxMicros: UInt64 { behind.totalCount == 0 ? 0 : behind.max }
 

@@ -124,7 +124,7 @@ public final class Producer: Sendable {
     // MARK: Sending
 
     /// Sends and waits for the broker's answer; retries on another broker after a failure.
-    public func send(_ message: Message, timeoutMillis: Int64? = nil) async throws -> SendResult {
+    nonisolated(nonsending) public func send(_ message: Message, timeoutMillis: Int64? = nil) async throws -> SendResult {
         try await send([message], batch: false, selector: nil, timeoutMillis: timeoutMillis ?? settings.sendMsgTimeoutMillis)
     }
 
@@ -166,7 +166,7 @@ public final class Producer: Sendable {
     /// Sends with retries on other brokers; `sysFlag` marks a transaction's half message. `messages` is consumed:
     /// the caller's array (a one-element literal for a single send) is prepared in place instead of copied first.
     /// A single message's UNIQ_KEY and WAIT are written into the request, not added to its properties.
-    func send(_ messages: consuming [Message], batch: Bool, selector: (@Sendable ([MessageQueue], Message) -> MessageQueue)?,
+    nonisolated(nonsending) func send(_ messages: consuming [Message], batch: Bool, selector: (@Sendable ([MessageQueue], Message) -> MessageQueue)?,
               timeoutMillis: Int64, sysFlag: Int32 = 0) async throws -> SendResult {
         guard state.withLock({ $0.started }) else { throw ClientError.notStarted }
         let bornTimestamp = currentTimeMillis()
