@@ -198,6 +198,7 @@ public final class Producer: Sendable {
             }
             let picked = selector.map { $0(queues, messages[0]) } ?? chooseQueue(queues, avoiding: lastBroker)
             var address = picked.flatMap { cached?.masters[$0.brokerName] }
+            let routedWithoutAwait = address != nil
             if address == nil, let picked { address = try await masterAddress(messages[0].topic, picked.brokerName, defaultTopic: defaultTopic) }
             guard let queue = picked, let address else {
                 // No master right now (a DLedger group electing one): the next send asks the NameServers again.
@@ -208,7 +209,7 @@ public final class Producer: Sendable {
             lastBroker = queue.brokerName
             var request = makeRequest(messages[0], queue: queue, batch: batchBody, sysFlag: sysFlag, bornTimestamp: bornTimestamp)
             (request.uniqueID, request.addWait) = added
-            let sentAt = uptimeNanos()
+            let sentAt = routedWithoutAwait ? attemptAt : uptimeNanos()  // from the cache: microseconds since the start
             do {
                 let response = client.config.serializeType == .rocketmq
                     ? try await client.remoting.invoke(address, request: request, timeoutMillis: timeoutMillis - elapsed)
@@ -247,7 +248,14 @@ public final class Producer: Sendable {
     /// The result of a stored send: the ids kept packed (text only when read), the queue as the broker answered.
     private func result(_ status: SendStatus, _ response: RemotingCommand, _ messages: borrowing [Message], uniqueID: PackedID?,
                         queue: MessageQueue) -> SendResult {
-        let fields = response.fields
+        // The three fields in one walk over the header (each lookup by name would walk it from the start).
+        var found: (msgID: HeaderFields.Value?, queueID: HeaderFields.Value?, queueOffset: HeaderFields.Value?)
+        response.fields?.forEach { key, value in
+            if found.msgID == nil, HeaderFields.Value.equal(key, "msgId") { found.msgID = value }
+            else if found.queueID == nil, HeaderFields.Value.equal(key, "queueId") { found.queueID = value }
+            else if found.queueOffset == nil, HeaderFields.Value.equal(key, "queueOffset") { found.queueOffset = value }
+            return found.msgID == nil || found.queueID == nil || found.queueOffset == nil
+        }
         let ids: IDText
         if let uniqueID {
             ids = .packed(uniqueID)
@@ -256,10 +264,10 @@ public final class Producer: Sendable {
         } else {
             ids = .text(messages.map { $0.properties[MessageConst.uniqueClientMessageIDKeyIndex] ?? "" }.joined(separator: ","))
         }
-        return SendResult(status: status, msgID: ids, offsetMsgID: IDText(fields?["msgId"]),
+        return SendResult(status: status, msgID: ids, offsetMsgID: IDText(found.msgID),
                           queue: MessageQueue(topic: messages[0].topic, brokerName: queue.brokerName,
-                                              queueID: fields?["queueId"]?.int32 ?? queue.queueID),
-                          queueOffset: fields?["queueOffset"]?.int64 ?? -1)
+                                              queueID: found.queueID?.int32 ?? queue.queueID),
+                          queueOffset: found.queueOffset?.int64 ?? -1)
     }
 
     /// Drops the cached routes of `topic` and of TBW102 (its fallback), so the next send reads both again.
