@@ -128,11 +128,11 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
         scheduleFlush()
     }
 
-    /// Writes a one-way command and flushes at once (with whatever else is waiting); false when closed.
+    /// Encodes a one-way command, flushed as requests are (once the tasks already queued have run); false when closed.
     func sendOneway(_ command: RemotingCommand) -> Bool {
         guard context != nil, !inactive else { return false }
         RemotingFrameEncoder.write(command, into: &outbound)
-        flushOutbound()
+        scheduleFlush()
         return true
     }
 

@@ -132,7 +132,8 @@ public final class RemotingClient: Sendable {
         return (channel, handler)
     }
 
-    /// Sends `request` without waiting for (or wanting) a response; returns once it is written.
+    /// Sends `request` without waiting for (or wanting) a response; returns once it is in the connection's buffer
+    /// (written with the other requests of the event-loop tick).
     public func invokeOneway(_ address: String, _ request: RemotingCommand) async throws {
         var request = request
         request.opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
