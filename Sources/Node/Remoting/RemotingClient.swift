@@ -95,7 +95,8 @@ public final class RemotingClient: Sendable {
     /// connection's outbound buffer and the caller suspended on a continuation: called on the connection's event
     /// loop (a task preferring `EventLoopTaskExecutor`), nothing is allocated and no thread is woken. Once sent,
     /// the request is not cancelled: it is answered or times out. Signed requests take `invoke(_:_:timeoutMillis:)`.
-    nonisolated(nonsending) public func invoke(_ address: String, request: some RemotingRequest & Sendable, timeoutMillis: Int64) async throws -> RemotingCommand {
+    nonisolated(nonsending) public func invoke(_ address: String, request: some RemotingRequest & Sendable,
+                                               timeoutMillis: Int64) async throws -> RemotingCommand {
         if credentials != nil { return try await invoke(address, request.command(serializeType: .rocketmq), timeoutMillis: timeoutMillis) }
         let opaque = nextOpaque.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max
         // A connected address (the usual case) is found without an await: each async call is a task switch.
