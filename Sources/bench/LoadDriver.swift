@@ -136,25 +136,28 @@ nonisolated(nonsending) private func scheduledSend(_ sender: Int, _ sequence: In
 }
 
 /// Keeps `window` sends in flight (scheduled ones count from when they are placed) until the load stops,
-/// recording each as it completes.
+/// recording each as it completes: `window` loops share the sender's sequence, each sending again as soon as its
+/// answer came. One child task per loop for the whole run, not one per send (a task costs several allocations).
 private func runWindowed(_ sender: Int, window: Int, schedule: OpenLoopSchedule?, shared: LoadState,
                          send: @escaping LoadSend) async throws {
-    try await withThrowingTaskGroup(of: (began: UInt64, behind: UInt64?, outcome: SendOutcome)?.self) { inflight in
-        var running = 0
-        var sequence = 0
-        while true {
-            while running < window, shared.more() {
-                sequence += 1
-                let number = sequence
-                inflight.addTask { await scheduledSend(sender, number, schedule, shared, send) }
-                running += 1
+    let sequence = SendSequence()
+    try await withThrowingTaskGroup(of: Void.self) { loops in
+        for _ in 0..<window {
+            loops.addTask {
+                while shared.more() {
+                    guard let (began, behind, outcome) = await scheduledSend(sender, sequence.next(), schedule, shared, send) else { break }
+                    shared.record(began: began, behind: behind, outcome: outcome)
+                }
             }
-            guard running > 0, let completed = try await inflight.next() else { break }
-            running -= 1
-            guard let (began, behind, outcome) = completed else { continue }
-            shared.record(began: began, behind: behind, outcome: outcome)
         }
+        try await loops.waitForAll()
     }
+}
+
+/// A windowed sender's send numbers (from 1), taken by its loops in turn.
+final class SendSequence: Sendable {
+    private let last = Atomic<Int>(0)
+    func next() -> Int { last.wrappingAdd(1, ordering: .relaxed).newValue }
 }
 
 /// What the senders and the once-a-second reporter share.

@@ -79,6 +79,23 @@ final class OffLoopSends: Sendable {
         try await group.shutdownGracefully()
     }
 
+    /// A windowed (async) sender keeps its window's loops on one sequence: 100 sends over 2 senders with 4 in
+    /// flight each are all made and counted, and each sender's send numbers run 1, 2, 3 ... without a gap or a
+    /// repeat, however the loops interleave.
+    @Test func windowedSendersNumberTheirSendsOnce() async throws {
+        let plan = LoadPlan(threads: 2, durationSeconds: nil, messages: 100, window: 4, size: 8, mode: "async")
+        let seen = Mutex<[Int: [Int]]>([:])
+        let result = try await driveLoad(plan, everySecond: { _ in }) { sender, sequence in
+            seen.withLock { $0[sender, default: []].append(sequence) }
+            await Task.yield()
+            return .sendOK
+        }
+        #expect(result.messages == 100)
+        let numbers = seen.withLock { $0 }
+        #expect(numbers.values.map(\.count).reduce(0, +) == 100)
+        for (sender, sequences) in numbers { #expect(sequences.sorted() == Array(1...sequences.count), "sender \(sender)") }
+    }
+
     /// A closed-loop run has no open-loop figures; the client's CPU is measured and the server's is read from
     /// `/proc/PID/stat` (here this test process itself, busy in the send).
     @Test func cpuPerMessageIsMeasuredForTheServerAndTheClient() async throws {
