@@ -100,6 +100,23 @@ public final class MappedFile: @unchecked Sendable {
         _ = msync(base, fileSize, MS_SYNC)
     }
 
+    /// Faults in the first `bytes` of the mapping as writable (MADV_POPULATE_WRITE, Linux 5.14; ignored
+    /// where unsupported): the page cache pages are made (zeroed) now, not by the appends that reach them.
+    func populate(bytes: Int) {
+        let length = min(bytes, fileSize)
+        guard length > 0 else { return }
+        _ = madvise(base, length, 23)  // MADV_POPULATE_WRITE
+    }
+
+    /// Makes the page holding `position` writable again after a flush wrote it back (write-protecting
+    /// it): the write fault (ext4's page_mkwrite, which may wait for the journal) is taken here, on the
+    /// flusher, not by the next append into the page. The bytes are not touched.
+    func rearmPage(at position: Int) {
+        guard position >= 0 && position < fileSize else { return }
+        let page = Int(getpagesize())
+        _ = madvise(base + position / page * page, page, 23)  // MADV_POPULATE_WRITE
+    }
+
     /// Bytes `[from, to)` of this file as a buffer over the mapping (no copy).
     @inlinable
     public func bytes(from: Int, to: Int) -> UnsafeRawBufferPointer {
