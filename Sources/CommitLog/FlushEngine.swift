@@ -152,10 +152,12 @@ final class FlushEngine: @unchecked Sendable {
         if storeTimestamp > 0 { log.checkpoint.physicMsgTimestamp = storeTimestamp }
     }
 
-    /// A flush to `target` left the page being appended to clean and read-only: fault it back in here
-    /// (after the waiters were answered), not in the next append into it.
+    /// A flush to `target` left the page being appended to (and maybe pages after it) clean and read-only:
+    /// fault the next 64 KiB back in here, after the waiters were answered, not in the appends into them.
     private func rearmTail(at target: UInt64) {
-        if let file = log.queue.file(containing: target) { file.rearmPage(at: Int(target - file.fileFromOffset)) }
+        let window = min(64 << 10, log.settings.prefaultAheadBytes)
+        guard window > 0, let file = log.queue.file(containing: target) else { return }
+        file.rearm(from: Int(target - file.fileFromOffset), bytes: window)
     }
 
     private func failFlush(_ error: SyscallError) {
@@ -217,10 +219,11 @@ final class FlushEngine: @unchecked Sendable {
                 waiters.endRound(.flushFailed, upTo: .max, scratch: &scratch)
             } else {
                 do {
-                    let flushes = target > log.flushedAtomic.load(ordering: .relaxed)
-                    if flushes { try flushMapped(to: target, storeTimestamp: timestamp) }
+                    if target > log.flushedAtomic.load(ordering: .relaxed) {
+                        try flushMapped(to: target, storeTimestamp: timestamp)
+                        rearmTail(at: target)  // before the answers: woken appenders would fault first
+                    }
                     waiters.endRound(.putOK, upTo: target, scratch: &scratch)
-                    if flushes { rearmTail(at: target) }
                 } catch {
                     failFlush(error)
                     waiters.endRound(.flushFailed, upTo: .max, scratch: &scratch)

@@ -108,13 +108,16 @@ public final class MappedFile: @unchecked Sendable {
         _ = madvise(base, length, 23)  // MADV_POPULATE_WRITE
     }
 
-    /// Makes the page holding `position` writable again after a flush wrote it back (write-protecting
-    /// it): the write fault (ext4's page_mkwrite, which may wait for the journal) is taken here, on the
-    /// flusher, not by the next append into the page. The bytes are not touched.
-    func rearmPage(at position: Int) {
-        guard position >= 0 && position < fileSize else { return }
+    /// Makes the pages of `[position, position + bytes)` writable again after a flush wrote them back (which
+    /// write-protects them; the file system's journal commit may write back pages ahead of the flushed
+    /// range too): the write faults (ext4's page_mkwrite, which may wait for the journal) are taken here,
+    /// on the flusher, not by the appends into those pages. Pages still writable cost a page-table walk.
+    /// The bytes are not touched.
+    func rearm(from position: Int, bytes: Int) {
+        guard position >= 0 && position < fileSize && bytes > 0 else { return }
         let page = Int(getpagesize())
-        _ = madvise(base + position / page * page, page, 23)  // MADV_POPULATE_WRITE
+        let start = position / page * page
+        _ = madvise(base + start, min(fileSize, position + bytes) - start, 23)  // MADV_POPULATE_WRITE
     }
 
     /// Bytes `[from, to)` of this file as a buffer over the mapping (no copy).

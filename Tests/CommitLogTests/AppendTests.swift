@@ -181,7 +181,9 @@ import TestSupport
             }
         }
         var cursor: UInt64 = 0, records = 0
-        while producing.load(ordering: .relaxed) > 0 || cursor < log.committedOffset {
+        let deadline = monotonicNanos() + 20_000_000_000
+        // Until the producers are done and the readable end (on io_uring: the ring's) reached the log's end.
+        while (producing.load(ordering: .relaxed) > 0 || cursor < log.wroteOffset) && monotonicNanos() < deadline {
             let end = log.committedOffset
             while cursor < end {
                 switch try log.readRecord(at: cursor) {
