@@ -29,6 +29,9 @@ extension CommitLog {
     /// Runs `body` under the append lock: no local append, truncation or replicated append runs meanwhile
     /// (DLedger opens and closes its write gate here, so an append is either wholly before or wholly after).
     public func withAppendsHeld<R>(_ body: () throws(StoreError) -> R) throws(StoreError) -> R {
-        try appendLock.withLock { (_) throws(StoreError) -> R in try body() }
+        try appendLock.withLock { (state) throws(StoreError) -> R in
+            sequencer.drain(state.nextTicket)
+            return try body()
+        }
     }
 }

@@ -24,6 +24,7 @@ extension CommitLog {
         guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
         let fileSize = UInt64(settings.mappedFileSizeCommitLog)
         try appendLock.withLock { (state) throws(StoreError) in
+            sequencer.drain(state.nextTicket)
             if let refusal = refusal() { throw refusal }
             if offset > state.wrote && holdsNothing(state) {
                 try startEmptyLog(at: offset, &state)
@@ -144,6 +145,7 @@ extension CommitLog {
     @discardableResult
     public func truncate(to offset: UInt64) throws(StoreError) -> UInt64 {
         try appendLock.withLock { (state) throws(StoreError) -> UInt64 in
+            sequencer.drain(state.nextTicket)
             if let refusal = shared.refusal(), refusal.code != .diskFull { throw refusal }
             guard offset < state.wrote else { return state.wrote }
             flushEngine?.stop()

@@ -188,7 +188,7 @@ extension CommitLog {
     /// Reads of `MappedRegion`s handed out before stay valid. Appends after this throw `.storeClosed`.
     public func close() {
         guard !shared.closedFlag.exchange(true, ordering: .sequentiallyConsistent) else { return }
-        appendLock.withLock { _ in }  // appends in progress finish before the flushers drain
+        appendLock.withLock { sequencer.drain($0.nextTicket) }  // appends in progress finish before the flushers drain
         flushEngine?.stop()
         retention?.stop()
         allocator.stop()

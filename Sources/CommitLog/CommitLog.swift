@@ -74,8 +74,13 @@ public final class CommitLog: @unchecked Sendable {
         /// it, something else moved the log (an append, a truncation) and `wrote` is a record boundary.
         var replicaCursor: UInt64 = 0
         var replicaEnd: UInt64 = .max
+        /// The next `sequencer` ticket, and the store timestamp of the last reservation.
+        var nextTicket: UInt64 = 0
+        var timestamp: Int64 = 0
     }
     let appendLock = Mutex(AppendState())
+    /// Publishes appends copied outside the lock in reservation order (see `AppendSequencer`).
+    let sequencer = AppendSequencer()
 
     public var settings: CommitLogSettings { shared.settings }
     public var queue: MappedFileQueue { shared.queue }
@@ -102,13 +107,17 @@ public final class CommitLog: @unchecked Sendable {
         }
         let checkpoint = try StoreCheckpoint(path: settings.storePathRootDir + "/checkpoint", io: settings.fileIO)
         shared = LogShared(settings: settings, queue: queue, checkpoint: checkpoint, log: log)
-        allocator = AllocateMappedFileService(queue: queue, io: settings.fileIO, warmUp: settings.warmMapedFileEnable)
+        allocator = AllocateMappedFileService(queue: queue, io: settings.fileIO, warmUp: settings.warmMapedFileEnable,
+                                              populateBytes: settings.ioPath == .mmap ? settings.prefaultAheadBytes : 0)
         try takeLock()
         try queue.load()
         try recover()
         try markRunning()
         allocator.start()
-        allocator.prepare(offset: shared.wroteAtomic.load(ordering: .relaxed), fileExists: queue.file(containing: shared.wroteAtomic.load(ordering: .relaxed)) != nil)
+        let end = shared.wroteAtomic.load(ordering: .relaxed)
+        let endFileExists = queue.file(containing: end) != nil
+        allocator.prepare(offset: end, fileExists: endFileExists)
+        if !endFileExists { allocator.awaitPrepared() }
         flushEngine = try FlushEngine.start(for: shared)
         retention = CleanCommitLogService.start(for: shared)
         shared.closedFlag.store(false, ordering: .releasing)
@@ -166,24 +175,25 @@ public final class CommitLog: @unchecked Sendable {
     }
 
     /// `append(_:assign:)` that hands `token` to the append observer (see `observeAppends`).
+    /// Under the lock only the room, the queue offset, the store time and a ticket are taken; the record is
+    /// encoded after, unless an observer must see it under the lock (see `AppendSequencer`).
     func append(_ message: MessageView, token: UInt64, assign: (inout MessageView) -> Void) throws(StoreError) -> AppendResult {
         let size = try checkedSize(of: message)
         let bodyCRC = rocketCRC32(message.body)
-        return try appendLock.withLock { (state) throws(StoreError) -> AppendResult in
+        var message = message
+        let reserved = try appendLock.withLock { (state) throws(StoreError) -> Reservation in
             if let refusal = observer?.admit(sizeBytes: size, token: token) { throw refusal }
-            let position = try reserve(&state, bytes: size)
-            var message = message
+            let reserved = try reservation(&state, bytes: size)
             assign(&message)
-            let timestamp = settings.storeClock()
-            let target = writePointer(at: position, in: state.file!)
-            MessageRecord.encode(message, size: size, bodyCRC: bodyCRC, storeHost: settings.storeHost,
-                                 physicalOffset: Int64(position), storeTimestamp: timestamp, into: target)
-            state.wrote = position + UInt64(size)
-            publish(wrote: state.wrote, storeTimestamp: timestamp)
-            observer?.appended(UnsafeRawBufferPointer(start: target, count: size), at: position, token: token)
-            return AppendResult(physicalOffset: position, size: size, storeTimestamp: timestamp,
-                                queueOffset: message.queueOffset, storeHost: settings.storeHost)
+            if let observer {
+                writeRecord(message, size: size, bodyCRC: bodyCRC, reserved)
+                observer.appended(UnsafeRawBufferPointer(start: reserved.target, count: size), at: reserved.position, token: token)
+            }
+            return reserved
         }
+        if observer == nil { writeRecord(message, size: size, bodyCRC: bodyCRC, reserved) }
+        return AppendResult(physicalOffset: reserved.position, size: size, storeTimestamp: reserved.timestamp,
+                            queueOffset: message.queueOffset, storeHost: settings.storeHost)
     }
 
     /// Appends and, under `SYNC_FLUSH`, registers for the durability callback (`onDurable`) with `token`.
@@ -231,30 +241,38 @@ public final class CommitLog: @unchecked Sendable {
             guard total <= settings.recordSizeMax else {
                 throw StoreError(.messageTooLarge, "batch of \(count) is \(total) bytes, above \(settings.recordSizeMax)")
             }
-            return try appendLock.withLock { (state) throws(StoreError) -> BatchAppendResult in
+            var firstQueueOffset: Int64?
+            let reserved = try appendLock.withLock { (state) throws(StoreError) -> Reservation in
                 if let refusal = observer?.admit(sizeBytes: total, token: token) { throw refusal }
-                let first = try reserve(&state, bytes: total)
-                let firstQueueOffset = assign(count)
-                let timestamp = settings.storeClock()
-                var position = first
-                for (index, original) in messages.enumerated() {
-                    var message = original
-                    if let firstQueueOffset { message.queueOffset = firstQueueOffset + Int64(index) }
-                    let (size, crc) = prepared[index]
-                    MessageRecord.encode(message, size: size, bodyCRC: crc, storeHost: settings.storeHost,
-                                         physicalOffset: Int64(position), storeTimestamp: timestamp,
-                                         into: writePointer(at: position, in: state.file!))
-                    position += UInt64(size)
-                }
-                state.wrote = position
-                publish(wrote: position, storeTimestamp: timestamp)
+                let reserved = try reservation(&state, bytes: total)
+                firstQueueOffset = assign(count)
                 if let observer {
-                    observer.appended(UnsafeRawBufferPointer(start: writePointer(at: first, in: state.file!), count: total),
-                                      at: first, token: token)
+                    writeBatch(messages, prepared, firstQueueOffset: firstQueueOffset, total: total, reserved)
+                    observer.appended(UnsafeRawBufferPointer(start: reserved.target, count: total), at: reserved.position, token: token)
                 }
-                return BatchAppendResult(physicalOffset: first, totalSize: total, count: count, storeTimestamp: timestamp)
+                return reserved
             }
+            if observer == nil { writeBatch(messages, prepared, firstQueueOffset: firstQueueOffset, total: total, reserved) }
+            return BatchAppendResult(physicalOffset: reserved.position, totalSize: total, count: count, storeTimestamp: reserved.timestamp)
         }
+    }
+
+    /// Encodes a reserved batch back to back and returns once the log's end covers it.
+    private func writeBatch<Messages: Collection>(
+        _ messages: Messages, _ prepared: UnsafeMutableBufferPointer<(size: Int, crc: UInt32)>, firstQueueOffset: Int64?,
+        total: Int, _ reserved: Reservation
+    ) where Messages.Element == MessageView {
+        var position = reserved.position
+        for (index, original) in messages.enumerated() {
+            var message = original
+            if let firstQueueOffset { message.queueOffset = firstQueueOffset + Int64(index) }
+            let (size, crc) = prepared[index]
+            MessageRecord.encode(message, size: size, bodyCRC: crc, storeHost: settings.storeHost,
+                                 physicalOffset: Int64(position), storeTimestamp: reserved.timestamp,
+                                 into: reserved.target + Int(position - reserved.position))
+            position += UInt64(size)
+        }
+        finish(reserved.ticket, end: reserved.position + UInt64(total), timestamp: reserved.timestamp)
     }
 
     /// `appendBatch` that, under `SYNC_FLUSH`, registers `token` for the durability callback once the
@@ -303,7 +321,7 @@ public final class CommitLog: @unchecked Sendable {
             MessageRecord.encodeBlank(remainingBytes: left, into: target)
             if flushEngine?.arena != nil { memset(target + 8, 0, left - 8) }  // the ring writes these bytes too
             state.wrote = file.fileEndOffset
-            publish(wrote: state.wrote, storeTimestamp: shared.lastStoreTimestamp.load(ordering: .relaxed))
+            completeBlank(&state)
             file = try nextFile(at: state.wrote)
             state.file = file
         }
@@ -328,19 +346,6 @@ public final class CommitLog: @unchecked Sendable {
         if let arena = flushEngine?.arena { return arena.pointer(at: position) }
         assert(position >= file.fileFromOffset && position < file.fileEndOffset, "write outside the current file")
         return file.base + Int(position - file.fileFromOffset)
-    }
-
-    @inline(__always)
-    func publish(wrote: UInt64, storeTimestamp: Int64) {
-        shared.lastStoreTimestamp.store(storeTimestamp, ordering: .relaxed)
-        if flushEngine?.arena == nil {
-            shared.wroteAtomic.store(wrote, ordering: .releasing)
-            shared.committedAtomic.store(wrote, ordering: .releasing)
-        } else {
-            shared.wroteAtomic.store(wrote, ordering: .sequentiallyConsistent)
-        }
-        flushEngine?.appended(wrote: wrote)
-        if flushEngine?.arena == nil { shared.notifyGrowth() }
     }
 
     /// The end of what readers may see under the flush mode: the committed offset, or under

@@ -100,8 +100,9 @@ final class FlushEngine: @unchecked Sendable {
             let target = wrote + window
             while populated < target, let file = log.queue.file(containing: populated) {
                 let end = min(target, file.fileEndOffset)
-                let start = Int(populated - file.fileFromOffset)
-                if madvise(file.base + start, Int(end - populated), populateWrite) != 0 { break }
+                // madvise wants a page-aligned start (an unaligned one fails with EINVAL, leaving the window cold).
+                let start = Int(populated - file.fileFromOffset) / Int(page) * Int(page)
+                if madvise(file.base + start, Int(end - file.fileFromOffset) - start, populateWrite) != 0 { break }
                 populated = end
             }
             // Wake again when the writer is half a window from the populated end, or (when nothing could
@@ -151,6 +152,14 @@ final class FlushEngine: @unchecked Sendable {
         if storeTimestamp > 0 { log.checkpoint.physicMsgTimestamp = storeTimestamp }
     }
 
+    /// A flush to `target` left the page being appended to (and maybe pages after it) clean and read-only:
+    /// fault the next 64 KiB back in here, after the waiters were answered, not in the appends into them.
+    private func rearmTail(at target: UInt64) {
+        let window = min(64 << 10, log.settings.prefaultAheadBytes)
+        guard window > 0, let file = log.queue.file(containing: target) else { return }
+        file.rearm(from: Int(target - file.fileFromOffset), bytes: window)
+    }
+
     private func failFlush(_ error: SyscallError) {
         // A failed fdatasync is never retried: the kernel may have dropped those pages.
         if !log.flushFailedFlag.exchange(true, ordering: .sequentiallyConsistent) {
@@ -176,7 +185,10 @@ final class FlushEngine: @unchecked Sendable {
             let flushed = log.flushedAtomic.load(ordering: .relaxed)
             let crossesFile = target > flushed && target / UInt64(log.queue.fileSize) != flushed / UInt64(log.queue.fileSize)
             if target > flushed && (thorough || crossesFile || target - flushed >= leastBytes) && !log.isFlushFailed {
-                do { try flushMapped(to: target, storeTimestamp: timestamp) } catch { failFlush(error) }
+                do {
+                    try flushMapped(to: target, storeTimestamp: timestamp)
+                    rearmTail(at: target)
+                } catch { failFlush(error) }
             }
             if thorough {
                 lastThorough = now
@@ -209,6 +221,7 @@ final class FlushEngine: @unchecked Sendable {
                 do {
                     if target > log.flushedAtomic.load(ordering: .relaxed) {
                         try flushMapped(to: target, storeTimestamp: timestamp)
+                        rearmTail(at: target)  // before the answers: woken appenders would fault first
                     }
                     waiters.endRound(.putOK, upTo: target, scratch: &scratch)
                 } catch {

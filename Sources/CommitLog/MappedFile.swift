@@ -100,6 +100,26 @@ public final class MappedFile: @unchecked Sendable {
         _ = msync(base, fileSize, MS_SYNC)
     }
 
+    /// Faults in the first `bytes` of the mapping as writable (MADV_POPULATE_WRITE, Linux 5.14; ignored
+    /// where unsupported): the page cache pages are made (zeroed) now, not by the appends that reach them.
+    func populate(bytes: Int) {
+        let length = min(bytes, fileSize)
+        guard length > 0 else { return }
+        _ = madvise(base, length, 23)  // MADV_POPULATE_WRITE
+    }
+
+    /// Makes the pages of `[position, position + bytes)` writable again after a flush wrote them back (which
+    /// write-protects them; the file system's journal commit may write back pages ahead of the flushed
+    /// range too): the write faults (ext4's page_mkwrite, which may wait for the journal) are taken here,
+    /// on the flusher, not by the appends into those pages. Pages still writable cost a page-table walk.
+    /// The bytes are not touched.
+    func rearm(from position: Int, bytes: Int) {
+        guard position >= 0 && position < fileSize && bytes > 0 else { return }
+        let page = Int(getpagesize())
+        let start = position / page * page
+        _ = madvise(base + start, min(fileSize, position + bytes) - start, 23)  // MADV_POPULATE_WRITE
+    }
+
     /// Bytes `[from, to)` of this file as a buffer over the mapping (no copy).
     @inlinable
     public func bytes(from: Int, to: Int) -> UnsafeRawBufferPointer {

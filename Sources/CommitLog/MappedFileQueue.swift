@@ -128,11 +128,15 @@ final class AllocateMappedFileService: @unchecked Sendable {
     private let queue: MappedFileQueue
     private let io: FileIO
     private let warmUp: Bool
+    /// Bytes at the start of each segment made in the background that are faulted in (writable) before it
+    /// is handed out, so the appends after a roll-over take no page faults while the pre-faulter catches up.
+    private let populateBytes: Int
 
-    init(queue: MappedFileQueue, io: FileIO, warmUp: Bool) {
+    init(queue: MappedFileQueue, io: FileIO, warmUp: Bool, populateBytes: Int = 0) {
         self.queue = queue
         self.io = io
         self.warmUp = warmUp
+        self.populateBytes = warmUp ? 0 : populateBytes
     }
 
     func start() {
@@ -163,8 +167,10 @@ final class AllocateMappedFileService: @unchecked Sendable {
             condition.unlock()
             let result: Result<MappedFile, StoreError>
             do {
-                result = .success(try MappedFile(create: path(for: offset), fileFromOffset: offset,
-                                                  fileSize: queue.fileSize, io: io, warmUp: warmUp))
+                let file = try MappedFile(create: path(for: offset), fileFromOffset: offset,
+                                          fileSize: queue.fileSize, io: io, warmUp: warmUp)
+                file.populate(bytes: populateBytes)
+                result = .success(file)
             } catch { result = .failure(error) }
             condition.lock()
             inProgress = nil
@@ -181,6 +187,17 @@ final class AllocateMappedFileService: @unchecked Sendable {
         condition.withLock {
             requested = next
             condition.broadcast()
+        }
+    }
+
+    /// Waits (5 s at most) until the segment asked for by `prepare` is ready: an empty log opens with its
+    /// first segment made, so the first append does not wait for fallocate and fdatasync.
+    func awaitPrepared() {
+        condition.withLock {
+            let deadline = monotonicNanos() + 5_000_000_000
+            while (requested != nil || inProgress != nil) && monotonicNanos() < deadline {
+                condition.wait(untilNanos: deadline)
+            }
         }
     }
 

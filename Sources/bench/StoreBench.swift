@@ -84,6 +84,17 @@ struct StoreBench: ParsableCommand {
         var flushes: Int
         var dispatchLag: Histogram<UInt64>?
         var readTPS: Double?
+        /// The producer threads' own CPU time (microseconds) and page faults, summed (getrusage per thread).
+        var producerCPUMicros: Int = 0
+        var producerFaults: Int = 0
+    }
+
+    /// This thread's CPU time (microseconds) and page faults (minor + major) so far.
+    static func threadUsage() -> (cpuMicros: Int, faults: Int) {
+        var usage = rusage()
+        getrusage(type(of: RUSAGE_SELF.rawValue).init(1), &usage)  // RUSAGE_THREAD (a GNU name Swift does not import)
+        func micros(_ time: timeval) -> Int { time.tv_sec * 1_000_000 + time.tv_usec }
+        return (micros(usage.ru_utime) + micros(usage.ru_stime), usage.ru_minflt + usage.ru_majflt)
     }
 
     private static let topic = Array("BenchmarkTest".utf8)
@@ -111,6 +122,7 @@ struct StoreBench: ParsableCommand {
         let recordSize = recordSizeFor(settings)
         let histograms = Mutex([Histogram<UInt64>]())
         let failures = Atomic<Int>(0)
+        let producerCPU = Atomic<Int>(0), producerFaults = Atomic<Int>(0)
         let producing = Atomic<Bool>(true)
         let lag = Mutex<Histogram<UInt64>?>(nil)
         let lagSampler = store.map { store in
@@ -125,6 +137,12 @@ struct StoreBench: ParsableCommand {
         let threads = (0..<producers).map { producer in
             StoreThread(name: "producer-\(producer)") {
                 let count = messages / producers + (producer < messages % producers ? 1 : 0)
+                let usageBefore = Self.threadUsage()
+                defer {
+                    let usage = Self.threadUsage()
+                    producerCPU.wrappingAdd(usage.cpuMicros - usageBefore.cpuMicros, ordering: .relaxed)
+                    producerFaults.wrappingAdd(usage.faults - usageBefore.faults, ordering: .relaxed)
+                }
                 let (histogram, failed) = Self.produce(producer, count: count, store: store, log: log, sync: sync, gate: gates[producer],
                                                        body: body)
                 histograms.withLock { $0.append(histogram) }
@@ -138,7 +156,8 @@ struct StoreBench: ParsableCommand {
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
         histograms.withLock { all in for histogram in all { merged.add(histogram) } }
         return Measurement(elapsedSeconds: elapsed, recordSize: recordSize, histogram: merged, failed: failures.load(ordering: .relaxed),
-                           flushes: log.flushCount, dispatchLag: lag.withLock { $0 }, readTPS: store.map { measureReads($0) })
+                           flushes: log.flushCount, dispatchLag: lag.withLock { $0 }, readTPS: store.map { measureReads($0) },
+                           producerCPUMicros: producerCPU.load(ordering: .relaxed), producerFaults: producerFaults.load(ordering: .relaxed))
     }
 
     /// One producer thread's `count` puts, each timed from put to durable (nanoseconds). Returns the RT
@@ -149,10 +168,12 @@ struct StoreBench: ParsableCommand {
         var failed = 0
         topic.withUnsafeBytes { t in body.withUnsafeBytes { b in properties.withUnsafeBytes { p in
             var view = MessageView(topic: t, body: b, properties: p, queueID: Int32(producer))
+            // One clock read per put: a put starts when the one before it ended (the loop between them
+            // sets two fields), so its latency is the time since then.
+            var began = monotonicNanos()
             for sequence in 0..<count {
                 view.queueOffset = Int64(sequence)
                 view.queueID = Int32((producer + sequence) % StoreBench.queues)
-                let began = monotonicNanos()
                 do {
                     let pending: Bool
                     if let store {
@@ -164,9 +185,12 @@ struct StoreBench: ParsableCommand {
                         pending = false
                     }
                     if pending { gate.wait() }
-                    _ = histogram.record(monotonicNanos() - began)
+                    let ended = monotonicNanos()
+                    _ = histogram.record(ended - began)
+                    began = ended
                 } catch {
                     failed += 1
+                    began = monotonicNanos()
                 }
             }
         } } }
@@ -217,12 +241,15 @@ struct StoreBench: ParsableCommand {
         func micros(_ percentile: Double) -> Double { Double(m.histogram.valueAtPercentile(percentile)) / 1000 }
         let maxMicros = Double(m.histogram.max) / 1000
         let ratio = baseline.tps > 0 ? tps / baseline.tps : 0
+        let cpuPerMessage = done > 0 ? Double(m.producerCPUMicros) / done : 0
+        let faultsPerThousand = done > 0 ? Double(m.producerFaults) * 1000 / done : 0
         if json {
             print("""
                 {"io":"\(ioPath.rawValue)","flush":"\(flushType.rawValue)","size":\(size),"record_size":\(m.recordSize),\
                 "producers":\(producers),"messages":\(Int(done)),"failed":\(m.failed),"tps":\(fmt(tps)),"mbps":\(fmt(mbps)),\
                 "p50_us":\(fmt(micros(50))),"p99_us":\(fmt(micros(99))),"p999_us":\(fmt(micros(99.9))),"max_us":\(fmt(maxMicros)),\
-                "flushes":\(m.flushes),"layer":"\(layer)",\
+                "flushes":\(m.flushes),"layer":"\(layer)","producer_cpu_us_per_msg":\(fmt(cpuPerMessage, 3)),\
+                "producer_faults_per_1000_msgs":\(fmt(faultsPerThousand)),\
                 "dispatch_lag_p99_msgs":\(m.dispatchLag.map { String($0.valueAtPercentile(99)) } ?? "null"),\
                 "dispatch_lag_max_msgs":\(m.dispatchLag.map { String($0.max) } ?? "null"),\
                 "read_tps":\(m.readTPS.map { fmt($0) } ?? "null"),"baseline_tps":\(fmt(baseline.tps)),"ratio":\(fmt(ratio, 4)),\
@@ -233,6 +260,7 @@ struct StoreBench: ParsableCommand {
         print("bench store (\(layer)): io=\(ioPath.rawValue) flush=\(flushType.rawValue) body=\(size) B (record \(m.recordSize) B) producers=\(producers) messages=\(Int(done)) failed=\(m.failed)")
         print("  throughput: \(fmt(tps, 0)) msgs/s, \(fmt(mbps, 1)) MB/s in \(fmt(m.elapsedSeconds, 2)) s")
         print("  append-to-durable latency (us): p50 \(fmt(micros(50))) p99 \(fmt(micros(99))) p99.9 \(fmt(micros(99.9))) max \(fmt(maxMicros))")
+        print("  producer threads: CPU \(fmt(cpuPerMessage, 3)) us per message, \(fmt(faultsPerThousand)) page faults per 1000 messages")
         if let lag = m.dispatchLag, let readTPS = m.readTPS {
             print("  dispatch lag (messages): p50 \(lag.valueAtPercentile(50)) p99 \(lag.valueAtPercentile(99)) max \(lag.max); read (get of 32): \(fmt(readTPS, 0)) msgs/s")
         }

@@ -153,6 +153,56 @@ import TestSupport
             #expect(Array(record.body) == TestMessage(size: 100 + seed % 1000 % 300, seed: seed).body)
         }
     }
+
+    /// Appenders copy outside the append lock: the readable end must still move over whole records only (a
+    /// reader walking up to `committedOffset` never meets a hole, a torn record or a blank not yet written),
+    /// and the log's end covers an append or batch once it returned (readable at once on the mmap path).
+    @Test(arguments: IOPath.allCases)
+    func readersNeverSeeRecordsStillBeingCopied(io: IOPath) throws {
+        let dir = TemporaryDirectory()
+        let log = try CommitLog(settings: testSettings(dir.path, io: io, fileSize: 128 * 1024))
+        defer { log.close() }
+        let producing = Atomic<Int>(4)
+        let unreadable = Atomic<Int>(0), holes = Atomic<Int>(0)
+        let threads = (0..<4).map { producer in
+            StoreThread(name: "p\(producer)") {
+                defer { producing.wrappingSubtract(1, ordering: .relaxed) }
+                for sequence in 0..<400 {
+                    let seed = producer * 1000 + sequence
+                    let end: UInt64?
+                    if sequence % 5 == 0 {
+                        let messages = (0..<3).map { TestMessage(size: 200 + $0, seed: seed) }
+                        end = (try? withViews(messages) { try log.appendBatch($0) })?.nextOffset
+                    } else {
+                        end = (try? log.append(TestMessage(size: 100 + sequence % 700, seed: seed)))?.nextOffset
+                    }
+                    if let end, log.wroteOffset < end { unreadable.wrappingAdd(1, ordering: .relaxed) }
+                }
+            }
+        }
+        var cursor: UInt64 = 0, records = 0
+        let deadline = monotonicNanos() + 20_000_000_000
+        // Until the producers are done and the readable end (on io_uring: the ring's) reached the log's end.
+        while (producing.load(ordering: .relaxed) > 0 || cursor < log.wroteOffset) && monotonicNanos() < deadline {
+            let end = log.committedOffset
+            while cursor < end {
+                switch try log.readRecord(at: cursor) {
+                case .record(let record):
+                    cursor = record.nextOffset
+                    records += 1
+                case .blank(let next): cursor = next
+                case .end:
+                    holes.wrappingAdd(1, ordering: .relaxed)
+                    cursor = end
+                }
+            }
+        }
+        for thread in threads { thread.join() }
+        #expect(holes.load(ordering: .relaxed) == 0)
+        #expect(unreadable.load(ordering: .relaxed) == 0)
+        #expect(records == 4 * (320 + 80 * 3))
+        #expect(cursor == log.wroteOffset)
+    }
 }
 
 func withViews<R>(_ messages: [TestMessage], _ body: ([MessageView]) throws -> R) rethrows -> R {

@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// The in-order "written up to" mark of appends that copy outside the append lock.
+///
+/// Under the lock an append only reserves its bytes and takes the next sequence number (a ticket);
+/// it encodes and copies after releasing the lock, then completes its ticket. The log's end
+/// (`wroteOffset`, and `committedOffset` on the mmap path) moves only over completed tickets, in
+/// ticket order: a reader or flusher never sees, nor persists as committed, a record whose bytes are
+/// still being written, nor one behind such a hole. Whoever completes the ticket the mark waits for
+/// publishes it and every later ticket already completed, so a preempted copier holds the mark back
+/// only until it runs again. An append returns once the mark covers it (as when it published under
+/// the lock), so `append` returned means readable, and a SYNC_FLUSH waiter is always covered by the
+/// next group commit's target.
+///
+/// A crash meanwhile leaves at most unpublished bytes past the mark, possibly with holes; recovery
+/// stops at the first invalid record, as it does at any torn tail.
+final class AppendSequencer: @unchecked Sendable {
+    /// Tickets in flight at most (reserved, not yet published); a power of two.
+    static let slotCount = 256
+    /// Each slot takes a cache line: [0] the end offset of a completed ticket (0: not completed), [1] its
+    /// store timestamp. Neighbouring tickets are completed by different threads.
+    private static let stride = 8
+    private let slots: UnsafeMutablePointer<Atomic<UInt64>>
+    /// The first ticket not yet published: every ticket below it is covered by the log's end.
+    let published = Atomic<UInt64>(0)
+
+    init() {
+        let count = AppendSequencer.slotCount * AppendSequencer.stride
+        slots = .allocate(capacity: count)
+        for index in 0..<count { (slots + index).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        slots.deinitialize(count: AppendSequencer.slotCount * AppendSequencer.stride)
+        slots.deallocate()
+    }
+
+    @inline(__always)
+    private func slot(_ ticket: UInt64) -> Int { Int(ticket & UInt64(AppendSequencer.slotCount - 1)) * AppendSequencer.stride }
+
+    /// Under the append lock: the next ticket. Waits (without the lock being needed by anyone it waits
+    /// for) while `slotCount` tickets are in flight.
+    @inline(__always)
+    func take(_ next: inout UInt64) -> UInt64 {
+        let ticket = next
+        if ticket - published.load(ordering: .acquiring) >= UInt64(AppendSequencer.slotCount) {
+            pause { ticket - published.load(ordering: .acquiring) >= UInt64(AppendSequencer.slotCount) }
+        }
+        next += 1
+        return ticket
+    }
+
+    /// Records that `ticket`'s bytes, up to `end`, are written, then publishes every ticket now
+    /// complete in order: `publish(end, timestamp)` one ticket at a time, in ticket order, never
+    /// concurrently; `announce(end)` after the last of a run (wake-ups). Both run before the ticket
+    /// counts as published, so `drain` returns only once no thread is inside either.
+    @inline(__always)
+    func complete(_ ticket: UInt64, end: UInt64, timestamp: Int64, publish: (UInt64, Int64) -> Void,
+                  announce: (UInt64) -> Void) {
+        let at = slot(ticket)
+        slots[at + 1].store(UInt64(bitPattern: timestamp), ordering: .relaxed)
+        slots[at].store(end, ordering: .sequentiallyConsistent)
+        while true {
+            let next = published.load(ordering: .sequentiallyConsistent)
+            let index = slot(next)
+            let value = slots[index].load(ordering: .sequentiallyConsistent)
+            // Not completed yet (its completer will carry on), or claimed by another thread (which will).
+            guard value != 0,
+                  slots[index].compareExchange(expected: value, desired: 0, ordering: .sequentiallyConsistent).exchanged
+            else { return }
+            publish(value, Int64(bitPattern: slots[index + 1].load(ordering: .relaxed)))
+            // The last of a run announces; when the next completes after this look, its claimer does.
+            if slots[slot(next + 1)].load(ordering: .sequentiallyConsistent) == 0 { announce(value) }
+            published.store(next + 1, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// Waits until `ticket` is published (the log's end covers it).
+    @inline(__always)
+    func waitPublished(_ ticket: UInt64) {
+        if published.load(ordering: .acquiring) > ticket { return }
+        pause { published.load(ordering: .acquiring) <= ticket }
+    }
+
+    /// Under the append lock: waits until every ticket taken so far is published, so the caller sees the
+    /// log's end equal to the reserved end (truncation, replicated appends, close).
+    func drain(_ next: UInt64) {
+        if published.load(ordering: .acquiring) >= next { return }
+        pause { published.load(ordering: .acquiring) < next }
+    }
+
+    /// Spins briefly, then yields the CPU, while `condition` holds. What it waits for is a copy of at
+    /// most one record (or batch) by a running or runnable thread.
+    @inline(never)
+    private func pause(while condition: () -> Bool) {
+        var spins = 0
+        while condition() {
+            if spins < 100 {
+                spins += 1
+            } else {
+                sched_yield()
+            }
+        }
+    }
+}
+
+extension CommitLog {
+    /// Room for `bytes` taken under the append lock, to be written (`writeRecord`) with or without it.
+    struct Reservation: @unchecked Sendable {
+        var ticket: UInt64
+        var position: UInt64
+        var target: UnsafeMutableRawPointer
+        var timestamp: Int64
+    }
+
+    /// Under the append lock: reserves `bytes` (`reserve`), stamps the store time and takes a ticket.
+    @inline(__always)
+    func reservation(_ state: inout AppendState, bytes: Int) throws(StoreError) -> Reservation {
+        let position = try reserve(&state, bytes: bytes)
+        let timestamp = settings.storeClock()
+        let reserved = Reservation(ticket: sequencer.take(&state.nextTicket), position: position,
+                                   target: writePointer(at: position, in: state.file!), timestamp: timestamp)
+        state.wrote = position + UInt64(bytes)
+        state.timestamp = timestamp
+        return reserved
+    }
+
+    /// Encodes one reserved record and returns once the log's end covers it.
+    @inline(__always)
+    func writeRecord(_ message: MessageView, size: Int, bodyCRC: UInt32, _ reserved: Reservation) {
+        MessageRecord.encode(message, size: size, bodyCRC: bodyCRC, storeHost: settings.storeHost,
+                             physicalOffset: Int64(reserved.position), storeTimestamp: reserved.timestamp, into: reserved.target)
+        finish(reserved.ticket, end: reserved.position + UInt64(size), timestamp: reserved.timestamp)
+    }
+
+    /// Completes `ticket` (its bytes up to `end` are written), publishes what is now complete in order,
+    /// and waits until the log's end covers `ticket`.
+    @inline(__always)
+    func finish(_ ticket: UInt64, end: UInt64, timestamp: Int64) {
+        complete(ticket, end: end, timestamp: timestamp)
+        sequencer.waitPublished(ticket)
+    }
+
+    /// Under the append lock: the blank that ends a file is written; its ticket completes now (published
+    /// once the records before it are).
+    func completeBlank(_ state: inout AppendState) {
+        complete(sequencer.take(&state.nextTicket), end: state.wrote, timestamp: state.timestamp)
+    }
+
+    @inline(__always)
+    private func complete(_ ticket: UInt64, end: UInt64, timestamp: Int64) {
+        sequencer.complete(ticket, end: end, timestamp: timestamp,
+                           publish: { end, timestamp in publishPosition(end, storeTimestamp: timestamp) },
+                           announce: { end in announce(wrote: end) })
+    }
+
+    /// Moves the log's end to `wrote` and wakes whoever waits for it. Under the append lock, with no
+    /// ticket in flight (`sequencer.drain`), or from the sequencer.
+    @inline(__always)
+    func publish(wrote: UInt64, storeTimestamp: Int64) {
+        publishPosition(wrote, storeTimestamp: storeTimestamp)
+        announce(wrote: wrote)
+    }
+
+    @inline(__always)
+    func publishPosition(_ wrote: UInt64, storeTimestamp: Int64) {
+        shared.lastStoreTimestamp.store(storeTimestamp, ordering: .relaxed)
+        if flushEngine?.arena == nil {
+            shared.wroteAtomic.store(wrote, ordering: .releasing)
+            shared.committedAtomic.store(wrote, ordering: .releasing)
+        } else {
+            shared.wroteAtomic.store(wrote, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    @inline(__always)
+    func announce(wrote: UInt64) {
+        flushEngine?.appended(wrote: wrote)
+        if flushEngine?.arena == nil { shared.notifyGrowth() }
+    }
+}
