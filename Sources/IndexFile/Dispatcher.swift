@@ -130,18 +130,18 @@ final class Dispatcher: @unchecked Sendable {
 
     private func dispatch(_ record: StoredRecord) throws(StoreError) {
         let header = record.header
-        let properties = record.properties
+        let properties = DispatchProperties(record.properties)  // one walk for the unit's tags and the index's keys
         if !transactionPrepared(header.sysFlag) {
             let queue = cachedQueue(topic: record.topic, queueID: header.queueID)
-            let code = state.unitTagsCode(of: record, queueTopic: queue.topic)
+            let code = state.unitTagsCode(of: record, queueTopic: queue.topic, tags: properties.tags)
             let unit = ConsumeQueueUnit(physicalOffset: header.physicalOffset, messageSize: Int32(header.totalSize), tagsCode: code)
             if try queue.put(offset: header.queueOffset, unit: unit) {
                 state.arriving(queue.topic, header.queueID, queue.maxOffset)
             }
         }
         if state.config.messageIndexEnable && header.sysFlag & MessageRecord.transactionTypeMask != 0xC {
-            let keys = propertyValue(properties, "KEYS")
-            let uniqueKey = propertyValue(properties, "UNIQ_KEY")
+            let keys = properties.keys
+            let uniqueKey = properties.uniqueKey
             if keys != nil || uniqueKey != nil {
                 try state.index.build(topic: record.topic, keys: keys, uniqueKey: uniqueKey,
                                       physicalOffset: header.physicalOffset, storeTimestamp: header.storeTimestamp)

@@ -220,11 +220,18 @@ public struct HeaderFields: Sendable {
             }
         }
 
+        /// Inlined so that callers in other modules call the concrete `appendDecimal`, not generic code that looks
+        /// up the integer type's conformances on every call.
+        @inlinable
         public mutating func append(_ key: StaticString, _ value: some BinaryInteger) {
+            appendDecimal(key, Int64(value))
+        }
+
+        public mutating func appendDecimal(_ key: StaticString, _ value: Int64) {
             let keyCount = key.utf8CodeUnitCount
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 2 + keyCount + 4 + Self.decimalDigitsMax) { target in
                 let at = Self.storeKey(key, into: target)
-                let digits = Self.storeDecimal(Int64(value), into: UnsafeMutableRawBufferPointer(rebasing: target[(at + 4)...]))
+                let digits = Self.storeDecimal(value, into: UnsafeMutableRawBufferPointer(rebasing: target[(at + 4)...]))
                 target.storeBytes(of: UInt32(digits).bigEndian, toByteOffset: at, as: UInt32.self)
                 return at + 4 + digits
             }

@@ -32,6 +32,17 @@ public struct RequestContext: Sendable {
         }
         return HeaderFields.Writer(allocator: channel.allocator, capacity: capacity)
     }
+    /// What a processor keeps for this connection (the send processor: the topics it was last sent to). Only on
+    /// the connection's event loop, and only for connections a server accepted: elsewhere it reads nil and
+    /// setting it does nothing.
+    public var connectionState: AnyObject? {
+        get { spareFields != nil && channel.eventLoop.inEventLoop ? spareFields!.processorState : nil }
+        nonmutating set {
+            guard let spareFields, channel.eventLoop.inEventLoop else { return }
+            spareFields.processorState = newValue
+        }
+    }
+
     /// The peer's socket address: the connection's copy, taken when it was accepted (the channel's getter takes a
     /// lock on every call).
     public var peerAddress: SocketAddress? { spareFields.map(\.peer) ?? channel.remoteAddress }
@@ -59,6 +70,8 @@ public enum RemotingAnswer: Sendable {
 final class SpareFields: @unchecked Sendable {
     var buffer: ByteBuffer?
     let peer: SocketAddress?
+    /// `RequestContext.connectionState`.
+    var processorState: AnyObject?
 
     init(peer: SocketAddress?) { self.peer = peer }
     /// A larger buffer (an answer with big fields) is not kept.

@@ -21,6 +21,8 @@ final class TopicConfigManager: Sendable {
         /// Each topic's config again, with its put statistics (made with the topic, dropped with it): what a send
         /// reads, in one look-up.
         var forSend: [String: SendTopic] = [:]
+        /// Moves on with every change to `forSend` (senders' cached entries hold while it stands still).
+        let sendGeneration = SendGeneration()
 
         /// Brings `forSend` in line with the table for `name` (every topic when nil), keeping the statistics of a
         /// topic that stays.
@@ -33,6 +35,7 @@ final class TopicConfigManager: Sendable {
                 }
                 forSend[name] = SendTopic(config: config, putStats: forSend[name]?.putStats ?? MessageStats())
             }
+            sendGeneration.value.add(1, ordering: .releasing)
         }
     }
     private let state: Mutex<State>
@@ -51,6 +54,7 @@ final class TopicConfigManager: Sendable {
         }
         var loaded = State(wrapper: wrapper, file: file, journal: journal)
         loaded.sync()
+        generation = loaded.sendGeneration
         state = Mutex(loaded)
         self.log = log
     }
@@ -59,6 +63,11 @@ final class TopicConfigManager: Sendable {
 
     /// The topic's config and its put statistics in one look-up under the lock: the send path's only table access.
     func topicForSend(_ name: String) -> SendTopic? { state.withLock { $0.forSend[name] } }
+
+    /// Moves on whenever a topic's send entry changes: an entry found by `topicForSend` after reading it may be
+    /// used again, without the look-up, while it has not moved.
+    var sendGeneration: UInt64 { generation.value.load(ordering: .acquiring) }
+    private let generation: SendGeneration
 
     /// A topic's put statistics (nil: no such topic).
     func putStats(_ name: String) -> MessageStats? { state.withLock { $0.forSend[name]?.putStats } }
@@ -159,4 +168,9 @@ final class SendTopic: Sendable {
         self.putStats = putStats
         nameAllowsSend = TopicValidator.problem(with: config.topicName) == nil && !TopicValidator.notAllowedSend.contains(config.topicName)
     }
+}
+
+/// `TopicConfigManager.sendGeneration`'s counter.
+final class SendGeneration: Sendable {
+    let value = Atomic<UInt64>(0)
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CommitLog
 import Common
 import IndexFile
@@ -53,8 +56,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
             return .failure(Refusal(code: services.brokerRole == .slave ? ResponseCode.serviceNotAvailable : ResponseCode.noPermission,
                                     remark: "the broker[\(services.config.brokerName)] sending message is forbidden"))
         }
-        let topic = fields.topic?.string ?? ""
-        let known = services.topics.topicForSend(topic)
+        let (topic, known) = lookUpTopic(fields, context: context)
         if known?.nameAllowsSend != true {  // a known topic's name was checked when it was made
             if let problem = TopicValidator.problem(with: topic) { return .failure(Refusal(code: ResponseCode.systemError, remark: problem)) }
             guard !TopicValidator.notAllowedSend.contains(topic) else {
@@ -218,6 +220,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
 
     /// The DELAY level a properties string asks for, clamped to the configured levels; nil for none.
     func delayLevel(_ properties: UnsafeRawBufferPointer) -> Int? {
+        guard Self.mayHaveDelay(properties) else { return nil }
         guard let raw = MessageProperties.value(of: "DELAY", in: properties), !raw.isEmpty, raw.count < 4 else { return nil }
         var level = 0
         for byte in raw {
@@ -226,6 +229,25 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         }
         guard level > 0 else { return nil }
         return min(level, services.schedule.levels)
+    }
+}
+
+extension SendMessageProcessor {
+    /// False when no property can be DELAY, found with memchr from name separator to name separator (most sends
+    /// are not delayed; a full walk compares every name byte by byte).
+    static func mayHaveDelay(_ properties: UnsafeRawBufferPointer) -> Bool {
+        guard let base = properties.baseAddress else { return false }
+        let name: StaticString = "DELAY"
+        var at = 0
+        while at < properties.count, let hit = memchr(base + at, 1, properties.count - at) {
+            let separator = UnsafeRawPointer(hit) - base
+            let start = separator - name.utf8CodeUnitCount
+            if start >= 0, start == 0 || properties[start - 1] == 2, memcmp(base + start, name.utf8Start, name.utf8CodeUnitCount) == 0 {
+                return true
+            }
+            at = separator + 1
+        }
+        return false
     }
 }
 
