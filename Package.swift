@@ -1,6 +1,10 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// Our targets' release builds skip the run-time exclusivity checks (`swift_beginAccess`: a thread-local access
+/// set touched on every class-property access on the hot path); debug builds and tests keep them.
+let ourSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "SwiftRocketMQ",
     platforms: [.macOS(.v15)],
@@ -42,27 +46,27 @@ let package = Package(
             providers: [.apt(["libdeflate-dev"])]),
 
         // The storage engine: bytes, files and the OS; nothing of ours above it.
-        .target(name: "CommitLog", dependencies: ["CLiburing", "CLibdeflate"]),
+        .target(name: "CommitLog", dependencies: ["CLiburing", "CLibdeflate"], swiftSettings: ourSettings),
         // Consume queues, the key index, dispatch and the MessageStore facade.
-        .target(name: "IndexFile", dependencies: ["CommitLog"]),
+        .target(name: "IndexFile", dependencies: ["CommitLog"], swiftSettings: ourSettings),
         // Raft (DLedger's election and replication) as a pure state machine plus its seeded simulator.
-        .target(name: "Raft"),
+        .target(name: "Raft", swiftSettings: ourSettings),
         // The put pipeline (the one door into the store) and replication: HA master/slave on dedicated threads
         // over blocking sockets; NIOCore only for the promises the pipeline completes; DLedger on Raft.
         .target(
             name: "Replication",
-            dependencies: ["IndexFile", "CommitLog", "Raft", .product(name: "NIOCore", package: "swift-nio")]),
+            dependencies: ["IndexFile", "CommitLog", "Raft", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: ourSettings),
         // The roles, one target each under Sources/Node (the compiler enforces the arrows):
         // Remoting (frames, codes, JSON; SwiftNIO only) <- Common (RocketMQ's message model, routes, bodies)
         // <- NameServer, Broker, Client. Only the Broker links the store.
         .target(
             name: "Remoting",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
-            path: "Sources/Node/Remoting"),
+            path: "Sources/Node/Remoting", swiftSettings: ourSettings),
         .target(
             name: "Common",
             dependencies: ["Remoting", "CLibdeflate", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Sources/Node/Common"),
+            path: "Sources/Node/Common", swiftSettings: ourSettings),
         // Logs (swift-log to RocketMQ-named files), metrics (swift-metrics + a Prometheus text endpoint) and the
         // roles' lifecycle (swift-service-lifecycle); nothing of the store, so the NameServer links it too.
         .target(
@@ -73,14 +77,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            path: "Sources/Node/Observability"),
+            path: "Sources/Node/Observability", swiftSettings: ourSettings),
         .target(
             name: "NameServer",
             dependencies: [
                 "Common", "Remoting", "Observability", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            path: "Sources/Node/NameServer"),
+            path: "Sources/Node/NameServer", swiftSettings: ourSettings),
         .target(
             name: "Broker",
             dependencies: [
@@ -88,17 +92,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            path: "Sources/Node/Broker"),
+            path: "Sources/Node/Broker", swiftSettings: ourSettings),
         .target(
             name: "Client",
             dependencies: [
                 "Common", "Remoting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),  // a library logs through swift-log; the application picks the handler
             ],
-            path: "Sources/Node/Client"),
+            path: "Sources/Node/Client", swiftSettings: ourSettings),
         // mqcluster's work: conf sets, detached roles with pid files and logs, status from the admin requests. A launcher
         // on top of the client: it starts mqnamesrv/mqbroker as processes and links neither role.
-        .target(name: "Cluster", dependencies: ["Client", "Common", "Remoting"], path: "Sources/Node/Cluster"),
+        .target(name: "Cluster", dependencies: ["Client", "Common", "Remoting"], path: "Sources/Node/Cluster", swiftSettings: ourSettings),
 
         .executableTarget(
             name: "bench",
@@ -107,40 +111,40 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]),
+            ], swiftSettings: ourSettings),
         .executableTarget(
             name: "mqnamesrv",
             dependencies: [
                 "NameServer", "Common", "Remoting", "Observability", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ], swiftSettings: ourSettings),
         .executableTarget(
             name: "mqbroker",
             dependencies: [
                 "Broker", "Common", "Remoting", "Observability", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ], swiftSettings: ourSettings),
         .executableTarget(
             name: "mqadmin",
-            dependencies: ["Client", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Client", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: ourSettings),
         .executableTarget(
             name: "mqcluster",
-            dependencies: ["Cluster", "Common", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Cluster", "Common", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: ourSettings),
         // The web console (rocketmq-dashboard's pages) over the Swift client's admin calls; never the store.
         .target(
             name: "Dashboard",
             dependencies: [
                 "Client", "Common", "Remoting", "Observability", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
-            ]),
+            ], swiftSettings: ourSettings),
         .executableTarget(
             name: "mqdashboard",
             dependencies: [
                 "Dashboard", "Common", "Observability", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ], swiftSettings: ourSettings),
 
         // Helpers shared by the test targets: temporary directories, seeded randomness, child processes.
         .target(name: "TestSupport", dependencies: ["CommitLog"], path: "Tests/TestSupport"),

@@ -6,7 +6,8 @@ import Synchronization
 
 /// RocketMQ's `ReputMessageService`: one thread follows the commit log's visible end (committed, or
 /// flushed under SYNC_FLUSH) and, in log order, appends each record's consume-queue unit and index
-/// entries, then tells the arrival listener. It parks on the log's growth signal when caught up.
+/// entries, then tells the arrival listener. Under load it looks again every millisecond; idle, it parks on
+/// the log's growth signal.
 final class Dispatcher: @unchecked Sendable {
     let state: StoreState
     private let reputAtomic: Atomic<UInt64>
@@ -28,13 +29,28 @@ final class Dispatcher: @unchecked Sendable {
         try dispatch(upTo: end)
     }
 
+    /// After a round that dispatched records, the thread sleeps this long before looking again instead of
+    /// parking on the log's growth signal (RocketMQ's reput service polls every millisecond): under load the
+    /// records of a millisecond are dispatched together, and appenders have no parked reader to wake per append.
+    /// A round that finds nothing parks, so an idle store costs nothing and its first record is dispatched at once.
+    static let busyPauseNanos = 1_000_000
+
     func start() {
         thread = StoreThread(name: "dispatch") { [self] in
+            var busy = false
             while !stopping.load(ordering: .acquiring) {
-                let visible = state.commitLog.waitForData(beyond: reputFrom, untilNanos: monotonicNanos() + 200_000_000) {
-                    !stopping.load(ordering: .acquiring)
+                let visible: UInt64
+                if busy {
+                    var pause = timespec(tv_sec: 0, tv_nsec: Self.busyPauseNanos)
+                    nanosleep(&pause, nil)
+                    visible = state.commitLog.visibleOffset
+                } else {
+                    visible = state.commitLog.waitForData(beyond: reputFrom, untilNanos: monotonicNanos() + 200_000_000) {
+                        !stopping.load(ordering: .acquiring)
+                    }
                 }
-                guard visible > reputFrom else { continue }
+                busy = visible > reputFrom
+                guard busy else { continue }
                 do { try dispatch(upTo: visible) } catch {
                     if !loggedFailure { state.log("dispatch stopped at \(reputFrom): \(error); retrying") }
                     loggedFailure = true
@@ -114,18 +130,18 @@ final class Dispatcher: @unchecked Sendable {
 
     private func dispatch(_ record: StoredRecord) throws(StoreError) {
         let header = record.header
-        let properties = record.properties
+        let properties = DispatchProperties(record.properties)  // one walk for the unit's tags and the index's keys
         if !transactionPrepared(header.sysFlag) {
             let queue = cachedQueue(topic: record.topic, queueID: header.queueID)
-            let code = state.unitTagsCode(of: record, queueTopic: queue.topic)
+            let code = state.unitTagsCode(of: record, queueTopic: queue.topic, tags: properties.tags)
             let unit = ConsumeQueueUnit(physicalOffset: header.physicalOffset, messageSize: Int32(header.totalSize), tagsCode: code)
             if try queue.put(offset: header.queueOffset, unit: unit) {
                 state.arriving(queue.topic, header.queueID, queue.maxOffset)
             }
         }
         if state.config.messageIndexEnable && header.sysFlag & MessageRecord.transactionTypeMask != 0xC {
-            let keys = propertyValue(properties, "KEYS")
-            let uniqueKey = propertyValue(properties, "UNIQ_KEY")
+            let keys = properties.keys
+            let uniqueKey = properties.uniqueKey
             if keys != nil || uniqueKey != nil {
                 try state.index.build(topic: record.topic, keys: keys, uniqueKey: uniqueKey,
                                       physicalOffset: header.physicalOffset, storeTimestamp: header.storeTimestamp)

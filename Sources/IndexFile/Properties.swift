@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CommitLog
 
 /// RocketMQ's property keys the store reads.
@@ -27,6 +30,37 @@ public func propertyValue(_ properties: UnsafeRawBufferPointer, _ key: StaticStr
         start = end + 1
     }
     return nil
+}
+
+/// The properties dispatch reads (TAGS for the queue unit, KEYS and UNIQ_KEY for the index), found in one walk
+/// that splits the string as `propertyValue` does (the first of a repeated key wins), separators found by memchr.
+struct DispatchProperties {
+    var tags: UnsafeRawBufferPointer?
+    var keys: UnsafeRawBufferPointer?
+    var uniqueKey: UnsafeRawBufferPointer?
+
+    init(_ properties: UnsafeRawBufferPointer) {
+        guard let base = properties.baseAddress else { return }
+        let count = properties.count
+        var start = 0
+        while start < count {
+            let separator = memchr(base + start, 1, count - start).map { UnsafeRawPointer($0) - base } ?? count
+            let end = separator < count ? memchr(base + separator, 2, count - separator).map { UnsafeRawPointer($0) - base } ?? count : count
+            if separator < count {
+                let key = UnsafeRawBufferPointer(rebasing: properties[start..<separator])
+                let value = UnsafeRawBufferPointer(rebasing: properties[(separator + 1)..<end])
+                if tags == nil && Self.equal(key, "TAGS") { tags = value }
+                else if keys == nil && Self.equal(key, "KEYS") { keys = value }
+                else if uniqueKey == nil && Self.equal(key, "UNIQ_KEY") { uniqueKey = value }
+            }
+            start = end + 1
+        }
+    }
+
+    @inline(__always)
+    private static func equal(_ key: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        key.count == name.utf8CodeUnitCount && memcmp(key.baseAddress!, name.utf8Start, key.count) == 0
+    }
 }
 
 @inline(__always)

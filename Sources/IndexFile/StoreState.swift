@@ -58,7 +58,15 @@ final class StoreState: @unchecked Sendable {
     /// The tags code the dispatcher gives `record` in a queue of `queueTopic`: the Java hash of its TAGS, or
     /// in the schedule topic its delivery time (level = queue id + 1).
     func unitTagsCode(of record: StoredRecord, queueTopic: String) -> Int64 {
-        guard queueTopic == MessageStoreConfig.scheduleTopic else { return tagsCode(properties: record.properties) }
+        unitTagsCode(of: record, queueTopic: queueTopic, tags: propertyValue(record.properties, "TAGS"))
+    }
+
+    /// `unitTagsCode` with the record's TAGS value already found.
+    func unitTagsCode(of record: StoredRecord, queueTopic: String, tags: UnsafeRawBufferPointer?) -> Int64 {
+        guard queueTopic == MessageStoreConfig.scheduleTopic else {
+            guard let tags, tags.count > 0 else { return 0 }
+            return Int64(javaHashCode(tags))
+        }
         let levels = config.messageDelayLevelMillis
         return record.header.storeTimestamp + levels[min(levels.count - 1, max(0, Int(record.header.queueID)))]
     }

@@ -28,6 +28,30 @@ import Testing
             """))
     }
 
+    /// A command whose fields are a binary block (SEND's answers) takes the encoder's one-reservation path: the same
+    /// bytes as the dictionary's, and a body after them.
+    @Test func binaryFieldsBlockEncodesAsTheReferenceBytes() throws {
+        var writer = HeaderFields.Writer(capacity: 4)
+        writer.append("offset", "5")
+        var command = RemotingCommand(code: ResponseCode.success, fields: writer.fields)
+        command.opaque = 9
+        command.flag = 1
+        var out = ByteBuffer()
+        out.writeString("xy")  // the frame starts mid-buffer
+        RemotingFrameEncoder.write(command, into: &out)
+        #expect(Array(out.readableBytesView.dropFirst(2)) == bytes("""
+            00000026 01000022 0000 00 0197 00000009 00000001 00000000 0000000d 0006 6f6666736574 00000001 35
+            """))
+        command.body = ByteBuffer(string: "payload")
+        command.fields = nil
+        out.clear()
+        RemotingFrameEncoder.write(command, into: &out)
+        let decoded = try #require(try RemotingFrameDecoder().decodeFrame(&out))
+        #expect(decoded.opaque == 9 && decoded.isResponse && decoded.fields == nil && decoded.remark == nil)
+        #expect(decoded.body.map { String(buffer: $0) } == "payload")
+        #expect(out.readableBytes == 0)
+    }
+
     @Test func jsonHeaderIsJavaShaped() throws {
         let command = RemotingCommand(code: ResponseCode.success, opaque: 3, flag: 1)
         var out = ByteBuffer()

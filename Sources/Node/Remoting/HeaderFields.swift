@@ -72,9 +72,28 @@ public struct HeaderFields: Sendable {
         }
     }
 
+    /// Where a value lies in `bytes`: plain numbers, copied without reference counting (a request's fields kept
+    /// as locations hold one reference to the bytes for all of them, not one per field).
+    public struct Location: Sendable {
+        // A ByteBuffer's indices fit in 32 bits.
+        let start: UInt32
+        let count: UInt32
+        let escaped: Bool
+    }
+
+    /// The value at `location` (one found in these fields by `forEachLocation`).
+    public func value(at location: Location) -> Value {
+        Value(bytes: bytes, start: Int(location.start), count: Int(location.count), escaped: location.escaped)
+    }
+
     /// Calls `body` with each key (raw bytes) and its value, in wire order; stops when `body` returns false.
     /// Malformed input ends the walk early (the decoder validated the structure already).
     public func forEach(_ body: (UnsafeRawBufferPointer, Value) -> Bool) {
+        forEachLocation { key, location in body(key, value(at: location)) }
+    }
+
+    /// `forEach` with each value's location instead of the value (no reference to the bytes taken per field).
+    public func forEachLocation(_ body: (UnsafeRawBufferPointer, Location) -> Bool) {
         bytes.withUnsafeReadableBytes { raw in
             switch format {
             case .binary:
@@ -89,7 +108,7 @@ public struct HeaderFields: Sendable {
                     let valueStart = valueLengthAt + 4
                     guard valueStart + valueLength <= raw.count else { return }
                     let key = UnsafeRawBufferPointer(rebasing: raw[keyStart..<(keyStart + keyLength)])
-                    guard body(key, Value(bytes: bytes, start: valueStart, count: valueLength, escaped: false)) else { return }
+                    guard body(key, Location(start: UInt32(valueStart), count: UInt32(valueLength), escaped: false)) else { return }
                     at = valueStart + valueLength
                 }
             case .json:
@@ -100,13 +119,13 @@ public struct HeaderFields: Sendable {
                     guard let key = scanner.string(), scanner.consume(UInt8(ascii: ":")) else { return }
                     scanner.skipSpace()
                     let valueAt = scanner.at
-                    let value: Value
+                    let value: Location
                     var isNull = false
                     if let text = scanner.string() {
-                        value = Value(bytes: bytes, start: text.start, count: text.count, escaped: text.escaped)
+                        value = Location(start: UInt32(text.start), count: UInt32(text.count), escaped: text.escaped)
                     } else {
                         guard scanner.skipValue() else { return }
-                        value = Value(bytes: bytes, start: valueAt, count: scanner.at - valueAt, escaped: false)
+                        value = Location(start: UInt32(valueAt), count: UInt32(scanner.at - valueAt), escaped: false)
                         // A JSON null (the literal, not the text "null") is no value: a missing field.
                         isNull = value.count == 4 && raw[valueAt] == UInt8(ascii: "n")
                     }
@@ -201,11 +220,18 @@ public struct HeaderFields: Sendable {
             }
         }
 
+        /// Inlined so that callers in other modules call the concrete `appendDecimal`, not generic code that looks
+        /// up the integer type's conformances on every call.
+        @inlinable
         public mutating func append(_ key: StaticString, _ value: some BinaryInteger) {
+            appendDecimal(key, Int64(value))
+        }
+
+        public mutating func appendDecimal(_ key: StaticString, _ value: Int64) {
             let keyCount = key.utf8CodeUnitCount
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 2 + keyCount + 4 + Self.decimalDigitsMax) { target in
                 let at = Self.storeKey(key, into: target)
-                let digits = Self.storeDecimal(Int64(value), into: UnsafeMutableRawBufferPointer(rebasing: target[(at + 4)...]))
+                let digits = Self.storeDecimal(value, into: UnsafeMutableRawBufferPointer(rebasing: target[(at + 4)...]))
                 target.storeBytes(of: UInt32(digits).bigEndian, toByteOffset: at, as: UInt32.self)
                 return at + 4 + digits
             }

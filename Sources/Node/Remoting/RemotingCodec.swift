@@ -119,6 +119,10 @@ public struct RemotingFrameEncoder: MessageToByteEncoder, Sendable {
     }
 
     public static func write(_ command: RemotingCommand, into out: inout ByteBuffer) {
+        if command.serializeType == .rocketmq, command.remark == nil, command.fieldTable == nil, command.fields?.format ?? .binary == .binary {
+            writeBinary(command, into: &out)
+            return
+        }
         let start = out.writerIndex
         out.writeInteger(Int32(0))  // length, patched below
         out.writeInteger(UInt32(0))  // header word, patched below
@@ -131,5 +135,28 @@ public struct RemotingFrameEncoder: MessageToByteEncoder, Sendable {
         if var body = command.body { out.writeBuffer(&body) }
         out.setInteger(Int32(out.writerIndex - start - 4), at: start)
         out.setInteger(UInt32(command.serializeType.rawValue) << 24 | UInt32(headerLength), at: start + 4)
+    }
+
+    /// A binary-header command without remark whose fields are a binary block (SEND's answers): the frame's words
+    /// and fixed header written with one reservation, then the fields and the body. Same bytes as the general path.
+    private static func writeBinary(_ command: RemotingCommand, into out: inout ByteBuffer) {
+        let fixed = 4 + 4 + 2 + 1 + 2 + 4 + 4 + 4 + 4  // length, header word, code ... remark length, extFields length
+        let fieldsLength = command.fields?.bytes.readableBytes ?? 0
+        let headerLength = fixed - 8 + fieldsLength
+        let frameLength = 4 + headerLength + (command.body?.readableBytes ?? 0)
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: fixed) { target in
+            target.storeBytes(of: UInt32(frameLength).bigEndian, toByteOffset: 0, as: UInt32.self)
+            target.storeBytes(of: (UInt32(SerializeType.rocketmq.rawValue) << 24 | UInt32(headerLength)).bigEndian, toByteOffset: 4, as: UInt32.self)
+            target.storeBytes(of: Int16(truncatingIfNeeded: command.code).bigEndian, toByteOffset: 8, as: Int16.self)
+            target.storeBytes(of: command.language.rawValue, toByteOffset: 10, as: UInt8.self)
+            target.storeBytes(of: Int16(truncatingIfNeeded: command.version).bigEndian, toByteOffset: 11, as: Int16.self)
+            target.storeBytes(of: command.opaque.bigEndian, toByteOffset: 13, as: Int32.self)
+            target.storeBytes(of: command.flag.bigEndian, toByteOffset: 17, as: Int32.self)
+            target.storeBytes(of: Int32(0), toByteOffset: 21, as: Int32.self)  // no remark
+            target.storeBytes(of: Int32(fieldsLength).bigEndian, toByteOffset: 25, as: Int32.self)
+            return fixed
+        }
+        if var block = command.fields?.bytes { out.writeBuffer(&block) }
+        if var body = command.body { out.writeBuffer(&body) }
     }
 }

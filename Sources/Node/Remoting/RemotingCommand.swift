@@ -239,35 +239,54 @@ extension RemotingCommand {
         return command
     }
 
+    /// The binary header's fixed part and where its remark and fields lie, read from the bytes in place.
+    private struct BinaryLayout {
+        var code: Int16 = 0, language: UInt8 = 0, version: Int16 = 0, opaque: Int32 = 0, flag: Int32 = 0
+        var remarkLength = 0, extLength = 0
+        static let fixedBytes = 17
+        var extStart: Int { Self.fixedBytes + remarkLength + 4 }
+
+        /// Reads `raw` (the whole header); a reason when it does not hold together.
+        mutating func read(_ raw: UnsafeRawBufferPointer) -> String? {
+            func int<T: FixedWidthInteger>(_ at: Int, _: T.Type) -> T { T(bigEndian: raw.loadUnaligned(fromByteOffset: at, as: T.self)) }
+            guard raw.count >= Self.fixedBytes else { return "binary header shorter than its fixed 17 bytes" }
+            (code, language, version) = (int(0, Int16.self), raw[2], int(3, Int16.self))
+            (opaque, flag) = (int(5, Int32.self), int(9, Int32.self))
+            let remark = int(13, Int32.self)
+            guard remark >= 0, Int(remark) <= raw.count - Self.fixedBytes else {
+                return "binary header remark length \(remark) is out of bounds"
+            }
+            remarkLength = Int(remark)
+            guard raw.count - Self.fixedBytes - remarkLength >= 4 else { return "binary header extFields length is out of bounds" }
+            let ext = int(Self.fixedBytes + remarkLength, Int32.self)
+            guard ext >= 0, Int(ext) <= raw.count - extStart else { return "binary header extFields length is out of bounds" }
+            extLength = Int(ext)
+            var at = extStart  // every entry must lie inside the block
+            let end = extStart + extLength
+            while at < end {
+                guard end - at >= 2 else { return "binary header extFields entry runs past its block" }
+                let keyLength = Int(int(at, Int16.self))
+                guard keyLength >= 0, end - at - 2 >= keyLength + 4 else { return "binary header extFields entry runs past its block" }
+                at += 2 + keyLength
+                let valueLength = Int(int(at, Int32.self))
+                guard valueLength >= 0, end - at - 4 >= valueLength else { return "binary header extFields entry runs past its block" }
+                at += 4 + valueLength
+            }
+            return nil
+        }
+    }
+
     static func decodeBinaryHeader(_ bytes: ByteBuffer) throws(RemotingDecodingError) -> RemotingCommand {
-        var buffer = bytes
-        let headerLength = buffer.readableBytes
-        guard let code = buffer.readInteger(as: Int16.self), let language = buffer.readInteger(as: UInt8.self),
-              let version = buffer.readInteger(as: Int16.self), let opaque = buffer.readInteger(as: Int32.self),
-              let flag = buffer.readInteger(as: Int32.self), let remarkLength = buffer.readInteger(as: Int32.self) else {
-            throw RemotingDecodingError(reason: "binary header shorter than its fixed 17 bytes")
+        var layout = BinaryLayout()
+        if let problem = bytes.withUnsafeReadableBytes({ layout.read($0) }) { throw RemotingDecodingError(reason: problem) }
+        var command = RemotingCommand(code: Int32(layout.code), opaque: layout.opaque, flag: layout.flag, serializeType: .rocketmq)
+        command.language = LanguageCode(rawValue: layout.language) ?? .other
+        command.version = Int32(layout.version)
+        if layout.remarkLength > 0 {
+            command.remark = String(buffer: bytes.getSlice(at: bytes.readerIndex + BinaryLayout.fixedBytes, length: layout.remarkLength)!)
         }
-        guard remarkLength >= 0, Int(remarkLength) <= headerLength, let remarkText = buffer.readSlice(length: Int(remarkLength)) else {
-            throw RemotingDecodingError(reason: "binary header remark length \(remarkLength) is out of bounds")
-        }
-        guard let extLength = buffer.readInteger(as: Int32.self), extLength >= 0, Int(extLength) <= buffer.readableBytes else {
-            throw RemotingDecodingError(reason: "binary header extFields length is out of bounds")
-        }
-        var command = RemotingCommand(code: Int32(code), opaque: opaque, flag: flag, serializeType: .rocketmq)
-        command.language = LanguageCode(rawValue: language) ?? .other
-        command.version = Int32(version)
-        command.remark = remarkLength > 0 ? String(buffer: remarkText) : nil
-        var entries = buffer.readSlice(length: Int(extLength))!
-        if extLength > 0 { command.fields = HeaderFields(bytes: entries, format: .binary) }
-        while entries.readableBytes > 0 {
-            guard let keyLength = entries.readInteger(as: Int16.self), keyLength >= 0, entries.readableBytes >= Int(keyLength) + 4 else {
-                throw RemotingDecodingError(reason: "binary header extFields entry runs past its block")
-            }
-            entries.moveReaderIndex(forwardBy: Int(keyLength))
-            guard let valueLength = entries.readInteger(as: Int32.self), valueLength >= 0, entries.readableBytes >= Int(valueLength) else {
-                throw RemotingDecodingError(reason: "binary header extFields entry runs past its block")
-            }
-            entries.moveReaderIndex(forwardBy: Int(valueLength))
+        if layout.extLength > 0 {
+            command.fields = HeaderFields(bytes: bytes.getSlice(at: bytes.readerIndex + layout.extStart, length: layout.extLength)!, format: .binary)
         }
         return command
     }

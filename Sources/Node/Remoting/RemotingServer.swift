@@ -32,6 +32,21 @@ public struct RequestContext: Sendable {
         }
         return HeaderFields.Writer(allocator: channel.allocator, capacity: capacity)
     }
+    /// What a processor keeps for this connection (the send processor: the topics it was last sent to). Only on
+    /// the connection's event loop, and only for connections a server accepted: elsewhere it reads nil and
+    /// setting it does nothing.
+    public var connectionState: AnyObject? {
+        get { spareFields != nil && channel.eventLoop.inEventLoop ? spareFields!.processorState : nil }
+        nonmutating set {
+            guard let spareFields, channel.eventLoop.inEventLoop else { return }
+            spareFields.processorState = newValue
+        }
+    }
+
+    /// The peer's socket address: the connection's copy, taken when it was accepted (the channel's getter takes a
+    /// lock on every call).
+    public var peerAddress: SocketAddress? { spareFields.map(\.peer) ?? channel.remoteAddress }
+
     public var remoteAddress: String { channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?" }
 }
 
@@ -51,9 +66,14 @@ public enum RemotingAnswer: Sendable {
 }
 
 /// A connection's buffer for answers' header fields, handed back after each answer written at once: touched on
-/// the connection's event loop only.
+/// the connection's event loop only. With the peer's address, fixed when the connection was accepted.
 final class SpareFields: @unchecked Sendable {
     var buffer: ByteBuffer?
+    let peer: SocketAddress?
+    /// `RequestContext.connectionState`.
+    var processorState: AnyObject?
+
+    init(peer: SocketAddress?) { self.peer = peer }
     /// A larger buffer (an answer with big fields) is not kept.
     static let bytesMax = 1024
 
@@ -119,7 +139,8 @@ public final class RemotingServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = ServerHandler(processor: processor, connections: connections, invoker: invoker, log: log)
+                    let handler = ServerHandler(processor: processor, connections: connections, invoker: invoker, peer: channel.remoteAddress,
+                                                log: log)
                     try channel.pipeline.syncOperations.addHandlers([
                         // Reader idleness only: watching writes would cost a promise per response.
                         IdleStateHandler(readTimeout: idle),
@@ -169,7 +190,7 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
     private var outbound: ByteBuffer?
     /// The buffer last written, kept for the next burst.
     private var written: ByteBuffer?
-    private let spareFields = SpareFields()
+    private let spareFields: SpareFields
     /// Past this many bytes a burst's answers are written before it ends; a buffer grown past it is not kept.
     static let outboundBytesMax = 64 * 1024
 
@@ -177,8 +198,10 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Where answers to requests this side sent go (nil: such answers are dropped).
     let invoker: ServerInvoker?
 
-    init(processor: any RemotingProcessor, connections: ConnectionCounter, invoker: ServerInvoker?, log: @escaping @Sendable (String) -> Void) {
+    init(processor: any RemotingProcessor, connections: ConnectionCounter, invoker: ServerInvoker?, peer: SocketAddress?,
+         log: @escaping @Sendable (String) -> Void) {
         self.processor = processor
+        spareFields = SpareFields(peer: peer)
         self.connections = connections
         self.invoker = invoker
         self.log = log

@@ -20,7 +20,9 @@ final class TopicConfigManager: Sendable {
         var journal: ConfigJournal
         /// Each topic's config again, with its put statistics (made with the topic, dropped with it): what a send
         /// reads, in one look-up.
-        var forSend: [String: (config: TopicConfig, putStats: MessageStats)] = [:]
+        var forSend: [String: SendTopic] = [:]
+        /// Moves on with every change to `forSend` (senders' cached entries hold while it stands still).
+        let sendGeneration = SendGeneration()
 
         /// Brings `forSend` in line with the table for `name` (every topic when nil), keeping the statistics of a
         /// topic that stays.
@@ -31,8 +33,9 @@ final class TopicConfigManager: Sendable {
                     forSend[name] = nil
                     continue
                 }
-                forSend[name] = (config, forSend[name]?.putStats ?? MessageStats())
+                forSend[name] = SendTopic(config: config, putStats: forSend[name]?.putStats ?? MessageStats())
             }
+            sendGeneration.value.add(1, ordering: .releasing)
         }
     }
     private let state: Mutex<State>
@@ -51,6 +54,7 @@ final class TopicConfigManager: Sendable {
         }
         var loaded = State(wrapper: wrapper, file: file, journal: journal)
         loaded.sync()
+        generation = loaded.sendGeneration
         state = Mutex(loaded)
         self.log = log
     }
@@ -58,7 +62,12 @@ final class TopicConfigManager: Sendable {
     func topic(_ name: String) -> TopicConfig? { state.withLock { $0.wrapper.topicConfigTable[name] } }
 
     /// The topic's config and its put statistics in one look-up under the lock: the send path's only table access.
-    func topicForSend(_ name: String) -> (config: TopicConfig, putStats: MessageStats)? { state.withLock { $0.forSend[name] } }
+    func topicForSend(_ name: String) -> SendTopic? { state.withLock { $0.forSend[name] } }
+
+    /// Moves on whenever a topic's send entry changes: an entry found by `topicForSend` after reading it may be
+    /// used again, without the look-up, while it has not moved.
+    var sendGeneration: UInt64 { generation.value.load(ordering: .acquiring) }
+    private let generation: SendGeneration
 
     /// A topic's put statistics (nil: no such topic).
     func putStats(_ name: String) -> MessageStats? { state.withLock { $0.forSend[name]?.putStats } }
@@ -144,4 +153,24 @@ final class TopicConfigManager: Sendable {
         }
         if let version = change["dataVersion"] { wrapper.dataVersion = try DataVersion(json: version) }
     }
+}
+
+/// What a send needs of its topic, made when the topic is (and replaced when it changes): the config, the put
+/// statistics, and whether producers may send to the name at all (checked once here, not per message).
+final class SendTopic: Sendable {
+    let config: TopicConfig
+    let putStats: MessageStats
+    /// The name is well formed (`TopicValidator.problem`) and not one producers may not send to.
+    let nameAllowsSend: Bool
+
+    init(config: TopicConfig, putStats: MessageStats) {
+        self.config = config
+        self.putStats = putStats
+        nameAllowsSend = TopicValidator.problem(with: config.topicName) == nil && !TopicValidator.notAllowedSend.contains(config.topicName)
+    }
+}
+
+/// `TopicConfigManager.sendGeneration`'s counter.
+final class SendGeneration: Sendable {
+    let value = Atomic<UInt64>(0)
 }

@@ -6,24 +6,39 @@ import Remoting
 import Replication
 
 extension SendMessageProcessor {
-    /// SEND_MESSAGE's fields (long names) and SEND_MESSAGE_V2's (one letter), found in one pass.
+    /// SEND_MESSAGE's fields (long names) and SEND_MESSAGE_V2's (one letter), found in one pass. Kept as locations
+    /// in the request's field bytes: one reference to them however many fields there are.
     struct SendFields {
-        var topic, queueID, sysFlag, bornTimestamp, flag, properties, reconsumeTimes, batch, defaultTopic, defaultTopicQueueNums: HeaderFields.Value?
+        let all: HeaderFields
+        private var topicAt, queueIDAt, sysFlagAt, bornTimestampAt, flagAt, propertiesAt, reconsumeTimesAt, batchAt, defaultTopicAt,
+                    defaultTopicQueueNumsAt: HeaderFields.Location?
+
+        var topic: HeaderFields.Value? { topicAt.map(all.value(at:)) }
+        var queueID: HeaderFields.Value? { queueIDAt.map(all.value(at:)) }
+        var sysFlag: HeaderFields.Value? { sysFlagAt.map(all.value(at:)) }
+        var bornTimestamp: HeaderFields.Value? { bornTimestampAt.map(all.value(at:)) }
+        var flag: HeaderFields.Value? { flagAt.map(all.value(at:)) }
+        var properties: HeaderFields.Value? { propertiesAt.map(all.value(at:)) }
+        var reconsumeTimes: HeaderFields.Value? { reconsumeTimesAt.map(all.value(at:)) }
+        var batch: HeaderFields.Value? { batchAt.map(all.value(at:)) }
+        var defaultTopic: HeaderFields.Value? { defaultTopicAt.map(all.value(at:)) }
+        var defaultTopicQueueNums: HeaderFields.Value? { defaultTopicQueueNumsAt.map(all.value(at:)) }
 
         init(_ fields: HeaderFields) {
-            fields.forEach { key, value in
+            all = fields
+            fields.forEachLocation { key, value in
                 if key.count == 1 {
                     switch key[0] {
-                    case UInt8(ascii: "b"): topic = value
-                    case UInt8(ascii: "c"): defaultTopic = value
-                    case UInt8(ascii: "d"): defaultTopicQueueNums = value
-                    case UInt8(ascii: "e"): queueID = value
-                    case UInt8(ascii: "f"): sysFlag = value
-                    case UInt8(ascii: "g"): bornTimestamp = value
-                    case UInt8(ascii: "h"): flag = value
-                    case UInt8(ascii: "i"): properties = value
-                    case UInt8(ascii: "j"): reconsumeTimes = value
-                    case UInt8(ascii: "m"): batch = value
+                    case UInt8(ascii: "b"): topicAt = value
+                    case UInt8(ascii: "c"): defaultTopicAt = value
+                    case UInt8(ascii: "d"): defaultTopicQueueNumsAt = value
+                    case UInt8(ascii: "e"): queueIDAt = value
+                    case UInt8(ascii: "f"): sysFlagAt = value
+                    case UInt8(ascii: "g"): bornTimestampAt = value
+                    case UInt8(ascii: "h"): flagAt = value
+                    case UInt8(ascii: "i"): propertiesAt = value
+                    case UInt8(ascii: "j"): reconsumeTimesAt = value
+                    case UInt8(ascii: "m"): batchAt = value
                     default: break
                     }
                     return true
@@ -33,18 +48,18 @@ extension SendMessageProcessor {
             }
         }
 
-        private mutating func assignLongName(_ key: UnsafeRawBufferPointer, _ value: HeaderFields.Value) {
+        private mutating func assignLongName(_ key: UnsafeRawBufferPointer, _ value: HeaderFields.Location) {
             func named(_ text: StaticString) -> Bool { HeaderFields.Value.equal(key, text) }
-            if named("topic") { topic = value }
-            else if named("queueId") { queueID = value }
-            else if named("sysFlag") { sysFlag = value }
-            else if named("bornTimestamp") { bornTimestamp = value }
-            else if named("flag") { flag = value }
-            else if named("properties") { properties = value }
-            else if named("reconsumeTimes") { reconsumeTimes = value }
-            else if named("batch") { batch = value }
-            else if named("defaultTopic") { defaultTopic = value }
-            else if named("defaultTopicQueueNums") { defaultTopicQueueNums = value }
+            if named("topic") { topicAt = value }
+            else if named("queueId") { queueIDAt = value }
+            else if named("sysFlag") { sysFlagAt = value }
+            else if named("bornTimestamp") { bornTimestampAt = value }
+            else if named("flag") { flagAt = value }
+            else if named("properties") { propertiesAt = value }
+            else if named("reconsumeTimes") { reconsumeTimesAt = value }
+            else if named("batch") { batchAt = value }
+            else if named("defaultTopic") { defaultTopicAt = value }
+            else if named("defaultTopicQueueNums") { defaultTopicQueueNumsAt = value }
         }
     }
 

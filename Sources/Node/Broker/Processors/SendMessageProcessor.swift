@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CommitLog
 import Common
 import IndexFile
@@ -53,38 +56,40 @@ struct SendMessageProcessor: BrokerRequestProcessor {
             return .failure(Refusal(code: services.brokerRole == .slave ? ResponseCode.serviceNotAvailable : ResponseCode.noPermission,
                                     remark: "the broker[\(services.config.brokerName)] sending message is forbidden"))
         }
-        let topic = fields.topic?.string ?? ""
-        if let problem = TopicValidator.problem(with: topic) { return .failure(Refusal(code: ResponseCode.systemError, remark: problem)) }
-        guard !TopicValidator.notAllowedSend.contains(topic) else {
-            return .failure(Refusal(code: ResponseCode.noPermission, remark: "Sending message to topic[\(topic)] is forbidden."))
+        let (topic, known) = lookUpTopic(fields, context: context)
+        if known?.nameAllowsSend != true {  // a known topic's name was checked when it was made
+            if let problem = TopicValidator.problem(with: topic) { return .failure(Refusal(code: ResponseCode.systemError, remark: problem)) }
+            guard !TopicValidator.notAllowedSend.contains(topic) else {
+                return .failure(Refusal(code: ResponseCode.noPermission, remark: "Sending message to topic[\(topic)] is forbidden."))
+            }
         }
-        let config: TopicConfig, putStats: MessageStats
-        switch topicConfig(topic, fields: fields) {
-        case .success(let found): (config, putStats) = found
+        let sendTopic: SendTopic
+        switch known.map({ Result<SendTopic, Refusal>.success($0) }) ?? topicConfig(topic, fields: fields) {
+        case .success(let found): sendTopic = found
         case .failure(let refusal): return .failure(refusal)
         }
-        guard config.perm.isWriteable else {
+        guard sendTopic.config.perm.isWriteable else {
             return .failure(Refusal(code: ResponseCode.noPermission, remark: "the topic[\(topic)] sending message is forbidden"))
         }
         let queueID: Int32
-        switch chooseQueue(fields, config: config) {
+        switch chooseQueue(fields, config: sendTopic.config) {
         case .success(let chosen): queueID = chosen
         case .failure(let refusal): return .failure(refusal)
         }
         let header = SendHeader(queueID: queueID, sysFlag: fields.sysFlag?.int32 ?? 0, bornTimestamp: fields.bornTimestamp?.int64 ?? 0,
                                 flag: fields.flag?.int32 ?? 0, reconsumeTimes: fields.reconsumeTimes?.int32 ?? 0,
-                                bornHost: HostAddress(context.channel.remoteAddress))
+                                bornHost: HostAddress(context.peerAddress))
         if header.isTransactionPrepared, services.config.transaction.rejectTransactionMessage {
             return .failure(Refusal(code: ResponseCode.noPermission,
                                     remark: "the broker[\(services.config.brokerName)] sending transaction message is forbidden"))
         }
         let batch = request.code == RequestCode.sendBatchMessage || fields.batch?.bool == true
-        return .success(Send(fields: fields, topic: topic, header: header, batch: batch, putStats: putStats))
+        return .success(Send(fields: fields, topic: topic, header: header, batch: batch, putStats: sendTopic.putStats))
     }
 
     /// The topic's config, auto-created from its template (TBW102 unless the request names another) when
     /// `autoCreateTopicEnable` and the template may be inherited; with the topic's put statistics.
-    func topicConfig(_ topic: String, fields: SendFields) -> Result<(TopicConfig, MessageStats), Refusal> {
+    func topicConfig(_ topic: String, fields: SendFields) -> Result<SendTopic, Refusal> {
         if let found = services.topics.topicForSend(topic) { return .success(found) }
         let templateName = fields.defaultTopic?.string ?? TopicValidator.autoCreateTopicKeyTopic
         guard services.config.autoCreateTopicEnable, let template = services.topics.topic(templateName), template.perm.isInherited else {
@@ -215,6 +220,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
 
     /// The DELAY level a properties string asks for, clamped to the configured levels; nil for none.
     func delayLevel(_ properties: UnsafeRawBufferPointer) -> Int? {
+        guard Self.mayHaveDelay(properties) else { return nil }
         guard let raw = MessageProperties.value(of: "DELAY", in: properties), !raw.isEmpty, raw.count < 4 else { return nil }
         var level = 0
         for byte in raw {
@@ -223,6 +229,25 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         }
         guard level > 0 else { return nil }
         return min(level, services.schedule.levels)
+    }
+}
+
+extension SendMessageProcessor {
+    /// False when no property can be DELAY, found with memchr from name separator to name separator (most sends
+    /// are not delayed; a full walk compares every name byte by byte).
+    static func mayHaveDelay(_ properties: UnsafeRawBufferPointer) -> Bool {
+        guard let base = properties.baseAddress else { return false }
+        let name: StaticString = "DELAY"
+        var at = 0
+        while at < properties.count, let hit = memchr(base + at, 1, properties.count - at) {
+            let separator = UnsafeRawPointer(hit) - base
+            let start = separator - name.utf8CodeUnitCount
+            if start >= 0, start == 0 || properties[start - 1] == 2, memcmp(base + start, name.utf8Start, name.utf8CodeUnitCount) == 0 {
+                return true
+            }
+            at = separator + 1
+        }
+        return false
     }
 }
 
