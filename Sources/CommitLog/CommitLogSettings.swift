@@ -40,6 +40,12 @@ public struct CommitLogSettings: Sendable {
     /// Size of the io_uring write arena (a power of two, at least twice the largest record).
     public var ioUringArenaSizeBytes: Int = 32 << 20
     public var ioUringQueueDepth: Int = 64
+    /// io_uring + ASYNC_FLUSH: the ring writes the arena out once `commitCommitLogLeastPages` 4 KiB pages are
+    /// pending, or when the oldest pending byte has waited `commitIntervalCommitLog` (RocketMQ's transient-pool
+    /// commit; its interval is 200 ms, ours is short because readers see only written bytes). Under SYNC_FLUSH,
+    /// or when a put waits for a slave, the ring writes at once.
+    public var commitIntervalCommitLogMillis: Int = 5
+    public var commitCommitLogLeastPages: Int = 4
     /// The broker's address, stored in every record and in offset message ids.
     public var storeHost: HostAddress = .loopback
 
@@ -85,6 +91,8 @@ public struct CommitLogSettings: Sendable {
         guard pendingWaitersMax > 0 else { throw bad("pendingWaitersMax must be positive") }
         guard syncFlushTimeoutMillis > 0 else { throw bad("syncFlushTimeout must be positive") }
         guard flushIntervalCommitLogMillis > 0 else { throw bad("flushIntervalCommitLog must be positive") }
+        guard commitIntervalCommitLogMillis > 0 else { throw bad("commitIntervalCommitLog must be positive") }
+        guard commitCommitLogLeastPages >= 0 else { throw bad("commitCommitLogLeastPages must not be negative") }
         if ioPath == .ioUring {
             guard ioUringArenaSizeBytes.nonzeroBitCount == 1 else { throw bad("ioUringArenaSizeBytes must be a power of two") }
             guard ioUringArenaSizeBytes >= 2 * recordSizeMax else {

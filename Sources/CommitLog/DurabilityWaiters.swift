@@ -58,7 +58,8 @@ final class DurabilityWaiters: @unchecked Sendable {
     @inline(__always)
     func add(_ waiter: DurabilityWaiter) {
         lists.withLock { $0.pending.append(waiter) }
-        if flusherIdle.load(ordering: .sequentiallyConsistent) {
+        // One appender takes the wake-up; the others see the flusher already woken.
+        if flusherIdle.load(ordering: .sequentiallyConsistent) && flusherIdle.exchange(false, ordering: .sequentiallyConsistent) {
             wake.withLock { wake.signal() }
         }
     }

@@ -8,29 +8,41 @@ import Synchronization
 ///   when `flushCommitLogLeastPages` are dirty, or everything every `flushCommitLogThoroughInterval`);
 /// - mmap + SYNC_FLUSH: `GroupCommitService` (one flush covers every waiter that arrived before it);
 /// - io_uring (both): the ring thread writes the arena out (WRITE, linked FDATASYNC under SYNC_FLUSH),
-///   reaps completions and advances committed/flushed offsets.
+///   reaps completions and advances committed/flushed offsets. Under ASYNC_FLUSH it coalesces: an append wakes
+///   it only once `commitCommitLogLeastPages` wait, and fewer are written after `commitIntervalCommitLog`
+///   (see `FlushEngine+Ring.swift`); under SYNC_FLUSH the first append after a quiet spell wakes it.
 /// Under SYNC_FLUSH a watcher completes waiters still pending at their deadline (`FlushDiskWatcher`).
 final class FlushEngine: @unchecked Sendable {
     let log: LogShared
     let arena: IOArena?
-    private let ring: IORing?
+    let ring: IORing?
     let stopping = Atomic<Bool>(false)
     private var threads: [StoreThread] = []
     /// The ring thread sleeps here when it has nothing to write; appenders signal it.
-    private let ringWake = ConditionLock()
-    private let ringIdle = Atomic<Bool>(false)
+    let ringWake = ConditionLock()
+    /// `RingSleep`: whether the ring thread sleeps, and what an append must bring to wake it.
+    let ringSleep = Atomic<UInt8>(RingSleep.awake)
     /// Appenders that ran a whole arena ahead of the ring wait here.
-    private let arenaRoom = ConditionLock()
-    private let arenaWaiters = Atomic<Int>(0)
+    let arenaRoom = ConditionLock()
+    let arenaWaiters = Atomic<Int>(0)
     private let watcherWake = ConditionLock()
     /// The mmap path's pre-faulter: woken when the write position passes `prefaultTrigger`.
     private let prefaultWake = ConditionLock()
     let prefaultTrigger = Atomic<UInt64>(0)
+    /// io_uring: an append wakes the idle ring only once this many bytes wait to be written (0 under
+    /// SYNC_FLUSH: a waiter follows every append); fewer are written after `commitIntervalNanos`.
+    let commitLeastBytes: UInt64
+    let commitIntervalNanos: UInt64
+    /// io_uring: bytes below this offset are written at once, not coalesced (a put waits for a slave).
+    let commitPromptlyUpTo = Atomic<UInt64>(0)
 
     private init(log: LogShared, arena: IOArena?, ring: IORing?) {
         self.log = log
         self.arena = arena
         self.ring = ring
+        let settings = log.settings
+        commitLeastBytes = settings.flushDiskType == .syncFlush ? 0 : UInt64(settings.commitCommitLogLeastPages * 4096)
+        commitIntervalNanos = UInt64(settings.commitIntervalCommitLogMillis) * 1_000_000
     }
 
     static func start(for log: LogShared) throws(StoreError) -> FlushEngine {
@@ -81,8 +93,33 @@ final class FlushEngine: @unchecked Sendable {
             }
             return
         }
-        guard ringIdle.load(ordering: .sequentiallyConsistent) else { return }
+        // The position was stored (sequentially consistent) before this load: either the ring, going to
+        // sleep, sees it, or this sees the ring idle. One appender takes the wake-up; the rest see it taken.
+        let sleep = ringSleep.load(ordering: .sequentiallyConsistent)
+        guard sleep != RingSleep.awake else { return }
+        guard sleep == RingSleep.deep || wrote - log.committedAtomic.load(ordering: .relaxed) >= commitLeastBytes
+                || wrote <= commitPromptlyUpTo.load(ordering: .relaxed) else { return }
+        wakeRing()
+    }
+
+    /// Wakes the ring thread if it sleeps (one caller wins the wake-up).
+    @inline(__always)
+    func wakeRing() {
+        guard ringSleep.exchange(RingSleep.awake, ordering: .sequentiallyConsistent) != RingSleep.awake else { return }
         ringWake.withLock { ringWake.signal() }
+    }
+
+    /// io_uring: writes the log up to `offset` without waiting for more bytes to coalesce (a reader, such as
+    /// a slave's connection, waits for them).
+    func commitPromptly(upTo offset: UInt64) {
+        guard arena != nil, commitLeastBytes > 0 else { return }
+        var current = commitPromptlyUpTo.load(ordering: .relaxed)
+        while current < offset {
+            let (exchanged, original) = commitPromptlyUpTo.compareExchange(expected: current, desired: offset, ordering: .sequentiallyConsistent)
+            if exchanged { break }
+            current = original
+        }
+        if log.committedAtomic.load(ordering: .sequentiallyConsistent) < offset { wakeRing() }
     }
 
     /// Keeps the pages from the write position to `prefaultAheadBytes` beyond it faulted in and writable.
@@ -122,6 +159,7 @@ final class FlushEngine: @unchecked Sendable {
         let limit = UInt64(arena.size)
         if end - log.committedAtomic.load(ordering: .acquiring) <= limit { return }
         arenaWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        wakeRing()  // coalescing holds nothing back while an appender waits for room
         defer { arenaWaiters.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
         arenaRoom.lock()
         defer { arenaRoom.unlock() }
@@ -160,7 +198,7 @@ final class FlushEngine: @unchecked Sendable {
         file.rearm(from: Int(target - file.fileFromOffset), bytes: window)
     }
 
-    private func failFlush(_ error: SyscallError) {
+    func failFlush(_ error: SyscallError) {
         // A failed fdatasync is never retried: the kernel may have dropped those pages.
         if !log.flushFailedFlag.exchange(true, ordering: .sequentiallyConsistent) {
             log.log("commitlog: \(error); appends are refused from now on, reads go on")
@@ -248,147 +286,13 @@ final class FlushEngine: @unchecked Sendable {
             }
         }
     }
+}
 
-    // MARK: io_uring
-
-    private struct RingState {
-        var inflight = false
-        var writeEnd: UInt64 = 0
-        var writeExpected = false
-        var syncExpected = false
-        var syncTarget: UInt64 = 0
-        var lastFlush: UInt64 = 0
-        var lastThorough: UInt64 = 0
-    }
-
-    private func runRing() {
-        guard let ring, let arena else { return }
-        let settings = log.settings
-        let sync = settings.flushDiskType == .syncFlush
-        let waiters = log.waiters
-        var scratch = waiters.makeBuffer()
-        var state = RingState()
-        state.lastFlush = monotonicNanos()
-        state.lastThorough = state.lastFlush
-        while true {
-            if !state.inflight {
-                let done = stopping.load(ordering: .sequentiallyConsistent)
-                if log.isFlushFailed {
-                    waiters.beginRound()
-                    waiters.endRound(.flushFailed, upTo: .max, scratch: &scratch)
-                    if done { return }
-                    sleepRing(timeoutNanos: 100_000_000, sync: sync)
-                    continue
-                }
-                let submitted: Bool
-                do { submitted = try submitNext(ring, arena, &state, sync: sync, force: done, scratch: &scratch) } catch {
-                    failFlush(error.cause ?? SyscallError(name: "io_uring_submit", errno: EIO))
-                    continue
-                }
-                if !submitted {
-                    if done {
-                        try? log.checkpoint.flush()
-                        return
-                    }
-                    sleepRing(timeoutNanos: sync ? 100_000_000 : UInt64(settings.flushIntervalCommitLogMillis) * 1_000_000, sync: sync)
-                    continue
-                }
-            }
-            guard let (tag, result) = ring.waitCompletion(timeoutNanos: 50_000_000) else { continue }
-            reap(tag: tag, result: result, &state, scratch: &scratch)
-        }
-    }
-
-    /// Sleeps until an append (or a sync waiter) arrives or the timeout passes.
-    private func sleepRing(timeoutNanos: UInt64, sync: Bool) {
-        ringWake.lock()
-        ringIdle.store(true, ordering: .sequentiallyConsistent)
-        let hasWork = log.wroteAtomic.load(ordering: .sequentiallyConsistent) > log.committedAtomic.load(ordering: .relaxed)
-            || (sync && log.waiters.hasPending)
-        if !hasWork && !stopping.load(ordering: .sequentiallyConsistent) {
-            ringWake.wait(untilNanos: monotonicNanos() + timeoutNanos)
-        }
-        ringIdle.store(false, ordering: .sequentiallyConsistent)
-        ringWake.unlock()
-    }
-
-    /// Submits the next WRITE (+ FDATASYNC), or a lone FDATASYNC when only a flush is due.
-    private func submitNext(
-        _ ring: IORing, _ arena: IOArena, _ state: inout RingState, sync: Bool, force: Bool,
-        scratch: inout ContiguousArray<DurabilityWaiter>
-    ) throws(StoreError) -> Bool {
-        let settings = log.settings
-        if sync { log.waiters.beginRound() }
-        let wrote = log.wroteAtomic.load(ordering: .sequentiallyConsistent)
-        let committed = log.committedAtomic.load(ordering: .relaxed)
-        let flushed = log.flushedAtomic.load(ordering: .relaxed)
-        let now = monotonicNanos()
-        let dirty = committed - flushed
-        let flushDue = sync || force
-            || now - state.lastThorough >= UInt64(settings.flushCommitLogThoroughIntervalMillis) * 1_000_000
-            || (now - state.lastFlush >= UInt64(settings.flushIntervalCommitLogMillis) * 1_000_000
-                && dirty + (wrote - committed) >= UInt64(settings.flushCommitLogLeastPages * 4096))
-        let flushedFile = flushed < committed ? log.queue.file(containing: flushed) : nil
-        if let flushedFile, flushDue, committed > flushedFile.fileEndOffset || (wrote > committed && committed == flushedFile.fileEndOffset) {
-            // The previous file still has unflushed bytes: sync it on its own before writing on.
-            ring.prepareSync(fd: flushedFile.fd)
-            state.writeExpected = false
-            state.syncExpected = true
-            state.syncTarget = min(committed, flushedFile.fileEndOffset)
-        } else if wrote > committed {
-            guard let file = log.queue.file(containing: committed) else { return false }
-            let end = min(wrote, file.fileEndOffset)
-            let withSync = flushDue
-            guard ring.prepareWrite(fd: file.fd, source: arena.pointer(at: committed), count: Int(end - committed),
-                                    offset: committed - file.fileFromOffset, sync: withSync) else { return false }
-            state.writeEnd = end
-            state.writeExpected = true
-            state.syncExpected = withSync
-            state.syncTarget = end
-        } else if let flushedFile, flushDue {
-            ring.prepareSync(fd: flushedFile.fd)
-            state.writeExpected = false
-            state.syncExpected = true
-            state.syncTarget = min(committed, flushedFile.fileEndOffset)
-        } else {
-            if sync { log.waiters.endRound(.putOK, upTo: flushed, scratch: &scratch) }
-            return false
-        }
-        if state.syncExpected {
-            state.lastFlush = now
-            if state.syncTarget == committed || wrote == state.syncTarget { state.lastThorough = now }
-        }
-        try ring.submit()
-        state.inflight = true
-        return true
-    }
-
-    private func reap(tag: UInt64, result rawResult: Int32, _ state: inout RingState, scratch: inout ContiguousArray<DurabilityWaiter>) {
-        let result = log.settings.fileIO.ringResult(tag == IORing.writeTag ? .write : .fdatasync, rawResult)
-        if tag == IORing.writeTag {
-            state.writeExpected = false
-            let committed = log.committedAtomic.load(ordering: .relaxed)
-            if result < 0 {
-                failFlush(SyscallError(name: "io_uring write", errno: -result))
-            } else {
-                log.committedAtomic.store(committed + UInt64(result), ordering: .releasing)
-                log.notifyGrowth()
-                if arenaWaiters.load(ordering: .sequentiallyConsistent) > 0 { arenaRoom.withLock { arenaRoom.broadcast() } }
-            }
-        } else {
-            state.syncExpected = false
-            if result == 0 {
-                let target = min(state.syncTarget, log.committedAtomic.load(ordering: .relaxed))
-                log.flushedAtomic.store(target, ordering: .releasing)
-                log.countFlush(nanos: monotonicNanos() - state.lastFlush)
-                log.notifyGrowth()
-                log.checkpoint.physicMsgTimestamp = log.lastStoreTimestamp.load(ordering: .relaxed)
-                log.waiters.endRound(.putOK, upTo: target, scratch: &scratch)
-            } else if result != -ECANCELED {
-                failFlush(SyscallError(name: "io_uring fdatasync", errno: -result))
-                log.waiters.endRound(.flushFailed, upTo: .max, scratch: &scratch)
-            }
-        }
-        state.inflight = state.writeExpected || state.syncExpected
+extension CommitLog {
+    /// io_uring + ASYNC_FLUSH: writes the log up to `offset` to the file at once instead of coalescing it with
+    /// later appends, for a reader that waits for those bytes (a slave's connection sends written bytes only).
+    /// Nothing happens on the mmap path or under SYNC_FLUSH, where appends are written at once.
+    public func commitPromptly(upTo offset: UInt64) {
+        flushEngine?.commitPromptly(upTo: offset)
     }
 }

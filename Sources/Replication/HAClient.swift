@@ -279,6 +279,7 @@ final class HAClientCore: @unchecked Sendable {
     /// that falls short is sent again with the next batch or heartbeat).
     private func committedEnd() -> UInt64 {
         let wrote = commitLog.wroteOffset
+        commitLog.commitPromptly(upTo: wrote)  // io_uring: the report waits for these bytes; do not coalesce them
         var committed = commitLog.committedOffset
         let deadline = monotonicNanos() + HAClientCore.reportWaitNanos
         while committed < wrote && monotonicNanos() < deadline {

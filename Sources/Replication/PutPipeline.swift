@@ -11,6 +11,15 @@ public enum PutOutcome<Stored: Sendable>: Sendable {
     case done(Stored, PutMessageStatus)
     /// Stored; the status arrives when the flush (SYNC_FLUSH) and the slave (SYNC_MASTER) confirm.
     case pending(Stored, EventLoopFuture<PutMessageStatus>)
+    /// Stored; as `pending`, but the status goes to the put's `PutAnswerQueue` with its slot.
+    case queued(Stored)
+}
+
+/// Where a waiting put's status goes: a promise made on an event loop, or a slot of an answer queue (no
+/// allocation per put; see `PutAnswerQueue`).
+public enum PutAnswerRoute: Sendable {
+    case promise(on: EventLoop)
+    case queue(PutAnswerQueue, slot: UInt32)
 }
 
 /// The one door into the store. Every message a broker stores goes through here (sends, batches, retries sent
@@ -31,11 +40,23 @@ public final class PutPipeline: Sendable {
     private let waits = Mutex<[UInt64: PendingPut]>([:])
     private let nextToken = Atomic<UInt64>(1)
 
-    /// One put waiting: the promise, how many confirmations are still due, and the worst status so far.
+    /// One put waiting: where its answer goes, how many confirmations are still due, and the worst status so far.
     struct PendingPut {
-        var promise: EventLoopPromise<PutMessageStatus>
+        var waiter: Waiter
         var outstanding: Int
         var status: PutMessageStatus
+
+        func finish() {
+            switch waiter {
+            case .promise(let promise): promise.succeed(status)
+            case .queue(let queue, let slot): queue.complete(slot: slot, status: status)
+            }
+        }
+    }
+
+    enum Waiter {
+        case promise(EventLoopPromise<PutMessageStatus>)
+        case queue(PutAnswerQueue, UInt32)
     }
 
     /// - Parameters:
@@ -75,11 +96,16 @@ public final class PutPipeline: Sendable {
     /// - Parameters:
     ///   - eventLoop: where a waiting answer completes; nil puts without waiting (the schedule service).
     public func put(_ message: MessageView, on eventLoop: EventLoop?) -> PutOutcome<PutMessageResult> {
+        put(message, answering: eventLoop.map { .promise(on: $0) })
+    }
+
+    /// Puts one message; a waiting answer goes where `route` says (nil: puts without waiting).
+    public func put(_ message: MessageView, answering route: PutAnswerRoute?) -> PutOutcome<PutMessageResult> {
         if let refusal = refusal() { return .failed(refusal) }
-        guard answersWait, let eventLoop else {
+        guard answersWait, let route else {
             do { return .done(try store.put(message), .putOK) } catch { return .failed(PutFailure(error)) }
         }
-        let (token, future) = register(on: eventLoop)
+        let (token, future) = register(route)
         let result: PutMessageResult
         do { result = try store.put(message, token: token) } catch {
             forget(token)
@@ -92,14 +118,20 @@ public final class PutPipeline: Sendable {
     /// Puts a batch for one (topic, queue): consecutive queue offsets, one append, one answer.
     public func putBatch(_ messages: [MessageView], on eventLoop: EventLoop?)
         -> PutOutcome<(BatchAppendResult, firstQueueOffset: Int64)> {
+        putBatch(messages, answering: eventLoop.map { .promise(on: $0) })
+    }
+
+    /// `putBatch(_:on:)` with the waiting answer going where `route` says.
+    public func putBatch(_ messages: [MessageView], answering route: PutAnswerRoute?)
+        -> PutOutcome<(BatchAppendResult, firstQueueOffset: Int64)> {
         if let refusal = refusal() { return .failed(refusal) }
-        guard answersWait, let eventLoop else {
+        guard answersWait, let route else {
             do {
                 let (result, first, _) = try store.putBatch(messages)
                 return .done((result, first), .putOK)
             } catch { return .failed(PutFailure(error)) }
         }
-        let (token, future) = register(on: eventLoop)
+        let (token, future) = register(route)
         let stored: (BatchAppendResult, Int64, Bool)
         do { stored = try store.putBatch(messages, token: token) } catch {
             forget(token)
@@ -117,25 +149,33 @@ public final class PutPipeline: Sendable {
         return PutFailure(.serviceNotAvailable, "the broker is a slave: putMessage is forbidden")
     }
 
-    /// A token whose confirmations complete a promise on `eventLoop`. Every confirmation that may come is
-    /// counted before the append, so an early one (the flush beating `settle`) cannot finish the put too soon.
-    private func register(on eventLoop: EventLoop) -> (UInt64, EventLoopFuture<PutMessageStatus>) {
+    /// A token whose confirmations answer where `route` says (the future: for a promise). Every confirmation
+    /// that may come is counted before the append, so an early one (the flush beating `settle`) cannot finish
+    /// the put too soon.
+    private func register(_ route: PutAnswerRoute) -> (UInt64, EventLoopFuture<PutMessageStatus>?) {
         let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
-        let promise = eventLoop.makePromise(of: PutMessageStatus.self)
+        let waiter: Waiter, future: EventLoopFuture<PutMessageStatus>?
+        switch route {
+        case .promise(let eventLoop):
+            let promise = eventLoop.makePromise(of: PutMessageStatus.self)
+            (waiter, future) = (.promise(promise), promise.futureResult)
+        case .queue(let queue, let slot):
+            (waiter, future) = (.queue(queue, slot), nil)
+        }
         let expected = dledger != nil ? 1 : (flushDiskType == .syncFlush ? 1 : 0) + (role == .syncMaster ? 1 : 0)
-        waits.withLock { $0[token] = PendingPut(promise: promise, outstanding: expected, status: .putOK) }
-        return (token, promise.futureResult)
+        waits.withLock { $0[token] = PendingPut(waiter: waiter, outstanding: expected, status: .putOK) }
+        return (token, future)
     }
 
     /// After the append: takes back the confirmations that will not come and answers now when none are due.
-    private func settle<Stored>(_ stored: Stored, token: UInt64, future: EventLoopFuture<PutMessageStatus>, nextOffset: UInt64,
+    private func settle<Stored>(_ stored: Stored, token: UInt64, future: EventLoopFuture<PutMessageStatus>?, nextOffset: UInt64,
                                 flushPending: Bool) -> PutOutcome<Stored> {
         var skipped = flushDiskType == .syncFlush && !flushPending ? 1 : 0
         var status = PutMessageStatus.putOK
         if role == .syncMaster && dledger == nil {
             switch replicas?.awaitReplica(upTo: nextOffset, token: token) ?? .slaveNotAvailable {
             case .done: skipped += 1
-            case .pending: break
+            case .pending: store.commitLog.commitPromptly(upTo: nextOffset)  // the slave is sent written bytes only
             case .slaveNotAvailable:
                 skipped += 1
                 status = .slaveNotAvailable
@@ -158,9 +198,10 @@ public final class PutPipeline: Sendable {
             return pending
         }
         if let finished {
-            finished.promise.succeed(finished.status)
+            if case .promise(let promise) = finished.waiter { promise.succeed(finished.status) }  // nobody listens yet
             return .done(stored, finished.status)
         }
+        guard let future else { return .queued(stored) }
         return .pending(stored, future)
     }
 
@@ -177,12 +218,13 @@ public final class PutPipeline: Sendable {
             table[token] = nil
             return pending
         }
-        if let finished { finished.promise.succeed(finished.status) }
+        finished?.finish()
     }
 
     private func forget(_ token: UInt64) {
         let pending = waits.withLock { $0.removeValue(forKey: token) }
-        pending?.promise.succeed(.unknownError)  // nobody listens: the put failed before anyone could
+        // Nobody listens: the put failed before anyone could (a queue's slot is its owner's to free).
+        if case .promise(let promise)? = pending?.waiter { promise.succeed(.unknownError) }
     }
 
     /// The answer when two confirmations disagree: a missed flush outranks a missed slave (RocketMQ checks the

@@ -109,6 +109,7 @@ final class Member {
         case .failed(let failure): return failure.status
         case .done(_, let status): return status
         case .pending(_, let future): return (try? future.wait()) ?? .unknownError
+        case .queued: return .unknownError  // a promise route never answers through a queue
         }
     }
 

@@ -11,6 +11,8 @@ public struct RequestContext: Sendable {
     public let channel: Channel
     /// The connection's spare buffer for an answer's header fields (nil: none kept, as in tests).
     let spareFields: SpareFields?
+    /// The server's handler of the connection, for answers given later without a future (`answer(_:to:)`).
+    private var handler: ServerHandler?
     public var eventLoop: EventLoop { channel.eventLoop }
 
     init(channel: Channel) {
@@ -18,9 +20,27 @@ public struct RequestContext: Sendable {
         spareFields = nil
     }
 
-    init(channel: Channel, spareFields: SpareFields) {
+    init(channel: Channel, spareFields: SpareFields, handler: ServerHandler) {
         self.channel = channel
         self.spareFields = spareFields
+        self.handler = handler
+    }
+
+    /// True when the processor may answer `.deferred` and call `answer(_:to:)` later (the server's contexts).
+    public var answersLater: Bool { handler != nil }
+
+    /// The same context without the deferred door, for callers that need a future (`RemotingProcessor.process`).
+    public var futuresOnly: RequestContext {
+        var context = self
+        context.handler = nil
+        return context
+    }
+
+    /// Answers `request` (answered `.deferred`) from a task on the connection's event loop: the answer is written
+    /// with the others given in the same event-loop tick, with no future or callback.
+    public func answer(_ response: RemotingCommand?, to request: RemotingCommand) {
+        guard let handler else { preconditionFailure("answer(_:to:) needs the server's context (answersLater)") }
+        handler.answerLater(response, to: request, channel: channel)
     }
 
     /// A writer for an answer's header fields. On the connection's event loop it reuses the buffer of an answer
@@ -55,12 +75,16 @@ public struct RequestContext: Sendable {
 public enum RemotingAnswer: Sendable {
     case now(RemotingCommand?)
     case later(EventLoopFuture<RemotingCommand?>)
+    /// The processor kept the context and calls `RequestContext.answer(_:to:)` later, on the event loop (only with
+    /// a context that `answersLater`).
+    case deferred
 
-    /// The answer as a future (for callers that want one).
+    /// The answer as a future (for callers that want one; they pass `futuresOnly` contexts, never answered `.deferred`).
     public func future(on eventLoop: EventLoop) -> EventLoopFuture<RemotingCommand?> {
         switch self {
         case .now(let response): eventLoop.makeSucceededFuture(response)
         case .later(let future): future
+        case .deferred: preconditionFailure("a deferred answer has no future: call with context.futuresOnly")
         }
     }
 }
@@ -235,28 +259,35 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         reading = true
         let channel = context.channel
-        switch processor.answer(request, context: RequestContext(channel: channel, spareFields: spareFields)) {
+        switch processor.answer(request, context: RequestContext(channel: channel, spareFields: spareFields, handler: self)) {
         case .now(let answer):
             guard let response = Self.finished(answer, to: request) else { return }
             append(response, context: context)
             spareFields.keep(response.fields)
         case .later(let future):
             future.whenComplete { [self] result in
-                let answer: RemotingCommand?
                 switch result {
-                case .success(let response): answer = response
-                case .failure(let error): answer = .response(to: request, code: ResponseCode.systemError, remark: "\(error)")
+                case .success(let response): answerLater(response, to: request, channel: channel)
+                case .failure(let error):
+                    answerLater(.response(to: request, code: ResponseCode.systemError, remark: "\(error)"), to: request, channel: channel)
                 }
-                guard let response = Self.finished(answer, to: request) else { return }
-                guard channel.eventLoop.inEventLoop, let context = self.context else {
-                    channel.writeAndFlush(response, promise: nil)
-                    return
-                }
-                append(response, context: context)  // inside a burst: written in order with its other answers
-                spareFields.keep(response.fields)
-                if !reading { scheduleWrite() }
             }
+        case .deferred:
+            break
         }
+    }
+
+    /// An answer completed after its request's read: inside a burst it is written in order with the burst's other
+    /// answers, outside one by a queued task with the others completed meanwhile.
+    func answerLater(_ answer: RemotingCommand?, to request: RemotingCommand, channel: Channel) {
+        guard let response = Self.finished(answer, to: request) else { return }
+        guard channel.eventLoop.inEventLoop, let context = self.context else {
+            channel.writeAndFlush(response, promise: nil)
+            return
+        }
+        append(response, context: context)
+        spareFields.keep(response.fields)
+        if !reading { scheduleWrite() }
     }
 
     /// The response as sent: the request's opaque and serialisation, the response flag; nil for none (C's one-way

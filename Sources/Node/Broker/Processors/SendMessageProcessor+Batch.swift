@@ -78,7 +78,7 @@ extension SendMessageProcessor {
     /// records' stored properties together may not exceed `maxMessageSize`, so one frame costs at most a bounded
     /// multiple of its own length.
     func storeBatch(_ bytes: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, header: SendHeader,
-                    batchProperties: UnsafeRawBufferPointer, on eventLoop: EventLoop) -> PutOutcome<StoredSend> {
+                    batchProperties: UnsafeRawBufferPointer, answering route: PutAnswerRoute) -> PutOutcome<StoredSend> {
         let sizeMax = services.store.config.commitLog.maxMessageSize
         var count = 0
         var mergedBytes = 0
@@ -118,7 +118,7 @@ extension SendMessageProcessor {
                             properties: UnsafeRawBufferPointer(rebasing: allProperties[record.properties]), queueID: header.queueID,
                             flag: record.flag, sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp, bornHost: header.bornHost)
             }
-            return services.pipeline.putBatch(views, on: eventLoop)
+            return services.pipeline.putBatch(views, answering: route)
         }
         return outcome.map { stored in
             StoredSend(msgID: .joined(batchMessageIDs(stored.0)), queueID: header.queueID, queueOffset: stored.firstQueueOffset, count: count)
@@ -182,7 +182,7 @@ extension SendMessageProcessor {
         }
         switch copy.put(through: services.pipeline, topic: topic, properties: properties.bytes, on: nil) {
         case .failed(let failure): return answer(ResponseCode.of(failure.status), failure.message)
-        case .done, .pending: return answer(ResponseCode.success)
+        case .done, .pending, .queued: return answer(ResponseCode.success)
         }
     }
 }

@@ -9,7 +9,7 @@ extension SendMessageProcessor {
     /// topic sees it until END_TRANSACTION commits it. The answer names the half queue's offset, which the producer
     /// sends back as `tranStateTableOffset`. (`rejectTransactionMessage` is refused earlier, in `prepare`.)
     func storeHalf(_ body: UnsafeRawBufferPointer, send: Send, properties: UnsafeRawBufferPointer,
-                   on eventLoop: EventLoop) -> PutOutcome<StoredSend> {
+                   answering route: PutAnswerRoute) -> PutOutcome<StoredSend> {
         guard !send.batch else { return .failed(PutFailure(.messageIllegal, "batch messages cannot be transactional")) }
         services.transactions.createSystemTopics()
         let rewritten = TransactionalMessageService.halfProperties(properties, realTopic: send.topic, realQueueID: send.header.queueID)
@@ -18,7 +18,7 @@ extension SendMessageProcessor {
         header.sysFlag = MessageSysFlag(rawValue: header.sysFlag).withTransactionType([]).rawValue
         let topic = Array(TopicValidator.transactionHalfTopic.utf8)
         return topic.withUnsafeBytes { topic in
-            rewritten.withUnsafeBytes { properties in storeOne(body, topic: topic, header: header, properties: properties, on: eventLoop) }
+            rewritten.withUnsafeBytes { properties in storeOne(body, topic: topic, header: header, properties: properties, answering: route) }
         }
     }
 }

@@ -15,10 +15,12 @@ import Replication
 /// borrowed from the frame, and an ASYNC_FLUSH put on an ASYNC_MASTER answers without a promise.
 struct SendMessageProcessor: BrokerRequestProcessor {
     let services: BrokerServices
+    /// Sends waiting for their flush or slave, by event loop (answered in batches, see `WaitingSends`).
+    let waiting = WaitingSendsByLoop()
     var codes: [Int32] { [RequestCode.sendMessage, RequestCode.sendMessageV2, RequestCode.sendBatchMessage, RequestCode.consumerSendMsgBack] }
 
     func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
-        answer(request, context: context).future(on: context.eventLoop)
+        answer(request, context: context.futuresOnly).future(on: context.eventLoop)
     }
 
     /// The server's entry: an answer ready at once (a refusal, an ASYNC_FLUSH put) is `.now`, with no future.
@@ -118,27 +120,36 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         return .success(queueID)
     }
 
-    /// Puts the message (or batch) and answers when the pipeline says the modes' promises hold.
+    /// Puts the message (or batch) and answers when the pipeline says the modes' promises hold: at once, or (in the
+    /// server) with its event loop's other waiting sends once their flush or slave confirms, or through a future.
     func store(_ send: Send, request: RemotingCommand, context: RequestContext, startedNanos: UInt64 = 0) -> RemotingAnswer {
         let body = request.body ?? ByteBuffer()
-        let eventLoop = context.eventLoop
+        let sends = context.answersLater && services.pipeline.answersWait ? waiting.forLoop(context.eventLoop, services: services) : nil
+        let slot = sends?.reserve() ?? 0
+        let route: PutAnswerRoute = sends.map { .queue($0.queue, slot: slot) } ?? .promise(on: context.eventLoop)
         let outcome: PutOutcome<StoredSend> = withFieldBytes(send.fields.properties) { properties in
             body.withUnsafeReadableBytes { bodyBytes in
                 if send.header.isTransactionPrepared {
-                    return storeHalf(bodyBytes, send: send, properties: properties, on: eventLoop)
+                    return storeHalf(bodyBytes, send: send, properties: properties, answering: route)
                 }
                 if let level = delayLevel(properties) {
                     guard !send.batch else { return .failed(PutFailure(.messageIllegal, "batch messages cannot be delayed")) }
-                    return storeDelayed(bodyBytes, send: send, properties: properties, level: level, on: eventLoop)
+                    return storeDelayed(bodyBytes, send: send, properties: properties, level: level, answering: route)
                 }
                 return send.fields.topic!.withBytes { topic in
                     send.batch
-                        ? storeBatch(bodyBytes, topic: topic, header: send.header, batchProperties: properties, on: eventLoop)
-                        : storeOne(bodyBytes, topic: topic, header: send.header, properties: properties, on: eventLoop)
+                        ? storeBatch(bodyBytes, topic: topic, header: send.header, batchProperties: properties, answering: route)
+                        : storeOne(bodyBytes, topic: topic, header: send.header, properties: properties, answering: route)
                 }
             }
         }
         let counted = (stats: send.putStats, bytes: body.readableBytes)
+        if case .queued(let stored) = outcome {
+            sends!.hold(slot, WaitingSends.Waiting(request: request, context: context, stored: stored, startedNanos: startedNanos,
+                                                   counted: counted))
+            return .deferred
+        }
+        sends?.release(slot)
         switch outcome {
         case .failed(let failure):
             services.stats.send?.record(failure.status, startedNanos: startedNanos)
@@ -152,6 +163,8 @@ struct SendMessageProcessor: BrokerRequestProcessor {
                 response(to: request, stored, status: status, writer: context.fieldsWriter(capacity: 128), startedNanos: startedNanos,
                          counted: counted)
             })
+        case .queued:
+            preconditionFailure("answered above")
         }
     }
 
@@ -171,6 +184,12 @@ struct SendMessageProcessor: BrokerRequestProcessor {
 
     func response(to request: RemotingCommand, _ stored: StoredSend, status: PutMessageStatus, writer fields: consuming HeaderFields.Writer,
                   startedNanos: UInt64 = 0, counted: (stats: MessageStats, bytes: Int)) -> RemotingCommand {
+        Self.response(services: services, to: request, stored, status: status, writer: fields, startedNanos: startedNanos, counted: counted)
+    }
+
+    static func response(services: BrokerServices, to request: RemotingCommand, _ stored: StoredSend, status: PutMessageStatus,
+                         writer fields: consuming HeaderFields.Writer, startedNanos: UInt64,
+                         counted: (stats: MessageStats, bytes: Int)) -> RemotingCommand {
         services.stats.countPut(stored.count)
         if status != .putOK { services.stats.countPutFailed() }
         counted.stats.add(messages: stored.count, bytes: counted.bytes)
@@ -190,11 +209,11 @@ struct SendMessageProcessor: BrokerRequestProcessor {
     }
 
     func storeOne(_ body: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, header: SendHeader, properties: UnsafeRawBufferPointer,
-                  on eventLoop: EventLoop) -> PutOutcome<StoredSend> {
+                  answering route: PutAnswerRoute) -> PutOutcome<StoredSend> {
         let message = MessageView(topic: topic, body: body, properties: properties, queueID: header.queueID, flag: header.flag,
                                   sysFlag: header.sysFlag, bornTimestamp: header.bornTimestamp, bornHost: header.bornHost,
                                   reconsumeTimes: header.reconsumeTimes)
-        return services.pipeline.put(message, on: eventLoop).map { result in
+        return services.pipeline.put(message, answering: route).map { result in
             StoredSend(msgID: .one(MessageID(storeHost: NetAddress(result.append.storeHost), commitLogOffset: Int64(result.append.physicalOffset))),
                        queueID: header.queueID, queueOffset: result.queueOffset, count: 1)
         }
@@ -203,7 +222,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
     /// A delayed message waits in the schedule topic's queue for its level, with its real destination in
     /// REAL_TOPIC/REAL_QID.
     func storeDelayed(_ body: UnsafeRawBufferPointer, send: Send, properties: UnsafeRawBufferPointer, level: Int,
-                      on eventLoop: EventLoop) -> PutOutcome<StoredSend> {
+                      answering route: PutAnswerRoute) -> PutOutcome<StoredSend> {
         var rewritten = MessageProperties(bytes: properties)
         rewritten[MessageConst.delayTimeLevel] = "\(level)"
         rewritten[MessageConst.realTopic] = send.topic
@@ -214,7 +233,7 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         let topic = Array(TopicValidator.scheduleTopic.utf8)
         let bytes = rewritten.bytes
         return topic.withUnsafeBytes { topic in
-            bytes.withUnsafeBytes { properties in storeOne(body, topic: topic, header: header, properties: properties, on: eventLoop) }
+            bytes.withUnsafeBytes { properties in storeOne(body, topic: topic, header: header, properties: properties, answering: route) }
         }
     }
 
@@ -258,6 +277,7 @@ extension PutOutcome {
         case .failed(let failure): .failed(failure)
         case .done(let stored, let status): .done(transform(stored), status)
         case .pending(let stored, let future): .pending(transform(stored), future)
+        case .queued(let stored): .queued(transform(stored))
         }
     }
 }

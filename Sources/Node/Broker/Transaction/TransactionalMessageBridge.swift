@@ -69,7 +69,7 @@ extension TransactionalMessageService {
         let copy = StoredCopy(half)
         switch copy.put(through: pipeline, topic: TopicValidator.transactionHalfTopic, properties: properties.bytes, on: nil) {
         case .failed(let failure): return .failure(failure)
-        case .done(let result, _), .pending(let result, _): return .success(result.append)
+        case .done(let result, _), .pending(let result, _), .queued(let result): return .success(result.append)
         }
     }
 
