@@ -17,10 +17,10 @@ public struct HeaderFields: Sendable {
 
     /// One value: where it is in `bytes`, and whether it is a JSON string with escapes to undo.
     public struct Value: Sendable {
-        let bytes: ByteBuffer
-        let start: Int
-        let count: Int
-        let escaped: Bool
+        @usableFromInline let bytes: ByteBuffer
+        @usableFromInline let start: Int
+        @usableFromInline let count: Int
+        @usableFromInline let escaped: Bool
 
         /// The value as an integer (a JSON number, or a string holding one), nil if it is not one.
         public var int64: Int64? {
@@ -55,11 +55,19 @@ public struct HeaderFields: Sendable {
         /// The value as text (allocates for values longer than 15 bytes).
         public var string: String { withBytes { String(decoding: $0, as: UTF8.self) } }
 
-        /// The value's bytes (JSON escapes undone into stack space when there are any).
+        /// The value's bytes (JSON escapes undone into stack space when there are any). Inlined, so that a caller in
+        /// another module gets a version for its own result type rather than generic code that looks up type
+        /// metadata on every call.
+        @inlinable
         public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            guard !escaped else { return try withUnescapedBytes(body) }
+            return try bytes.withUnsafeReadableBytes { all in try body(UnsafeRawBufferPointer(rebasing: all[start..<(start + count)])) }
+        }
+
+        @usableFromInline
+        func withUnescapedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
             try bytes.withUnsafeReadableBytes { all in
                 let raw = UnsafeRawBufferPointer(rebasing: all[start..<(start + count)])
-                guard escaped else { return try body(raw) }
                 return try withUnsafeTemporaryAllocation(byteCount: max(count, 1), alignment: 1) { scratch in
                     let length = JSONText.unescape(raw, into: scratch)
                     return try body(UnsafeRawBufferPointer(rebasing: scratch[0..<length]))
