@@ -79,7 +79,9 @@ extension CommitLog {
     /// - Returns: the committed offset then. **Thread:** a background reader (an HA master's sender).
     @discardableResult
     public func waitForCommitted(beyond offset: UInt64, untilNanos deadline: UInt64) -> UInt64 {
-        waitForGrowth(beyond: offset, untilNanos: deadline, { true }) { $0.committedOffset }
+        shared.committedWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        defer { shared.committedWaiters.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+        return waitForGrowth(beyond: offset, untilNanos: deadline, { true }) { $0.committedOffset }
     }
 
     /// Wakes every thread parked in `waitForData` or `waitForCommitted`, so one that is stopping need not

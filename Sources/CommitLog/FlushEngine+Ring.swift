@@ -186,7 +186,7 @@ extension FlushEngine {
                 let target = min(state.syncTarget, log.committedAtomic.load(ordering: .relaxed))
                 log.flushedAtomic.store(target, ordering: .releasing)
                 log.countFlush(nanos: monotonicNanos() - state.lastFlush)
-                log.notifyGrowth()
+                log.notifyGrowth(flushed: true)
                 log.checkpoint.physicMsgTimestamp = log.lastStoreTimestamp.load(ordering: .relaxed)
                 log.waiters.endRound(.putOK, upTo: target, scratch: &scratch)
             } else if result != -ECANCELED {

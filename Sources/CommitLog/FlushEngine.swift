@@ -186,7 +186,7 @@ final class FlushEngine: @unchecked Sendable {
         }
         log.flushedAtomic.store(target, ordering: .releasing)
         log.countFlush(nanos: monotonicNanos() - started)
-        if log.settings.flushDiskType == .syncFlush { log.notifyGrowth() }
+        if log.settings.flushDiskType == .syncFlush { log.notifyGrowth(flushed: true) }
         if storeTimestamp > 0 { log.checkpoint.physicMsgTimestamp = storeTimestamp }
     }
 

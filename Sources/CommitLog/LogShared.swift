@@ -29,16 +29,23 @@ final class LogShared: @unchecked Sendable {
     /// when nobody is parked.
     let growth = ConditionLock()
     let growthWaiters = Atomic<Int>(0)
+    /// The parked readers that wait for the committed position (HA senders), also counted in `growthWaiters`.
+    let committedWaiters = Atomic<Int>(0)
 
+    /// After a position moved: the committed one (an append on the mmap path, a ring write), or with `flushed`
+    /// the flushed one. Under SYNC_FLUSH readers of visible data (the dispatcher) wait for the flush, so a
+    /// committed move wakes only the committed readers: not the dispatcher once per append.
     @inline(__always)
-    func notifyGrowth() {
+    func notifyGrowth(flushed: Bool = false) {
         // Under a visibility limit (DLedger) an append shows readers nothing new: the limit's move wakes them.
         guard visibleLimit.load(ordering: .relaxed) == .max else { return }
         // The position was just stored (release): without a full fence the load of `growthWaiters` may pass it
         // (x86 reorders a store with a later load), so a waiter that read the old position while we read no
         // waiters would sleep through the growth (a lost wake-up: an HA sender parked until its heartbeat).
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        if growthWaiters.load(ordering: .sequentiallyConsistent) > 0 { growth.withLock { growth.broadcast() } }
+        let waiters = flushed || settings.flushDiskType == .asyncFlush
+            ? growthWaiters.load(ordering: .sequentiallyConsistent) : committedWaiters.load(ordering: .sequentiallyConsistent)
+        if waiters > 0 { growth.withLock { growth.broadcast() } }
     }
 
     init(settings: CommitLogSettings, queue: MappedFileQueue, checkpoint: StoreCheckpoint,

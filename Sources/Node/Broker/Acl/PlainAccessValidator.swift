@@ -11,7 +11,7 @@ struct AclCheckingProcessor: RemotingProcessor {
     let permissions: PlainPermissionManager
 
     func process(_ request: RemotingCommand, context: RequestContext) -> EventLoopFuture<RemotingCommand?> {
-        answer(request, context: context).future(on: context.eventLoop)
+        answer(request, context: context.futuresOnly).future(on: context.eventLoop)
     }
 
     func answer(_ request: RemotingCommand, context: RequestContext) -> RemotingAnswer {
