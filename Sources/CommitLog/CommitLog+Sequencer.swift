@@ -20,8 +20,10 @@ import Synchronization
 final class AppendSequencer: @unchecked Sendable {
     /// Tickets in flight at most (reserved, not yet published); a power of two.
     static let slotCount = 256
-    /// Each slot takes a cache line: [0] the end offset of a completed ticket (0: not completed), [1] its
-    /// store timestamp. Neighbouring tickets are completed by different threads.
+    /// Each slot takes a cache line: [0] the end offset of a completed ticket, [1] its store timestamp, [2] the
+    /// completed ticket + 1 (0: none). The claim compares [2] with the exact ticket wanted: a slot is shared by
+    /// tickets `slotCount` apart, and a completer that read `published` long ago must not take a later
+    /// ticket's slot for the one it read. Neighbouring tickets are completed by different threads.
     private static let stride = 8
     private let slots: UnsafeMutablePointer<Atomic<UInt64>>
     /// The first ticket not yet published: every ticket below it is covered by the log's end.
@@ -61,19 +63,19 @@ final class AppendSequencer: @unchecked Sendable {
     func complete(_ ticket: UInt64, end: UInt64, timestamp: Int64, publish: (UInt64, Int64) -> Void,
                   announce: (UInt64) -> Void) {
         let at = slot(ticket)
+        slots[at].store(end, ordering: .relaxed)
         slots[at + 1].store(UInt64(bitPattern: timestamp), ordering: .relaxed)
-        slots[at].store(end, ordering: .sequentiallyConsistent)
+        slots[at + 2].store(ticket + 1, ordering: .sequentiallyConsistent)
         while true {
             let next = published.load(ordering: .sequentiallyConsistent)
             let index = slot(next)
-            let value = slots[index].load(ordering: .sequentiallyConsistent)
             // Not completed yet (its completer will carry on), or claimed by another thread (which will).
-            guard value != 0,
-                  slots[index].compareExchange(expected: value, desired: 0, ordering: .sequentiallyConsistent).exchanged
+            guard slots[index + 2].compareExchange(expected: next + 1, desired: 0, ordering: .sequentiallyConsistent).exchanged
             else { return }
+            let value = slots[index].load(ordering: .relaxed)
             publish(value, Int64(bitPattern: slots[index + 1].load(ordering: .relaxed)))
             // The last of a run announces; when the next completes after this look, its claimer does.
-            if slots[slot(next + 1)].load(ordering: .sequentiallyConsistent) == 0 { announce(value) }
+            if slots[slot(next + 1) + 2].load(ordering: .sequentiallyConsistent) != next + 2 { announce(value) }
             published.store(next + 1, ordering: .sequentiallyConsistent)
         }
     }
