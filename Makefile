@@ -1,7 +1,7 @@
 # The two commands the README promises: `make run` (the main job) and `make test` (every test).
 SWIFT ?= swift
 
-.PHONY: setup run test powerloss bench-store bench-matrix bench-table bench-chaos benchmarks
+.PHONY: setup run test malloc-check powerloss bench-store bench-matrix bench-table bench-chaos benchmarks
 
 setup:
 	./scripts/setup.sh
@@ -40,6 +40,16 @@ test: setup
 	./scripts/compat-test.sh
 	./scripts/powerloss-test.sh
 	./scripts/fuzz.sh $(FUZZ_SECONDS)
+	$(MAKE) malloc-check
+
+# The send path allocates nothing per message: a release build, then the broker's and the client's mallocs per
+# message (scripts/broker-mallocs.py: 64 senders x 1 KiB, 60k minus 20k messages, an LD_PRELOAD counter) in every
+# flush mode x io path, each at most MALLOC_MAX (today 0.001-0.04).
+MALLOC_MAX ?= 0.5
+malloc-check: setup
+	$(SWIFT) build -c release
+	for mode in ASYNC_FLUSH SYNC_FLUSH; do for io in mmap io_uring; do \
+	  python3 scripts/broker-mallocs.py --build .build/release --flush $$mode --io $$io --max $(MALLOC_MAX) || exit 1; done; done
 
 # Power loss: the store on powerfs (FUSE; keeps only what was fsynced), the power cut at seeded moments under
 # load, what survives checked (Tests/powerloss/README.md). POWERLOSS_ROUNDS=N for more rounds per combination.
