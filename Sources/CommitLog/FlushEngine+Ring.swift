@@ -133,8 +133,9 @@ extension FlushEngine {
             || (now - state.lastFlush >= UInt64(settings.flushIntervalCommitLogMillis) * 1_000_000
                 && dirty + (wrote - committed) >= UInt64(settings.flushCommitLogLeastPages * 4096))
         let flushedFile = flushed < committed ? log.queue.file(containing: flushed) : nil
-        if let flushedFile, flushDue, committed > flushedFile.fileEndOffset || (wrote > committed && committed == flushedFile.fileEndOffset) {
-            // The previous file still has unflushed bytes: sync it on its own before writing on.
+        if let flushedFile, flushDue, wrote <= committed || committed >= flushedFile.fileEndOffset {
+            // A flush alone: nothing new to write, or the previous file still has unflushed bytes (synced on its
+            // own before writing on).
             ring.prepareSync(fd: flushedFile.fd)
             state.writeExpected = false
             state.syncExpected = true
@@ -150,11 +151,6 @@ extension FlushEngine {
             state.writeExpected = true
             state.syncExpected = withSync
             state.syncTarget = end
-        } else if let flushedFile, flushDue {
-            ring.prepareSync(fd: flushedFile.fd)
-            state.writeExpected = false
-            state.syncExpected = true
-            state.syncTarget = min(committed, flushedFile.fileEndOffset)
         } else {
             if sync { log.waiters.endRound(.putOK, upTo: flushed, scratch: &scratch) }
             return false

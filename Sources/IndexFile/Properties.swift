@@ -86,8 +86,8 @@ public func javaHashCode(_ text: String) -> Int32 {
     return hash
 }
 
-/// The consume-queue tags code of a message: Java hash of its TAGS, or 0 without tags.
-public func tagsCode(properties: UnsafeRawBufferPointer) -> Int64 {
-    guard let tags = propertyValue(properties, "TAGS"), tags.count > 0 else { return 0 }
+/// The consume-queue tags code of a message whose TAGS value is `tags`: its Java hash, or 0 without tags.
+func tagsCode(tags: UnsafeRawBufferPointer?) -> Int64 {
+    guard let tags, tags.count > 0 else { return 0 }
     return Int64(javaHashCode(tags))
 }

@@ -63,10 +63,7 @@ final class StoreState: @unchecked Sendable {
 
     /// `unitTagsCode` with the record's TAGS value already found.
     func unitTagsCode(of record: StoredRecord, queueTopic: String, tags: UnsafeRawBufferPointer?) -> Int64 {
-        guard queueTopic == MessageStoreConfig.scheduleTopic else {
-            guard let tags, tags.count > 0 else { return 0 }
-            return Int64(javaHashCode(tags))
-        }
+        guard queueTopic == MessageStoreConfig.scheduleTopic else { return tagsCode(tags: tags) }
         let levels = config.messageDelayLevelMillis
         return record.header.storeTimestamp + levels[min(levels.count - 1, max(0, Int(record.header.queueID)))]
     }
