@@ -60,7 +60,7 @@ struct SendRequest: RemotingRequest, Sendable {
     }
 
     static let autoCreateTopic: StaticString = "TBW102"
-    static let decimalDigitsMax = 20
+    static let decimalDigitsMax = HeaderFields.Writer.decimalDigitsMax
 
     /// A one-letter key and its value's length at `at`; the bytes written (7).
     private static func storeKey(_ key: UInt8, valueCount: Int, into target: UnsafeMutableRawBufferPointer, at: Int) -> Int {
@@ -82,25 +82,10 @@ struct SendRequest: RemotingRequest, Sendable {
         return keyCount + copy(bytes, into: target, at: at + keyCount)
     }
 
-    /// `value` in decimal, digits written from the last backwards once counted (no temporary).
+    /// `value` in decimal (`HeaderFields.Writer.storeDecimal`), then its key and length before it.
     private static func store(_ key: Unicode.Scalar, _ value: Int64, into target: UnsafeMutableRawBufferPointer, at: Int) -> Int {
-        var magnitude = value.magnitude
-        var digits = 0
-        repeat {
-            digits += 1
-            magnitude /= 10
-        } while magnitude > 0
-        let count = digits + (value < 0 ? 1 : 0)
-        let start = at + storeKey(UInt8(ascii: key), valueCount: count, into: target, at: at)
-        if value < 0 { target[start] = UInt8(ascii: "-") }
-        magnitude = value.magnitude
-        var index = start + count
-        repeat {
-            index -= 1
-            target[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-            magnitude /= 10
-        } while magnitude > 0
-        return 7 + count
+        let count = HeaderFields.Writer.storeDecimal(value, into: UnsafeMutableRawBufferPointer(rebasing: target[(at + 7)...]))
+        return storeKey(UInt8(ascii: key), valueCount: count, into: target, at: at) + count
     }
 
     /// Field `i`: the properties then UNIQ_KEY and WAIT when added, `count` bytes in all.

@@ -257,10 +257,10 @@ public struct HeaderFields: Sendable {
         }
 
         /// An Int64 in decimal takes at most 20 characters (`-9223372036854775808`).
-        static let decimalDigitsMax = 20
+        public static let decimalDigitsMax = 20
 
         /// `value` in decimal at the start of `target` (at least `decimalDigitsMax` bytes); the bytes written.
-        static func storeDecimal(_ value: Int64, into target: UnsafeMutableRawBufferPointer) -> Int {
+        public static func storeDecimal(_ value: Int64, into target: UnsafeMutableRawBufferPointer) -> Int {
             precondition(target.count >= decimalDigitsMax, "decimal reservation too small")
             var magnitude = value.magnitude
             var digits = 0
