@@ -27,11 +27,23 @@ extension CommitLog {
         let path = settings.storePathRootDir + "/lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StoreError(.io, "\(path): cannot open", cause: SyscallError(name: "open", errno: errno)) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        guard Self.lockSoon(fd) else {
             Glibc.close(fd)
             throw StoreError(.locked, "\(settings.storePathRootDir) is in use by another process (lock file held)")
         }
         lockFD = fd
+    }
+
+    /// Takes the exclusive lock, trying for up to about 300 ms: a child this process is starting (`system`,
+    /// `posix_spawn`) shares the lock's open file until its exec closes it, so a store closed and reopened at that
+    /// moment finds the lock briefly held. A store really in use by another process is still refused.
+    static func lockSoon(_ fd: Int32) -> Bool {
+        for attempt in 0...30 {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+            guard errno == EWOULDBLOCK, attempt < 30 else { return false }
+            usleep(10_000)
+        }
+        return false
     }
 
     func markRunning() throws(StoreError) {

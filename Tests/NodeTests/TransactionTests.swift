@@ -111,7 +111,10 @@ final class CheckLog: Sendable {
     }
 
     @Test func committedIsVisibleExactlyOnceAndRolledBackNever() async throws {
-        let (broker, checks, producer) = try await setUp("TxBasic", group: "PG-tx-basic", answer: .rollbackMessage, extraConfig: Self.fastChecks)
+        // The local transaction pulls every queue before it decides, which can take over a second on a loaded machine:
+        // a long timeout keeps the check service from asking (and rolling back) a transaction still being decided.
+        let (broker, checks, producer) = try await setUp("TxBasic", group: "PG-tx-basic", answer: .rollbackMessage,
+                                                         extraConfig: "transactionCheckInterval=200\ntransactionTimeOut=30000")
         let seenDuringTransaction = Mutex<[String]?>(nil)
         let message = Message(topic: "TxBasic", body: "committed", tags: "TagA", keys: ["order-1"], properties: ["color": "red"])
         let committed = try await producer.sendMessageInTransaction(message) { _ in
