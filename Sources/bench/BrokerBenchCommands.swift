@@ -41,10 +41,18 @@ struct ProducerBench: AsyncParsableCommand {
     @OptionGroup var credentials: BenchCredentials
     @Option(help: "Open loop: send this many messages per second in all on a fixed schedule, each send timed from when it was due")
     var rate: Double?
+    @Option(help: "Open loop: sends due within this many microseconds of the send timer firing go out with it, sharing one write (default: 50, Linux's default timer slack)")
+    var timerSlackUs: Int?
+    @Flag(help: "Also measure the machine's own hiccups: how late a thread sleeping 1 ms at a time wakes during the run (the floor under any RT percentile)")
+    var hiccups = false
 
     func validate() throws {
         guard threads > 0, size > 0, batch > 0, window > 0 else { throw ValidationError("-w, -s, --batch and --window must be positive") }
         if let rate { guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be a positive number of messages per second") } }
+        if let timerSlackUs {
+            guard rate != nil else { throw ValidationError("--timer-slack-us paces an open loop: give --rate too") }
+            guard (0...10_000).contains(timerSlackUs) else { throw ValidationError("--timer-slack-us must be 0...10000") }
+        }
         guard ["sync", "async", "oneway"].contains(mode) else { throw ValidationError("--mode must be sync, async or oneway") }
         guard batch == 1 || effectiveMode == "sync" else { throw ValidationError("--batch works with --mode sync") }
         guard messages == nil || producerSh.messageQuantity == nil else { throw ValidationError("give --messages or -q, not both") }
@@ -103,6 +111,8 @@ struct ProducerBench: AsyncParsableCommand {
         load.credentials = credentials.value
         load.serverCPU = serverCPU
         load.rate = rate
+        load.hiccups = hiccups
+        if let timerSlackUs { load.timerSlackNanos = UInt64(timerSlackUs) * 1_000 }
         print("bench producer: topic \(topic), \(threads) threads, \(size) B bodies, mode \(effectiveMode)\(batch > 1 ? ", batch \(batch)" : "")"
               + (load.durationSeconds.map { ", \(format($0, 0)) s" } ?? "") + (messages.map { ", \($0) messages" } ?? "")
               + ", replication \(setup.label)" + (rate.map { ", open loop at \(format($0, 0)) msgs/s" } ?? ""))

@@ -22,6 +22,8 @@ struct LoadPlan: Sendable {
     /// Open loop: messages per second on a fixed schedule (`OpenLoopSchedule`); nil: closed loop, each sender
     /// sends again as soon as its window allows.
     var rate: Double? = nil
+    /// Open loop on an event loop: sends due within this long of the timer firing go out with it (`DueTimer`).
+    var timerSlackNanos = DueTimer.defaultSlackNanos
 
     /// Sends to issue in all, nil when only time limits the run.
     var sendsMax: Int? { messages.map { ($0 + perSend - 1) / perSend } }
@@ -68,7 +70,7 @@ func driveLoad(_ plan: LoadPlan, cpu: ServerCPUSource? = nil, executor: EventLoo
     let meter = await CPUMeter.start(cpu)
     let start = monotonicNanos()
     let shared = LoadState(plan: plan, start: start)
-    let timer = executor.map { DueTimer(eventLoop: $0.eventLoop, senders: plan.threads) }
+    let timer = executor.map { DueTimer(eventLoop: $0.eventLoop, senders: plan.threads, slackNanos: plan.timerSlackNanos) }
     let schedule = plan.rate.map {
         OpenLoopSchedule(start: start, sendsPerSecond: $0 / Double(plan.perSend), senders: plan.threads, timer: timer)
     }

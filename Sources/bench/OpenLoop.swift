@@ -72,16 +72,18 @@ func awaitDue(_ schedule: OpenLoopSchedule?, sender: Int, index: Int, timer: Due
 
 /// Wakes open-loop senders at their due times on one event loop: one timer armed for the earliest due time (not
 /// one sleep per send), and every sender due by the time it fires, or within `slackNanos` after, released together
-/// (their requests then share one write). The slack is Linux's default timer slack for a thread's own sleeps.
-/// Event-loop confined.
+/// (their requests then share one write). The default slack is Linux's default timer slack for a thread's own
+/// sleeps; `--timer-slack-us` sets another. Event-loop confined.
 final class DueTimer: NIOScheduledCallbackHandler, @unchecked Sendable {
-    static let slackNanos: UInt64 = 50_000
+    static let defaultSlackNanos: UInt64 = 50_000
     let eventLoop: any EventLoop
+    let slackNanos: UInt64
     private var waiting: [(due: UInt64, continuation: UnsafeContinuation<Void, Never>)] = []
     private var armed: (due: UInt64, callback: NIOScheduledCallback)?
 
-    init(eventLoop: any EventLoop, senders: Int) {
+    init(eventLoop: any EventLoop, senders: Int, slackNanos: UInt64 = DueTimer.defaultSlackNanos) {
         self.eventLoop = eventLoop
+        self.slackNanos = slackNanos
         waiting.reserveCapacity(senders)
     }
 
@@ -97,7 +99,7 @@ final class DueTimer: NIOScheduledCallbackHandler, @unchecked Sendable {
     }
 
     private func add(_ due: UInt64, _ continuation: UnsafeContinuation<Void, Never>) {
-        guard due > monotonicNanos() + Self.slackNanos else { return continuation.resume() }
+        guard due > monotonicNanos() + slackNanos else { return continuation.resume() }
         waiting.append((due, continuation))
         if let armed {
             guard due < armed.due else { return }
@@ -118,7 +120,7 @@ final class DueTimer: NIOScheduledCallbackHandler, @unchecked Sendable {
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         armed = nil
-        release(upTo: monotonicNanos() + Self.slackNanos)
+        release(upTo: monotonicNanos() + slackNanos)
         if let next = waiting.lazy.map(\.due).min() { arm(next) }
     }
 

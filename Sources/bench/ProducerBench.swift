@@ -35,6 +35,8 @@ struct ProducerResult: Sendable {
     var cpu: CPUPerMessage?
     /// With `--rate`: the schedule's target and how far sends fell behind it.
     var openLoop: OpenLoopStats?
+    /// With `--hiccups`: how late a sleeping thread woke during the run (`HiccupMeter`).
+    var hiccups: HiccupStats?
 
     var tps: Double { Double(messages) / max(seconds, 1e-9) }
     var mbps: Double { tps * Double(size) / 1_000_000 }
@@ -58,7 +60,7 @@ struct ProducerResult: Sendable {
         "failed":\(failed),"send_failed":\(sendFailed),"response_failed":\(responseFailed),"status_counts":\(statuses.json),\
         "failed_p50_us":\(failedMicros(50)),"failed_p99_us":\(failedMicros(99)),"failed_max_us":\(failedMaxMicros),\
         "messages":\(messages),"seconds":\(format(seconds, 3)),"threads":\(threads),"size":\(size),"mode":"\(mode)",\
-        "replication":"\(replication)"\(replicationLag?.jsonMembers ?? "")\(cpu?.jsonMembers ?? "")\(openLoop?.jsonMembers ?? "")}
+        "replication":"\(replication)"\(replicationLag?.jsonMembers ?? "")\(cpu?.jsonMembers ?? "")\(openLoop?.jsonMembers ?? "")\(hiccups?.jsonMembers ?? "")}
         """
     }
 
@@ -78,6 +80,7 @@ struct ProducerResult: Sendable {
         if let replicationLag { print(replicationLag.summary) }
         if let cpu { print(cpu.summary) }
         if let openLoop { print(openLoop.summary(achievedTPS: tps)) }
+        if let hiccups { print(hiccups.summary) }
     }
 }
 
@@ -122,13 +125,17 @@ struct ProducerLoad: Sendable {
     var serverCPU: ServerCPUSource?
     /// Open loop: messages per second on a fixed schedule (nil: each sender sends as soon as it can).
     var rate: Double?
+    /// Open loop: how early the send timer releases sends (`DueTimer`).
+    var timerSlackNanos = DueTimer.defaultSlackNanos
+    /// Measure the machine's own wake-up hiccups beside the load (`HiccupMeter`).
+    var hiccups = false
 
     /// The request timeout of every send (the NATS peer uses the same).
     static let sendTimeoutMillis: Int64 = 10_000
 
     var plan: LoadPlan {
         LoadPlan(threads: threads, durationSeconds: durationSeconds, messages: messages, perSend: batch,
-                 window: mode == "async" ? window : 1, size: size, mode: mode, rate: rate)
+                 window: mode == "async" ? window : 1, size: size, mode: mode, rate: rate, timerSlackNanos: timerSlackNanos)
     }
 
     /// Runs the load; `everySecond` gets each second's line (with the replication mode and, with a slave,
@@ -153,10 +160,12 @@ struct ProducerLoad: Sendable {
         let sampling = sampler.map { sampler in Task { await sampler.run() } }
         defer { sampling?.cancel() }
         let label = setup.label
+        let meter = hiccups ? HiccupMeter.start() : nil
         // The senders run on the client's event loop (one thread for the connection and the senders).
         var result = try await driveLoad(plan, cpu: serverCPU, executor: producer.client.makeTaskExecutor(), everySecond: { line in
             everySecond(line + " Replication: \(label)" + (sampler?.takeSecond() ?? ""))
         }, send: makeSend(producer))
+        result.hiccups = meter?.finish()
         sampling?.cancel()
         await sampling?.value
         result.replication = setup.name

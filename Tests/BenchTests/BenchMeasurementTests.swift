@@ -69,7 +69,7 @@ final class OffLoopSends: Sendable {
         let result = try await driveLoad(plan, executor: executor, everySecond: { _ in }) { sender, sequence in
             if !executor.eventLoop.inEventLoop { offLoop.value.wrappingAdd(1, ordering: .relaxed) }
             let dueAfterStart = UInt64((sequence - 1) * 2 + sender) * 5_000_000  // 200/s: one due every 5 ms
-            if monotonicNanos() + DueTimer.slackNanos < before + dueAfterStart { early.value.wrappingAdd(1, ordering: .relaxed) }
+            if monotonicNanos() + DueTimer.defaultSlackNanos < before + dueAfterStart { early.value.wrappingAdd(1, ordering: .relaxed) }
             return .sendOK
         }
         #expect(result.seconds >= 0.094, "\(result.seconds)")
@@ -77,6 +77,44 @@ final class OffLoopSends: Sendable {
         #expect(offLoop.value.load(ordering: .relaxed) == 0)
         #expect(early.value.load(ordering: .relaxed) == 0)
         try await group.shutdownGracefully()
+    }
+
+    /// A wider timer slack releases sends that early, together: at 200 sends/s over 2 senders with 20 ms of slack,
+    /// the sends due in the first 20 ms go out at once (some more than 1 ms before they are due, none more than the
+    /// slack before), and the run ends up to the slack before the last send is due (95 ms).
+    @Test func aWiderTimerSlackReleasesSendsDueWithinItTogether() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let executor = EventLoopTaskExecutor(eventLoop: group.next())
+        var plan = LoadPlan(threads: 2, durationSeconds: nil, messages: 20, size: 8, mode: "sync", rate: 200)
+        let slack: UInt64 = 20_000_000
+        plan.timerSlackNanos = slack
+        let earlyByMoreThanSlack = OffLoopSends(), earlyByOverOneMilli = OffLoopSends()
+        let before = monotonicNanos()
+        let result = try await driveLoad(plan, executor: executor, everySecond: { _ in }) { sender, sequence in
+            let due = before + UInt64((sequence - 1) * 2 + sender) * 5_000_000
+            let now = monotonicNanos()
+            if now + slack < due { earlyByMoreThanSlack.value.wrappingAdd(1, ordering: .relaxed) }
+            if now + 1_000_000 < due { earlyByOverOneMilli.value.wrappingAdd(1, ordering: .relaxed) }
+            return .sendOK
+        }
+        #expect(result.seconds >= 0.074, "\(result.seconds)")
+        #expect(result.openLoop?.behind.totalCount == 20)
+        #expect(earlyByMoreThanSlack.value.load(ordering: .relaxed) == 0)
+        #expect(earlyByOverOneMilli.value.load(ordering: .relaxed) > 0)
+        try await group.shutdownGracefully()
+    }
+
+    /// The hiccup meter records one lateness per wake-up while it runs and stops at `finish`.
+    @Test func theHiccupMeterRecordsEveryWakeUpUntilFinished() async throws {
+        let meter = HiccupMeter.start()
+        let deadline = monotonicNanos() + 5_000_000_000
+        while meter.wakeups.load(ordering: .relaxed) < 5 && monotonicNanos() < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        let stats = meter.finish()
+        let counted = meter.wakeups.load(ordering: .relaxed)
+        #expect(counted >= 5 && stats.late.totalCount == UInt64(counted), "\(counted) \(stats.late.totalCount)")
+        #expect(stats.lateMicros(99.9) <= stats.maxMicros && stats.count(over: stats.maxMicros) == 0)
+        #expect(stats.jsonMembers.contains("\"hiccup_p999_us\":") && stats.summary.contains("wake-ups > 1 ms late"))
+        #expect(meter.wakeups.load(ordering: .relaxed) == counted, "no wake-up after finish")
     }
 
     /// A windowed (async) sender keeps its window's loops on one sequence: 100 sends over 2 senders with 4 in
