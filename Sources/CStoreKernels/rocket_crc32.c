@@ -34,7 +34,7 @@ TARGET static inline __m512i fold(__m512i x, __m512i k, __m512i next) {
 TARGET static uint32_t crc32_vpclmul(uint32_t crc, const uint8_t *p, size_t len) {
     const __m512i k2048 = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)K2016, (long long)K2080));
     const __m512i k512 = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)K480, (long long)K544));
-    __m512i x0 = _mm512_xor_si512(_mm512_loadu_si512(p), _mm512_castsi128_si512(_mm_cvtsi32_si128((int)~crc)));
+    __m512i x0 = _mm512_xor_si512(_mm512_loadu_si512(p), _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)~crc)));
     if (len >= 256) {
         __m512i x1 = _mm512_loadu_si512(p + 64), x2 = _mm512_loadu_si512(p + 128), x3 = _mm512_loadu_si512(p + 192);
         p += 256;

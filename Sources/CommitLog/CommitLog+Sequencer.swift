@@ -191,7 +191,7 @@ extension CommitLog {
     @inline(__always)
     func publishPosition(_ wrote: UInt64, storeTimestamp: Int64) {
         shared.lastStoreTimestamp.store(storeTimestamp, ordering: .relaxed)
-        if flushEngine?.arena == nil {
+        if engine?._withUnsafeGuaranteedRef({ $0.arena == nil }) ?? true {
             shared.wroteAtomic.store(wrote, ordering: .releasing)
             shared.committedAtomic.store(wrote, ordering: .releasing)
         } else {
@@ -201,7 +201,11 @@ extension CommitLog {
 
     @inline(__always)
     func announce(wrote: UInt64) {
-        flushEngine?.appended(wrote: wrote)
-        if flushEngine?.arena == nil { shared.notifyGrowth() }
+        guard let engine else { return shared.notifyGrowth() }
+        let ring = engine._withUnsafeGuaranteedRef { engine in
+            engine.appended(wrote: wrote)
+            return engine.arena != nil
+        }
+        if !ring { shared.notifyGrowth() }
     }
 }

@@ -98,7 +98,12 @@ public final class CommitLog: @unchecked Sendable {
     public var checkpoint: StoreCheckpoint { shared.checkpoint }
     var waiters: DurabilityWaiters { shared.waiters }
 
-    var flushEngine: FlushEngine?
+    var flushEngine: FlushEngine? {
+        didSet { engine = flushEngine.map { Unmanaged.passUnretained($0) } }
+    }
+    /// `flushEngine` for the append path, without a retain and release per append: the engine is replaced
+    /// only under the append lock with no append in flight (`sequencer.drain`), and the log holds it meanwhile.
+    private(set) var engine: Unmanaged<FlushEngine>?
     /// Sees local appends under the append lock (DLedger); set once before traffic (`observeAppends`).
     nonisolated(unsafe) var observer: AppendObserver?
     var retention: PeriodicThread?
@@ -130,6 +135,7 @@ public final class CommitLog: @unchecked Sendable {
         allocator.prepare(offset: end, fileExists: endFileExists)
         if !endFileExists { allocator.awaitPrepared() }
         flushEngine = try FlushEngine.start(for: shared)
+        engine = flushEngine.map { Unmanaged.passUnretained($0) }  // observers do not run in the class's own init
         retention = CleanCommitLogService.start(for: shared)
         shared.closedFlag.store(false, ordering: .releasing)
     }
@@ -327,7 +333,9 @@ public final class CommitLog: @unchecked Sendable {
         if state.fileBase == nil || state.wrote == state.fileEnd || bytes + MessageRecord.endOfFileMinBlankBytes > Int(state.fileEnd - state.wrote) {
             try roll(&state, bytes: bytes)
         }
-        if let flushEngine, flushEngine.arena != nil { try flushEngine.waitForArenaRoom(end: state.wrote + UInt64(bytes)) }
+        if engine?._withUnsafeGuaranteedRef({ $0.arena != nil }) == true {
+            try flushEngine?.waitForArenaRoom(end: state.wrote + UInt64(bytes))
+        }
         return state.wrote
     }
 
@@ -365,7 +373,7 @@ public final class CommitLog: @unchecked Sendable {
     /// Where the bytes of `position ..< position + count` are written: the mapping, or the io_uring arena.
     @inline(__always)
     func writePointer(at position: UInt64, in state: AppendState) -> UnsafeMutableRawPointer {
-        if let flushEngine, let arena = flushEngine.arena { return arena.pointer(at: position) }
+        if let pointer = engine?._withUnsafeGuaranteedRef({ $0.arena?.pointer(at: position) }) { return pointer }
         assert(position >= state.fileFrom && position < state.fileEnd, "write outside the current file")
         return state.fileBase! + Int(position - state.fileFrom)
     }
