@@ -100,11 +100,10 @@ public final class MessageStore: @unchecked Sendable {
     /// Assigns the next queue offset of (topic, queue) and appends, under one lock so queue offsets
     /// follow log order. Under SYNC_FLUSH the handler hears `token` when the record is durable.
     public func put(_ message: MessageView, token: UInt64 = 0) throws(StoreError) -> PutMessageResult {
-        // The queue's counter is found before the append lock; under it only the offset is taken.
-        let counter = state.queueOffsets.counter(topic: message.topic, queueID: message.queueID)
-        let count: Int64 = transactionPrepared(message.sysFlag) ? 0 : 1
+        let offsets = state.queueOffsets
         let (append, pending) = try commitLog.put(message, token: token) { message in
-            message.queueOffset = counter.take(count)
+            message.queueOffset = offsets.take(topic: message.topic, queueID: message.queueID,
+                                               count: transactionPrepared(message.sysFlag) ? 0 : 1)
         }
         return PutMessageResult(append: append, queueOffset: append.queueOffset, durabilityPending: pending)
     }
@@ -114,10 +113,10 @@ public final class MessageStore: @unchecked Sendable {
     public func putBatch(_ messages: [MessageView], token: UInt64 = 0) throws(StoreError)
         -> (BatchAppendResult, firstQueueOffset: Int64, durabilityPending: Bool) {
         guard let first = messages.first else { throw StoreError(.messageTooLarge, "empty batch") }
-        let counter = state.queueOffsets.counter(topic: first.topic, queueID: first.queueID)
+        let offsets = state.queueOffsets
         var start: Int64 = 0
         let (result, pending) = try commitLog.putBatch(messages, token: token) { count in
-            start = counter.take(Int64(count))
+            start = offsets.take(topic: first.topic, queueID: first.queueID, count: count)
             return start
         }
         return (result, start, pending)

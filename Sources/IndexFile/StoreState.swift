@@ -264,45 +264,29 @@ struct StoreManifest {
     }
 }
 
-/// The next queue offset of every (topic, queue), one counter object per queue. A put finds its queue's counter
-/// before the commit log's append lock (`counter`, under this table's own lock) and takes the offset under the
-/// append lock (`QueueOffsetCounter.take`, in `CommitLog.append(_:assign:)`), so puts see log order and the
-/// append lock covers no lookup. `set` and `remove` run before traffic, or (a deleted topic) race with its puts as
-/// RocketMQ's do: a put that found the counter before the topic went takes its next offset from the old one.
+/// The next queue offset of every (topic, queue). `take` runs only under the commit log's append lock
+/// (in `CommitLog.append(_:assign:)`), so puts see log order; the other methods run before traffic or
+/// take the same protection by being rare and guarded by their own lock.
 final class QueueOffsetTable: @unchecked Sendable {
-    private var table = QueueTable<QueueOffsetCounter>()
+    private var table = QueueTable<Int64>()
     private let lock = Mutex(())
 
-    /// The counter of the queue, created (at 0) on its first use: only then does this allocate.
+    /// Returns the next offset and moves it on by `count`. Allocates only for a queue's first message.
     @inline(__always)
-    func counter(topic: UnsafeRawBufferPointer, queueID: Int32) -> QueueOffsetCounter {
+    func take(topic: UnsafeRawBufferPointer, queueID: Int32, count: Int) -> Int64 {
         lock.withLock { _ in
-            (try? table.withValue(topic: topic, queueID: queueID, make: { QueueOffsetCounter() }) {
-                (counter) throws(StoreError) -> QueueOffsetCounter in counter
-            })!
+            (try? table.withValue(topic: topic, queueID: queueID, make: { 0 }) { (next) throws(StoreError) -> Int64 in
+                defer { next += Int64(count) }
+                return next
+            }) ?? 0
         }
     }
 
-    /// Sets the next offset of the queue (recovery, a leader's reset; not concurrently with its puts).
     func set(topic: String, queueID: Int32, _ value: Int64) {
-        var text = topic
-        text.withUTF8 { bytes in counter(topic: UnsafeRawBufferPointer(bytes), queueID: queueID).next = value }
+        lock.withLock { _ in table.set(topic: topic, queueID: queueID, value) }
     }
 
     func remove(topic: String) {
         lock.withLock { _ in table.remove(topic: topic) }
-    }
-}
-
-/// One queue's next queue offset. `next` is read and moved only under the commit log's append lock (or
-/// before traffic, by `QueueOffsetTable.set`).
-final class QueueOffsetCounter: @unchecked Sendable {
-    var next: Int64 = 0
-
-    /// Returns the next offset and moves it on by `count`.
-    @inline(__always)
-    func take(_ count: Int64) -> Int64 {
-        defer { next += count }
-        return next
     }
 }
