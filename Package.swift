@@ -45,8 +45,11 @@ let package = Package(
             name: "CLibdeflate", pkgConfig: "libdeflate",
             providers: [.apt(["libdeflate-dev"])]),
 
+        // Our own C: RocketMQ's body CRC with AVX-512 VPCLMULQDQ folding (libdeflate for short input and other CPUs).
+        .target(name: "CStoreKernels", dependencies: ["CLibdeflate"],
+                linkerSettings: [.linkedLibrary("deflate")]),
         // The storage engine: bytes, files and the OS; nothing of ours above it.
-        .target(name: "CommitLog", dependencies: ["CLiburing", "CLibdeflate"], swiftSettings: ourSettings),
+        .target(name: "CommitLog", dependencies: ["CLiburing", "CLibdeflate", "CStoreKernels"], swiftSettings: ourSettings),
         // Consume queues, the key index, dispatch and the MessageStore facade.
         .target(name: "IndexFile", dependencies: ["CommitLog"], swiftSettings: ourSettings),
         // Raft (DLedger's election and replication) as a pure state machine plus its seeded simulator.

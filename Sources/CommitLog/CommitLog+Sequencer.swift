@@ -59,25 +59,42 @@ final class AppendSequencer: @unchecked Sendable {
     /// complete in order: `publish(end, timestamp)` one ticket at a time, in ticket order, never
     /// concurrently; `announce(end)` after the last of a run (wake-ups). Both run before the ticket
     /// counts as published, so `drain` returns only once no thread is inside either.
+    ///
+    /// The head of the line (`published` is its ticket: the usual case, and always with one appender) publishes
+    /// itself without marking its slot: no other thread can claim a slot not marked complete, so no claim is
+    /// needed. Its slot is marked only when it must wait for tickets before it.
     @inline(__always)
     func complete(_ ticket: UInt64, end: UInt64, timestamp: Int64, publish: (UInt64, Int64) -> Void,
                   announce: (UInt64) -> Void) {
-        let at = slot(ticket)
-        slots[at].store(end, ordering: .relaxed)
-        slots[at + 1].store(UInt64(bitPattern: timestamp), ordering: .relaxed)
-        slots[at + 2].store(ticket + 1, ordering: .sequentiallyConsistent)
+        if published.load(ordering: .sequentiallyConsistent) == ticket {
+            publishOne(ticket, end: end, timestamp: timestamp, publish: publish, announce: announce)
+        } else {
+            let at = slot(ticket)
+            slots[at].store(end, ordering: .relaxed)
+            slots[at + 1].store(UInt64(bitPattern: timestamp), ordering: .relaxed)
+            slots[at + 2].store(ticket + 1, ordering: .sequentiallyConsistent)
+        }
         while true {
             let next = published.load(ordering: .sequentiallyConsistent)
             let index = slot(next)
-            // Not completed yet (its completer will carry on), or claimed by another thread (which will).
-            guard slots[index + 2].compareExchange(expected: next + 1, desired: 0, ordering: .sequentiallyConsistent).exchanged
+            // Not completed yet (its completer will carry on), or claimed by another thread (which will). The
+            // plain look first: a failed compare-exchange costs as much as a successful one.
+            guard slots[index + 2].load(ordering: .sequentiallyConsistent) == next + 1,
+                  slots[index + 2].compareExchange(expected: next + 1, desired: 0, ordering: .sequentiallyConsistent).exchanged
             else { return }
-            let value = slots[index].load(ordering: .relaxed)
-            publish(value, Int64(bitPattern: slots[index + 1].load(ordering: .relaxed)))
-            // The last of a run announces; when the next completes after this look, its claimer does.
-            if slots[slot(next + 1) + 2].load(ordering: .sequentiallyConsistent) != next + 2 { announce(value) }
-            published.store(next + 1, ordering: .sequentiallyConsistent)
+            publishOne(next, end: slots[index].load(ordering: .relaxed),
+                       timestamp: Int64(bitPattern: slots[index + 1].load(ordering: .relaxed)), publish: publish, announce: announce)
         }
+    }
+
+    /// Publishes `ticket` (this thread alone may: it claimed it, or is the head of the line), announcing when it
+    /// ends a run; when the next completes after this look, its claimer (or itself, as the head) announces.
+    @inline(__always)
+    private func publishOne(_ ticket: UInt64, end: UInt64, timestamp: Int64, publish: (UInt64, Int64) -> Void,
+                            announce: (UInt64) -> Void) {
+        publish(end, timestamp)
+        if slots[slot(ticket + 1) + 2].load(ordering: .sequentiallyConsistent) != ticket + 2 { announce(end) }
+        published.store(ticket + 1, ordering: .sequentiallyConsistent)
     }
 
     /// Waits until `ticket` is published (the log's end covers it).
@@ -119,12 +136,16 @@ extension CommitLog {
     }
 
     /// Under the append lock: reserves `bytes` (`reserve`), stamps the store time and takes a ticket.
+    /// - Parameter now: the store clock, read before the lock (a clock read takes as long as the rest of the
+    ///   critical section). The stamp is never before the previous record's, as if read under the lock: an
+    ///   appender that read the clock first may take the lock second. A clock stepped back by more than a
+    ///   second is followed at once.
     @inline(__always)
-    func reservation(_ state: inout AppendState, bytes: Int) throws(StoreError) -> Reservation {
+    func reservation(_ state: inout AppendState, bytes: Int, now: Int64) throws(StoreError) -> Reservation {
         let position = try reserve(&state, bytes: bytes)
-        let timestamp = settings.storeClock()
+        let timestamp = now >= state.timestamp || state.timestamp - now > 1_000 ? now : state.timestamp
         let reserved = Reservation(ticket: sequencer.take(&state.nextTicket), position: position,
-                                   target: writePointer(at: position, in: state.file!), timestamp: timestamp)
+                                   target: writePointer(at: position, in: state), timestamp: timestamp)
         state.wrote = position + UInt64(bytes)
         state.timestamp = timestamp
         return reserved
@@ -170,7 +191,7 @@ extension CommitLog {
     @inline(__always)
     func publishPosition(_ wrote: UInt64, storeTimestamp: Int64) {
         shared.lastStoreTimestamp.store(storeTimestamp, ordering: .relaxed)
-        if flushEngine?.arena == nil {
+        if engine?._withUnsafeGuaranteedRef({ $0.arena == nil }) ?? true {
             shared.wroteAtomic.store(wrote, ordering: .releasing)
             shared.committedAtomic.store(wrote, ordering: .releasing)
         } else {
@@ -180,7 +201,11 @@ extension CommitLog {
 
     @inline(__always)
     func announce(wrote: UInt64) {
-        flushEngine?.appended(wrote: wrote)
-        if flushEngine?.arena == nil { shared.notifyGrowth() }
+        guard let engine else { return shared.notifyGrowth() }
+        let ring = engine._withUnsafeGuaranteedRef { engine in
+            engine.appended(wrote: wrote)
+            return engine.arena != nil
+        }
+        if !ring { shared.notifyGrowth() }
     }
 }

@@ -67,7 +67,18 @@ public final class CommitLog: @unchecked Sendable {
     let allocator: AllocateMappedFileService
 
     struct AppendState {
-        var file: MappedFile?
+        /// The file appends go to. Its bounds and base are kept beside it as plain values, so an append reads
+        /// them without retaining the file.
+        var file: MappedFile? {
+            didSet {
+                fileFrom = file?.fileFromOffset ?? 0
+                fileEnd = file?.fileEndOffset ?? 0
+                fileBase = file?.base
+            }
+        }
+        var fileFrom: UInt64 = 0
+        var fileEnd: UInt64 = 0
+        var fileBase: UnsafeMutableRawPointer?
         var wrote: UInt64 = 0
         /// Replicated appends (`appendReplicated`) only: where the next record starts (`.max`: stop
         /// looking), and the write position the last replicated append left. When `wrote` differs from
@@ -87,7 +98,12 @@ public final class CommitLog: @unchecked Sendable {
     public var checkpoint: StoreCheckpoint { shared.checkpoint }
     var waiters: DurabilityWaiters { shared.waiters }
 
-    var flushEngine: FlushEngine?
+    var flushEngine: FlushEngine? {
+        didSet { engine = flushEngine.map { Unmanaged.passUnretained($0) } }
+    }
+    /// `flushEngine` for the append path, without a retain and release per append: the engine is replaced
+    /// only under the append lock with no append in flight (`sequencer.drain`), and the log holds it meanwhile.
+    private(set) var engine: Unmanaged<FlushEngine>?
     /// Sees local appends under the append lock (DLedger); set once before traffic (`observeAppends`).
     nonisolated(unsafe) var observer: AppendObserver?
     var retention: PeriodicThread?
@@ -119,6 +135,7 @@ public final class CommitLog: @unchecked Sendable {
         allocator.prepare(offset: end, fileExists: endFileExists)
         if !endFileExists { allocator.awaitPrepared() }
         flushEngine = try FlushEngine.start(for: shared)
+        engine = flushEngine.map { Unmanaged.passUnretained($0) }  // observers do not run in the class's own init
         retention = CleanCommitLogService.start(for: shared)
         shared.closedFlag.store(false, ordering: .releasing)
     }
@@ -181,9 +198,10 @@ public final class CommitLog: @unchecked Sendable {
         let size = try checkedSize(of: message)
         let bodyCRC = rocketCRC32(message.body)
         var message = message
+        let now = settings.storeClock()
         let reserved = try appendLock.withLock { (state) throws(StoreError) -> Reservation in
             if let refusal = observer?.admit(sizeBytes: size, token: token) { throw refusal }
-            let reserved = try reservation(&state, bytes: size)
+            let reserved = try reservation(&state, bytes: size, now: now)
             assign(&message)
             if let observer {
                 writeRecord(message, size: size, bodyCRC: bodyCRC, reserved)
@@ -242,9 +260,10 @@ public final class CommitLog: @unchecked Sendable {
                 throw StoreError(.messageTooLarge, "batch of \(count) is \(total) bytes, above \(settings.recordSizeMax)")
             }
             var firstQueueOffset: Int64?
+            let now = settings.storeClock()
             let reserved = try appendLock.withLock { (state) throws(StoreError) -> Reservation in
                 if let refusal = observer?.admit(sizeBytes: total, token: token) { throw refusal }
-                let reserved = try reservation(&state, bytes: total)
+                let reserved = try reservation(&state, bytes: total, now: now)
                 firstQueueOffset = assign(count)
                 if let observer {
                     writeBatch(messages, prepared, firstQueueOffset: firstQueueOffset, total: total, reserved)
@@ -308,12 +327,26 @@ public final class CommitLog: @unchecked Sendable {
 
     /// Under the append lock: makes room for `bytes` in the current file (writing a blank and rolling to
     /// the next file when it does not fit) and returns the position to write at.
+    @inline(__always)
     func reserve(_ state: inout AppendState, bytes: Int) throws(StoreError) -> UInt64 {
         if let refusal = refusal() { throw refusal }
+        if state.fileBase == nil || state.wrote == state.fileEnd || bytes + MessageRecord.endOfFileMinBlankBytes > Int(state.fileEnd - state.wrote) {
+            try roll(&state, bytes: bytes)
+        }
+        if engine?._withUnsafeGuaranteedRef({ $0.arena != nil }) == true {
+            try flushEngine?.waitForArenaRoom(end: state.wrote + UInt64(bytes))
+        }
+        return state.wrote
+    }
+
+    /// `reserve` when there is no current file, or `bytes` do not fit in it: ends the file with a blank and
+    /// moves to the next.
+    @inline(never)
+    private func roll(_ state: inout AppendState, bytes: Int) throws(StoreError) {
         if state.file == nil || state.wrote == state.file!.fileEndOffset {
             state.file = try nextFile(at: state.wrote)
         }
-        var file = state.file!
+        let file = state.file!
         let left = Int(file.fileEndOffset - state.wrote)
         if bytes + MessageRecord.endOfFileMinBlankBytes > left {
             try flushEngine?.waitForArenaRoom(end: file.fileEndOffset)
@@ -322,11 +355,8 @@ public final class CommitLog: @unchecked Sendable {
             if flushEngine?.arena != nil { memset(target + 8, 0, left - 8) }  // the ring writes these bytes too
             state.wrote = file.fileEndOffset
             completeBlank(&state)
-            file = try nextFile(at: state.wrote)
-            state.file = file
+            state.file = try nextFile(at: state.wrote)
         }
-        try flushEngine?.waitForArenaRoom(end: state.wrote + UInt64(bytes))
-        return state.wrote
     }
 
     func refusal() -> StoreError? { shared.refusal() }
@@ -341,6 +371,13 @@ public final class CommitLog: @unchecked Sendable {
     }
 
     /// Where the bytes of `position ..< position + count` are written: the mapping, or the io_uring arena.
+    @inline(__always)
+    func writePointer(at position: UInt64, in state: AppendState) -> UnsafeMutableRawPointer {
+        if let pointer = engine?._withUnsafeGuaranteedRef({ $0.arena?.pointer(at: position) }) { return pointer }
+        assert(position >= state.fileFrom && position < state.fileEnd, "write outside the current file")
+        return state.fileBase! + Int(position - state.fileFrom)
+    }
+
     @inline(__always)
     func writePointer(at position: UInt64, in file: MappedFile) -> UnsafeMutableRawPointer {
         if let arena = flushEngine?.arena { return arena.pointer(at: position) }
