@@ -316,7 +316,7 @@ public final class CommitLog: @unchecked Sendable {
         var file = state.file!
         let left = Int(file.fileEndOffset - state.wrote)
         if bytes + MessageRecord.endOfFileMinBlankBytes > left {
-            try flushEngine?.waitForArenaRoom(end: file.fileEndOffset)
+            try flushEngine?.beforeWriting(upTo: file.fileEndOffset)
             let target = writePointer(at: state.wrote, in: file)
             MessageRecord.encodeBlank(remainingBytes: left, into: target)
             if flushEngine?.arena != nil { memset(target + 8, 0, left - 8) }  // the ring writes these bytes too
@@ -325,7 +325,7 @@ public final class CommitLog: @unchecked Sendable {
             file = try nextFile(at: state.wrote)
             state.file = file
         }
-        try flushEngine?.waitForArenaRoom(end: state.wrote + UInt64(bytes))
+        try flushEngine?.beforeWriting(upTo: state.wrote + UInt64(bytes))
         return state.wrote
     }
 
