@@ -19,6 +19,9 @@ import Synchronization
 /// end is at or below the chunk. Both are sequentially consistent, so at least one of them sees the other:
 /// either the pre-faulter skips the chunk, or the appender waits until the pwrite is done (`beforeWriting`).
 extension FlushEngine {
+    /// Zero-filled and mapped per step of this many bytes.
+    static let prefaultStepBytes: UInt64 = 1 << 20
+
     func runPrefault() {
         let window = UInt64(log.settings.prefaultAheadBytes)
         let page = UInt64(getpagesize())
@@ -31,7 +34,8 @@ extension FlushEngine {
             if populated < wrote { populated = wrote - wrote % page }
             let target = (wrote + window + chunk - 1) / chunk * chunk
             while populated < target, let file = log.queue.file(containing: populated) {
-                let end = min(target, file.fileEndOffset)
+                // A step at a time, so the mapped end moves on steadily rather than after the whole window.
+                let end = min(target, file.fileEndOffset, (populated / Self.prefaultStepBytes + 1) * Self.prefaultStepBytes)
                 zeroFill(file, from: populated, to: end)
                 // madvise wants a page-aligned start (an unaligned one fails with EINVAL, leaving the window cold).
                 let start = Int(populated - file.fileFromOffset) / Int(page) * Int(page)
@@ -51,16 +55,22 @@ extension FlushEngine {
 
     /// Writes zeros over the whole chunks of `[from, to)` (global offsets inside `file`) that no appender may
     /// write yet, one claimed chunk at a time; a chunk an appender reached is left to MADV_POPULATE_WRITE.
+    /// Chunks closer than a quarter window (1 MiB at least) to the end appenders may write are only faulted in:
+    /// an appender reaching a chunk being zero-filled waits for that pwrite under the append lock, as long as
+    /// this thread is preempted (4 producers on 2 cores at 1 GB/s covered 1 MiB within one time slice). In step
+    /// with the writer the pre-faulter works a half window ahead, so only a pre-faulter behind takes this path.
     private func zeroFill(_ file: MappedFile, from: UInt64, to: UInt64) {
         let chunk = UInt64(MappedFile.zeroFillChunkBytes)
+        let margin = max(1 << 20, UInt64(log.settings.prefaultAheadBytes) / 4)
         var at = (from + chunk - 1) / chunk * chunk
         while at + chunk <= to && !stopping.load(ordering: .relaxed) {
             zeroFillClaim.store(at, ordering: .sequentiallyConsistent)
             let reserved = reservedEnd.load(ordering: .sequentiallyConsistent)
-            let written = reserved <= at && file.zeroFill(from: Int(at - file.fileFromOffset), count: Int(chunk))
+            let clear = reserved + margin <= at
+            let written = clear && file.zeroFill(from: Int(at - file.fileFromOffset), count: Int(chunk))
             zeroFillClaim.store(.max, ordering: .sequentiallyConsistent)
-            if reserved > at {
-                at = (reserved + chunk - 1) / chunk * chunk  // an appender got here first: go on past it
+            if !clear {
+                at = (reserved + margin + chunk - 1) / chunk * chunk  // too close: go on past it
             } else if written {
                 at += chunk
             } else {

@@ -211,14 +211,14 @@ extension AppendTests {
     /// while it zero-fills (and the allocator fills each next file); then every record reads back intact.
     @Test func zeroFillAheadNeverOverwritesAppends() throws {
         let dir = TemporaryDirectory()
-        var settings = testSettings(dir.path, fileSize: 4 << 20)
-        settings.prefaultAheadBytes = 256 << 10
+        var settings = testSettings(dir.path, fileSize: 8 << 20)
+        settings.prefaultAheadBytes = 4 << 20
         let log = try CommitLog(settings: settings)
         defer { log.close() }
         let failed = Atomic<Int>(0)
         let threads = (0..<4).map { producer in
             StoreThread(name: "z\(producer)") {
-                for sequence in 0..<1500 {
+                for sequence in 0..<3000 {
                     let seed = producer * 10_000 + sequence
                     if (try? log.append(TestMessage(size: 100 + seed % 1900, seed: seed))) == nil { failed.wrappingAdd(1, ordering: .relaxed) }
                 }
@@ -239,7 +239,7 @@ extension AppendTests {
             }
         }
         #expect(wrong == 0)
-        #expect(records == 6000)
+        #expect(records == 12_000)
         #expect(cursor == log.wroteOffset)
     }
 }
