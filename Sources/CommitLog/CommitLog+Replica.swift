@@ -40,7 +40,7 @@ extension CommitLog {
             var done = 0
             while done < bytes.count {
                 let chunk = min(chunkMax, bytes.count - done)
-                try flushEngine?.waitForArenaRoom(end: state.wrote + UInt64(chunk))
+                try flushEngine?.beforeWriting(upTo: state.wrote + UInt64(chunk))
                 memcpy(writePointer(at: state.wrote, in: state.file!), source + done, chunk)
                 state.wrote += UInt64(chunk)
                 done += chunk

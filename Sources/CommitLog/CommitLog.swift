@@ -333,8 +333,9 @@ public final class CommitLog: @unchecked Sendable {
         if state.fileBase == nil || state.wrote == state.fileEnd || bytes + MessageRecord.endOfFileMinBlankBytes > Int(state.fileEnd - state.wrote) {
             try roll(&state, bytes: bytes)
         }
-        if engine?._withUnsafeGuaranteedRef({ $0.arena != nil }) == true {
-            try flushEngine?.waitForArenaRoom(end: state.wrote + UInt64(bytes))
+        let end = state.wrote + UInt64(bytes)
+        if engine?._withUnsafeGuaranteedRef({ $0.announceMappedWrite(upTo: end) }) == false {
+            try flushEngine?.waitForArenaRoom(end: end)
         }
         return state.wrote
     }
@@ -349,7 +350,7 @@ public final class CommitLog: @unchecked Sendable {
         let file = state.file!
         let left = Int(file.fileEndOffset - state.wrote)
         if bytes + MessageRecord.endOfFileMinBlankBytes > left {
-            try flushEngine?.waitForArenaRoom(end: file.fileEndOffset)
+            try flushEngine?.beforeWriting(upTo: file.fileEndOffset)
             let target = writePointer(at: state.wrote, in: file)
             MessageRecord.encodeBlank(remainingBytes: left, into: target)
             if flushEngine?.arena != nil { memset(target + 8, 0, left - 8) }  // the ring writes these bytes too

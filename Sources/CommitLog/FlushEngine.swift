@@ -27,8 +27,12 @@ final class FlushEngine: @unchecked Sendable {
     let arenaWaiters = Atomic<Int>(0)
     private let watcherWake = ConditionLock()
     /// The mmap path's pre-faulter: woken when the write position passes `prefaultTrigger`.
-    private let prefaultWake = ConditionLock()
+    let prefaultWake = ConditionLock()
     let prefaultTrigger = Atomic<UInt64>(0)
+    /// mmap: the end of every byte an appender may write (stored under the append lock before it writes), and
+    /// the start of the 64 KiB the pre-faulter is zero-filling with pwrite (`.max`: none); see `beforeWriting`.
+    let reservedEnd: Atomic<UInt64>
+    let zeroFillClaim = Atomic<UInt64>(.max)
     /// io_uring: an append wakes the idle ring only once this many bytes wait to be written (0 under
     /// SYNC_FLUSH: a waiter follows every append); fewer are written after `commitIntervalNanos`.
     let commitLeastBytes: UInt64
@@ -43,6 +47,7 @@ final class FlushEngine: @unchecked Sendable {
         let settings = log.settings
         commitLeastBytes = settings.flushDiskType == .syncFlush ? 0 : UInt64(settings.commitCommitLogLeastPages * 4096)
         commitIntervalNanos = UInt64(settings.commitIntervalCommitLogMillis) * 1_000_000
+        reservedEnd = Atomic(log.wroteAtomic.load(ordering: .acquiring))
     }
 
     static func start(for log: LogShared) throws(StoreError) -> FlushEngine {
@@ -120,37 +125,6 @@ final class FlushEngine: @unchecked Sendable {
             current = original
         }
         if log.committedAtomic.load(ordering: .sequentiallyConsistent) < offset { wakeRing() }
-    }
-
-    /// Keeps the pages from the write position to `prefaultAheadBytes` beyond it faulted in and writable.
-    /// MADV_POPULATE_WRITE prepares the page tables as a write would, without touching the bytes, so it
-    /// is safe while appenders write into the same pages.
-    private func runPrefault() {
-        let window = UInt64(log.settings.prefaultAheadBytes)
-        let page = UInt64(getpagesize())
-        var populated = log.wroteAtomic.load(ordering: .acquiring)
-        populated -= populated % page
-        let populateWrite: Int32 = 23  // MADV_POPULATE_WRITE (Linux 5.14)
-        while !stopping.load(ordering: .acquiring) {
-            let wrote = log.wroteAtomic.load(ordering: .acquiring)
-            if populated < wrote { populated = wrote - wrote % page }
-            let target = wrote + window
-            while populated < target, let file = log.queue.file(containing: populated) {
-                let end = min(target, file.fileEndOffset)
-                // madvise wants a page-aligned start (an unaligned one fails with EINVAL, leaving the window cold).
-                let start = Int(populated - file.fileFromOffset) / Int(page) * Int(page)
-                if madvise(file.base + start, Int(end - file.fileFromOffset) - start, populateWrite) != 0 { break }
-                populated = end
-            }
-            // Wake again when the writer is half a window from the populated end, or (when nothing could
-            // be populated: no file yet, or the end of the last one) after it moved on a quarter window.
-            prefaultTrigger.store(max(wrote + window / 4, populated - min(populated, window / 2)), ordering: .relaxed)
-            prefaultWake.withLock {
-                if !stopping.load(ordering: .relaxed) && prefaultTrigger.load(ordering: .relaxed) > log.wroteAtomic.load(ordering: .relaxed) {
-                    prefaultWake.wait(untilNanos: monotonicNanos() + 100_000_000)
-                }
-            }
-        }
     }
 
     /// Blocks the appender while the arena holds `size` bytes not yet written to the file.
