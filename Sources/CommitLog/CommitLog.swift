@@ -108,6 +108,7 @@ public final class CommitLog: @unchecked Sendable {
         let checkpoint = try StoreCheckpoint(path: settings.storePathRootDir + "/checkpoint", io: settings.fileIO)
         shared = LogShared(settings: settings, queue: queue, checkpoint: checkpoint, log: log)
         allocator = AllocateMappedFileService(queue: queue, io: settings.fileIO, warmUp: settings.warmMapedFileEnable,
+                                              preWrite: settings.preWritesNewFiles,
                                               populateBytes: settings.ioPath == .mmap ? settings.prefaultAheadBytes : 0)
         try takeLock()
         try queue.load()
