@@ -133,15 +133,21 @@ final class AllocateMappedFileService: @unchecked Sendable {
     /// Set (under `condition`) when the file being made is wanted now, or the service stops: its
     /// pre-write ends after the current chunk.
     private let wanted = Atomic<Bool>(false)
+    /// The log's write position: a file to pre-write is started only once the writer is half way through
+    /// the file before it, so its disk writes (and their CPU) are spread over the log's own, not done all
+    /// at once when the file before it is taken.
+    private let writePosition: (@Sendable () -> UInt64)?
     /// Bytes at the start of each segment made in the background that are faulted in (writable) before it
     /// is handed out, so the appends after a roll-over take no page faults while the pre-faulter catches up.
     private let populateBytes: Int
 
-    init(queue: MappedFileQueue, io: FileIO, warmUp: Bool, preWrite: Bool = false, populateBytes: Int = 0) {
+    init(queue: MappedFileQueue, io: FileIO, warmUp: Bool, preWrite: Bool = false, populateBytes: Int = 0,
+         writePosition: (@Sendable () -> UInt64)? = nil) {
         self.queue = queue
         self.io = io
         self.warmUp = warmUp
         self.preWrite = preWrite
+        self.writePosition = writePosition
         self.populateBytes = warmUp ? 0 : populateBytes
     }
 
@@ -172,6 +178,11 @@ final class AllocateMappedFileService: @unchecked Sendable {
             requested = nil
             inProgress = offset
             wanted.store(false, ordering: .relaxed)
+            if preWrite, let writePosition {
+                while !stopping && !wanted.load(ordering: .relaxed) && writePosition() + UInt64(queue.fileSize / 2) < offset {
+                    condition.wait(untilNanos: monotonicNanos() + 100_000_000)
+                }
+            }
             condition.unlock()
             let result: Result<MappedFile, StoreError>
             do {
@@ -218,7 +229,10 @@ final class AllocateMappedFileService: @unchecked Sendable {
     func take(offset: UInt64) throws(StoreError) -> MappedFile {
         let file: MappedFile = try condition.withLock { () throws(StoreError) -> MappedFile in
             let deadline = monotonicNanos() + 5_000_000_000
-            if inProgress != nil { wanted.store(true, ordering: .relaxed) }  // a pre-write stops after its chunk
+            if inProgress != nil {  // a pre-write stops after its chunk, or is not started
+                wanted.store(true, ordering: .relaxed)
+                condition.broadcast()
+            }
             while inProgress != nil && monotonicNanos() < deadline {
                 condition.wait(untilNanos: deadline)
             }
