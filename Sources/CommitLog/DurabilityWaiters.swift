@@ -25,8 +25,6 @@ final class DurabilityWaiters: @unchecked Sendable {
     /// Wakes the flusher when a waiter arrives and it is idle.
     let wake: ConditionLock = ConditionLock()
     let flusherIdle = Atomic<Bool>(false)
-    /// While the flusher gathers (`gather`): the pending count at which an appender wakes it; .max otherwise.
-    private let gatherTarget = Atomic<Int>(.max)
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -59,36 +57,14 @@ final class DurabilityWaiters: @unchecked Sendable {
     /// Adds a waiter for which a slot was reserved; wakes the flusher if it sleeps.
     @inline(__always)
     func add(_ waiter: DurabilityWaiter) {
-        let count = lists.withLock { lists -> Int in
-            lists.pending.append(waiter)
-            return lists.pending.count
-        }
+        lists.withLock { $0.pending.append(waiter) }
         // One appender takes the wake-up; the others see the flusher already woken.
-        if flusherIdle.load(ordering: .sequentiallyConsistent) && flusherIdle.exchange(false, ordering: .sequentiallyConsistent)
-            || count >= gatherTarget.load(ordering: .sequentiallyConsistent)
-            && gatherTarget.exchange(.max, ordering: .sequentiallyConsistent) != .max {
+        if flusherIdle.load(ordering: .sequentiallyConsistent) && flusherIdle.exchange(false, ordering: .sequentiallyConsistent) {
             wake.withLock { wake.signal() }
         }
     }
 
     var hasPending: Bool { lists.withLock { !$0.pending.isEmpty } }
-
-    /// After a round answered `answered` waiters: waits, until `deadlineNanos` at most, for them to be back
-    /// (the pending list to grow by `answered`), so the next flush covers every producer at once. Without it,
-    /// the first few answered producers to append again start the next flush and the rest wait for the one
-    /// after: the producers settle into two groups flushed in turn (bench store, 32 producers: 13-22 puts
-    /// per flush). Returns at once when nobody was answered.
-    func gather(answered: Int, deadlineNanos: UInt64) {
-        guard answered > 0 else { return }
-        wake.lock()
-        let target = lists.withLock { $0.pending.count } + answered
-        gatherTarget.store(target, ordering: .sequentiallyConsistent)
-        while lists.withLock({ $0.pending.count }) < target && monotonicNanos() < deadlineNanos {
-            wake.wait(untilNanos: deadlineNanos)
-        }
-        gatherTarget.store(.max, ordering: .sequentiallyConsistent)
-        wake.unlock()
-    }
 
     /// Moves every pending waiter into the in-flight list. Call before reading the flush target.
     func beginRound() {
@@ -103,9 +79,8 @@ final class DurabilityWaiters: @unchecked Sendable {
     }
 
     /// Completes the in-flight waiters whose records end at or before `flushed` with `status`; with a
-    /// failure, completes every in-flight and pending waiter. Returns how many it completed.
-    @discardableResult
-    func endRound(_ status: DurabilityStatus, upTo flushed: UInt64, scratch: inout ContiguousArray<DurabilityWaiter>) -> Int {
+    /// failure, completes every in-flight and pending waiter.
+    func endRound(_ status: DurabilityStatus, upTo flushed: UInt64, scratch: inout ContiguousArray<DurabilityWaiter>) {
         lists.withLock { lists in
             if status != .putOK {
                 swap(&lists.inflight, &scratch)
@@ -121,9 +96,7 @@ final class DurabilityWaiters: @unchecked Sendable {
                 }
             }
         }
-        let completed = scratch.count
         complete(&scratch, status)
-        return completed
     }
 
     /// Completes waiters past their deadline with FLUSH_DISK_TIMEOUT; returns the earliest deadline left.

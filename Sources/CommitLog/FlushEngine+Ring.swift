@@ -184,10 +184,7 @@ extension FlushEngine {
                 log.countFlush(nanos: monotonicNanos() - state.lastFlush)
                 log.notifyGrowth(flushed: true)
                 log.checkpoint.physicMsgTimestamp = log.lastStoreTimestamp.load(ordering: .relaxed)
-                let answered = log.waiters.endRound(.putOK, upTo: target, scratch: &scratch)
-                if !stopping.load(ordering: .relaxed) {
-                    log.waiters.gather(answered: answered, deadlineNanos: gatherDeadline(flushStarted: state.lastFlush))
-                }
+                log.waiters.endRound(.putOK, upTo: target, scratch: &scratch)
             } else if result != -ECANCELED {
                 failFlush(SyscallError(name: "io_uring fdatasync", errno: -result))
                 log.waiters.endRound(.flushFailed, upTo: .max, scratch: &scratch)

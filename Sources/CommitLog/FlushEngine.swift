@@ -257,13 +257,11 @@ final class FlushEngine: @unchecked Sendable {
                 waiters.endRound(.flushFailed, upTo: .max, scratch: &scratch)
             } else {
                 do {
-                    let began = monotonicNanos()
                     if target > log.flushedAtomic.load(ordering: .relaxed) {
                         try flushMapped(to: target, storeTimestamp: timestamp)
                         rearmTail(at: target)  // before the answers: woken appenders would fault first
                     }
-                    let answered = waiters.endRound(.putOK, upTo: target, scratch: &scratch)
-                    if !done { waiters.gather(answered: answered, deadlineNanos: gatherDeadline(flushStarted: began)) }
+                    waiters.endRound(.putOK, upTo: target, scratch: &scratch)
                 } catch {
                     failFlush(error)
                     waiters.endRound(.flushFailed, upTo: .max, scratch: &scratch)
@@ -274,13 +272,6 @@ final class FlushEngine: @unchecked Sendable {
                 return
             }
         }
-    }
-
-    /// How long the flusher waits for the producers it answered to put again (`DurabilityWaiters.gather`):
-    /// half the flush just done, at most 2 ms, so a round is at most 1.5 flushes long.
-    func gatherDeadline(flushStarted: UInt64) -> UInt64 {
-        let now = monotonicNanos()
-        return now + min((now - flushStarted) / 2, 2_000_000)
     }
 
     private func runWatcher() {
