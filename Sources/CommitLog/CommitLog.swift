@@ -122,9 +122,12 @@ public final class CommitLog: @unchecked Sendable {
             throw StoreError(.io, "\(settings.storePathRootDir): cannot create", cause: error)
         }
         let checkpoint = try StoreCheckpoint(path: settings.storePathRootDir + "/checkpoint", io: settings.fileIO)
-        shared = LogShared(settings: settings, queue: queue, checkpoint: checkpoint, log: log)
+        let logShared = LogShared(settings: settings, queue: queue, checkpoint: checkpoint, log: log)
+        shared = logShared
         allocator = AllocateMappedFileService(queue: queue, io: settings.fileIO, warmUp: settings.warmMapedFileEnable,
-                                              populateBytes: settings.ioPath == .mmap ? settings.prefaultAheadBytes : 0)
+                                              preWrite: settings.preWritesNewFiles,
+                                              populateBytes: settings.ioPath == .mmap ? settings.prefaultAheadBytes : 0,
+                                              writePosition: { [logShared] in logShared.wroteAtomic.load(ordering: .relaxed) })
         try takeLock()
         try queue.load()
         try recover()

@@ -30,6 +30,11 @@ public struct CommitLogSettings: Sendable {
     /// Largest body accepted (`maxMessageSize`); a record may add up to 64 KiB of headers and properties.
     public var maxMessageSize: Int = 4 * 1024 * 1024
     public var warmMapedFileEnable: Bool = false
+    /// Each new commit log file has its zeros written out and synced in the background before use, so the
+    /// fdatasyncs after appends convert no unwritten extents (ext4). nil: under SYNC_FLUSH or with
+    /// `warmMapedFileEnable`, where flushes are frequent; the cost is writing each file twice.
+    public var preWriteNewFiles: Bool?
+    public var preWritesNewFiles: Bool { preWriteNewFiles ?? (flushDiskType == .syncFlush || warmMapedFileEnable) }
     /// mmap path: pages this far ahead of the write position are faulted in (MADV_POPULATE_WRITE) by a
     /// background thread, so appends do not take page faults (and zero pages) inside the append lock.
     /// 0 turns it off.

@@ -128,14 +128,26 @@ final class AllocateMappedFileService: @unchecked Sendable {
     private let queue: MappedFileQueue
     private let io: FileIO
     private let warmUp: Bool
+    /// New files are pre-written (`MappedFile.writeZeros`) before they are handed out.
+    private let preWrite: Bool
+    /// Set (under `condition`) when the file being made is wanted now, or the service stops: its
+    /// pre-write ends after the current chunk.
+    private let wanted = Atomic<Bool>(false)
+    /// The log's write position: a file to pre-write is started only once the writer is half way through
+    /// the file before it, so its disk writes (and their CPU) are spread over the log's own, not done all
+    /// at once when the file before it is taken.
+    private let writePosition: (@Sendable () -> UInt64)?
     /// Bytes at the start of each segment made in the background that are faulted in (writable) before it
     /// is handed out, so the appends after a roll-over take no page faults while the pre-faulter catches up.
     private let populateBytes: Int
 
-    init(queue: MappedFileQueue, io: FileIO, warmUp: Bool, populateBytes: Int = 0) {
+    init(queue: MappedFileQueue, io: FileIO, warmUp: Bool, preWrite: Bool = false, populateBytes: Int = 0,
+         writePosition: (@Sendable () -> UInt64)? = nil) {
         self.queue = queue
         self.io = io
         self.warmUp = warmUp
+        self.preWrite = preWrite
+        self.writePosition = writePosition
         self.populateBytes = warmUp ? 0 : populateBytes
     }
 
@@ -146,6 +158,7 @@ final class AllocateMappedFileService: @unchecked Sendable {
     func stop() {
         condition.withLock {
             stopping = true
+            wanted.store(true, ordering: .relaxed)
             condition.broadcast()
         }
         thread?.join()
@@ -164,11 +177,18 @@ final class AllocateMappedFileService: @unchecked Sendable {
             }
             requested = nil
             inProgress = offset
+            wanted.store(false, ordering: .relaxed)
+            if preWrite, let writePosition {
+                while !stopping && !wanted.load(ordering: .relaxed) && writePosition() + UInt64(queue.fileSize / 2) < offset {
+                    condition.wait(untilNanos: monotonicNanos() + 100_000_000)
+                }
+            }
             condition.unlock()
             let result: Result<MappedFile, StoreError>
             do {
-                let file = try MappedFile(create: path(for: offset), fileFromOffset: offset,
-                                          fileSize: queue.fileSize, io: io, warmUp: warmUp)
+                let until = { [self] in wanted.load(ordering: .relaxed) }
+                let file = try MappedFile(create: path(for: offset), fileFromOffset: offset, fileSize: queue.fileSize,
+                                          io: io, warmUp: warmUp, preWriteUntil: preWrite ? until : nil)
                 file.populate(bytes: populateBytes)
                 result = .success(file)
             } catch { result = .failure(error) }
@@ -190,11 +210,12 @@ final class AllocateMappedFileService: @unchecked Sendable {
         }
     }
 
-    /// Waits (5 s at most) until the segment asked for by `prepare` is ready: an empty log opens with its
-    /// first segment made, so the first append does not wait for fallocate and fdatasync.
+    /// Waits (5 s at most, plus 1 s per 32 MiB when files are pre-written) until the segment asked for by
+    /// `prepare` is ready: an empty log opens with its first segment made, so the first append does not
+    /// wait for fallocate and fdatasync, and its flushes convert no extents.
     func awaitPrepared() {
         condition.withLock {
-            let deadline = monotonicNanos() + 5_000_000_000
+            let deadline = monotonicNanos() + 5_000_000_000 + (preWrite ? UInt64(queue.fileSize >> 25) * 1_000_000_000 : 0)
             while (requested != nil || inProgress != nil) && monotonicNanos() < deadline {
                 condition.wait(untilNanos: deadline)
             }
@@ -208,6 +229,10 @@ final class AllocateMappedFileService: @unchecked Sendable {
     func take(offset: UInt64) throws(StoreError) -> MappedFile {
         let file: MappedFile = try condition.withLock { () throws(StoreError) -> MappedFile in
             let deadline = monotonicNanos() + 5_000_000_000
+            if inProgress != nil {  // a pre-write stops after its chunk, or is not started
+                wanted.store(true, ordering: .relaxed)
+                condition.broadcast()
+            }
             while inProgress != nil && monotonicNanos() < deadline {
                 condition.wait(untilNanos: deadline)
             }

@@ -26,11 +26,12 @@ struct StoreBaseline {
     }
 
     /// The ideal group commit: one thread writes `producers` records with one `pwrite`, then one `fdatasync`,
-    /// in a loop, into a file reserved with `fallocate` as the log's files are, for up to `seconds` or until
-    /// `records` are written. Every producer's record is durable after each round, as a group commit of
-    /// `producers` waiters would make it, with no locking, queueing or wake-ups.
+    /// in a loop, into a file reserved with `fallocate` (and, when `preWritten`, with its zeros written out
+    /// first, as the log pre-writes its files), for up to `seconds` or until `records` are written. Every
+    /// producer's record is durable after each round, as a group commit of `producers` waiters would make
+    /// it, with no locking, queueing or wake-ups.
     static func groupCommit(directory: String, recordSize: Int, producers: Int, records: Int, fileSize: Int,
-                            seconds: Double) -> StoreBaseline? {
+                            seconds: Double, preWritten: Bool) -> StoreBaseline? {
         let path = directory + "/baseline-sync"
         let batchBytes = recordSize * producers
         let size = min(fileSize, max(batchBytes * 64, min(recordSize * records, 256 << 20)))
@@ -41,6 +42,7 @@ struct StoreBaseline {
             unlink(path)
         }
         guard size >= batchBytes, (try? FileIO.system.fallocate(fd, 0, size)) != nil else { return nil }
+        if preWritten && (try? MappedFile.writeZeros(fd: fd, size: size, io: .system, until: { false })) == nil { return nil }
         fdatasync(fd)  // the reservation itself is not part of the measurement
         let batch = [UInt8](repeating: 7, count: batchBytes)
         var histogram = makeHistogram()
@@ -58,7 +60,7 @@ struct StoreBaseline {
         }
         let elapsed = Double(monotonicNanos() - start) / 1e9
         return StoreBaseline(tps: Double(written) / elapsed, histogram: histogram,
-                             name: "1 thread: pwrite of \(producers) records + fdatasync, fallocated file")
+                             name: "1 thread: pwrite of \(producers) records + fdatasync, \(preWritten ? "pre-written" : "fallocated") file")
     }
 
     /// The ideal in-memory append: `producers` threads each `memcpy` records into their own slice of one

@@ -17,7 +17,8 @@ struct StoreBench: ParsableCommand {
             Latency is append-to-durable: under --flush sync until the group commit's fdatasync covers the \
             record; under --flush async until the append returns (the background flusher makes it durable \
             later). Baselines are the ceilings of each mode with the same producer count P: sync = the ideal group \
-            commit, one thread writing P records per pwrite then one fdatasync, in a loop, into a fallocated file; \
+            commit, one thread writing P records per pwrite then one fdatasync, in a loop, into the kind of file the log \
+            writes (pre-written under sync unless --pre-write off; the other kind is printed too); \
             async = P threads memcpy-ing the same records into a pre-faulted mapping. ratio = ours / baseline.
             """)
 
@@ -33,6 +34,7 @@ struct StoreBench: ParsableCommand {
     @Option(help: "store: through MessageStore (queues, index, dispatch); commitlog: the bare log") var layer: String = "store"
     @Option(help: "mmap path: bytes faulted in ahead of the write position (0: off)") var prefaultAhead: Int = 32 << 20
     @Flag(help: "Touch every page of a new file before use (warmMapedFileEnable)") var warm = false
+    @Option(help: "Write new log files' zeros out before use: auto (under sync or --warm), on, off") var preWrite = "auto"
     @Flag(help: "Print one JSON object instead of text") var json = false
 
     func validate() throws {
@@ -40,6 +42,7 @@ struct StoreBench: ParsableCommand {
             throw ValidationError("--size, --producers must be positive and --messages at least --producers")
         }
         guard layer == "store" || layer == "commitlog" else { throw ValidationError("--layer must be store or commitlog") }
+        guard ["auto", "on", "off"].contains(preWrite) else { throw ValidationError("--pre-write must be auto, on or off") }
     }
 
     func run() throws {
@@ -52,6 +55,7 @@ struct StoreBench: ParsableCommand {
         settings.flushDiskType = flushType
         settings.mappedFileSizeCommitLog = fileSize
         settings.warmMapedFileEnable = warm
+        settings.preWriteNewFiles = preWrite == "auto" ? nil : preWrite == "on"
         settings.prefaultAheadBytes = prefaultAhead
         guard let method = FlushMethod(rawValue: flushMethod) else {
             throw ValidationError("--flush-method must be msync or fdatasync, not \(flushMethod)")
@@ -65,15 +69,21 @@ struct StoreBench: ParsableCommand {
         // The baseline runs first, and both start with no dirty pages of the other's in the page cache.
         let recordSize = recordSizeFor(settings)
         sync()
+        // Sync: the ideal group commit on the kind of file the log writes (pre-written or only fallocated), which
+        // the ratio is against, and on the other kind for comparison.
+        func groupCommit(preWritten: Bool) -> StoreBaseline? {
+            StoreBaseline.groupCommit(directory: root, recordSize: recordSize, producers: producers, records: messages,
+                                      fileSize: fileSize, seconds: baselineSeconds, preWritten: preWritten)
+        }
         let baseline = flushType == .syncFlush
-            ? StoreBaseline.groupCommit(directory: root, recordSize: recordSize, producers: producers, records: messages,
-                                        fileSize: fileSize, seconds: baselineSeconds)
+            ? groupCommit(preWritten: settings.preWritesNewFiles)
             : StoreBaseline.memcpy(directory: root, recordSize: recordSize, producers: producers, records: messages,
                                    fileSize: fileSize, seconds: baselineSeconds)
         guard let baseline else { throw ValidationError("the baseline could not write its file in \(root)") }
+        let other = flushType == .syncFlush ? groupCommit(preWritten: !settings.preWritesNewFiles) : nil
         sync()
         let result = try measure(settings)
-        report(result, baseline: baseline, ioPath: ioPath, flushType: flushType)
+        report(result, baseline: baseline, other: other, ioPath: ioPath, flushType: flushType)
     }
 
     struct Measurement {
@@ -234,7 +244,7 @@ struct StoreBench: ParsableCommand {
         return Double(total.load(ordering: .relaxed)) / (Double(monotonicNanos() - start) / 1e9)
     }
 
-    private func report(_ m: Measurement, baseline: StoreBaseline, ioPath: IOPath, flushType: FlushDiskType) {
+    private func report(_ m: Measurement, baseline: StoreBaseline, other: StoreBaseline?, ioPath: IOPath, flushType: FlushDiskType) {
         let done = Double(m.histogram.totalCount)
         let tps = done / m.elapsedSeconds
         let mbps = tps * Double(m.recordSize) / 1_048_576
@@ -253,7 +263,8 @@ struct StoreBench: ParsableCommand {
                 "dispatch_lag_p99_msgs":\(m.dispatchLag.map { String($0.valueAtPercentile(99)) } ?? "null"),\
                 "dispatch_lag_max_msgs":\(m.dispatchLag.map { String($0.max) } ?? "null"),\
                 "read_tps":\(m.readTPS.map { fmt($0) } ?? "null"),"baseline_tps":\(fmt(baseline.tps)),"ratio":\(fmt(ratio, 4)),\
-                "baseline":"\(baseline.name)","baseline_p50_us":\(fmt(baseline.micros(50))),"baseline_p99_us":\(fmt(baseline.micros(99)))}
+                "baseline":"\(baseline.name)","baseline_p50_us":\(fmt(baseline.micros(50))),"baseline_p99_us":\(fmt(baseline.micros(99))),\
+                "other_baseline":\(other.map { "\"\($0.name)\"" } ?? "null"),"other_baseline_tps":\(other.map { fmt($0.tps) } ?? "null")}
                 """)
             return
         }
@@ -271,6 +282,9 @@ struct StoreBench: ParsableCommand {
             : "; per batch (us) p50 \(fmt(baseline.micros(50))) p99 \(fmt(baseline.micros(99)))"
         print("  baseline (\(baseline.name)): \(fmt(baseline.tps, 0)) msgs/s\(batchLatency)")
         print("  ratio (ours / baseline): \(fmt(ratio, 3))x  (\(fmt(tps, 0)) / \(fmt(baseline.tps, 0)) msgs/s)")
+        if let other, other.tps > 0 {
+            print("  for comparison (\(other.name)): \(fmt(other.tps, 0)) msgs/s; ours / it: \(fmt(tps / other.tps, 3))x")
+        }
     }
 }
 

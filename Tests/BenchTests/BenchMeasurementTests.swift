@@ -182,10 +182,13 @@ final class OffLoopSends: Sendable {
     @Test func theStoreBaselinesAreComputed() throws {
         let directory = makeTemporaryDirectory("bench-baseline-test")
         defer { removeTree(directory) }
-        let sync = try #require(StoreBaseline.groupCommit(directory: directory, recordSize: 300, producers: 8, records: 400,
-                                                          fileSize: 1 << 20, seconds: 5))
-        #expect(sync.tps > 0 && sync.tps.isFinite && sync.histogram?.totalCount == 50, "400 records in batches of 8")
-        #expect(sync.name.contains("8 records") && sync.micros(50) > 0)
+        for preWritten in [false, true] {
+            let sync = try #require(StoreBaseline.groupCommit(directory: directory, recordSize: 300, producers: 8, records: 400,
+                                                              fileSize: 1 << 20, seconds: 5, preWritten: preWritten))
+            #expect(sync.tps > 0 && sync.tps.isFinite && sync.histogram?.totalCount == 50, "400 records in batches of 8")
+            #expect(sync.name.contains("8 records") && sync.micros(50) > 0)
+            #expect(sync.name.contains(preWritten ? "pre-written file" : "fallocated file"))
+        }
         let async = try #require(StoreBaseline.memcpy(directory: directory, recordSize: 300, producers: 3, records: 30_000,
                                                       fileSize: 1 << 20, seconds: 5))
         #expect(async.tps > 0 && async.tps.isFinite && async.name.contains("3 threads"))

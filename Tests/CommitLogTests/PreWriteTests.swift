@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommitLog
+import Synchronization
+import Testing
+import TestSupport
+
+/// Under SYNC_FLUSH new commit log files are pre-written (their zeros written out before use); the next
+/// file's pre-write starts once the writer is half way through the file before it; no record is lost to it.
+@Suite(.serialized) struct PreWriteTests {
+    /// Counts the bytes of large pwrites (the pre-write's chunks; the checkpoint's writes are small).
+    final class CountingIO: @unchecked Sendable {
+        let zeroBytes = Atomic<Int>(0)
+        var fileIO: FileIO {
+            let system = FileIO.system
+            return FileIO(
+                fallocate: system.fallocate,
+                pwrite: { [self] (fd, bytes, offset) throws(SyscallError) in
+                    if bytes.count >= 64 << 10 { zeroBytes.wrappingAdd(bytes.count, ordering: .relaxed) }
+                    try system.pwrite(fd, bytes, offset)
+                },
+                fdatasync: system.fdatasync, msync: system.msync)
+        }
+
+        /// Waits (10 s at most) until `bytes` were pre-written.
+        func wait(for bytes: Int) -> Int {
+            let deadline = monotonicNanos() + 10_000_000_000
+            while zeroBytes.load(ordering: .relaxed) < bytes && monotonicNanos() < deadline { usleep(1_000) }
+            return zeroBytes.load(ordering: .relaxed)
+        }
+    }
+
+    @Test(arguments: [FlushDiskType.syncFlush, .asyncFlush])
+    func theFirstFileIsPreWrittenOnlyUnderSyncFlush(flush: FlushDiskType) throws {
+        let dir = TemporaryDirectory()
+        let counting = CountingIO()
+        var settings = testSettings(dir.path, flush: flush, fileSize: 1 << 20)
+        settings.fileIO = counting.fileIO
+        let log = try CommitLog(settings: settings)
+        defer { log.close() }
+        // The log waits for its first file when it opens, so the count is final here.
+        #expect(counting.zeroBytes.load(ordering: .relaxed) == (flush == .syncFlush ? 1 << 20 : 0))
+    }
+
+    @Test(arguments: IOPath.allCases)
+    func theNextFileIsPreWrittenFromHalfWayAndRecordsSurviveRollOvers(io: IOPath) throws {
+        let dir = TemporaryDirectory()
+        let counting = CountingIO()
+        let fileSize = 1 << 20
+        var settings = testSettings(dir.path, io: io, flush: .syncFlush, fileSize: fileSize)
+        settings.fileIO = counting.fileIO
+        var log: CommitLog? = try CommitLog(settings: settings)
+        let recorder = DurabilityRecorder()
+        log!.onDurable { recorder.record($0, $1) }
+        var token = 0
+        func put(until offset: UInt64) throws {
+            while log!.wroteOffset < offset {
+                _ = try log!.put(TestMessage(size: 2_000, seed: token), token: UInt64(token))
+                token += 1
+            }
+        }
+        try put(until: UInt64(fileSize / 4))
+        #expect(counting.wait(for: 0) == fileSize, "the next file waits until the writer is half way")
+        try put(until: UInt64(fileSize / 2 + 4096))
+        #expect(counting.wait(for: 2 * fileSize) == 2 * fileSize, "the next file is pre-written from half way")
+        try put(until: UInt64(fileSize * 5 / 2))  // two roll-overs
+        let statuses = recorder.wait(forCount: token)
+        #expect(statuses.count == token && statuses.values.allSatisfy { $0 == [.putOK] })
+        log!.close()
+        log = try CommitLog(settings: settings)
+        defer { log!.close() }
+        let records = try log!.allRecords()
+        #expect(records.count == token, "every record is read back after reopening")
+        for (index, record) in records.enumerated() {
+            #expect(Array(record.body) == TestMessage(size: 2_000, seed: index).body)
+        }
+    }
+}
