@@ -26,6 +26,8 @@ public final class MappedFile: @unchecked Sendable {
     public let fileSize: Int
     public let fd: Int32
     public let base: UnsafeMutableRawPointer
+    /// Bytes from the start written out with zeros when the file was made (`writeZeros`; 0 when opened).
+    let preWrittenBytes: Int
 
     /// Opens an existing segment; its size must be `fileSize`.
     public init(openExisting path: String, fileFromOffset: UInt64, fileSize: Int) throws(StoreError) {
@@ -42,6 +44,7 @@ public final class MappedFile: @unchecked Sendable {
         self.fileFromOffset = fileFromOffset
         self.fileSize = fileSize
         self.fd = fd
+        self.preWrittenBytes = 0
         self.base = try MappedFile.map(fd: fd, size: fileSize, path: path)
     }
 
@@ -75,6 +78,7 @@ public final class MappedFile: @unchecked Sendable {
         self.fileFromOffset = fileFromOffset
         self.fileSize = fileSize
         self.fd = fd
+        self.preWrittenBytes = preWritten
         do { self.base = try MappedFile.map(fd: fd, size: fileSize, path: path) } catch {
             close(fd)
             throw error
@@ -155,8 +159,9 @@ public final class MappedFile: @unchecked Sendable {
     /// page cache pages are made by a write (no zeroing pass) rather than by faults (see `FlushEngine+Prefault`).
     /// The bytes must be zeros already (never written) and nobody may write them meanwhile.
     /// - Returns: false when a pwrite failed (nothing is lost: the pages are then faulted in as before).
+    /// Bytes the file was pre-written with are skipped: their pages are made already (or read back as written).
     func zeroFill(from position: Int, count: Int) -> Bool {
-        var at = position
+        var at = max(position, preWrittenBytes)
         let end = min(fileSize, position + count)
         while at < end {
             let length = min(MappedFile.zeroFillChunkBytes, end - at)

@@ -133,6 +133,8 @@ final class AllocateMappedFileService: @unchecked Sendable {
     /// Set (under `condition`) when the file being made is wanted now, or the service stops: its
     /// pre-write ends after the current chunk.
     private let wanted = Atomic<Bool>(false)
+    /// The file an opening log waits for (`awaitPrepared`): made without waiting for a pre-write.
+    private var wantedAtOnce: UInt64?
     /// The log's write position: a file to pre-write is started only once the writer is half way through
     /// the file before it, so its disk writes (and their CPU) are spread over the log's own, not done all
     /// at once when the file before it is taken.
@@ -177,7 +179,7 @@ final class AllocateMappedFileService: @unchecked Sendable {
             }
             requested = nil
             inProgress = offset
-            wanted.store(false, ordering: .relaxed)
+            wanted.store(offset == wantedAtOnce, ordering: .relaxed)
             if preWrite, let writePosition {
                 while !stopping && !wanted.load(ordering: .relaxed) && writePosition() + UInt64(queue.fileSize / 2) < offset {
                     condition.wait(untilNanos: monotonicNanos() + 100_000_000)
@@ -210,12 +212,15 @@ final class AllocateMappedFileService: @unchecked Sendable {
         }
     }
 
-    /// Waits (5 s at most, plus 1 s per 32 MiB when files are pre-written) until the segment asked for by
-    /// `prepare` is ready: an empty log opens with its first segment made, so the first append does not
-    /// wait for fallocate and fdatasync, and its flushes convert no extents.
+    /// Waits (5 s at most) until the segment asked for by `prepare` is ready, without waiting for its pre-write
+    /// (seconds for a large file: the file is made with what was written so far; the ones after it are
+    /// pre-written from half way): an empty log opens with its first segment made, so the first append does not
+    /// wait for fallocate and fdatasync.
     func awaitPrepared() {
         condition.withLock {
-            let deadline = monotonicNanos() + 5_000_000_000 + (preWrite ? UInt64(queue.fileSize >> 25) * 1_000_000_000 : 0)
+            wantedAtOnce = requested ?? inProgress
+            if inProgress != nil { wanted.store(true, ordering: .relaxed) }
+            let deadline = monotonicNanos() + 5_000_000_000
             while (requested != nil || inProgress != nil) && monotonicNanos() < deadline {
                 condition.wait(untilNanos: deadline)
             }
