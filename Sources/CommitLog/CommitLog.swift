@@ -125,7 +125,7 @@ public final class CommitLog: @unchecked Sendable {
         let logShared = LogShared(settings: settings, queue: queue, checkpoint: checkpoint, log: log)
         shared = logShared
         allocator = AllocateMappedFileService(queue: queue, io: settings.fileIO, warmUp: settings.warmMapedFileEnable,
-                                              preWrite: settings.preWritesNewFiles,
+                                              preWrite: settings.preWritesNewFiles, preWriteFirst: settings.preWriteFirstFile,
                                               populateBytes: settings.ioPath == .mmap ? settings.prefaultAheadBytes : 0,
                                               writePosition: { [logShared] in logShared.wroteAtomic.load(ordering: .relaxed) })
         try takeLock()

@@ -34,6 +34,10 @@ public struct CommitLogSettings: Sendable {
     /// fdatasyncs after appends convert no unwritten extents (ext4). nil: under SYNC_FLUSH or with
     /// `warmMapedFileEnable`, where flushes are frequent; the cost is writing each file twice.
     public var preWriteNewFiles: Bool?
+    /// An opening empty log waits for its first file's pre-write as well (seconds for 1 GiB); off, that file is
+    /// handed out after the chunk in progress. `bench store` turns it on to measure a pre-written file, as every
+    /// later one is.
+    public var preWriteFirstFile = false
     public var preWritesNewFiles: Bool { preWriteNewFiles ?? (flushDiskType == .syncFlush || warmMapedFileEnable) }
     /// mmap path: pages this far ahead of the write position are faulted in (MADV_POPULATE_WRITE) by a
     /// background thread, so appends do not take page faults (and zero pages) inside the append lock.

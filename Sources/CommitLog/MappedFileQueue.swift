@@ -135,6 +135,8 @@ final class AllocateMappedFileService: @unchecked Sendable {
     private let wanted = Atomic<Bool>(false)
     /// The file an opening log waits for (`awaitPrepared`): made without waiting for a pre-write.
     private var wantedAtOnce: UInt64?
+    /// `awaitPrepared` waits for the pre-write too (`CommitLogSettings.preWriteFirstFile`).
+    private let preWriteFirst: Bool
     /// The log's write position: a file to pre-write is started only once the writer is half way through
     /// the file before it, so its disk writes (and their CPU) are spread over the log's own, not done all
     /// at once when the file before it is taken.
@@ -143,12 +145,14 @@ final class AllocateMappedFileService: @unchecked Sendable {
     /// is handed out, so the appends after a roll-over take no page faults while the pre-faulter catches up.
     private let populateBytes: Int
 
-    init(queue: MappedFileQueue, io: FileIO, warmUp: Bool, preWrite: Bool = false, populateBytes: Int = 0,
+    init(queue: MappedFileQueue, io: FileIO, warmUp: Bool, preWrite: Bool = false, preWriteFirst: Bool = false,
+         populateBytes: Int = 0,
          writePosition: (@Sendable () -> UInt64)? = nil) {
         self.queue = queue
         self.io = io
         self.warmUp = warmUp
         self.preWrite = preWrite
+        self.preWriteFirst = preWriteFirst
         self.writePosition = writePosition
         self.populateBytes = warmUp ? 0 : populateBytes
     }
@@ -212,15 +216,17 @@ final class AllocateMappedFileService: @unchecked Sendable {
         }
     }
 
-    /// Waits (5 s at most) until the segment asked for by `prepare` is ready, without waiting for its pre-write
-    /// (seconds for a large file: the file is made with what was written so far; the ones after it are
-    /// pre-written from half way): an empty log opens with its first segment made, so the first append does not
-    /// wait for fallocate and fdatasync.
+    /// Waits (5 s at most, plus 1 s per 32 MiB with `preWriteFirst`) until the segment asked for by `prepare` is
+    /// ready: an empty log opens with its first segment made, so the first append does not wait for fallocate and
+    /// fdatasync. Unless `preWriteFirst`, it does not wait for the file's pre-write (seconds for a large file): the
+    /// file is made with what was written so far, and the ones after it are pre-written from half way.
     func awaitPrepared() {
         condition.withLock {
-            wantedAtOnce = requested ?? inProgress
-            if inProgress != nil { wanted.store(true, ordering: .relaxed) }
-            let deadline = monotonicNanos() + 5_000_000_000
+            if !preWriteFirst {
+                wantedAtOnce = requested ?? inProgress
+                if inProgress != nil { wanted.store(true, ordering: .relaxed) }
+            }
+            let deadline = monotonicNanos() + 5_000_000_000 + (preWrite && preWriteFirst ? UInt64(queue.fileSize >> 25) * 1_000_000_000 : 0)
             while (requested != nil || inProgress != nil) && monotonicNanos() < deadline {
                 condition.wait(untilNanos: deadline)
             }

@@ -56,6 +56,7 @@ struct StoreBench: ParsableCommand {
         settings.mappedFileSizeCommitLog = fileSize
         settings.warmMapedFileEnable = warm
         settings.preWriteNewFiles = preWrite == "auto" ? nil : preWrite == "on"
+        settings.preWriteFirstFile = true  // measured on a pre-written file, as every file after a broker's first is
         settings.prefaultAheadBytes = prefaultAhead
         guard let method = FlushMethod(rawValue: flushMethod) else {
             throw ValidationError("--flush-method must be msync or fdatasync, not \(flushMethod)")
