@@ -118,6 +118,21 @@ import TestSupport
         }
     }
 
+    /// A lock held only briefly (a child this process is spawning shares the lock's open file until its exec) is
+    /// waited for, not refused.
+    @Test func aLockHeldBrieflyIsWaitedFor() throws {
+        let dir = TemporaryDirectory()
+        let holder = open(dir.path + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        try #require(holder >= 0 && flock(holder, LOCK_EX | LOCK_NB) == 0)
+        let release = StoreThread(name: "lock-holder") {
+            usleep(50_000)  // the holder's exec: the lock goes while the open below is trying
+            close(holder)
+        }
+        defer { release.join() }
+        let log = try CommitLog(settings: testSettings(dir.path))
+        log.close()
+    }
+
     @Test func appendsAfterCloseThrowStoreClosed() throws {
         let dir = TemporaryDirectory()
         let log = try CommitLog(settings: testSettings(dir.path))
