@@ -89,19 +89,18 @@ import TestSupport
         defer { for member in members { member.close() } }
         let leader = try #require(writableLeader(members))
         var acknowledged: [String] = []
-        for index in 0..<100 where leader.put("a-\(index)", group: group) == .putOK { acknowledged.append("a-\(index)") }
+        acknowledged += (0..<100).compactMap { putOnLeader(members, "a-\($0)", group: group) }
         let follower = try #require(members.first { $0 !== leader })
         follower.close()
-        for index in 0..<100 where leader.put("b-\(index)", group: group) == .putOK { acknowledged.append("b-\(index)") }
+        acknowledged += (0..<100).compactMap { putOnLeader(members, "b-\($0)", group: group) }
         try follower.open()
         #expect(acknowledged.count == 200)
         expectConverged(members, acknowledged: acknowledged)
         // The whole group restarts: every member recovers its log and a leader takes writes again.
         for member in members { member.close() }
         for member in members { try member.open() }
-        let again = try #require(writableLeader(members))
-        #expect(again.put("c-0", group: group) == .putOK)
-        expectConverged(members, acknowledged: acknowledged + ["c-0"])
+        let again = try #require(putOnLeader(members, "c-0", group: group), "a leader takes writes again")
+        expectConverged(members, acknowledged: acknowledged + [again])
     }
 
     /// With tiny compaction limits, every member drops applied entries from memory and rewrites its Raft log file;
@@ -116,21 +115,20 @@ import TestSupport
         defer { for member in members { member.close() } }
         let leader = try #require(writableLeader(members))
         var acknowledged: [String] = []
-        for index in 0..<200 where leader.put("a-\(index)", group: group) == .putOK { acknowledged.append("a-\(index)") }
+        acknowledged += (0..<200).compactMap { putOnLeader(members, "a-\($0)", group: group) }
         #expect(eventually(seconds: 20) {
             members.allSatisfy { member in member.server.map { $0.status().fileCompactedIndex > 0 } ?? false }
         }, "every member compacts its file: \(members.map { $0.server?.status().fileCompactedIndex ?? 0 })")
         let follower = try #require(members.first { $0 !== leader })
         follower.close()
-        for index in 0..<100 where leader.put("b-\(index)", group: group) == .putOK { acknowledged.append("b-\(index)") }
+        acknowledged += (0..<100).compactMap { putOnLeader(members, "b-\($0)", group: group) }
         try follower.open()
         #expect(acknowledged.count == 300)
         expectConverged(members, acknowledged: acknowledged)
         for member in members { member.close() }
         for member in members { try member.open() }
-        let again = try #require(writableLeader(members))
-        #expect(again.put("c-0", group: group) == .putOK)
-        expectConverged(members, acknowledged: acknowledged + ["c-0"])
+        let again = try #require(putOnLeader(members, "c-0", group: group), "a leader takes writes again")
+        expectConverged(members, acknowledged: acknowledged + [again])
         for member in members { #expect(member.server!.status().compactedIndex > 0, "\(member.name) restored a compacted log") }
     }
 }

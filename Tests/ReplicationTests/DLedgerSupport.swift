@@ -71,7 +71,10 @@ final class Member {
         settings.commitTimeoutMillis = 1_500
         settings.directory = directory.path + "/dledger-\(name)"
         tune(&settings)
-        let store = try MessageStore(config: storeConfig(directory.path))
+        var config = storeConfig(directory.path)
+        // A Raft log file is compacted only through what the commit log flushed: flush it all often, not every 10 s.
+        config.commitLog.flushCommitLogThoroughIntervalMillis = 200
+        let store = try MessageStore(config: config)
         let server = try DLedgerServer(settings: settings, store: store, transport: transport, log: { _ in })
         pipeline = PutPipeline(store: store, dledger: server)
         transport.attach(server)
@@ -129,6 +132,18 @@ final class Member {
 func makeGroup(_ transport: LoopbackTransport, tune: @escaping (inout DLedgerSettings) -> Void = { _ in }) throws -> [Member] {
     let peers = try DLedgerSettings.parsePeers("n0-127.0.0.1:1;n1-127.0.0.1:2;n2-127.0.0.1:3")
     return try peers.map { try Member(name: $0.name, peers: peers, transport: transport, tune: tune) }
+}
+
+/// Puts `body` on the group's writable leader and returns the body acknowledged. When a put is not acknowledged
+/// (leadership moved under a loaded machine: an election timeout is 150 ms here) it is retried on the leader then
+/// writable under a new body, `body~N`, since a put that timed out may still commit; nil after `attempts`.
+func putOnLeader(_ members: [Member], _ body: String, group: EventLoopGroup, attempts: Int = 5) -> String? {
+    for attempt in 0..<attempts {
+        let sent = attempt == 0 ? body : "\(body)~\(attempt)"
+        guard let leader = writableLeader(members) else { return nil }
+        if leader.put(sent, group: group) == .putOK { return sent }
+    }
+    return nil
 }
 
 /// The one member that takes writes, once there is exactly one (bounded wait).
