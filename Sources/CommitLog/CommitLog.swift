@@ -126,7 +126,7 @@ public final class CommitLog: @unchecked Sendable {
         shared = logShared
         allocator = AllocateMappedFileService(queue: queue, io: settings.fileIO, warmUp: settings.warmMapedFileEnable,
                                               preWrite: settings.preWritesNewFiles, preWriteFirst: settings.preWriteFirstFile,
-                                              populateBytes: settings.ioPath == .mmap ? settings.prefaultAheadBytes : 0,
+                                              populateBytes: settings.ioPath == .mmap && !settings.usesWriteBuffer ? settings.prefaultAheadBytes : 0,
                                               writePosition: { [logShared] in logShared.wroteAtomic.load(ordering: .relaxed) })
         try takeLock()
         try queue.load()

@@ -48,6 +48,23 @@ public struct CommitLogSettings: Sendable {
     public var pendingWaitersMax: Int = 65_536
     /// Size of the io_uring write arena (a power of two, at least twice the largest record).
     public var ioUringArenaSizeBytes: Int = 32 << 20
+    /// mmap + SYNC_FLUSH: appends are copied into an anonymous write buffer (an arena of
+    /// `ioUringArenaSizeBytes`, grown to twice the largest record) and the group-commit thread writes it to the
+    /// file with `pwrite` before each flush, like RocketMQ's transient store pool (`transientStorePoolEnable`).
+    /// Nothing writes through the mapping then, so ext4's writeback never write-protects mapped pages under the
+    /// appenders (a TLB shoot-down and a fault again per flush). nil: on under SYNC_FLUSH. Under ASYNC_FLUSH the
+    /// mmap path writes through the mapping whatever this says (`ioPath=io_uring` is the buffered ASYNC path).
+    public var writeBuffer: Bool?
+    /// True when appends go through the write buffer on the mmap path (see `writeBuffer`).
+    public var usesWriteBuffer: Bool { ioPath == .mmap && flushDiskType == .syncFlush && (writeBuffer ?? true) }
+    /// The arena's size: `ioUringArenaSizeBytes` on io_uring (validated); for the mmap write buffer, at least
+    /// the next power of two holding two of the largest records.
+    public var arenaSizeBytes: Int {
+        guard ioPath == .mmap else { return ioUringArenaSizeBytes }
+        var size = max(ioUringArenaSizeBytes, 2 * recordSizeMax, 1 << 16)
+        if size.nonzeroBitCount != 1 { size = 1 << (Int.bitWidth - size.leadingZeroBitCount) }
+        return size
+    }
     public var ioUringQueueDepth: Int = 64
     /// io_uring + ASYNC_FLUSH: the ring writes the arena out once `commitCommitLogLeastPages` 4 KiB pages are
     /// pending, or when the oldest pending byte has waited `commitIntervalCommitLog` (RocketMQ's transient-pool

@@ -6,7 +6,9 @@ import Synchronization
 /// The flush pipeline of one commit log, by io path and `flushDiskType`:
 /// - mmap + ASYNC_FLUSH: `FlushRealTimeService` (a timer thread flushing every `flushIntervalCommitLog`
 ///   when `flushCommitLogLeastPages` are dirty, or everything every `flushCommitLogThoroughInterval`);
-/// - mmap + SYNC_FLUSH: `GroupCommitService` (one flush covers every waiter that arrived before it);
+/// - mmap + SYNC_FLUSH: `GroupCommitService` (one flush covers every waiter that arrived before it); with the
+///   write buffer (`CommitLogSettings.usesWriteBuffer`, the default) it first writes the appended arena bytes
+///   to the file (`FlushEngine+Buffer.swift`);
 /// - io_uring (both): the ring thread writes the arena out (WRITE, linked FDATASYNC under SYNC_FLUSH),
 ///   reaps completions and advances committed/flushed offsets. Under ASYNC_FLUSH it coalesces: an append wakes
 ///   it only once `commitCommitLogLeastPages` wait, and fewer are written after `commitIntervalCommitLog`
@@ -59,6 +61,9 @@ final class FlushEngine: @unchecked Sendable {
             ring.register(arena)
             engine = FlushEngine(log: log, arena: arena, ring: ring)
             engine.threads.append(StoreThread(name: "io-uring-ring") { [engine] in engine.runRing() })
+        } else if settings.usesWriteBuffer {
+            engine = FlushEngine(log: log, arena: try IOArena(size: settings.arenaSizeBytes), ring: nil)
+            engine.threads.append(StoreThread(name: "group-commit") { [engine] in engine.runBuffered() })
         } else {
             engine = FlushEngine(log: log, arena: nil, ring: nil)
             switch settings.flushDiskType {
@@ -133,7 +138,7 @@ final class FlushEngine: @unchecked Sendable {
         let limit = UInt64(arena.size)
         if end - log.committedAtomic.load(ordering: .acquiring) <= limit { return }
         arenaWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        wakeRing()  // coalescing holds nothing back while an appender waits for room
+        wakeWriter()  // coalescing holds nothing back while an appender waits for room
         defer { arenaWaiters.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
         arenaRoom.lock()
         defer { arenaRoom.unlock() }
@@ -148,7 +153,7 @@ final class FlushEngine: @unchecked Sendable {
 
     /// Flushes the mapping from `flushedOffset` to `target`, file by file, then publishes the new
     /// flushed offset and the store time of the last message it covers.
-    private func flushMapped(to target: UInt64, storeTimestamp: Int64) throws(SyscallError) {
+    func flushMapped(to target: UInt64, storeTimestamp: Int64) throws(SyscallError) {
         var from = log.flushedAtomic.load(ordering: .relaxed)
         let started = monotonicNanos()
         while from < target {

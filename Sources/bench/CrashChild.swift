@@ -16,6 +16,7 @@ struct CrashChild: ParsableCommand {
 
     @Option var dir: String
     @Option var io: String = "mmap"
+    @Option(help: "mmap under SYNC_FLUSH: on (the default) or off (append through the mapping)") var writeBuffer: String = "on"
     @Option var producers: Int = 4
     @Option var size: Int = 200
     @Option var fileSize: Int = 256 * 1024
@@ -27,6 +28,8 @@ struct CrashChild: ParsableCommand {
         var settings = CommitLogSettings(storePathRootDir: dir)
         settings.ioPath = try parseIOPath(io)
         settings.flushDiskType = .syncFlush
+        guard writeBuffer == "on" || writeBuffer == "off" else { throw ValidationError("--write-buffer must be on or off, not \(writeBuffer)") }
+        settings.writeBuffer = writeBuffer == "on"
         settings.mappedFileSizeCommitLog = fileSize
         settings.maxMessageSize = 4096
         settings.ioUringArenaSizeBytes = 1 << 20

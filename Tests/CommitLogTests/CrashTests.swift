@@ -15,7 +15,8 @@ struct Acknowledged {
 
 /// SIGKILL at random moments while a child appends under SYNC_FLUSH: after every restart each
 /// acknowledged record is readable and intact, every record in the log checks, and the log ends on a
-/// record boundary. The io path alternates between rounds; the store carries over from round to round.
+/// record boundary. The io path (and the mmap write buffer) changes between rounds; the store carries over
+/// from round to round.
 @Suite(.serialized) struct CrashTests {
     @Test(arguments: [UInt64(0x5EED)])
     func acknowledgedRecordsSurviveSigkill(seed: UInt64) throws {
@@ -28,9 +29,11 @@ struct Acknowledged {
         var acknowledged: [Acknowledged] = []
         let rounds = 20
         for round in 0..<rounds {
-            let io = round % 2 == 0 ? "mmap" : "io_uring"
+            // mmap with its write buffer (the SYNC_FLUSH default), io_uring, mmap writing through the mapping.
+            let io = ["mmap", "io_uring", "mmap"][round % 3]
+            let writeBuffer = round % 3 == 2 ? "off" : "on"
             let (ready, lines) = try ChildProcess.runThenKill(
-                [bench, "crash-child", "--dir", dir.path, "--io", io, "--producers", "4",
+                [bench, "crash-child", "--dir", dir.path, "--io", io, "--write-buffer", writeBuffer, "--producers", "4",
                  "--size", String(Int.random(in: 64...2048, using: &random)),
                  "--file-size", String(128 * 1024), "--first-sequence", String(round * 1_000_000)],
                 afterMillis: Int.random(in: 20...400, using: &random))

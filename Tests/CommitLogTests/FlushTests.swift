@@ -47,12 +47,12 @@ final class ScriptedIO: @unchecked Sendable {
 
 /// SYNC_FLUSH group commit: every put is answered once, many share one sync, and failures are final.
 @Suite(.serialized) struct FlushTests {
-    @Test(arguments: [IOPath.mmap], [FlushMethod.msync, .fdatasync])
-    func groupCommitSharesOneSyncAmongManyPuts(io: IOPath, method: FlushMethod) throws {
+    @Test(arguments: [SyncWritePath.writeBuffer, .mapping], [FlushMethod.msync, .fdatasync])
+    func groupCommitSharesOneSyncAmongManyPuts(path: SyncWritePath, method: FlushMethod) throws {
         let dir = TemporaryDirectory()
         let scripted = ScriptedIO()
         scripted.syncDelayMicros.store(2_000, ordering: .relaxed)  // a slow disk makes puts pile up
-        var settings = testSettings(dir.path, io: io, flush: .syncFlush, fileSize: 1 << 20)
+        var settings = testSettings(dir.path, path: path, fileSize: 1 << 20)
         settings.flushMethod = method
         settings.fileIO = scripted.fileIO
         let log = try CommitLog(settings: settings)
@@ -76,10 +76,10 @@ final class ScriptedIO: @unchecked Sendable {
         #expect(log.flushedOffset == log.wroteOffset)
     }
 
-    @Test(arguments: IOPath.allCases)
-    func syncPutIsDurableWhenAnswered(io: IOPath) throws {
+    @Test(arguments: SyncWritePath.allCases)
+    func syncPutIsDurableWhenAnswered(path: SyncWritePath) throws {
         let dir = TemporaryDirectory()
-        let log = try CommitLog(settings: testSettings(dir.path, io: io, flush: .syncFlush))
+        let log = try CommitLog(settings: testSettings(dir.path, path: path))
         defer { log.close() }
         let recorder = DurabilityRecorder()
         log.onDurable { recorder.record($0, $1) }
@@ -117,11 +117,11 @@ final class ScriptedIO: @unchecked Sendable {
         #expect(recorder.wait(forCount: 3, seconds: 0.3)[1] == [.flushDiskTimeout])
     }
 
-    @Test(arguments: IOPath.allCases)
-    func failedSyncFailsWaitersRefusesAppendsAndKeepsReads(io: IOPath) throws {
+    @Test(arguments: SyncWritePath.allCases)
+    func failedSyncFailsWaitersRefusesAppendsAndKeepsReads(path: SyncWritePath) throws {
         let dir = TemporaryDirectory()
         let scripted = ScriptedIO()
-        var settings = testSettings(dir.path, io: io, flush: .syncFlush)
+        var settings = testSettings(dir.path, path: path)
         settings.fileIO = scripted.fileIO
         let log = try CommitLog(settings: settings)
         defer { log.close() }

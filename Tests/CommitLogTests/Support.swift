@@ -20,6 +20,19 @@ func testSettings(_ root: String, io: IOPath = .mmap, flush: FlushDiskType = .as
     return settings
 }
 
+/// How appends reach the file under SYNC_FLUSH: through the mmap path's write buffer (its default), stored into
+/// the mapping (`writeBuffer = false`), or through io_uring.
+enum SyncWritePath: String, CaseIterable, Sendable {
+    case writeBuffer, mapping, ioUring
+}
+
+/// `testSettings` under SYNC_FLUSH on one of the write paths.
+func testSettings(_ root: String, path: SyncWritePath, fileSize: Int = 64 * 1024) -> CommitLogSettings {
+    var settings = testSettings(root, io: path == .ioUring ? .ioUring : .mmap, flush: .syncFlush, fileSize: fileSize)
+    settings.writeBuffer = path == .writeBuffer
+    return settings
+}
+
 /// A message whose bytes the test owns.
 struct TestMessage {
     var topic: [UInt8]

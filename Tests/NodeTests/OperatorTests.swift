@@ -131,8 +131,9 @@ import TestSupport
             storePathIndex=/elsewhere/index
             storeCheckpoint=\(root)/checkpoint
             sendMessageThreadPoolNums=16
-            transientStorePoolEnable=true
+            transientStorePoolSize=5
             surpriseKey=1
+            transientStorePoolEnable=false
             """)
         let printed = try run("mqbroker", ["-c", conf, "-p"])
         #expect(printed.status == 0, "\(printed.output)")
@@ -141,7 +142,7 @@ import TestSupport
         #expect(warnings.contains("mqbroker: warning: \(conf):6: longPollingEnable \(unsupported)"), "\(warnings)")
         #expect(warnings.contains("mqbroker: warning: \(conf):8: storePathIndex \(unsupported)"), "\(warnings)")
         #expect(warnings.contains("mqbroker: warning: \(conf):10: sendMessageThreadPoolNums \(unsupported)"), "\(warnings)")
-        #expect(warnings.contains("mqbroker: warning: \(conf):11: transientStorePoolEnable \(unsupported)"), "\(warnings)")
+        #expect(warnings.contains("mqbroker: warning: \(conf):11: transientStorePoolSize \(unsupported)"), "\(warnings)")
         #expect(warnings.contains("mqbroker: warning: \(conf):12: unknown key surpriseKey, ignored"), "\(warnings)")
         // Honoured keys, and values that change nothing here (line 7, 9), are not warned about.
         #expect(warnings.count == 5, "\(warnings)")
@@ -152,6 +153,14 @@ import TestSupport
         #expect(values.count >= 50, "\(values.keys.sorted())")
         #expect(values["brokerIP2"] == "127.0.0.2" && values["brokerPermission"] == "4" && values["storePathRootDir"] == root)
         #expect(values["flushDiskType"] == "ASYNC_FLUSH" && values["maxMessageSize"] == "4194304" && values["deleteWhen"] == "04", "\(values)")
+        #expect(values["transientStorePoolEnable"] == "false", "\(values)")  // taken (line 13): the write buffer is off
+        writeText(conf, "storePathRootDir=\(root)\nflushDiskType=SYNC_FLUSH\ntransientStorePoolEnable=yes\n")
+        let bad = try run("mqbroker", ["-c", conf, "-p"])
+        #expect(bad.status == 1 && bad.output.contains("\(conf):3") && bad.output.contains("transientStorePoolEnable")
+                && bad.output.contains("must be true or false"), "\(bad.output)")
+        writeText(conf, "storePathRootDir=\(root)\nflushDiskType=SYNC_FLUSH\n")
+        let syncDefault = try run("mqbroker", ["-c", conf, "-p"])
+        #expect(syncDefault.status == 0 && syncDefault.output.contains("transientStorePoolEnable=true\n"), "\(syncDefault.output)")
         let namesrvConf = directory.path + "/namesrv.properties"
         writeText(namesrvConf, "listenPort=9999\nserverWorkerThreads=8\norderMessageEnable=false\n")
         let namesrv = try run("mqnamesrv", ["-c", namesrvConf, "-p"])

@@ -7,8 +7,8 @@ extension BrokerConfig {
     /// so a key supported later leaves this list by being handled.
     static func unsupportedKeys(storePathRootDir root: String) -> UnsupportedKeys {
         UnsupportedKeys(names: unsupportedKeyNames, harmless: [
-            // What this broker does anyway: always long-polling, no transient pool, no TLS, fixed store paths.
-            "longPollingEnable": "true", "transientStorePoolEnable": "false", "useTLS": "false",
+            // What this broker does anyway: always long-polling, no TLS, fixed store paths.
+            "longPollingEnable": "true", "useTLS": "false",
             "storePathIndex": root + "/index", "storeCheckpoint": root + "/checkpoint", "abortFile": root + "/abort",
         ], role: "broker")
     }
@@ -52,7 +52,7 @@ extension BrokerConfig {
         "serverSocketRcvBufSize", "serverSocketSndBufSize", "serverWorkerThreads", "shortPollingTimeMills",
         "startAcceptSendRequestTimeStamp", "storeCheckpoint", "storePathDLedgerCommitLog", "storePathIndex",
         "storeReplyMessageEnable", "traceOn", "traceTopicEnable",
-        "transferMsgByHeap", "transientStorePoolEnable", "transientStorePoolSize",
+        "transferMsgByHeap", "transientStorePoolSize",
         "useEpollNativeSelector", "useReentrantLockWhenPutMessage", "useTLS", "waitTimeMillsInHeartbeatQueue",
         "waitTimeMillsInPullQueue", "waitTimeMillsInSendQueue", "waitTimeMillsInTransactionQueue",
         "writeBufferHighWaterMark", "writeBufferLowWaterMark",

@@ -110,6 +110,7 @@ public struct BrokerConfig: Sendable {
         case "syncFlushTimeout": store.commitLog.syncFlushTimeoutMillis = Int(try integer(1...600_000))
         case "flushIntervalCommitLog": store.commitLog.flushIntervalCommitLogMillis = Int(try integer(1...600_000))
         case "warmMapedFileEnable": store.commitLog.warmMapedFileEnable = try boolean()
+        case "transientStorePoolEnable": store.commitLog.writeBuffer = try boolean()
         case "deleteWhen":
             let hours = value.split(separator: ";").compactMap { Int($0) }
             guard !hours.isEmpty, hours.allSatisfy({ (0...23).contains($0) }) else {
