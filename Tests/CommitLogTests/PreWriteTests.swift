@@ -40,6 +40,7 @@ import TestSupport
         let counting = CountingIO()
         var settings = testSettings(dir.path, flush: flush, fileSize: 64 << 20)
         settings.fileIO = counting.fileIO
+        settings.livePreWriteAheadBytes = 0  // counts the allocator's pre-writes only (LivePreWriteTests: the live file's)
         let log = try CommitLog(settings: settings)
         defer { log.close() }
         let written = counting.zeroBytes.load(ordering: .relaxed)
@@ -57,6 +58,7 @@ import TestSupport
         let fileSize = 1 << 20
         var settings = testSettings(dir.path, io: io, flush: .syncFlush, fileSize: fileSize)
         settings.fileIO = counting.fileIO
+        settings.livePreWriteAheadBytes = 0  // counts the allocator's pre-writes only (LivePreWriteTests: the live file's)
         var log: CommitLog? = try CommitLog(settings: settings)
         let recorder = DurabilityRecorder()
         log!.onDurable { recorder.record($0, $1) }
