@@ -39,6 +39,15 @@ public struct CommitLogSettings: Sendable {
     /// later one is.
     public var preWriteFirstFile = false
     public var preWritesNewFiles: Bool { preWriteNewFiles ?? (flushDiskType == .syncFlush || warmMapedFileEnable) }
+    /// Under SYNC_FLUSH with `preWritesNewFiles`: the file being written, when it is not pre-written (a log's first
+    /// file, the last one after a restart), has its zeros written out and synced in the background up to this far
+    /// ahead of the writer, so the group commits' fdatasyncs convert no unwritten extents. 0 turns it off.
+    public var livePreWriteAheadBytes: Int = 64 << 20
+    /// Whether the live file is pre-written ahead of the writer (`livePreWriteAheadBytes`); never under ASYNC_FLUSH,
+    /// nor with `warmMapedFileEnable` (its warm-up writes every file back whole).
+    public var preWritesLiveFile: Bool {
+        flushDiskType == .syncFlush && preWritesNewFiles && !warmMapedFileEnable && livePreWriteAheadBytes > 0
+    }
     /// mmap path: pages this far ahead of the write position are faulted in (MADV_POPULATE_WRITE) by a
     /// background thread, so appends do not take page faults (and zero pages) inside the append lock.
     /// 0 turns it off.

@@ -64,7 +64,7 @@ extension FlushEngine {
         let margin = max(1 << 20, UInt64(log.settings.prefaultAheadBytes) / 4)
         var at = (from + chunk - 1) / chunk * chunk
         while at + chunk <= to && !stopping.load(ordering: .relaxed) {
-            zeroFillClaim.store(at, ordering: .sequentiallyConsistent)
+            takeZeroFillClaim(at)
             let reserved = reservedEnd.load(ordering: .sequentiallyConsistent)
             let clear = reserved + margin <= at
             let written = clear && file.zeroFill(from: Int(at - file.fileFromOffset), count: Int(chunk))
@@ -79,24 +79,36 @@ extension FlushEngine {
         }
     }
 
-    /// Under the append lock, before bytes up to `end` are written: on io_uring waits for arena room; on mmap
-    /// publishes `end` to the pre-faulter and, if it is zero-filling a chunk below `end`, waits until it is done.
+    /// Under the append lock, before bytes up to `end` are written: publishes `end` to the zero writers (the
+    /// pre-faulter, the live pre-writer) and, if one is writing a chunk below `end`, waits until it is done; on
+    /// an arena path then waits for arena room (the ring writes only bytes reserved this way).
     @inline(__always)
     func beforeWriting(upTo end: UInt64) throws(StoreError) {
         if !announceMappedWrite(upTo: end) { try waitForArenaRoom(end: end) }
     }
 
-    /// `beforeWriting`'s mmap part (it cannot fail): false on the io_uring path, where the caller waits for arena
-    /// room instead.
+    /// `beforeWriting`'s claim part (it cannot fail): false on an arena path, where the caller waits for arena
+    /// room next. Where nothing writes zeros into the live file (an arena path without a live pre-write) it
+    /// publishes nothing.
     @inline(__always)
     func announceMappedWrite(upTo end: UInt64) -> Bool {
-        if arena != nil { return false }
-        reservedEnd.store(end, ordering: .sequentiallyConsistent)
-        if end > zeroFillClaim.load(ordering: .sequentiallyConsistent) { waitForZeroFill(below: end) }
-        return true
+        if guardsWrites {
+            reservedEnd.store(end, ordering: .sequentiallyConsistent)
+            if end > zeroFillClaim.load(ordering: .sequentiallyConsistent) { waitForZeroFill(below: end) }
+        }
+        return arena == nil
     }
 
-    /// Waits for one pwrite of 64 KiB (the pre-faulter clears its claim right after it).
+    /// Claims the chunk at `at` for a write of zeros (sequentially consistent, before the caller reads
+    /// `reservedEnd`); the pre-faulter and the live pre-writer share the one claim, so each waits while the other
+    /// holds it (one pwrite). Released by storing `.max`.
+    func takeZeroFillClaim(_ at: UInt64) {
+        while !zeroFillClaim.compareExchange(expected: .max, desired: at, ordering: .sequentiallyConsistent).exchanged {
+            sched_yield()
+        }
+    }
+
+    /// Waits for one pwrite of zeros (64 KiB, or a live pre-write's 1 MiB; the claim is cleared right after it).
     @inline(never)
     private func waitForZeroFill(below end: UInt64) {
         while end > zeroFillClaim.load(ordering: .sequentiallyConsistent) { sched_yield() }

@@ -31,10 +31,15 @@ final class FlushEngine: @unchecked Sendable {
     /// The mmap path's pre-faulter: woken when the write position passes `prefaultTrigger`.
     let prefaultWake = ConditionLock()
     let prefaultTrigger = Atomic<UInt64>(0)
-    /// mmap: the end of every byte an appender may write (stored under the append lock before it writes), and
-    /// the start of the 64 KiB the pre-faulter is zero-filling with pwrite (`.max`: none); see `beforeWriting`.
+    /// The end of every byte an appender may write (stored under the append lock before it writes), and the
+    /// start of the chunk the pre-faulter or the live pre-writer is writing zeros over (`.max`: none); see
+    /// `beforeWriting`. Kept on the mmap path and wherever the live file is pre-written (`guardsWrites`).
     let reservedEnd: Atomic<UInt64>
     let zeroFillClaim = Atomic<UInt64>(.max)
+    /// Appenders publish `reservedEnd` and respect `zeroFillClaim`: something may write zeros into the live file.
+    let guardsWrites: Bool
+    /// The live pre-writer sleeps here between rounds (`FlushEngine+PreWrite`).
+    let preWriteWake = ConditionLock()
     /// io_uring: an append wakes the idle ring only once this many bytes wait to be written (0 under
     /// SYNC_FLUSH: a waiter follows every append); fewer are written after `commitIntervalNanos`.
     let commitLeastBytes: UInt64
@@ -50,6 +55,7 @@ final class FlushEngine: @unchecked Sendable {
         commitLeastBytes = settings.flushDiskType == .syncFlush ? 0 : UInt64(settings.commitCommitLogLeastPages * 4096)
         commitIntervalNanos = UInt64(settings.commitIntervalCommitLogMillis) * 1_000_000
         reservedEnd = Atomic(log.wroteAtomic.load(ordering: .acquiring))
+        guardsWrites = arena == nil || settings.preWritesLiveFile
     }
 
     static func start(for log: LogShared) throws(StoreError) -> FlushEngine {
@@ -77,6 +83,9 @@ final class FlushEngine: @unchecked Sendable {
         if settings.flushDiskType == .syncFlush {
             engine.threads.append(StoreThread(name: "flush-watcher") { [engine] in engine.runWatcher() })
         }
+        if settings.preWritesLiveFile {
+            engine.threads.append(StoreThread(name: "live-prewrite") { [engine] in engine.runLivePreWrite() })
+        }
         return engine
     }
 
@@ -87,6 +96,7 @@ final class FlushEngine: @unchecked Sendable {
         log.waiters.wake.withLock { log.waiters.wake.broadcast() }
         watcherWake.withLock { watcherWake.broadcast() }
         prefaultWake.withLock { prefaultWake.broadcast() }
+        preWriteWake.withLock { preWriteWake.broadcast() }
         arenaRoom.withLock { arenaRoom.broadcast() }
         for thread in threads { thread.join() }
         threads.removeAll()

@@ -24,6 +24,8 @@ final class LogShared: @unchecked Sendable {
     /// Time spent in those flushes (msync/fdatasync, or io_uring submit to FDATASYNC completion), and the last one's.
     let flushNanosTotal = Atomic<UInt64>(0)
     let flushNanosLast = Atomic<UInt64>(0)
+    /// Bytes of zeros the live pre-writer wrote ahead of the writer (`FlushEngine+PreWrite`).
+    let livePreWrittenBytes = Atomic<Int>(0)
 
     /// Wakes a reader (the dispatcher) parked until the log grows; costs one atomic load per publish
     /// when nobody is parked.

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLiburing
+import Synchronization
 
 /// The 20-digit, zero-padded file name of a log segment starting at `offset`.
 public func offsetFileName(_ offset: UInt64) -> String {
@@ -28,6 +29,8 @@ public final class MappedFile: @unchecked Sendable {
     public let base: UnsafeMutableRawPointer
     /// Bytes from the start written out with zeros when the file was made (`writeZeros`; 0 when opened).
     let preWrittenBytes: Int
+    /// The bytes the live pre-writer wrote zeros over and synced while the file was in use (`FlushEngine+PreWrite`).
+    let liveZeros = Atomic<UInt64>(0)
 
     /// Opens an existing segment; its size must be `fileSize`.
     public init(openExisting path: String, fileFromOffset: UInt64, fileSize: Int) throws(StoreError) {
@@ -159,12 +162,17 @@ public final class MappedFile: @unchecked Sendable {
     /// page cache pages are made by a write (no zeroing pass) rather than by faults (see `FlushEngine+Prefault`).
     /// The bytes must be zeros already (never written) and nobody may write them meanwhile.
     /// - Returns: false when a pwrite failed (nothing is lost: the pages are then faulted in as before).
-    /// Bytes the file was pre-written with are skipped: their pages are made already (or read back as written).
+    /// Bytes the file was pre-written with, or the live pre-writer wrote, are skipped: their pages are made
+    /// already (or read back as written).
     func zeroFill(from position: Int, count: Int) -> Bool {
         var at = max(position, preWrittenBytes)
         let end = min(fileSize, position + count)
         while at < end {
             let length = min(MappedFile.zeroFillChunkBytes, end - at)
+            if liveZerosRange.contains(at) && liveZerosRange.contains(at + length - 1) {
+                at += length  // the live pre-writer wrote these zeros already
+                continue
+            }
             guard (try? syscall("pwrite") { pwrite(fd, zeroFillSource, length, off_t(at)) }) == length else { return false }
             at += length
         }

@@ -41,6 +41,7 @@ import TestSupport
         let counting = CountingIO()
         var settings = testSettings(dir.path, flush: flush, fileSize: 64 << 20)
         settings.fileIO = counting.fileIO
+        settings.livePreWriteAheadBytes = 0  // counts the allocator's pre-writes only (LivePreWriteTests: the live file's)
         let log = try CommitLog(settings: settings)
         defer { log.close() }
         let written = counting.zeroBytes.load(ordering: .relaxed)
@@ -58,6 +59,7 @@ import TestSupport
         let fileSize = 1 << 20
         var settings = testSettings(dir.path, path: path, fileSize: fileSize)
         settings.fileIO = counting.fileIO
+        settings.livePreWriteAheadBytes = 0  // counts the allocator's pre-writes only (LivePreWriteTests: the live file's)
         var log: CommitLog? = try CommitLog(settings: settings)
         let recorder = DurabilityRecorder()
         log!.onDurable { recorder.record($0, $1) }

@@ -1,0 +1,185 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommitLog
+import Synchronization
+import Testing
+import TestSupport
+
+/// Under SYNC_FLUSH the file being written, when it was not pre-written before use (a log's first file, the last
+/// one after a restart), has its zeros written out and synced in the background ahead of the writer; the zeros
+/// never land on a record, whatever the io path, and closing the log stops it.
+@Suite(.serialized) struct LivePreWriteTests {
+    static let fileSize = 32 << 20
+    static let ahead = 8 << 20
+
+    func settings(_ dir: String, io: IOPath, flush: FlushDiskType = .syncFlush) -> CommitLogSettings {
+        var settings = testSettings(dir, io: io, flush: flush, fileSize: Self.fileSize)
+        settings.livePreWriteAheadBytes = Self.ahead
+        settings.prefaultAheadBytes = 4 << 20  // mmap: the pre-faulter claims chunks too, close behind the appenders
+        return settings
+    }
+
+    /// Four producers append (about 12 MiB, within the first file) while the live file is pre-written; every record
+    /// reads back with its CRC checked and its body intact, before and after reopening, and once the appends stop
+    /// the file is written out (no unwritten extent, by FIEMAP) to `ahead` past the writer (the chunk holding that end).
+    @Test(arguments: IOPath.allCases)
+    func appendsSurviveTheLivePreWriteAndItKeepsAhead(io: IOPath) throws {
+        let dir = TemporaryDirectory()
+        let settings = settings(dir.path, io: io)
+        let log = try CommitLog(settings: settings)
+        let failed = Atomic<Int>(0)
+        let threads = (0..<4).map { producer in
+            StoreThread(name: "lp\(producer)") {
+                for sequence in 0..<3000 {
+                    let seed = producer * 10_000 + sequence
+                    if (try? log.append(TestMessage(size: 100 + seed % 1900, seed: seed))) == nil { failed.wrappingAdd(1, ordering: .relaxed) }
+                }
+            }
+        }
+        for thread in threads { thread.join() }
+        #expect(failed.load(ordering: .relaxed) == 0)
+        try waitUntilCommitted(log)
+        let wrote = log.wroteOffset
+        #expect(wrote < UInt64(Self.fileSize), "the appends stay in the first file")
+        let target = min(UInt64(Self.fileSize), wrote + UInt64(Self.ahead))
+        let deadline = monotonicNanos() + 20_000_000_000
+        while log.livePreWrittenRange(inFileHolding: wrote).upperBound < target && monotonicNanos() < deadline { usleep(2_000) }
+        let range = log.livePreWrittenRange(inFileHolding: wrote)
+        #expect(range.upperBound >= target && range.upperBound < target + (1 << 20), "pre-written \(range) with the writer at \(wrote)")
+        #expect(range.lowerBound >= 4 << 20, "never started within the margin past the reserved end")
+        #expect(log.livePreWrittenBytes >= Int(target - wrote))
+        let path = settings.storePathCommitLog + "/" + offsetFileName(0)
+        if let unwritten = unwrittenBytes(path, from: Int(max(range.lowerBound, wrote)), to: Int(range.upperBound)) {
+            #expect(unwritten == 0, "the pre-written zeros are written extents")
+            // The check can see unwritten extents: past the pre-written end the file is as fallocated.
+            #expect(unwrittenBytes(path, from: Int(range.upperBound) + (2 << 20), to: Self.fileSize) ?? 0 > 0)
+        }
+        try expectEveryRecord(log, count: 12_000)
+        log.close()
+        let reopened = try CommitLog(settings: settings)
+        defer { reopened.close() }
+        try expectEveryRecord(reopened, count: 12_000)
+    }
+
+    func expectEveryRecord(_ log: CommitLog, count: Int) throws {
+        var records = 0, wrong = 0
+        let end = try log.forEachRecord(from: log.minOffset, checkCRC: true) { record in
+            let seed = Int(record.header.queueOffset)
+            if Array(record.body) != TestMessage(size: 100 + seed % 1900, seed: seed).body { wrong += 1 }
+            records += 1
+            return true
+        }
+        #expect(wrong == 0)
+        #expect(records == count)
+        #expect(end == log.wroteOffset)
+    }
+
+    /// Under ASYNC_FLUSH nothing is pre-written ahead of the writer.
+    @Test func asyncFlushPreWritesNothing() throws {
+        let dir = TemporaryDirectory()
+        let log = try CommitLog(settings: settings(dir.path, io: .mmap, flush: .asyncFlush))
+        defer { log.close() }
+        for seed in 0..<2000 { _ = try log.append(TestMessage(size: 1000, seed: seed)) }
+        #expect(log.livePreWrittenBytes == 0)
+    }
+}
+
+extension LivePreWriteTests {
+    /// A close while the live pre-write is in a chunk (its pwrite held until the close began) ends it after that
+    /// chunk: the close returns, the window is left unfinished, and the reopened log (whose last file, opened as it
+    /// is, is pre-written again) holds every record.
+    @Test(arguments: IOPath.allCases)
+    func closeDuringALivePreWriteIsClean(io: IOPath) throws {
+        let dir = TemporaryDirectory()
+        let gate = PreWriteGate()
+        var settings = settings(dir.path, io: io)
+        settings.fileIO = gate.fileIO
+        settings.livePreWriteAheadBytes = 24 << 20  // about 20 MiB to pre-write: far more than the chunk held
+        let log = try CommitLog(settings: settings)
+        for seed in 0..<500 { _ = try log.append(TestMessage(size: 100 + seed % 1900, seed: seed)) }
+        #expect(gate.waitUntilEntered(), "a live pre-write chunk started")
+        let closed = Atomic<Bool>(false)
+        let closer = StoreThread(name: "closer") {
+            log.close()
+            closed.store(true, ordering: .releasing)
+        }
+        let deadline = monotonicNanos() + 10_000_000_000
+        while !log.isClosed && monotonicNanos() < deadline { usleep(1_000) }
+        gate.release.store(true, ordering: .releasing)
+        while !closed.load(ordering: .acquiring) && monotonicNanos() < deadline { usleep(1_000) }
+        let closeReturned = closed.load(ordering: .acquiring)
+        #expect(closeReturned, "close returned")
+        closer.join()
+        #expect(log.livePreWrittenBytes <= 3 << 20, "the pre-write stopped early: \(log.livePreWrittenBytes)")
+        var reopenedSettings = settings
+        reopenedSettings.fileIO = .system
+        let reopened = try CommitLog(settings: reopenedSettings)
+        defer { reopened.close() }
+        try expectEveryRecord(reopened, count: 500)
+        let again = monotonicNanos() + 10_000_000_000
+        while reopened.livePreWrittenBytes == 0 && monotonicNanos() < again { usleep(2_000) }
+        #expect(reopened.livePreWrittenBytes > 0, "the reopened log's live file is pre-written")
+    }
+
+    /// Holds the live pre-writer's first pwrite (1 MiB into a file under its final name; the allocator writes
+    /// `.tmp` files) until `release`.
+    final class PreWriteGate: @unchecked Sendable {
+        let entered = Atomic<Bool>(false)
+        let release = Atomic<Bool>(false)
+        var fileIO: FileIO {
+            let system = FileIO.system
+            return FileIO(
+                fallocate: system.fallocate,
+                pwrite: { [self] (fd, bytes, offset) throws(SyscallError) in
+                    if bytes.count == 1 << 20 && !path(of: fd).hasSuffix(".tmp") && !entered.exchange(true, ordering: .acquiringAndReleasing) {
+                        let deadline = monotonicNanos() + 10_000_000_000
+                        while !release.load(ordering: .acquiring) && monotonicNanos() < deadline { usleep(1_000) }
+                    }
+                    try system.pwrite(fd, bytes, offset)
+                },
+                fdatasync: system.fdatasync, msync: system.msync)
+        }
+
+        func waitUntilEntered() -> Bool {
+            let deadline = monotonicNanos() + 10_000_000_000
+            while !entered.load(ordering: .acquiring) && monotonicNanos() < deadline { usleep(1_000) }
+            return entered.load(ordering: .acquiring)
+        }
+
+        private func path(of fd: Int32) -> String {
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let count = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
+            return count > 0 ? String(cString: buffer) : ""
+        }
+    }
+}
+
+/// Bytes of `[from, to)` of the file at `path` in unwritten (fallocated, never written) extents, by FIEMAP (synced
+/// first); nil where the file system does not map extents.
+func unwrittenBytes(_ path: String, from: Int, to: Int) -> Int? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0, to > from else { return nil }
+    defer { close(fd) }
+    let extents = 512, headerSize = 32, extentSize = 56
+    let size = headerSize + extentSize * extents
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+    defer { buffer.deallocate() }
+    memset(buffer, 0, size)
+    buffer.storeBytes(of: UInt64(from), toByteOffset: 0, as: UInt64.self)  // fm_start
+    buffer.storeBytes(of: UInt64(to - from), toByteOffset: 8, as: UInt64.self)  // fm_length
+    buffer.storeBytes(of: UInt32(1), toByteOffset: 16, as: UInt32.self)  // FIEMAP_FLAG_SYNC
+    buffer.storeBytes(of: UInt32(extents), toByteOffset: 24, as: UInt32.self)  // fm_extent_count
+    guard ioctl(fd, 0xC020_660B, buffer) == 0 else { return nil }  // FS_IOC_FIEMAP
+    let mapped = Int(buffer.load(fromByteOffset: 20, as: UInt32.self))
+    var unwritten = 0
+    for index in 0..<mapped {
+        let extent = buffer + headerSize + extentSize * index
+        let logical = Int(extent.load(fromByteOffset: 0, as: UInt64.self))
+        let length = Int(extent.load(fromByteOffset: 16, as: UInt64.self))
+        if extent.load(fromByteOffset: 40, as: UInt32.self) & 0x800 != 0 {  // FIEMAP_EXTENT_UNWRITTEN
+            unwritten += max(0, min(to, logical + length) - max(from, logical))
+        }
+    }
+    return unwritten
+}
