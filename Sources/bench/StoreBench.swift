@@ -35,6 +35,7 @@ struct StoreBench: ParsableCommand {
     @Option(help: "mmap path: bytes faulted in ahead of the write position (0: off)") var prefaultAhead: Int = 32 << 20
     @Flag(help: "Touch every page of a new file before use (warmMapedFileEnable)") var warm = false
     @Option(help: "Write new log files' zeros out before use: auto (under sync or --warm), on, off") var preWrite = "auto"
+    @Option(help: "mmap under sync: appends through the write buffer (transientStorePoolEnable): auto (on), on, off") var writeBuffer = "auto"
     @Flag(help: "Print one JSON object instead of text") var json = false
 
     func validate() throws {
@@ -43,6 +44,7 @@ struct StoreBench: ParsableCommand {
         }
         guard layer == "store" || layer == "commitlog" else { throw ValidationError("--layer must be store or commitlog") }
         guard ["auto", "on", "off"].contains(preWrite) else { throw ValidationError("--pre-write must be auto, on or off") }
+        guard ["auto", "on", "off"].contains(writeBuffer) else { throw ValidationError("--write-buffer must be auto, on or off") }
     }
 
     func run() throws {
@@ -58,6 +60,7 @@ struct StoreBench: ParsableCommand {
         settings.preWriteNewFiles = preWrite == "auto" ? nil : preWrite == "on"
         settings.preWriteFirstFile = true  // measured on a pre-written file, as every file after a broker's first is
         settings.prefaultAheadBytes = prefaultAhead
+        settings.writeBuffer = writeBuffer == "auto" ? nil : writeBuffer == "on"
         guard let method = FlushMethod(rawValue: flushMethod) else {
             throw ValidationError("--flush-method must be msync or fdatasync, not \(flushMethod)")
         }

@@ -136,6 +136,24 @@ final class RunningGroup {
         await admin.shutdown()
     }
 
+    /// SYNC_FLUSH on both brokers (on mmap: through the write buffer, the slave's replicated appends included):
+    /// a SYNC_MASTER answers SEND_OK, and the slave's log ends where the master's does.
+    @Test func syncFlushMasterAndSlaveThroughTheWriteBufferAnswerSendOKAndCatchUp() async throws {
+        let cluster = try RunningGroup(masterConfig: "flushDiskType=SYNC_FLUSH\n", slaveConfig: "flushDiskType=SYNC_FLUSH\n")
+        defer { cluster.stop() }
+        let admin = Admin(namesrvAddr: cluster.namesrvAddr)
+        let producer = self.producer(cluster, "PG-syncflush")
+        #expect(await eventually(20) { (try? await producer.send(Message(topic: "SyncFlushed", body: "0")))?.status == .sendOK })
+        var notOK = 0
+        for index in 1..<200 where try await producer.send(Message(topic: "SyncFlushed", body: "\(index)")).status != .sendOK {
+            notOK += 1
+        }
+        #expect(notOK == 0, "\(notOK) of 199 sends were not SEND_OK")
+        #expect(await caughtUp(admin, cluster))
+        await producer.shutdown()
+        await admin.shutdown()
+    }
+
     @Test func aSlaveKilledAndRestartedCatchesUpAndItsQueuesEqualTheMasters() async throws {
         let cluster = try RunningGroup(masterRole: "ASYNC_MASTER")
         defer { cluster.stop() }

@@ -156,7 +156,7 @@ import TestSupport
         #expect(values["transientStorePoolEnable"] == "false", "\(values)")  // taken (line 13): the write buffer is off
         writeText(conf, "storePathRootDir=\(root)\nflushDiskType=SYNC_FLUSH\ntransientStorePoolEnable=yes\n")
         let bad = try run("mqbroker", ["-c", conf, "-p"])
-        #expect(bad.status == 1 && bad.output.contains("\(conf):3") && bad.output.contains("transientStorePoolEnable")
+        #expect(bad.status == 2 && bad.output.contains("\(conf):3") && bad.output.contains("transientStorePoolEnable")
                 && bad.output.contains("must be true or false"), "\(bad.output)")
         writeText(conf, "storePathRootDir=\(root)\nflushDiskType=SYNC_FLUSH\n")
         let syncDefault = try run("mqbroker", ["-c", conf, "-p"])
