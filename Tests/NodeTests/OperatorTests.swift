@@ -133,6 +133,8 @@ import TestSupport
             sendMessageThreadPoolNums=16
             transientStorePoolEnable=true
             surpriseKey=1
+            commitCommitLogLeastPages=64
+            commitIntervalCommitLog=20
             """)
         let printed = try run("mqbroker", ["-c", conf, "-p"])
         #expect(printed.status == 0, "\(printed.output)")
@@ -152,6 +154,8 @@ import TestSupport
         #expect(values.count >= 50, "\(values.keys.sorted())")
         #expect(values["brokerIP2"] == "127.0.0.2" && values["brokerPermission"] == "4" && values["storePathRootDir"] == root)
         #expect(values["flushDiskType"] == "ASYNC_FLUSH" && values["maxMessageSize"] == "4194304" && values["deleteWhen"] == "04", "\(values)")
+        // The io_uring ring's coalescing under ASYNC_FLUSH is read (lines 13, 14), not warned about.
+        #expect(values["commitCommitLogLeastPages"] == "64" && values["commitIntervalCommitLog"] == "20", "\(values)")
         let namesrvConf = directory.path + "/namesrv.properties"
         writeText(namesrvConf, "listenPort=9999\nserverWorkerThreads=8\norderMessageEnable=false\n")
         let namesrv = try run("mqnamesrv", ["-c", namesrvConf, "-p"])

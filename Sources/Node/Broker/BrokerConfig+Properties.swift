@@ -20,6 +20,8 @@ extension BrokerConfig {
             ("mappedFileSizeCommitLog", "\(log.mappedFileSizeCommitLog)"), ("mappedFileSizeConsumeQueue", "\(store.mappedFileSizeConsumeQueue)"),
             ("maxMessageSize", "\(log.maxMessageSize)"), ("syncFlushTimeout", "\(log.syncFlushTimeoutMillis)"),
             ("flushIntervalCommitLog", "\(log.flushIntervalCommitLogMillis)"), ("warmMapedFileEnable", "\(log.warmMapedFileEnable)"),
+            ("commitCommitLogLeastPages", "\(log.commitCommitLogLeastPages)"),
+            ("commitIntervalCommitLog", "\(log.commitIntervalCommitLogMillis)"),
             ("deleteWhen", log.deleteWhen.map { $0 < 10 ? "0\($0)" : "\($0)" }.joined(separator: ";")),
             ("fileReservedTime", "\(log.fileReservedTimeHours)"), ("diskMaxUsedSpaceRatio", "\(log.diskMaxUsedSpaceRatio)"),
             ("messageIndexEnable", "\(store.messageIndexEnable)"),
