@@ -78,10 +78,11 @@ public struct CommitLogSettings: Sendable {
     /// io_uring + ASYNC_FLUSH: the ring writes the arena out once `commitCommitLogLeastPages` 4 KiB pages are
     /// pending, or when the oldest pending byte has waited `commitIntervalCommitLog` (RocketMQ's transient-pool
     /// commit; its interval is 200 ms, ours is short because readers see only written bytes; its least is 4 pages,
-    /// ours 16: with 1 KiB messages 4 pages woke the ring every ~14 messages). Under SYNC_FLUSH, or when a put
-    /// waits for a slave, the ring writes at once.
+    /// ours 64: each write wakes the ring thread, and 256 KiB a wake-up cost about 10% less broker CPU per 1 KiB
+    /// message than 64 KiB; at 150k msgs/s 64 pages wait under 2 ms, below the interval). Under SYNC_FLUSH, or when
+    /// a put waits for a slave, the ring writes at once.
     public var commitIntervalCommitLogMillis: Int = 5
-    public var commitCommitLogLeastPages: Int = 16
+    public var commitCommitLogLeastPages: Int = 64
     /// The broker's address, stored in every record and in offset message ids.
     public var storeHost: HostAddress = .loopback
 

@@ -60,6 +60,7 @@ extension FlushEngine {
                     sleepIdle(&state, sync: sync)
                     continue
                 }
+                if !state.inflight { continue }  // written by the ring thread itself (see `writeDirectly`)
             }
             guard let (tag, result) = ring.waitCompletion(timeoutNanos: 50_000_000) else { continue }
             reap(tag: tag, result: result, &state, scratch: &scratch)
@@ -144,6 +145,10 @@ extension FlushEngine {
             guard let file = log.queue.file(containing: committed) else { return false }
             let end = min(wrote, file.fileEndOffset)
             let withSync = flushDue
+            if !sync && !withSync {
+                writeDirectly(file, arena, from: committed, to: end, wrote: wrote, now: now, &state)
+                return true
+            }
             guard ring.prepareWrite(fd: file.fd, source: arena.pointer(at: committed), count: Int(end - committed),
                                     offset: committed - file.fileFromOffset, sync: withSync) else { return false }
             state.writeEnd = end
@@ -164,17 +169,36 @@ extension FlushEngine {
         return true
     }
 
+    /// ASYNC_FLUSH without a flush due: the ring thread copies the coalesced bytes into the page cache itself.
+    /// A buffered WRITE on the ring is punted to an io-wq worker (ext4 cannot take it without blocking), so the
+    /// same copy would cost two more thread hand-offs: waking the worker, and the worker waking the ring.
+    private func writeDirectly(_ file: MappedFile, _ arena: IOArena, from committed: UInt64, to end: UInt64,
+                               wrote: UInt64, now: UInt64, _ state: inout RingState) {
+        state.pendingSince = end < wrote ? now : 0
+        let bytes = UnsafeRawBufferPointer(start: arena.pointer(at: committed), count: Int(end - committed))
+        do {
+            try log.settings.fileIO.pwrite(file.fd, bytes, Int(committed - file.fileFromOffset))
+            advanceCommitted(by: bytes.count)
+        } catch {
+            failFlush(error)
+        }
+    }
+
+    /// The bytes after `committed` are in the file: readers and appenders waiting for arena room may go on.
+    private func advanceCommitted(by count: Int) {
+        log.committedAtomic.store(log.committedAtomic.load(ordering: .relaxed) + UInt64(count), ordering: .releasing)
+        log.notifyGrowth()
+        if arenaWaiters.load(ordering: .sequentiallyConsistent) > 0 { arenaRoom.withLock { arenaRoom.broadcast() } }
+    }
+
     private func reap(tag: UInt64, result rawResult: Int32, _ state: inout RingState, scratch: inout ContiguousArray<DurabilityWaiter>) {
         let result = log.settings.fileIO.ringResult(tag == IORing.writeTag ? .write : .fdatasync, rawResult)
         if tag == IORing.writeTag {
             state.writeExpected = false
-            let committed = log.committedAtomic.load(ordering: .relaxed)
             if result < 0 {
                 failFlush(SyscallError(name: "io_uring write", errno: -result))
             } else {
-                log.committedAtomic.store(committed + UInt64(result), ordering: .releasing)
-                log.notifyGrowth()
-                if arenaWaiters.load(ordering: .sequentiallyConsistent) > 0 { arenaRoom.withLock { arenaRoom.broadcast() } }
+                advanceCommitted(by: Int(result))
             }
         } else {
             state.syncExpected = false

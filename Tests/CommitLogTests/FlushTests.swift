@@ -11,6 +11,8 @@ final class ScriptedIO: @unchecked Sendable {
     let syncs = Atomic<Int>(0)
     let syncDelayMicros = Atomic<Int>(0)
     let failSyncs = Atomic<Bool>(false)
+    /// pwrite fails with EIO (the io_uring ring's own writes under ASYNC_FLUSH).
+    let failWrites = Atomic<Bool>(false)
     /// fallocate calls still allowed before ENOSPC (negative: unlimited).
     let fallocatesLeft = Atomic<Int>(-1)
 
@@ -22,7 +24,10 @@ final class ScriptedIO: @unchecked Sendable {
                 if fallocatesLeft.load(ordering: .relaxed) > 0 { fallocatesLeft.wrappingSubtract(1, ordering: .relaxed) }
                 try system.fallocate(fd, offset, length)
             },
-            pwrite: system.pwrite,
+            pwrite: { [self] (fd, bytes, offset) throws(SyscallError) in
+                if failWrites.load(ordering: .relaxed) { throw SyscallError(name: "pwrite", errno: EIO) }
+                try system.pwrite(fd, bytes, offset)
+            },
             fdatasync: { [self] fd throws(SyscallError) in try sync { () throws(SyscallError) in try system.fdatasync(fd) } },
             msync: { [self] (address, length) throws(SyscallError) in try sync { () throws(SyscallError) in try system.msync(address, length) } },
             ringResult: { [self] operation, result in
@@ -174,6 +179,33 @@ final class ScriptedIO: @unchecked Sendable {
         scripted.syncDelayMicros.store(0, ordering: .relaxed)
         let statuses = recorder.wait(forCount: 5)
         #expect(statuses.count == 5)
+    }
+
+    /// io_uring under ASYNC_FLUSH: the ring thread writes coalesced bytes with pwrite; a failed write is final
+    /// like a failed sync (the page cache may hold part of it), and what was written before stays readable.
+    @Test func failedAsyncRingWriteRefusesAppendsAndKeepsReads() throws {
+        let dir = TemporaryDirectory()
+        let scripted = ScriptedIO()
+        var settings = testSettings(dir.path, io: .ioUring, flush: .asyncFlush)
+        settings.fileIO = scripted.fileIO
+        let log = try CommitLog(settings: settings)
+        defer { log.close() }
+        let kept = try log.append(TestMessage(size: 100, seed: 1))
+        let deadline = monotonicNanos() + 5_000_000_000
+        while log.committedOffset < kept.nextOffset && monotonicNanos() < deadline { usleep(1_000) }
+        #expect(log.committedOffset >= kept.nextOffset, "written after commitIntervalCommitLog")
+        scripted.failWrites.store(true, ordering: .relaxed)
+        _ = try log.append(TestMessage(size: 100, seed: 2))
+        while !log.isFlushFailed && monotonicNanos() < deadline { usleep(1_000) }
+        #expect(log.isFlushFailed)
+        #expect(log.committedOffset == kept.nextOffset, "a failed write commits nothing")
+        do {
+            _ = try log.append(TestMessage(size: 100, seed: 3))
+            Issue.record("append after a failed write succeeded")
+        } catch {
+            #expect(error.code == .flushFailed)
+        }
+        #expect(Array(try log.record(at: kept.physicalOffset).body) == TestMessage(size: 100, seed: 1).body)
     }
 
     @Test(arguments: IOPath.allCases)

@@ -134,6 +134,8 @@ import TestSupport
             transientStorePoolSize=5
             surpriseKey=1
             transientStorePoolEnable=false
+            commitCommitLogLeastPages=64
+            commitIntervalCommitLog=20
             """)
         let printed = try run("mqbroker", ["-c", conf, "-p"])
         #expect(printed.status == 0, "\(printed.output)")
@@ -154,6 +156,8 @@ import TestSupport
         #expect(values["brokerIP2"] == "127.0.0.2" && values["brokerPermission"] == "4" && values["storePathRootDir"] == root)
         #expect(values["flushDiskType"] == "ASYNC_FLUSH" && values["maxMessageSize"] == "4194304" && values["deleteWhen"] == "04", "\(values)")
         #expect(values["transientStorePoolEnable"] == "false", "\(values)")  // taken (line 13): the write buffer is off
+        // The io_uring ring's coalescing under ASYNC_FLUSH is read (lines 14, 15), not warned about.
+        #expect(values["commitCommitLogLeastPages"] == "64" && values["commitIntervalCommitLog"] == "20", "\(values)")
         writeText(conf, "storePathRootDir=\(root)\nflushDiskType=SYNC_FLUSH\ntransientStorePoolEnable=yes\n")
         let bad = try run("mqbroker", ["-c", conf, "-p"])
         #expect(bad.status == 2 && bad.output.contains("\(conf):3") && bad.output.contains("transientStorePoolEnable")

@@ -21,6 +21,8 @@ extension BrokerConfig {
             ("maxMessageSize", "\(log.maxMessageSize)"), ("syncFlushTimeout", "\(log.syncFlushTimeoutMillis)"),
             ("flushIntervalCommitLog", "\(log.flushIntervalCommitLogMillis)"), ("warmMapedFileEnable", "\(log.warmMapedFileEnable)"),
             ("transientStorePoolEnable", "\(log.usesWriteBuffer)"),
+            ("commitCommitLogLeastPages", "\(log.commitCommitLogLeastPages)"),
+            ("commitIntervalCommitLog", "\(log.commitIntervalCommitLogMillis)"),
             ("deleteWhen", log.deleteWhen.map { $0 < 10 ? "0\($0)" : "\($0)" }.joined(separator: ";")),
             ("fileReservedTime", "\(log.fileReservedTimeHours)"), ("diskMaxUsedSpaceRatio", "\(log.diskMaxUsedSpaceRatio)"),
             ("messageIndexEnable", "\(store.messageIndexEnable)"),

@@ -22,7 +22,7 @@ extension BrokerConfig {
         "clientOnewaySemaphoreValue", "clientPooledByteBufAllocatorEnable", "clientSocketRcvBufSize",
         "clientSocketSndBufSize", "clientWorkerThreads", "clusterTopicEnable", "commercialBaseCount",
         "commercialBigCount", "commercialEnable", "commercialTimerCount", "commercialTransCount",
-        "commitCommitLogLeastPages", "commitCommitLogThoroughInterval", "commitIntervalCommitLog",
+        "commitCommitLogThoroughInterval",
         "compressedRegister", "connectTimeoutMillis", "consumerFallbehindThreshold", "consumerManageThreadPoolNums",
         "consumerManagerThreadPoolQueueCapacity", "debugLockEnable", "defaultQueryMaxNum",
         "deleteCommitLogFilesInterval", "deleteConsumeQueueFilesInterval", "destroyMapedFileIntervalForcibly",

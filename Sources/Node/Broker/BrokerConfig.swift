@@ -109,6 +109,9 @@ public struct BrokerConfig: Sendable {
         case "maxMessageSize": store.commitLog.maxMessageSize = Int(try integer(1...(64 << 20)))
         case "syncFlushTimeout": store.commitLog.syncFlushTimeoutMillis = Int(try integer(1...600_000))
         case "flushIntervalCommitLog": store.commitLog.flushIntervalCommitLogMillis = Int(try integer(1...600_000))
+        // ioPath=io_uring under ASYNC_FLUSH: the ring writes once this many pages wait, or after this interval.
+        case "commitCommitLogLeastPages": store.commitLog.commitCommitLogLeastPages = Int(try integer(0...1024))
+        case "commitIntervalCommitLog": store.commitLog.commitIntervalCommitLogMillis = Int(try integer(1...600_000))
         case "warmMapedFileEnable": store.commitLog.warmMapedFileEnable = try boolean()
         case "transientStorePoolEnable": store.commitLog.writeBuffer = try boolean()
         case "deleteWhen":
