@@ -3,7 +3,8 @@ import Glibc
 #endif
 import Synchronization
 
-/// The live pre-writer (SYNC_FLUSH, `CommitLogSettings.preWritesLiveFile`): keeps the zeros of the file being
+/// The live pre-writer (SYNC_FLUSH, `CommitLogSettings.preWritesLiveFile`, where the file is written from an arena:
+/// see `FlushEngine.preWritesLiveFile`): keeps the zeros of the file being
 /// written written out and synced up to `livePreWriteAheadBytes` ahead of the writer, when that file was not
 /// pre-written before use (a log's first file, the last file after a restart, a file taken before its pre-write
 /// ended). On ext4 an fdatasync over fallocated (unwritten) extents converts them and, without a journal, writes
@@ -11,7 +12,7 @@ import Synchronization
 /// chunk, off the group commit (`bench store`: 266k msgs/s of ideal group commit on a pre-written file, 160k on a
 /// fallocated one).
 ///
-/// Zeros never land on bytes the log may write, on any io path: every writer of the file (an appender into the
+/// Zeros never land on bytes the log may write, whatever the io path: every writer of the file (an appender into the
 /// mapping, or the ring writing the arena out) writes only bytes an appender reserved first, and an appender stores
 /// `reservedEnd` before it reads `zeroFillClaim` (`announceMappedWrite`); this thread takes the claim (shared with
 /// the pre-faulter) before it reads `reservedEnd`, and writes a chunk only when it starts `margin` past that end.
