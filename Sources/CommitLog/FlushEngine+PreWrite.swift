@@ -28,6 +28,19 @@ extension FlushEngine {
         var fd: Int32
         /// A pwrite or fdatasync failed: the file is left as it is (appends convert its extents as before).
         var failed = false
+        /// Opened with O_DIRECT (see `openLiveTarget`).
+        var direct: Bool
+    }
+
+    /// Opens `file` for the pre-writer: with O_DIRECT where the file system takes it, so the zeros cost no page
+    /// cache copy and write-back (a quarter of the CPU of buffered writes here); the pages are then read back in
+    /// ahead (POSIX_FADV_WILLNEED), or the writer's first partial write into each would read it synchronously.
+    private func openLiveTarget(_ file: MappedFile) -> LiveTarget? {
+        let oDirect: Int32 = 0o40000  // O_DIRECT on Linux x86-64 and arm64 (not imported by Glibc)
+        let direct = open(file.path, O_RDWR | O_CLOEXEC | oDirect)
+        if direct >= 0 { return LiveTarget(file: file, fd: direct, direct: true) }
+        let fd = open(file.path, O_RDWR | O_CLOEXEC)
+        return fd >= 0 ? LiveTarget(file: file, fd: fd, direct: false) : nil
     }
 
     func runLivePreWrite() {
@@ -44,12 +57,11 @@ extension FlushEngine {
             if let file = log.queue.file(containing: wrote), file.preWrittenBytes < file.fileSize {
                 if target?.file !== file {
                     if let target { close(target.fd) }
-                    let fd = open(file.path, O_RDWR | O_CLOEXEC)
-                    target = fd >= 0 ? LiveTarget(file: file, fd: fd) : nil
+                    target = openLiveTarget(file)
                 }
                 if target != nil && !target!.failed {
                     let end = min(file.fileEndOffset, wrote + ahead)
-                    if !preWrite(target!.file, fd: target!.fd, upTo: end, zeros: UnsafeRawBufferPointer(zeros)) {
+                    if !preWrite(target!, upTo: end, zeros: UnsafeRawBufferPointer(zeros)) {
                         target!.failed = true
                     }
                 }
@@ -70,7 +82,8 @@ extension FlushEngine {
 
     /// Writes and syncs zeros over the chunks of `file` from its pre-written end (or `margin` past the reserved
     /// end) up to `end` (a global offset), chunk by chunk; false when a pwrite or fdatasync failed.
-    private func preWrite(_ file: MappedFile, fd: Int32, upTo end: UInt64, zeros: UnsafeRawBufferPointer) -> Bool {
+    private func preWrite(_ target: LiveTarget, upTo end: UInt64, zeros: UnsafeRawBufferPointer) -> Bool {
+        let file = target.file, fd = target.fd
         let chunk = UInt64(zeros.count)
         let start = file.fileFromOffset
         let margin = preWriteMargin
@@ -88,6 +101,7 @@ extension FlushEngine {
             let written = (try? log.settings.fileIO.pwrite(fd, UnsafeRawBufferPointer(rebasing: zeros[0..<count]), Int(at - start))) != nil
             zeroFillClaim.store(.max, ordering: .sequentiallyConsistent)
             guard written, fdatasync(fd) == 0 else { return false }
+            if target.direct { _ = posix_fadvise(fd, off_t(at - start), off_t(count), POSIX_FADV_WILLNEED) }
             file.noteLiveZeros(from: Int(at - start), to: Int(at - start) + count)
             log.livePreWrittenBytes.wrappingAdd(count, ordering: .relaxed)
             at += UInt64(count)
