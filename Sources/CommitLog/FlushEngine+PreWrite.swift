@@ -10,7 +10,8 @@ import Synchronization
 /// ended). On ext4 an fdatasync over fallocated (unwritten) extents converts them and, without a journal, writes
 /// the extent and inode buffers synchronously: two more IOs in every group commit. Here they happen once per
 /// chunk, off the group commit (`bench store`: 266k msgs/s of ideal group commit on a pre-written file, 160k on a
-/// fallocated one).
+/// fallocated one). Broker, io_uring, 64 x 1 KiB, 600k messages, 7 alternating pairs on a shared 2-core machine:
+/// this thread costs 0.50-0.53 us per message and the io-wq worker's WRITE + FDATASYNC 0.7-1.8 us less.
 ///
 /// Zeros never land on bytes the log may write, whatever the io path: every writer of the file (an appender into the
 /// mapping, or the ring writing the arena out) writes only bytes an appender reserved first, and an appender stores
