@@ -44,7 +44,8 @@ public struct CommitLogSettings: Sendable {
     /// ahead of the writer, so the group commits' fdatasyncs convert no unwritten extents. 0 turns it off.
     public var livePreWriteAheadBytes: Int = 64 << 20
     /// Whether the live file is pre-written ahead of the writer (`livePreWriteAheadBytes`); never under ASYNC_FLUSH,
-    /// nor with `warmMapedFileEnable` (its warm-up writes every file back whole).
+    /// nor with `warmMapedFileEnable` (its warm-up writes every file back whole), nor where appends write the mapping
+    /// itself (see `FlushEngine.preWritesLiveFile`).
     public var preWritesLiveFile: Bool {
         flushDiskType == .syncFlush && preWritesNewFiles && !warmMapedFileEnable && livePreWriteAheadBytes > 0
     }
