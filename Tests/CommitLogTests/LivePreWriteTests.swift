@@ -8,7 +8,8 @@ import TestSupport
 
 /// Under SYNC_FLUSH the file being written, when it was not pre-written before use (a log's first file, the last
 /// one after a restart), has its zeros written out and synced in the background ahead of the writer where the file
-/// is written from an arena (io_uring); the zeros never land on a record, and closing the log stops it.
+/// is written from an arena (io_uring, and the mmap path's write buffer); the zeros never land on a record, and
+/// closing the log stops it.
 @Suite(.serialized) struct LivePreWriteTests {
     static let fileSize = 32 << 20
     static let ahead = 8 << 20
@@ -23,7 +24,7 @@ import TestSupport
     /// Four producers append (about 12 MiB, within the first file) while the live file is pre-written; every record
     /// reads back with its CRC checked and its body intact, before and after reopening, and once the appends stop
     /// the file is written out (no unwritten extent, by FIEMAP) to `ahead` past the writer (the chunk holding that end).
-    @Test(arguments: [IOPath.ioUring])
+    @Test(arguments: [IOPath.ioUring, .mmap])
     func appendsSurviveTheLivePreWriteAndItKeepsAhead(io: IOPath) throws {
         let dir = TemporaryDirectory()
         let settings = settings(dir.path, io: io)
@@ -75,15 +76,15 @@ import TestSupport
         #expect(end == log.wroteOffset)
     }
 
-    /// Nothing is pre-written ahead of the writer under ASYNC_FLUSH, nor where appends write the mapping (mmap),
-    /// while the same appends on io_uring under SYNC_FLUSH are.
+    /// Nothing is pre-written ahead of the writer under ASYNC_FLUSH, while the same appends under SYNC_FLUSH are, on
+    /// io_uring and through the mmap path's write buffer (its default under SYNC_FLUSH).
     @Test(arguments: [(IOPath.ioUring, FlushDiskType.asyncFlush), (.mmap, .syncFlush), (.mmap, .asyncFlush), (.ioUring, .syncFlush)])
     func onlyArenaPathsUnderSyncFlushPreWriteTheLiveFile(io: IOPath, flush: FlushDiskType) throws {
         let dir = TemporaryDirectory()
         let log = try CommitLog(settings: settings(dir.path, io: io, flush: flush))
         defer { log.close() }
         for seed in 0..<2000 { _ = try log.append(TestMessage(size: 1000, seed: seed)) }
-        if io == .ioUring && flush == .syncFlush {
+        if flush == .syncFlush {
             let deadline = monotonicNanos() + 10_000_000_000
             while log.livePreWrittenBytes == 0 && monotonicNanos() < deadline { usleep(2_000) }
             #expect(log.livePreWrittenBytes > 0)
@@ -95,10 +96,23 @@ import TestSupport
 }
 
 extension LivePreWriteTests {
+    /// Where appends write the mapping itself (mmap + SYNC_FLUSH without the write buffer) nothing is pre-written
+    /// ahead of the writer: the zeros' write-back would leave the pages ahead read-only for the appenders.
+    @Test func appendsThroughTheMappingAreNotPreWrittenAhead() throws {
+        let dir = TemporaryDirectory()
+        var settings = settings(dir.path, io: .mmap)
+        settings.writeBuffer = false
+        let log = try CommitLog(settings: settings)
+        defer { log.close() }
+        for seed in 0..<2000 { _ = try log.append(TestMessage(size: 1000, seed: seed)) }
+        try waitUntilCommitted(log)
+        #expect(log.livePreWrittenBytes == 0)
+    }
+
     /// A close while the live pre-write is in a chunk (its pwrite held until the close began) ends it after that
     /// chunk: the close returns, the window is left unfinished, and the reopened log (whose last file, opened as it
     /// is, is pre-written again) holds every record.
-    @Test(arguments: [IOPath.ioUring])
+    @Test(arguments: [IOPath.ioUring, .mmap])
     func closeDuringALivePreWriteIsClean(io: IOPath) throws {
         let dir = TemporaryDirectory()
         let gate = PreWriteGate()
