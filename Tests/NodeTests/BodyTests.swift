@@ -186,7 +186,9 @@ import Testing
         #expect(value["t"]?.bool == true)
         #expect(value["z"] == .null)
         #expect(jsonString("a\"b\\\n\u{1}") == #""a\"b\\\n\u0001""#)
-        for bad in ["{", "[1,]", "{\"a\"}", "\"open", "{} x", "{\"a\":tru}"] {
+        // A number past Double's range is refused, not read as an infinity that writes back as null (found by
+        // FuzzBodies), and so are the words Double(String) would take.
+        for bad in ["{", "[1,]", "{\"a\"}", "\"open", "{} x", "{\"a\":tru}", "{\"n\":-1.5e3333}", "[1e999]", "[nan]", "[inf]"] {
             #expect(throws: JSONValue.ParseError.self, "\(bad)") { try JSONValue.parse(bad) }
         }
     }

@@ -21,6 +21,7 @@ func seeds() -> [[UInt8]] {
         #"{"offsetTable":{"T@g":{0:250,1:251}}}"#, #"{"table":{"k":"v","n":1}}"#,
         #"{"clientId":"c","consumerGroup":"g","mqSet":[{"brokerName":"b","queueId":0,"topic":"T"}]}"#,
         #"{"s":"\u00e9\"\\\n","n":-1.5e3,"a":[true,false,null]}"#, "[[[[[[[[[[]]]]]]]]]]",
+        #"{"n":-1.5e3333,"a":[1e999]}"#,  // past Double's range: refused (it once read as an infinity, written as null)
     ].map { Array($0.utf8) }
 }
 

@@ -280,7 +280,12 @@ private struct JSONParser {
         if token.elementsEqual("null".utf8) { return .null }
         let word = String(decoding: token, as: UTF8.self)
         if let integer = Int64(word) { return .integer(integer) }
-        if let double = Double(word) { return .number(double) }
+        if let double = Double(word) {
+            // A number past Double's range would read as an infinity, which JSON cannot write back.
+            if double.isFinite { return .number(double) }
+            text.at = start
+            throw fail(double.isNaN ? "unexpected character" : "number out of range")
+        }
         text.at = start
         throw fail("unexpected character")
     }
