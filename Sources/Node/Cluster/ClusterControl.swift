@@ -115,7 +115,13 @@ public struct ClusterControl: Sendable {
             if let dead = started.first(where: { !ClusterProcess.isRunning($0.pid, executable: $0.role.executable) }) {
                 let lines = ClusterProcess.tail(run.logFile(dead.role), lines: 20).map { "    " + $0 }
                 var status: Int32 = 0
-                let reaped = waitpid(dead.pid, &status, WNOHANG) == dead.pid  // our child until we exit
+                // Our child until we exit. Its executable is gone from /proc before it becomes a zombie that
+                // waitpid can reap, so give the exit up to 2 s to finish.
+                var reaped = waitpid(dead.pid, &status, WNOHANG) == dead.pid
+                for _ in 0..<200 where !reaped {
+                    usleep(10_000)
+                    reaped = waitpid(dead.pid, &status, WNOHANG) == dead.pid
+                }
                 let how = !reaped ? "exited" : status & 0x7F == 0 ? "exited with status \((status >> 8) & 0xFF)" : "was killed by signal \(status & 0x7F)"
                 throw ClusterError("\(dead.role.name) (pid \(dead.pid)) \(how) during start-up; the end of "
                                    + "\(run.logFile(dead.role)):\n" + lines.joined(separator: "\n"))
