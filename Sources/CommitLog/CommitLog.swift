@@ -89,7 +89,7 @@ public final class CommitLog: @unchecked Sendable {
         var nextTicket: UInt64 = 0
         var timestamp: Int64 = 0
     }
-    let appendLock = Mutex(AppendState())
+    let appendLock = AppendMutex(AppendState())
     /// Publishes appends copied outside the lock in reservation order (see `AppendSequencer`).
     let sequencer = AppendSequencer()
 

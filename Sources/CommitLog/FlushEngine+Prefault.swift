@@ -14,8 +14,8 @@ import Synchronization
 /// mapped (MADV_POPULATE_WRITE, which then only fills in page tables).
 ///
 /// A pwrite of zeros must never land on bytes an appender writes: under the append lock an appender stores the
-/// end of what it may write (`reservedEnd`) before writing and then reads the chunk being zero-filled
-/// (`zeroFillClaim`); the pre-faulter stores its claim and then reads `reservedEnd`, and writes only when that
+/// end of what it may write (`reservedEnd`, rounded up: see `announceMappedWrite`) before writing and then reads
+/// the chunk being zero-filled (`zeroFillClaim`); the pre-faulter stores its claim and then reads `reservedEnd`, and writes only when that
 /// end is at or below the chunk. Both are sequentially consistent, so at least one of them sees the other:
 /// either the pre-faulter skips the chunk, or the appender waits until the pwrite is done (`beforeWriting`).
 extension FlushEngine {
@@ -90,13 +90,27 @@ extension FlushEngine {
     /// `beforeWriting`'s claim part (it cannot fail): false on an arena path, where the caller waits for arena
     /// room next. Where nothing writes zeros into the live file (an arena path without a live pre-write) it
     /// publishes nothing.
+    ///
+    /// The end published is rounded up to `reservedEndStepBytes`, so the appends up to it publish nothing: a zero
+    /// writer that claimed a chunk before the publication was waited for then, and any later claim sees an end at
+    /// or past theirs (`reservedEnd` only grows, under the append lock, so this relaxed look reads the last store).
+    /// The fence of a sequentially consistent store after every append stalled the appender until its record's
+    /// stores left the store buffer.
     @inline(__always)
     func announceMappedWrite(upTo end: UInt64) -> Bool {
-        if guardsWrites {
-            reservedEnd.store(end, ordering: .sequentiallyConsistent)
-            if end > zeroFillClaim.load(ordering: .sequentiallyConsistent) { waitForZeroFill(below: end) }
-        }
+        if guardsWrites && end > reservedEnd.load(ordering: .relaxed) { publishReservedEnd(covering: end) }
         return arena == nil
+    }
+
+    /// The zero writers keep a margin of 1 MiB or more past the published end, so rounding it up this much moves
+    /// them on hardly at all.
+    static let reservedEndStepBytes: UInt64 = 256 << 10
+
+    @inline(never)
+    private func publishReservedEnd(covering end: UInt64) {
+        let published = (end / Self.reservedEndStepBytes + 1) * Self.reservedEndStepBytes
+        reservedEnd.store(published, ordering: .sequentiallyConsistent)
+        if published > zeroFillClaim.load(ordering: .sequentiallyConsistent) { waitForZeroFill(below: published) }
     }
 
     /// Claims the chunk at `at` for a write of zeros (sequentially consistent, before the caller reads

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CStoreKernels
 
 /// The parsed fixed fields of one stored record and where its variable parts lie.
 public struct StoredRecordHeader: Sendable, Equatable {
@@ -37,6 +38,15 @@ public enum RecordCheck: Sendable, Equatable {
 }
 
 public enum RecordDecoder {
+    /// Fetches into the cache the lines a `check` of a `size`-byte record at `record` reads first: its fixed
+    /// fields and its tail (topic and properties). A hint that never faults, for readers that walk the log.
+    @inlinable
+    public static func prefetch(_ record: UnsafeRawPointer, size: Int) {
+        store_prefetch_for_read(record)
+        store_prefetch_for_read(record + 64)
+        if size > 128 { store_prefetch_for_read(record + (size - 1)) }
+    }
+
     /// Checks the record at the start of `bytes` (which runs to the end of its file, or of the readable
     /// data). With `expectedPhysicalOffset`, a record whose PHYSICALOFFSET field differs is corrupt too:
     /// that closes the window where a stale record left behind a truncation could pass as live.

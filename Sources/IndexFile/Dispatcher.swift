@@ -69,6 +69,9 @@ final class Dispatcher: @unchecked Sendable {
         try? dispatch(upTo: log.visibleOffset)
     }
 
+    /// How many records ahead `dispatch(upTo:)` fetches the lines it will read.
+    static let prefetchRecords = 6
+
     /// Dispatches records from `reputFrom` to `end`, walking each file's mapping directly (one file
     /// look-up per file, not per record).
     private func dispatch(upTo end: UInt64) throws(StoreError) {
@@ -89,6 +92,12 @@ final class Dispatcher: @unchecked Sendable {
                 let bytes = file.bytes(from: position, to: Int(stop - file.fileFromOffset))
                 switch RecordDecoder.check(bytes, expectedPhysicalOffset: Int64(at), checkCRC: false) {
                 case .message(let header):
+                    // The records just behind the writer are mostly not in this core's cache: asking for those a few
+                    // records ahead (assuming sizes alike) overlaps their misses with this one's work.
+                    let ahead = Dispatcher.prefetchRecords * header.totalSize
+                    if ahead + header.totalSize <= bytes.count {
+                        RecordDecoder.prefetch(bytes.baseAddress! + ahead, size: header.totalSize)
+                    }
                     let region = MappedRegion(file: file, physicalOffset: at,
                                               bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<header.totalSize]))
                     try dispatch(StoredRecord(region: region, header: header))

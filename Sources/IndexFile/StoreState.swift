@@ -11,7 +11,7 @@ final class StoreState: @unchecked Sendable {
     let index: IndexService
     let log: @Sendable (String) -> Void
     /// Next queue offset per (topic, queue), assigned under the commit log's append lock.
-    let queueOffsets = QueueOffsetTable()
+    let queueOffsets: QueueOffsetTable
     private let queueTable = Mutex(QueueTable<ConsumeQueue>())
     var arriving: @Sendable (String, Int32, Int64) -> Void = { _, _, _ in }
     /// Store time of the last dispatched message (for the checkpoint's logicsMsgTimestamp).
@@ -28,6 +28,7 @@ final class StoreState: @unchecked Sendable {
         self.config = config
         self.commitLog = commitLog
         self.log = log
+        queueOffsets = QueueOffsetTable(commitLog: commitLog)
         badUnits = BadUnitLog(log: log)
         index = IndexService(directory: config.storePathRootDir + "/index", hashSlotNum: config.maxHashSlotNum,
                              indexNum: config.maxIndexNum, io: config.commitLog.fileIO, log: log)
@@ -176,7 +177,7 @@ final class StoreState: @unchecked Sendable {
 
     /// Sets the next queue offset of every queue to its max offset (after dispatch caught up).
     func rebuildQueueOffsets() {
-        for queue in allQueues { queueOffsets.set(topic: queue.topic, queueID: queue.queueID, queue.maxOffset) }
+        queueOffsets.set(allQueues.map { (topic: $0.topic, queueID: $0.queueID, next: $0.maxOffset) })
     }
 
     /// Flushes every queue and the index, then records in the checkpoint how far they are durable.
@@ -261,32 +262,5 @@ struct StoreManifest {
 
     static func remove(_ path: String) {
         if fileExists(path) { unlink(path) }
-    }
-}
-
-/// The next queue offset of every (topic, queue). `take` runs only under the commit log's append lock
-/// (in `CommitLog.append(_:assign:)`), so puts see log order; the other methods run before traffic or
-/// take the same protection by being rare and guarded by their own lock.
-final class QueueOffsetTable: @unchecked Sendable {
-    private var table = QueueTable<Int64>()
-    private let lock = Mutex(())
-
-    /// Returns the next offset and moves it on by `count`. Allocates only for a queue's first message.
-    @inline(__always)
-    func take(topic: UnsafeRawBufferPointer, queueID: Int32, count: Int) -> Int64 {
-        lock.withLock { _ in
-            (try? table.withValue(topic: topic, queueID: queueID, make: { 0 }) { (next) throws(StoreError) -> Int64 in
-                defer { next += Int64(count) }
-                return next
-            }) ?? 0
-        }
-    }
-
-    func set(topic: String, queueID: Int32, _ value: Int64) {
-        lock.withLock { _ in table.set(topic: topic, queueID: queueID, value) }
-    }
-
-    func remove(topic: String) {
-        lock.withLock { _ in table.remove(topic: topic) }
     }
 }
