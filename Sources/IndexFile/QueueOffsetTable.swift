@@ -56,7 +56,9 @@ final class QueueOffsetTable: @unchecked Sendable {
                 var topic = value.topic
                 topic.withUTF8 { bytes in
                     let raw = UnsafeRawBufferPointer(bytes)
-                    slots[slotIndex(topic: raw, queueID: value.queueID, hash: QueueOffsetTable.hash(raw, value.queueID))].next = value.next
+                    // The index first: making the slot may move the table to a larger one.
+                    let at = slotIndex(topic: raw, queueID: value.queueID, hash: QueueOffsetTable.hash(raw, value.queueID))
+                    slots[at].next = value.next
                 }
             }
         }

@@ -23,6 +23,29 @@ import TestSupport
         for (topic, queueID) in queues { #expect(store.maxOffset(topic: topic, queueID: queueID) == 3, "\(topic)/\(queueID)") }
     }
 
+    /// Reopening a store with more queues than the table's first size sets them all (growing the table while it
+    /// sets), and each continues where it stopped.
+    @Test func manyQueuesContinueAfterRestart() throws {
+        let dir = TemporaryDirectory()
+        let queues = ["Short", "A-longer-topic-name"].flatMap { topic in (0..<100).map { (topic, Int32($0)) } }
+        do {
+            let store = try MessageStore(config: storeConfig(dir.path))
+            for round in 0..<2 {
+                for (topic, queueID) in queues {
+                    _ = try store.put(Outgoing(topic: topic, queueID: queueID, body: [UInt8(round)], tag: nil, keys: []))
+                }
+            }
+            store.waitForDispatch()
+            store.close()
+        }
+        let store = try MessageStore(config: storeConfig(dir.path))
+        defer { store.close() }
+        for (topic, queueID) in queues {
+            #expect(try store.put(Outgoing(topic: topic, queueID: queueID, body: [9], tag: nil, keys: [])).queueOffset == 2,
+                    "\(topic)/\(queueID)")
+        }
+    }
+
     /// Deleting a topic restarts its queues' offsets at 0 and leaves every other queue's where it was.
     @Test func deletedTopicStartsAgainOthersContinue() throws {
         let dir = TemporaryDirectory()
