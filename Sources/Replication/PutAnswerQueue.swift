@@ -2,11 +2,16 @@ import NIOCore
 import Synchronization
 
 /// Puts whose answers wait (SYNC_FLUSH, SYNC_MASTER), answered on one event loop in batches. A confirmation
-/// from a store thread queues the put's slot and status here; the first one of a batch queues one task on the
-/// event loop, which delivers the whole batch. A group commit then costs one event-loop hop per loop, and a put
-/// no promise, callback or task of its own.
+/// from a store thread queues the put's slot and status here, and one task on the event loop delivers the whole
+/// batch, then calls `delivered` once (the owner writes the batch's answers together there). A put costs no
+/// promise, callback or task of its own.
 ///
-/// **Thread:** `complete` any; `deliver` runs on `eventLoop`, one answer at a time, in completion order.
+/// A queue made by `PutPipeline.makeAnswerQueue` is the pipeline's: a group commit queues the answers it made
+/// durable without scheduling anything (`completeDeferred`) and, once they are all queued, `publish`es the queue:
+/// one event-loop hop per loop per group commit, not one per answer queued while the loop already drained.
+///
+/// **Thread:** `complete`, `completeDeferred` and `publish` any; `deliver` and `delivered` run on `eventLoop`, in
+/// completion order.
 public final class PutAnswerQueue: @unchecked Sendable {
     /// A put's slot (the owner's numbering) and its final status.
     public struct Answer: Sendable {
@@ -16,26 +21,43 @@ public final class PutAnswerQueue: @unchecked Sendable {
 
     private struct Queued {
         var answers: ContiguousArray<Answer>
+        /// A delivery task is queued on the event loop (it takes every answer queued before it runs).
         var scheduled = false
+        /// Deferred answers wait for `publish` (the pipeline was told to publish this queue).
+        var awaitingPublish = false
     }
 
     public let eventLoop: EventLoop
+    /// The queue's number in its pipeline (`PutPipeline.makeAnswerQueue`); nil for a queue made on its own.
+    let index: UInt32?
     private let queued: Mutex<Queued>
     /// The batch being delivered (touched on the event loop only).
     private var delivering: ContiguousArray<Answer>
     private let deliver: (Answer) -> Void
+    private let delivered: () -> Void
+    /// The delivery task, made once (scheduling it allocates no closure).
+    private var drainTask: (@Sendable () -> Void)!
 
     /// - Parameters:
     ///   - capacity: answers held without growing (a batch past it allocates once, and the room is kept).
     ///   - deliver: runs on `eventLoop` for each answer.
-    public init(eventLoop: EventLoop, capacity: Int, deliver: @escaping (Answer) -> Void) {
+    ///   - delivered: runs on `eventLoop` after each batch's last `deliver`.
+    public convenience init(eventLoop: EventLoop, capacity: Int, deliver: @escaping (Answer) -> Void,
+                            delivered: @escaping () -> Void = {}) {
+        self.init(eventLoop: eventLoop, index: nil, capacity: capacity, deliver: deliver, delivered: delivered)
+    }
+
+    init(eventLoop: EventLoop, index: UInt32?, capacity: Int, deliver: @escaping (Answer) -> Void, delivered: @escaping () -> Void) {
         self.eventLoop = eventLoop
+        self.index = index
         self.deliver = deliver
+        self.delivered = delivered
         var answers = ContiguousArray<Answer>()
         answers.reserveCapacity(capacity)
         queued = Mutex(Queued(answers: answers))
         delivering = ContiguousArray()
         delivering.reserveCapacity(capacity)
+        drainTask = { [weak self] in self?.drain() }
     }
 
     /// Queues an answer; the first of a batch schedules its delivery.
@@ -46,7 +68,29 @@ public final class PutAnswerQueue: @unchecked Sendable {
             queued.scheduled = true
             return true
         }
-        if schedule { eventLoop.execute { [self] in drain() } }
+        if schedule { eventLoop.execute(drainTask) }
+    }
+
+    /// Queues an answer whose delivery waits for `publish`. True when the caller must publish the queue (the first
+    /// answer since the last publish, with no delivery already scheduled to take it).
+    func completeDeferred(slot: UInt32, status: PutMessageStatus) -> Bool {
+        queued.withLock { queued in
+            queued.answers.append(Answer(slot: slot, status: status))
+            if queued.scheduled || queued.awaitingPublish { return false }
+            queued.awaitingPublish = true
+            return true
+        }
+    }
+
+    /// Schedules the delivery of the answers queued by `completeDeferred`, unless one is scheduled already.
+    func publish() {
+        let schedule = queued.withLock { queued in
+            queued.awaitingPublish = false
+            if queued.scheduled || queued.answers.isEmpty { return false }
+            queued.scheduled = true
+            return true
+        }
+        if schedule { eventLoop.execute(drainTask) }
     }
 
     private func drain() {
@@ -56,5 +100,6 @@ public final class PutAnswerQueue: @unchecked Sendable {
         }
         for answer in delivering { deliver(answer) }
         delivering.removeAll(keepingCapacity: true)
+        delivered()
     }
 }
