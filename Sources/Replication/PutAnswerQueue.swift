@@ -3,15 +3,14 @@ import Synchronization
 
 /// Puts whose answers wait (SYNC_FLUSH, SYNC_MASTER), answered on one event loop in batches. A confirmation
 /// from a store thread queues the put's slot and status here, and one task on the event loop delivers the whole
-/// batch, then calls `delivered` once (the owner writes the batch's answers together there). A put costs no
-/// promise, callback or task of its own.
+/// batch in one call (the owner writes the batch's answers together). A put costs no promise, callback or task
+/// of its own.
 ///
 /// A queue made by `PutPipeline.makeAnswerQueue` is the pipeline's: a group commit queues the answers it made
 /// durable without scheduling anything (`completeDeferred`) and, once they are all queued, `publish`es the queue:
 /// one event-loop hop per loop per group commit, not one per answer queued while the loop already drained.
 ///
-/// **Thread:** `complete`, `completeDeferred` and `publish` any; `deliver` and `delivered` run on `eventLoop`, in
-/// completion order.
+/// **Thread:** `complete`, `completeDeferred` and `publish` any; the delivery runs on `eventLoop`, in completion order.
 public final class PutAnswerQueue: @unchecked Sendable {
     /// A put's slot (the owner's numbering) and its final status.
     public struct Answer: Sendable {
@@ -33,10 +32,12 @@ public final class PutAnswerQueue: @unchecked Sendable {
     private let queued: Mutex<Queued>
     /// The batch being delivered (touched on the event loop only).
     private var delivering: ContiguousArray<Answer>
-    private let deliver: (Answer) -> Void
-    private let delivered: () -> Void
-    /// The delivery task, made once (scheduling it allocates no closure).
-    private var drainTask: (@Sendable () -> Void)!
+    /// Runs on `eventLoop` with each batch, in completion order.
+    private let deliver: (UnsafeBufferPointer<Answer>) -> Void
+    /// A pipeline's queue: its delivery task, made once (scheduling it allocates no closure). It holds the queue
+    /// unowned: the pipeline keeps its queues, and a weak reference would move every retain of the queue (one per
+    /// waiting put) to the slow side-table count.
+    private var drainTask: (@Sendable () -> Void)?
 
     /// - Parameters:
     ///   - capacity: answers held without growing (a batch past it allocates once, and the room is kept).
@@ -44,20 +45,29 @@ public final class PutAnswerQueue: @unchecked Sendable {
     ///   - delivered: runs on `eventLoop` after each batch's last `deliver`.
     public convenience init(eventLoop: EventLoop, capacity: Int, deliver: @escaping (Answer) -> Void,
                             delivered: @escaping () -> Void = {}) {
-        self.init(eventLoop: eventLoop, index: nil, capacity: capacity, deliver: deliver, delivered: delivered)
+        self.init(eventLoop: eventLoop, index: nil, capacity: capacity) { batch in
+            for answer in batch { deliver(answer) }
+            delivered()
+        }
     }
 
-    init(eventLoop: EventLoop, index: UInt32?, capacity: Int, deliver: @escaping (Answer) -> Void, delivered: @escaping () -> Void) {
+    /// - Parameters:
+    ///   - deliver: runs on `eventLoop` with each batch (one call, however many answers).
+    init(eventLoop: EventLoop, index: UInt32?, capacity: Int, deliver: @escaping (UnsafeBufferPointer<Answer>) -> Void) {
         self.eventLoop = eventLoop
         self.index = index
         self.deliver = deliver
-        self.delivered = delivered
         var answers = ContiguousArray<Answer>()
         answers.reserveCapacity(capacity)
         queued = Mutex(Queued(answers: answers))
         delivering = ContiguousArray()
         delivering.reserveCapacity(capacity)
-        drainTask = { [weak self] in self?.drain() }
+        if index != nil { drainTask = { [unowned self] in drain() } }
+    }
+
+    private func scheduleDrain() {
+        if let drainTask { return eventLoop.execute(drainTask) }
+        eventLoop.execute { [self] in drain() }
     }
 
     /// Queues an answer; the first of a batch schedules its delivery.
@@ -68,7 +78,7 @@ public final class PutAnswerQueue: @unchecked Sendable {
             queued.scheduled = true
             return true
         }
-        if schedule { eventLoop.execute(drainTask) }
+        if schedule { scheduleDrain() }
     }
 
     /// Queues an answer whose delivery waits for `publish`. True when the caller must publish the queue (the first
@@ -90,7 +100,7 @@ public final class PutAnswerQueue: @unchecked Sendable {
             queued.scheduled = true
             return true
         }
-        if schedule { eventLoop.execute(drainTask) }
+        if schedule { scheduleDrain() }
     }
 
     private func drain() {
@@ -98,8 +108,7 @@ public final class PutAnswerQueue: @unchecked Sendable {
             swap(&queued.answers, &delivering)
             queued.scheduled = false
         }
-        for answer in delivering { deliver(answer) }
+        delivering.withUnsafeBufferPointer { deliver($0) }
         delivering.removeAll(keepingCapacity: true)
-        delivered()
     }
 }

@@ -280,13 +280,12 @@ extension PutPipeline {
     /// pipeline's table, no lock on the event loop), and a group commit hands the answers it made durable to
     /// each queue once.
     /// - Parameters:
-    ///   - deliver: runs on `eventLoop` for each answer; `delivered` after each batch.
-    public func makeAnswerQueue(eventLoop: EventLoop, capacity: Int, deliver: @escaping (PutAnswerQueue.Answer) -> Void,
-                                delivered: @escaping () -> Void) -> PutAnswerQueue {
+    ///   - deliver: runs on `eventLoop` with each batch of answers (one call per batch).
+    public func makeAnswerQueue(eventLoop: EventLoop, capacity: Int,
+                                deliver: @escaping (UnsafeBufferPointer<PutAnswerQueue.Answer>) -> Void) -> PutAnswerQueue {
         answerQueues.withLock { queues in
             precondition(queues.count < 1 << 31, "answer queues are numbered in 31 bits")
-            let queue = PutAnswerQueue(eventLoop: eventLoop, index: UInt32(queues.count), capacity: capacity, deliver: deliver,
-                                       delivered: delivered)
+            let queue = PutAnswerQueue(eventLoop: eventLoop, index: UInt32(queues.count), capacity: capacity, deliver: deliver)
             queues.append(queue)
             return queue
         }
