@@ -11,6 +11,10 @@ import Synchronization
 /// waiting send allocates nothing, and holds only the head of its request (not the frame's bytes, so the
 /// connection's read buffer is free for the next read).
 ///
+/// Measured (release, SYNC_FLUSH, 64 x 1 KiB, 300k messages, 3 alternating pairs against the dictionary-and-
+/// request-copy version on a shared 2-core machine): mmap, event loop 4.40 -> 3.77 us/msg, broker 8.97 -> 7.83;
+/// io_uring, event loop 4.33 -> 3.93, broker 9.47 -> 8.90.
+///
 /// **Thread:** the event loop only; the queue's `complete` is the one door from the store's threads.
 final class WaitingSends: @unchecked Sendable {
     struct Waiting {
