@@ -11,6 +11,13 @@ public protocol AppendObserver: AnyObject, Sendable {
 }
 
 extension CommitLog {
+    /// Installs the function called once after each batch of `onDurable` calls (a group commit's puts, or those a
+    /// deadline sweep timed out), on the same thread: a handler that only queues its answers hands them on here,
+    /// once per batch. Call once, before the first put.
+    public func onDurableBatchEnd(_ handler: @escaping @Sendable () -> Void) {
+        waiters.batchEnd = handler
+    }
+
     /// Installs the observer of local appends (`append`, `put`, batches; never `appendReplicated`). Call once,
     /// before the first put.
     public func observeAppends(_ observer: AppendObserver) {

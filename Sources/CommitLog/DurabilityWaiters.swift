@@ -22,6 +22,8 @@ final class DurabilityWaiters: @unchecked Sendable {
     private let reserved = Atomic<Int>(0)
     /// Set once before the log starts; called on the flush, ring or watcher thread.
     var handler: @Sendable (_ token: UInt64, _ status: DurabilityStatus) -> Void = { _, _ in }
+    /// Set once before the log starts; called after each batch of `handler` calls (a round's, a watcher sweep's).
+    var batchEnd: (@Sendable () -> Void)?
     /// Wakes the flusher when a waiter arrives and it is idle.
     let wake: ConditionLock = ConditionLock()
     let flusherIdle = Atomic<Bool>(false)
@@ -122,10 +124,12 @@ final class DurabilityWaiters: @unchecked Sendable {
     }
 
     private func complete(_ scratch: inout ContiguousArray<DurabilityWaiter>, _ status: DurabilityStatus) {
+        guard !scratch.isEmpty else { return }
         for waiter in scratch {
             reserved.wrappingSubtract(1, ordering: .relaxed)
             handler(waiter.token, status)
         }
         scratch.removeAll(keepingCapacity: true)
+        batchEnd?()
     }
 }

@@ -36,6 +36,18 @@ final class IOArena: @unchecked Sendable {
         }
         base = reserved
         memfd = fd
+        populate()
+    }
+
+    /// Makes the arena's pages (and both mappings' page tables) now, at start: otherwise the appenders' first pass
+    /// over it takes a fault that allocates and clears a page every 4 KiB (mmap + SYNC_FLUSH, 64 x 1 KiB, 300k
+    /// messages: 0.24 us per message on the event loop). Where MADV_POPULATE_WRITE is missing (Linux < 5.14) each page
+    /// of the first mapping is touched instead, and the second mapping's faults find the page there.
+    private func populate() {
+        let populateWrite: Int32 = 23  // MADV_POPULATE_WRITE (not imported by Glibc)
+        guard madvise(base, 2 * size, populateWrite) != 0 else { return }
+        let page = Int(getpagesize())
+        for offset in stride(from: 0, to: size, by: page) { base.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self) }
     }
 
     deinit {

@@ -89,6 +89,11 @@ public final class MessageStore: @unchecked Sendable {
         commitLog.onDurable(handler)
     }
 
+    /// Installs the handler called after each batch of durability calls (see `CommitLog.onDurableBatchEnd`).
+    public func onDurableBatchEnd(_ handler: @escaping @Sendable () -> Void) {
+        commitLog.onDurableBatchEnd(handler)
+    }
+
     /// Called after dispatch adds units to a queue (the broker wakes long-polling pulls): topic, queue id,
     /// the queue's new max offset. Runs on the dispatch thread; install once, before traffic.
     public func onMessageArriving(_ listener: @escaping @Sendable (_ topic: String, _ queueID: Int32, _ maxOffset: Int64) -> Void) {

@@ -39,6 +39,8 @@ public final class PutPipeline: Sendable {
     public let dledger: DLedgerServer?
     private let waits = Mutex<[UInt64: PendingPut]>([:])
     private let nextToken = Atomic<UInt64>(1)
+    /// The answer queues made by `makeAnswerQueue`, by index (one per event loop that answers waiting sends).
+    let answerQueues = Mutex<ContiguousArray<PutAnswerQueue>>([])
 
     /// One put waiting: where its answer goes, how many confirmations are still due, and the worst status so far.
     struct PendingPut {
@@ -46,10 +48,17 @@ public final class PutPipeline: Sendable {
         var outstanding: Int
         var status: PutMessageStatus
 
-        func finish() {
+        /// Answers the put. `deferred` (a group commit's confirmation): a pipeline's queue waits for the commit's
+        /// `publishAnswerQueues`, so the commit's answers reach each event loop in one hop.
+        func finish(deferred: Bool) {
             switch waiter {
             case .promise(let promise): promise.succeed(status)
-            case .queue(let queue, let slot): queue.complete(slot: slot, status: status)
+            case .queue(let queue, let slot):
+                if deferred && queue.index != nil {
+                    _ = queue.completeDeferred(slot: slot, status: status)
+                } else {
+                    queue.complete(slot: slot, status: status)
+                }
             }
         }
     }
@@ -69,8 +78,9 @@ public final class PutPipeline: Sendable {
         self.replicas = replicas
         dledger = nil
         store.onDurable { [weak self] token, status in
-            self?.confirm(token, status == .putOK ? .putOK : .flushDiskTimeout)
+            self?.confirm(token, status == .putOK ? .putOK : .flushDiskTimeout, deferred: true)
         }
+        store.onDurableBatchEnd { [weak self] in self?.publishAnswerQueues() }
         replicas?.onReplicated { [weak self] token, status in
             self?.confirm(token, status == .replicated ? .putOK : .flushSlaveTimeout)
         }
@@ -153,6 +163,10 @@ public final class PutPipeline: Sendable {
     /// that may come is counted before the append, so an early one (the flush beating `settle`) cannot finish
     /// the put too soon.
     private func register(_ route: PutAnswerRoute) -> (UInt64, EventLoopFuture<PutMessageStatus>?) {
+        let expected = dledger != nil ? 1 : (flushDiskType == .syncFlush ? 1 : 0) + (role == .syncMaster ? 1 : 0)
+        if case .queue(let queue, let slot) = route, let index = queue.index, expected == 1, dledger == nil {
+            return (Self.directToken(queue: index, slot: slot), nil)
+        }
         let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
         let waiter: Waiter, future: EventLoopFuture<PutMessageStatus>?
         switch route {
@@ -162,7 +176,6 @@ public final class PutPipeline: Sendable {
         case .queue(let queue, let slot):
             (waiter, future) = (.queue(queue, slot), nil)
         }
-        let expected = dledger != nil ? 1 : (flushDiskType == .syncFlush ? 1 : 0) + (role == .syncMaster ? 1 : 0)
         waits.withLock { $0[token] = PendingPut(waiter: waiter, outstanding: expected, status: .putOK) }
         return (token, future)
     }
@@ -185,6 +198,10 @@ public final class PutPipeline: Sendable {
                 status = .flushSlaveTimeout
             }
         }
+        if Self.isDirect(token) {
+            // The one confirmation either comes (to the queue, maybe already) or was skipped: then answer now.
+            return skipped > 0 ? .done(stored, status) : .queued(stored)
+        }
         let finished: PendingPut? = waits.withLock { table in
             // Confirmations that came before now already counted down; the last one to arrive answers.
             guard var pending = table[token] else { return nil }
@@ -205,8 +222,19 @@ public final class PutPipeline: Sendable {
         return .pending(stored, future)
     }
 
-    /// One confirmation arrived (flush or replica); the answer goes out with the last one.
-    private func confirm(_ token: UInt64, _ status: PutMessageStatus) {
+    /// One confirmation arrived (flush or replica); the answer goes out with the last one. `deferred`: a group
+    /// commit's, published with the commit's others (`publishAnswerQueues`).
+    private func confirm(_ token: UInt64, _ status: PutMessageStatus, deferred: Bool = false) {
+        if Self.isDirect(token) {
+            let queue = answerQueues.withLock { $0[Int(token >> 32 & 0x7FFF_FFFF)] }
+            let slot = UInt32(truncatingIfNeeded: token)
+            if deferred {
+                _ = queue.completeDeferred(slot: slot, status: status)
+            } else {
+                queue.complete(slot: slot, status: status)
+            }
+            return
+        }
         let finished: PendingPut? = waits.withLock { table in
             guard var pending = table[token] else { return nil }
             pending.outstanding -= 1
@@ -218,10 +246,11 @@ public final class PutPipeline: Sendable {
             table[token] = nil
             return pending
         }
-        finished?.finish()
+        finished?.finish(deferred: deferred)
     }
 
     private func forget(_ token: UInt64) {
+        if Self.isDirect(token) { return }  // no entry; the queue's slot is its owner's to free
         let pending = waits.withLock { $0.removeValue(forKey: token) }
         // Nobody listens: the put failed before anyone could (a queue's slot is its owner's to free).
         if case .promise(let promise)? = pending?.waiter { promise.succeed(.unknownError) }
@@ -230,7 +259,51 @@ public final class PutPipeline: Sendable {
     /// The answer when two confirmations disagree: a missed flush outranks a missed slave (RocketMQ checks the
     /// flush first), and any miss outranks PUT_OK.
     static func worse(_ a: PutMessageStatus, _ b: PutMessageStatus) -> PutMessageStatus {
-        let order: [PutMessageStatus] = [.putOK, .slaveNotAvailable, .flushSlaveTimeout, .flushDiskTimeout, .inSyncReplicasNotEnough]
-        return (order.firstIndex(of: a) ?? 0) >= (order.firstIndex(of: b) ?? 0) ? a : b
+        rank(a) >= rank(b) ? a : b
     }
+
+    /// The order of `worse` (a switch: a put must not build an array to compare two statuses).
+    private static func rank(_ status: PutMessageStatus) -> Int {
+        switch status {
+        case .slaveNotAvailable: 1
+        case .flushSlaveTimeout: 2
+        case .flushDiskTimeout: 3
+        case .inSyncReplicasNotEnough: 4
+        default: 0
+        }
+    }
+}
+
+extension PutPipeline {
+    /// An answer queue for puts answered on `eventLoop` (see `PutAnswerQueue`), numbered in this pipeline: a put
+    /// routed to it that waits for one confirmation only carries its queue and slot in its token (no entry in the
+    /// pipeline's table, no lock on the event loop), and a group commit hands the answers it made durable to
+    /// each queue once.
+    /// - Parameters:
+    ///   - deliver: runs on `eventLoop` with each batch of answers (one call per batch).
+    public func makeAnswerQueue(eventLoop: EventLoop, capacity: Int,
+                                deliver: @escaping (UnsafeBufferPointer<PutAnswerQueue.Answer>) -> Void) -> PutAnswerQueue {
+        answerQueues.withLock { queues in
+            precondition(queues.count < 1 << 31, "answer queues are numbered in 31 bits")
+            let queue = PutAnswerQueue(eventLoop: eventLoop, index: UInt32(queues.count), capacity: capacity, deliver: deliver)
+            queues.append(queue)
+            return queue
+        }
+    }
+
+    /// After a group commit confirmed its puts (`MessageStore.onDurableBatchEnd`): schedules each queue's delivery.
+    func publishAnswerQueues() {
+        let queues = answerQueues.withLock { $0 }
+        for queue in queues { queue.publish() }
+    }
+
+    /// A token naming an answer queue and a slot: bit 63 set, the queue's index in bits 32..<63, the slot below.
+    /// Counted tokens (`nextToken`) never reach bit 63.
+    static func directToken(queue index: UInt32, slot: UInt32) -> UInt64 {
+        directFlag | UInt64(index) << 32 | UInt64(slot)
+    }
+
+    static func isDirect(_ token: UInt64) -> Bool { token & directFlag != 0 }
+
+    static let directFlag: UInt64 = 1 << 63
 }

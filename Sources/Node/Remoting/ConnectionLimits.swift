@@ -60,3 +60,21 @@ final class IdleCloser: ChannelInboundHandler, Sendable {
         context.close(promise: nil)
     }
 }
+
+/// Connections of one server: two relaxed atomic adds per connection, none per request.
+public final class ConnectionCounter: Sendable {
+    private let open = Atomic<Int>(0)
+    private let accepted = Atomic<Int64>(0)
+
+    func opened() {
+        open.wrappingAdd(1, ordering: .relaxed)
+        accepted.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    func closed() { open.wrappingSubtract(1, ordering: .relaxed) }
+
+    /// Connections open now.
+    public var openCount: Int { open.load(ordering: .relaxed) }
+    /// Connections accepted since the server started.
+    public var acceptedCount: Int64 { accepted.load(ordering: .relaxed) }
+}

@@ -43,6 +43,18 @@ public struct RequestContext: Sendable {
         handler.answerLater(response, to: request, channel: channel)
     }
 
+    /// As `answer(_:to:)`, for one of a batch of answers given by one task: the answer is encoded now and written
+    /// by `writeHeldAnswers()`, which the task calls after its batch (one write and flush per connection).
+    public func holdAnswer(_ response: RemotingCommand?, to request: RemotingCommand) {
+        guard let handler else { preconditionFailure("holdAnswer(_:to:) needs the server's context (answersLater)") }
+        handler.answerLater(response, to: request, channel: channel, writing: false)
+    }
+
+    /// Writes and flushes the answers `holdAnswer` encoded (nothing when a read burst's end writes them).
+    public func writeHeldAnswers() {
+        handler?.writeHeld()
+    }
+
     /// A writer for an answer's header fields. On the connection's event loop it reuses the buffer of an answer
     /// the server has already written (clearing a buffer nobody else holds allocates nothing); otherwise it
     /// allocates one of `capacity` bytes.
@@ -279,7 +291,8 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
 
     /// An answer completed after its request's read: inside a burst it is written in order with the burst's other
     /// answers, outside one by a queued task with the others completed meanwhile.
-    func answerLater(_ answer: RemotingCommand?, to request: RemotingCommand, channel: Channel) {
+    /// `writing` false: the caller calls `writeHeld()` after its batch, instead of a task written per connection.
+    func answerLater(_ answer: RemotingCommand?, to request: RemotingCommand, channel: Channel, writing: Bool = true) {
         guard let response = Self.finished(answer, to: request) else { return }
         guard channel.eventLoop.inEventLoop, let context = self.context else {
             channel.writeAndFlush(response, promise: nil)
@@ -287,7 +300,17 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         append(response, context: context)
         spareFields.keep(response.fields)
-        if !reading { scheduleWrite() }
+        if writing && !reading { scheduleWrite() }
+    }
+
+    /// Writes and flushes the answers encoded since the last write, outside a read burst (whose end writes them).
+    func writeHeld() {
+        guard !reading, let context else { return }
+        writeOutbound(context: context)
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
     }
 
     /// The response as sent: the request's opaque and serialisation, the response flag; nil for none (C's one-way
@@ -357,39 +380,4 @@ final class ServerHandler: ChannelInboundHandler, @unchecked Sendable {
         log("remoting: closing \(context.remoteAddress.map { "\($0)" } ?? "?"): \(error)")
         context.close(promise: nil)
     }
-}
-
-/// Connections of one server: two relaxed atomic adds per connection, none per request.
-public final class ConnectionCounter: Sendable {
-    private let open = Atomic<Int>(0)
-    private let accepted = Atomic<Int64>(0)
-
-    func opened() {
-        open.wrappingAdd(1, ordering: .relaxed)
-        accepted.wrappingAdd(1, ordering: .relaxed)
-    }
-
-    func closed() { open.wrappingSubtract(1, ordering: .relaxed) }
-
-    /// Connections open now.
-    public var openCount: Int { open.load(ordering: .relaxed) }
-    /// Connections accepted since the server started.
-    public var acceptedCount: Int64 { accepted.load(ordering: .relaxed) }
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago (for local clusters and tests).
-public func freeLoopbackPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-            _ = bind(fd, pointer, length)
-            return getsockname(fd, pointer, &length)
-        }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

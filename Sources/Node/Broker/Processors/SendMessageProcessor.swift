@@ -145,8 +145,8 @@ struct SendMessageProcessor: BrokerRequestProcessor {
         }
         let counted = (stats: send.putStats, bytes: body.readableBytes)
         if case .queued(let stored) = outcome {
-            sends!.hold(slot, WaitingSends.Waiting(request: request, context: context, stored: stored, startedNanos: startedNanos,
-                                                   counted: counted))
+            sends!.hold(slot, WaitingSends.Waiting(request: RequestHead(request), context: context, stored: stored,
+                                                   startedNanos: startedNanos, counted: counted))
             return .deferred
         }
         sends?.release(slot)
