@@ -10,13 +10,16 @@ struct DurabilityWaiter {
 /// The group-commit hand-off: appenders add waiters to `pending`; the flusher swaps `pending` into
 /// `inflight` *before* it reads the position it flushes to (so every swapped waiter is covered), and
 /// completes `inflight` after the flush; a watcher completes whatever passes its deadline first.
+/// There is one `inflight` list per lane (`lanes`): the mmap group commit runs two rounds at once, each
+/// in its own lane (`FlushEngine+GroupCommit.swift`); the ring uses lane 0.
 /// Every list is preallocated to `pendingWaitersMax`: a put reserves a slot before it appends and fails
 /// fast when none is left, so adding never allocates and never overflows.
 final class DurabilityWaiters: @unchecked Sendable {
     struct Lists {
         var pending: ContiguousArray<DurabilityWaiter>
-        var inflight: ContiguousArray<DurabilityWaiter>
+        var inflight: [ContiguousArray<DurabilityWaiter>]
     }
+    static let lanes = 2
     let capacity: Int
     private let lists: Mutex<Lists>
     private let reserved = Atomic<Int>(0)
@@ -32,8 +35,11 @@ final class DurabilityWaiters: @unchecked Sendable {
         self.capacity = capacity
         var pending = ContiguousArray<DurabilityWaiter>()
         pending.reserveCapacity(capacity)
-        var inflight = ContiguousArray<DurabilityWaiter>()
-        inflight.reserveCapacity(capacity)
+        let inflight = (0..<Self.lanes).map { _ in
+            var list = ContiguousArray<DurabilityWaiter>()
+            list.reserveCapacity(capacity)
+            return list
+        }
         lists = Mutex(Lists(pending: pending, inflight: inflight))
     }
 
@@ -56,42 +62,57 @@ final class DurabilityWaiters: @unchecked Sendable {
 
     var outstanding: Int { reserved.load(ordering: .relaxed) }
 
-    /// Adds a waiter for which a slot was reserved; wakes the flusher if it sleeps.
+    /// Pending waiters that wake a sleeping flusher (the mmap group commit raises it while a round syncs).
+    let wakeAtPending = Atomic<Int>(1)
+
+    /// Adds a waiter for which a slot was reserved; wakes the flusher if it sleeps and enough wait.
     @inline(__always)
     func add(_ waiter: DurabilityWaiter) {
-        lists.withLock { $0.pending.append(waiter) }
+        let count = lists.withLock { lists in
+            lists.pending.append(waiter)
+            return lists.pending.count
+        }
         // One appender takes the wake-up; the others see the flusher already woken.
+        if count >= wakeAtPending.load(ordering: .sequentiallyConsistent) { wakeFlusher() }
+    }
+
+    /// Wakes the flusher if it sleeps (one caller wins the wake-up).
+    func wakeFlusher() {
         if flusherIdle.load(ordering: .sequentiallyConsistent) && flusherIdle.exchange(false, ordering: .sequentiallyConsistent) {
             wake.withLock { wake.signal() }
         }
     }
 
     var hasPending: Bool { lists.withLock { !$0.pending.isEmpty } }
+    var pendingCount: Int { lists.withLock { $0.pending.count } }
 
-    /// Moves every pending waiter into the in-flight list. Call before reading the flush target.
-    func beginRound() {
+    /// Moves every pending waiter into `lane`'s in-flight list. Call before reading the flush target.
+    /// - Returns: how many waiters `lane` now holds.
+    @discardableResult
+    func beginRound(lane: Int = 0) -> Int {
         lists.withLock { lists in
-            if lists.inflight.isEmpty {
-                swap(&lists.pending, &lists.inflight)
+            if lists.inflight[lane].isEmpty {
+                swap(&lists.pending, &lists.inflight[lane])
             } else {
-                lists.inflight.append(contentsOf: lists.pending)
+                lists.inflight[lane].append(contentsOf: lists.pending)
                 lists.pending.removeAll(keepingCapacity: true)
             }
+            return lists.inflight[lane].count
         }
     }
 
-    /// Completes the in-flight waiters whose records end at or before `flushed` with `status`; with a
-    /// failure, completes every in-flight and pending waiter.
-    func endRound(_ status: DurabilityStatus, upTo flushed: UInt64, scratch: inout ContiguousArray<DurabilityWaiter>) {
+    /// Completes `lane`'s in-flight waiters whose records end at or before `flushed` with `status`; with a
+    /// failure, completes every one of them and every pending waiter.
+    func endRound(lane: Int = 0, _ status: DurabilityStatus, upTo flushed: UInt64, scratch: inout ContiguousArray<DurabilityWaiter>) {
         lists.withLock { lists in
             if status != .putOK {
-                swap(&lists.inflight, &scratch)
+                swap(&lists.inflight[lane], &scratch)
                 scratch.append(contentsOf: lists.pending)
                 lists.pending.removeAll(keepingCapacity: true)
-            } else if lists.inflight.allSatisfy({ $0.offset <= flushed }) {
-                swap(&lists.inflight, &scratch)
+            } else if lists.inflight[lane].allSatisfy({ $0.offset <= flushed }) {
+                swap(&lists.inflight[lane], &scratch)
             } else {
-                lists.inflight.removeAll { waiter in
+                lists.inflight[lane].removeAll { waiter in
                     guard waiter.offset <= flushed else { return false }
                     scratch.append(waiter)
                     return true
@@ -116,7 +137,7 @@ final class DurabilityWaiters: @unchecked Sendable {
                 }
             }
             sweep(&lists.pending)
-            sweep(&lists.inflight)
+            for lane in lists.inflight.indices { sweep(&lists.inflight[lane]) }
             return earliest == .max ? nil : earliest
         }
         complete(&scratch, .flushDiskTimeout)

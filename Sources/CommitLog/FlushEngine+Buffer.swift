@@ -5,51 +5,20 @@ import Synchronization
 
 /// The mmap path's write buffer under SYNC_FLUSH (`CommitLogSettings.usesWriteBuffer`), RocketMQ's transient
 /// store pool by another name: appenders copy into the anonymous arena (`IOArena`, as on io_uring), and the
-/// group-commit thread, once per round, writes the appended arena bytes to the file with `pwrite` (split at file
+/// group commit, once per round (`FlushEngine+GroupCommit.swift`), writes the appended arena bytes to the file with `pwrite` (split at file
 /// ends; a range that wraps the arena is contiguous in its double mapping), publishes them as committed
 /// (readable through the file's mapping), makes them durable and answers the waiters they cover.
 ///
 /// Nothing writes through the mapping, so writeback never write-protects a page an appender is writing
 /// (`page_mkclean`: a TLB shoot-down of the appending CPU and a fault again per flush), and neither the
 /// pre-faulter nor MADV_POPULATE_WRITE is needed. Readers read the mapping up to `committedOffset`, as on
-/// io_uring. The thread sleeps as the plain group commit does (`DurabilityWaiters.flusherIdle`): a put's waiter,
-/// a replicated append or an appender waiting for arena room wakes it.
+/// io_uring. The group commit sleeps until a put's waiter, a replicated append or an appender waiting for arena
+/// room wakes it (`DurabilityWaiters.flusherIdle`).
 extension FlushEngine {
-    func runBuffered() {
-        guard let arena else { return }
-        let waiters = log.waiters
-        var scratch = waiters.makeBuffer()
-        while true {
-            sleepBuffered()
-            let done = stopping.load(ordering: .acquiring)
-            waiters.beginRound()  // before reading the appended end: every swapped waiter is then covered
-            let timestamp = log.lastStoreTimestamp.load(ordering: .relaxed)
-            let wrote = log.wroteAtomic.load(ordering: .sequentiallyConsistent)
-            if log.isFlushFailed {
-                waiters.endRound(.flushFailed, upTo: .max, scratch: &scratch)
-            } else {
-                do {
-                    let committed = try writeBuffered(arena, upTo: wrote)
-                    if committed > log.flushedAtomic.load(ordering: .relaxed) {
-                        try flushMapped(to: committed, storeTimestamp: timestamp)
-                    }
-                    waiters.endRound(.putOK, upTo: committed, scratch: &scratch)
-                } catch {
-                    failFlush(error)
-                    waiters.endRound(.flushFailed, upTo: .max, scratch: &scratch)
-                }
-            }
-            if done && !waiters.hasPending && !hasBufferedWork {
-                try? log.checkpoint.flush()
-                return
-            }
-        }
-    }
-
     /// Writes the arena bytes from the committed offset to `wrote` into their files, a file at a time, and
     /// publishes each part as committed (waking readers of committed bytes, and appenders waiting for room).
     /// - Returns: the committed offset reached (below `wrote` only when a file is missing).
-    private func writeBuffered(_ arena: IOArena, upTo wrote: UInt64) throws(SyscallError) -> UInt64 {
+    func writeBuffered(_ arena: IOArena, upTo wrote: UInt64) throws(SyscallError) -> UInt64 {
         var committed = log.committedAtomic.load(ordering: .relaxed)
         while committed < wrote, let file = log.queue.file(containing: committed) {
             let end = min(wrote, file.fileEndOffset)
@@ -61,29 +30,6 @@ extension FlushEngine {
             if arenaWaiters.load(ordering: .sequentiallyConsistent) > 0 { arenaRoom.withLock { arenaRoom.broadcast() } }
         }
         return committed
-    }
-
-    /// Bytes appended but not yet durable, or an appender waiting for arena room (nothing, once a flush failed:
-    /// those bytes are never written).
-    private var hasBufferedWork: Bool {
-        guard !log.isFlushFailed else { return false }
-        return log.wroteAtomic.load(ordering: .sequentiallyConsistent) > log.flushedAtomic.load(ordering: .relaxed)
-            || arenaWaiters.load(ordering: .sequentiallyConsistent) > 0
-    }
-
-    /// Sleeps (100 ms at most) while there is nothing to write or flush and nobody waits. An appender stores its
-    /// waiter (or its arena-room wait) and then reads `flusherIdle`; this stores `flusherIdle` and then looks
-    /// again: one of them sees the other.
-    private func sleepBuffered() {
-        let waiters = log.waiters
-        waiters.wake.lock()
-        defer { waiters.wake.unlock() }
-        guard !stopping.load(ordering: .acquiring), !waiters.hasPending, !hasBufferedWork else { return }
-        waiters.flusherIdle.store(true, ordering: .sequentiallyConsistent)
-        if !waiters.hasPending && !hasBufferedWork && !stopping.load(ordering: .sequentiallyConsistent) {
-            waiters.wake.wait(untilNanos: monotonicNanos() + 100_000_000)
-        }
-        waiters.flusherIdle.store(false, ordering: .sequentiallyConsistent)
     }
 
     /// Wakes the thread that writes the arena out: the ring, or the write buffer's group commit if it sleeps.

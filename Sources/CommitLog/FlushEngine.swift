@@ -6,8 +6,8 @@ import Synchronization
 /// The flush pipeline of one commit log, by io path and `flushDiskType`:
 /// - mmap + ASYNC_FLUSH: `FlushRealTimeService` (a timer thread flushing every `flushIntervalCommitLog`
 ///   when `flushCommitLogLeastPages` are dirty, or everything every `flushCommitLogThoroughInterval`);
-/// - mmap + SYNC_FLUSH: `GroupCommitService` (one flush covers every waiter that arrived before it); with the
-///   write buffer (`CommitLogSettings.usesWriteBuffer`, the default) it first writes the appended arena bytes
+/// - mmap + SYNC_FLUSH: `GroupCommitService` (one flush covers every waiter that arrived before it; two rounds
+///   in flight at once, see `FlushEngine+GroupCommit.swift`); with the write buffer (`CommitLogSettings.usesWriteBuffer`, the default) it first writes the appended arena bytes
 ///   to the file (`FlushEngine+Buffer.swift`);
 /// - io_uring (both): the ring thread writes the arena out (WRITE, linked FDATASYNC under SYNC_FLUSH),
 ///   reaps completions and advances committed/flushed offsets. Under ASYNC_FLUSH it coalesces: an append wakes
@@ -20,6 +20,8 @@ final class FlushEngine: @unchecked Sendable {
     let ring: IORing?
     let stopping = Atomic<Bool>(false)
     private var threads: [StoreThread] = []
+    /// The mmap group commit's rounds (`FlushEngine+GroupCommit`).
+    let rounds: GroupCommitRounds
     /// The ring thread sleeps here when it has nothing to write; appenders signal it.
     let ringWake = ConditionLock()
     /// `RingSleep`: whether the ring thread sleeps, and what an append must bring to wake it.
@@ -57,6 +59,7 @@ final class FlushEngine: @unchecked Sendable {
         self.log = log
         self.arena = arena
         self.ring = ring
+        rounds = GroupCommitRounds(claimed: log.flushedAtomic.load(ordering: .acquiring))
         let settings = log.settings
         commitLeastBytes = settings.flushDiskType == .syncFlush ? 0 : UInt64(settings.commitCommitLogLeastPages * 4096)
         commitIntervalNanos = UInt64(settings.commitIntervalCommitLogMillis) * 1_000_000
@@ -76,12 +79,12 @@ final class FlushEngine: @unchecked Sendable {
             engine.threads.append(StoreThread(name: "io-uring-ring") { [engine] in engine.runRing() })
         } else if settings.usesWriteBuffer {
             engine = FlushEngine(log: log, arena: try IOArena(size: settings.arenaSizeBytes), ring: nil)
-            engine.threads.append(StoreThread(name: "group-commit") { [engine] in engine.runBuffered() })
+            engine.startGroupCommit()
         } else {
             engine = FlushEngine(log: log, arena: nil, ring: nil)
             switch settings.flushDiskType {
             case .asyncFlush: engine.threads.append(StoreThread(name: "flush-realtime") { [engine] in engine.runRealTime() })
-            case .syncFlush: engine.threads.append(StoreThread(name: "group-commit") { [engine] in engine.runGroupCommit() })
+            case .syncFlush: engine.startGroupCommit()
             }
             if settings.prefaultAheadBytes > 0 {
                 engine.threads.append(StoreThread(name: "prefault") { [engine] in engine.runPrefault() })
@@ -94,6 +97,13 @@ final class FlushEngine: @unchecked Sendable {
             engine.threads.append(StoreThread(name: "live-prewrite") { [engine] in engine.runLivePreWrite() })
         }
         return engine
+    }
+
+    /// The mmap group commit (SYNC_FLUSH): its two lanes.
+    private func startGroupCommit() {
+        for lane in 0..<DurabilityWaiters.lanes {
+            threads.append(StoreThread(name: "group-commit-\(lane)") { [self] in runGroupCommit(lane: lane) })
+        }
     }
 
     /// Writes and flushes everything appended, completes every waiter, and joins the threads.
@@ -171,8 +181,14 @@ final class FlushEngine: @unchecked Sendable {
     /// Flushes the mapping from `flushedOffset` to `target`, file by file, then publishes the new
     /// flushed offset and the store time of the last message it covers.
     func flushMapped(to target: UInt64, storeTimestamp: Int64) throws(SyscallError) {
-        var from = log.flushedAtomic.load(ordering: .relaxed)
         let started = monotonicNanos()
+        try syncMapped(from: log.flushedAtomic.load(ordering: .relaxed), to: target)
+        publishFlushed(target, storeTimestamp: storeTimestamp, nanos: monotonicNanos() - started)
+    }
+
+    /// Makes the log's bytes from `from` to `target` durable, file by file (msync of the range or fdatasync).
+    func syncMapped(from start: UInt64, to target: UInt64) throws(SyscallError) {
+        var from = start
         while from < target {
             guard let file = log.queue.file(containing: from) else { break }
             let to = min(target, file.fileEndOffset)
@@ -180,15 +196,19 @@ final class FlushEngine: @unchecked Sendable {
                            method: log.settings.flushMethod, io: log.settings.fileIO)
             from = to
         }
+    }
+
+    /// Publishes `target` as flushed after a flush that took `nanos`, with the store time of its last message.
+    func publishFlushed(_ target: UInt64, storeTimestamp: Int64, nanos: UInt64) {
         log.flushedAtomic.store(target, ordering: .releasing)
-        log.countFlush(nanos: monotonicNanos() - started)
+        log.countFlush(nanos: nanos)
         if log.settings.flushDiskType == .syncFlush { log.notifyGrowth(flushed: true) }
         if storeTimestamp > 0 { log.checkpoint.physicMsgTimestamp = storeTimestamp }
     }
 
     /// A flush to `target` left the page being appended to (and maybe pages after it) clean and read-only:
     /// fault the next 64 KiB back in here, after the waiters were answered, not in the appends into them.
-    private func rearmTail(at target: UInt64) {
+    func rearmTail(at target: UInt64) {
         let window = min(64 << 10, log.settings.prefaultAheadBytes)
         guard window > 0, let file = log.queue.file(containing: target) else { return }
         file.rearm(from: Int(target - file.fileFromOffset), bytes: window)
@@ -229,44 +249,6 @@ final class FlushEngine: @unchecked Sendable {
                 try? log.checkpoint.flush()
             }
             if done { return }
-        }
-    }
-
-    private func runGroupCommit() {
-        let waiters = log.waiters
-        var scratch = waiters.makeBuffer()
-        while true {
-            waiters.wake.lock()
-            if !waiters.hasPending && !stopping.load(ordering: .acquiring) {
-                waiters.flusherIdle.store(true, ordering: .sequentiallyConsistent)
-                if !waiters.hasPending {
-                    waiters.wake.wait(untilNanos: monotonicNanos() + 100_000_000)
-                }
-                waiters.flusherIdle.store(false, ordering: .sequentiallyConsistent)
-            }
-            waiters.wake.unlock()
-            let done = stopping.load(ordering: .acquiring)
-            waiters.beginRound()  // before reading the target: every swapped waiter is then covered
-            let timestamp = log.lastStoreTimestamp.load(ordering: .relaxed)
-            let target = log.committedAtomic.load(ordering: .acquiring)
-            if log.isFlushFailed {
-                waiters.endRound(.flushFailed, upTo: .max, scratch: &scratch)
-            } else {
-                do {
-                    if target > log.flushedAtomic.load(ordering: .relaxed) {
-                        try flushMapped(to: target, storeTimestamp: timestamp)
-                        rearmTail(at: target)  // before the answers: woken appenders would fault first
-                    }
-                    waiters.endRound(.putOK, upTo: target, scratch: &scratch)
-                } catch {
-                    failFlush(error)
-                    waiters.endRound(.flushFailed, upTo: .max, scratch: &scratch)
-                }
-            }
-            if done && !waiters.hasPending {
-                try? log.checkpoint.flush()
-                return
-            }
         }
     }
 

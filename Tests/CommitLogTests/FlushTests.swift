@@ -11,6 +11,8 @@ final class ScriptedIO: @unchecked Sendable {
     let syncs = Atomic<Int>(0)
     let syncDelayMicros = Atomic<Int>(0)
     let failSyncs = Atomic<Bool>(false)
+    /// The next sync takes half a second and then fails with EIO.
+    let slowFailNext = Atomic<Bool>(false)
     /// pwrite fails with EIO (the io_uring ring's own writes under ASYNC_FLUSH).
     let failWrites = Atomic<Bool>(false)
     /// fallocate calls still allowed before ENOSPC (negative: unlimited).
@@ -45,6 +47,10 @@ final class ScriptedIO: @unchecked Sendable {
         syncs.wrappingAdd(1, ordering: .relaxed)
         let delay = syncDelayMicros.load(ordering: .relaxed)
         if delay > 0 { usleep(UInt32(delay)) }
+        if slowFailNext.load(ordering: .relaxed) && slowFailNext.exchange(false, ordering: .relaxed) {
+            usleep(500_000)
+            throw SyscallError(name: "fdatasync", errno: EIO)
+        }
         if failSyncs.load(ordering: .relaxed) { throw SyscallError(name: "fdatasync", errno: EIO) }
         try body()
     }
@@ -95,6 +101,33 @@ final class ScriptedIO: @unchecked Sendable {
             #expect(statuses[UInt64(token)] == [.putOK])
             #expect(log.flushedOffset >= results.last!.nextOffset, "answered before the flush covered it")
         }
+    }
+
+    /// mmap: a round starts beside one still syncing; if that one fails, the later one fails too, though its own sync
+    /// succeeded (a write-back error is reported to one fdatasync of the file only), and nothing it wrote is flushed.
+    @Test(arguments: [SyncWritePath.writeBuffer, .mapping])
+    func aRoundAfterAFailedOneFailsThoughItsOwnSyncSucceeded(path: SyncWritePath) throws {
+        let dir = TemporaryDirectory()
+        let scripted = ScriptedIO()
+        var settings = testSettings(dir.path, path: path)
+        settings.fileIO = scripted.fileIO
+        let log = try CommitLog(settings: settings)
+        defer { log.close() }
+        let recorder = DurabilityRecorder()
+        log.onDurable { recorder.record($0, $1) }
+        _ = try log.put(TestMessage(size: 100, seed: 0), token: 0)
+        #expect(recorder.wait(forCount: 1)[0] == [.putOK])
+        let before = scripted.syncs.load(ordering: .relaxed)
+        scripted.slowFailNext.store(true, ordering: .relaxed)
+        _ = try log.put(TestMessage(size: 100, seed: 1), token: 1)
+        let deadline = monotonicNanos() + 5_000_000_000
+        while scripted.syncs.load(ordering: .relaxed) == before && monotonicNanos() < deadline { usleep(1_000) }
+        let second = try log.put(TestMessage(size: 100, seed: 2), token: 2)  // while the first round's sync sleeps
+        let statuses = recorder.wait(forCount: 3)
+        #expect(scripted.syncs.load(ordering: .relaxed) - before == 2, "the second round synced beside the first")
+        #expect(statuses[1] == [.flushFailed])
+        #expect(statuses[2] == [.flushFailed], "answered PUT_OK after the round before it failed")
+        #expect(log.flushedOffset < second.nextOffset)
     }
 
     @Test func slowFlushAnswersFlushDiskTimeoutAfterSyncFlushTimeout() throws {
