@@ -20,6 +20,9 @@ final class QueueOffsetTable: @unchecked Sendable {
     }
 
     private let commitLog: CommitLog
+    /// Mixed into every hash, chosen per table, so topic names cannot be picked to collide (a client may name
+    /// topics, and colliding keys would turn each put's probe into a walk).
+    private let seed = UInt64.random(in: .min ... .max)
     private var slots: UnsafeMutableBufferPointer<Slot>
     private var used = 0
 
@@ -43,7 +46,7 @@ final class QueueOffsetTable: @unchecked Sendable {
     /// a queue's first message.
     @inline(__always)
     func take(topic: UnsafeRawBufferPointer, queueID: Int32, count: Int) -> Int64 {
-        let at = slotIndex(topic: topic, queueID: queueID, hash: QueueOffsetTable.hash(topic, queueID))
+        let at = slotIndex(topic: topic, queueID: queueID, hash: QueueOffsetTable.hash(topic, queueID, seed: seed))
         let next = slots[at].next
         slots[at].next = next + Int64(count)
         return next
@@ -57,7 +60,7 @@ final class QueueOffsetTable: @unchecked Sendable {
                 topic.withUTF8 { bytes in
                     let raw = UnsafeRawBufferPointer(bytes)
                     // The index first: making the slot may move the table to a larger one.
-                    let at = slotIndex(topic: raw, queueID: value.queueID, hash: QueueOffsetTable.hash(raw, value.queueID))
+                    let at = slotIndex(topic: raw, queueID: value.queueID, hash: QueueOffsetTable.hash(raw, value.queueID, seed: seed))
                     slots[at].next = value.next
                 }
             }
@@ -121,14 +124,14 @@ final class QueueOffsetTable: @unchecked Sendable {
         stored.count == topic.count && (topic.count == 0 || memcmp(stored.baseAddress!, topic.baseAddress!, topic.count) == 0)
     }
 
-    /// A hash of the topic eight bytes at a time (a multiply and a shift each) and of the queue id.
+    /// A hash of the topic eight bytes at a time (a multiply and a shift each), of the queue id and of `seed`.
     @inline(__always)
-    static func hash(_ topic: UnsafeRawBufferPointer, _ queueID: Int32) -> UInt64 {
+    static func hash(_ topic: UnsafeRawBufferPointer, _ queueID: Int32, seed: UInt64) -> UInt64 {
         @inline(__always) func mix(_ value: UInt64) -> UInt64 {
             let product = value &* 0xFF51_AFD7_ED55_8CCD
             return product ^ (product >> 29)
         }
-        var hash = mix(UInt64(UInt32(bitPattern: queueID)) | UInt64(topic.count) << 32)
+        var hash = mix(seed ^ (UInt64(UInt32(bitPattern: queueID)) | UInt64(topic.count) << 32))
         var at = 0
         while at + 8 <= topic.count {
             hash = mix(hash ^ topic.loadUnaligned(fromByteOffset: at, as: UInt64.self))
