@@ -56,6 +56,11 @@ public struct CommitLogSettings: Sendable {
     public var checkCRCOnRecover: Bool = true
     /// Durability waiters held at once; past it a SYNC_FLUSH put fails fast instead of queueing.
     public var pendingWaitersMax: Int = 65_536
+    /// mmap path under SYNC_FLUSH: threads running group-commit rounds (1 or 2). With 2, the next round is written
+    /// and synced while the one before it still answers its waiters (`FlushEngine+GroupCommit.swift`). 1 by default:
+    /// through the broker (64 x 1 KiB) two lanes cost more CPU per message (8.6-9.5 against 7.0-7.5 us) for no
+    /// more msgs/s; `bench store --drivers 2` gains a little from them (README, "How the engine works").
+    public var groupCommitLanes: Int = 1
     /// Size of the io_uring write arena (a power of two, at least twice the largest record).
     public var ioUringArenaSizeBytes: Int = 32 << 20
     /// mmap + SYNC_FLUSH: appends are copied into an anonymous write buffer (an arena of

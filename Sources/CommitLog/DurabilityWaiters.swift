@@ -19,6 +19,7 @@ final class DurabilityWaiters: @unchecked Sendable {
         var pending: ContiguousArray<DurabilityWaiter>
         var inflight: [ContiguousArray<DurabilityWaiter>]
     }
+    /// Lanes the most any engine runs (`CommitLogSettings.groupCommitLanes`).
     static let lanes = 2
     let capacity: Int
     private let lists: Mutex<Lists>

@@ -99,9 +99,9 @@ final class FlushEngine: @unchecked Sendable {
         return engine
     }
 
-    /// The mmap group commit (SYNC_FLUSH): its two lanes.
+    /// The mmap group commit (SYNC_FLUSH): its lanes (`groupCommitLanes`, at most `DurabilityWaiters.lanes`).
     private func startGroupCommit() {
-        for lane in 0..<DurabilityWaiters.lanes {
+        for lane in 0..<min(max(1, log.settings.groupCommitLanes), DurabilityWaiters.lanes) {
             threads.append(StoreThread(name: "group-commit-\(lane)") { [self] in runGroupCommit(lane: lane) })
         }
     }

@@ -63,13 +63,7 @@ extension StoreBench {
                 began[producer] = monotonicNanos()
                 var pending = false
                 do {
-                    if let store {
-                        pending = try store.put(view, token: UInt64(producer)).durabilityPending
-                    } else if sync {
-                        pending = try log.put(view, token: UInt64(producer)).durabilityPending
-                    } else {
-                        _ = try log.append(view)
-                    }
+                    pending = try StoreBench.putOnce(view, token: UInt64(producer), store: store, log: log, sync: sync)
                 } catch {
                     failed += 1
                     began[producer] = 0  // not timed

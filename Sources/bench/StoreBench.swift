@@ -40,6 +40,7 @@ struct StoreBench: ParsableCommand {
     @Flag(help: "Touch every page of a new file before use (warmMapedFileEnable)") var warm = false
     @Option(help: "Write new log files' zeros out before use: auto (under sync or --warm), on, off") var preWrite = "auto"
     @Option(help: "mmap under sync: appends through the write buffer (transientStorePoolEnable): auto (on), on, off") var writeBuffer = "auto"
+    @Option(help: "mmap under sync: group-commit threads (1 or 2; groupCommitLanes)") var lanes = 1
     @Flag(help: "Print one JSON object instead of text") var json = false
 
     func validate() throws {
@@ -49,6 +50,7 @@ struct StoreBench: ParsableCommand {
         guard layer == "store" || layer == "commitlog" else { throw ValidationError("--layer must be store or commitlog") }
         guard ["auto", "on", "off"].contains(preWrite) else { throw ValidationError("--pre-write must be auto, on or off") }
         guard ["auto", "on", "off"].contains(writeBuffer) else { throw ValidationError("--write-buffer must be auto, on or off") }
+        guard lanes == 1 || lanes == 2 else { throw ValidationError("--lanes must be 1 or 2") }
     }
 
     func run() throws {
@@ -65,6 +67,7 @@ struct StoreBench: ParsableCommand {
         settings.preWriteFirstFile = true  // measured on a pre-written file, as every file after a broker's first is
         settings.prefaultAheadBytes = prefaultAhead
         settings.writeBuffer = writeBuffer == "auto" ? nil : writeBuffer == "on"
+        settings.groupCommitLanes = lanes
         guard let method = FlushMethod(rawValue: flushMethod) else {
             throw ValidationError("--flush-method must be msync or fdatasync, not \(flushMethod)")
         }
@@ -186,6 +189,16 @@ struct StoreBench: ParsableCommand {
                            producerCPUMicros: producerCPU.load(ordering: .relaxed), producerFaults: producerFaults.load(ordering: .relaxed))
     }
 
+    /// One put, through the store or into the bare log (under async, an append that waits for nothing). True
+    /// when its answer waits for durability (the log's `onDurable` then calls back with `token`).
+    @inline(__always)
+    static func putOnce(_ view: MessageView, token: UInt64, store: MessageStore?, log: CommitLog, sync: Bool) throws -> Bool {
+        if let store { return try store.put(view, token: token).durabilityPending }
+        if sync { return try log.put(view, token: token).durabilityPending }
+        _ = try log.append(view)
+        return false
+    }
+
     /// One producer thread's `count` puts, each timed from put to durable (nanoseconds). Returns the RT
     /// histogram and how many puts failed.
     private static func produce(_ producer: Int, count: Int, store: MessageStore?, log: CommitLog, sync: Bool, gate: Gate,
@@ -201,16 +214,7 @@ struct StoreBench: ParsableCommand {
                 view.queueOffset = Int64(sequence)
                 view.queueID = Int32((producer + sequence) % StoreBench.queues)
                 do {
-                    let pending: Bool
-                    if let store {
-                        pending = try store.put(view, token: UInt64(producer)).durabilityPending
-                    } else if sync {
-                        pending = try log.put(view, token: UInt64(producer)).durabilityPending
-                    } else {
-                        _ = try log.append(view)
-                        pending = false
-                    }
-                    if pending { gate.wait() }
+                    if try putOnce(view, token: UInt64(producer), store: store, log: log, sync: sync) { gate.wait() }
                     let ended = monotonicNanos()
                     _ = histogram.record(ended - began)
                     began = ended

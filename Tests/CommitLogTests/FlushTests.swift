@@ -111,6 +111,7 @@ final class ScriptedIO: @unchecked Sendable {
         let scripted = ScriptedIO()
         var settings = testSettings(dir.path, path: path)
         settings.fileIO = scripted.fileIO
+        settings.groupCommitLanes = 2
         let log = try CommitLog(settings: settings)
         defer { log.close() }
         let recorder = DurabilityRecorder()

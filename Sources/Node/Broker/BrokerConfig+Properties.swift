@@ -20,7 +20,7 @@ extension BrokerConfig {
             ("mappedFileSizeCommitLog", "\(log.mappedFileSizeCommitLog)"), ("mappedFileSizeConsumeQueue", "\(store.mappedFileSizeConsumeQueue)"),
             ("maxMessageSize", "\(log.maxMessageSize)"), ("syncFlushTimeout", "\(log.syncFlushTimeoutMillis)"),
             ("flushIntervalCommitLog", "\(log.flushIntervalCommitLogMillis)"), ("warmMapedFileEnable", "\(log.warmMapedFileEnable)"),
-            ("transientStorePoolEnable", "\(log.usesWriteBuffer)"),
+            ("transientStorePoolEnable", "\(log.usesWriteBuffer)"), ("groupCommitLanes", "\(log.groupCommitLanes)"),
             ("commitCommitLogLeastPages", "\(log.commitCommitLogLeastPages)"),
             ("commitIntervalCommitLog", "\(log.commitIntervalCommitLogMillis)"),
             ("deleteWhen", log.deleteWhen.map { $0 < 10 ? "0\($0)" : "\($0)" }.joined(separator: ";")),

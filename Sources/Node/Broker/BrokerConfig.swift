@@ -114,6 +114,8 @@ public struct BrokerConfig: Sendable {
         case "commitIntervalCommitLog": store.commitLog.commitIntervalCommitLogMillis = Int(try integer(1...600_000))
         case "warmMapedFileEnable": store.commitLog.warmMapedFileEnable = try boolean()
         case "transientStorePoolEnable": store.commitLog.writeBuffer = try boolean()
+        // Ours: the mmap group commit's threads under SYNC_FLUSH (FlushEngine+GroupCommit.swift).
+        case "groupCommitLanes": store.commitLog.groupCommitLanes = Int(try integer(1...2))
         case "deleteWhen":
             let hours = value.split(separator: ";").compactMap { Int($0) }
             guard !hours.isEmpty, hours.allSatisfy({ (0...23).contains($0) }) else {
