@@ -33,29 +33,7 @@ import TestSupport
             delivered.count.wrappingAdd(1, ordering: .relaxed)
         }
         let puts = 300
-        let queued = try loop.submit { () -> [UInt32] in
-            var queued: [UInt32] = []
-            let topic = Array("Durable".utf8), body = [UInt8](repeating: 9, count: 700), properties = Array("TAGS\u{1}t\u{2}".utf8)
-            for slot in 0..<UInt32(puts) {
-                let outcome = topic.withUnsafeBytes { t in
-                    body.withUnsafeBytes { b in
-                        properties.withUnsafeBytes { p in
-                            pipeline.put(MessageView(topic: t, body: b, properties: p, queueID: Int32(slot % 4), bornTimestamp: 1),
-                                         answering: .queue(queue, slot: slot))
-                        }
-                    }
-                }
-                switch outcome {
-                case .queued(let result):
-                    ends.withLock { $0[slot] = result.append.nextOffset }
-                    queued.append(slot)
-                case .done(_, let status): #expect(status == .putOK)
-                case .failed(let failure): Issue.record("put \(slot) failed: \(failure)")
-                case .pending: Issue.record("a queue route never answers with a future")
-                }
-            }
-            return queued
-        }.wait()
+        let queued = try loop.submit { Self.put(0..<UInt32(puts), through: pipeline, answering: queue, ends: ends) }.wait()
         #expect(!queued.isEmpty)
         #expect(eventually(seconds: 10) { delivered.count.load(ordering: .relaxed) >= queued.count })
         let answers = try loop.submit { delivered.answers }.wait()
@@ -90,30 +68,9 @@ import TestSupport
             answeredAtBatchEnd.store(delivered.answers.count, ordering: .relaxed)
         }
         var queued: [UInt32] = []
-        let topic = Array("Durable".utf8), body = [UInt8](repeating: 9, count: 700), properties = Array("TAGS\u{1}t\u{2}".utf8)
         for round in 0..<20 {
-            queued += try loop.submit { () -> [UInt32] in
-                var queued: [UInt32] = []
-                for slot in UInt32(round * 50)..<UInt32(round * 50 + 50) {
-                    let outcome = topic.withUnsafeBytes { t in
-                        body.withUnsafeBytes { b in
-                            properties.withUnsafeBytes { p in
-                                pipeline.put(MessageView(topic: t, body: b, properties: p, queueID: Int32(slot % 4), bornTimestamp: 1),
-                                             answering: .queue(queue, slot: slot))
-                            }
-                        }
-                    }
-                    switch outcome {
-                    case .queued(let result):
-                        ends.withLock { $0[slot] = result.append.nextOffset }
-                        queued.append(slot)
-                    case .done(_, let status): #expect(status == .putOK)
-                    case .failed(let failure): Issue.record("put \(slot) failed: \(failure)")
-                    case .pending: Issue.record("a queue route never answers with a future")
-                    }
-                }
-                return queued
-            }.wait()
+            let slots = UInt32(round * 50)..<UInt32(round * 50 + 50)
+            queued += try loop.submit { Self.put(slots, through: pipeline, answering: queue, ends: ends) }.wait()
         }
         #expect(!queued.isEmpty)
         #expect(eventually(seconds: 10) { delivered.count.load(ordering: .relaxed) >= queued.count })
@@ -122,5 +79,32 @@ import TestSupport
         #expect(answers.allSatisfy { $0.status == .putOK && $0.flushedPastEnd && $0.onLoop })
         #expect(batches.load(ordering: .relaxed) >= 1)
         #expect(answeredAtBatchEnd.load(ordering: .relaxed) == queued.count, "every answer came in a batch")
+    }
+
+    /// Puts one message per slot through `pipeline`, answered on `queue`; records where each queued one ends.
+    /// - Returns: the slots whose answers were queued (the others were answered at once).
+    private static func put(_ slots: Range<UInt32>, through pipeline: PutPipeline, answering queue: PutAnswerQueue,
+                            ends: borrowing Mutex<[UInt32: UInt64]>) -> [UInt32] {
+        var queued: [UInt32] = []
+        let topic = Array("Durable".utf8), body = [UInt8](repeating: 9, count: 700), properties = Array("TAGS\u{1}t\u{2}".utf8)
+        for slot in slots {
+            let outcome = topic.withUnsafeBytes { t in
+                body.withUnsafeBytes { b in
+                    properties.withUnsafeBytes { p in
+                        pipeline.put(MessageView(topic: t, body: b, properties: p, queueID: Int32(slot % 4), bornTimestamp: 1),
+                                     answering: .queue(queue, slot: slot))
+                    }
+                }
+            }
+            switch outcome {
+            case .queued(let result):
+                ends.withLock { $0[slot] = result.append.nextOffset }
+                queued.append(slot)
+            case .done(_, let status): #expect(status == .putOK)
+            case .failed(let failure): Issue.record("put \(slot) failed: \(failure)")
+            case .pending: Issue.record("a queue route never answers with a future")
+            }
+        }
+        return queued
     }
 }
