@@ -1,7 +1,7 @@
 """A NameServer and one broker from a build folder, on free loopback ports with a temporary store, for the
 measuring scripts (broker-cpu.py, topic-create-bench.py): started in `with LocalBroker(...)`, stopped (SIGTERM,
 then SIGKILL) and removed when the block ends."""
-import os, shutil, signal, socket, subprocess, tempfile, time
+import os, shutil, signal, socket, subprocess, sys, tempfile, time
 
 
 def free_port():
@@ -11,14 +11,21 @@ def free_port():
 
 
 def wait_for(process, needle, seconds=60):
-    deadline = time.time() + seconds
+    """Reads the process's output until `needle`; otherwise raises with the output's last lines (why it failed)."""
+    deadline, seen = time.time() + seconds, []
     while time.time() < deadline:
         line = process.stdout.readline()
         if not line and process.poll() is not None:
             break
         if needle in line:
             return
-    raise RuntimeError("process did not print %r" % needle)
+        seen = (seen + [line.rstrip()])[-20:]
+    state = "exited with %s" % process.poll() if process.poll() is not None else "still running after %d s" % seconds
+    raise RuntimeError("process did not print %r (%s); its last lines:\n%s" % (needle, state, "\n".join(seen)))
+
+
+class PortTaken(RuntimeError):
+    """A role could not listen on a port that was free when it was picked (another process took it meanwhile)."""
 
 
 class LocalBroker:
@@ -29,6 +36,16 @@ class LocalBroker:
         self.ns = self.broker = None
 
     def __enter__(self):
+        # Ports are picked free and bound later: another process may take one in between. Only then try again.
+        for attempt in range(3):
+            try:
+                return self._enter_once()
+            except PortTaken as error:
+                if attempt == 2:
+                    raise
+                print("local_broker: a port was taken meanwhile, starting again on others: %s" % error, file=sys.stderr)
+
+    def _enter_once(self):
         self.directory = tempfile.mkdtemp(prefix=self.prefix)
         self.ns_port, self.broker_port = free_port(), free_port()
         open(os.path.join(self.directory, "ns.properties"), "w").write("listenPort=%d\n" % self.ns_port)
@@ -39,13 +56,22 @@ class LocalBroker:
         self.env = dict(os.environ, MQ_EXIT_WITH_PARENT=str(os.getpid()))
         try:
             self.ns = self._start("mqnamesrv", "ns.properties")
-            wait_for(self.ns, "boot success")
+            self._boot(self.ns)
             self.broker = self._start("mqbroker", "broker.conf")
-            wait_for(self.broker, "boot success")
+            self._boot(self.broker)
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
+
+    @staticmethod
+    def _boot(process):
+        try:
+            wait_for(process, "boot success")
+        except RuntimeError as error:
+            if "address already in use" in str(error):
+                raise PortTaken(str(error))
+            raise
 
     def _start(self, role, conf):
         return subprocess.Popen([os.path.join(self.build, role), "-c", os.path.join(self.directory, conf)],
