@@ -171,14 +171,10 @@ extension RemotingCommand {
                 var block = fields.bytes
                 extLength = buffer.writeBuffer(&block)
             case .json:
-                fields.forEach { key, value in
-                    value.withBytes { bytes in
-                        guard !key.isEmpty, !bytes.isEmpty else { return }
-                        extLength += buffer.writeInteger(Int16(key.count)) + buffer.writeBytes(key)
-                        extLength += buffer.writeInteger(Int32(bytes.count)) + buffer.writeBytes(bytes)
-                    }
-                    return true
-                }
+                // Through a dictionary (the last of a repeated key wins, as it does in `dictionary` and in Java's
+                // HashMap): written pair by pair, a repeated key whose last value is empty would bring back an earlier
+                // value (FuzzRemotingFrame found it). Off the hot path: only a JSON-read command written as binary.
+                extLength = HeaderFields.writeBinaryEntries(fields.dictionary, into: &buffer)
             }
         }
         buffer.setInteger(Int32(extLength), at: lengthIndex)
