@@ -10,8 +10,8 @@ struct DurabilityWaiter {
 /// The group-commit hand-off: appenders add waiters to `pending`; the flusher swaps `pending` into
 /// `inflight` *before* it reads the position it flushes to (so every swapped waiter is covered), and
 /// completes `inflight` after the flush; a watcher completes whatever passes its deadline first.
-/// There is one `inflight` list per lane (`lanes`): the mmap group commit runs two rounds at once, each
-/// in its own lane (`FlushEngine+GroupCommit.swift`); the ring uses lane 0.
+/// There is one `inflight` list per lane (`lanes`): with `groupCommitLanes` 2 the mmap group commit runs two
+/// rounds at once, each in its own lane (`FlushEngine+GroupCommit.swift`); otherwise only lane 0 exists.
 /// Every list is preallocated to `pendingWaitersMax`: a put reserves a slot before it appends and fails
 /// fast when none is left, so adding never allocates and never overflows.
 final class DurabilityWaiters: @unchecked Sendable {
@@ -19,8 +19,10 @@ final class DurabilityWaiters: @unchecked Sendable {
         var pending: ContiguousArray<DurabilityWaiter>
         var inflight: [ContiguousArray<DurabilityWaiter>]
     }
-    /// Lanes the most any engine runs (`CommitLogSettings.groupCommitLanes`).
-    static let lanes = 2
+    /// The most lanes any engine runs (`CommitLogSettings.groupCommitLanes`).
+    static let maxLanes = 2
+    /// The lanes this log's engine runs: each reserves a full in-flight list.
+    let lanes: Int
     let capacity: Int
     private let lists: Mutex<Lists>
     private let reserved = Atomic<Int>(0)
@@ -32,11 +34,12 @@ final class DurabilityWaiters: @unchecked Sendable {
     let wake: ConditionLock = ConditionLock()
     let flusherIdle = Atomic<Bool>(false)
 
-    init(capacity: Int) {
+    init(capacity: Int, lanes: Int) {
         self.capacity = capacity
+        self.lanes = min(max(1, lanes), Self.maxLanes)
         var pending = ContiguousArray<DurabilityWaiter>()
         pending.reserveCapacity(capacity)
-        let inflight = (0..<Self.lanes).map { _ in
+        let inflight = (0..<self.lanes).map { _ in
             var list = ContiguousArray<DurabilityWaiter>()
             list.reserveCapacity(capacity)
             return list

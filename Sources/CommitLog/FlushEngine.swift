@@ -99,9 +99,9 @@ final class FlushEngine: @unchecked Sendable {
         return engine
     }
 
-    /// The mmap group commit (SYNC_FLUSH): its lanes (`groupCommitLanes`, at most `DurabilityWaiters.lanes`).
+    /// The mmap group commit (SYNC_FLUSH): its lanes (`groupCommitLanes`, as `DurabilityWaiters.lanes` holds them).
     private func startGroupCommit() {
-        for lane in 0..<min(max(1, log.settings.groupCommitLanes), DurabilityWaiters.lanes) {
+        for lane in 0..<log.waiters.lanes {
             threads.append(StoreThread(name: "group-commit-\(lane)") { [self] in runGroupCommit(lane: lane) })
         }
     }

@@ -56,7 +56,7 @@ final class LogShared: @unchecked Sendable {
         self.queue = queue
         self.checkpoint = checkpoint
         self.log = log
-        waiters = DurabilityWaiters(capacity: settings.pendingWaitersMax)
+        waiters = DurabilityWaiters(capacity: settings.pendingWaitersMax, lanes: settings.groupCommitLanes)
     }
 
     var isFlushFailed: Bool { flushFailedFlag.load(ordering: .relaxed) }

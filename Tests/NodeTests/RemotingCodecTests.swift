@@ -94,6 +94,23 @@ import Testing
         #expect(command.fields?["topic"]?.string == "T")
     }
 
+    /// A key given twice has its last value whichever way it is read (one lookup, the dictionary), as in Java's
+    /// header map; the lookup used to stop at the first.
+    @Test(arguments: [SerializeType.json, .rocketmq])
+    func aRepeatedKeyReadsAsItsLastValue(type: SerializeType) throws {
+        var writer = HeaderFields.Writer()
+        writer.append("b", "First")
+        writer.append("e", Int32(1))
+        writer.append("b", "Last")
+        let command = RemotingCommand(code: RequestCode.sendMessageV2, fields: writer.fields, serializeType: type)
+        var out = ByteBuffer()
+        RemotingFrameEncoder.write(command, into: &out)
+        let decoded = try #require(try RemotingFrameDecoder().decodeFrame(&out))
+        #expect(decoded.fields?["b"]?.string == "Last")
+        #expect(decoded.extFields["b"] == "Last")
+        #expect(decoded.fields?["e"]?.int32 == 1)
+    }
+
     @Test func cClientHeaderValuesBecomeStrings() throws {
         let json = #"{"code":310,"extFields":{"AccessKey":"","OnsChannel":"ALIYUN","Signature":"x","a":"G","b":"T","e":3,"f":0,"g":"1700000000000","m":"0","unitMode":false},"flag":0,"language":"CPP","opaque":5,"remark":"","version":63}"# + "\n"
         var frame = ByteBuffer()

@@ -154,14 +154,15 @@ public struct HeaderFields: Sendable {
         }
     }
 
-    /// The value of `key`, or nil.
+    /// The value of `key`, or nil. A key given more than once has its last value, as in `dictionary` and in
+    /// Java's header map (and in the SEND and PULL decoders' single pass), so every reader of a request agrees.
     public subscript(_ key: StaticString) -> Value? {
-        var found: Value?
-        forEach { name, value in
-            if Value.equal(name, key) { found = value; return false }
+        var found: Location?
+        forEachLocation { name, location in
+            if Value.equal(name, key) { found = location }
             return true
         }
-        return found
+        return found.map(value(at:))
     }
 
     /// The fields as a dictionary (allocates; for requests off the hot path).
