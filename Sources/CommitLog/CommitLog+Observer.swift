@@ -6,7 +6,7 @@ public protocol AppendObserver: AnyObject, Sendable {
     func admit(sizeBytes: Int, token: UInt64) -> StoreError?
     /// Runs under the append lock once the record (or batch) is encoded at `position` and the log's end moved past
     /// it (readers limited by `limitVisibility` still do not see it): the calls come in log order. `bytes` lives
-    /// only for the call (it may be the io_uring arena).
+    /// only for the call (it may be the write arena).
     func appended(_ bytes: UnsafeRawBufferPointer, at position: UInt64, token: UInt64)
 }
 

@@ -13,7 +13,7 @@ extension CommitLog {
     /// `offset` must be the current write position (`wroteOffset`). A log that stores nothing accepts any
     /// later file start instead: an empty slave starts at its master's last file. The bytes may end in the
     /// middle of a record and may not cross a file's end; a transfer that starts exactly at a file's end
-    /// opens the next file. The bytes are copied once (into the mapping, or the io_uring arena).
+    /// opens the next file. The bytes are copied once (into the mapping, or the write arena).
     /// - Throws: `StoreError` with `.offsetMismatch` (nothing appended) when `offset` is not where the
     ///   log ends or the bytes would cross a file; `.storeClosed`, `.flushFailed`, `.diskFull`,
     ///   `.createMappedFileFailed` as `append`.
@@ -35,7 +35,7 @@ extension CommitLog {
                 state.file = try nextFile(at: state.wrote)
             }
             if state.replicaEnd != state.wrote { state.replicaCursor = state.wrote }
-            // The io_uring arena holds at most its size ahead of the ring: copy in halves of it at most.
+            // The write arena holds at most its size ahead of the bytes written to the file: copy in halves of it at most.
             let chunkMax = flushEngine?.arena.map { $0.size / 2 } ?? bytes.count
             var done = 0
             while done < bytes.count {

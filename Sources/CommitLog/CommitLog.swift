@@ -56,7 +56,7 @@ public struct StoredRecord: @unchecked Sendable {
 /// `flushDiskType` on the chosen io path, recovery on open, retention in the background.
 ///
 /// Positions (global byte offsets), each never moving backwards while open:
-/// - `wroteOffset`: appended (in the mapping, or in the io_uring arena);
+/// - `wroteOffset`: appended (in the mapping, or in the write arena);
 /// - `committedOffset`: in the page cache, readable through the mapping (= wrote on the mmap path);
 /// - `flushedOffset`: durable;
 /// - `confirmOffset`: set from above (replication) and otherwise equal to the flush-mode's visible end.
@@ -374,7 +374,7 @@ public final class CommitLog: @unchecked Sendable {
         return file
     }
 
-    /// Where the bytes of `position ..< position + count` are written: the mapping, or the io_uring arena.
+    /// Where the bytes of `position ..< position + count` are written: the mapping, or the write arena.
     @inline(__always)
     func writePointer(at position: UInt64, in state: AppendState) -> UnsafeMutableRawPointer {
         if let pointer = engine?._withUnsafeGuaranteedRef({ $0.arena?.pointer(at: position) }) { return pointer }

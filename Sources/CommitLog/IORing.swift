@@ -3,8 +3,9 @@ import Glibc
 #endif
 import CLiburing
 
-/// The io_uring write arena: `size` bytes of shared memory mapped twice back to back, so a record that
-/// wraps around the end is still contiguous, and registered with the ring as one fixed buffer.
+/// The write arena (io_uring's, and the mmap path's write buffer under SYNC_FLUSH): `size` bytes of shared
+/// memory mapped twice back to back, so a record that wraps around the end is still contiguous; io_uring
+/// registers it with the ring as one fixed buffer.
 /// Log byte `p` lives at `base + p % size`; appenders may run at most `size` bytes ahead of the ring.
 final class IOArena: @unchecked Sendable {
     let size: Int
@@ -17,21 +18,21 @@ final class IOArena: @unchecked Sendable {
         self.size = size
         mask = UInt64(size - 1)
         let fd = cliburing_memfd_create("commitlog-arena")
-        guard fd >= 0 else { throw StoreError(.io, "io_uring arena: memfd_create failed", cause: SyscallError(name: "memfd_create", errno: errno)) }
+        guard fd >= 0 else { throw StoreError(.io, "write arena: memfd_create failed", cause: SyscallError(name: "memfd_create", errno: errno)) }
         guard ftruncate(fd, off_t(size)) == 0 else {
             close(fd)
-            throw StoreError(.io, "io_uring arena: cannot size \(size) bytes", cause: SyscallError(name: "ftruncate", errno: errno))
+            throw StoreError(.io, "write arena: cannot size \(size) bytes", cause: SyscallError(name: "ftruncate", errno: errno))
         }
         guard let reserved = mmap(nil, 2 * size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), reserved != MAP_FAILED else {
             close(fd)
-            throw StoreError(.io, "io_uring arena: cannot reserve address space", cause: SyscallError(name: "mmap", errno: errno))
+            throw StoreError(.io, "write arena: cannot reserve address space", cause: SyscallError(name: "mmap", errno: errno))
         }
         for half in 0..<2 {
             let address = mmap(reserved + half * size, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0)
             guard address == reserved + half * size else {
                 munmap(reserved, 2 * size)
                 close(fd)
-                throw StoreError(.io, "io_uring arena: double mapping failed", cause: SyscallError(name: "mmap", errno: errno))
+                throw StoreError(.io, "write arena: double mapping failed", cause: SyscallError(name: "mmap", errno: errno))
             }
         }
         base = reserved
