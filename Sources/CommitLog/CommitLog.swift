@@ -126,6 +126,7 @@ public final class CommitLog: @unchecked Sendable {
         shared = logShared
         allocator = AllocateMappedFileService(queue: queue, io: settings.fileIO, warmUp: settings.warmMapedFileEnable,
                                               preWrite: settings.preWritesNewFiles, preWriteFirst: settings.preWriteFirstFile,
+                                              preWriteHeadBytes: settings.preWriteHeadBytes,
                                               populateBytes: settings.ioPath == .mmap && !settings.usesWriteBuffer ? settings.prefaultAheadBytes : 0,
                                               writePosition: { [logShared] in logShared.wroteAtomic.load(ordering: .relaxed) })
         try takeLock()

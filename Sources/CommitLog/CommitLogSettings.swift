@@ -31,7 +31,8 @@ public struct CommitLogSettings: Sendable {
     public var maxMessageSize: Int = 4 * 1024 * 1024
     public var warmMapedFileEnable: Bool = false
     /// Each new commit log file has its zeros written out and synced in the background before use, so the
-    /// fdatasyncs after appends convert no unwritten extents (ext4). nil: under SYNC_FLUSH or with
+    /// fdatasyncs after appends convert no unwritten extents (ext4): the whole file, or only its head where the
+    /// live pre-writer writes the rest (`preWriteHeadBytes`). nil: under SYNC_FLUSH or with
     /// `warmMapedFileEnable`, where flushes are frequent; the cost is writing each file twice.
     public var preWriteNewFiles: Bool?
     /// An opening empty log waits for its first file's pre-write as well (seconds for 1 GiB); off, that file is
@@ -48,6 +49,12 @@ public struct CommitLogSettings: Sendable {
     /// itself (see `FlushEngine.preWritesLiveFile`).
     public var preWritesLiveFile: Bool {
         flushDiskType == .syncFlush && preWritesNewFiles && !warmMapedFileEnable && livePreWriteAheadBytes > 0
+    }
+    /// The bytes of each new file the allocator pre-writes, its head, where the live pre-writer runs (the file is
+    /// written from an arena: io_uring, or the mmap path's write buffer) and writes the rest ahead of the writer;
+    /// nil: the whole file.
+    var preWriteHeadBytes: Int? {
+        preWritesLiveFile && (ioPath == .ioUring || usesWriteBuffer) ? livePreWriteAheadBytes : nil
     }
     /// mmap path: pages this far ahead of the write position are faulted in (MADV_POPULATE_WRITE) by a
     /// background thread, so appends do not take page faults (and zero pages) inside the append lock.

@@ -53,10 +53,12 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Creates a segment at full size: written under a temporary name, reserved with fallocate, made
     /// durable and renamed, so a crash never leaves a short segment behind.
-    /// - Parameter preWriteUntil: when given, the file's zeros are written out before it is used (see
-    ///   `writeZeros`), stopping early once it returns true (the file is wanted now).
+    /// - Parameters:
+    ///   - preWriteUntil: when given, the file's zeros are written out before it is used (see `writeZeros`),
+    ///     stopping early once it returns true (the file is wanted now).
+    ///   - preWriteBytes: how much of the file from its start is pre-written (nil: all of it).
     public init(create path: String, fileFromOffset: UInt64, fileSize: Int, io: FileIO, warmUp: Bool,
-                preWriteUntil: (() -> Bool)? = nil) throws(StoreError) {
+                preWriteUntil: (() -> Bool)? = nil, preWriteBytes: Int? = nil) throws(StoreError) {
         let temporary = path + ".tmp"
         let fd: Int32
         var preWritten = 0
@@ -65,7 +67,9 @@ public final class MappedFile: @unchecked Sendable {
         }
         do {
             try io.fallocate(fd, 0, fileSize)
-            if let preWriteUntil { preWritten = try MappedFile.writeZeros(fd: fd, size: fileSize, io: io, until: preWriteUntil) }
+            if let preWriteUntil {
+                preWritten = try MappedFile.writeZeros(fd: fd, size: min(fileSize, preWriteBytes ?? fileSize), io: io, until: preWriteUntil)
+            }
             try io.fdatasync(fd)
             _ = try syscall("rename") { rename(temporary, path) }
             // The new name is durable only once its directory is: without this, a power cut could keep the

@@ -130,6 +130,11 @@ final class AllocateMappedFileService: @unchecked Sendable {
     private let warmUp: Bool
     /// New files are pre-written (`MappedFile.writeZeros`) before they are handed out.
     private let preWrite: Bool
+    /// Where the live pre-writer writes the rest of the file ahead of the writer (`FlushEngine+PreWrite`): the
+    /// bytes of a new file pre-written here, its head (nil: the whole file; the first file under `preWriteFirst`
+    /// is always written whole). Its O_DIRECT writes took half the CPU of these buffered ones (1 MiB pwrite +
+    /// fdatasync a chunk): 0.33 against 0.66 us per 1 KiB message, SYNC_FLUSH mmap, 64 senders.
+    private let preWriteHeadBytes: Int?
     /// Set (under `condition`) when the file being made is wanted now, or the service stops: its
     /// pre-write ends after the current chunk.
     private let wanted = Atomic<Bool>(false)
@@ -146,12 +151,13 @@ final class AllocateMappedFileService: @unchecked Sendable {
     private let populateBytes: Int
 
     init(queue: MappedFileQueue, io: FileIO, warmUp: Bool, preWrite: Bool = false, preWriteFirst: Bool = false,
-         populateBytes: Int = 0,
+         preWriteHeadBytes: Int? = nil, populateBytes: Int = 0,
          writePosition: (@Sendable () -> UInt64)? = nil) {
         self.queue = queue
         self.io = io
         self.warmUp = warmUp
         self.preWrite = preWrite
+        self.preWriteHeadBytes = preWriteHeadBytes
         self.preWriteFirst = preWriteFirst
         self.writePosition = writePosition
         self.populateBytes = warmUp ? 0 : populateBytes
@@ -175,6 +181,7 @@ final class AllocateMappedFileService: @unchecked Sendable {
     private func path(for offset: UInt64) -> String { queue.directory + "/" + offsetFileName(offset) }
 
     private func run() {
+        var first = true
         condition.lock()
         while !stopping {
             guard let offset = requested else {
@@ -194,10 +201,12 @@ final class AllocateMappedFileService: @unchecked Sendable {
             do {
                 let until = { [self] in wanted.load(ordering: .relaxed) }
                 let file = try MappedFile(create: path(for: offset), fileFromOffset: offset, fileSize: queue.fileSize,
-                                          io: io, warmUp: warmUp, preWriteUntil: preWrite ? until : nil)
+                                          io: io, warmUp: warmUp, preWriteUntil: preWrite ? until : nil,
+                                          preWriteBytes: first && preWriteFirst ? nil : preWriteHeadBytes)
                 file.populate(bytes: populateBytes)
                 result = .success(file)
             } catch { result = .failure(error) }
+            first = false
             condition.lock()
             inProgress = nil
             ready = (offset, result)

@@ -155,7 +155,7 @@ extension LivePreWriteTests {
             return FileIO(
                 fallocate: system.fallocate,
                 pwrite: { [self] (fd, bytes, offset) throws(SyscallError) in
-                    if bytes.count == 1 << 20 && !path(of: fd).hasSuffix(".tmp") && !entered.exchange(true, ordering: .acquiringAndReleasing) {
+                    if bytes.count == 1 << 20 && !Self.path(of: fd).hasSuffix(".tmp") && !entered.exchange(true, ordering: .acquiringAndReleasing) {
                         let deadline = monotonicNanos() + 10_000_000_000
                         while !release.load(ordering: .acquiring) && monotonicNanos() < deadline { usleep(1_000) }
                     }
@@ -170,10 +170,80 @@ extension LivePreWriteTests {
             return entered.load(ordering: .acquiring)
         }
 
-        private func path(of fd: Int32) -> String {
+        static func path(of fd: Int32) -> String {
             var buffer = [CChar](repeating: 0, count: 4096)
             let count = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
             return count > 0 ? String(cString: buffer) : ""
+        }
+    }
+}
+
+extension LivePreWriteTests {
+    /// Where the live pre-writer runs, a file made in the background is pre-written only at its head
+    /// (`livePreWriteAheadBytes`; its chunks are buffered writes, the live pre-writer's O_DIRECT ones cost half the
+    /// CPU); once the writer is in it, the live pre-writer goes on from the head's end, leaving no unwritten extent
+    /// between, and every record reads back after reopening.
+    @Test(arguments: [IOPath.ioUring, .mmap])
+    func aNewFileIsPreWrittenAtItsHeadAndTheLivePreWriterWritesTheRest(io: IOPath) throws {
+        let dir = TemporaryDirectory()
+        let fileSize = 16 << 20, ahead = 4 << 20
+        let counting = TemporaryZeros()
+        var settings = testSettings(dir.path, io: io, flush: .syncFlush, fileSize: fileSize)
+        settings.livePreWriteAheadBytes = ahead
+        settings.fileIO = counting.fileIO
+        var log: CommitLog? = try CommitLog(settings: settings)
+        var seed = 0
+        func append(until offset: UInt64) throws {
+            while log!.wroteOffset < offset {
+                _ = try log!.append(TestMessage(size: 100 + seed % 1900, seed: seed))
+                seed += 1
+            }
+        }
+        let first = counting.bytes.load(ordering: .relaxed)  // the first file's, stopped when the log opened
+        try append(until: UInt64(fileSize / 2 + 4096))
+        #expect(counting.wait(for: first + ahead) == first + ahead, "the next file is pre-written from half way")
+        try append(until: UInt64(fileSize + (1 << 20)))  // 1 MiB into the second file
+        // The file was handed out whole (its pre-write ends before it is), and the next one waits for half way.
+        #expect(counting.bytes.load(ordering: .relaxed) == first + ahead, "only the head is pre-written")
+        try waitUntilCommitted(log!)
+        let wrote = log!.wroteOffset
+        let target = wrote + UInt64(ahead)
+        let deadline = monotonicNanos() + 20_000_000_000
+        while log!.livePreWrittenRange(inFileHolding: wrote).upperBound < target && monotonicNanos() < deadline { usleep(2_000) }
+        let range = log!.livePreWrittenRange(inFileHolding: wrote)
+        #expect(range.lowerBound == UInt64(fileSize + ahead) && range.upperBound >= target, "\(range), writer at \(wrote)")
+        let path = settings.storePathCommitLog + "/" + offsetFileName(UInt64(fileSize))
+        if let unwritten = unwrittenBytes(path, from: 0, to: Int(range.upperBound) - fileSize) {
+            #expect(unwritten == 0, "the head and the live pre-write leave no unwritten extent")
+        }
+        log!.close()
+        log = try CommitLog(settings: settings)
+        defer { log!.close() }
+        try expectEveryRecord(log!, count: seed)
+    }
+
+    /// Counts the bytes of large pwrites of zeros into `.tmp` files: the allocator's pre-writes (the live pre-writer
+    /// writes files under their final names).
+    final class TemporaryZeros: @unchecked Sendable {
+        let bytes = Atomic<Int>(0)
+        var fileIO: FileIO {
+            let system = FileIO.system
+            return FileIO(
+                fallocate: system.fallocate,
+                pwrite: { [self] (fd, data, offset) throws(SyscallError) in
+                    if data.count >= 64 << 10 && PreWriteGate.path(of: fd).hasSuffix(".tmp") && !data.contains(where: { $0 != 0 }) {
+                        bytes.wrappingAdd(data.count, ordering: .relaxed)
+                    }
+                    try system.pwrite(fd, data, offset)
+                },
+                fdatasync: system.fdatasync, msync: system.msync)
+        }
+
+        /// Waits (5 s at most) until `count` bytes were pre-written; returns the count reached.
+        func wait(for count: Int) -> Int {
+            let deadline = monotonicNanos() + 5_000_000_000
+            while bytes.load(ordering: .relaxed) < count && monotonicNanos() < deadline { usleep(1_000) }
+            return bytes.load(ordering: .relaxed)
         }
     }
 }
