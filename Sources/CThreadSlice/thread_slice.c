@@ -6,6 +6,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifndef SCHED_FLAG_RESET_ON_FORK
+#define SCHED_FLAG_RESET_ON_FORK 0x01
+#endif
+
 // The kernel's struct sched_attr (SCHED_ATTR_SIZE_VER1); glibc 2.36's headers do not declare it.
 struct thread_slice_attr {
     uint32_t size;
@@ -30,7 +34,9 @@ int thread_slice_set(uint64_t nanos) {
     if (read_attr(0, &attr) != 0) return -1;
     if (attr.sched_policy != SCHED_OTHER && attr.sched_policy != SCHED_BATCH) return -2;
     attr.size = sizeof attr;
-    attr.sched_flags = 0;  // no reset-on-fork, no utilisation clamps: policy and nice as read
+    // Threads this one starts (a thread pool's workers) get the kernel's slice, not this one; no utilisation
+    // clamps; policy and nice as read.
+    attr.sched_flags = SCHED_FLAG_RESET_ON_FORK;
     attr.sched_runtime = nanos;
     attr.sched_deadline = 0;
     attr.sched_period = 0;

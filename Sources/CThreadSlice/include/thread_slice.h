@@ -6,7 +6,8 @@
 /// and Swift cannot call the variadic syscall(): these two do it. Policy and nice are kept; only SCHED_OTHER and
 /// SCHED_BATCH threads are changed (the kernel keeps a slice only for those).
 
-/// Sets the calling thread's slice to `nanos` (the kernel clamps it to 0.1-100 ms). Returns 0, -1 with errno, or
+/// Sets the calling thread's slice to `nanos` (the kernel clamps it to 0.1-100 ms); threads it starts later get the
+/// kernel's default (reset on fork). Returns 0, -1 with errno, or
 /// -2 when the thread runs under another policy (real-time, deadline, idle) and was left alone.
 int thread_slice_set(uint64_t nanos);
 

@@ -71,10 +71,10 @@ public final class ClientInstance: Sendable {
         remoting = RemotingClient(group: group, credentials: config.credentials) { command, channel in handler.handle(command, channel) }
     }
 
-    /// Asks for each loop's slice on the loop itself (before any request it runs); a kernel or policy that
-    /// refuses is logged, the client works on.
+    /// Asks for each loop's slice on the loop itself (before any request it runs); a policy or limit that refuses
+    /// is logged, the client works on. A kernel without per-thread slices (before 6.12) is not asked.
     private static func applySlice(_ micros: Int, to group: MultiThreadedEventLoopGroup) {
-        guard micros > 0 else { return }
+        guard micros > 0, ThreadSlice.kernelKeepsSlices else { return }
         for loop in group.makeIterator() {
             loop.execute {
                 guard let problem = ThreadSlice.applyToCurrentThread(micros: micros) else { return }

@@ -14,6 +14,9 @@ public enum ThreadSlice {
     /// What the kernel accepts, in microseconds (it clamps other values to this range).
     public static let microsRange: ClosedRange<Int64> = 100...100_000
 
+    /// Whether this kernel keeps a slice per thread (Linux 6.12+ reports one for every SCHED_OTHER thread).
+    public static let kernelKeepsSlices = thread_slice_get(0) > 0
+
     /// Asks for `micros` as the calling thread's slice, then reads it back; nil when applied, else why not
     /// (a kernel before 6.12 accepts the request and keeps no slice: the read-back tells).
     public static func applyToCurrentThread(micros: Int) -> String? {
@@ -25,10 +28,13 @@ public enum ThreadSlice {
         }
         let read = thread_slice_get(0)
         guard read == Int64(nanos) else {
-            return read <= 0 ? "this kernel keeps no per-thread slice (Linux 6.12 or later does)" : "the kernel reports \(read / 1_000) us"
+            return read <= 0 ? unsupported : "the kernel reports \(read / 1_000) us"
         }
         return nil
     }
+
+    /// Why nothing was applied on a kernel before 6.12 (not a fault: the threads keep the kernel's scheduling).
+    public static let unsupported = "this kernel keeps no per-thread slice (Linux 6.12 or later does)"
 
     /// The slice thread `tid` (0: the calling thread) has, in microseconds; nil when the kernel reports none.
     public static func micros(thread tid: Int32 = 0) -> Int? {
@@ -40,6 +46,7 @@ public enum ThreadSlice {
     /// took it, else why the first did not. Waits until each loop has run the request.
     public static func apply(micros: Int, to group: any EventLoopGroup) async -> String? {
         guard micros > 0 else { return nil }
+        guard kernelKeepsSlices else { return unsupported }
         for loop in group.makeIterator() {
             do {
                 if let problem = try await loop.submit({ applyToCurrentThread(micros: micros) }).get() { return problem }
