@@ -46,14 +46,17 @@ import TestSupport
         #expect(broker.process?.terminate(seconds: 20) == 0)
     }
 
-    @Test func brokerWithoutTheKeyLeavesTheKernelsSlice() async throws {
-        #expect(BrokerConfig(storePathRootDir: "/tmp/unused").eventLoopSliceMicros == BrokerConfig.eventLoopSliceMicrosDefault)
-        let broker = try RunningBroker(extraConfig: "eventLoopSliceMicros=0")
-        let pid = try #require(broker.process?.pid)
-        let loops = Self.slices(pid: pid).filter { $0.name.hasPrefix("NIO-ELT") }
+    /// Without the key the loops get the default; 0 leaves the kernel's slice.
+    @Test func brokerDefaultAndZero() async throws {
+        #expect(BrokerConfig(storePathRootDir: "/tmp/unused").eventLoopSliceMicros == 250)
         let ours = ThreadSlice.micros().map { $0 * 1_000 }  // the kernel's default, as this test thread has it
-        #expect(!loops.isEmpty && loops.allSatisfy { $0.nanos == ours }, "\(loops) vs \(String(describing: ours))")
-        #expect(broker.process?.terminate(seconds: 20) == 0)
+        for (extra, expected) in [("", Self.kernelHasSlices ? 250_000 : nil), ("eventLoopSliceMicros=0", ours)] {
+            let broker = try RunningBroker(extraConfig: extra)
+            let pid = try #require(broker.process?.pid)
+            let loops = Self.slices(pid: pid).filter { $0.name.hasPrefix("NIO-ELT") }
+            #expect(!loops.isEmpty && loops.allSatisfy { $0.nanos == expected }, "\(extra): \(loops) vs \(String(describing: expected))")
+            #expect(broker.process?.terminate(seconds: 20) == 0)
+        }
     }
 
     /// A value the kernel would clamp, or no number, stops start-up naming file, line and key (exit 2).
@@ -84,7 +87,13 @@ import TestSupport
 
         let plain = Producer(config: ClientConfig(namesrvAddr: "127.0.0.1:1"))
         let plainSlice = try await plain.client.makeTaskExecutor().eventLoop.submit { ThreadSlice.micros() }.get()
-        #expect(plainSlice == ThreadSlice.micros(), "the default leaves the kernel's slice")
+        #expect(ClientConfig.eventLoopSliceMicrosDefault == 250 && plainSlice == (Self.kernelHasSlices ? 250 : nil), "the default")
         await plain.shutdown()
+        var zeroConfig = ClientConfig(namesrvAddr: "127.0.0.1:1")
+        zeroConfig.eventLoopSliceMicros = 0
+        let zero = Producer(config: zeroConfig)
+        let zeroSlice = try await zero.client.makeTaskExecutor().eventLoop.submit { ThreadSlice.micros() }.get()
+        #expect(zeroSlice == ThreadSlice.micros(), "0 leaves the kernel's slice")
+        await zero.shutdown()
     }
 }

@@ -24,7 +24,7 @@ public struct ClientConfig: Sendable {
     /// The scheduler slice of the client's event loops in microseconds (0: the kernel's default; else 100...100000,
     /// Linux 6.12 or later): a short one lets a loop run soon after an answer arrives (`ThreadSlice`).
     public var eventLoopSliceMicros = ClientConfig.eventLoopSliceMicrosDefault
-    public static let eventLoopSliceMicrosDefault = 0
+    public static let eventLoopSliceMicrosDefault = 250
 
     public init(namesrvAddr: String) { self.namesrvAddr = namesrvAddr }
 
