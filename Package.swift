@@ -48,6 +48,8 @@ let package = Package(
         // Our own C: RocketMQ's body CRC with AVX-512 VPCLMULQDQ folding (libdeflate for short input and other CPUs).
         .target(name: "CStoreKernels", dependencies: ["CLibdeflate"],
                 linkerSettings: [.linkedLibrary("deflate")]),
+        // A thread's scheduler slice (sched_setattr, which Swift cannot call): the event loops of the broker and the client.
+        .target(name: "CThreadSlice"),
         // The storage engine: bytes, files and the OS; nothing of ours above it.
         .target(name: "CommitLog", dependencies: ["CLiburing", "CLibdeflate", "CStoreKernels"], swiftSettings: ourSettings),
         // Consume queues, the key index, dispatch and the MessageStore facade.
@@ -64,7 +66,7 @@ let package = Package(
         // <- NameServer, Broker, Client. Only the Broker links the store.
         .target(
             name: "Remoting",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["CThreadSlice", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Sources/Node/Remoting", swiftSettings: ourSettings),
         .target(
             name: "Common",

@@ -45,6 +45,8 @@ struct ProducerBench: AsyncParsableCommand {
     var timerSlackUs: Int?
     @Flag(help: "Also measure the machine's own hiccups: how late a thread sleeping 1 ms at a time wakes during the run (the floor under any RT percentile)")
     var hiccups = false
+    @Option(help: "The client's event-loop scheduler slice in microseconds (0: the kernel's default, else 100...100000; Linux 6.12+)")
+    var eventLoopSliceUs = ClientConfig.eventLoopSliceMicrosDefault
 
     func validate() throws {
         guard threads > 0, size > 0, batch > 0, window > 0 else { throw ValidationError("-w, -s, --batch and --window must be positive") }
@@ -52,6 +54,9 @@ struct ProducerBench: AsyncParsableCommand {
         if let timerSlackUs {
             guard rate != nil else { throw ValidationError("--timer-slack-us paces an open loop: give --rate too") }
             guard (0...10_000).contains(timerSlackUs) else { throw ValidationError("--timer-slack-us must be 0...10000") }
+        }
+        guard eventLoopSliceUs == 0 || ThreadSlice.microsRange.contains(Int64(eventLoopSliceUs)) else {
+            throw ValidationError("--event-loop-slice-us must be 0 or 100...100000")
         }
         guard ["sync", "async", "oneway"].contains(mode) else { throw ValidationError("--mode must be sync, async or oneway") }
         guard batch == 1 || effectiveMode == "sync" else { throw ValidationError("--batch works with --mode sync") }
@@ -112,6 +117,7 @@ struct ProducerBench: AsyncParsableCommand {
         load.serverCPU = serverCPU
         load.rate = rate
         load.hiccups = hiccups
+        load.eventLoopSliceMicros = eventLoopSliceUs
         if let timerSlackUs { load.timerSlackNanos = UInt64(timerSlackUs) * 1_000 }
         print("bench producer: topic \(topic), \(threads) threads, \(size) B bodies, mode \(effectiveMode)\(batch > 1 ? ", batch \(batch)" : "")"
               + (load.durationSeconds.map { ", \(format($0, 0)) s" } ?? "") + (messages.map { ", \($0) messages" } ?? "")

@@ -129,6 +129,8 @@ struct ProducerLoad: Sendable {
     var timerSlackNanos = DueTimer.defaultSlackNanos
     /// Measure the machine's own wake-up hiccups beside the load (`HiccupMeter`).
     var hiccups = false
+    /// The client's event-loop slice (`ClientConfig.eventLoopSliceMicros`).
+    var eventLoopSliceMicros = ClientConfig.eventLoopSliceMicrosDefault
 
     /// The request timeout of every send (the NATS peer uses the same).
     static let sendTimeoutMillis: Int64 = 10_000
@@ -151,6 +153,7 @@ struct ProducerLoad: Sendable {
         var config = ClientConfig(namesrvAddr: namesrvAddr)
         config.timeoutMillis = Self.sendTimeoutMillis
         config.credentials = credentials
+        config.eventLoopSliceMicros = eventLoopSliceMicros
         let producer = Producer(config: config, settings: settings)
         producer.start()
         defer { Task { await producer.shutdown() } }

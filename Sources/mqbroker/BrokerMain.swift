@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Observability
+import Remoting
 import ServiceLifecycle
 
 /// `mqbroker -c broker.conf [-n namesrvAddr]`: a RocketMQ-compatible broker over the MessageStore.
@@ -52,6 +53,10 @@ struct BrokerMain: AsyncParsableCommand {
 
     func serve(config: BrokerConfig, logger: Logger, logsDirectory: String) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        if let problem = await ThreadSlice.apply(micros: config.eventLoopSliceMicros, to: group) {
+            let line: Logger.Message = "mqbroker: eventLoopSliceMicros=\(config.eventLoopSliceMicros) not applied, the event loops keep the kernel's slice: \(problem)"
+            if problem == ThreadSlice.unsupported { logger.info(line) } else { logger.warning(line) }
+        }
         let sinks = BrokerLogSinks(broker: logger.sink, store: Logger(label: LoggerName.store).sink,
                                    remoting: Logger(label: LoggerName.remoting).sink, dledger: Logger(label: LoggerName.dledger).sink)
         let broker: BrokerController

@@ -25,7 +25,7 @@ extension BrokerConfig {
             ("commitIntervalCommitLog", "\(log.commitIntervalCommitLogMillis)"),
             ("deleteWhen", log.deleteWhen.map { $0 < 10 ? "0\($0)" : "\($0)" }.joined(separator: ";")),
             ("fileReservedTime", "\(log.fileReservedTimeHours)"), ("diskMaxUsedSpaceRatio", "\(log.diskMaxUsedSpaceRatio)"),
-            ("messageIndexEnable", "\(store.messageIndexEnable)"),
+            ("messageIndexEnable", "\(store.messageIndexEnable)"), ("eventLoopSliceMicros", "\(eventLoopSliceMicros)"),
         ]
         entries += replicationProperties
         entries += [

@@ -1,4 +1,5 @@
 import Common
+import Logging
 import Remoting
 import NIOCore
 import NIOPosix
@@ -20,6 +21,10 @@ public struct ClientConfig: Sendable {
     public var serializeType: SerializeType = .rocketmq
     /// Plain-ACL credentials (RocketMQ's `AclClientRPCHook`): every request to a NameServer or broker is signed.
     public var credentials: SessionCredentials?
+    /// The scheduler slice of the client's event loops in microseconds (0: the kernel's default; else 100...100000,
+    /// Linux 6.12 or later): a short one lets a loop run soon after an answer arrives (`ThreadSlice`).
+    public var eventLoopSliceMicros = ClientConfig.eventLoopSliceMicrosDefault
+    public static let eventLoopSliceMicrosDefault = 250
 
     public init(namesrvAddr: String) { self.namesrvAddr = namesrvAddr }
 
@@ -61,8 +66,22 @@ public final class ClientInstance: Sendable {
         clientID = "127.0.0.1@\(pid)#\(config.instanceName)#\(UInt32.random(in: 0...UInt32.max))"
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.group = group
+        Self.applySlice(config.eventLoopSliceMicros, to: group)
         let handler = serverRequests
         remoting = RemotingClient(group: group, credentials: config.credentials) { command, channel in handler.handle(command, channel) }
+    }
+
+    /// Asks for each loop's slice on the loop itself (before any request it runs); a policy or limit that refuses
+    /// is logged, the client works on. A kernel without per-thread slices (before 6.12) is not asked.
+    private static func applySlice(_ micros: Int, to group: MultiThreadedEventLoopGroup) {
+        guard micros > 0, ThreadSlice.kernelKeepsSlices else { return }
+        for loop in group.makeIterator() {
+            loop.execute {
+                guard let problem = ThreadSlice.applyToCurrentThread(micros: micros) else { return }
+                Logger(label: "RocketmqClient").warning(
+                    "client: eventLoopSliceMicros=\(micros) not applied, the event loop keeps the kernel's slice: \(problem)")
+            }
+        }
     }
 
     /// Starts route refresh and heartbeats.
