@@ -63,12 +63,10 @@ public struct CommitLogSettings: Sendable {
     public var groupCommitLanes: Int = 1
     /// SYNC_FLUSH: a group-commit round waits up to this long (microseconds) for the puts the last round answered
     /// to come back, so it carries them all, ending sooner when they are all there or when none came for 50 us
-    /// (`FlushEngine.linger`). A lone sender never waits. 0 turns it off. nil: 200 on the mmap path (release, 32
-    /// producers: ~22 -> ~31 puts a flush, more msgs/s in 5 of 6 same-run pairs; the broker's CPU per message lower
-    /// in 5 of 6), 0 on io_uring (fewer msgs/s in 4 of 6 `bench store` pairs there). See `groupCommitLinger`.
-    public var groupCommitLingerMicros: Int?
-    /// The linger in effect (`groupCommitLingerMicros`).
-    public var groupCommitLinger: Int { groupCommitLingerMicros ?? (ioPath == .mmap ? 200 : 0) }
+    /// (`FlushEngine.linger`). A lone sender never waits. 0 (the default) turns it off: at 200 us `bench store
+    /// --producers 32` (mmap) went from ~22 to ~31 puts a flush, but through the broker (64 x 1 KiB, 9 same-run pairs)
+    /// msgs/s fell in 6 of 9 and p50 rose, for 0.46 us/msg less broker CPU (README, "How the engine works").
+    public var groupCommitLingerMicros: Int = 0
     public static let groupCommitLingerMicrosMax = 1_000_000
     /// Size of the io_uring write arena (a power of two, at least twice the largest record).
     public var ioUringArenaSizeBytes: Int = 32 << 20
@@ -144,7 +142,7 @@ public struct CommitLogSettings: Sendable {
         guard syncFlushTimeoutMillis > 0 else { throw bad("syncFlushTimeout must be positive") }
         guard flushIntervalCommitLogMillis > 0 else { throw bad("flushIntervalCommitLog must be positive") }
         guard commitIntervalCommitLogMillis > 0 else { throw bad("commitIntervalCommitLog must be positive") }
-        guard (0...Self.groupCommitLingerMicrosMax).contains(groupCommitLinger) else {
+        guard (0...Self.groupCommitLingerMicrosMax).contains(groupCommitLingerMicros) else {
             throw bad("groupCommitLingerMicros must be 0-\(Self.groupCommitLingerMicrosMax)")
         }
         guard commitCommitLogLeastPages >= 0 else { throw bad("commitCommitLogLeastPages must not be negative") }

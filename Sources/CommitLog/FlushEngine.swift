@@ -71,7 +71,7 @@ final class FlushEngine: @unchecked Sendable {
         let settings = log.settings
         commitLeastBytes = settings.flushDiskType == .syncFlush ? 0 : UInt64(settings.commitCommitLogLeastPages * 4096)
         commitIntervalNanos = UInt64(settings.commitIntervalCommitLogMillis) * 1_000_000
-        lingerNanos = settings.flushDiskType == .syncFlush ? UInt64(max(0, settings.groupCommitLinger)) * 1000 : 0
+        lingerNanos = settings.flushDiskType == .syncFlush ? UInt64(max(0, settings.groupCommitLingerMicros)) * 1000 : 0
         lingerSliceNanos = min(lingerNanos, FlushEngine.lingerSliceMaxNanos)
         reservedEnd = Atomic(log.wroteAtomic.load(ordering: .acquiring))
         preWritesLiveFile = arena != nil && settings.preWritesLiveFile

@@ -165,7 +165,7 @@ import TestSupport
         writeText(conf, "storePathRootDir=\(root)\nflushDiskType=SYNC_FLUSH\n")
         let syncDefault = try run("mqbroker", ["-c", conf, "-p"])
         #expect(syncDefault.status == 0 && syncDefault.output.contains("transientStorePoolEnable=true\n"), "\(syncDefault.output)")
-        #expect(syncDefault.output.contains("groupCommitLingerMicros=200\n"), "\(syncDefault.output)")  // mmap's default
+        #expect(syncDefault.output.contains("groupCommitLingerMicros=0\n"), "\(syncDefault.output)")  // off by default
         writeText(conf, "storePathRootDir=\(root)\nflushDiskType=SYNC_FLUSH\ngroupCommitLingerMicros=-1\n")
         let badLinger = try run("mqbroker", ["-c", conf, "-p"])
         #expect(badLinger.status == 2 && badLinger.output.contains("\(conf):3") && badLinger.output.contains("groupCommitLingerMicros"),
