@@ -3,7 +3,7 @@
 `bench producer` against them, and reads the broker's user+sys time from /proc before and after the run.
 
     scripts/broker-cpu.py --build .build/release [--bench .build/release/bench] [--flush ASYNC_FLUSH]
-        [-w 64] [-s 1024] [--duration 20] [--runs 3]
+        [-w 64] [-s 1024] [--duration 20] [--runs 3] [--conf KEY=VALUE ...]
 
 Prints one line per run and the median: messages, msgs/s, broker CPU microseconds per message."""
 import argparse, json, os, statistics, subprocess, sys
@@ -17,7 +17,7 @@ def cpu_seconds(pid):
 
 
 def one_run(args):
-    with LocalBroker(args.build, "broker-cpu-", ["flushDiskType=%s" % args.flush, "ioPath=%s" % args.io],
+    with LocalBroker(args.build, "broker-cpu-", ["flushDiskType=%s" % args.flush, "ioPath=%s" % args.io] + args.conf,
                      stop_seconds=30) as local:
         report = os.path.join(local.directory, "result.json")
         before = cpu_seconds(local.broker.pid)
@@ -36,6 +36,7 @@ def main():
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--messages", type=int, default=0, help="a fixed count instead of a duration (fairer per message)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="another broker.conf line (repeatable)")
     args = parser.parse_args()
     args.bench = args.bench or os.path.join(args.build, "bench")
     rows = []

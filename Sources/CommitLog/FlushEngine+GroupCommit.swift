@@ -32,6 +32,9 @@ final class GroupCommitRounds: @unchecked Sendable {
     /// Rounds between their start and their last answer, and the waiters of the last one started.
     let open = Atomic<Int>(0)
     let lastRoundWaiters = Atomic<Int>(0)
+    /// Puts outstanding (waiting, or between their reservation and their waiter) when the last round answered:
+    /// the batch a linger waits for (`FlushEngine.linger`).
+    let population = Atomic<Int>(0)
     /// Rounds decided (published or failed), in order.
     let verdicts = ConditionLock()
     private var decided: UInt64 = 0
@@ -85,6 +88,7 @@ extension FlushEngine {
                 rounds.passBaton()
                 return
             }
+            if rounds.open.load(ordering: .sequentiallyConsistent) == 0 { linger() }
             var round = startRound(lane: lane)
             rounds.open.wrappingAdd(1, ordering: .sequentiallyConsistent)
             rounds.passBaton()
@@ -93,6 +97,7 @@ extension FlushEngine {
                 do { try syncMapped(from: round.from, to: round.target) } catch { round.error = error }
             }
             var failed = false
+            rounds.population.store(waiters.outstanding, ordering: .relaxed)  // before the answers release theirs
             rounds.decide(round.number) {
                 if let error = round.error { failFlush(error) }
                 failed = log.isFlushFailed
@@ -170,5 +175,36 @@ extension FlushEngine {
             waiters.wake.wait(untilNanos: monotonicNanos() + 100_000_000)
         }
         waiters.flusherIdle.store(false, ordering: .sequentiallyConsistent)
+    }
+}
+
+extension FlushEngine {
+    /// The linger (`CommitLogSettings.groupCommitLingerMicros`), before a round starts while no other is open: a
+    /// round started at the first waiter carries the few puts that came first, while the producers the last round
+    /// answered are still coming back. So while fewer waiters wait than puts were outstanding when the last round
+    /// answered (`GroupCommitRounds.population`), this waits, up to `lingerNanos` in all, and ends sooner when they
+    /// are all there, when an appender waits for arena room, or after a slice (`lingerSliceNanos`) in which no waiter
+    /// came and no put was between its reservation and its waiter. A lone sender never waits: its population is 1.
+    func linger() {
+        guard lingerNanos > 0 else { return }
+        let waiters = log.waiters
+        let target = rounds.population.load(ordering: .relaxed)
+        var seen = waiters.pendingCount
+        guard seen > 0, seen < target else { return }
+        let deadline = monotonicNanos() + lingerNanos
+        waiters.wake.lock()
+        defer { waiters.wake.unlock() }
+        waiters.wakeAtPending.store(target, ordering: .sequentiallyConsistent)
+        while !stopping.load(ordering: .relaxed) && arenaWaiters.load(ordering: .relaxed) == 0 {
+            let now = monotonicNanos()
+            guard now < deadline else { return }
+            // An appender adds its waiter and then reads `flusherIdle`; this stores it and then counts again.
+            waiters.flusherIdle.store(true, ordering: .sequentiallyConsistent)
+            if waiters.pendingCount < target { waiters.wake.wait(untilNanos: min(deadline, now + lingerSliceNanos)) }
+            waiters.flusherIdle.store(false, ordering: .sequentiallyConsistent)
+            let count = waiters.pendingCount
+            if count >= target || (count == seen && waiters.outstanding <= count) { return }
+            seen = count
+        }
     }
 }

@@ -47,6 +47,7 @@ extension FlushEngine {
                     sleepRing(timeoutNanos: 100_000_000, sleep: RingSleep.deep, sync: sync)
                     continue
                 }
+                if sync && !done { linger() }
                 let submitted: Bool
                 do { submitted = try submitNext(ring, arena, &state, sync: sync, force: done, scratch: &scratch) } catch {
                     failFlush(error.cause ?? SyscallError(name: "io_uring_submit", errno: EIO))
@@ -208,6 +209,7 @@ extension FlushEngine {
                 log.countFlush(nanos: monotonicNanos() - state.lastFlush)
                 log.notifyGrowth(flushed: true)
                 log.checkpoint.physicMsgTimestamp = log.lastStoreTimestamp.load(ordering: .relaxed)
+                rounds.population.store(log.waiters.outstanding, ordering: .relaxed)  // before the answers release theirs
                 log.waiters.endRound(.putOK, upTo: target, scratch: &scratch)
             } else if result != -ECANCELED {
                 failFlush(SyscallError(name: "io_uring fdatasync", errno: -result))

@@ -41,6 +41,7 @@ struct StoreBench: ParsableCommand {
     @Option(help: "Write new log files' zeros out before use: auto (under sync or --warm), on, off") var preWrite = "auto"
     @Option(help: "mmap under sync: appends through the write buffer (transientStorePoolEnable): auto (on), on, off") var writeBuffer = "auto"
     @Option(help: "mmap under sync: group-commit threads (1 or 2; groupCommitLanes)") var lanes = 1
+    @Option(help: "under sync: microseconds a group-commit round may wait for the puts the last one answered (groupCommitLingerMicros; default 0, off)") var linger: Int?
     @Flag(help: "Print one JSON object instead of text") var json = false
 
     func validate() throws {
@@ -68,6 +69,7 @@ struct StoreBench: ParsableCommand {
         settings.prefaultAheadBytes = prefaultAhead
         settings.writeBuffer = writeBuffer == "auto" ? nil : writeBuffer == "on"
         settings.groupCommitLanes = lanes
+        if let linger { settings.groupCommitLingerMicros = linger }
         guard let method = FlushMethod(rawValue: flushMethod) else {
             throw ValidationError("--flush-method must be msync or fdatasync, not \(flushMethod)")
         }

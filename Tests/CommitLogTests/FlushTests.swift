@@ -131,6 +131,43 @@ final class ScriptedIO: @unchecked Sendable {
         #expect(log.flushedOffset < second.nextOffset)
     }
 
+    /// The linger (1 s here) never holds a lone sender: alone from the start (a population of 1), and right after
+    /// a round answered 8 puts outstanding (its population), when only this sender comes back: the wait ends after a
+    /// slice in which nothing came. A linger that waited out its bound would take a second a put.
+    @Test(arguments: SyncWritePath.allCases)
+    func lingerDoesNotHoldALoneSender(path: SyncWritePath) throws {
+        let dir = TemporaryDirectory()
+        let scripted = ScriptedIO()
+        var settings = testSettings(dir.path, path: path)
+        settings.fileIO = scripted.fileIO
+        settings.groupCommitLingerMicros = 1_000_000
+        let log = try CommitLog(settings: settings)
+        defer { log.close() }
+        let recorder = DurabilityRecorder()
+        log.onDurable { recorder.record($0, $1) }
+        var token: UInt64 = 0
+        func putAlone(_ phase: String) throws {
+            let began = monotonicNanos()
+            _ = try log.put(TestMessage(size: 100, seed: Int(token)), token: token)
+            token += 1
+            #expect(recorder.wait(forCount: Int(token))[token - 1] == [.putOK])
+            let millis = (monotonicNanos() - began) / 1_000_000
+            #expect(millis < 500, "a lone put \(phase) took \(millis) ms: the linger held it")
+        }
+        for _ in 0..<5 { try putAlone("from the start") }
+        // One round syncs slowly while seven more puts wait: eight outstanding when it answers.
+        scripted.syncDelayMicros.store(200_000, ordering: .relaxed)
+        let before = scripted.syncs.load(ordering: .relaxed)
+        _ = try log.put(TestMessage(size: 100, seed: 0), token: token)
+        let deadline = monotonicNanos() + 5_000_000_000
+        while scripted.syncs.load(ordering: .relaxed) == before && monotonicNanos() < deadline { usleep(1_000) }
+        for next in token + 1...token + 7 { _ = try log.put(TestMessage(size: 100, seed: Int(next)), token: next) }
+        scripted.syncDelayMicros.store(0, ordering: .relaxed)
+        token += 8
+        #expect(recorder.wait(forCount: Int(token)).values.allSatisfy { $0 == [.putOK] })
+        for _ in 0..<5 { try putAlone("after a round of 8") }
+    }
+
     @Test func slowFlushAnswersFlushDiskTimeoutAfterSyncFlushTimeout() throws {
         let dir = TemporaryDirectory()
         let scripted = ScriptedIO()

@@ -165,6 +165,11 @@ import TestSupport
         writeText(conf, "storePathRootDir=\(root)\nflushDiskType=SYNC_FLUSH\n")
         let syncDefault = try run("mqbroker", ["-c", conf, "-p"])
         #expect(syncDefault.status == 0 && syncDefault.output.contains("transientStorePoolEnable=true\n"), "\(syncDefault.output)")
+        #expect(syncDefault.output.contains("groupCommitLingerMicros=0\n"), "\(syncDefault.output)")  // off by default
+        writeText(conf, "storePathRootDir=\(root)\nflushDiskType=SYNC_FLUSH\ngroupCommitLingerMicros=-1\n")
+        let badLinger = try run("mqbroker", ["-c", conf, "-p"])
+        #expect(badLinger.status == 2 && badLinger.output.contains("\(conf):3") && badLinger.output.contains("groupCommitLingerMicros"),
+                "\(badLinger.output)")
         let namesrvConf = directory.path + "/namesrv.properties"
         writeText(namesrvConf, "listenPort=9999\nserverWorkerThreads=8\norderMessageEnable=false\n")
         let namesrv = try run("mqnamesrv", ["-c", namesrvConf, "-p"])

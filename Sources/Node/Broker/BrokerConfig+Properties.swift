@@ -21,6 +21,7 @@ extension BrokerConfig {
             ("maxMessageSize", "\(log.maxMessageSize)"), ("syncFlushTimeout", "\(log.syncFlushTimeoutMillis)"),
             ("flushIntervalCommitLog", "\(log.flushIntervalCommitLogMillis)"), ("warmMapedFileEnable", "\(log.warmMapedFileEnable)"),
             ("transientStorePoolEnable", "\(log.usesWriteBuffer)"), ("groupCommitLanes", "\(log.groupCommitLanes)"),
+            ("groupCommitLingerMicros", "\(log.groupCommitLingerMicros)"),
             ("commitCommitLogLeastPages", "\(log.commitCommitLogLeastPages)"),
             ("commitIntervalCommitLog", "\(log.commitIntervalCommitLogMillis)"),
             ("deleteWhen", log.deleteWhen.map { $0 < 10 ? "0\($0)" : "\($0)" }.joined(separator: ";")),

@@ -121,6 +121,9 @@ public struct BrokerConfig: Sendable {
         case "transientStorePoolEnable": store.commitLog.writeBuffer = try boolean()
         // Ours: the mmap group commit's threads under SYNC_FLUSH (FlushEngine+GroupCommit.swift).
         case "groupCommitLanes": store.commitLog.groupCommitLanes = Int(try integer(1...2))
+        // Ours: how long a SYNC_FLUSH group-commit round waits for the puts the last one answered (FlushEngine.linger).
+        case "groupCommitLingerMicros":
+            store.commitLog.groupCommitLingerMicros = Int(try integer(0...Int64(CommitLogSettings.groupCommitLingerMicrosMax)))
         case "deleteWhen":
             let hours = value.split(separator: ";").compactMap { Int($0) }
             guard !hours.isEmpty, hours.allSatisfy({ (0...23).contains($0) }) else {
