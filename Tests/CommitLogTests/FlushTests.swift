@@ -43,6 +43,13 @@ final class ScriptedIO: @unchecked Sendable {
             })
     }
 
+    /// Waits (at most 5 s) until a sync beyond the first `before` started; true if one did.
+    func waitForSync(after before: Int) -> Bool {
+        let deadline = monotonicNanos() + 5_000_000_000
+        while syncs.load(ordering: .relaxed) == before && monotonicNanos() < deadline { usleep(1_000) }
+        return syncs.load(ordering: .relaxed) != before
+    }
+
     private func sync(_ body: () throws(SyscallError) -> Void) throws(SyscallError) {
         syncs.wrappingAdd(1, ordering: .relaxed)
         let delay = syncDelayMicros.load(ordering: .relaxed)
@@ -121,8 +128,7 @@ final class ScriptedIO: @unchecked Sendable {
         let before = scripted.syncs.load(ordering: .relaxed)
         scripted.slowFailNext.store(true, ordering: .relaxed)
         _ = try log.put(TestMessage(size: 100, seed: 1), token: 1)
-        let deadline = monotonicNanos() + 5_000_000_000
-        while scripted.syncs.load(ordering: .relaxed) == before && monotonicNanos() < deadline { usleep(1_000) }
+        #expect(scripted.waitForSync(after: before))
         let second = try log.put(TestMessage(size: 100, seed: 2), token: 2)  // while the first round's sync sleeps
         let statuses = recorder.wait(forCount: 3)
         #expect(scripted.syncs.load(ordering: .relaxed) - before == 2, "the second round synced beside the first")
@@ -159,8 +165,7 @@ final class ScriptedIO: @unchecked Sendable {
         scripted.syncDelayMicros.store(200_000, ordering: .relaxed)
         let before = scripted.syncs.load(ordering: .relaxed)
         _ = try log.put(TestMessage(size: 100, seed: 0), token: token)
-        let deadline = monotonicNanos() + 5_000_000_000
-        while scripted.syncs.load(ordering: .relaxed) == before && monotonicNanos() < deadline { usleep(1_000) }
+        #expect(scripted.waitForSync(after: before))
         for next in token + 1...token + 7 { _ = try log.put(TestMessage(size: 100, seed: Int(next)), token: next) }
         scripted.syncDelayMicros.store(0, ordering: .relaxed)
         token += 8
