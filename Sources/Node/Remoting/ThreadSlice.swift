@@ -7,7 +7,7 @@ import NIOCore
 /// The scheduler slice of a thread (Linux 6.12+, EEVDF): how long it runs before the scheduler picks again, and
 /// how soon after a wake-up it may preempt the running thread. Under the kernel's default (about 0.7 ms times
 /// 1 + log2 of the CPU count) a woken event loop often waits for the running thread's whole slice; on two cores
-/// that wait is the send path's tail (README: `eventLoopSliceMicros`). An event loop does little per wake-up and
+/// that wait is part of the send path's tail (README: `eventLoopSliceMicros`). An event loop does little per wake-up and
 /// sleeps again, so a short slice costs it nothing in CPU share (the share still follows nice) and lets it run
 /// soon after a request or an answer arrives. Unprivileged: any thread may ask for its own slice.
 public enum ThreadSlice {
