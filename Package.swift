@@ -62,8 +62,8 @@ let package = Package(
             name: "Replication",
             dependencies: ["IndexFile", "CommitLog", "Raft", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: ourSettings),
         // The roles, one target each under Sources/Node (the compiler enforces the arrows):
-        // Remoting (frames, codes, JSON; SwiftNIO only) <- Common (RocketMQ's message model, routes, bodies)
-        // <- NameServer, Broker, Client. Only the Broker links the store.
+        // Remoting (frames, codes, JSON, the event loops' scheduler slice; SwiftNIO and CThreadSlice)
+        // <- Common (RocketMQ's message model, routes, bodies) <- NameServer, Broker, Client. Only the Broker links the store.
         .target(
             name: "Remoting",
             dependencies: ["CThreadSlice", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
