@@ -66,22 +66,14 @@ public final class ClientInstance: Sendable {
         clientID = "127.0.0.1@\(pid)#\(config.instanceName)#\(UInt32.random(in: 0...UInt32.max))"
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.group = group
-        Self.applySlice(config.eventLoopSliceMicros, to: group)
+        // A policy or limit that refuses the slice is logged; the client works on with the kernel's.
+        let micros = config.eventLoopSliceMicros
+        ThreadSlice.request(micros: micros, for: group) { problem in
+            Logger(label: "RocketmqClient").warning(
+                "client: eventLoopSliceMicros=\(micros) not applied, the event loop keeps the kernel's slice: \(problem)")
+        }
         let handler = serverRequests
         remoting = RemotingClient(group: group, credentials: config.credentials) { command, channel in handler.handle(command, channel) }
-    }
-
-    /// Asks for each loop's slice on the loop itself (before any request it runs); a policy or limit that refuses
-    /// is logged, the client works on. A kernel without per-thread slices (before 6.12) is not asked.
-    private static func applySlice(_ micros: Int, to group: MultiThreadedEventLoopGroup) {
-        guard micros > 0, ThreadSlice.kernelKeepsSlices else { return }
-        for loop in group.makeIterator() {
-            loop.execute {
-                guard let problem = ThreadSlice.applyToCurrentThread(micros: micros) else { return }
-                Logger(label: "RocketmqClient").warning(
-                    "client: eventLoopSliceMicros=\(micros) not applied, the event loop keeps the kernel's slice: \(problem)")
-            }
-        }
     }
 
     /// Starts route refresh and heartbeats.

@@ -42,6 +42,17 @@ public enum ThreadSlice {
         return nanos > 0 ? Int(nanos / 1_000) : nil
     }
 
+    /// Asks each event loop of `group` for a `micros` slice on the loop itself, before any later task it runs, without
+    /// waiting; `report` gets why a loop did not take it. Nothing is asked for 0 or on a kernel before 6.12.
+    public static func request(micros: Int, for group: any EventLoopGroup, report: @escaping @Sendable (String) -> Void) {
+        guard micros > 0, kernelKeepsSlices else { return }
+        for loop in group.makeIterator() {
+            loop.execute {
+                if let problem = applyToCurrentThread(micros: micros) { report(problem) }
+            }
+        }
+    }
+
     /// Gives every event loop of `group` a `micros` slice (0: the kernel's default, nothing is asked); nil when all
     /// took it, else why the first did not. Waits until each loop has run the request.
     public static func apply(micros: Int, to group: any EventLoopGroup) async -> String? {
