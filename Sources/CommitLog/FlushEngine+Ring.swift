@@ -32,6 +32,7 @@ extension FlushEngine {
         guard let ring, let arena else { return }
         let settings = log.settings
         let sync = settings.flushDiskType == .syncFlush
+        if sync { return runSyncRing(ring, arena) }
         let waiters = log.waiters
         var scratch = waiters.makeBuffer()
         var state = RingState()
@@ -85,7 +86,7 @@ extension FlushEngine {
     }
 
     /// Sleeps until an append wakes the ring (see `appended`), a sync waiter arrives, or the timeout passes.
-    private func sleepRing(timeoutNanos: UInt64, sleep: UInt8, sync: Bool) {
+    func sleepRing(timeoutNanos: UInt64, sleep: UInt8, sync: Bool) {
         guard timeoutNanos > 0 else { return }
         ringWake.lock()
         ringSleep.store(sleep, ordering: .sequentiallyConsistent)
@@ -186,7 +187,7 @@ extension FlushEngine {
     }
 
     /// The bytes after `committed` are in the file: readers and appenders waiting for arena room may go on.
-    private func advanceCommitted(by count: Int) {
+    func advanceCommitted(by count: Int) {
         log.committedAtomic.store(log.committedAtomic.load(ordering: .relaxed) + UInt64(count), ordering: .releasing)
         log.notifyGrowth()
         if arenaWaiters.load(ordering: .sequentiallyConsistent) > 0 { arenaRoom.withLock { arenaRoom.broadcast() } }
