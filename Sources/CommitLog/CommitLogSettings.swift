@@ -67,7 +67,9 @@ public struct CommitLogSettings: Sendable {
     /// and synced while the one before it still answers its waiters (`FlushEngine+GroupCommit.swift`). 1 by default:
     /// through the broker (64 x 1 KiB) two lanes cost more CPU per message (8.6-9.5 against 7.0-7.5 us) for no
     /// more msgs/s; `bench store --drivers 2` gains a little from them (README, "How the engine works").
-    /// io_uring under SYNC_FLUSH: FDATASYNC rounds in flight at once (1 or 2; `FlushEngine+RingSync.swift`).
+    /// io_uring under SYNC_FLUSH: 2 runs rounds of pwrite + FDATASYNC with two in flight, decided in start order
+    /// (`FlushEngine+RingSync.swift`); 1 keeps one linked WRITE + FDATASYNC at a time. Through the broker two
+    /// were no faster (42.2k against 41.8k msgs/s, 13.7 against 12.8 us/msg, medians of 9 alternating runs).
     public var groupCommitLanes: Int = 1
     /// SYNC_FLUSH: a group-commit round waits up to this long (microseconds) for the puts the last round answered
     /// to come back, so it carries them all, ending sooner when they are all there or when none came for 50 us

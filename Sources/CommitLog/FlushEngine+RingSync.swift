@@ -3,17 +3,23 @@ import Glibc
 #endif
 import Synchronization
 
-/// io_uring under SYNC_FLUSH: group-commit rounds on the ring thread, up to `groupCommitLanes` (1 or 2) in flight.
+/// io_uring under SYNC_FLUSH with `groupCommitLanes` 2: group-commit rounds on the ring thread, two in flight.
 ///
 /// A round: the ring thread moves the pending waiters into the round's lane (`DurabilityWaiters.beginRound`), then
 /// reads the write position, `pwrite`s the arena's bytes from the end of the round before it up to there (or to the
-/// file's end) itself, and submits one FDATASYNC of that file tagged with the lane. A buffered io_uring WRITE would
-/// be punted to an io-wq worker (ext4 cannot take it without blocking): two more thread hand-offs a round, waking
-/// the worker and the worker waking the ring. With two lanes, while a round's FDATASYNC is in flight the ring thread
-/// also waits (in io_uring, through an eventfd READ) for as many new waiters as that round took, and then starts the
-/// next round beside it: concurrent fdatasyncs of one file overlap on this VM (two threads each writing 32 KiB and
-/// syncing: ~1.45x the syncs/s of one). A second round started at the first waiter would carry the few puts that
-/// came during the sync, not those the first round is about to answer (as in `FlushEngine+GroupCommit.swift`).
+/// file's end) itself, and submits one FDATASYNC of that file tagged with the lane. While a round's FDATASYNC is in
+/// flight the ring thread also waits (in io_uring, through an eventfd READ) for as many new waiters as that round
+/// took, and then starts the next round beside it: concurrent fdatasyncs of one file overlap on this VM (two threads
+/// each writing 32 KiB and syncing: ~1.45x the syncs/s of one). A second round started at the first waiter carried
+/// 15-16 puts a flush against 25-28 and was no faster (`bench store --producers 32`, 3 runs each way).
+/// The bytes are written with `pwrite` on the ring thread, not a linked WRITE, so the committed offset moves in log
+/// order without tracking two rounds' write completions; a linked WRITE + FDATASYNC per round measured the same
+/// (`bench store --drivers 2`, medians of 3: 54.8k against 55.5k msgs/s; through the broker 39.6k against 42.2k).
+/// Measured against one lane (main's linked WRITE + FDATASYNC, one round at a time; release, the shared 2-core VM,
+/// alternating runs, noisy): `bench store --producers 32 --drivers 2` 55.5k/57.8k against 47.5k/52.5k msgs/s
+/// (medians of 3, two sets); `--producers 32` 42.5k/28.8k against 31.2k/26.3k; through the broker (64 x 1 KiB,
+/// 300k messages, 9 alternating runs) 42.2k against 41.8k msgs/s, 13.67 against 12.80 us of broker CPU per message.
+/// So two lanes stay an option, not the default.
 ///
 /// Durability. An fdatasync covers every byte written to the file before it started. A round's bytes are
 /// written (`pwrite` returned) before its FDATASYNC is submitted, and rounds are started one after another on one
@@ -29,6 +35,8 @@ import Synchronization
 struct RingRounds {
     struct Round {
         var lane: Int
+        /// The start of its bytes (the end of the round before it).
+        var from: UInt64 = 0
         /// The end of its bytes: `flushedOffset` once it is decided successful.
         var target: UInt64
         var storeTimestamp: Int64
@@ -84,9 +92,8 @@ extension FlushEngine {
         var rounds = RingRounds(lanes: waiters.lanes)
         var wakeArmed = false
         var lastTaken = 1
-        let startAtOnce = getenv("RING2_START_AT_ONCE") != nil  // EXPERIMENT: remove
         while true {
-            let threshold = startAtOnce ? 1 : lastTaken
+            let threshold = lastTaken
             let done = stopping.load(ordering: .sequentiallyConsistent)
             if rounds.isEmpty && log.isFlushFailed {
                 for lane in 0..<waiters.lanes { waiters.endRound(lane: lane, .flushFailed, upTo: .max, scratch: &scratch) }
@@ -96,8 +103,9 @@ extension FlushEngine {
             }
             if rounds.hasRoom && hasSyncRoundWork(rounds, threshold: threshold) {
                 if rounds.isEmpty && !done { linger() }
-                lastTaken = startSyncRound(ring, arena, &rounds, armWake: waiters.lanes > 1 && !wakeArmed)
-                if waiters.lanes > 1 { wakeArmed = true }
+                let started = startSyncRound(ring, arena, &rounds, armWake: waiters.lanes > 1 && !wakeArmed)
+                lastTaken = started.taken
+                wakeArmed = wakeArmed || started.armedWake
                 decideSyncRounds(&rounds, scratch: &scratch)
                 continue
             }
@@ -109,7 +117,7 @@ extension FlushEngine {
                 sleepRing(timeoutNanos: 100_000_000, sleep: RingSleep.deep, sync: true)
                 continue
             }
-            guard let (tag, result) = waitSyncCompletion(ring, watch: rounds.hasRoom && wakeArmed, threshold: threshold) else {
+            guard let (tag, result) = waitSyncCompletion(ring, rounds, watch: rounds.hasRoom && wakeArmed, threshold: threshold) else {
                 continue
             }
             if tag == IORing.wakeTag {
@@ -127,7 +135,7 @@ extension FlushEngine {
     private func hasSyncRoundWork(_ rounds: RingRounds, threshold: Int) -> Bool {
         guard !log.isFlushFailed else { return false }
         let waiters = log.waiters
-        let bytes = log.wroteAtomic.load(ordering: .sequentiallyConsistent) > log.committedAtomic.load(ordering: .relaxed)
+        let bytes = log.wroteAtomic.load(ordering: .sequentiallyConsistent) > log.committedAtomic.load(ordering: .acquiring)
         let roomWanted = arenaWaiters.load(ordering: .sequentiallyConsistent) > 0
         if rounds.isEmpty { return bytes || roomWanted || waiters.hasPending }
         return waiters.pendingCount >= max(1, threshold) || (bytes && roomWanted)
@@ -136,13 +144,13 @@ extension FlushEngine {
     /// Waits up to 50 ms for a completion. With `watch` (a lane free, the wake-up READ armed), an appender whose
     /// waiter brings the pending ones to `threshold` writes the eventfd, which completes that READ. The ring stores
     /// `flusherIdle` and then counts the pending waiters; an appender adds its waiter and then reads `flusherIdle`.
-    private func waitSyncCompletion(_ ring: IORing, watch: Bool, threshold: Int) -> (tag: UInt64, result: Int32)? {
+    private func waitSyncCompletion(_ ring: IORing, _ rounds: RingRounds, watch: Bool, threshold: Int) -> (tag: UInt64, result: Int32)? {
         let waiters = log.waiters
         if watch {
             waiters.wakeAtPending.store(max(1, threshold), ordering: .sequentiallyConsistent)
             waiters.ringWaits.store(true, ordering: .sequentiallyConsistent)
             waiters.flusherIdle.store(true, ordering: .sequentiallyConsistent)
-            if waiters.pendingCount >= max(1, threshold) || arenaWaiters.load(ordering: .sequentiallyConsistent) > 0 {
+            if hasSyncRoundWork(rounds, threshold: threshold) {
                 waiters.flusherIdle.store(false, ordering: .sequentiallyConsistent)
                 waiters.ringWaits.store(false, ordering: .sequentiallyConsistent)
                 return nil
@@ -159,34 +167,34 @@ extension FlushEngine {
     /// Starts a round in the free lane: takes the pending waiters, writes the arena's bytes up to the write position
     /// (or the file's end) with `pwrite`, submits their file's FDATASYNC (and the wake-up READ when `armWake`).
     /// A round without new bytes (its waiters' records are in rounds in flight) or whose write failed is complete at
-    /// once, and decided in its turn. Returns how many waiters the round took.
-    private func startSyncRound(_ ring: IORing, _ arena: IOArena, _ rounds: inout RingRounds, armWake: Bool) -> Int {
+    /// once, and decided in its turn. Returns how many waiters the round took, and whether the READ was queued.
+    private func startSyncRound(_ ring: IORing, _ arena: IOArena, _ rounds: inout RingRounds, armWake: Bool) -> (taken: Int, armedWake: Bool) {
         let lane = rounds.freeLane
         let taken = log.waiters.beginRound(lane: lane)  // before reading the write position: each waiter is covered
         let timestamp = log.lastStoreTimestamp.load(ordering: .relaxed)
         let wrote = log.wroteAtomic.load(ordering: .sequentiallyConsistent)
-        let committed = log.committedAtomic.load(ordering: .relaxed)
-        var round = RingRounds.Round(lane: lane, target: committed, storeTimestamp: timestamp, startedNanos: monotonicNanos(), result: 0)
-        guard wrote > committed, let file = log.queue.file(containing: committed) else {
+        let from = log.committedAtomic.load(ordering: .acquiring)  // the end of the round before (written by this thread)
+        var round = RingRounds.Round(lane: lane, from: from, target: from, storeTimestamp: timestamp, startedNanos: monotonicNanos(), result: 0)
+        guard wrote > from, let file = log.queue.file(containing: from) else {
             rounds.start(round)
-            return taken
+            return (taken, false)
         }
         let end = min(wrote, file.fileEndOffset)
-        let bytes = UnsafeRawBufferPointer(start: arena.pointer(at: committed), count: Int(end - committed))
+        let bytes = UnsafeRawBufferPointer(start: arena.pointer(at: from), count: Int(end - from))
         do {
-            try log.settings.fileIO.pwrite(file.fd, bytes, Int(committed - file.fileFromOffset))
+            try log.settings.fileIO.pwrite(file.fd, bytes, Int(from - file.fileFromOffset))
         } catch {
             failFlush(error)
             round.result = -error.errno
             rounds.start(round)
-            return taken
+            return (taken, false)
         }
         advanceCommitted(by: bytes.count)
+        let queued = ring.prepareSync(fd: file.fd, tag: IORing.syncTag | UInt64(lane) << IORing.laneShift)
         round.target = end
         round.result = nil
         round.synced = true
-        let queued = ring.prepareSync(fd: file.fd, tag: IORing.syncTag | UInt64(lane) << IORing.laneShift)
-        if armWake, log.waiters.ringWakeFD >= 0 { _ = ring.prepareWakeRead(fd: log.waiters.ringWakeFD) }
+        let armed = armWake && log.waiters.ringWakeFD >= 0 && ring.prepareWakeRead(fd: log.waiters.ringWakeFD)
         do throws(StoreError) {
             guard queued else { throw StoreError(.io, "io_uring: no room for an FDATASYNC") }
             try ring.submit()
@@ -195,7 +203,7 @@ extension FlushEngine {
             round.result = -EIO
         }
         rounds.start(round)
-        return taken
+        return (taken, armed)
     }
 
     /// Decides the rounds whose syncs completed, oldest first, stopping at the first still in flight: each publishes
