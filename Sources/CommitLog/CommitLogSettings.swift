@@ -69,7 +69,8 @@ public struct CommitLogSettings: Sendable {
     /// more msgs/s; `bench store --drivers 2` gains a little from them (README, "How the engine works").
     /// io_uring under SYNC_FLUSH: 2 runs rounds of pwrite + FDATASYNC with two in flight, decided in start order
     /// (`FlushEngine+RingSync.swift`); 1 keeps one linked WRITE + FDATASYNC at a time. Through the broker two
-    /// were no faster (42.2k against 41.8k msgs/s, 13.7 against 12.8 us/msg, medians of 9 alternating runs).
+    /// were no faster and cost more (37.2k against 39.4k msgs/s, 13.7 against 12.8 us/msg, medians of 12 alternating
+    /// runs); `bench store --drivers 2` gains from them (58.8k against 39.9k msgs/s, median of 3 pairs).
     public var groupCommitLanes: Int = 1
     /// SYNC_FLUSH: a group-commit round waits up to this long (microseconds) for the puts the last round answered
     /// to come back, so it carries them all, ending sooner when they are all there or when none came for 50 us

@@ -16,9 +16,11 @@ import Synchronization
 /// order without tracking two rounds' write completions; a linked WRITE + FDATASYNC per round measured the same
 /// (`bench store --drivers 2`, medians of 3: 54.8k against 55.5k msgs/s; through the broker 39.6k against 42.2k).
 /// Measured against one lane (main's linked WRITE + FDATASYNC, one round at a time; release, the shared 2-core VM,
-/// alternating runs, noisy): `bench store --producers 32 --drivers 2` 55.5k/57.8k against 47.5k/52.5k msgs/s
-/// (medians of 3, two sets); `--producers 32` 42.5k/28.8k against 31.2k/26.3k; through the broker (64 x 1 KiB,
-/// 300k messages, 9 alternating runs) 42.2k against 41.8k msgs/s, 13.67 against 12.80 us of broker CPU per message.
+/// alternating runs, noisy): `bench store --producers 32 --drivers 2` medians 55.5k/57.8k/58.8k against
+/// 47.5k/52.5k/39.9k msgs/s (three sets of 3; ratio to the ideal 0.458x against 0.326x in the last); blocking
+/// `--producers 32` 42.5k/28.8k/35.3k against 31.2k/26.3k/41.4k; through the broker (64 x 1 KiB, 300k messages,
+/// 12 alternating runs) 37.2k against 39.4k msgs/s and 13.72 against 12.82 us of broker CPU per message (not
+/// profiled; likely the eventfd write and READ completion, and more rounds).
 /// So two lanes stay an option, not the default.
 ///
 /// Durability. An fdatasync covers every byte written to the file before it started. A round's bytes are
