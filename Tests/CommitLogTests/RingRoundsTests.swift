@@ -40,4 +40,12 @@ import Testing
         #expect(rounds.hasRoom)
         #expect(rounds.freeLane == 0)
     }
+
+    @Test func settingsRefuseLaneCountsTheWaitersCannotHold() {
+        for lanes in [0, 3] {
+            var settings = CommitLogSettings(storePathRootDir: "/nonexistent")
+            settings.groupCommitLanes = lanes
+            #expect(throws: StoreError.self, "groupCommitLanes \(lanes) accepted") { try settings.validated() }
+        }
+    }
 }
