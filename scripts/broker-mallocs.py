@@ -40,7 +40,7 @@ def count_of(counts, executable):
 def run(args, shim, work, messages):
     """The broker's and the client's malloc counts for one run of `messages`."""
     counts = os.path.join(work, "counts-%d" % messages)
-    conf = ["flushDiskType=%s" % args.flush, "ioPath=%s" % args.io]
+    conf = ["flushDiskType=%s" % args.flush, "ioPath=%s" % args.io] + args.conf
     with CountedBroker(args.build, conf, shim, counts) as local:
         subprocess.run([args.bench, "producer", "-n", "127.0.0.1:%d" % local.ns_port, "-w", str(args.w), "-s", str(args.s),
                         "--messages", str(messages)], check=True, stdout=subprocess.DEVNULL,
@@ -52,6 +52,7 @@ def main():
     parser = argparse.ArgumentParser()
     add_load_arguments(parser)
     parser.add_argument("--counts", default="20000,60000")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="another broker.conf line (repeatable)")
     parser.add_argument("--max", type=float, help="fail when the broker's or the client's mallocs per message exceed this")
     args = parser.parse_args()
     args.bench = args.bench or os.path.join(args.build, "bench")

@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <linux/falloc.h>
 #include <linux/memfd.h>
+#include <sys/eventfd.h>
 // <linux/io_uring.h> comes before <liburing.h>, so a module that also sees the kernel header through
 // another path does not end up with two definitions of io_uring_sqe.
 #include <linux/io_uring.h>
@@ -35,6 +36,8 @@ static inline unsigned cliburing_fsync_datasync(void) { return IORING_FSYNC_DATA
 static inline int cliburing_fallocate(int fd, int mode, off_t offset, off_t len) { return fallocate(fd, mode, offset, len); }
 static inline int cliburing_falloc_zero_range(void) { return FALLOC_FL_ZERO_RANGE; }
 static inline int cliburing_falloc_punch_hole(void) { return FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; }
+// Blocking (io_uring polls it for a READ; a non-blocking one would fail that READ with EAGAIN).
+static inline int cliburing_eventfd(void) { return eventfd(0, EFD_CLOEXEC); }
 static inline int cliburing_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 static inline int cliburing_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 

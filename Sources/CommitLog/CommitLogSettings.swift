@@ -67,6 +67,10 @@ public struct CommitLogSettings: Sendable {
     /// and synced while the one before it still answers its waiters (`FlushEngine+GroupCommit.swift`). 1 by default:
     /// through the broker (64 x 1 KiB) two lanes cost more CPU per message (8.6-9.5 against 7.0-7.5 us) for no
     /// more msgs/s; `bench store --drivers 2` gains a little from them (README, "How the engine works").
+    /// io_uring under SYNC_FLUSH: 2 runs rounds of pwrite + FDATASYNC with two in flight, decided in start order
+    /// (`FlushEngine+RingSync.swift`); 1 keeps one linked WRITE + FDATASYNC at a time. Through the broker two
+    /// were no faster and cost more (37.2k against 39.4k msgs/s, 13.7 against 12.8 us/msg, medians of 12 alternating
+    /// runs); `bench store --drivers 2` gains from them (58.8k against 39.9k msgs/s, median of 3 pairs).
     public var groupCommitLanes: Int = 1
     /// SYNC_FLUSH: a group-commit round waits up to this long (microseconds) for the puts the last round answered
     /// to come back, so it carries them all, ending sooner when they are all there or when none came for 50 us
@@ -151,6 +155,9 @@ public struct CommitLogSettings: Sendable {
         guard commitIntervalCommitLogMillis > 0 else { throw bad("commitIntervalCommitLog must be positive") }
         guard (0...Self.groupCommitLingerMicrosMax).contains(groupCommitLingerMicros) else {
             throw bad("groupCommitLingerMicros must be 0-\(Self.groupCommitLingerMicrosMax)")
+        }
+        guard (1...DurabilityWaiters.maxLanes).contains(groupCommitLanes) else {
+            throw bad("groupCommitLanes must be 1-\(DurabilityWaiters.maxLanes)")
         }
         guard commitCommitLogLeastPages >= 0 else { throw bad("commitCommitLogLeastPages must not be negative") }
         if ioPath == .ioUring {

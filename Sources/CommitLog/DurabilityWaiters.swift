@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLiburing
 import Synchronization
 
 /// One put waiting to become durable: the log offset its record ends at, the caller's token, a deadline.
@@ -33,10 +37,17 @@ final class DurabilityWaiters: @unchecked Sendable {
     /// Wakes the flusher when a waiter arrives and it is idle.
     let wake: ConditionLock = ConditionLock()
     let flusherIdle = Atomic<Bool>(false)
+    /// io_uring under SYNC_FLUSH with two rounds in flight: the ring thread waits in io_uring for completions and
+    /// for this eventfd (`IORing.prepareWakeRead`); while `ringWaits`, the appender that wakes the flusher writes
+    /// it instead of signalling `wake`. Owned here, for the log's life, so no appender can write a closed (or
+    /// reused) descriptor when an engine stops. -1: none.
+    let ringWakeFD: Int32
+    let ringWaits = Atomic<Bool>(false)
 
-    init(capacity: Int, lanes: Int) {
+    init(capacity: Int, lanes: Int, wakesRing: Bool = false) {
         self.capacity = capacity
         self.lanes = min(max(1, lanes), Self.maxLanes)
+        ringWakeFD = wakesRing ? cliburing_eventfd() : -1
         var pending = ContiguousArray<DurabilityWaiter>()
         pending.reserveCapacity(capacity)
         let inflight = (0..<self.lanes).map { _ in
@@ -45,6 +56,10 @@ final class DurabilityWaiters: @unchecked Sendable {
             return list
         }
         lists = Mutex(Lists(pending: pending, inflight: inflight))
+    }
+
+    deinit {
+        if ringWakeFD >= 0 { close(ringWakeFD) }
     }
 
     /// A fresh list with full capacity, for a thread's private swap buffer.
@@ -82,7 +97,13 @@ final class DurabilityWaiters: @unchecked Sendable {
 
     /// Wakes the flusher if it sleeps (one caller wins the wake-up).
     func wakeFlusher() {
-        if flusherIdle.load(ordering: .sequentiallyConsistent) && flusherIdle.exchange(false, ordering: .sequentiallyConsistent) {
+        guard flusherIdle.load(ordering: .sequentiallyConsistent) && flusherIdle.exchange(false, ordering: .sequentiallyConsistent) else {
+            return
+        }
+        if ringWaits.load(ordering: .sequentiallyConsistent) {
+            var one: UInt64 = 1
+            _ = write(ringWakeFD, &one, 8)  // cannot block: the counter never nears its maximum
+        } else {
             wake.withLock { wake.signal() }
         }
     }
@@ -124,6 +145,16 @@ final class DurabilityWaiters: @unchecked Sendable {
             }
         }
         complete(&scratch, status)
+    }
+
+    /// Moves `lane`'s in-flight waiters that its round did not answer (their records lie past the file end the
+    /// round stopped at) back to the pending ones, for the next round on any lane.
+    func requeue(lane: Int) {
+        lists.withLock { lists in
+            guard !lists.inflight[lane].isEmpty else { return }
+            lists.pending.append(contentsOf: lists.inflight[lane])
+            lists.inflight[lane].removeAll(keepingCapacity: true)
+        }
     }
 
     /// Completes waiters past their deadline with FLUSH_DISK_TIMEOUT; returns the earliest deadline left.

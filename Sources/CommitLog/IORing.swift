@@ -69,6 +69,12 @@ final class IORing {
 
     static let writeTag: UInt64 = 1
     static let syncTag: UInt64 = 2
+    /// The READ of the wake-up eventfd (`prepareWakeRead`).
+    static let wakeTag: UInt64 = 3
+    /// A SYNC_FLUSH round's FDATASYNC: `syncTag` with the round's lane above `laneShift`.
+    static let laneShift: UInt64 = 8
+    /// Where the wake-up READ puts the eventfd's counter (read by nobody).
+    private let wakeCounter = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
 
     init(entries: Int) throws(StoreError) {
         ring = .allocate(capacity: 1)
@@ -81,8 +87,9 @@ final class IORing {
     }
 
     deinit {
-        io_uring_queue_exit(ring)
+        io_uring_queue_exit(ring)  // cancels a wake-up READ still armed before its buffer goes
         ring.deallocate()
+        wakeCounter.deallocate()
     }
 
     /// Registers the arena (both halves) as fixed buffer 0; without it, plain WRITE is used.
@@ -109,10 +116,20 @@ final class IORing {
     }
 
     @discardableResult
-    func prepareSync(fd: Int32) -> Bool {
+    func prepareSync(fd: Int32, tag: UInt64 = IORing.syncTag) -> Bool {
         guard let sync = io_uring_get_sqe(ring) else { return false }
         io_uring_prep_fsync(sync, fd, cliburing_fsync_datasync())
-        io_uring_sqe_set_data64(sync, IORing.syncTag)
+        io_uring_sqe_set_data64(sync, tag)
+        return true
+    }
+
+    /// Queues a READ of the (blocking) eventfd `fd`: it completes, with `wakeTag`, once an appender writes the
+    /// eventfd. io_uring polls the eventfd for it (no io-wq worker), so the ring thread waiting for completions
+    /// also wakes for new waiters. False when the submission queue lacks room.
+    func prepareWakeRead(fd: Int32) -> Bool {
+        guard let read = io_uring_get_sqe(ring) else { return false }
+        io_uring_prep_read(read, fd, wakeCounter, 8, 0)
+        io_uring_sqe_set_data64(read, IORing.wakeTag)
         return true
     }
 

@@ -56,7 +56,9 @@ final class LogShared: @unchecked Sendable {
         self.queue = queue
         self.checkpoint = checkpoint
         self.log = log
-        waiters = DurabilityWaiters(capacity: settings.pendingWaitersMax, lanes: settings.groupCommitLanes)
+        waiters = DurabilityWaiters(capacity: settings.pendingWaitersMax, lanes: settings.groupCommitLanes,
+                                    wakesRing: settings.ioPath == .ioUring && settings.flushDiskType == .syncFlush
+                                        && settings.groupCommitLanes > 1)
     }
 
     var isFlushFailed: Bool { flushFailedFlag.load(ordering: .relaxed) }

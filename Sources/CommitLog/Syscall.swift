@@ -44,7 +44,8 @@ public struct FileIO: Sendable {
     /// `msync(MS_SYNC)` of a mapped range.
     public var msync: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) throws(SyscallError) -> Void
     /// Sees each io_uring completion's result (bytes written, or 0 / -errno for FDATASYNC) before the
-    /// ring acts on it: the kernel runs those syscalls, so this is where a test scripts their failure.
+    /// ring acts on it: the kernel runs those syscalls, so this is where a test scripts their failure. Under
+    /// SYNC_FLUSH an FDATASYNC's result is seen when its round is decided, in the order the rounds started.
     public var ringResult: @Sendable (_ operation: RingOperation, _ result: Int32) -> Int32
 
     public enum RingOperation: Sendable { case write, fdatasync }

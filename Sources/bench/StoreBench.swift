@@ -40,7 +40,7 @@ struct StoreBench: ParsableCommand {
     @Flag(help: "Touch every page of a new file before use (warmMapedFileEnable)") var warm = false
     @Option(help: "Write new log files' zeros out before use: auto (under sync or --warm), on, off") var preWrite = "auto"
     @Option(help: "mmap under sync: appends through the write buffer (transientStorePoolEnable): auto (on), on, off") var writeBuffer = "auto"
-    @Option(help: "mmap under sync: group-commit threads (1 or 2; groupCommitLanes)") var lanes = 1
+    @Option(help: "under sync: group-commit lanes (1 or 2; groupCommitLanes): mmap threads, io_uring rounds in flight") var lanes = 1
     @Option(help: "under sync: microseconds a group-commit round may wait for the puts the last one answered (groupCommitLingerMicros; default 0, off)") var linger: Int?
     @Flag(help: "Print one JSON object instead of text") var json = false
 

@@ -17,6 +17,11 @@ final class ScriptedIO: @unchecked Sendable {
     let failWrites = Atomic<Bool>(false)
     /// fallocate calls still allowed before ENOSPC (negative: unlimited).
     let fallocatesLeft = Atomic<Int>(-1)
+    /// The next sync fails with EIO at once.
+    let failNextSync = Atomic<Bool>(false)
+    /// pwrite waits (5 s at most) while this holds; `writesHeld` counts the writes that waited.
+    let holdWrites = Atomic<Bool>(false)
+    let writesHeld = Atomic<Int>(0)
 
     var fileIO: FileIO {
         let system = FileIO.system
@@ -28,6 +33,11 @@ final class ScriptedIO: @unchecked Sendable {
             },
             pwrite: { [self] (fd, bytes, offset) throws(SyscallError) in
                 if failWrites.load(ordering: .relaxed) { throw SyscallError(name: "pwrite", errno: EIO) }
+                if holdWrites.load(ordering: .relaxed) {
+                    writesHeld.wrappingAdd(1, ordering: .relaxed)
+                    let deadline = monotonicNanos() + 5_000_000_000
+                    while holdWrites.load(ordering: .relaxed) && monotonicNanos() < deadline { usleep(1_000) }
+                }
                 try system.pwrite(fd, bytes, offset)
             },
             fdatasync: { [self] fd throws(SyscallError) in try sync { () throws(SyscallError) in try system.fdatasync(fd) } },
@@ -59,6 +69,9 @@ final class ScriptedIO: @unchecked Sendable {
             throw SyscallError(name: "fdatasync", errno: EIO)
         }
         if failSyncs.load(ordering: .relaxed) { throw SyscallError(name: "fdatasync", errno: EIO) }
+        if failNextSync.load(ordering: .relaxed) && failNextSync.exchange(false, ordering: .relaxed) {
+            throw SyscallError(name: "fdatasync", errno: EIO)
+        }
         try body()
     }
 }
@@ -130,6 +143,39 @@ final class ScriptedIO: @unchecked Sendable {
         _ = try log.put(TestMessage(size: 100, seed: 1), token: 1)
         #expect(scripted.waitForSync(after: before))
         let second = try log.put(TestMessage(size: 100, seed: 2), token: 2)  // while the first round's sync sleeps
+        let statuses = recorder.wait(forCount: 3)
+        #expect(scripted.syncs.load(ordering: .relaxed) - before == 2, "the second round synced beside the first")
+        #expect(statuses[1] == [.flushFailed])
+        #expect(statuses[2] == [.flushFailed], "answered PUT_OK after the round before it failed")
+        #expect(log.flushedOffset < second.nextOffset)
+    }
+
+    /// io_uring with two lanes: a round starts while the one before it is still in flight (its write held until the
+    /// next put waits), and the first round's FDATASYNC fails: the second fails too, though its own sync succeeded,
+    /// and nothing it wrote is flushed. Rounds are decided in the order they started, whatever order the kernel
+    /// completes their syncs in (the scripted result is the oldest round's).
+    @Test func ringRoundAfterAFailedOneFailsThoughItsOwnSyncSucceeded() throws {
+        let dir = TemporaryDirectory()
+        let scripted = ScriptedIO()
+        var settings = testSettings(dir.path, path: .ioUring)
+        settings.fileIO = scripted.fileIO
+        settings.groupCommitLanes = 2
+        settings.preWriteNewFiles = false  // only the ring writes and syncs
+        let log = try CommitLog(settings: settings)
+        defer { log.close() }
+        let recorder = DurabilityRecorder()
+        log.onDurable { recorder.record($0, $1) }
+        _ = try log.put(TestMessage(size: 100, seed: 0), token: 0)
+        #expect(recorder.wait(forCount: 1)[0] == [.putOK])
+        let before = scripted.syncs.load(ordering: .relaxed)
+        scripted.holdWrites.store(true, ordering: .relaxed)
+        _ = try log.put(TestMessage(size: 100, seed: 1), token: 1)
+        let deadline = monotonicNanos() + 5_000_000_000
+        while scripted.writesHeld.load(ordering: .relaxed) == 0 && monotonicNanos() < deadline { usleep(1_000) }
+        #expect(scripted.writesHeld.load(ordering: .relaxed) == 1, "the first round writes")
+        let second = try log.put(TestMessage(size: 100, seed: 2), token: 2)  // waits while the first round writes
+        scripted.failNextSync.store(true, ordering: .relaxed)
+        scripted.holdWrites.store(false, ordering: .relaxed)
         let statuses = recorder.wait(forCount: 3)
         #expect(scripted.syncs.load(ordering: .relaxed) - before == 2, "the second round synced beside the first")
         #expect(statuses[1] == [.flushFailed])

@@ -16,7 +16,8 @@ seed, default 1), POWERLOSS_DELAY_MAX (seconds of load before the cut, drawn in 
 POWERLOSS_TEAR (1: a torn write at each cut, default 1), POWERLOSS_METADATA (the durability models, of
 strict and journal, default both; see powerfs.py), POWERLOSS_KNOWN (problem kinds that are known engine
 bugs: xfail instead of fail), POWERLOSS_IO / POWERLOSS_FLUSH (comma lists to run a subset), POWERLOSS_REPORT (a file that
-gets one line per round), POWERLOSS_KEEP (1: keep each round's directory). A round's line names its
+gets one line per round), POWERLOSS_KEEP (1: keep each round's directory), POWERLOSS_CONF (more broker.conf lines, ';'-separated,
+e.g. groupCommitLanes=2). A round's line names its
 seed; `POWERLOSS_SEED=<base> POWERLOSS_ROUNDS=<n>` replays the same schedule (the moment the cut lands
 in the broker's work still depends on timing).
 """
@@ -45,6 +46,7 @@ DELAY_MAX = float(os.environ.get("POWERLOSS_DELAY_MAX", "3"))
 TEAR = os.environ.get("POWERLOSS_TEAR", "1") == "1"
 METADATA_MODELS = os.environ.get("POWERLOSS_METADATA", "strict,journal").split(",")
 KEEP = os.environ.get("POWERLOSS_KEEP", "0") == "1"
+EXTRA_CONF = [line for line in os.environ.get("POWERLOSS_CONF", "").split(";") if line]
 # mmap: under SYNC_FLUSH appends go through the write buffer (pwrite from an arena; the default); mmap-mapped: the
 # same with transientStorePoolEnable=false, appends stored into the mapping (under ASYNC_FLUSH it is plain mmap:
 # not run).
@@ -301,7 +303,7 @@ class Round:
                 "transientStorePoolEnable=%s" % ("false" if self.io == "mmap-mapped" else "true"),
                 # Small segments: the load rolls commit-log and consume-queue files within a round.
                 "mappedFileSizeCommitLog=262144", "maxMessageSize=65536", "mappedFileSizeConsumeQueue=6000",
-                "flushIntervalCommitLog=200", ""]))
+                "flushIntervalCommitLog=200"] + EXTRA_CONF + [""]))
         return path
 
     def mark(self, phase):
