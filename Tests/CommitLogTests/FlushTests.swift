@@ -129,25 +129,14 @@ final class ScriptedIO: @unchecked Sendable {
     func aRoundAfterAFailedOneFailsThoughItsOwnSyncSucceeded(path: SyncWritePath) throws {
         let dir = TemporaryDirectory()
         let scripted = ScriptedIO()
-        var settings = testSettings(dir.path, path: path)
-        settings.fileIO = scripted.fileIO
-        settings.groupCommitLanes = 2
-        let log = try CommitLog(settings: settings)
+        let (log, recorder) = try twoLaneLog(dir.path, scripted, path: path)
         defer { log.close() }
-        let recorder = DurabilityRecorder()
-        log.onDurable { recorder.record($0, $1) }
-        _ = try log.put(TestMessage(size: 100, seed: 0), token: 0)
-        #expect(recorder.wait(forCount: 1)[0] == [.putOK])
         let before = scripted.syncs.load(ordering: .relaxed)
         scripted.slowFailNext.store(true, ordering: .relaxed)
         _ = try log.put(TestMessage(size: 100, seed: 1), token: 1)
         #expect(scripted.waitForSync(after: before))
         let second = try log.put(TestMessage(size: 100, seed: 2), token: 2)  // while the first round's sync sleeps
-        let statuses = recorder.wait(forCount: 3)
-        #expect(scripted.syncs.load(ordering: .relaxed) - before == 2, "the second round synced beside the first")
-        #expect(statuses[1] == [.flushFailed])
-        #expect(statuses[2] == [.flushFailed], "answered PUT_OK after the round before it failed")
-        #expect(log.flushedOffset < second.nextOffset)
+        expectBothRoundsFailed(log, recorder, scripted, syncsBefore: before, second: second)
     }
 
     /// io_uring with two lanes: a round starts while the one before it is still in flight (its write held until the
@@ -157,16 +146,8 @@ final class ScriptedIO: @unchecked Sendable {
     @Test func ringRoundAfterAFailedOneFailsThoughItsOwnSyncSucceeded() throws {
         let dir = TemporaryDirectory()
         let scripted = ScriptedIO()
-        var settings = testSettings(dir.path, path: .ioUring)
-        settings.fileIO = scripted.fileIO
-        settings.groupCommitLanes = 2
-        settings.preWriteNewFiles = false  // only the ring writes and syncs
-        let log = try CommitLog(settings: settings)
+        let (log, recorder) = try twoLaneLog(dir.path, scripted, path: .ioUring)
         defer { log.close() }
-        let recorder = DurabilityRecorder()
-        log.onDurable { recorder.record($0, $1) }
-        _ = try log.put(TestMessage(size: 100, seed: 0), token: 0)
-        #expect(recorder.wait(forCount: 1)[0] == [.putOK])
         let before = scripted.syncs.load(ordering: .relaxed)
         scripted.holdWrites.store(true, ordering: .relaxed)
         _ = try log.put(TestMessage(size: 100, seed: 1), token: 1)
@@ -176,8 +157,30 @@ final class ScriptedIO: @unchecked Sendable {
         let second = try log.put(TestMessage(size: 100, seed: 2), token: 2)  // waits while the first round writes
         scripted.failNextSync.store(true, ordering: .relaxed)
         scripted.holdWrites.store(false, ordering: .relaxed)
+        expectBothRoundsFailed(log, recorder, scripted, syncsBefore: before, second: second)
+    }
+
+    /// A log with two group-commit lanes on `path`, its io scripted by `scripted` (on io_uring without the pre-writer:
+    /// only the ring writes and syncs), and the recorder of its answers; its first put (token 0) is answered.
+    private func twoLaneLog(_ directory: String, _ scripted: ScriptedIO, path: SyncWritePath) throws -> (CommitLog, DurabilityRecorder) {
+        var settings = testSettings(directory, path: path)
+        settings.fileIO = scripted.fileIO
+        settings.groupCommitLanes = 2
+        if path == .ioUring { settings.preWriteNewFiles = false }
+        let log = try CommitLog(settings: settings)
+        let recorder = DurabilityRecorder()
+        log.onDurable { recorder.record($0, $1) }
+        _ = try log.put(TestMessage(size: 100, seed: 0), token: 0)
+        #expect(recorder.wait(forCount: 1)[0] == [.putOK])
+        return (log, recorder)
+    }
+
+    /// Puts 1 and 2 ran in two rounds side by side (two syncs since `syncsBefore`), the first round failed, and so did
+    /// the second, nothing of which is flushed.
+    private func expectBothRoundsFailed(_ log: CommitLog, _ recorder: DurabilityRecorder, _ scripted: ScriptedIO,
+                                        syncsBefore: Int, second: AppendResult) {
         let statuses = recorder.wait(forCount: 3)
-        #expect(scripted.syncs.load(ordering: .relaxed) - before == 2, "the second round synced beside the first")
+        #expect(scripted.syncs.load(ordering: .relaxed) - syncsBefore == 2, "the second round synced beside the first")
         #expect(statuses[1] == [.flushFailed])
         #expect(statuses[2] == [.flushFailed], "answered PUT_OK after the round before it failed")
         #expect(log.flushedOffset < second.nextOffset)
