@@ -33,12 +33,13 @@ FUZZ_SECONDS ?= 15
 # cut — root only, skipped otherwise), then the official C++ client against real
 # mqnamesrv/mqbroker processes, mixed Swift/C++ clients, the bench report and every mqdashboard page rendered by headless Chromium, and
 # power cuts under load on a FUSE file system that keeps only what was synced (one round per io path x flush
-# mode x namespace model), and every fuzz target for FUZZ_SECONDS each (libFuzzer + AddressSanitizer; a crash fails the run).
+# mode x namespace model, then io_uring + SYNC_FLUSH again with two group-commit rounds in flight), and every fuzz target for FUZZ_SECONDS each (libFuzzer + AddressSanitizer; a crash fails the run).
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	./scripts/compat-test.sh
 	./scripts/powerloss-test.sh
+	POWERLOSS_IO=io_uring POWERLOSS_FLUSH=SYNC_FLUSH POWERLOSS_CONF=groupCommitLanes=2 ./scripts/powerloss-test.sh
 	./scripts/fuzz.sh $(FUZZ_SECONDS)
 	$(MAKE) malloc-check
 
