@@ -90,6 +90,9 @@ public struct CommitLogSettings: Sendable {
     public var writeBuffer: Bool?
     /// True when appends go through the write buffer on the mmap path (see `writeBuffer`).
     public var usesWriteBuffer: Bool { ioPath == .mmap && flushDiskType == .syncFlush && (writeBuffer ?? true) }
+    /// True when the io_uring ring thread runs SYNC_FLUSH rounds two in flight (`groupCommitLanes` 2,
+    /// `FlushEngine+RingSync.swift`), waking on an eventfd that appenders write (`DurabilityWaiters.ringWakeFD`).
+    var runsRingRounds: Bool { ioPath == .ioUring && flushDiskType == .syncFlush && groupCommitLanes > 1 }
     /// The arena's size: `ioUringArenaSizeBytes` on io_uring (validated); for the mmap write buffer, at least
     /// the next power of two holding two of the largest records.
     public var arenaSizeBytes: Int {

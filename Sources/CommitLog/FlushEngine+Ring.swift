@@ -36,7 +36,7 @@ extension FlushEngine {
         // Two lanes: rounds of pwrite + FDATASYNC, two in flight (`FlushEngine+RingSync.swift`); one lane keeps the
         // linked WRITE + FDATASYNC below, one round at a time (through the broker, the pwrite rounds in one lane were no
         // faster and cost 13.50 against 12.80 us/msg, medians of 9 alternating runs).
-        if sync && log.waiters.lanes > 1 { return runSyncRing(ring, arena) }
+        if settings.runsRingRounds { return runSyncRing(ring, arena) }
         let waiters = log.waiters
         var scratch = waiters.makeBuffer()
         var state = RingState()

@@ -57,8 +57,7 @@ final class LogShared: @unchecked Sendable {
         self.checkpoint = checkpoint
         self.log = log
         waiters = DurabilityWaiters(capacity: settings.pendingWaitersMax, lanes: settings.groupCommitLanes,
-                                    wakesRing: settings.ioPath == .ioUring && settings.flushDiskType == .syncFlush
-                                        && settings.groupCommitLanes > 1)
+                                    wakesRing: settings.runsRingRounds)
     }
 
     var isFlushFailed: Bool { flushFailedFlag.load(ordering: .relaxed) }
