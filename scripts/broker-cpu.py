@@ -7,7 +7,8 @@
 
 Prints one line per run and the median: messages, msgs/s, broker CPU microseconds per message. With --threads, each
 run also prints the broker's threads by name (event loops, group commit, dispatch, pre-writers...): their CPU
-microseconds and voluntary context switches (wake-ups after a sleep) per message."""
+microseconds and voluntary context switches (wake-ups after a sleep) per message; and the flushes in the run
+(brokerStatus' commitLogFlushCount): messages per flush and the flush threads' CPU per flush."""
 import argparse, collections, json, os, statistics, subprocess, sys
 
 from local_broker import LocalBroker, add_load_arguments
@@ -33,12 +34,32 @@ def thread_counters(pid):
     return cpu, switches
 
 
-def print_threads(before, after, messages):
+# The threads that flush under SYNC_FLUSH: the mmap group commit's lanes, the io_uring ring thread and the kernel's
+# io_uring workers that run its FDATASYNCs.
+FLUSH_THREADS = ("group-commit-", "io-uring-ring", "iou-wrk-")
+
+
+def flush_count(local):
+    """The broker's commitLogFlushCount (brokerStatus), or None when it cannot be read."""
+    output = subprocess.run([os.path.join(local.build, "mqadmin"), "brokerStatus", "-n", "127.0.0.1:%d" % local.ns_port,
+                             "-b", "127.0.0.1:%d" % local.broker_port], capture_output=True, text=True, env=local.env).stdout
+    for line in output.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "commitLogFlushCount":
+            return int(value.strip())
+    return None
+
+
+def print_threads(before, after, messages, flushes):
     (cpu0, sw0), (cpu1, sw1) = before, after
     for name in sorted(cpu1, key=lambda n: cpu0[n] - cpu1[n]):
         micros, wakes = (cpu1[name] - cpu0[name]) * 1e6 / messages, (sw1[name] - sw0[name]) / messages
         if micros >= 0.005 or wakes >= 0.0005:
             print("    %-18s %6.2f us/msg  %.3f wake-ups/msg" % (name, micros, wakes))
+    if flushes:
+        flush_seconds = sum(cpu1[n] - cpu0[n] for n in cpu1 if n.startswith(FLUSH_THREADS))
+        print("    %d flushes, %.1f messages per flush; flush threads' CPU %.1f us per flush"
+              % (flushes, messages / flushes, flush_seconds * 1e6 / flushes))
 
 
 def one_run(args):
@@ -46,6 +67,7 @@ def one_run(args):
                      stop_seconds=30) as local:
         report = os.path.join(local.directory, "result.json")
         threads_before = thread_counters(local.broker.pid) if args.threads else None
+        flushes_before = flush_count(local) if args.threads else None
         before = cpu_seconds(local.broker.pid)
         length = ["--messages", str(args.messages)] if args.messages else ["--duration", str(args.duration)]
         subprocess.run([args.bench, "producer", "-n", "127.0.0.1:%d" % local.ns_port, "-w", str(args.w), "-s", str(args.s),
@@ -54,7 +76,9 @@ def one_run(args):
         result = json.load(open(report))
         messages = result["messages"] + 1  # and the warm-up send
         if args.threads:
-            print_threads(threads_before, thread_counters(local.broker.pid), messages)
+            flushes_after = flush_count(local)
+            flushes = flushes_after - flushes_before if flushes_before is not None and flushes_after is not None else None
+            print_threads(threads_before, thread_counters(local.broker.pid), messages, flushes)
         return messages, result["tps"], (after - before) * 1e6 / messages
 
 

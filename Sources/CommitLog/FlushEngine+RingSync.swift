@@ -78,12 +78,12 @@ struct RingRounds {
         return true
     }
 
-    /// The oldest round, once its sync completed: rounds leave in the order they started.
-    mutating func popDecided() -> Round? {
-        guard let first = older, first.result != nil else { return nil }
+    /// The oldest round and its result, once its sync completed: rounds leave in the order they started.
+    mutating func popDecided() -> (round: Round, result: Int32)? {
+        guard let first = older, let result = first.result else { return nil }
         older = newer
         newer = nil
-        return first
+        return (first, result)
     }
 }
 
@@ -210,15 +210,14 @@ extension FlushEngine {
 
     /// Decides the rounds whose syncs completed, oldest first, stopping at the first still in flight: each publishes
     /// its target and answers its waiters only if it and every round before it succeeded.
-    private func decideSyncRounds(_ rounds: inout RingRounds, scratch: inout ContiguousArray<DurabilityWaiter>) {
+    private func decideSyncRounds(_ inFlight: inout RingRounds, scratch: inout ContiguousArray<DurabilityWaiter>) {
         let waiters = log.waiters
-        while let round = rounds.popDecided() {
-            var result = round.result ?? 0
+        while var (round, result) = inFlight.popDecided() {
             if round.synced { result = log.settings.fileIO.ringResult(.fdatasync, result) }
             if result != 0 {
                 failFlush(SyscallError(name: "io_uring fdatasync", errno: -result))
             }
-            self.rounds.population.store(waiters.outstanding, ordering: .relaxed)  // for `linger`, before the answers
+            rounds.population.store(waiters.outstanding, ordering: .relaxed)  // for `linger`, before the answers
             if log.isFlushFailed {
                 waiters.endRound(lane: round.lane, .flushFailed, upTo: .max, scratch: &scratch)
                 continue

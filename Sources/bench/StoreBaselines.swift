@@ -15,6 +15,10 @@ struct StoreBaseline {
     /// are not timed one by one (two clock reads would cost as much as a 1 KiB copy).
     var histogram: Histogram<UInt64>?
     var name: String
+    /// The group commit's CPU time (its thread's, user + system) per batch, microseconds: the kernel's work for
+    /// one pwrite + fdatasync, the floor of what any group commit's flush costs per round on this machine. Nil
+    /// for memcpy.
+    var cpuMicrosPerBatch: Double? = nil
 
     func micros(_ percentile: Double) -> Double {
         guard let histogram, histogram.totalCount > 0 else { return 0 }
@@ -48,6 +52,7 @@ struct StoreBaseline {
         var histogram = makeHistogram()
         let deadline = monotonicNanos() + UInt64(seconds * 1e9)
         let start = monotonicNanos()
+        let cpuStart = ThreadCPU.currentThreadNanos()
         var written = 0, position = 0
         while written < records && monotonicNanos() < deadline {
             if position + batchBytes > size { position = 0 }
@@ -59,8 +64,10 @@ struct StoreBaseline {
             written += producers
         }
         let elapsed = Double(monotonicNanos() - start) / 1e9
+        let batches = Double(histogram.totalCount)
         return StoreBaseline(tps: Double(written) / elapsed, histogram: histogram,
-                             name: "1 thread: pwrite of \(producers) records + fdatasync, \(preWritten ? "pre-written" : "fallocated") file")
+                             name: "1 thread: pwrite of \(producers) records + fdatasync, \(preWritten ? "pre-written" : "fallocated") file",
+                             cpuMicrosPerBatch: batches > 0 ? Double(ThreadCPU.currentThreadNanos() - cpuStart) / 1000 / batches : nil)
     }
 
     /// The ideal in-memory append: `producers` threads each `memcpy` records into their own slice of one

@@ -8,23 +8,48 @@ import Synchronization
 
 /// `bench store --drivers D`: the P producers are driven the way the broker drives its connections, not one OS
 /// thread each blocking on its put: D threads each own P/D producers; a producer's put returns at once, its durable
-/// callback queues it on its driver, and the driver times it and issues its next put. The store sees the same P puts
-/// in flight; what goes away is the bench's own cost of waking P threads on the machine's cores per round.
+/// callback stages it for its driver, the end of the log's batch of callbacks hands the driver its staged ones, and
+/// the driver times each and issues its next put. The store sees the same P puts in flight; what goes away is the
+/// bench's own cost of waking P threads on the machine's cores per round.
 final class DriverQueue: @unchecked Sendable {
     private let lock = ConditionLock()
     private var ready: [Int]
     private var sleeping = false
+    /// Producers whose puts the log made durable since its last batch end, handed to the driver together by
+    /// `publish`, as the broker's answer queues hand each event loop a group commit's answers once: the durability
+    /// thread takes this lock (never the driver's) per put, and the driver's once per batch.
+    private let staged: Mutex<[Int]>
 
     init(capacity: Int) {
         ready = []
         ready.reserveCapacity(capacity)
+        var staging = [Int]()
+        staging.reserveCapacity(capacity)
+        staged = Mutex(staging)
     }
 
-    /// Queues `producer` (its put became durable, or needs issuing again); wakes the driver if it sleeps.
+    /// Queues `producer` (its put needs issuing again); wakes the driver if it sleeps.
     func push(_ producer: Int) {
         lock.withLock {
             ready.append(producer)
             if sleeping { lock.signal() }
+        }
+    }
+
+    /// Stages `producer`, whose put became durable (the log's durability callback), for the next `publish`.
+    func stage(_ producer: Int) {
+        staged.withLock { $0.append(producer) }
+    }
+
+    /// Hands the staged producers to the driver (the log's batch-end callback); wakes it if it sleeps.
+    func publish() {
+        lock.withLock {
+            staged.withLock { staging in
+                guard !staging.isEmpty else { return }
+                ready.append(contentsOf: staging)
+                staging.removeAll(keepingCapacity: true)
+            }
+            if sleeping && !ready.isEmpty { lock.signal() }
         }
     }
 

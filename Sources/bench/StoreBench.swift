@@ -110,6 +110,14 @@ struct StoreBench: ParsableCommand {
         /// The producer (or driver) threads' own CPU time (microseconds) and page faults, summed (getrusage per thread).
         var producerCPUMicros: Int = 0
         var producerFaults: Int = 0
+        /// Under SYNC_FLUSH: the flush threads' CPU time while the producers ran (`ThreadCPU.flushThreadPrefixes`).
+        var flushCPUNanos: UInt64? = nil
+
+        /// The flush threads' CPU per flush, microseconds.
+        var flushCPUMicrosPerFlush: Double? {
+            guard let flushCPUNanos, flushes > 0 else { return nil }
+            return Double(flushCPUNanos) / 1000 / Double(flushes)
+        }
     }
 
     /// This thread's CPU time (microseconds) and page faults (minor + major) so far.
@@ -141,7 +149,8 @@ struct StoreBench: ParsableCommand {
         let drivers = min(self.drivers, self.producers)
         let queues = (0..<drivers).map { _ in DriverQueue(capacity: self.producers) }
         if drivers > 0 {
-            log.onDurable { token, _ in queues[Int(token) % drivers].push(Int(token)) }
+            log.onDurable { token, _ in queues[Int(token) % drivers].stage(Int(token)) }
+            log.onDurableBatchEnd { for queue in queues { queue.publish() } }
         } else {
             log.onDurable { token, _ in gates[Int(token)].signal() }
         }
@@ -164,6 +173,8 @@ struct StoreBench: ParsableCommand {
         let messages = messages, producers = producers
         let start = monotonicNanos()
         let counts = (0..<producers).map { messages / producers + ($0 < messages % producers ? 1 : 0) }
+        let flushersBefore = sync ? ThreadCPU.sample(prefixes: ThreadCPU.flushThreadPrefixes) : nil
+        let flushesBefore = log.flushCount
         let threads = (0..<(drivers > 0 ? drivers : producers)).map { thread in
             StoreThread(name: drivers > 0 ? "driver-\(thread)" : "producer-\(thread)") {
                 let usageBefore = Self.threadUsage()
@@ -182,13 +193,16 @@ struct StoreBench: ParsableCommand {
         }
         for thread in threads { thread.join() }
         let elapsed = Double(monotonicNanos() - start) / 1e9
+        let flushCPU = flushersBefore.map { ThreadCPU.sample(prefixes: ThreadCPU.flushThreadPrefixes).since($0) }
+        let flushes = log.flushCount - flushesBefore
         producing.store(false, ordering: .relaxed)
         lagSampler?.join()
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
         histograms.withLock { all in for histogram in all { merged.add(histogram) } }
         return Measurement(elapsedSeconds: elapsed, recordSize: recordSize, histogram: merged, failed: failures.load(ordering: .relaxed),
-                           flushes: log.flushCount, dispatchLag: lag.withLock { $0 }, readTPS: store.map { measureReads($0) },
-                           producerCPUMicros: producerCPU.load(ordering: .relaxed), producerFaults: producerFaults.load(ordering: .relaxed))
+                           flushes: flushes, dispatchLag: lag.withLock { $0 }, readTPS: store.map { measureReads($0) },
+                           producerCPUMicros: producerCPU.load(ordering: .relaxed), producerFaults: producerFaults.load(ordering: .relaxed),
+                           flushCPUNanos: flushCPU)
     }
 
     /// One put, through the store or into the bare log (under async, an append that waits for nothing). True
@@ -280,12 +294,13 @@ struct StoreBench: ParsableCommand {
                 {"io":"\(ioPath.rawValue)","flush":"\(flushType.rawValue)","size":\(size),"record_size":\(m.recordSize),\
                 "producers":\(producers),"drivers":\(min(drivers, producers)),"messages":\(Int(done)),"failed":\(m.failed),"tps":\(fmt(tps)),"mbps":\(fmt(mbps)),\
                 "p50_us":\(fmt(micros(50))),"p99_us":\(fmt(micros(99))),"p999_us":\(fmt(micros(99.9))),"max_us":\(fmt(maxMicros)),\
-                "flushes":\(m.flushes),"layer":"\(layer)","producer_cpu_us_per_msg":\(fmt(cpuPerMessage, 3)),\
+                "flushes":\(m.flushes),"flush_cpu_us_per_flush":\(m.flushCPUMicrosPerFlush.map { fmt($0) } ?? "null"),"layer":"\(layer)","producer_cpu_us_per_msg":\(fmt(cpuPerMessage, 3)),\
                 "producer_faults_per_1000_msgs":\(fmt(faultsPerThousand)),\
                 "dispatch_lag_p99_msgs":\(m.dispatchLag.map { String($0.valueAtPercentile(99)) } ?? "null"),\
                 "dispatch_lag_max_msgs":\(m.dispatchLag.map { String($0.max) } ?? "null"),\
                 "read_tps":\(m.readTPS.map { fmt($0) } ?? "null"),"baseline_tps":\(fmt(baseline.tps)),"ratio":\(fmt(ratio, 4)),\
                 "baseline":"\(baseline.name)","baseline_p50_us":\(fmt(baseline.micros(50))),"baseline_p99_us":\(fmt(baseline.micros(99))),\
+                "baseline_cpu_us_per_batch":\(baseline.cpuMicrosPerBatch.map { fmt($0) } ?? "null"),\
                 "other_baseline":\(other.map { "\"\($0.name)\"" } ?? "null"),"other_baseline_tps":\(other.map { fmt($0.tps) } ?? "null")}
                 """)
             return
@@ -300,10 +315,14 @@ struct StoreBench: ParsableCommand {
             print("  dispatch lag (messages): p50 \(lag.valueAtPercentile(50)) p99 \(lag.valueAtPercentile(99)) max \(lag.max); read (get of 32): \(fmt(readTPS, 0)) msgs/s")
         }
         if flushType == .syncFlush && m.flushes > 0 {
-            print("  group commit: \(m.flushes) flushes, \(fmt(done / Double(m.flushes), 1)) puts per flush")
+            let flushCPU = m.flushCPUMicrosPerFlush.map { perFlush in
+                "; flush threads' CPU \(fmt(perFlush, 1)) us per flush (\(fmt(perFlush * Double(m.flushes) / max(done, 1), 2)) us per message)"
+            } ?? ""
+            print("  group commit: \(m.flushes) flushes, \(fmt(done / Double(m.flushes), 1)) puts per flush\(flushCPU)")
         }
         let batchLatency = baseline.histogram == nil ? ""
             : "; per batch (us) p50 \(fmt(baseline.micros(50))) p99 \(fmt(baseline.micros(99)))"
+                + (baseline.cpuMicrosPerBatch.map { "; CPU \(fmt($0, 1)) us per batch" } ?? "")
         print("  baseline (\(baseline.name)): \(fmt(baseline.tps, 0)) msgs/s\(batchLatency)")
         print("  ratio (ours / baseline): \(fmt(ratio, 3))x  (\(fmt(tps, 0)) / \(fmt(baseline.tps, 0)) msgs/s)")
         if let other, other.tps > 0 {

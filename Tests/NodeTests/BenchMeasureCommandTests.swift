@@ -126,7 +126,8 @@ import TestSupport
     }
 
     /// `bench store` measures itself against the ideal group commit (P records per write, one fdatasync) under
-    /// sync flush and P threads of memcpy under async, and prints ratio = ours / baseline with both figures.
+    /// sync flush and P threads of memcpy under async, and prints ratio = ours / baseline with both figures; under
+    /// sync, also the CPU each costs per round.
     @Test func storePrintsItsRatioToTheCeilingsOfItsMode() throws {
         let sync = try bench(["store", "--io", "mmap", "--flush", "sync", "--producers", "4", "--messages", "2000", "--json"])
         #expect(sync.status == 0, "\(sync.output)")
@@ -134,8 +135,16 @@ import TestSupport
         let parsed = try JSONValue.parse(line)
         #expect(parsed["baseline"]?.string?.contains("pwrite of 4 records + fdatasync") == true, "\(line)")
         positive(parsed, "baseline_tps", line)
+        // The flush floor beside ours: the ideal's CPU per pwrite + fdatasync, and our flush threads' per flush.
+        positive(parsed, "baseline_cpu_us_per_batch", line)
+        positive(parsed, "flush_cpu_us_per_flush", line)
         let ratio = parsed["ratio"]?.double ?? 0, tps = parsed["tps"]?.double ?? 0, baseline = parsed["baseline_tps"]?.double ?? 1
         #expect(ratio > 0 && abs(ratio - tps / baseline) < 0.01, "\(line)")
+        // Driven from durable callbacks: every put answered through the drivers' staged batches.
+        let driven = try bench(["store", "--io", "mmap", "--flush", "sync", "--producers", "4", "--drivers", "2", "--messages", "2000", "--json"])
+        let drivenLine = driven.output.split(separator: "\n").first { $0.hasPrefix("{") }.map(String.init) ?? ""
+        let drivenParsed = try JSONValue.parse(drivenLine)
+        #expect(driven.status == 0 && drivenParsed["messages"]?.double == 2000 && drivenParsed["failed"]?.double == 0, "\(driven.output)")
         let async = try bench(["store", "--io", "mmap", "--flush", "async", "--producers", "2", "--messages", "20000"])
         #expect(async.status == 0 && async.output.contains("baseline (2 threads: memcpy into a pre-faulted mapping): "), "\(async.output)")
         #expect(async.output.contains("ratio (ours / baseline): "), "\(async.output)")

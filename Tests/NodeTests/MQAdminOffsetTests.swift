@@ -84,6 +84,8 @@ import TestSupport
         let earliest = rows(status.output, startingWith: "earliestMessageTimeStamp").first?.last.flatMap { Int64($0) } ?? 0
         #expect(earliest > currentTimeMillis() - 600_000 && earliest <= currentTimeMillis(), "\(status.output)")
         #expect(rows(status.output, startingWith: "msgPutTotalTodayNow").first?.last == "1")
+        let flushes = rows(status.output, startingWith: "commitLogFlushCount").first?.last.flatMap { Int($0) }
+        #expect(flushes.map { $0 >= 0 } == true, "commitLogFlushCount in \(status.output)")
 
         let cluster = try runMQAdmin(["clusterList"] + n)
         #expect(rows(cluster.output, startingWith: "#Cluster").first

@@ -33,6 +33,8 @@ extension AdminBrokerProcessor {
         table["commitLogMinOffset"] = "\(log.minOffset)"
         table["commitLogMaxOffset"] = "\(log.wroteOffset)"
         table["remainHowManyDataToFlush"] = humanReadableByteCount(Int64(log.wroteOffset - min(log.flushedOffset, log.wroteOffset)))
+        // Flushes since start (ours, not RocketMQ's): with the puts between two samples, puts per group commit round.
+        table["commitLogFlushCount"] = "\(log.flushCount)"
         table["brokerRole"] = services.brokerRole.rawValue
         // This process's CPU time so far (getrusage: every thread; ours, not RocketMQ's): `bench producer -n` takes
         // it before and after a run for the broker's CPU per message.
