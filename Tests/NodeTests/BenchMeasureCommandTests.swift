@@ -149,4 +149,19 @@ import TestSupport
         #expect(async.status == 0 && async.output.contains("baseline (2 threads: memcpy into a pre-faulted mapping): "), "\(async.output)")
         #expect(async.output.contains("ratio (ours / baseline): "), "\(async.output)")
     }
+
+    /// `bench floor` measures the machine under the other benches: timer lateness, wake-up round trips, and durable
+    /// rounds (time and CPU) with 1, 2 and 4 threads.
+    @Test func floorPrintsTheMachinesFloors() throws {
+        let run = try bench(["floor", "--seconds", "0.2", "--json"])
+        #expect(run.status == 0, "\(run.output)")
+        let line = run.output.split(separator: "\n").first { $0.hasPrefix("{") }.map(String.init) ?? ""
+        let parsed = try JSONValue.parse(line)
+        for key in ["timer_late_p99_us", "wake_rtt_p50_us", "wake_rtt_p999_us"] { positive(parsed, key, line) }
+        for threads in [1, 2, 4] {
+            for key in ["per_s", "p50_us", "cpu_us"] { positive(parsed, "rounds_\(threads)_\(key)", line) }
+        }
+        let refused = try bench(["floor", "--seconds", "0"])
+        #expect(refused.status != 0 && refused.output.contains("--seconds"), "\(refused.output)")
+    }
 }
