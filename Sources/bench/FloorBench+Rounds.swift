@@ -19,17 +19,13 @@ struct DurableRounds {
     static func measure(directory: String, threads: Int, batchBytes: Int, seconds: Double) -> DurableRounds? {
         let region = max(batchBytes * 64, 8 << 20) / batchBytes * batchBytes
         let size = region * threads
-        let path = directory + "/floor-rounds"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return nil }
-        defer {
-            close(fd)
-            unlink(path)
-        }
         // Pre-written, as the log pre-writes its files under SYNC_FLUSH: a round converts no extents.
-        guard (try? FileIO.system.fallocate(fd, 0, size)) != nil,
-              (try? MappedFile.writeZeros(fd: fd, size: size, io: .system, until: { false })) != nil,
-              fdatasync(fd) == 0 else { return nil }
+        return StoreBaseline.withScratchFile(directory + "/floor-rounds", size: size, preWritten: true) { fd in
+            run(fd, threads: threads, region: region, batchBytes: batchBytes, seconds: seconds)
+        }
+    }
+
+    private static func run(_ fd: Int32, threads: Int, region: Int, batchBytes: Int, seconds: Double) -> DurableRounds? {
         let results = Mutex<[(rounds: Int, cpuNanos: UInt64, latency: Histogram<UInt64>)]>([])
         let failed = Atomic<Bool>(false)
         let deadline = monotonicNanos() + UInt64(seconds * 1e9)

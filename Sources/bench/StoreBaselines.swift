@@ -36,18 +36,34 @@ struct StoreBaseline {
     /// it, with no locking, queueing or wake-ups.
     static func groupCommit(directory: String, recordSize: Int, producers: Int, records: Int, fileSize: Int,
                             seconds: Double, preWritten: Bool) -> StoreBaseline? {
-        let path = directory + "/baseline-sync"
         let batchBytes = recordSize * producers
         let size = min(fileSize, max(batchBytes * 64, min(recordSize * records, 256 << 20)))
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard size >= batchBytes else { return nil }
+        return withScratchFile(directory + "/baseline-sync", size: size, preWritten: preWritten) { fd in
+            idealRounds(fd, size: size, batchBytes: batchBytes, producers: producers, records: records, seconds: seconds,
+                        name: "1 thread: pwrite of \(producers) records + fdatasync, \(preWritten ? "pre-written" : "fallocated") file")
+        }
+    }
+
+    /// Runs `body` with a fresh file at `path`, `size` bytes reserved with `fallocate` (its zeros written out too when
+    /// `preWritten`) and synced, so the reservation is not part of what `body` measures; then closes and removes it.
+    /// Nil when the file cannot be made.
+    static func withScratchFile<T>(_ path: String, size: Int, preWritten: Bool, _ body: (Int32) -> T?) -> T? {
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return nil }
         defer {
             close(fd)
             unlink(path)
         }
-        guard size >= batchBytes, (try? FileIO.system.fallocate(fd, 0, size)) != nil else { return nil }
+        guard (try? FileIO.system.fallocate(fd, 0, size)) != nil else { return nil }
         if preWritten && (try? MappedFile.writeZeros(fd: fd, size: size, io: .system, until: { false })) == nil { return nil }
-        fdatasync(fd)  // the reservation itself is not part of the measurement
+        guard fdatasync(fd) == 0 else { return nil }
+        return body(fd)
+    }
+
+    /// The ideal group commit's loop on `fd`: `batchBytes` per pwrite, then an fdatasync, wrapping at `size`.
+    private static func idealRounds(_ fd: Int32, size: Int, batchBytes: Int, producers: Int, records: Int, seconds: Double,
+                                    name: String) -> StoreBaseline? {
         let batch = [UInt8](repeating: 7, count: batchBytes)
         var histogram = makeHistogram()
         let deadline = monotonicNanos() + UInt64(seconds * 1e9)
@@ -65,8 +81,7 @@ struct StoreBaseline {
         }
         let elapsed = Double(monotonicNanos() - start) / 1e9
         let batches = Double(histogram.totalCount)
-        return StoreBaseline(tps: Double(written) / elapsed, histogram: histogram,
-                             name: "1 thread: pwrite of \(producers) records + fdatasync, \(preWritten ? "pre-written" : "fallocated") file",
+        return StoreBaseline(tps: Double(written) / elapsed, histogram: histogram, name: name,
                              cpuMicrosPerBatch: batches > 0 ? Double(ThreadCPU.currentThreadNanos() - cpuStart) / 1000 / batches : nil)
     }
 
@@ -75,18 +90,19 @@ struct StoreBaseline {
     /// queue offsets), until `records` are copied in all or `seconds` pass.
     static func memcpy(directory: String, recordSize: Int, producers: Int, records: Int, fileSize: Int,
                        seconds: Double) -> StoreBaseline? {
-        let path = directory + "/baseline-memcpy"
         let slice = max(recordSize * 16, min(fileSize, max(recordSize * records, 1 << 20)) / producers) / recordSize * recordSize
         let size = slice * producers
-        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return nil }
-        defer {
-            close(fd)
-            unlink(path)
+        return withScratchFile(directory + "/baseline-memcpy", size: size, preWritten: false) { fd in
+            guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else { return nil }
+            defer { munmap(base, size) }
+            return copies(into: base, size: size, slice: slice, recordSize: recordSize, producers: producers, records: records,
+                          seconds: seconds)
         }
-        guard (try? FileIO.system.fallocate(fd, 0, size)) != nil,
-              let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else { return nil }
-        defer { munmap(base, size) }
+    }
+
+    /// The memcpy baseline's threads on the mapping at `base`, after touching its every page.
+    private static func copies(into base: UnsafeMutableRawPointer, size: Int, slice: Int, recordSize: Int, producers: Int,
+                               records: Int, seconds: Double) -> StoreBaseline? {
         for page in stride(from: 0, to: size, by: Int(sysconf(Int32(_SC_PAGESIZE)))) { base.storeBytes(of: 0, toByteOffset: page, as: UInt8.self) }
         let address = UInt(bitPattern: base)
         let copied = Atomic<Int>(0)
