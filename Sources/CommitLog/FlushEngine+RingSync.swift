@@ -212,7 +212,9 @@ extension FlushEngine {
     /// its target and answers its waiters only if it and every round before it succeeded.
     private func decideSyncRounds(_ inFlight: inout RingRounds, scratch: inout ContiguousArray<DurabilityWaiter>) {
         let waiters = log.waiters
-        while var (round, result) = inFlight.popDecided() {
+        while let decided = inFlight.popDecided() {
+            let round = decided.round
+            var result = decided.result
             if round.synced { result = log.settings.fileIO.ringResult(.fdatasync, result) }
             if result != 0 {
                 failFlush(SyscallError(name: "io_uring fdatasync", errno: -result))
