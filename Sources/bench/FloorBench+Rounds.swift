@@ -26,7 +26,7 @@ struct DurableRounds {
     }
 
     private static func run(_ fd: Int32, threads: Int, region: Int, batchBytes: Int, seconds: Double) -> DurableRounds? {
-        let results = Mutex<[(rounds: Int, cpuNanos: UInt64, latency: Histogram<UInt64>)]>([])
+        let results = Mutex<[(rounds: Int, cpuMicros: Int, latency: Histogram<UInt64>)]>([])
         let failed = Atomic<Bool>(false)
         let deadline = monotonicNanos() + UInt64(seconds * 1e9)
         let start = monotonicNanos()
@@ -35,7 +35,7 @@ struct DurableRounds {
                 let batch = [UInt8](repeating: UInt8(truncatingIfNeeded: 7 + thread), count: batchBytes)
                 var latency = StoreBaseline.makeHistogram()
                 var rounds = 0, position = 0
-                let cpuStart = ThreadCPU.currentThreadNanos()
+                let cpuStart = StoreBench.threadUsage().cpuMicros
                 while monotonicNanos() < deadline {
                     if position + batchBytes > region { position = 0 }
                     let began = monotonicNanos()
@@ -48,7 +48,7 @@ struct DurableRounds {
                     position += batchBytes
                     rounds += 1
                 }
-                let cpu = ThreadCPU.currentThreadNanos() - cpuStart
+                let cpu = StoreBench.threadUsage().cpuMicros - cpuStart
                 results.withLock { $0.append((rounds, cpu, latency)) }
             }
         }
@@ -59,9 +59,9 @@ struct DurableRounds {
             var latency = StoreBaseline.makeHistogram()
             for one in all { latency.add(one.latency) }
             let rounds = all.reduce(0) { $0 + $1.rounds }
-            let cpu = all.reduce(UInt64(0)) { $0 + $1.cpuNanos }
+            let cpu = all.reduce(0) { $0 + $1.cpuMicros }
             return DurableRounds(threads: threads, roundsPerSecond: Double(rounds) / elapsed, latency: latency,
-                                 cpuMicrosPerRound: rounds > 0 ? Double(cpu) / 1000 / Double(rounds) : 0)
+                                 cpuMicrosPerRound: rounds > 0 ? Double(cpu) / Double(rounds) : 0)
         }
     }
 }

@@ -68,7 +68,7 @@ struct StoreBaseline {
         var histogram = makeHistogram()
         let deadline = monotonicNanos() + UInt64(seconds * 1e9)
         let start = monotonicNanos()
-        let cpuStart = ThreadCPU.currentThreadNanos()
+        let cpuStart = StoreBench.threadUsage().cpuMicros
         var written = 0, position = 0
         while written < records && monotonicNanos() < deadline {
             if position + batchBytes > size { position = 0 }
@@ -82,7 +82,7 @@ struct StoreBaseline {
         let elapsed = Double(monotonicNanos() - start) / 1e9
         let batches = Double(histogram.totalCount)
         return StoreBaseline(tps: Double(written) / elapsed, histogram: histogram, name: name,
-                             cpuMicrosPerBatch: batches > 0 ? Double(ThreadCPU.currentThreadNanos() - cpuStart) / 1000 / batches : nil)
+                             cpuMicrosPerBatch: batches > 0 ? Double(StoreBench.threadUsage().cpuMicros - cpuStart) / batches : nil)
     }
 
     /// The ideal in-memory append: `producers` threads each `memcpy` records into their own slice of one

@@ -43,11 +43,4 @@ struct ThreadCPU {
             return total + (thread.value >= before ? thread.value - before : 0)
         }
     }
-
-    /// This thread's CPU time so far, nanoseconds.
-    static func currentThreadNanos() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-        return UInt64(max(0, time.tv_sec)) * 1_000_000_000 + UInt64(max(0, time.tv_nsec))
-    }
 }
